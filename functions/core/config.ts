@@ -1,0 +1,116 @@
+import * as z from 'zod/mini';
+import type { Cidr } from './ip.js';
+import { parseCidr } from './ip.js';
+import './validation.js';
+
+/**
+ * Every knob of the status center: its environment variable, default, and why.
+ * parseConfig reads them once per process (cold start) and fails fast naming
+ * the variable; the README's knob table is checked against this list.
+ */
+type Knob<T> = { env: string; fallback: string | undefined; doc: string; schema: z.ZodMiniType<T> };
+
+const number = (options: { min: number; max: number; int?: boolean }) =>
+  z.pipe(
+    z.string().check(z.regex(/^-?\d+(\.\d+)?$/, 'must be a number')),
+    z.pipe(
+      z.transform((text: string) => Number(text)),
+      z.number().check(
+        ...(options.int ? [z.int()] : []),
+        z.gte(options.min, `must be a${options.int ? 'n integer' : ' number'} from ${options.min} to ${options.max}`),
+        z.lte(options.max, `must be a${options.int ? 'n integer' : ' number'} from ${options.min} to ${options.max}`),
+      ),
+    ),
+  );
+const ratio = () =>
+  z.pipe(
+    z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be a number in (0, 1]')),
+    z.pipe(
+      z.transform((text: string) => Number(text)),
+      z.number().check(z.gt(0, 'must be a number in (0, 1]'), z.lte(1, 'must be a number in (0, 1]')),
+    ),
+  );
+const flag = () =>
+  z.pipe(
+    z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']),
+    z.transform((text: string) => ['true', '1', 'yes', 'on'].includes(text)),
+  );
+const text = () => z.string().check(z.minLength(1));
+const optionalText = () => z.optional(z.string());
+const cidrList = () =>
+  z.pipe(
+    z.string(),
+    z.pipe(
+      z.transform((value: string, ctx) => {
+        const cidrs: Cidr[] = [];
+        for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+          const cidr = parseCidr(item);
+          if (cidr) cidrs.push(cidr);
+          else ctx.issues.push({ code: 'custom', input: item, message: `"${item}" is not an IP or CIDR` });
+        }
+        return cidrs;
+      }),
+      z.array(z.custom<Cidr>()),
+    ),
+  );
+
+export const KNOBS = {
+  tableName: { env: 'TABLE_NAME', fallback: 'relaywatch', doc: 'DynamoDB table name (set by the CDK stack in AWS).', schema: text() },
+  dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', fallback: undefined, doc: 'DynamoDB endpoint override, e.g. DynamoDB Local (http://127.0.0.1:8000). Unset in AWS.', schema: optionalText() },
+  region: { env: 'AWS_REGION', fallback: 'us-east-1', doc: 'AWS region (Lambda sets it; locally any value).', schema: text() },
+  shards: { env: 'RELAYWATCH_SHARDS', fallback: '4', doc: 'Write shards per minute bucket (HB#<minute>#<shard>). Raise when one minute needs more than ~1,000 writes/s; never lower it while heartbeats of open minutes may exist.', schema: number({ min: 1, max: 64, int: true }) },
+  graceSeconds: { env: 'RELAYWATCH_GRACE_SECONDS', fallback: '10', doc: 'How long after a minute ends its heartbeats still count; the aggregator waits this out before reading the minute.', schema: number({ min: 0, max: 50, int: true }) },
+  maxCatchUpMinutes: { env: 'RELAYWATCH_MAX_CATCHUP_MINUTES', fallback: '10', doc: 'How many missed minutes one aggregation run catches up on at most.', schema: number({ min: 1, max: 120, int: true }) },
+  windowMinutes: { env: 'RELAYWATCH_WINDOW_MINUTES', fallback: '1', doc: 'Complete minutes the failure ratio is computed over (ending with the minute being aggregated).', schema: number({ min: 1, max: 15, int: true }) },
+  failRatio: { env: 'RELAYWATCH_FAIL_RATIO', fallback: '0.5', doc: 'Ban when connect_failed / (ok + connect_failed) reaches this.', schema: ratio() },
+  minSamples: { env: 'RELAYWATCH_MIN_SAMPLES', fallback: '10', doc: 'No automatic ban on fewer counted samples (ok + connect_failed) in the window.', schema: number({ min: 1, max: 1_000_000, int: true }) },
+  banSeconds: { env: 'RELAYWATCH_BAN_SECONDS', fallback: '3600', doc: 'Length of a first automatic ban; the n-th within 24 h lasts n times this.', schema: number({ min: 1, max: 7 * 86_400, int: true }) },
+  maxBanSeconds: { env: 'RELAYWATCH_MAX_BAN_SECONDS', fallback: '14400', doc: 'Cap on an escalated automatic ban.', schema: number({ min: 1, max: 30 * 86_400, int: true }) },
+  maxBanFraction: { env: 'RELAYWATCH_MAX_BAN_FRACTION', fallback: '0.5', doc: 'Automatic bans never cover more than floor(reporting IPs x this) IPs (at least 1).', schema: ratio() },
+  originOutageMinIps: { env: 'RELAYWATCH_ORIGIN_OUTAGE_MIN_IPS', fallback: '3', doc: 'An origin can be declared in outage only when at least this many IPs relayed it in the window.', schema: number({ min: 2, max: 10_000, int: true }) },
+  originOutageRatio: { env: 'RELAYWATCH_ORIGIN_OUTAGE_RATIO', fallback: '0.5', doc: 'An origin failing (connect_failed) from at least this share of the IPs relaying it is in outage: its failures count against no machine.', schema: ratio() },
+  fleetFailureShare: { env: 'RELAYWATCH_FLEET_FAILURE_SHARE', fallback: '0.8', doc: 'When at least this share of reporting IPs fail, the fault is fleet-wide (the observer or the uplink): nobody is banned and the event is recorded.', schema: ratio() },
+  releaseMinutes: { env: 'RELAYWATCH_RELEASE_MINUTES', fallback: '3', doc: 'A banned IP whose probes were healthy this many consecutive complete minutes is released early.', schema: number({ min: 1, max: 60, int: true }) },
+  probeOkRatio: { env: 'RELAYWATCH_PROBE_OK_RATIO', fallback: '0.95', doc: 'A minute of probes is healthy when ok / (ok + connect_failed) reaches this.', schema: ratio() },
+  probeMinSamples: { env: 'RELAYWATCH_PROBE_MIN_SAMPLES', fallback: '3', doc: 'Probe samples a minute needs to count as healthy.', schema: number({ min: 1, max: 100_000, int: true }) },
+  allowlist: { env: 'RELAYWATCH_ALLOWLIST', fallback: '', doc: 'Comma-separated IPs and CIDRs (v4 and v6) that are never banned automatically.', schema: cidrList() },
+  dryRun: { env: 'RELAYWATCH_DRY_RUN', fallback: 'false', doc: 'Compute and record every decision as an event, but change no ban.', schema: flag() },
+  silentMinutes: { env: 'RELAYWATCH_SILENT_MINUTES', fallback: '5', doc: 'An IP that reported before and has sent nothing for this many minutes is "silent" in the fleet view.', schema: number({ min: 1, max: 1440, int: true }) },
+  bucketTtlHours: { env: 'RELAYWATCH_BUCKET_TTL_HOURS', fallback: '48', doc: 'How long raw per-minute heartbeat data is kept (DynamoDB TTL).', schema: number({ min: 1, max: 24 * 90, int: true }) },
+  eventTtlDays: { env: 'RELAYWATCH_EVENT_TTL_DAYS', fallback: '30', doc: 'How long audit events are kept (DynamoDB TTL).', schema: number({ min: 1, max: 3650, int: true }) },
+  waitForGrace: { env: 'RELAYWATCH_AGGREGATE_WAITS', fallback: 'true', doc: 'Let an aggregation run sleep until the just-ended minute closes (at most the grace), instead of leaving it to the next run.', schema: flag() },
+  logLevel: { env: 'LOG_LEVEL', fallback: 'info', doc: 'debug | info | warn | error.', schema: z.enum(['debug', 'info', 'warn', 'error']) },
+  reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', fallback: undefined, doc: 'Token(s) of the reporter role, comma-separated for rotation (local runtime; in AWS use RELAYWATCH_TOKEN_SECRETS).', schema: optionalText() },
+  readerToken: { env: 'RELAYWATCH_READER_TOKEN', fallback: undefined, doc: 'Token(s) of the reader role (local runtime).', schema: optionalText() },
+  adminToken: { env: 'RELAYWATCH_ADMIN_TOKEN', fallback: undefined, doc: 'Token(s) of the admin role (local runtime).', schema: optionalText() },
+  tokenSecrets: { env: 'RELAYWATCH_TOKEN_SECRETS', fallback: undefined, doc: 'AWS: JSON {"reporter": ARN, "reader": ARN, "admin": ARN} of the Secrets Manager secrets holding the tokens (set by the CDK stack).', schema: optionalText() },
+} satisfies Record<string, Knob<unknown>>;
+
+type Knobs = typeof KNOBS;
+export type Config = Readonly<{ [K in keyof Knobs]: z.infer<Knobs[K]['schema']> }>;
+
+/** A start-up configuration problem, naming every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads every knob from `env` (process.env), applying defaults.
+ * @example parseConfig({ RELAYWATCH_FAIL_RATIO: '0.6' }).failRatio // 0.6
+ */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, knob] of Object.entries(KNOBS) as [string, Knob<unknown>][]) {
+    const raw = env[knob.env] === undefined || env[knob.env] === '' ? knob.fallback : env[knob.env];
+    const result = knob.schema.safeParse(raw);
+    if (result.success) values[key] = result.data;
+    else problems.push(`${knob.env}=${JSON.stringify(raw)} ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  const config = values as Config;
+  if (!problems.length && config.maxBanSeconds < config.banSeconds) {
+    problems.push('RELAYWATCH_MAX_BAN_SECONDS must be at least RELAYWATCH_BAN_SECONDS');
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join(', ')}`);
+  return Object.freeze(config);
+}

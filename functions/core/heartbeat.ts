@@ -1,0 +1,91 @@
+import * as z from 'zod/mini';
+import { canonicalIp } from './ip.js';
+import type { InputIssue, Parsed } from './validation.js';
+import { parseWith } from './validation.js';
+
+/** Every limit of the heartbeat API, named once; the README quotes these. */
+export const HEARTBEAT_LIMITS = {
+  /** Heartbeats in one POST /v1/heartbeats. */
+  maxBatch: 500,
+  /** Request body bytes; over this the answer is 413. */
+  maxBodyBytes: 1_048_576,
+  maxProcessLength: 128,
+  maxOriginLength: 1024,
+  maxDetailLength: 512,
+  maxBatchIdLength: 128,
+  /** A heartbeat observed further ahead of the server's clock is refused. */
+  maxFutureSkewMs: 60_000,
+} as const;
+
+export const HEARTBEAT_STATUSES = [
+  'ok',
+  'connect_failed',
+  'origin_error',
+  'error',
+] as const;
+export type HeartbeatStatus = (typeof HEARTBEAT_STATUSES)[number];
+
+/** "relay" is a customer stream; "probe" is the agent's own reachability check. */
+export const HEARTBEAT_KINDS = ['relay', 'probe'] as const;
+export type HeartbeatKind = (typeof HEARTBEAT_KINDS)[number];
+
+const ipField = z.string().check(
+  z.maxLength(45),
+  z.refine((text) => canonicalIp(text) !== undefined, {
+    message: 'must be an IPv4 or IPv6 address',
+  }),
+);
+
+export const heartbeatSchema = z.object({
+  ip: ipField,
+  process: z.string().check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxProcessLength)),
+  status: z.enum(HEARTBEAT_STATUSES),
+  kind: z.optional(z.enum(HEARTBEAT_KINDS)),
+  origin: z.optional(
+    z.string().check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxOriginLength)),
+  ),
+  ts: z.optional(z.number().check(z.int(), z.positive())),
+  detail: z.optional(z.string().check(z.maxLength(HEARTBEAT_LIMITS.maxDetailLength))),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const heartbeatEnvelopeSchema = z.object({
+  heartbeats: z.array(heartbeatSchema).check(
+    z.minLength(1),
+    z.maxLength(HEARTBEAT_LIMITS.maxBatch),
+  ),
+  batchId: z.optional(
+    z.string().check(
+      z.minLength(1),
+      z.maxLength(HEARTBEAT_LIMITS.maxBatchIdLength),
+      z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    ),
+  ),
+});
+export type HeartbeatEnvelope = z.infer<typeof heartbeatEnvelopeSchema>;
+
+/**
+ * Reads a POST /v1/heartbeats body: one heartbeat, or {"heartbeats": [...]}.
+ * Timestamps more than maxFutureSkewMs ahead of `now` are refused here too,
+ * so one bad heartbeat rejects the whole request and nothing is stored.
+ */
+export function parseHeartbeatBody(body: unknown, now: number): Parsed<HeartbeatEnvelope> {
+  const isEnvelope = typeof body === 'object' && body !== null && 'heartbeats' in body;
+  const parsed = isEnvelope
+    ? parseWith(heartbeatEnvelopeSchema, body)
+    : parseWith(heartbeatSchema, body);
+  if (!parsed.ok) return parsed;
+  const envelope: HeartbeatEnvelope = isEnvelope
+    ? (parsed.value as HeartbeatEnvelope)
+    : { heartbeats: [parsed.value as Heartbeat] };
+  const issues: InputIssue[] = [];
+  envelope.heartbeats.forEach((heartbeat, index) => {
+    if (heartbeat.ts !== undefined && heartbeat.ts > now + HEARTBEAT_LIMITS.maxFutureSkewMs) {
+      issues.push({
+        path: isEnvelope ? `heartbeats.${index}.ts` : 'ts',
+        message: `is more than ${HEARTBEAT_LIMITS.maxFutureSkewMs / 1000} s in the future (server time ${new Date(now).toISOString()})`,
+      });
+    }
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, value: envelope };
+}

@@ -1,0 +1,94 @@
+import type { Heartbeat, HeartbeatKind, HeartbeatStatus } from './heartbeat.js';
+import { canonicalIp } from './ip.js';
+import { isMinuteOpen, minuteOf } from './minutes.js';
+
+export type StatusCounts = Record<HeartbeatStatus, number>;
+
+/** Counts of one (origin, kind) pair, as one machine saw it in one minute. */
+export type OriginTally = { origin: string; kind: HeartbeatKind; counts: StatusCounts };
+
+/** Everything one request said about one IP in one minute. */
+export type MinuteTally = { minute: number; ip: string; origins: OriginTally[] };
+
+export const UNKNOWN_ORIGIN = '';
+
+export function emptyCounts(): StatusCounts {
+  return { ok: 0, connect_failed: 0, origin_error: 0, error: 0 };
+}
+
+export function addCounts(into: StatusCounts, from: StatusCounts): StatusCounts {
+  into.ok += from.ok;
+  into.connect_failed += from.connect_failed;
+  into.origin_error += from.origin_error;
+  into.error += from.error;
+  return into;
+}
+
+export function totalOf(counts: StatusCounts): number {
+  return counts.ok + counts.connect_failed + counts.origin_error + counts.error;
+}
+
+/**
+ * The origin a heartbeat is evidence about: scheme and host of its URL, since
+ * reachability is a property of the host, not of one stream path on it.
+ * @example originKey('rtmp://Origin.example.com:1935/live/abc') // 'rtmp://origin.example.com:1935'
+ */
+export function originKey(origin: string | undefined): string {
+  if (origin === undefined) return UNKNOWN_ORIGIN;
+  const text = origin.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    try {
+      const url = new URL(text);
+      if (url.host) return `${url.protocol}//${url.host}`.toLowerCase();
+    } catch {
+      // not a URL after all: fall through and key by the text itself
+    }
+  }
+  return text.toLowerCase();
+}
+
+/** `accepted` is every heartbeat of the request; `stale` says how many of them were too late to count. */
+export type TallyResult = { tallies: MinuteTally[]; accepted: number; stale: number };
+
+/**
+ * Pre-combines a request's heartbeats per (minute, ip), so that storage cost
+ * grows with requests, not heartbeats. Heartbeats of a minute that has already
+ * closed are accepted but not counted (`stale`): an agent delivering a backlog
+ * after an outage is not refused, and closed buckets never change.
+ */
+export function tallyHeartbeats(
+  heartbeats: readonly Heartbeat[],
+  options: { now: number; graceMs: number },
+): TallyResult {
+  const byMinuteAndIp = new Map<string, { minute: number; ip: string; origins: Map<string, OriginTally> }>();
+  let stale = 0;
+  for (const heartbeat of heartbeats) {
+    const minute = minuteOf(heartbeat.ts ?? options.now);
+    if (!isMinuteOpen(minute, options)) {
+      stale++;
+      continue;
+    }
+    const ip = canonicalIp(heartbeat.ip) ?? heartbeat.ip;
+    const key = `${minute} ${ip}`;
+    let tally = byMinuteAndIp.get(key);
+    if (!tally) {
+      tally = { minute, ip, origins: new Map() };
+      byMinuteAndIp.set(key, tally);
+    }
+    const kind = heartbeat.kind ?? 'relay';
+    const origin = originKey(heartbeat.origin);
+    const originKeyInTally = `${kind} ${origin}`;
+    let originTally = tally.origins.get(originKeyInTally);
+    if (!originTally) {
+      originTally = { origin, kind, counts: emptyCounts() };
+      tally.origins.set(originKeyInTally, originTally);
+    }
+    originTally.counts[heartbeat.status]++;
+  }
+  const tallies = [...byMinuteAndIp.values()].map(({ minute, ip, origins }) => ({
+    minute,
+    ip,
+    origins: [...origins.values()],
+  }));
+  return { tallies, accepted: heartbeats.length, stale };
+}

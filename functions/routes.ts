@@ -1,0 +1,48 @@
+/**
+ * THE table of what runs where: every HTTP route and schedule, read by the CDK
+ * stack (infra/cloud) and by the local runtime (infra/local), so the two cannot
+ * drift. Data only: `entry` is a path under functions/, imported lazily.
+ */
+
+export type Role = 'reporter' | 'reader' | 'admin';
+export type TableAccess = 'read' | 'write' | 'readWrite';
+
+export type HttpRoute = {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** API Gateway syntax: /v1/ips/{ip} */
+  path: string;
+  role: Role;
+  entry: string;
+  table: TableAccess;
+};
+
+export type Schedule = {
+  /** EventBridge rate expression body: rate(<rate>). */
+  rate: string;
+  everyMs: number;
+  entry: string;
+  table: TableAccess;
+  /** Lambda timeout: a run may sleep out the grace and then catch up. */
+  timeoutSeconds: number;
+};
+
+export type StreamConsumer = { entry: string; table: TableAccess };
+
+/** Which roles a route's role admits: admin may do what a reader may. */
+export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
+  reporter: ['reporter'],
+  reader: ['reader', 'admin'],
+  admin: ['admin'],
+};
+
+export const routes = {
+  postHeartbeats: { method: 'POST', path: '/v1/heartbeats', role: 'reporter', entry: 'handlers/post-heartbeats.ts', table: 'write' },
+  getBlocklist: { method: 'GET', path: '/v1/blocklist', role: 'reader', entry: 'handlers/get-blocklist.ts', table: 'read' },
+  getIp: { method: 'GET', path: '/v1/ips/{ip}', role: 'reader', entry: 'handlers/get-ip.ts', table: 'read' },
+  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite' },
+  deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite' },
+} as const satisfies Record<string, HttpRoute>;
+
+export const schedules = {
+  aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120 },
+} as const satisfies Record<string, Schedule>;

@@ -1,0 +1,40 @@
+/**
+ * The one table's design: attribute names, TTL, indexes and every key builder.
+ * Nothing outside functions/store builds a key. See KEYS.md for the entity
+ * table and access patterns.
+ */
+
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** Epoch seconds; DynamoDB's TTL deletes the item some time after it. */
+  ttlAttribute: 'expiresAt',
+  indexes: {
+    byIp: { name: 'byIp', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  },
+} as const;
+
+/** Shard of an IP: a calculated suffix keeps one IP's rows in one shard. */
+export function shardOf(ip: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < ip.length; i++) hash = Math.imul(hash ^ ip.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % shards;
+}
+
+export const keys = {
+  /** One minute's heartbeat rows, write-sharded: HB#202611241403#2 */
+  heartbeatBucket: (bucketId: string, shard: number) => `HB#${bucketId}#${shard}`,
+  /** One request's counts for one IP in that minute: <ip>#<writeId>. */
+  heartbeatRow: (ip: string, writeId: string) => `${ip}#${writeId}`,
+  heartbeatRowPrefix: (ip: string) => `${ip}#`,
+  banPartition: () => 'BAN',
+  ban: (ip: string) => `IP#${ip}`,
+  offensesPartition: (ip: string) => `OFFENSES#${ip}`,
+  offenses: () => 'OFFENSES',
+  statePartition: () => 'STATE',
+  aggregatorState: () => 'AGGREGATOR',
+  fleetState: () => 'FLEET',
+  eventDay: (day: string) => `EVT#${day}`,
+  event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
+  eventsOfIp: (ip: string) => `EVTIP#${ip}`,
+} as const;
