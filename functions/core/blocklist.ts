@@ -82,3 +82,16 @@ export function blocklistEtag(entries: readonly BlocklistEntry[]): string {
   const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
   return `"${hex(a)}${hex(b)}"`;
 }
+
+export const MANUAL_BAN_LIMITS = { maxDurationSeconds: 30 * 86_400, maxReasonLength: 256 } as const;
+
+/** Body of PUT /v1/bans/{ip}. */
+export const manualBanSchema = z.object({
+  durationSeconds: z.number().check(
+    z.int(),
+    z.positive(),
+    z.lte(MANUAL_BAN_LIMITS.maxDurationSeconds, `must be at most ${MANUAL_BAN_LIMITS.maxDurationSeconds} (30 days)`),
+  ),
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(MANUAL_BAN_LIMITS.maxReasonLength))),
+});
+export type ManualBanRequest = z.infer<typeof manualBanSchema>;

@@ -1,0 +1,182 @@
+import type { Config } from './core/config.js';
+import type { AuditEvent } from './core/events.js';
+import type { Logger } from './log.js';
+import { bucketId, minutesToAggregate, minuteClosesAt } from './core/minutes.js';
+import type { Decision, PolicyResult } from './core/policy.js';
+import { decideMinute } from './core/policy.js';
+import type { MinuteTally } from './core/tally.js';
+import type { BanStore } from './store/ban-store.js';
+import type { EventStore } from './store/event-store.js';
+import type { HeartbeatStore } from './store/heartbeat-store.js';
+import type { AggregatorState, FleetSnapshot, StateStore } from './store/state-store.js';
+
+export type AggregatorOptions = {
+  config: Config;
+  heartbeats: HeartbeatStore;
+  bans: BanStore;
+  events: EventStore;
+  state: StateStore;
+  log: Logger;
+  /** Wall clock, only to know how long to wait for a minute to close. */
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+};
+
+export type AggregationSummary = {
+  minutes: string[];
+  waitedMs: number;
+  decisions: Array<{ minute: string; type: Decision['type']; ip?: string; origin?: string }>;
+};
+
+const SILENT_MEMORY_MINUTES = 1440;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+function toEvent(decision: Decision, minute: number, at: number, enforced: boolean): AuditEvent {
+  const base = { at: new Date(at).toISOString(), minute: bucketId(minute), enforced };
+  switch (decision.type) {
+    case 'ban':
+    case 'escalation':
+      return { ...base, type: decision.type, ip: decision.ip, rule: decision.ban.rule, evidence: { ...decision.evidence, ban: decision.ban } };
+    case 'capped':
+      return { ...base, type: 'capped', ip: decision.ip, rule: 'max-ban-fraction', evidence: { ...decision.evidence, cap: decision.cap } };
+    case 'allowlisted':
+      return { ...base, type: 'allowlisted', ip: decision.ip, rule: 'allowlist', evidence: { ...decision.evidence } };
+    case 'release':
+      return { ...base, type: 'release', ip: decision.ip, rule: 'probes-healthy', evidence: { ban: decision.ban, healthyMinutes: decision.healthyMinutes } };
+    case 'origin_outage':
+    case 'origin_recovered':
+      return { ...base, type: decision.type, origin: decision.origin, rule: 'origin-evidence', evidence: { ...decision.evidence } };
+    case 'fleet_failure':
+      return { ...base, type: 'fleet_failure', rule: 'fleet-wide', evidence: { ...decision.evidence, suppressed: decision.suppressed } };
+    case 'fleet_recovered':
+      return { ...base, type: 'fleet_recovered', rule: 'fleet-wide', evidence: { ...decision.evidence } };
+  }
+}
+
+/**
+ * One aggregation run: decides every complete minute not yet decided (up to the
+ * catch-up bound) and applies the decisions. Results depend on the event time,
+ * never on when the run happens, and every write is idempotent, so a late,
+ * early or repeated run changes nothing that an on-time run would not.
+ */
+export function createAggregator(options: AggregatorOptions) {
+  const { config, heartbeats, bans, events, state, log } = options;
+  const clock = options.clock ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const graceMs = config.graceSeconds * 1000;
+
+  async function applyDecision(decision: Decision, now: number): Promise<void> {
+    if (config.dryRun) return;
+    if (decision.type === 'ban' || decision.type === 'escalation') {
+      const { applied } = await bans.putBanIfNoneInForce(decision.ban, now);
+      if (applied) await state.addOffense(decision.ip, decision.ban.since);
+    } else if (decision.type === 'release') {
+      await bans.liftBan(decision.ip, now, decision.ban.until);
+    }
+  }
+
+  async function decide(minute: number, previous: AggregatorState | undefined, read: (m: number) => Promise<MinuteTally[]>): Promise<PolicyResult> {
+    const now = minuteClosesAt(minute, graceMs);
+    const windowRows = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
+    const recentRows = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
+    const suspects = [...new Set(windowRows.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip))];
+    const [bansNow, offenses] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
+    return decideMinute(
+      {
+        minute,
+        now,
+        window: windowRows,
+        recent: recentRows,
+        bans: bansNow,
+        offenses,
+        previous: { outages: previous?.outages ?? [], fleetWide: previous?.fleetWide ?? false },
+      },
+      config,
+    );
+  }
+
+  async function updateFleet(minute: number, result: PolicyResult): Promise<void> {
+    const previous = await state.getFleet();
+    const lastSeen: Record<string, number> = {};
+    for (const [ip, seen] of Object.entries(previous?.lastSeen ?? {})) {
+      if (seen > minute - SILENT_MEMORY_MINUTES) lastSeen[ip] = seen;
+    }
+    for (const evidence of result.reporting) lastSeen[evidence.ip] = Math.max(lastSeen[evidence.ip] ?? minute, minute);
+    const snapshot: FleetSnapshot = {
+      minute,
+      reporting: result.reporting,
+      lastSeen,
+      outages: result.outages,
+      fleetWide: result.fleetWide,
+      capInForce: result.capInForce,
+      capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
+    };
+    if (!previous || previous.minute <= minute) await state.putFleet(snapshot);
+  }
+
+  return {
+    async run(eventTime: number): Promise<AggregationSummary> {
+      const summary: AggregationSummary = { minutes: [], waitedMs: 0, decisions: [] };
+      let previous = await state.getAggregatorState();
+      const minutes = minutesToAggregate({ eventTime, lastDone: previous?.lastMinute, maxCatchUp: config.maxCatchUpMinutes });
+      const last = minutes.at(-1);
+      if (last === undefined) return summary;
+      // EventBridge fires anywhere inside the minute: wait out the grace here
+      // rather than leave the just-ended minute to the next run.
+      const wait = minuteClosesAt(last, graceMs) - clock();
+      if (wait > 0) {
+        if (!config.waitForGrace) minutes.pop();
+        else {
+          summary.waitedMs = wait;
+          await sleep(wait);
+        }
+      }
+
+      const cache = new Map<number, Promise<MinuteTally[]>>();
+      const read = (minute: number) => {
+        let rows = cache.get(minute);
+        if (!rows) cache.set(minute, (rows = heartbeats.readMinute(minute)));
+        return rows;
+      };
+      for (const minute of minutes) {
+        const now = minuteClosesAt(minute, graceMs);
+        const result = await decide(minute, previous, read);
+        for (const decision of result.decisions) await applyDecision(decision, now);
+        await events.putEvents(result.decisions.map((d) => toEvent(d, minute, now, !config.dryRun)));
+        await updateFleet(minute, result);
+        const next: AggregatorState = { lastMinute: minute, outages: result.outages, fleetWide: result.fleetWide, capInForce: result.capInForce };
+        const { applied } = await state.advanceAggregatorState(next);
+        if (!applied) {
+          log.info('another run already aggregated this minute', { minute: bucketId(minute) });
+          break;
+        }
+        previous = next;
+        summary.minutes.push(bucketId(minute));
+        for (const d of result.decisions) {
+          summary.decisions.push({
+            minute: bucketId(minute),
+            type: d.type,
+            ...('ip' in d ? { ip: d.ip } : {}),
+            ...('origin' in d ? { origin: d.origin } : {}),
+          });
+        }
+        if (result.capInForce) {
+          log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
+            minute: bucketId(minute),
+            capped: result.decisions.filter((d) => d.type === 'capped').map((d) => ('ip' in d ? d.ip : '')),
+          });
+        }
+        log.metrics({
+          ReportingIps: result.reporting.length,
+          BansDecided: result.decisions.filter((d) => d.type === 'ban' || d.type === 'escalation').length,
+          CappedBans: result.decisions.filter((d) => d.type === 'capped').length,
+          OriginOutages: result.outages.length,
+          FleetWideFailure: result.fleetWide ? 1 : 0,
+        });
+      }
+      return summary;
+    },
+  };
+}
+
+export type Aggregator = ReturnType<typeof createAggregator>;

@@ -1,0 +1,110 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { ROLE_ADMITS } from '../routes.js';
+import type { HttpRoute, Role } from '../routes.js';
+import type { Runtime } from '../runtime.js';
+import type { Logger } from '../log.js';
+import { HttpError, isRetryableStoreError } from './errors.js';
+import type { HttpResponse } from './responses.js';
+import { json } from './responses.js';
+
+export type ApiRequest = {
+  event: APIGatewayProxyEventV2;
+  /** Parsed JSON body; undefined when the request had none. */
+  body: unknown;
+  role: Role;
+  log: Logger;
+  now: number;
+};
+
+export type ApiHandlerOptions = {
+  /** Largest body accepted, in bytes; larger gets 413. 0: the route takes no body. */
+  maxBodyBytes?: number;
+};
+
+const DEFAULT_MAX_BODY_BYTES = 16_384;
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  // API Gateway v2 lower-cases header names; the local gateway does the same.
+  return event.headers?.[name];
+}
+
+function authorize(event: APIGatewayProxyEventV2, route: HttpRoute, runtime: Runtime): Role {
+  const authorization = header(event, 'authorization');
+  const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
+  if (!match?.[1]) {
+    throw new HttpError(401, 'missing bearer token: send "Authorization: Bearer <token>"', undefined, {
+      'www-authenticate': 'Bearer realm="relaywatch"',
+    });
+  }
+  const check = runtime.checkToken(match[1]);
+  if (!check.known) {
+    throw new HttpError(401, 'unknown token', undefined, { 'www-authenticate': 'Bearer realm="relaywatch", error="invalid_token"' });
+  }
+  if (!ROLE_ADMITS[route.role].includes(check.role)) {
+    throw new HttpError(403, `this route needs the ${route.role} role; the token is a ${check.role} token`);
+  }
+  return check.role;
+}
+
+function readBody(event: APIGatewayProxyEventV2, maxBytes: number): unknown {
+  if (event.body === undefined || event.body === null || event.body === '') return undefined;
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > maxBytes) {
+    throw new HttpError(413, `body is ${bytes} bytes; the limit is ${maxBytes} bytes`);
+  }
+  const contentType = header(event, 'content-type');
+  if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
+    throw new HttpError(415, `content-type must be application/json, not "${contentType}" (curl: add -H "content-type: application/json")`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Wraps a route's handler in the chain every API route shares: request log
+ * context → auth by role → body size/type/JSON → handler, with one onError that
+ * turns HttpError into {"error", "issues"} and anything else into a generic
+ * 5xx (503 when DynamoDB is busy, so clients retry).
+ */
+export function apiHandler(
+  route: HttpRoute,
+  runtime: Runtime,
+  handle: (request: ApiRequest) => Promise<HttpResponse>,
+  options: ApiHandlerOptions = {},
+) {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context>({ timeoutEarlyInMillis: 0 })
+    .use({
+      onError: (request) => {
+        const error = request.error;
+        const log = runtime.log.child({ requestId: request.context?.awsRequestId, route: `${route.method} ${route.path}` });
+        if (error instanceof HttpError) {
+          if (error.statusCode >= 500) log.error('request failed', { status: error.statusCode, error: error.message });
+          else log.info('request refused', { status: error.statusCode, error: error.message });
+          request.response = json(
+            error.statusCode,
+            error.expose ? { error: error.message, ...(error.issues ? { issues: error.issues } : {}) } : { error: 'internal error' },
+            error.headers,
+          );
+        } else if (isRetryableStoreError(error)) {
+          log.warn('store busy', { error: String(error) });
+          request.response = json(503, { error: 'storage is busy; retry the same request (with the same batchId)' }, { 'retry-after': '1' });
+        } else {
+          log.error('unexpected error', { error: String(error), stack: (error as Error | undefined)?.stack });
+          request.response = json(500, { error: 'internal error' });
+        }
+      },
+    })
+    .handler(async (event, context) => {
+      const log = runtime.log.child({ requestId: context?.awsRequestId, route: `${route.method} ${route.path}` });
+      const role = authorize(event, route, runtime);
+      const body = readBody(event, maxBodyBytes);
+      return handle({ event, body, role, log, now: runtime.now() });
+    });
+}

@@ -1,0 +1,37 @@
+import type { InputIssue } from '../core/validation.js';
+
+/**
+ * The one error a handler throws for a client-visible outcome. Under 500 the
+ * message is shown to the client (expose); 5xx bodies are always generic.
+ */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  readonly expose: boolean;
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly issues?: InputIssue[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.expose = statusCode < 500;
+  }
+}
+
+export const badRequest = (message: string, issues?: InputIssue[]) => new HttpError(400, message, issues);
+export const notFound = (message: string) => new HttpError(404, message);
+
+/** Errors from DynamoDB that mean "busy, try again": they get a 503, not a 500. */
+const RETRYABLE_STORE_ERRORS = new Set([
+  'StoreUnavailableError',
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TimeoutError',
+]);
+
+export function isRetryableStoreError(error: unknown): boolean {
+  return error instanceof Error && RETRYABLE_STORE_ERRORS.has(error.name);
+}

@@ -1,0 +1,99 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditEvent } from '../core/events.js';
+import { putAll } from './batch.js';
+import { keys, TABLE } from './table.js';
+
+export type EventStoreOptions = { client: DynamoDBDocumentClient; tableName: string; eventTtlDays: number };
+
+const DAY_MS = 86_400_000;
+const dayOf = (iso: string) => iso.slice(0, 10).replace(/-/g, '');
+
+/**
+ * Events by day (EVT#yyyyMMdd, sorted by time) and, through the byIp index, by
+ * IP. The sort key is deterministic (time, subject, type), so an aggregation
+ * run repeated for the same minute rewrites its events instead of adding more.
+ */
+export function createEventStore(options: EventStoreOptions) {
+  const { client, tableName } = options;
+  const index = TABLE.indexes.byIp;
+
+  function toItem(event: AuditEvent) {
+    const subject = event.ip ?? event.origin ?? '-';
+    return {
+      [TABLE.partitionKey]: keys.eventDay(dayOf(event.at)),
+      [TABLE.sortKey]: keys.event(event.at, subject, event.type),
+      ...(event.ip ? { [index.partitionKey]: keys.eventsOfIp(event.ip), [index.sortKey]: keys.event(event.at, subject, event.type) } : {}),
+      [TABLE.ttlAttribute]: Math.floor(Date.parse(event.at) / 1000) + options.eventTtlDays * 86_400,
+      event,
+    };
+  }
+
+  async function queryNewestFirst(params: {
+    indexName?: string;
+    pkName: string;
+    skName: string;
+    pk: string;
+    fromSk: string;
+    limit: number;
+  }): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: params.indexName,
+          KeyConditionExpression: '#pk = :pk AND #sk >= :from',
+          ExpressionAttributeNames: { '#pk': params.pkName, '#sk': params.skName },
+          ExpressionAttributeValues: { ':pk': params.pk, ':from': params.fromSk },
+          ScanIndexForward: false,
+          Limit: params.limit - events.length,
+          ExclusiveStartKey,
+        }),
+      );
+      events.push(...(page.Items ?? []).map((item) => item.event as AuditEvent));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey && events.length < params.limit);
+    return events;
+  }
+
+  return {
+    async putEvents(events: readonly AuditEvent[]): Promise<void> {
+      await putAll(client, tableName, events.map(toItem));
+    },
+
+    /** Events since `since` (epoch ms), newest first, at most `limit`. */
+    async listEvents(query: { ip?: string; since: number; limit: number; now: number }): Promise<AuditEvent[]> {
+      const fromSk = new Date(query.since).toISOString();
+      if (query.ip) {
+        return queryNewestFirst({
+          indexName: index.name,
+          pkName: index.partitionKey,
+          skName: index.sortKey,
+          pk: keys.eventsOfIp(query.ip),
+          fromSk,
+          limit: query.limit,
+        });
+      }
+      const events: AuditEvent[] = [];
+      // Walk day partitions from today back to the day of `since`.
+      for (let day = query.now; day >= query.since - DAY_MS && events.length < query.limit; day -= DAY_MS) {
+        const dayId = dayOf(new Date(day).toISOString());
+        if (dayId < dayOf(fromSk)) break;
+        events.push(
+          ...(await queryNewestFirst({
+            pkName: TABLE.partitionKey,
+            skName: TABLE.sortKey,
+            pk: keys.eventDay(dayId),
+            fromSk,
+            limit: query.limit - events.length,
+          })),
+        );
+      }
+      return events;
+    },
+  };
+}
+
+export type EventStore = ReturnType<typeof createEventStore>;

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { parseConfig } from '../../functions/core/config.js';
+import { parseWith } from '../../functions/core/validation.js';
+import { apiHandler } from '../../functions/http/api-handler.js';
+import { badRequest } from '../../functions/http/errors.js';
+import { ok } from '../../functions/http/responses.js';
+import type { HttpRoute } from '../../functions/routes.js';
+import { routes, schedules } from '../../functions/routes.js';
+import type { Runtime, RuntimeOverrides } from '../../functions/runtime.js';
+import { createRuntime } from '../../functions/runtime.js';
+import type { DynamoDbLocal } from './dynamodb-local.js';
+import { startDynamoDbLocal } from './dynamodb-local.js';
+import type { GatewayRoute, HttpLambda } from './gateway.js';
+import { startGateway } from './gateway.js';
+import { lambdaContext } from './lambda-context.js';
+import { startScheduler } from './scheduler.js';
+import { ensureTable } from './table.js';
+
+const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../functions');
+
+/** The local-only route that runs the aggregation on demand. */
+export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
+  method: 'POST',
+  path: '/_local/run/aggregate',
+  role: 'admin',
+  entry: '(local)',
+  table: 'readWrite',
+};
+
+const aggregateRequestSchema = z.object({ time: z.optional(z.iso.datetime({ offset: true })) });
+
+export type LocalStatusCenterOptions = {
+  /** HTTP port; 0 picks a free one. */
+  port: number;
+  host?: string;
+  /** Use this DynamoDB endpoint instead of starting DynamoDB Local. */
+  dynamodbEndpoint?: string | undefined;
+  /** Port for the embedded DynamoDB Local. */
+  dynamodbPort?: number;
+  /** Keep DynamoDB Local's data in this directory (in memory when unset). */
+  dataDir?: string | undefined;
+  /** Environment the handlers read their knobs from; defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  /** Run the aggregation every minute like the EventBridge rule. */
+  schedule?: boolean;
+  overrides?: RuntimeOverrides;
+};
+
+export type LocalStatusCenter = {
+  url: string;
+  dynamodbEndpoint: string;
+  tableName: string;
+  tokens: { reporter: string; reader: string; admin: string };
+  runtime: Runtime;
+  /** Runs the aggregation as if EventBridge fired at `time` (default now). */
+  aggregate(time?: string): Promise<unknown>;
+  stop(): Promise<void>;
+};
+
+const generatedToken = (role: string) => `${role}-${randomBytes(18).toString('base64url')}`;
+
+/**
+ * The whole status center on one machine: DynamoDB Local, the table, the HTTP
+ * routes from functions/routes.ts served by the very handlers Lambda runs, and
+ * the minute schedule. Used by `npm start` and by the tests.
+ */
+export async function startLocalStatusCenter(options: LocalStatusCenterOptions): Promise<LocalStatusCenter> {
+  const baseEnv = options.env ?? process.env;
+  let dynamodb: DynamoDbLocal | undefined;
+  const endpoint =
+    options.dynamodbEndpoint ??
+    (dynamodb = await startDynamoDbLocal({ port: options.dynamodbPort ?? 8000, dataDir: options.dataDir })).endpoint;
+  try {
+    const tokens = {
+      reporter: baseEnv.RELAYWATCH_REPORTER_TOKEN || generatedToken('reporter'),
+      reader: baseEnv.RELAYWATCH_READER_TOKEN || generatedToken('reader'),
+      admin: baseEnv.RELAYWATCH_ADMIN_TOKEN || generatedToken('admin'),
+    };
+    const env: Record<string, string | undefined> = {
+      ...baseEnv,
+      DYNAMODB_ENDPOINT: endpoint,
+      RELAYWATCH_REPORTER_TOKEN: tokens.reporter,
+      RELAYWATCH_READER_TOKEN: tokens.reader,
+      RELAYWATCH_ADMIN_TOKEN: tokens.admin,
+      RELAYWATCH_TOKEN_SECRETS: undefined,
+    };
+    const config = parseConfig(env);
+    await ensureTable({ endpoint, region: config.region, tableName: config.tableName });
+
+    // Handler modules build their own runtime from process.env when imported,
+    // as in Lambda; give them the same environment.
+    for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] ??= value;
+    const runtime = await createRuntime(env, options.overrides);
+    const load = async (entry: string) =>
+      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: Runtime): unknown };
+
+    const gatewayRoutes: GatewayRoute[] = [];
+    for (const [name, route] of Object.entries(routes)) {
+      gatewayRoutes.push({ name, route, handler: (await load(route.entry)).createHandler(runtime) as HttpLambda });
+    }
+    const aggregateLambda = (await load(schedules.aggregate.entry)).createHandler(runtime) as (
+      event: Pick<ScheduledEvent, 'time'>,
+      context: Context,
+    ) => Promise<unknown>;
+    const aggregate = (time?: string) =>
+      aggregateLambda({ time: time ?? new Date(runtime.now()).toISOString() }, lambdaContext('aggregate', schedules.aggregate.timeoutSeconds * 1000));
+
+    gatewayRoutes.push({
+      name: 'localAggregate',
+      route: LOCAL_AGGREGATE_ROUTE,
+      handler: apiHandler(LOCAL_AGGREGATE_ROUTE, runtime, async ({ body }) => {
+        const parsed = parseWith(aggregateRequestSchema, body ?? {});
+        if (!parsed.ok) throw badRequest('invalid aggregation request', parsed.issues);
+        return ok(await aggregate(parsed.value.time));
+      }) as HttpLambda,
+    });
+
+    const gateway = await startGateway({ host: options.host ?? '127.0.0.1', port: options.port, routes: gatewayRoutes });
+    const scheduler = options.schedule
+      ? startScheduler({ everyMs: schedules.aggregate.everyMs, run: (time) => aggregate(time), log: runtime.log })
+      : undefined;
+
+    return {
+      url: gateway.url,
+      dynamodbEndpoint: endpoint,
+      tableName: config.tableName,
+      tokens,
+      runtime,
+      aggregate,
+      async stop() {
+        scheduler?.stop();
+        await gateway.close();
+        await dynamodb?.stop();
+      },
+    };
+  } catch (error) {
+    await dynamodb?.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,61 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { TABLE } from '../../functions/store/table.js';
+
+/** CreateTable input built from the same TABLE definition the CDK stack uses. */
+export function createTableInput(tableName: string): CreateTableCommandInput {
+  const index = TABLE.indexes.byIp;
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [TABLE.partitionKey, TABLE.sortKey, index.partitionKey, index.sortKey].map((AttributeName) => ({
+      AttributeName,
+      AttributeType: 'S',
+    })),
+    KeySchema: [
+      { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+    StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+  };
+}
+
+/** Creates the table with TTL on, unless it exists (a persistent data directory). */
+export async function ensureTable(options: { endpoint: string; region: string; tableName: string }): Promise<{ created: boolean; streamArn?: string }> {
+  const client = new DynamoDBClient({
+    region: options.region,
+    endpoint: options.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    const existing = await client.send(new DescribeTableCommand({ TableName: options.tableName }));
+    return { created: false, streamArn: existing.Table?.LatestStreamArn };
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  const created = await client.send(new CreateTableCommand(createTableInput(options.tableName)));
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: options.tableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE.ttlAttribute },
+    }),
+  );
+  client.destroy();
+  return { created: true, streamArn: created.TableDescription?.LatestStreamArn };
+}
