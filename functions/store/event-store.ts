@@ -10,29 +10,22 @@ const DAY_MS = 86_400_000;
 const dayOf = (iso: string) => iso.slice(0, 10).replace(/-/g, '');
 
 /**
- * Events by day (EVT#yyyyMMdd, sorted by time) and, through the byIp index, by
- * IP. The sort key is deterministic (time, subject, type), so an aggregation
+ * Events by day (EVT#yyyyMMdd, sorted by time) and by IP (EVTIP#<ip>). The sort key is deterministic (time, subject, type), so an aggregation
  * run repeated for the same minute rewrites its events instead of adding more.
  */
 export function createEventStore(options: EventStoreOptions) {
   const { client, tableName } = options;
-  const index = TABLE.indexes.byIp;
 
-  function toItem(event: AuditEvent) {
+  /** An event is stored by day and, when it concerns an IP, once more under that IP. */
+  function toItems(event: AuditEvent) {
     const subject = event.ip ?? event.origin ?? '-';
-    return {
-      [TABLE.partitionKey]: keys.eventDay(dayOf(event.at)),
-      [TABLE.sortKey]: keys.event(event.at, subject, event.type),
-      ...(event.ip ? { [index.partitionKey]: keys.eventsOfIp(event.ip), [index.sortKey]: keys.event(event.at, subject, event.type) } : {}),
-      [TABLE.ttlAttribute]: Math.floor(Date.parse(event.at) / 1000) + options.eventTtlDays * 86_400,
-      event,
-    };
+    const sk = keys.event(event.at, subject, event.type);
+    const ttl = { [TABLE.ttlAttribute]: Math.floor(Date.parse(event.at) / 1000) + options.eventTtlDays * 86_400 };
+    const byDay = { [TABLE.partitionKey]: keys.eventDay(dayOf(event.at)), [TABLE.sortKey]: sk, ...ttl, event };
+    return event.ip ? [byDay, { [TABLE.partitionKey]: keys.eventsOfIp(event.ip), [TABLE.sortKey]: sk, ...ttl, event }] : [byDay];
   }
 
   async function queryNewestFirst(params: {
-    indexName?: string;
-    pkName: string;
-    skName: string;
     pk: string;
     fromSk: string;
     limit: number;
@@ -43,9 +36,8 @@ export function createEventStore(options: EventStoreOptions) {
       const page = await client.send(
         new QueryCommand({
           TableName: tableName,
-          IndexName: params.indexName,
           KeyConditionExpression: '#pk = :pk AND #sk >= :from',
-          ExpressionAttributeNames: { '#pk': params.pkName, '#sk': params.skName },
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
           ExpressionAttributeValues: { ':pk': params.pk, ':from': params.fromSk },
           ScanIndexForward: false,
           Limit: params.limit - events.length,
@@ -60,7 +52,7 @@ export function createEventStore(options: EventStoreOptions) {
 
   return {
     async putEvents(events: readonly AuditEvent[]): Promise<void> {
-      await putAll(client, tableName, events.map(toItem));
+      await putAll(client, tableName, events.flatMap(toItems));
     },
 
     /** Events since `since` (epoch ms), newest first, at most `limit`. */
@@ -68,9 +60,6 @@ export function createEventStore(options: EventStoreOptions) {
       const fromSk = new Date(query.since).toISOString();
       if (query.ip) {
         return queryNewestFirst({
-          indexName: index.name,
-          pkName: index.partitionKey,
-          skName: index.sortKey,
           pk: keys.eventsOfIp(query.ip),
           fromSk,
           limit: query.limit,
@@ -83,8 +72,6 @@ export function createEventStore(options: EventStoreOptions) {
         if (dayId < dayOf(fromSk)) break;
         events.push(
           ...(await queryNewestFirst({
-            pkName: TABLE.partitionKey,
-            skName: TABLE.sortKey,
             pk: keys.eventDay(dayId),
             fromSk,
             limit: query.limit - events.length,

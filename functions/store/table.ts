@@ -9,9 +9,12 @@ export const TABLE = {
   sortKey: 'sk',
   /** Epoch seconds; DynamoDB's TTL deletes the item some time after it. */
   ttlAttribute: 'expiresAt',
-  indexes: {
-    byIp: { name: 'byIp', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-  },
+  /**
+   * No secondary indexes: DynamoDB Local never TTL-deletes items of a table
+   * that has a GSI (checked with 3.3), and the local runtime must behave like
+   * AWS. Events are written under a second key per IP instead (KEYS.md).
+   */
+  indexes: {} as Readonly<Record<string, { name: string; partitionKey: string; sortKey: string }>>,
 } as const;
 
 /** Shard of an IP: a calculated suffix keeps one IP's rows in one shard. */

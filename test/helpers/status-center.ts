@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import type { RuntimeOverrides } from '../../functions/runtime.js';
+import type { LocalStatusCenter } from '../../infra/local/status-center.js';
+import { startLocalStatusCenter } from '../../infra/local/status-center.js';
+
+/** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
+export function localEndpoint(): string {
+  const endpoint = inject('dynamodbEndpoint');
+  const host = new URL(endpoint).hostname;
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) {
+    throw new Error(`refusing to run tests against a non-local DynamoDB endpoint: ${endpoint}`);
+  }
+  return endpoint;
+}
+
+export type TestStatusCenter = LocalStatusCenter & {
+  tokens: LocalStatusCenter['tokens'];
+};
+
+/**
+ * A status center on the run's DynamoDB Local with a table of its own, served
+ * on a free loopback port. `env` sets knobs (RELAYWATCH_*), `overrides` can
+ * replace the clock. Call stop() in afterAll.
+ */
+export async function startStatusCenter(
+  options: { env?: Record<string, string>; overrides?: RuntimeOverrides } = {},
+): Promise<TestStatusCenter> {
+  return startLocalStatusCenter({
+    port: 0,
+    dynamodbEndpoint: localEndpoint(),
+    env: {
+      TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
+      LOG_LEVEL: 'warn',
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+      ...options.env,
+    },
+    schedule: false,
+    overrides: options.overrides ?? {},
+  });
+}
+
+/** fetch with the role's bearer token and JSON body. */
+export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
+  return async (
+    method: string,
+    path: string,
+    options: { role?: keyof LocalStatusCenter['tokens'] | null; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+  ) => {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token ?? (options.role === null ? undefined : center.tokens[options.role ?? 'admin']);
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${center.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json: json as any };
+  };
+}
