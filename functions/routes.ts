@@ -26,7 +26,8 @@ export type Schedule = {
   timeoutSeconds: number;
 };
 
-export type StreamConsumer = { entry: string; table: TableAccess };
+/** A consumer of the table's DynamoDB stream (NEW_AND_OLD_IMAGES). */
+export type StreamConsumer = { entry: string; table: TableAccess; batchSize: number };
 
 /** Which roles a route's role admits: admin may do what a reader may. */
 export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
@@ -41,8 +42,15 @@ export const routes = {
   getIp: { method: 'GET', path: '/v1/ips/{ip}', role: 'reader', entry: 'handlers/get-ip.ts', table: 'read' },
   putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite' },
   deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite' },
+  getEvents: { method: 'GET', path: '/v1/events', role: 'reader', entry: 'handlers/get-events.ts', table: 'read' },
+  getFleet: { method: 'GET', path: '/v1/fleet', role: 'reader', entry: 'handlers/get-fleet.ts', table: 'read' },
 } as const satisfies Record<string, HttpRoute>;
 
 export const schedules = {
   aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120 },
 } as const satisfies Record<string, Schedule>;
+
+export const streamConsumers = {
+  /** Records the end of every ban that DynamoDB's TTL removed, as an "expiry" event. */
+  banExpiry: { entry: 'handlers/ban-stream.ts', table: 'write', batchSize: 100 },
+} as const satisfies Record<string, StreamConsumer>;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { Context, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { parseConfig } from '../../functions/core/config.js';
 import { parseWith } from '../../functions/core/validation.js';
@@ -9,7 +9,7 @@ import { apiHandler } from '../../functions/http/api-handler.js';
 import { badRequest } from '../../functions/http/errors.js';
 import { ok } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
-import { routes, schedules } from '../../functions/routes.js';
+import { routes, schedules, streamConsumers } from '../../functions/routes.js';
 import type { Runtime, RuntimeOverrides } from '../../functions/runtime.js';
 import { createRuntime } from '../../functions/runtime.js';
 import type { DynamoDbLocal } from './dynamodb-local.js';
@@ -18,6 +18,7 @@ import type { GatewayRoute, HttpLambda } from './gateway.js';
 import { startGateway } from './gateway.js';
 import { lambdaContext } from './lambda-context.js';
 import { startScheduler } from './scheduler.js';
+import { startStreamPoller } from './stream-poller.js';
 import { ensureTable } from './table.js';
 
 const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../functions');
@@ -47,6 +48,8 @@ export type LocalStatusCenterOptions = {
   env?: Record<string, string | undefined>;
   /** Run the aggregation every minute like the EventBridge rule. */
   schedule?: boolean;
+  /** Feed the table's stream to the stream consumers (ban expiry events); default true. */
+  streams?: boolean;
   overrides?: RuntimeOverrides;
 };
 
@@ -89,7 +92,7 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
     const config = parseConfig(env);
-    await ensureTable({ endpoint, region: config.region, tableName: config.tableName });
+    const table = await ensureTable({ endpoint, region: config.region, tableName: config.tableName });
 
     // Handler modules build their own runtime from process.env when imported,
     // as in Lambda; give them the same environment.
@@ -120,6 +123,20 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
     });
 
     const gateway = await startGateway({ host: options.host ?? '127.0.0.1', port: options.port, routes: gatewayRoutes });
+    const pollers =
+      options.streams === false || !table.streamArn
+        ? []
+        : await Promise.all(
+            Object.values(streamConsumers).map(async (consumer) =>
+              startStreamPoller({
+                endpoint,
+                region: config.region,
+                streamArn: table.streamArn as string,
+                handler: (await load(consumer.entry)).createHandler(runtime) as (event: DynamoDBStreamEvent) => Promise<unknown>,
+                log: runtime.log,
+              }),
+            ),
+          );
     const scheduler = options.schedule
       ? startScheduler({ everyMs: schedules.aggregate.everyMs, run: (time) => aggregate(time), log: runtime.log })
       : undefined;
@@ -133,6 +150,7 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       aggregate,
       async stop() {
         scheduler?.stop();
+        for (const poller of pollers) poller.stop();
         await gateway.close();
         await dynamodb?.stop();
       },

@@ -260,5 +260,14 @@ describe('a short manual ban on the real clock', () => {
       if (item) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     expect(item).toBeUndefined();
+
+    // The TTL delete reaches the stream consumer, which records the ban's end.
+    let types: string[] = [];
+    for (let attempt = 0; attempt < 20 && !types.includes('expiry'); attempt++) {
+      const events = await api('GET', '/v1/events?ip=203.0.113.77', { role: 'reader' });
+      types = events.json.events.map((e: { type: string }) => e.type);
+      if (!types.includes('expiry')) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(types).toEqual(['expiry', 'manual_ban']);
   });
 });

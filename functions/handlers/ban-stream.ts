@@ -1,0 +1,26 @@
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { createRuntime } from '../runtime.js';
+import type { Runtime } from '../runtime.js';
+import { endedBansOf } from '../store/ban-stream.js';
+
+/** Table stream → an "expiry" event for every ban that ended and was removed. */
+export function createHandler(runtime: Runtime) {
+  return async (event: Pick<DynamoDBStreamEvent, 'Records'>) => {
+    const ended = endedBansOf(event.Records);
+    // Keyed by the ban's end, so a redelivered record rewrites the same event.
+    await runtime.events.putEvents(
+      ended.map(({ ban, removedAt, byTtl }) => ({
+        type: 'expiry' as const,
+        at: new Date(ban.until).toISOString(),
+        ip: ban.ip,
+        enforced: true,
+        rule: ban.rule,
+        evidence: { ban, removedAt: new Date(removedAt).toISOString(), removedBy: byTtl ? 'dynamodb-ttl' : 'expired-item-removal' },
+      })),
+    );
+    if (ended.length) runtime.log.info('ban expiries recorded', { ips: ended.map((e) => e.ban.ip) });
+    return { expiries: ended.length };
+  };
+}
+
+export const handler = createHandler(await createRuntime(process.env, { tokens: false }));

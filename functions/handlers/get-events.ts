@@ -1,0 +1,44 @@
+import * as z from 'zod/mini';
+import { EVENT_QUERY_LIMITS } from '../core/events.js';
+import { canonicalIp } from '../core/ip.js';
+import { parseWith } from '../core/validation.js';
+import { apiHandler } from '../http/api-handler.js';
+import { badRequest } from '../http/errors.js';
+import { ok } from '../http/responses.js';
+import { routes } from '../routes.js';
+import type { Runtime } from '../runtime.js';
+import { createRuntime } from '../runtime.js';
+
+const querySchema = z.object({
+  ip: z.optional(z.string().check(z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }))),
+  since: z.optional(
+    z.string().check(z.refine((since) => !Number.isNaN(Date.parse(since)), { message: 'must be an ISO 8601 time, e.g. 2026-11-24T14:00:00Z' })),
+  ),
+  limit: z.optional(
+    z.string().check(
+      z.regex(/^\d+$/, 'must be a whole number'),
+      z.refine((limit) => Number(limit) >= 1 && Number(limit) <= EVENT_QUERY_LIMITS.maxLimit, {
+        message: `must be from 1 to ${EVENT_QUERY_LIMITS.maxLimit}`,
+      }),
+    ),
+  ),
+});
+
+/** GET /v1/events?ip=&since=&limit= (reader): the audit trail, newest first. */
+export function createHandler(runtime: Runtime) {
+  return apiHandler(routes.getEvents, runtime, async ({ event, now }) => {
+    const parsed = parseWith(querySchema, event.queryStringParameters ?? {});
+    if (!parsed.ok) throw badRequest('invalid query', parsed.issues);
+    const { ip, since, limit } = parsed.value;
+    const query = {
+      ...(ip ? { ip: canonicalIp(ip) } : {}),
+      since: since ? Date.parse(since) : now - EVENT_QUERY_LIMITS.defaultSinceMs,
+      limit: limit ? Number(limit) : EVENT_QUERY_LIMITS.defaultLimit,
+      now,
+    };
+    const events = await runtime.events.listEvents(query);
+    return ok({ since: new Date(query.since).toISOString(), events });
+  });
+}
+
+export const handler = createHandler(await createRuntime(process.env));

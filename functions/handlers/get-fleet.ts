@@ -1,0 +1,36 @@
+import { blocklistAt } from '../core/blocklist.js';
+import { bucketId, minuteOf, minuteStart } from '../core/minutes.js';
+import { apiHandler } from '../http/api-handler.js';
+import { ok } from '../http/responses.js';
+import { routes } from '../routes.js';
+import type { Runtime } from '../runtime.js';
+import { createRuntime } from '../runtime.js';
+
+/** GET /v1/fleet (reader): the fleet as of the last aggregated minute. */
+export function createHandler(runtime: Runtime) {
+  return apiHandler(routes.getFleet, runtime, async ({ now }) => {
+    const { config } = runtime;
+    const [fleet, bans] = await Promise.all([runtime.state.getFleet(), runtime.bans.listBans(now)]);
+    const reference = fleet?.minute ?? minuteOf(now) - 1;
+    const silent = Object.entries(fleet?.lastSeen ?? {})
+      .filter(([, seen]) => seen <= reference - config.silentMinutes)
+      .map(([ip, seen]) => ({ ip, lastSeen: new Date(minuteStart(seen + 1)).toISOString() }))
+      .sort((a, b) => (a.ip < b.ip ? -1 : 1));
+    return ok({
+      generatedAt: new Date(now).toISOString(),
+      aggregatedMinute: fleet ? bucketId(fleet.minute) : null,
+      // Minutes since the last aggregated one closed: large means the aggregator is behind.
+      aggregationLagMinutes: fleet ? minuteOf(now) - fleet.minute - 1 : null,
+      dryRun: config.dryRun,
+      reporting: fleet?.reporting ?? [],
+      banned: blocklistAt(bans, now).entries,
+      silent,
+      originOutages: fleet?.outages ?? [],
+      fleetWideFailure: fleet?.fleetWide ?? false,
+      capInForce: fleet?.capInForce ?? false,
+      capped: fleet?.capped ?? [],
+    });
+  });
+}
+
+export const handler = createHandler(await createRuntime(process.env));
