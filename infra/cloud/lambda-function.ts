@@ -1,0 +1,134 @@
+import type { RemovalPolicy } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { KNOBS } from '../../functions/core/config.js';
+import type { Role as ApiRole, TableAccess } from '../../functions/routes.js';
+import { TABLE } from '../../functions/store/table.js';
+
+/** The one place the Node major is chosen; local runs and CI use the same (package.json engines). */
+export const NODE_RUNTIME = Runtime.NODEJS_22_X;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * The smallest DynamoDB action sets per access level, matched to what the
+ * stores send. 'write' adds and overwrites items but cannot delete one, so the
+ * ingest function cannot erase bans; only 'readWrite' may DeleteItem (lifting
+ * a ban). BatchWriteItem cannot be split by IAM into puts and deletes.
+ */
+const TABLE_ACTIONS = {
+  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  write: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+  delete: ['dynamodb:DeleteItem'],
+} as const;
+
+export type RelaywatchFunctionProps = Omit<
+  NodejsFunctionProps,
+  | 'runtime'
+  | 'architecture'
+  | 'bundling'
+  | 'logGroup'
+  | 'loggingFormat'
+  | 'applicationLogLevelV2'
+  | 'systemLogLevelV2'
+  | 'role'
+> & {
+  /** Absolute path of the handler file; it must export `handler`. */
+  entry: string;
+  /** The LOG_LEVEL knob; unset means its default. */
+  logLevel?: LogLevel;
+  logRetention: RetentionDays;
+  removalPolicy: RemovalPolicy;
+};
+
+/**
+ * Every relaywatch Lambda: Node 22 on arm64 (faster init, cheaper GB-s), one
+ * minified ESM file with the AWS SDK bundled in (loading the runtime's SDK
+ * from disk measured slower to cold start), source maps, JSON logs without
+ * Lambda's per-invocation START/END/REPORT lines, and its own log group.
+ */
+export class RelaywatchFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: RelaywatchFunctionProps) {
+    const { logLevel = KNOBS.logLevel.fallback as LogLevel, logRetention, removalPolicy, ...functionProps } = props;
+    const logGroup = new LogGroup(scope, `${id}Logs`, { retention: logRetention, removalPolicy });
+    // Our own role instead of AWSLambdaBasicExecutionRole, whose logs grant covers every log group.
+    const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    logGroup.grantWrite(role);
+    super(scope, id, {
+      memorySize: 256,
+      ...functionProps,
+      runtime: NODE_RUNTIME,
+      architecture: Architecture.ARM_64,
+      role,
+      logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      // START/END/REPORT are INFO: at fleet scale they would cost more than the DynamoDB writes.
+      systemLogLevelV2: SystemLogLevel.WARN,
+      applicationLogLevelV2: applicationLogLevel(logLevel),
+      environment: {
+        ...functionProps.environment,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...(props.logLevel === undefined ? {} : { [KNOBS.logLevel.env]: props.logLevel }),
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Stack traces need file:line only; leaving the sources out keeps the zip small.
+        sourcesContent: false,
+        bundleAwsSDK: true,
+        // Bundled CommonJS dependencies call require(), which ESM lacks.
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: `Pinned to ${NODE_RUNTIME.name}, the Node major the local runtime, tests and CI run; raising it is the one-line NODE_RUNTIME change, made together with package.json engines.`,
+    });
+  }
+
+  /** Grants the smallest IAM for `access` on the table (and its indexes for reads) and sets TABLE_NAME. */
+  bindTable({ table, access }: { table: ITable; access: TableAccess }): void {
+    this.addEnvironment(KNOBS.tableName.env, table.tableName);
+    if (access === 'read' || access === 'readWrite') {
+      const indexArns = Object.values(TABLE.indexes).map((index) => `${table.tableArn}/index/${index.name}`);
+      this.addToRolePolicy(new PolicyStatement({ actions: [...TABLE_ACTIONS.read], resources: [table.tableArn, ...indexArns] }));
+    }
+    if (access === 'write' || access === 'readWrite') {
+      const actions = [...TABLE_ACTIONS.write, ...(access === 'readWrite' ? TABLE_ACTIONS.delete : [])];
+      this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
+    }
+  }
+
+  /**
+   * Lets the function read every role's token secret: it must tell a token of
+   * the wrong role (403) from an unknown one (401). Only ARNs reach the
+   * environment; the handler reads the values at cold start.
+   */
+  bindTokenSecrets(secrets: Record<ApiRole, ISecret>): void {
+    const arns = Object.fromEntries(Object.entries(secrets).map(([role, secret]) => [role, secret.secretArn]));
+    this.addEnvironment(KNOBS.tokenSecrets.env, this.stack.toJsonString(arns));
+    this.addToRolePolicy(
+      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: Object.values(arns) }),
+    );
+  }
+}
+
+/**
+ * Lambda files application lines without a "level" (the metric lines in
+ * Embedded Metric Format) as INFO, so a WARN or ERROR filter here would drop
+ * the metrics; the function's own logger already filters by LOG_LEVEL.
+ */
+function applicationLogLevel(logLevel: LogLevel): ApplicationLogLevel {
+  return logLevel === 'debug' ? ApplicationLogLevel.DEBUG : ApplicationLogLevel.INFO;
+}

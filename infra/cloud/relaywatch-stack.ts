@@ -1,0 +1,265 @@
+import { fileURLToPath } from 'node:url';
+import type { StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { KNOBS, parseConfig } from '../../functions/core/config.js';
+import type { Role } from '../../functions/routes.js';
+import { routes, schedules } from '../../functions/routes.js';
+import { TABLE } from '../../functions/store/table.js';
+import type { LogLevel } from './lambda-function.js';
+import { RelaywatchFunction } from './lambda-function.js';
+
+/** Knobs the stack wires itself (or that must stay unset in AWS); the rest an operator may tune. */
+const WIRED_KNOBS = [
+  'tableName',
+  'dynamodbEndpoint',
+  'region',
+  'reporterToken',
+  'readerToken',
+  'adminToken',
+  'tokenSecrets',
+] as const satisfies readonly (keyof typeof KNOBS)[];
+
+export type TunableKnob = Exclude<keyof typeof KNOBS, (typeof WIRED_KNOBS)[number]>;
+export type KnobOverrides = Partial<Record<TunableKnob, string | number | boolean>>;
+
+export const TUNABLE_KNOBS = (Object.keys(KNOBS) as (keyof typeof KNOBS)[]).filter(
+  (knob): knob is TunableKnob => !(WIRED_KNOBS as readonly string[]).includes(knob),
+);
+
+const CONTEXT_PREFIX = 'relaywatch:';
+
+/** `-c relaywatch:FAIL_RATIO=0.6` names a knob by its variable without the RELAYWATCH_ prefix. */
+export function knobContextKey(knob: TunableKnob): string {
+  return `${CONTEXT_PREFIX}${KNOBS[knob].env.replace(/^RELAYWATCH_/, '')}`;
+}
+
+const ROLES = ['reporter', 'reader', 'admin'] as const satisfies readonly Role[];
+
+/** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
+const HTTP_TIMEOUT = Duration.seconds(10);
+
+export type RelaywatchStackProps = StackProps & {
+  /** Knob values for every function, over CDK context `relaywatch:<NAME>`; unset knobs keep their defaults. */
+  knobs?: KnobOverrides;
+  /** What happens to the table, the token secrets and the log groups when the stack goes. Default RETAIN. */
+  removalPolicy?: RemovalPolicy;
+  /** Default one month. */
+  logRetention?: RetentionDays;
+  /** Default stage throttle. Default 1,000 rps with bursts of 2,000: far above a fleet's steady rate, well under the account's 10,000. */
+  throttle?: ThrottleSettings;
+  /**
+   * Per-request API access logs. Off by default: at fleet scale one line per
+   * heartbeat request costs about as much as the writes it logs; the stage's
+   * metrics already count 4xx, 5xx and throttled requests.
+   */
+  apiAccessLogs?: boolean;
+};
+
+/**
+ * The status center in AWS: one DynamoDB table built from functions/store/table.ts,
+ * one function per entry of functions/routes.ts (HTTP routes and schedules),
+ * the HTTP API, the schedule rules and the three role tokens.
+ */
+export class RelaywatchStack extends Stack {
+  readonly table: Table;
+  readonly api: HttpApi;
+  readonly functions: Record<string, RelaywatchFunction> = {};
+  readonly tokenSecrets: Record<Role, Secret>;
+
+  constructor(scope: Construct, id: string, props: RelaywatchStackProps = {}) {
+    super(scope, id, props);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const knobEnvironment = knobEnvironmentOf(this, props.knobs);
+    const logLevel = knobEnvironment[KNOBS.logLevel.env] as LogLevel | undefined;
+    delete knobEnvironment[KNOBS.logLevel.env];
+
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // For the ban-expiry consumer: a TTL deletion shows up as a REMOVE with the old image.
+      stream: StreamViewType.NEW_AND_OLD_IMAGES,
+      removalPolicy,
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+    });
+    for (const index of Object.values(TABLE.indexes)) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.ALL,
+      });
+    }
+
+    this.tokenSecrets = Object.fromEntries(
+      ROLES.map((role) => {
+        const secret = new Secret(this, `${capitalize(role)}Token`, {
+          description: `relaywatch API token(s) of the ${role} role; several comma-separated while one is rotated out.`,
+          // Generated by Secrets Manager at deploy time: the value is never in the template or the repo.
+          generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
+          removalPolicy,
+        });
+        Validations.of(secret).acknowledge({
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'The token is also configured on relay agents and dispatchers outside AWS, which a rotation Lambda cannot update; operators rotate by appending a new comma-separated token, rolling it out, then removing the old one.',
+        });
+        return [role, secret];
+      }),
+    ) as Record<Role, Secret>;
+
+    const { api, stage } = this.createApi(props, logRetention, removalPolicy);
+    this.api = api;
+
+    const functionProps = { logLevel, logRetention, removalPolicy, environment: knobEnvironment, ...projectPaths() };
+
+    for (const [name, route] of Object.entries(routes)) {
+      const fn = new RelaywatchFunction(this, name, {
+        ...functionProps,
+        entry: entryPath(route.entry),
+        description: `relaywatch ${route.method} ${route.path} (${route.role})`,
+        timeout: HTTP_TIMEOUT,
+      });
+      fn.bindTable({ table: this.table, access: route.table });
+      fn.bindTokenSecrets(this.tokenSecrets);
+      this.api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${name}Integration`, fn),
+      });
+      this.functions[name] = fn;
+    }
+
+    for (const [name, schedule] of Object.entries(schedules)) {
+      const fn = new RelaywatchFunction(this, name, {
+        ...functionProps,
+        entry: entryPath(schedule.entry),
+        description: `relaywatch ${name} every ${schedule.rate}`,
+        timeout: Duration.seconds(schedule.timeoutSeconds),
+        // A failed run is redone by the next tick, which takes every minute not decided yet;
+        // Lambda's own retry would only add a run overlapping it.
+        retryAttempts: 0,
+      });
+      fn.bindTable({ table: this.table, access: schedule.table });
+      // A scheduled rule rather than EventBridge Scheduler, the newer service: the
+      // handler takes the rule's event shape (its `time` picks the minutes), a rule
+      // needs no IAM role, both cost nothing at one run a minute, and both deliver
+      // at least once within the minute, which the aggregator already tolerates.
+      new Rule(this, `${name}Schedule`, {
+        description: `relaywatch ${name} every ${schedule.rate}`,
+        schedule: Schedule.expression(`rate(${schedule.rate})`),
+        targets: [new LambdaFunction(fn, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
+      });
+      this.functions[name] = fn;
+    }
+
+    new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the status center API' });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    for (const role of ROLES) {
+      new CfnOutput(this, `${capitalize(role)}TokenSecretArn`, {
+        value: this.tokenSecrets[role].secretArn,
+        description: `Secret holding the ${role} token (read it with secretsmanager get-secret-value)`,
+      });
+    }
+  }
+
+  private createApi(
+    props: RelaywatchStackProps,
+    logRetention: RetentionDays,
+    removalPolicy: RemovalPolicy,
+  ): { api: HttpApi; stage: HttpStage } {
+    const api = new HttpApi(this, 'Api', {
+      description: 'relaywatch status center',
+      // Our own $default stage below, to set its throttle and access logs.
+      createDefaultStage: false,
+    });
+    const accessLogs = props.apiAccessLogs
+      ? new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy })
+      : undefined;
+    const stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 1000, burstLimit: 2000 },
+      ...(accessLogs && {
+        accessLogSettings: {
+          destination: new LogGroupLogDestination(accessLogs),
+          format: AccessLogFormat.custom(
+            JSON.stringify({
+              requestId: '$context.requestId',
+              ip: '$context.identity.sourceIp',
+              time: '$context.requestTime',
+              route: '$context.routeKey',
+              status: '$context.status',
+              bytes: '$context.responseLength',
+              latencyMs: '$context.integrationLatency',
+              error: '$context.error.message',
+            }),
+          ),
+        },
+      }),
+    });
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Every route authenticates in its function: a bearer token checked in constant time against the role tokens in Secrets Manager, answering 401 or 403; an API Gateway authorizer would add a second invocation per heartbeat request.',
+    });
+    if (!accessLogs) {
+      Validations.of(stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          'Access logs are opt-in (apiAccessLogs): one line per heartbeat request costs about as much as the writes it logs; stage metrics count 4xx, 5xx and throttles, and the functions log rejected tokens.',
+      });
+    }
+    return { api, stage };
+  }
+}
+
+/**
+ * Environment variables for the knobs set by props or context. Every function
+ * gets all of them: each parses the whole configuration at cold start, and
+ * writers and readers must agree (RELAYWATCH_SHARDS). Validated here with the
+ * functions' own schema, so a bad value fails synth, not a cold start.
+ */
+function knobEnvironmentOf(scope: Construct, overrides: KnobOverrides = {}): Record<string, string> {
+  const known = new Set(TUNABLE_KNOBS.map(knobContextKey));
+  const unknown = Object.keys(scope.node.getAllContext()).filter(
+    (key) => key.startsWith(CONTEXT_PREFIX) && !known.has(key),
+  );
+  if (unknown.length > 0) {
+    throw new Error(`unknown context ${unknown.join(', ')}; knobs are ${[...known].join(', ')}`);
+  }
+  const environment: Record<string, string> = {};
+  for (const knob of TUNABLE_KNOBS) {
+    const value = overrides[knob] ?? scope.node.tryGetContext(knobContextKey(knob));
+    if (value !== undefined) environment[KNOBS[knob].env] = String(value);
+  }
+  parseConfig(environment);
+  return environment;
+}
+
+const repoRoot = () => fileURLToPath(new URL('../../', import.meta.url));
+
+/** Handler files are named in routes.ts relative to functions/. */
+function entryPath(entry: string): string {
+  return fileURLToPath(new URL(`../../functions/${entry}`, import.meta.url));
+}
+
+function projectPaths() {
+  return { projectRoot: repoRoot(), depsLockFilePath: `${repoRoot()}package-lock.json` };
+}
+
+const capitalize = (text: string) => `${text.charAt(0).toUpperCase()}${text.slice(1)}`;

@@ -1,0 +1,324 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KNOBS } from '../../functions/core/config.js';
+import { routes, schedules } from '../../functions/routes.js';
+import { TABLE } from '../../functions/store/table.js';
+import type { Synthesized } from './synth.js';
+import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
+
+const ROUTE_NAMES = Object.keys(routes) as (keyof typeof routes)[];
+const SCHEDULE_NAMES = Object.keys(schedules) as (keyof typeof schedules)[];
+const ALL_NAMES = [...ROUTE_NAMES, ...SCHEDULE_NAMES];
+
+const execFileAsync = promisify(execFile);
+
+/** Enough configuration for a handler module to load: placeholder tokens, a loopback endpoint it never calls. */
+const HANDLER_ENV = {
+  AWS_REGION: 'us-east-1',
+  TABLE_NAME: 'relaywatch-bundle-test',
+  DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
+  RELAYWATCH_REPORTER_TOKEN: 'placeholder-reporter',
+  RELAYWATCH_READER_TOKEN: 'placeholder-reader',
+  RELAYWATCH_ADMIN_TOKEN: 'placeholder-admin',
+};
+
+const DYNAMODB_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+describe('the relaywatch stack', () => {
+  let synth: Synthesized;
+  let template: Template;
+  const logicalId = (name: string) => {
+    const fn = synth.stack.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    return Stack.of(fn).getLogicalId(fn.node.defaultChild as CfnFunction);
+  };
+  const functionProps = (name: string) =>
+    (template.toJSON().Resources[logicalId(name)] as { Properties: Record<string, any> }).Properties;
+
+  // One synth with bundling for the whole file: esbuild per function is the slow part.
+  beforeAll(() => {
+    synth = synthesize();
+    template = synth.template;
+  });
+  afterAll(() => synth?.cleanUp());
+
+  describe('the table', () => {
+    it('is built from TABLE: string pk/sk keys, on-demand, TTL on expiresAt, point-in-time recovery', () => {
+      template.resourceCountIs('AWS::DynamoDB::Table', 1);
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.sortKey, AttributeType: 'S' },
+        ]),
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    });
+
+    it('has exactly the secondary indexes TABLE declares', () => {
+      const table = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
+      const indexes = (table?.Properties.GlobalSecondaryIndexes ?? []) as { IndexName: string; KeySchema: unknown }[];
+      expect(indexes.map((index) => ({ name: index.IndexName, keys: index.KeySchema }))).toEqual(
+        Object.values(TABLE.indexes).map((index) => ({
+          name: index.name,
+          keys: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+        })),
+      );
+    });
+
+    it('streams new and old images for the ban-expiry consumer', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      });
+    });
+
+    it('is kept, with the token secrets and log groups, when the stack is deleted', () => {
+      for (const type of ['AWS::DynamoDB::Table', 'AWS::SecretsManager::Secret', 'AWS::Logs::LogGroup']) {
+        const policies = Object.values(resourcesOf(template, type)).map((resource) => resource.DeletionPolicy);
+        expect(policies.length).toBeGreaterThan(0);
+        expect(policies.every((policy) => policy === 'Retain')).toBe(true);
+      }
+      template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+    });
+  });
+
+  describe('the functions', () => {
+    it('are one per route and schedule entry, and nothing else', () => {
+      template.resourceCountIs('AWS::Lambda::Function', ALL_NAMES.length);
+      expect(Object.keys(synth.stack.functions).sort()).toEqual([...ALL_NAMES].sort());
+    });
+
+    it('run nodejs22.x on arm64 with JSON logs, system log level WARN, source maps and their own log group', () => {
+      for (const name of ALL_NAMES) {
+        const props = functionProps(name);
+        expect(props.Runtime, name).toBe('nodejs22.x');
+        expect(props.Architectures, name).toEqual(['arm64']);
+        expect(props.Handler, name).toBe('index.handler');
+        expect(props.LoggingConfig, name).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN', ApplicationLogLevel: 'INFO' });
+        expect(props.LoggingConfig.LogGroup, name).toHaveProperty('Ref');
+        expect(props.Environment.Variables.NODE_OPTIONS, name).toBe('--enable-source-maps');
+      }
+      const retentions = Object.values(resourcesOf(template, 'AWS::Logs::LogGroup')).map((g) => g.Properties.RetentionInDays);
+      expect(retentions).toHaveLength(ALL_NAMES.length);
+      expect(retentions.every((days) => typeof days === 'number' && days > 0)).toBe(true);
+    });
+
+    it('are each one minified ESM file with a source map, whose handler loads with no node_modules in reach', async () => {
+      const sandbox = mkdtempSync(join(tmpdir(), 'relaywatch-bundles-'));
+      try {
+        await Promise.all(
+          ALL_NAMES.map(async (name) => {
+            const key = functionProps(name).Code.S3Key as string;
+            const assetDir = join(synth.outdir, `asset.${key.replace(/\.zip$/, '')}`);
+            const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+            // Minified: a few very long lines (only template literals keep their newlines).
+            expect(code.length / code.split('\n').length, name).toBeGreaterThan(2000);
+            expect(statSync(join(assetDir, 'index.mjs.map')).size, name).toBeGreaterThan(0);
+            // Outside the repo nothing can be resolved from node_modules: the AWS SDK
+            // and every other dependency must be inside the one file.
+            const dir = join(sandbox, name);
+            mkdirSync(dir);
+            copyFileSync(join(assetDir, 'index.mjs'), join(dir, 'index.mjs'));
+            const { stdout } = await execFileAsync(
+              process.execPath,
+              ['--input-type=module', '-e', `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'index.mjs')).href)}); console.log(typeof m.handler);`],
+              { cwd: dir, env: { PATH: process.env.PATH ?? '', ...HANDLER_ENV } },
+            );
+            expect(stdout.trim(), name).toBe('function');
+          }),
+        );
+      } finally {
+        rmSync(sandbox, { recursive: true, force: true });
+      }
+    });
+
+    it('set TABLE_NAME to the stack table and no knob variable while no knob is overridden', () => {
+      const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
+      for (const name of ALL_NAMES) {
+        const variables = functionProps(name).Environment.Variables as Record<string, unknown>;
+        expect(variables.TABLE_NAME, name).toEqual({ Ref: table });
+        const expected = ['NODE_OPTIONS', 'TABLE_NAME', ...(name in routes ? [KNOBS.tokenSecrets.env] : [])];
+        expect(Object.keys(variables).sort(), name).toEqual(expected.sort());
+      }
+    });
+
+    it('give HTTP functions a short timeout and each schedule the timeout of its entry', () => {
+      for (const name of ROUTE_NAMES) expect(functionProps(name).Timeout, name).toBeLessThanOrEqual(30);
+      for (const name of SCHEDULE_NAMES) expect(functionProps(name).Timeout, name).toBe(schedules[name].timeoutSeconds);
+    });
+  });
+
+  describe('least privilege', () => {
+    const dynamodbActions = (name: string) =>
+      actionsOf(template, logicalId(name))
+        .filter((grant) => grant.action.startsWith('dynamodb:'))
+        .map((grant) => grant.action);
+
+    it('gives routes with read access no DynamoDB write or delete action', () => {
+      const readOnly = ROUTE_NAMES.filter((name) => routes[name].table === 'read');
+      expect(readOnly.length).toBeGreaterThan(0);
+      for (const name of readOnly) {
+        expect(dynamodbActions(name), name).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+        expect(dynamodbActions(name).filter((action) => DYNAMODB_WRITES.includes(action)), name).toEqual([]);
+      }
+    });
+
+    it('lets the ingest function write but not query, scan or delete', () => {
+      const actions = dynamodbActions('postHeartbeats');
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:BatchWriteItem']));
+      for (const forbidden of ['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DeleteItem', 'dynamodb:GetItem']) {
+        expect(actions).not.toContain(forbidden);
+      }
+    });
+
+    it('never grants Scan, wildcard actions or DynamoDB access beyond the one table', () => {
+      const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
+      for (const name of ALL_NAMES) {
+        for (const grant of actionsOf(template, logicalId(name))) {
+          expect(grant.action, name).not.toMatch(/\*|dynamodb:Scan/);
+          if (!grant.action.startsWith('dynamodb:')) continue;
+          for (const resource of grant.resources) {
+            expect(JSON.stringify(resource), `${name} ${grant.action}`).toContain(`"${table}"`);
+          }
+        }
+      }
+    });
+
+    it('lets every HTTP function read all three token secrets, and nothing more in Secrets Manager', () => {
+      const secrets = Object.keys(resourcesOf(template, 'AWS::SecretsManager::Secret'));
+      expect(secrets).toHaveLength(3);
+      for (const name of ROUTE_NAMES) {
+        const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
+        expect(grants.map((grant) => grant.action), name).toEqual(['secretsmanager:GetSecretValue']);
+        expect(grants[0]?.resources.map((r) => (r as { Ref: string }).Ref).sort(), name).toEqual([...secrets].sort());
+      }
+    });
+
+    it('gives schedules no access to the token secrets', () => {
+      for (const name of SCHEDULE_NAMES) {
+        const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
+        expect(grants, name).toEqual([]);
+      }
+    });
+
+    it('uses no AWS managed policy on any function role', () => {
+      for (const role of Object.values(resourcesOf(template, 'AWS::IAM::Role'))) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+    });
+  });
+
+  describe('the tokens', () => {
+    it('are generated by Secrets Manager: no punctuation, at least 32 characters', () => {
+      const secrets = Object.values(resourcesOf(template, 'AWS::SecretsManager::Secret'));
+      expect(secrets).toHaveLength(3);
+      for (const secret of secrets) {
+        expect(secret.Properties.SecretString).toBeUndefined();
+        expect(secret.Properties.GenerateSecretString).toMatchObject({ ExcludePunctuation: true });
+        const length = (secret.Properties.GenerateSecretString as { PasswordLength: number }).PasswordLength;
+        expect(length).toBeGreaterThanOrEqual(32);
+      }
+    });
+
+    it('reach HTTP functions as RELAYWATCH_TOKEN_SECRETS, JSON of the reporter, reader and admin secret ARNs', () => {
+      const secretOf = (role: 'reporter' | 'reader' | 'admin') =>
+        synth.stack.getLogicalId(synth.stack.tokenSecrets[role].node.defaultChild as CfnElement);
+      for (const name of ROUTE_NAMES) {
+        const value = functionProps(name).Environment.Variables[KNOBS.tokenSecrets.env] as { 'Fn::Join': [string, unknown[]] };
+        // Rebuild the JSON with each secret reference standing in for its ARN.
+        const json = value['Fn::Join'][1]
+          .map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`))
+          .join('');
+        expect(JSON.parse(json), name).toEqual({
+          reporter: `<${secretOf('reporter')}>`,
+          reader: `<${secretOf('reader')}>`,
+          admin: `<${secretOf('admin')}>`,
+        });
+      }
+    });
+
+    it('leave no token value, token variable or DynamoDB endpoint in the template', () => {
+      const text = JSON.stringify(template.toJSON());
+      for (const knob of [KNOBS.reporterToken, KNOBS.readerToken, KNOBS.adminToken, KNOBS.dynamodbEndpoint]) {
+        expect(text).not.toContain(knob.env);
+      }
+      expect(text).not.toMatch(/"SecretString"/);
+    });
+  });
+
+  describe('the HTTP API', () => {
+    it('has exactly the routes of routes.ts', () => {
+      const routeKeys = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
+      expect(routeKeys.sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+    });
+
+    it('sends each route to its own function', () => {
+      const integrations = resourcesOf(template, 'AWS::ApiGatewayV2::Integration');
+      const routeResources = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'));
+      for (const name of ROUTE_NAMES) {
+        const route = routeResources.find((r) => r.Properties.RouteKey === `${routes[name].method} ${routes[name].path}`);
+        const target = route?.Properties.Target as { 'Fn::Join': [string, unknown[]] };
+        const integrationId = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
+        const uri = integrations[integrationId]?.Properties.IntegrationUri as { 'Fn::GetAtt': [string, string] };
+        expect(uri['Fn::GetAtt'][0], name).toBe(logicalId(name));
+      }
+    });
+
+    it('throttles its default stage', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() },
+      });
+    });
+  });
+
+  describe('the schedules', () => {
+    it('invoke the aggregate function at rate(1 minute) with bounded retries', () => {
+      const rules = Object.values(resourcesOf(template, 'AWS::Events::Rule'));
+      expect(rules).toHaveLength(SCHEDULE_NAMES.length);
+      expect(rules[0]?.Properties).toMatchObject({
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          {
+            Arn: { 'Fn::GetAtt': [logicalId('aggregate'), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: expect.any(Number), MaximumEventAgeInSeconds: expect.any(Number) },
+          },
+        ],
+      });
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: logicalId('aggregate') },
+        MaximumRetryAttempts: 0,
+      });
+    });
+  });
+
+  it('outputs the API URL, the table name and the three token secret ARNs', () => {
+    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
+      ['AdminTokenSecretArn', 'ApiUrl', 'ReaderTokenSecretArn', 'ReporterTokenSecretArn', 'TableName'].sort(),
+    );
+  });
+
+  it('leaves no cdk-nag AwsSolutions finding unacknowledged', () => {
+    expect(nagFindings(synth.app)).toEqual([]);
+  });
+});
