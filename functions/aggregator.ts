@@ -1,6 +1,7 @@
 import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Logger } from './log.js';
+import { getOrInsert } from './core/maps.js';
 import { bucketId, minutesToAggregate, minuteClosesAt } from './core/minutes.js';
 import type { Decision, PolicyResult } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
@@ -133,11 +134,7 @@ export function createAggregator(options: AggregatorOptions) {
       }
 
       const cache = new Map<number, Promise<MinuteTally[]>>();
-      const read = (minute: number) => {
-        let rows = cache.get(minute);
-        if (!rows) cache.set(minute, (rows = heartbeats.readMinute(minute)));
-        return rows;
-      };
+      const read = (minute: number) => getOrInsert(cache, minute, () => heartbeats.readMinute(minute));
       for (const minute of minutes) {
         const now = minuteClosesAt(minute, graceMs);
         const result = await decide(minute, previous, read);

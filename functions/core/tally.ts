@@ -1,5 +1,6 @@
 import type { Heartbeat, HeartbeatKind, HeartbeatStatus } from './heartbeat.js';
 import { canonicalIp } from './ip.js';
+import { getOrInsert } from './maps.js';
 import { isMinuteOpen, minuteOf } from './minutes.js';
 
 export type StatusCounts = Record<HeartbeatStatus, number>;
@@ -70,19 +71,10 @@ export function tallyHeartbeats(
     }
     const ip = canonicalIp(heartbeat.ip) ?? heartbeat.ip;
     const key = `${minute} ${ip}`;
-    let tally = byMinuteAndIp.get(key);
-    if (!tally) {
-      tally = { minute, ip, origins: new Map() };
-      byMinuteAndIp.set(key, tally);
-    }
+    const tally = getOrInsert(byMinuteAndIp, key, () => ({ minute, ip, origins: new Map<string, OriginTally>() }));
     const kind = heartbeat.kind ?? 'relay';
     const origin = originKey(heartbeat.origin);
-    const originKeyInTally = `${kind} ${origin}`;
-    let originTally = tally.origins.get(originKeyInTally);
-    if (!originTally) {
-      originTally = { origin, kind, counts: emptyCounts() };
-      tally.origins.set(originKeyInTally, originTally);
-    }
+    const originTally = getOrInsert(tally.origins, `${kind} ${origin}`, () => ({ origin, kind, counts: emptyCounts() }));
     originTally.counts[heartbeat.status]++;
   }
   const tallies = [...byMinuteAndIp.values()].map(({ minute, ip, origins }) => ({

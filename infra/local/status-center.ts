@@ -73,10 +73,10 @@ const generatedToken = (role: string) => `${role}-${randomBytes(18).toString('ba
  */
 export async function startLocalStatusCenter(options: LocalStatusCenterOptions): Promise<LocalStatusCenter> {
   const baseEnv = options.env ?? process.env;
-  let dynamodb: DynamoDbLocal | undefined;
-  const endpoint =
-    options.dynamodbEndpoint ??
-    (dynamodb = await startDynamoDbLocal({ port: options.dynamodbPort ?? 8000, dataDir: options.dataDir })).endpoint;
+  const dynamodb: DynamoDbLocal | undefined = options.dynamodbEndpoint
+    ? undefined
+    : await startDynamoDbLocal({ port: options.dynamodbPort ?? 8000, dataDir: options.dataDir });
+  const endpoint = options.dynamodbEndpoint ?? (dynamodb as DynamoDbLocal).endpoint;
   try {
     const tokens = {
       reporter: baseEnv.RELAYWATCH_REPORTER_TOKEN || generatedToken('reporter'),
