@@ -10,13 +10,12 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { KNOBS } from '../../functions/core/config.js';
+import type { LogLevel } from '../../functions/log.js';
 import type { Role as ApiRole, TableAccess } from '../../functions/routes.js';
 import { TABLE } from '../../functions/store/table.js';
 
 /** The one place the Node major is chosen; local runs and CI use the same (package.json engines). */
 export const NODE_RUNTIME = Runtime.NODEJS_22_X;
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
  * The smallest DynamoDB action sets per access level, matched to what the
@@ -63,6 +62,7 @@ export class RelaywatchFunction extends NodejsFunction {
     const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(role);
     super(scope, id, {
+      // At 128 MB the first invoke after a cold start is CPU-starved (TLS to DynamoDB, lazy SDK code).
       memorySize: 256,
       ...functionProps,
       runtime: NODE_RUNTIME,
@@ -80,7 +80,6 @@ export class RelaywatchFunction extends NodejsFunction {
       },
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
         mainFields: ['module', 'main'],
         minify: true,
         sourceMap: true,

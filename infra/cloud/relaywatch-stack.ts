@@ -8,14 +8,16 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { KNOBS, parseConfig } from '../../functions/core/config.js';
 import type { Role } from '../../functions/routes.js';
-import { routes, schedules } from '../../functions/routes.js';
-import { TABLE } from '../../functions/store/table.js';
-import type { LogLevel } from './lambda-function.js';
+import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { keys, TABLE } from '../../functions/store/table.js';
+import type { LogLevel } from '../../functions/log.js';
 import { RelaywatchFunction } from './lambda-function.js';
 
 /** Knobs the stack wires itself (or that must stay unset in AWS); the rest an operator may tune. */
@@ -47,6 +49,8 @@ const ROLES = ['reporter', 'reader', 'admin'] as const satisfies readonly Role[]
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
 const HTTP_TIMEOUT = Duration.seconds(10);
+/** One batch of stream records is one BatchWriteItem round of events. */
+const STREAM_TIMEOUT = Duration.seconds(30);
 
 export type RelaywatchStackProps = StackProps & {
   /** Knob values for every function, over CDK context `relaywatch:<NAME>`; unset knobs keep their defaults. */
@@ -67,8 +71,8 @@ export type RelaywatchStackProps = StackProps & {
 
 /**
  * The status center in AWS: one DynamoDB table built from functions/store/table.ts,
- * one function per entry of functions/routes.ts (HTTP routes and schedules),
- * the HTTP API, the schedule rules and the three role tokens.
+ * one function per entry of functions/routes.ts (HTTP routes, schedules and
+ * table-stream consumers), the HTTP API, the schedule rules and the three role tokens.
  */
 export class RelaywatchStack extends Stack {
   readonly table: Table;
@@ -163,6 +167,45 @@ export class RelaywatchStack extends Stack {
         schedule: Schedule.expression(`rate(${schedule.rate})`),
         targets: [new LambdaFunction(fn, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
       });
+      this.functions[name] = fn;
+    }
+
+    for (const [name, consumer] of Object.entries(streamConsumers)) {
+      const fn = new RelaywatchFunction(this, name, {
+        ...functionProps,
+        entry: entryPath(consumer.entry),
+        description: `relaywatch ${name} (table stream)`,
+        timeout: STREAM_TIMEOUT,
+      });
+      fn.bindTable({ table: this.table, access: consumer.table });
+      fn.addEventSource(
+        new DynamoEventSource(this.table, {
+          // From the oldest record kept (24 h): the consumer is idempotent, and no expiry
+          // is missed between table creation and the first poll.
+          startingPosition: StartingPosition.TRIM_HORIZON,
+          batchSize: consumer.batchSize,
+          // Every heartbeat write and every TTL deletion of a heartbeat row is a stream
+          // record too; Lambda drops those before invoking (and billing) the consumer.
+          filters: [
+            FilterCriteria.filter({
+              eventName: FilterRule.isEqual('REMOVE'),
+              dynamodb: { Keys: { [TABLE.partitionKey]: { S: FilterRule.isEqual(keys.banPartition()) } } },
+            }),
+          ],
+          // A failing batch is split to isolate the bad record, then given up after
+          // bounded retries so one record cannot hold the shard for the stream's 24 h.
+          bisectBatchOnError: true,
+          retryAttempts: 5,
+          maxRecordAge: Duration.hours(6),
+        }),
+      );
+      if (fn.role) {
+        Validations.of(fn.role).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason:
+            'dynamodb:ListStreams, which Lambda needs to poll a table stream, has no resource-level permissions; every other stream action is scoped to this table\'s stream ARN.',
+        });
+      }
       this.functions[name] = fn;
     }
 

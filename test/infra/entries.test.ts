@@ -1,8 +1,10 @@
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { routes, schedules } from '../../functions/routes.js';
+import { routes, schedules, streamConsumers } from '../../functions/routes.js';
 
-const ENTRIES = [...Object.values(routes), ...Object.values(schedules)].map((spec) => spec.entry);
+const ENTRIES = [...Object.values(routes), ...Object.values(schedules), ...Object.values(streamConsumers)].map(
+  (spec) => spec.entry,
+);
 
 describe('the route table', () => {
   // Importing a handler wires its runtime at module load: give it a config that

@@ -11,14 +11,15 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOBS } from '../../functions/core/config.js';
-import { routes, schedules } from '../../functions/routes.js';
-import { TABLE } from '../../functions/store/table.js';
+import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { keys, TABLE } from '../../functions/store/table.js';
 import type { Synthesized } from './synth.js';
 import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
 
 const ROUTE_NAMES = Object.keys(routes) as (keyof typeof routes)[];
 const SCHEDULE_NAMES = Object.keys(schedules) as (keyof typeof schedules)[];
-const ALL_NAMES = [...ROUTE_NAMES, ...SCHEDULE_NAMES];
+const STREAM_NAMES = Object.keys(streamConsumers) as (keyof typeof streamConsumers)[];
+const ALL_NAMES = [...ROUTE_NAMES, ...SCHEDULE_NAMES, ...STREAM_NAMES];
 
 const execFileAsync = promisify(execFile);
 
@@ -101,7 +102,7 @@ describe('the relaywatch stack', () => {
   });
 
   describe('the functions', () => {
-    it('are one per route and schedule entry, and nothing else', () => {
+    it('are one per route, schedule and stream consumer entry, and nothing else', () => {
       template.resourceCountIs('AWS::Lambda::Function', ALL_NAMES.length);
       expect(Object.keys(synth.stack.functions).sort()).toEqual([...ALL_NAMES].sort());
     });
@@ -163,6 +164,7 @@ describe('the relaywatch stack', () => {
     it('give HTTP functions a short timeout and each schedule the timeout of its entry', () => {
       for (const name of ROUTE_NAMES) expect(functionProps(name).Timeout, name).toBeLessThanOrEqual(30);
       for (const name of SCHEDULE_NAMES) expect(functionProps(name).Timeout, name).toBe(schedules[name].timeoutSeconds);
+      for (const name of STREAM_NAMES) expect(functionProps(name).Timeout, name).toBeLessThanOrEqual(60);
     });
   });
 
@@ -194,7 +196,9 @@ describe('the relaywatch stack', () => {
       for (const name of ALL_NAMES) {
         for (const grant of actionsOf(template, logicalId(name))) {
           expect(grant.action, name).not.toMatch(/\*|dynamodb:Scan/);
-          if (!grant.action.startsWith('dynamodb:')) continue;
+          // ListStreams has no resource-level permissions (cdk-nag acknowledgement in the stack).
+          if (grant.action === 'dynamodb:ListStreams') expect(STREAM_NAMES as string[], name).toContain(name);
+          if (!grant.action.startsWith('dynamodb:') || grant.action === 'dynamodb:ListStreams') continue;
           for (const resource of grant.resources) {
             expect(JSON.stringify(resource), `${name} ${grant.action}`).toContain(`"${table}"`);
           }
@@ -212,8 +216,8 @@ describe('the relaywatch stack', () => {
       }
     });
 
-    it('gives schedules no access to the token secrets', () => {
-      for (const name of SCHEDULE_NAMES) {
+    it('gives functions that serve no route no access to the token secrets', () => {
+      for (const name of [...SCHEDULE_NAMES, ...STREAM_NAMES]) {
         const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
         expect(grants, name).toEqual([]);
       }
@@ -309,6 +313,39 @@ describe('the relaywatch stack', () => {
         FunctionName: { Ref: logicalId('aggregate') },
         MaximumRetryAttempts: 0,
       });
+    });
+  });
+
+  describe('the table stream', () => {
+    it('feeds each stream consumer only removed ban items, in batches of its entry size, with bounded retries', () => {
+      const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping'));
+      expect(mappings).toHaveLength(STREAM_NAMES.length);
+      const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
+      for (const name of STREAM_NAMES) {
+        const mapping = mappings.find((m) => (m.Properties.FunctionName as { Ref: string }).Ref === logicalId(name));
+        if (!mapping) throw new Error(`no event source mapping for ${name}`);
+        expect(mapping.Properties, name).toMatchObject({
+          EventSourceArn: { 'Fn::GetAtt': [table, 'StreamArn'] },
+          BatchSize: streamConsumers[name].batchSize,
+          BisectBatchOnFunctionError: true,
+          MaximumRetryAttempts: expect.any(Number),
+        });
+        const filters = (mapping.Properties.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
+        expect(filters.map((filter) => JSON.parse(filter.Pattern))).toEqual([
+          { eventName: ['REMOVE'], dynamodb: { Keys: { [TABLE.partitionKey]: { S: [keys.banPartition()] } } } },
+        ]);
+      }
+    });
+
+    it('lets stream consumers read only this table\'s stream, besides the account-wide ListStreams', () => {
+      const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
+      for (const name of STREAM_NAMES) {
+        const streamGrants = actionsOf(template, logicalId(name)).filter((g) =>
+          ['dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:DescribeStream'].includes(g.action),
+        );
+        expect(streamGrants.length, name).toBe(3);
+        for (const grant of streamGrants) expect(grant.resources, name).toEqual([{ 'Fn::GetAtt': [table, 'StreamArn'] }]);
+      }
     });
   });
 
