@@ -6,7 +6,7 @@ import { endedBansOf } from '../store/ban-stream.js';
 /** Table stream → an "expiry" event for every ban that ended and was removed. */
 export function createHandler(runtime: Runtime) {
   return async (event: Pick<DynamoDBStreamEvent, 'Records'>) => {
-    const ended = endedBansOf(event.Records);
+    const ended = endedBansOf(event.Records, runtime.now());
     // Keyed by the ban's end, so a redelivered record rewrites the same event.
     await runtime.events.putEvents(
       ended.map(({ ban, removedAt, byTtl }) => ({

@@ -6,14 +6,18 @@ import { keys, TABLE } from './table.js';
 
 export type RemovedBan = { ban: Ban; removedAt: number; byTtl: boolean };
 
+/** Stream record times are rounded down to the minute (AWS and DynamoDB Local). */
+const RECORD_TIME_PRECISION_MS = 60_000;
+
 /**
  * Bans that left the table and had already ended: the ends that TTL took
  * care of. In AWS a TTL delete is marked by userIdentity (the DynamoDB service
- * principal); DynamoDB Local leaves it out, so "removed after its end" is the
- * test both share. Lifts and early releases remove bans before their end and
- * record their own events.
+ * principal). DynamoDB Local leaves that out, so there a removal counts when
+ * the ban had ended by the (minute-rounded) record time and by `now`. Lifts and
+ * early releases remove bans before their end and record their own events; one
+ * lifted in its last minute may also be reported as an expiry locally.
  */
-export function endedBansOf(records: readonly DynamoDBRecord[]): RemovedBan[] {
+export function endedBansOf(records: readonly DynamoDBRecord[], now: number): RemovedBan[] {
   const removed: RemovedBan[] = [];
   for (const record of records) {
     const image = record.dynamodb?.OldImage;
@@ -21,9 +25,12 @@ export function endedBansOf(records: readonly DynamoDBRecord[]): RemovedBan[] {
     const item = unmarshall(image as Record<string, AttributeValue>);
     if (item[TABLE.partitionKey] !== keys.banPartition()) continue;
     const { pk: _pk, sk: _sk, [TABLE.ttlAttribute]: _ttl, ...ban } = item;
-    const removedAt = (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000;
+    const removedAt = (record.dynamodb?.ApproximateCreationDateTime ?? now / 1000) * 1000;
     const byTtl = record.userIdentity?.principalId === 'dynamodb.amazonaws.com';
-    if (byTtl || (ban as Ban).until <= removedAt) removed.push({ ban: ban as Ban, removedAt, byTtl });
+    const until = (ban as Ban).until;
+    if (byTtl || (until <= now && until < removedAt + RECORD_TIME_PRECISION_MS)) {
+      removed.push({ ban: ban as Ban, removedAt, byTtl });
+    }
   }
   return removed;
 }
