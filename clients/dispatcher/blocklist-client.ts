@@ -251,7 +251,8 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     const signal = AbortSignal.any([timeout, stopSignal]);
     let response: Response;
     try {
-      response = await config.fetch(config.blocklistUrl, { method: 'GET', headers, signal });
+      // A redirect is answered as an HTTP failure rather than followed with the token attached.
+      response = await config.fetch(config.blocklistUrl, { method: 'GET', headers, signal, redirect: 'manual' });
     } catch (error) {
       if (timeout.aborted) return { ok: false, failure: failure('timeout', `no answer within ${config.timeoutMs} ms`) };
       return { ok: false, failure: failure('network', errorMessage(error)) };
@@ -320,7 +321,12 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
           fields,
         );
       } else {
-        logger.warn('blocklist refresh failed; keeping the last good list', fields);
+        logger.warn(
+          list === undefined
+            ? 'blocklist refresh failed; no list loaded yet'
+            : 'blocklist refresh failed; keeping the last good list',
+          fields,
+        );
       }
     }
     settledOnce = true;

@@ -1,0 +1,104 @@
+/**
+ * Loopback HTTP servers for the dispatcher's integration tests: a fake status
+ * center that speaks the documented GET /v1/blocklist contract (bearer roles,
+ * ETag, 304) and can be told to fail, and a relay agent that records jobs.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BlocklistEntry } from '../../functions/core/blocklist.js';
+import { blocklistEtag } from '../../functions/core/blocklist.js';
+
+export type SeenHttpRequest = { method: string; path: string; headers: IncomingMessage['headers']; body: string };
+
+/** Serves on a free loopback port; resolves with its base URL. */
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  if (!server.listening) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const sendJson = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+  response.end(JSON.stringify(body));
+};
+
+/** What the fake answers besides the normal list: a status code, or never answering. */
+export type FakeFault = { status: number } | 'hang' | null;
+
+export type FakeStatusCenter = {
+  url: string;
+  tokens: { reader: string; reporter: string };
+  requests: SeenHttpRequest[];
+  setEntries(entries: BlocklistEntry[]): void;
+  setFault(fault: FakeFault): void;
+  stop(): Promise<void>;
+};
+
+export async function startFakeStatusCenter(): Promise<FakeStatusCenter> {
+  const tokens = { reader: 'reader-fake-token', reporter: 'reporter-fake-token' };
+  const requests: SeenHttpRequest[] = [];
+  let entries: BlocklistEntry[] = [];
+  let fault: FakeFault = null;
+  const server = createServer(async (request, response) => {
+    const body = await readBody(request);
+    requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    if (fault === 'hang') return;
+    if (fault !== null) return sendJson(response, fault.status, { error: 'fault injected by the test' });
+    if (request.method !== 'GET' || request.url !== '/v1/blocklist') return sendJson(response, 404, { error: 'not found' });
+    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (token === tokens.reporter) return sendJson(response, 403, { error: 'forbidden' });
+    if (token !== tokens.reader) return sendJson(response, 401, { error: 'missing or unknown bearer token' });
+    const etag = blocklistEtag(entries);
+    if (request.headers['if-none-match'] === etag) {
+      response.writeHead(304, { etag });
+      return response.end();
+    }
+    sendJson(response, 200, { generatedAt: new Date().toISOString(), entries }, { etag, 'cache-control': 'no-cache' });
+  });
+  const url = await listen(server);
+  return {
+    url,
+    tokens,
+    requests,
+    setEntries: (next) => {
+      entries = next;
+    },
+    setFault: (next) => {
+      fault = next;
+    },
+    stop: () => close(server),
+  };
+}
+
+export type FakeAgent = { url: string; token: string; posts: SeenHttpRequest[]; stop(): Promise<void> };
+
+/** A relay agent that accepts POST /relays with its token (202) and records every request. */
+export async function startFakeAgent(options: { token?: string; status?: number } = {}): Promise<FakeAgent> {
+  const token = options.token ?? 'agent-fake-token';
+  const posts: SeenHttpRequest[] = [];
+  const server = createServer(async (request, response) => {
+    const body = await readBody(request);
+    posts.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    if (request.headers.authorization !== `Bearer ${token}`) return sendJson(response, 401, { error: 'bad token' });
+    if (request.method !== 'POST' || request.url !== '/relays') return sendJson(response, 404, { error: 'not found' });
+    const status = options.status ?? 202;
+    sendJson(response, status, status < 300 ? { id: JSON.parse(body).id, state: 'starting' } : { error: 'refused by the test' });
+  });
+  const url = await listen(server);
+  return { url, token, posts, stop: () => close(server) };
+}
