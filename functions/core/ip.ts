@@ -134,6 +134,12 @@ export function parseCidr(text: string): Cidr | undefined {
   if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = prefixText === undefined ? bits : Number(prefixText);
   if (prefix > bits) return undefined;
+  // Addresses are keyed in canonical form, where an IPv4-mapped address is the
+  // IPv4 machine; a mapped range must therefore match those IPv4 addresses.
+  if (ip.version === 6 && prefix >= 96 && ip.value >> 32n === 0xffffn) {
+    const v4HostBits = BigInt(128 - prefix);
+    return { version: 4, network: ((ip.value & 0xffffffffn) >> v4HostBits) << v4HostBits, prefix: prefix - 96 };
+  }
   const hostBits = BigInt(bits - prefix);
   return { version: ip.version, network: (ip.value >> hostBits) << hostBits, prefix };
 }
