@@ -29,7 +29,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = options.fields ?? {};
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < RANK[options.level]) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields })}\n`);
+    write(`${JSON.stringify({ timestamp: new Date().toISOString(), level, message, ...base, ...fields })}\n`);
   };
   return {
     debug: (message, fields) => emit('debug', message, fields),
