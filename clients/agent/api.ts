@@ -1,0 +1,197 @@
+/**
+ * The job API the dispatcher talks to. Every request needs the agent's bearer
+ * token; every refusal is JSON `{"error", "issues": [{"path", "message"}]}`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { InputIssue } from '../../functions/core/validation.js';
+import { parseWith } from '../../functions/core/validation.js';
+import { JOB_LIMITS, relayJobSchema } from './job.js';
+import type { RelayJob } from './job.js';
+import type { Logger } from './log.js';
+import type { RelayView } from './relay.js';
+
+export type AddOutcome =
+  | { outcome: 'created' | 'exists'; relay: RelayView }
+  | { outcome: 'conflict' }
+  | { outcome: 'limit'; limit: number };
+
+/** What the API needs from the agent, and nothing more. */
+export type RelayRegistry = {
+  add(job: RelayJob): AddOutcome;
+  get(id: string): RelayView | undefined;
+  list(): RelayView[];
+  /** Stops the relay's ffmpeg; false when no such relay. */
+  remove(id: string): Promise<boolean>;
+  status(): unknown;
+};
+
+/** A request line longer than this is refused before routing (414). */
+const MAX_REQUEST_PATH = JOB_LIMITS.maxIdLength * 3 + 64;
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly issues: InputIssue[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(code);
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function send(response: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  if (body === undefined) {
+    response.writeHead(status, headers).end();
+    return;
+  }
+  response
+    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
+    .end(`${JSON.stringify(body)}\n`);
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > JOB_LIMITS.maxBodyBytes) {
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > JOB_LIMITS.maxBodyBytes) {
+        request.removeAllListeners('data');
+        request.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
+function tooLarge(): ApiError {
+  return new ApiError(413, 'body_too_large', [
+    { path: '(body)', message: `must be at most ${JOB_LIMITS.maxBodyBytes} bytes` },
+  ]);
+}
+
+function relayId(encoded: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(encoded);
+  } catch {
+    throw new ApiError(400, 'invalid_id', [{ path: 'id', message: 'is not valid percent-encoding' }]);
+  }
+  const parsed = parseWith(relayJobSchema.shape.id, id);
+  if (!parsed.ok) {
+    throw new ApiError(400, 'invalid_id', parsed.issues.map((issue) => ({ ...issue, path: 'id' })));
+  }
+  return id;
+}
+
+function methodNotAllowed(allowed: string): ApiError {
+  return new ApiError(405, 'method_not_allowed', [], { allow: allowed });
+}
+
+export function createJobApi(options: { token: string; registry: RelayRegistry; log: Logger }) {
+  const { registry, log } = options;
+  const expected = digest(`Bearer ${options.token}`);
+
+  async function postRelay(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const type = request.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type)) {
+      throw new ApiError(415, 'unsupported_media_type', [
+        { path: 'content-type', message: 'must be application/json' },
+      ]);
+    }
+    const text = await readBody(request);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new ApiError(400, 'invalid_json', [{ path: '(body)', message: `is not JSON: ${(error as Error).message}` }]);
+    }
+    const parsed = parseWith(relayJobSchema, body);
+    if (!parsed.ok) throw new ApiError(400, 'invalid_relay', parsed.issues);
+    const added = registry.add(parsed.value);
+    switch (added.outcome) {
+      case 'created':
+        log.info('relay added', { relay: parsed.value.id });
+        return send(response, 201, added.relay, { location: `/relays/${encodeURIComponent(parsed.value.id)}` });
+      case 'exists':
+        return send(response, 200, added.relay);
+      case 'conflict':
+        throw new ApiError(409, 'relay_exists', [
+          { path: 'id', message: 'already names a relay with another source or target; DELETE it first' },
+        ]);
+      case 'limit':
+        throw new ApiError(409, 'relay_limit', [
+          { path: '(body)', message: `this agent already runs its maximum of ${added.limit} relays` },
+        ]);
+    }
+  }
+
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = request.url ?? '/';
+    if (url.length > MAX_REQUEST_PATH) {
+      throw new ApiError(414, 'uri_too_long', [{ path: '(url)', message: `must be at most ${MAX_REQUEST_PATH} characters` }]);
+    }
+    const authorization = request.headers.authorization ?? '';
+    if (!timingSafeEqual(digest(authorization), expected)) {
+      throw new ApiError(401, 'unauthorized', [
+        { path: 'authorization', message: 'must be "Bearer <agent token>"' },
+      ], { 'www-authenticate': 'Bearer' });
+    }
+    const path = url.split('?')[0] ?? '/';
+    const method = request.method ?? 'GET';
+    if (path === '/relays') {
+      if (method === 'GET') return send(response, 200, { relays: registry.list() });
+      if (method === 'POST') return postRelay(request, response);
+      throw methodNotAllowed('GET, POST');
+    }
+    const one = /^\/relays\/([^/]+)$/.exec(path);
+    if (one) {
+      const id = relayId(one[1] ?? '');
+      if (method === 'GET') {
+        const relay = registry.get(id);
+        if (relay === undefined) throw new ApiError(404, 'relay_not_found', [{ path: 'id', message: 'no such relay' }]);
+        return send(response, 200, relay);
+      }
+      if (method === 'DELETE') {
+        if (!(await registry.remove(id))) {
+          throw new ApiError(404, 'relay_not_found', [{ path: 'id', message: 'no such relay' }]);
+        }
+        log.info('relay removed', { relay: id });
+        return send(response, 204);
+      }
+      throw methodNotAllowed('GET, DELETE');
+    }
+    if (path === '/status') {
+      if (method === 'GET') return send(response, 200, registry.status());
+      throw methodNotAllowed('GET');
+    }
+    throw new ApiError(404, 'not_found', [{ path: '(url)', message: 'no such route' }]);
+  }
+
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    route(request, response).catch((error: unknown) => {
+      if (response.headersSent) return;
+      if (error instanceof ApiError) {
+        // A refused body may still be arriving; do not keep the connection for it.
+        const closing: Record<string, string> = error.status === 413 ? { connection: 'close' } : {};
+        send(response, error.status, { error: error.code, issues: error.issues }, { ...error.headers, ...closing });
+        return;
+      }
+      log.error('job API failure', { error: error as Error, method: request.method });
+      send(response, 500, { error: 'internal', issues: [] });
+    });
+  };
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * relaywatch-agent: the relay agent's entry. Reads its configuration once,
+ * fails fast naming the bad setting, and stops cleanly on SIGTERM/SIGINT.
+ */
+import { networkInterfaces } from 'node:os';
+import { startAgent } from './agent.js';
+import { ConfigError, helpText, parseAgentConfig } from './config.js';
+import { createLogger } from './log.js';
+import { pickMachineIp } from './machine-ip.js';
+
+/** A second signal, or a shutdown slower than this, ends the process at once. */
+const SHUTDOWN_BOUND_MS = 20_000;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  let config: ReturnType<typeof parseAgentConfig>;
+  try {
+    config = parseAgentConfig({ argv, env: process.env, detectIp: () => pickMachineIp(networkInterfaces()) });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`relaywatch-agent: ${error.message}\nRun with --help for every setting.\n`);
+    return 2;
+  }
+  const log = createLogger({ level: config.logLevel });
+  const agent = await startAgent({ config, log });
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info('shutting down', { signal });
+      setTimeout(() => {
+        log.error('shutdown took too long; exiting');
+        process.exit(1);
+      }, SHUTDOWN_BOUND_MS).unref();
+      process.once('SIGTERM', () => process.exit(1));
+      process.once('SIGINT', () => process.exit(1));
+      agent.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', msg: 'agent failed', error: String(error) })}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,56 @@
+/**
+ * Active evidence: a TCP connect to each canary and recently used origin, so
+ * a machine with no relays still tells the status center whether its paths
+ * work. A connect proves the path; the payload never matters.
+ */
+import { connect } from 'node:net';
+import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
+import { classifyProbeError, truncateDetail } from './classify.js';
+
+export type ProbeTarget = {
+  host: string;
+  port: number;
+  /** What the heartbeat names as origin: `tcp://host:port` or the relay origin it stands for. */
+  origin: string;
+};
+
+export type ProbeResult = ProbeTarget & {
+  status: HeartbeatStatus;
+  cause: string;
+  detail: string;
+  at: number;
+};
+
+/** `probe:<host>:<port>`, with brackets around an IPv6 host. */
+export function probeProcessName(target: { host: string; port: number }): string {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `probe:${host}:${target.port}`;
+}
+
+export function probeTcp(target: ProbeTarget, options: { timeoutMs: number; now?: () => number }): Promise<ProbeResult> {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.host, port: target.port });
+    let settled = false;
+    const finish = (outcome: { status: HeartbeatStatus; cause: string; detail: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ...target, ...outcome, detail: truncateDetail(outcome.detail), at: now() });
+    };
+    const timer = setTimeout(() => {
+      finish({
+        ...classifyProbeError('PROBE_TIMEOUT'),
+        detail: `connect to ${probeProcessName(target).slice(6)} timed out after ${options.timeoutMs} ms`,
+      });
+    }, options.timeoutMs);
+    socket.once('connect', () => {
+      finish({ status: 'ok', cause: 'connected', detail: `connected in ${now() - startedAt} ms` });
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      finish({ ...classifyProbeError(error.code), detail: error.message });
+    });
+  });
+}
