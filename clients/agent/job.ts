@@ -24,37 +24,39 @@ export const TARGET_SCHEMES = ['rtmp', 'rtmps', 'srt', 'http', 'https'] as const
 /** Reserved for the agent's own reachability checks (`probe:<host>:<port>`). */
 const PROBE_PREFIX = 'probe:';
 
-function streamUrl(schemes: readonly string[]) {
-  return z.string().check(
-    z.minLength(1),
-    z.maxLength(JOB_LIMITS.maxUrlLength),
-    z.refine((text) => !/[\s\x00-\x1f\x7f]/.test(text), {
-      message: 'must not contain spaces or control characters',
-    }),
-    z.refine(
-      (text) => {
-        const url = parseUrl(text);
-        return url !== undefined && schemes.includes(url.protocol.slice(0, -1));
-      },
-      { message: `must be a URL with scheme ${schemes.join(', ')}` },
-    ),
-    z.refine((text) => (parseUrl(text)?.hostname ?? '') !== '', {
-      message: 'must name a host',
-    }),
-  );
+/** One check per field, so each refusal names one precise problem. */
+function singleIssue<T>(problem: (value: T) => string | undefined) {
+  return z.check<T>((context) => {
+    const message = problem(context.value);
+    if (message !== undefined) context.issues.push({ code: 'custom', message, input: context.value });
+  });
+}
+
+function urlProblem(text: string, schemes: readonly string[]): string | undefined {
+  if (text.length > JOB_LIMITS.maxUrlLength) return `must be at most ${JOB_LIMITS.maxUrlLength} characters`;
+  if (/[\s\x00-\x1f\x7f]/.test(text)) return 'must not contain spaces or control characters';
+  const url = parseUrl(text);
+  if (url === undefined || !schemes.includes(url.protocol.slice(0, -1))) {
+    return `must be a URL with scheme ${schemes.join(', ')}`;
+  }
+  if (url.hostname === '') return 'must name a host';
+  return undefined;
+}
+
+function idProblem(id: string): string | undefined {
+  if (id.length === 0) return 'must not be empty';
+  if (id.length > JOB_LIMITS.maxIdLength) return `must be at most ${JOB_LIMITS.maxIdLength} characters`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(id)) {
+    return 'must be letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
+  }
+  if (id.startsWith(PROBE_PREFIX)) return `must not start with "${PROBE_PREFIX}" (reserved for probes)`;
+  return undefined;
 }
 
 export const relayJobSchema = z.strictObject({
-  id: z.string().check(
-    z.minLength(1),
-    z.maxLength(JOB_LIMITS.maxIdLength),
-    z.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be letters, digits, ".", "_", ":" or "-", starting with a letter or digit'),
-    z.refine((text) => !text.startsWith(PROBE_PREFIX), {
-      message: `must not start with "${PROBE_PREFIX}" (reserved for probes)`,
-    }),
-  ),
-  source: streamUrl(SOURCE_SCHEMES),
-  target: streamUrl(TARGET_SCHEMES),
+  id: z.string().check(singleIssue(idProblem)),
+  source: z.string().check(singleIssue((text: string) => urlProblem(text, SOURCE_SCHEMES))),
+  target: z.string().check(singleIssue((text: string) => urlProblem(text, TARGET_SCHEMES))),
 });
 export type RelayJob = z.infer<typeof relayJobSchema>;
 
