@@ -1,3 +1,4 @@
+import type { Ban } from './core/blocklist.js';
 import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Logger } from './log.js';
@@ -66,30 +67,64 @@ export function createAggregator(options: AggregatorOptions) {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const graceMs = config.graceSeconds * 1000;
 
-  async function applyDecision(decision: Decision, now: number): Promise<void> {
-    if (config.dryRun) return;
+  /**
+   * What this run wrote itself. Ban and offense reads are eventually
+   * consistent, so a run catching up on several minutes overlays its own
+   * writes: minute m+1 must see the ban and the offense of minute m.
+   */
+  type OwnWrites = { bans: Map<string, Ban>; lifted: Map<string, number>; offenses: Map<string, number[]> };
+
+  /** Applies one decision; false when it did not take effect (a ban or lift raced with another writer). */
+  async function applyDecision(decision: Decision, now: number, own: OwnWrites): Promise<boolean> {
+    if (config.dryRun) return true;
     if (decision.type === 'ban' || decision.type === 'escalation') {
       const { applied } = await bans.putBanIfNoneInForce(decision.ban, now);
-      if (applied) await state.addOffense(decision.ip, decision.ban.since);
-    } else if (decision.type === 'release') {
-      await bans.liftBan(decision.ip, now, decision.ban.until);
+      if (!applied) return false;
+      await state.addOffense(decision.ip, decision.ban.since);
+      own.bans.set(decision.ip, decision.ban);
+      own.lifted.delete(decision.ip);
+      own.offenses.set(decision.ip, [...(own.offenses.get(decision.ip) ?? []), decision.ban.since]);
+      return true;
     }
+    if (decision.type === 'release') {
+      const lifted = await bans.liftBan(decision.ip, now, decision.ban.until);
+      if (!lifted) return false;
+      own.bans.delete(decision.ip);
+      own.lifted.set(decision.ip, decision.ban.until);
+      return true;
+    }
+    return true;
   }
 
-  async function decide(minute: number, previous: AggregatorState | undefined, read: (m: number) => Promise<MinuteTally[]>): Promise<PolicyResult> {
+  function withOwnWrites(read: { bans: Ban[]; offenses: Record<string, number[]> }, own: OwnWrites) {
+    const byIp = new Map(read.bans.map((ban) => [ban.ip, ban] as const));
+    for (const [ip, until] of own.lifted) if (byIp.get(ip)?.until === until) byIp.delete(ip);
+    for (const [ip, ban] of own.bans) byIp.set(ip, ban);
+    const offenses: Record<string, number[]> = { ...read.offenses };
+    for (const [ip, starts] of own.offenses) offenses[ip] = [...new Set([...(offenses[ip] ?? []), ...starts])].sort((a, b) => a - b);
+    return { bans: [...byIp.values()], offenses };
+  }
+
+  async function decide(
+    minute: number,
+    previous: AggregatorState | undefined,
+    read: (m: number) => Promise<MinuteTally[]>,
+    own: OwnWrites,
+  ): Promise<PolicyResult> {
     const now = minuteClosesAt(minute, graceMs);
     const windowRows = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
     const recentRows = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
     const suspects = [...new Set(windowRows.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip))];
-    const [bansNow, offenses] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
+    const [bansNow, offensesRead] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
+    const seen = withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
     return decideMinute(
       {
         minute,
         now,
         window: windowRows,
         recent: recentRows,
-        bans: bansNow,
-        offenses,
+        bans: seen.bans,
+        offenses: seen.offenses,
         previous: { outages: previous?.outages ?? [], fleetWide: previous?.fleetWide ?? false },
       },
       config,
@@ -135,11 +170,15 @@ export function createAggregator(options: AggregatorOptions) {
 
       const cache = new Map<number, Promise<MinuteTally[]>>();
       const read = (minute: number) => getOrInsert(cache, minute, () => heartbeats.readMinute(minute));
+      const own: OwnWrites = { bans: new Map(), lifted: new Map(), offenses: new Map() };
       for (const minute of minutes) {
         const now = minuteClosesAt(minute, graceMs);
-        const result = await decide(minute, previous, read);
-        for (const decision of result.decisions) await applyDecision(decision, now);
-        await events.putEvents(result.decisions.map((d) => toEvent(d, minute, now, !config.dryRun)));
+        const result = await decide(minute, previous, read, own);
+        // A ban or release that lost a race (another run, a manual ban placed
+        // meanwhile) is not recorded: the audit trail only says what happened.
+        const taken: Decision[] = [];
+        for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
+        await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
         await updateFleet(minute, result);
         const next: AggregatorState = { lastMinute: minute, outages: result.outages, fleetWide: result.fleetWide, capInForce: result.capInForce };
         const { applied } = await state.advanceAggregatorState(next);
@@ -149,7 +188,7 @@ export function createAggregator(options: AggregatorOptions) {
         }
         previous = next;
         summary.minutes.push(bucketId(minute));
-        for (const d of result.decisions) {
+        for (const d of taken) {
           summary.decisions.push({
             minute: bucketId(minute),
             type: d.type,

@@ -2,6 +2,7 @@ import type { Ban } from './blocklist.js';
 import { isBanActive } from './blocklist.js';
 import type { Cidr } from './ip.js';
 import { cidrContains, parseIp } from './ip.js';
+import { getOrInsert } from './maps.js';
 import { minuteOf } from './minutes.js';
 import type { MinuteTally, StatusCounts } from './tally.js';
 import { addCounts, emptyCounts, UNKNOWN_ORIGIN } from './tally.js';
@@ -51,6 +52,8 @@ export type IpEvidence = {
   failRatio: number;
   /** connect_failed on origins in outage: counted against no machine. */
   excusedFailures: number;
+  /** connect_failed on origins no other IP reached in the window: nothing to cross-check, so not counted. */
+  uncorroboratedFailures: number;
   originErrors: number;
   errors: number;
   origins: number;
@@ -104,51 +107,69 @@ const ratioOf = (failed: number, samples: number) => (samples === 0 ? 0 : failed
 function sumByIpAndOrigin(rows: readonly MinuteTally[]): Map<string, Map<string, StatusCounts>> {
   const byIp = new Map<string, Map<string, StatusCounts>>();
   for (const row of rows) {
-    let origins = byIp.get(row.ip);
-    if (!origins) byIp.set(row.ip, (origins = new Map()));
-    for (const { origin, counts } of row.origins) {
-      let sum = origins.get(origin);
-      if (!sum) origins.set(origin, (sum = emptyCounts()));
-      addCounts(sum, counts);
-    }
+    const origins = getOrInsert(byIp, row.ip, () => new Map<string, StatusCounts>());
+    for (const { origin, counts } of row.origins) addCounts(getOrInsert(origins, origin, emptyCounts), counts);
   }
   return byIp;
 }
 
+/** Per origin: who tried it in the window and who reached it. */
+type OriginStats = OriginEvidence & { reachedBy: Set<string> };
+
 /**
- * An origin is in outage when it fails from most of the IPs that relay it: then
- * its failures say nothing about any one machine. The unknown origin is never
- * in outage: nothing can be cross-checked without a name.
+ * Per named origin, the IPs that tried it (ok, connect_failed or origin_error)
+ * and those that reached it (their failure ratio on it stays below failRatio).
+ * The unknown origin is left out: nothing can be cross-checked without a name.
  */
-function findOriginOutages(
-  byIp: Map<string, Map<string, StatusCounts>>,
-  knobs: PolicyKnobs,
-): Map<string, OriginEvidence> {
-  const tally = new Map<string, OriginEvidence>();
-  for (const origins of byIp.values()) {
+function originStatsOf(byIp: Map<string, Map<string, StatusCounts>>, knobs: PolicyKnobs): Map<string, OriginStats> {
+  const stats = new Map<string, OriginStats>();
+  for (const [ip, origins] of byIp) {
     for (const [origin, c] of origins) {
       if (origin === UNKNOWN_ORIGIN) continue;
       const tried = c.ok + c.connect_failed + c.origin_error;
       if (tried === 0) continue;
-      let evidence = tally.get(origin);
-      if (!evidence) tally.set(origin, (evidence = { origin, relayingIps: 0, failingIps: 0 }));
-      evidence.relayingIps++;
-      if (ratioOf(c.connect_failed + c.origin_error, tried) >= knobs.failRatio) evidence.failingIps++;
+      const entry = getOrInsert(stats, origin, (): OriginStats => ({ origin, relayingIps: 0, failingIps: 0, reachedBy: new Set() }));
+      entry.relayingIps++;
+      if (ratioOf(c.connect_failed + c.origin_error, tried) >= knobs.failRatio) entry.failingIps++;
+      else entry.reachedBy.add(ip);
     }
   }
+  return stats;
+}
+
+const originEvidenceOf = ({ origin, relayingIps, failingIps }: OriginEvidence): OriginEvidence => ({ origin, relayingIps, failingIps });
+
+/**
+ * An origin is in outage when it fails from at least originOutageMinIps IPs
+ * and at least originOutageRatio of the IPs that relay it: then its failures
+ * say nothing about any one machine. Counting failing IPs, not relaying ones,
+ * is Kubernetes' zone rule (PartialDisruption needs > 2 NotReady nodes and a
+ * share): two failing IPs of three are two suspects, not an outage.
+ */
+function findOriginOutages(stats: Map<string, OriginStats>, knobs: PolicyKnobs): Map<string, OriginEvidence> {
   const outages = new Map<string, OriginEvidence>();
-  for (const [origin, evidence] of tally) {
+  for (const [origin, entry] of stats) {
     if (
-      evidence.relayingIps >= knobs.originOutageMinIps &&
-      evidence.failingIps / evidence.relayingIps >= knobs.originOutageRatio - 1e-9
+      entry.failingIps >= knobs.originOutageMinIps &&
+      entry.failingIps / entry.relayingIps >= knobs.originOutageRatio - 1e-9
     ) {
-      outages.set(origin, evidence);
+      outages.set(origin, originEvidenceOf(entry));
     }
   }
   return outages;
 }
 
-function evidenceOf(ip: string, origins: Map<string, StatusCounts>, outages: Map<string, OriginEvidence>): IpEvidence {
+/**
+ * What counts against `ip`: ok and connect_failed, except on origins in
+ * outage (excused), and connect failures on named origins that no other IP
+ * reached in the window (uncorroborated: a dead origin only this machine
+ * relays is not this machine's fault). Without `stats` the counts are raw.
+ */
+function evidenceOf(
+  ip: string,
+  origins: Map<string, StatusCounts>,
+  judged?: { outages: Map<string, OriginEvidence>; stats: Map<string, OriginStats> },
+): IpEvidence {
   const evidence: IpEvidence = {
     ip,
     samples: 0,
@@ -156,6 +177,7 @@ function evidenceOf(ip: string, origins: Map<string, StatusCounts>, outages: Map
     connectFailed: 0,
     failRatio: 0,
     excusedFailures: 0,
+    uncorroboratedFailures: 0,
     originErrors: 0,
     errors: 0,
     origins: origins.size,
@@ -163,12 +185,16 @@ function evidenceOf(ip: string, origins: Map<string, StatusCounts>, outages: Map
   for (const [origin, c] of origins) {
     evidence.originErrors += c.origin_error;
     evidence.errors += c.error;
-    if (outages.has(origin)) {
+    if (judged?.outages.has(origin)) {
       evidence.excusedFailures += c.connect_failed;
       continue;
     }
     evidence.ok += c.ok;
-    evidence.connectFailed += c.connect_failed;
+    const reachedBy = judged?.stats.get(origin)?.reachedBy;
+    const corroborated =
+      !judged || origin === UNKNOWN_ORIGIN || (reachedBy !== undefined && reachedBy.size > (reachedBy.has(ip) ? 1 : 0));
+    if (corroborated) evidence.connectFailed += c.connect_failed;
+    else evidence.uncorroboratedFailures += c.connect_failed;
   }
   evidence.samples = evidence.ok + evidence.connectFailed;
   evidence.failRatio = ratioOf(evidence.connectFailed, evidence.samples);
@@ -181,10 +207,8 @@ function probeMinutesByIp(rows: readonly MinuteTally[]): Map<string, Map<number,
   for (const row of rows) {
     for (const { kind, counts } of row.origins) {
       if (kind !== 'probe') continue;
-      let minutes = byIp.get(row.ip);
-      if (!minutes) byIp.set(row.ip, (minutes = new Map()));
-      let probe = minutes.get(row.minute);
-      if (!probe) minutes.set(row.minute, (probe = { minute: row.minute, ok: 0, connectFailed: 0 }));
+      const minutes = getOrInsert(byIp, row.ip, () => new Map<number, ProbeMinute>());
+      const probe = getOrInsert(minutes, row.minute, (): ProbeMinute => ({ minute: row.minute, ok: 0, connectFailed: 0 }));
       probe.ok += counts.ok;
       probe.connectFailed += counts.connect_failed;
     }
@@ -202,8 +226,9 @@ function worstFirst(a: IpEvidence, b: IpEvidence): number {
  * same input, same decisions, whatever the order of rows or bans.
  *
  * Rules, in order: origins failing from most of their IPs are excused (origin
- * outage); a fleet where most IPs fail bans nobody (fleet-wide failure); an IP
- * qualifies with >= minSamples counted samples and a connect-failure ratio
+ * outage), and a connect failure counts only where some other IP reached the
+ * origin (cross-check); a fleet where most IPs fail bans nobody (fleet-wide
+ * failure); an IP qualifies with >= minSamples counted samples and a connect-failure ratio
  * >= failRatio (an IP off a recent ban needs only probeMinSamples: probation);
  * allowlisted IPs are spared; automatic bans stay within the cap, worst first;
  * the n-th ban in 24 h lasts n x banSeconds up to maxBanSeconds; a banned IP
@@ -213,7 +238,8 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
   const { now } = input;
   const decisions: Decision[] = [];
   const byIp = sumByIpAndOrigin(input.window);
-  const outages = findOriginOutages(byIp, knobs);
+  const stats = originStatsOf(byIp, knobs);
+  const outages = findOriginOutages(stats, knobs);
   const previousOutages = new Set(input.previous.outages);
 
   for (const [origin, evidence] of [...outages].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -221,12 +247,17 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
   }
   for (const origin of [...previousOutages].sort()) {
     if (!outages.has(origin)) {
-      decisions.push({ type: 'origin_recovered', origin, evidence: { origin, relayingIps: 0, failingIps: 0 } });
+      const current = stats.get(origin);
+      decisions.push({
+        type: 'origin_recovered',
+        origin,
+        evidence: current ? originEvidenceOf(current) : { origin, relayingIps: 0, failingIps: 0 },
+      });
     }
   }
 
   const reporting = [...byIp]
-    .map(([ip, origins]) => evidenceOf(ip, origins, outages))
+    .map(([ip, origins]) => evidenceOf(ip, origins, { outages, stats }))
     .sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
   const bansInForce = new Map(
     input.bans.filter((ban) => isBanActive(ban, now)).map((ban) => [ban.ip, ban] as const),
@@ -236,7 +267,7 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
   // Fleet-wide: judged on raw counts (outages not excused), so a cut-off
   // region that fails everywhere is recognised whatever its origins.
   const rawFailing = [...byIp].filter(([, origins]) => {
-    const raw = evidenceOf('', origins, new Map());
+    const raw = evidenceOf('', origins);
     return raw.samples >= knobs.minSamples && raw.failRatio >= knobs.failRatio;
   }).length;
   const fleet: FleetEvidence = {
