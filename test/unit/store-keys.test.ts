@@ -66,7 +66,7 @@ describe('key builders', () => {
     ['state partition', keys.statePartition(), 'STATE'],
     ['aggregator state', keys.aggregatorState(), 'AGGREGATOR'],
     ['fleet state', keys.fleetState(), 'FLEET'],
-    ['event day', keys.eventDay('2026-11-24'), 'EVT#2026-11-24'],
+    ['event day', keys.eventDay('20261124'), 'EVT#20261124'],
     ['event', keys.event('2026-11-24T14:03:10.000Z', '192.0.2.1', 'ban'), '2026-11-24T14:03:10.000Z#192.0.2.1#ban'],
     ['events of an ip', keys.eventsOfIp('192.0.2.1'), 'EVTIP#192.0.2.1'],
   ])('builds the %s key', (_name, key, expected) => {
@@ -79,7 +79,7 @@ describe('key builders', () => {
       keys.banPartition(),
       keys.offensesPartition('192.0.2.1'),
       keys.statePartition(),
-      keys.eventDay('2026-11-24'),
+      keys.eventDay('20261124'),
       keys.eventsOfIp('192.0.2.1'),
     ];
     const prefixes = partitions.map((pk) => pk.split('#')[0]);
