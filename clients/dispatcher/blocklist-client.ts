@@ -16,7 +16,8 @@ import type { BlocklistSnapshot } from './snapshot.js';
 
 /**
  * - `fresh`: the last poll succeeded and is recent.
- * - `stale`: the last poll failed (or is overdue); the last good list is used.
+ * - `stale`: the last poll failed, or none has succeeded for refreshMs × 1.1 + timeoutMs;
+ *   the last good list is used (fail-static).
  * - `failed-open`: no list yet, or the last good one is older than maxStaleMs; nothing is blocked.
  */
 export type BlocklistStatus = 'fresh' | 'stale' | 'failed-open';
@@ -96,6 +97,9 @@ export type BlocklistClient = {
 
 type PollFailure = Omit<RefreshError, 'at'>;
 
+/** Polls are spread ±10 % around refreshMs. */
+const POLL_JITTER = 0.1;
+
 const failure = (kind: RefreshErrorKind, message: string, status: number | null = null): PollFailure => ({
   kind,
   message,
@@ -122,6 +126,8 @@ const failure = (kind: RefreshErrorKind, message: string, status: number | null 
 export function createBlocklistClient(options: BlocklistClientOptions): BlocklistClient {
   const config: ResolvedOptions = resolveOptions(options);
   const { logger, now } = config;
+  // The longest a healthy poller leaves a list unconfirmed: the jittered interval plus a slow answer.
+  const overdueMs = Math.ceil(config.refreshMs * (1 + POLL_JITTER)) + config.timeoutMs;
 
   let list: CachedList | undefined;
   let etag: string | null = null;
@@ -157,7 +163,7 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     const age = at - lastSuccessAt;
     if (age > config.maxStaleMs) return 'failed-open';
     // Overdue counts as stale too: a list nobody has confirmed lately is no longer fresh.
-    if (lastAttemptFailed || age > config.refreshMs + config.timeoutMs) return 'stale';
+    if (lastAttemptFailed || age > overdueMs) return 'stale';
     return 'fresh';
   }
 
@@ -295,7 +301,7 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     lastAttemptAt = startedAt;
     if (stopSignal.aborted && !result.ok) {
       // Aborted by stop(): not an outage, so no failure is recorded.
-      return { outcome: 'failed', error: null, state: state() };
+      return settle({ outcome: 'failed', error: null, state: state() });
     }
     let error: RefreshError | null = null;
     if (result.ok) {
@@ -329,13 +335,18 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
         );
       }
     }
-    settledOnce = true;
-    for (const wake of settleWaiters.splice(0)) wake();
-    return {
+    return settle({
       outcome: result.ok ? (result.updated ? 'updated' : 'not-modified') : 'failed',
       error,
       state: state(),
-    };
+    });
+  }
+
+  /** Wakes ready() callers once a poll has finished, whatever its outcome. */
+  function settle(result: RefreshResult): RefreshResult {
+    settledOnce = true;
+    for (const wake of settleWaiters.splice(0)) wake();
+    return result;
   }
 
   function refresh(): Promise<RefreshResult> {
@@ -348,7 +359,7 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
   function schedule(): void {
     if (!polling) return;
     // Jitter keeps a fleet of dispatchers from polling in lockstep after an outage.
-    const delay = Math.round(config.refreshMs * (0.9 + 0.2 * config.random()));
+    const delay = Math.round(config.refreshMs * (1 - POLL_JITTER + 2 * POLL_JITTER * config.random()));
     timer = setTimeout(() => {
       void refresh().then(schedule);
     }, delay);
@@ -384,11 +395,16 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
       if (settledOnce) return state();
       if (inFlight === undefined) void refresh();
       await new Promise<void>((resolve) => {
-        const wait = setTimeout(resolve, timeoutMs);
-        settleWaiters.push(() => {
+        const wake = () => {
           clearTimeout(wait);
           resolve();
-        });
+        };
+        const wait = setTimeout(() => {
+          const index = settleWaiters.indexOf(wake);
+          if (index >= 0) settleWaiters.splice(index, 1);
+          resolve();
+        }, timeoutMs);
+        settleWaiters.push(wake);
       });
       return state();
     },
