@@ -72,14 +72,18 @@ function withTimestamp(tag: Buffer, timestamp: number): Buffer {
   return copy;
 }
 
-/** Media is sent this far ahead of real time, so probing finishes quickly. */
-const LEAD_MS = 1_000;
+/**
+ * Media is sent this far ahead of real time. ffmpeg probes about 5 s of an FLV
+ * input before it writes anything, so a burst longer than that lets a relay
+ * start at once instead of after 5 s (real origins burst a GOP cache).
+ */
+const DEFAULT_LEAD_MS = 6_000;
 const PACE_EVERY_MS = 20;
 
 function streamLive(
   flv: FlvStream,
   response: ServerResponse,
-  options: { chunked: boolean; onEnd: () => void },
+  options: { chunked: boolean; leadMs: number; onEnd: () => void },
 ): void {
   // Without chunking, as many HTTP-FLV servers send it, a reader can only
   // learn of a cut from the connection closing early.
@@ -91,7 +95,7 @@ function streamLive(
   let index = 0;
   let loop = 0;
   const pacer = setInterval(() => {
-    const horizon = Date.now() - startedAt + LEAD_MS;
+    const horizon = Date.now() - startedAt + options.leadMs;
     for (;;) {
       const tag = flv.media[index];
       if (tag === undefined) break;
@@ -136,6 +140,7 @@ export async function startOrigin(options: {
   flvPath: string;
   host?: string;
   port?: number;
+  leadMs?: number;
 }): Promise<TestOrigin> {
   const flv = parseFlv(await readFile(options.flvPath));
   const host = options.host ?? '127.0.0.1';
@@ -149,6 +154,7 @@ export async function startOrigin(options: {
       live.add(response);
       streamLive(flv, response, {
         chunked: path === '/chunked.flv',
+        leadMs: options.leadMs ?? DEFAULT_LEAD_MS,
         onEnd: () => live.delete(response),
       });
       return;

@@ -1,0 +1,231 @@
+/**
+ * Running the real agent in a test: short intervals, a free port, captured
+ * logs, a client for its job API, and a heartbeat recorder that stands in for
+ * the status center or sits in front of a real one to simulate outages.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Heartbeat } from '../../functions/core/heartbeat.js';
+import { startAgent } from '../../clients/agent/agent.js';
+import type { Agent } from '../../clients/agent/agent.js';
+import { parseAgentConfig } from '../../clients/agent/config.js';
+import type { AgentConfig } from '../../clients/agent/config.js';
+import { createLogger } from '../../clients/agent/log.js';
+
+/** Polls until `check` returns a value other than undefined/false; bounded. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  options: { timeoutMs: number; everyMs?: number } = { timeoutMs: 10_000 },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
+  }
+}
+
+export type RecordedPost = {
+  receivedAt: number;
+  batchId: string;
+  heartbeats: Heartbeat[];
+  authorization: string;
+  /** What happened to it: answered by the recorder, forwarded, refused, or dropped after forwarding. */
+  fate: 'accepted' | 'forwarded' | 'unavailable' | 'forwarded-then-dropped';
+};
+
+export type RecorderMode =
+  /** Answer 202 (or forward to the upstream and pass its answer back). */
+  | 'up'
+  /** Answer 503 without storing anything. */
+  | 'unavailable'
+  /** Store (forward) the batch, then cut the connection before the answer: a lost ack. */
+  | 'store-then-drop';
+
+export type HeartbeatRecorder = {
+  url: string;
+  posts: RecordedPost[];
+  /** Every heartbeat stored (a batch sent twice appears twice), with the time its request arrived. */
+  received(): (Heartbeat & { receivedAt: number })[];
+  setMode(mode: RecorderMode): void;
+  stop(): Promise<void>;
+};
+
+/**
+ * Receives POST /v1/heartbeats. Without `upstream` it answers like the status
+ * center (202 {"accepted"}); with it, it forwards to a real status center.
+ */
+export async function startHeartbeatRecorder(options: { upstream?: string } = {}): Promise<HeartbeatRecorder> {
+  const posts: RecordedPost[] = [];
+  const sockets = new Set<Socket>();
+  let mode: RecorderMode = 'up';
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', async () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const authorization = request.headers.authorization ?? '';
+      let body: { batchId?: string; heartbeats?: Heartbeat[] } = {};
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        // recorded as empty; the agent never sends this
+      }
+      const record = (fate: RecordedPost['fate']) =>
+        posts.push({ receivedAt: Date.now(), batchId: body.batchId ?? '', heartbeats: body.heartbeats ?? [], authorization, fate });
+      if (request.url !== '/v1/heartbeats' || request.method !== 'POST') {
+        response.writeHead(404).end();
+        return;
+      }
+      if (mode === 'unavailable') {
+        record('unavailable');
+        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable","issues":[]}');
+        return;
+      }
+      let status = 202;
+      let answer = JSON.stringify({ accepted: body.heartbeats?.length ?? 0 });
+      if (options.upstream) {
+        const forwarded = await fetch(`${options.upstream}/v1/heartbeats`, {
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/json' },
+          body: text,
+          signal: AbortSignal.timeout(10_000),
+        });
+        status = forwarded.status;
+        answer = await forwarded.text();
+      }
+      if (mode === 'store-then-drop') {
+        record('forwarded-then-dropped');
+        request.socket.destroy();
+        return;
+      }
+      record(options.upstream ? 'forwarded' : 'accepted');
+      response.writeHead(status, { 'content-type': 'application/json' }).end(answer);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    posts,
+    received: () =>
+      posts
+        .filter((post) => post.fate !== 'unavailable')
+        .flatMap((post) => post.heartbeats.map((heartbeat) => ({ ...heartbeat, receivedAt: post.receivedAt }))),
+    setMode: (next) => {
+      mode = next;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+/** Settings that make a test agent report, detect and retry within seconds. */
+export const FAST_AGENT_ENV: Record<string, string> = {
+  RELAYWATCH_AGENT_PORT: '0',
+  RELAYWATCH_AGENT_INTERVAL: '2',
+  RELAYWATCH_AGENT_CHANGE_GAP: '0.5',
+  RELAYWATCH_AGENT_IO_TIMEOUT: '2',
+  RELAYWATCH_AGENT_PROGRESS_PERIOD: '0.5',
+  RELAYWATCH_AGENT_STALL_TIMEOUT: '2',
+  RELAYWATCH_AGENT_STARTUP_TIMEOUT: '10',
+  RELAYWATCH_AGENT_RETRY_MIN: '0.3',
+  RELAYWATCH_AGENT_RETRY_MAX: '2',
+  RELAYWATCH_AGENT_STOP_GRACE: '2',
+  RELAYWATCH_AGENT_PROBE_TIMEOUT: '1',
+  RELAYWATCH_AGENT_PROBE_ORIGINS: 'false',
+  RELAYWATCH_AGENT_REPORT_TIMEOUT: '3',
+  RELAYWATCH_AGENT_REPORT_RETRY_MAX: '1',
+  RELAYWATCH_AGENT_LOG_LEVEL: 'debug',
+};
+
+export type ApiAnswer = { status: number; headers: Headers; json: any; text: string };
+
+export type TestAgent = {
+  agent: Agent;
+  config: AgentConfig;
+  logs: Record<string, unknown>[];
+  /** Calls the job API with the agent token (or `token`, or none with `token: null`). */
+  request(method: string, path: string, options?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<ApiAnswer>;
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts the agent in this process. IPs in heartbeats are data only; the
+ * default comes from a documentation range (RFC 5737), unique per agent.
+ */
+export async function startTestAgent(options: {
+  statusUrl: string;
+  reporterToken?: string;
+  env?: Record<string, string>;
+}): Promise<TestAgent> {
+  const agentToken = `agent-${randomBytes(12).toString('hex')}`;
+  const config = parseAgentConfig({
+    argv: [],
+    env: {
+      RELAYWATCH_STATUS_URL: options.statusUrl,
+      RELAYWATCH_REPORTER_TOKEN: options.reporterToken ?? 'reporter-token',
+      RELAYWATCH_AGENT_TOKEN: agentToken,
+      RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
+      ...FAST_AGENT_ENV,
+      ...options.env,
+    },
+    detectIp: () => undefined,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const log = createLogger({ level: config.logLevel, write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const agent = await startAgent({ config, log });
+  return {
+    agent,
+    config,
+    logs,
+    async request(method, path, requestOptions = {}) {
+      const headers: Record<string, string> = { ...requestOptions.headers };
+      const token = requestOptions.token === undefined ? agentToken : requestOptions.token;
+      if (token !== null) headers.authorization ??= `Bearer ${token}`;
+      let body: string | undefined;
+      if (requestOptions.body !== undefined) {
+        body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, json, text };
+    },
+    stop: () => agent.stop(),
+  };
+}
+
+/** Heartbeats of one process, oldest first by their timestamp. */
+export function heartbeatsOf(recorder: HeartbeatRecorder, process: string) {
+  return recorder
+    .received()
+    .filter((heartbeat) => heartbeat.process === process)
+    .sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
+}
+
+/** Whether a process with this pid still exists. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,165 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_LIMITS } from '../../clients/agent/job.js';
+import { isRunning, startHeartbeatRecorder, startTestAgent, waitFor } from '../helpers/agent-harness.js';
+import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
+import { createTestFlv, startOrigin, startSink } from '../helpers/agent-origin.js';
+import type { TestOrigin, TestSink } from '../helpers/agent-origin.js';
+
+describe('the job API', () => {
+  let dir: string;
+  let origin: TestOrigin;
+  let sink: TestSink;
+  let recorder: HeartbeatRecorder;
+  let agent: TestAgent;
+  let job: { id: string; source: string; target: string };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-api-'));
+    origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
+    sink = await startSink();
+    recorder = await startHeartbeatRecorder();
+    agent = await startTestAgent({ statusUrl: recorder.url, env: { RELAYWATCH_AGENT_MAX_RELAYS: '2' } });
+    job = { id: 'api-1', source: origin.url('/live.flv'), target: sink.url('/ingest/api-1.flv') };
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await Promise.all([origin?.stop(), sink?.stop(), recorder?.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe('authentication', () => {
+    it('answers 401 naming the authorization header when the token is missing', async () => {
+      const answer = await agent.request('GET', '/relays', { token: null });
+
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+      expect(answer.json).toEqual({ error: 'unauthorized', issues: [{ path: 'authorization', message: expect.any(String) }] });
+    });
+
+    it('answers 401 to a wrong token and starts nothing', async () => {
+      const answer = await agent.request('POST', '/relays', { token: 'wrong-token', body: { ...job, id: 'intruder' } });
+
+      expect(answer.status).toBe(401);
+      expect((await agent.request('GET', '/relays/intruder')).status).toBe(404);
+    });
+  });
+
+  describe('creating a relay', () => {
+    it('answers 201 with the relay, and it runs an ffmpeg', async () => {
+      const answer = await agent.request('POST', '/relays', { body: job });
+
+      expect(answer.status).toBe(201);
+      expect(answer.headers.get('location')).toBe('/relays/api-1');
+      expect(answer.json).toMatchObject({ id: 'api-1', source: job.source, target: job.target });
+      const running = await waitFor('a pid', async () => (await agent.request('GET', '/relays/api-1')).json.pid, { timeoutMs: 10_000 });
+      expect(isRunning(running)).toBe(true);
+    });
+
+    it('answers 200 to the same job again and keeps one relay', async () => {
+      const answer = await agent.request('POST', '/relays', { body: job });
+
+      expect(answer.status).toBe(200);
+      expect((await agent.request('GET', '/relays')).json.relays.filter((r: { id: string }) => r.id === 'api-1')).toHaveLength(1);
+    });
+
+    it('answers 409 naming the id when the id already relays something else', async () => {
+      const answer = await agent.request('POST', '/relays', { body: { ...job, target: sink.url('/ingest/other.flv') } });
+
+      expect(answer.status).toBe(409);
+      expect(answer.json).toMatchObject({ error: 'relay_exists', issues: [{ path: 'id' }] });
+    });
+
+    it('answers 409 once the relay limit is reached', async () => {
+      await agent.request('POST', '/relays', { body: { ...job, id: 'api-2' } });
+
+      const answer = await agent.request('POST', '/relays', { body: { ...job, id: 'api-3' } });
+
+      expect(answer.status).toBe(409);
+      expect(answer.json.error).toBe('relay_limit');
+    });
+
+    it('answers 400 naming each bad field', async () => {
+      const answer = await agent.request('POST', '/relays', {
+        body: { id: 'bad id', source: 'file:///etc/passwd', target: 'rtmp://ingest.example/live/key' },
+      });
+
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toBe('invalid_relay');
+      expect(answer.json.issues.map((issue: { path: string }) => issue.path).sort()).toEqual(['id', 'source']);
+    });
+
+    it('answers 400 naming the body when it is not JSON', async () => {
+      const answer = await agent.request('POST', '/relays', { body: '{"id": ' });
+
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ error: 'invalid_json', issues: [{ path: '(body)' }] });
+    });
+
+    it('answers 415 when the body is not declared as JSON', async () => {
+      const answer = await agent.request('POST', '/relays', { body: JSON.stringify(job), headers: { 'content-type': 'text/plain' } });
+
+      expect(answer.status).toBe(415);
+      expect(answer.json.issues[0].path).toBe('content-type');
+    });
+
+    it('answers 413 to a body over the limit', async () => {
+      const body = JSON.stringify({ ...job, id: 'big', padding: 'x'.repeat(JOB_LIMITS.maxBodyBytes) });
+
+      const answer = await agent.request('POST', '/relays', { body });
+
+      expect(answer.status).toBe(413);
+      expect(answer.json.error).toBe('body_too_large');
+    });
+
+    it('answers 400 naming the source when its URL is over the length limit', async () => {
+      const source = `http://origin.example/${'a'.repeat(JOB_LIMITS.maxUrlLength)}`;
+
+      const answer = await agent.request('POST', '/relays', { body: { ...job, id: 'long-url', source } });
+
+      expect(answer.status).toBe(400);
+      expect(answer.json.issues).toEqual([{ path: 'source', message: `must be at most ${JOB_LIMITS.maxUrlLength} characters` }]);
+    });
+  });
+
+  describe('reading and deleting relays', () => {
+    it('answers 400 naming the id for an id over the length limit', async () => {
+      const answer = await agent.request('GET', `/relays/${'x'.repeat(JOB_LIMITS.maxIdLength + 1)}`);
+
+      expect(answer.status).toBe(400);
+      expect(answer.json.issues[0].path).toBe('id');
+    });
+
+    it('answers 404 for an unknown relay and an unknown route, 405 for a wrong method', async () => {
+      expect((await agent.request('DELETE', '/relays/nobody')).status).toBe(404);
+      expect((await agent.request('GET', '/nowhere')).status).toBe(404);
+      const wrongMethod = await agent.request('PUT', '/relays');
+      expect(wrongMethod.status).toBe(405);
+      expect(wrongMethod.headers.get('allow')).toBe('GET, POST');
+    });
+
+    it('stops the ffmpeg of a deleted relay before answering 204', async () => {
+      const pid = (await agent.request('GET', '/relays/api-2')).json.pid as number;
+      expect(isRunning(pid)).toBe(true);
+
+      const answer = await agent.request('DELETE', '/relays/api-2');
+
+      expect(answer.status).toBe(204);
+      expect(isRunning(pid)).toBe(false);
+    });
+
+    it('shows the machine IP, relay counts and report delivery counters in GET /status', async () => {
+      const answer = await agent.request('GET', '/status');
+
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({
+        ip: agent.config.ip,
+        relays: { total: 1 },
+        reports: { droppedHeartbeats: 0, rejectedHeartbeats: 0, queuedBatches: expect.any(Number) },
+      });
+    });
+  });
+});
