@@ -34,7 +34,7 @@ function singleIssue<T>(problem: (value: T) => string | undefined) {
 
 function urlProblem(text: string, schemes: readonly string[]): string | undefined {
   if (text.length > JOB_LIMITS.maxUrlLength) return `must be at most ${JOB_LIMITS.maxUrlLength} characters`;
-  if (/[\s\x00-\x1f\x7f]/.test(text)) return 'must not contain spaces or control characters';
+  if (/[\s\p{Cc}]/u.test(text)) return 'must not contain spaces or control characters';
   const url = parseUrl(text);
   if (url === undefined || !schemes.includes(url.protocol.slice(0, -1))) {
     return `must be a URL with scheme ${schemes.join(', ')}`;
