@@ -38,6 +38,30 @@ const fromRow = ([ok, connect_failed, origin_error, error]: CountsRow): StatusCo
   error,
 });
 
+/**
+ * DynamoDB refuses items over 400 KB. A request may carry up to 500 distinct
+ * origins of up to 1 KB for one IP, so a tally's origins are cut into parts of
+ * at most this many bytes (JSON size, which exceeds DynamoDB's own count).
+ */
+const MAX_ORIGIN_BYTES_PER_ROW = 300_000;
+
+function splitOrigins(origins: OriginRow[]): OriginRow[][] {
+  const parts: OriginRow[][] = [[]];
+  let bytes = 0;
+  for (const origin of origins) {
+    const size = Buffer.byteLength(JSON.stringify(origin));
+    const part = parts[parts.length - 1] as OriginRow[];
+    if (part.length > 0 && bytes + size > MAX_ORIGIN_BYTES_PER_ROW) {
+      parts.push([origin]);
+      bytes = size;
+    } else {
+      part.push(origin);
+      bytes += size;
+    }
+  }
+  return parts;
+}
+
 function fromItem(item: HeartbeatItem): MinuteTally {
   return {
     minute: item.minute,
@@ -85,15 +109,19 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
      * one, so a retried batch overwrites its own rows instead of adding to them.
      */
     async addTallies(tallies: readonly MinuteTally[], write: { writeId: string }): Promise<void> {
-      const items = tallies.map(
-        (tally): HeartbeatItem => ({
-          [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(tally.minute), shardOf(tally.ip, shards)),
-          [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId),
-          ip: tally.ip,
-          minute: tally.minute,
-          origins: tally.origins.map((o) => ({ o: o.origin, k: o.kind, c: toRow(o.counts) })),
-          [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
-        }) as HeartbeatItem,
+      // Readers sum every row of an IP's minute, so a tally split into parts counts the same.
+      const items = tallies.flatMap((tally) =>
+        splitOrigins(tally.origins.map((o) => ({ o: o.origin, k: o.kind, c: toRow(o.counts) }))).map(
+          (origins, part): HeartbeatItem =>
+            ({
+              [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(tally.minute), shardOf(tally.ip, shards)),
+              [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
+              ip: tally.ip,
+              minute: tally.minute,
+              origins,
+              [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
+            }) as HeartbeatItem,
+        ),
       );
       await putAll(client, tableName, items);
     },

@@ -27,8 +27,12 @@ export function shardOf(ip: string, shards: number): number {
 export const keys = {
   /** One minute's heartbeat rows, write-sharded: HB#202611241403#2 */
   heartbeatBucket: (bucketId: string, shard: number) => `HB#${bucketId}#${shard}`,
-  /** One request's counts for one IP in that minute: <ip>#<writeId>. */
-  heartbeatRow: (ip: string, writeId: string) => `${ip}#${writeId}`,
+  /**
+   * One request's counts for one IP in that minute: <ip>#<writeId>. A tally too
+   * big for one item continues in parts <ip>#p<n>:<writeId> (n ≥ 1); writeIds
+   * start with "b:" or "r:", so a part never collides with another write's row.
+   */
+  heartbeatRow: (ip: string, writeId: string, part = 0) => (part === 0 ? `${ip}#${writeId}` : `${ip}#p${part}:${writeId}`),
   heartbeatRowPrefix: (ip: string) => `${ip}#`,
   banPartition: () => 'BAN',
   ban: (ip: string) => `IP#${ip}`,
