@@ -53,6 +53,22 @@ describe('key builders', () => {
     expect(row.startsWith(keys.heartbeatRowPrefix('2001:db8::1'))).toBe(true);
   });
 
+  it('keys the continuation parts of a large tally under the same ip prefix', () => {
+    const part = keys.heartbeatRow('192.0.2.1', 'b:agent-7', 2);
+    expect(part).toBe('192.0.2.1#p2:b:agent-7');
+    expect(part.startsWith(keys.heartbeatRowPrefix('192.0.2.1'))).toBe(true);
+    expect(keys.heartbeatRow('192.0.2.1', 'b:agent-7', 0)).toBe(keys.heartbeatRow('192.0.2.1', 'b:agent-7'));
+  });
+
+  it('never gives a part row the key of another write, whatever its batchId', () => {
+    // batchIds are printable ASCII, so one could look like a part suffix; the
+    // ingest handler makes writeIds "b:<batchId>" or "r:<uuid>".
+    const parts = [1, 2, 3].map((part) => keys.heartbeatRow('192.0.2.1', 'b:x', part));
+    const batchIds = ['x#1', 'x:1', 'p1:b:x', 'x', '#p1:b:x'];
+    const others = [...batchIds.map((id) => `b:${id}`), 'r:p1'].map((writeId) => keys.heartbeatRow('192.0.2.1', writeId));
+    for (const part of parts) expect(others).not.toContain(part);
+  });
+
   it('does not let one ip prefix match the rows of a longer ip', () => {
     // 10.0.0.1 must not read the rows of 10.0.0.12
     expect(keys.heartbeatRow('10.0.0.12', 'r:x').startsWith(keys.heartbeatRowPrefix('10.0.0.1'))).toBe(false);
