@@ -331,8 +331,9 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
   }
 
   // Early release: a banned machine carries no customer traffic, so its probes
-  // are the only evidence; require releaseMinutes healthy minutes, all begun
-  // after the ban did. Manual bans are an operator's call and are never released.
+  // are the only evidence; require releaseMinutes healthy minutes, all after
+  // the minute the ban was decided on (the first of them began one grace
+  // before the ban). Manual bans are an operator's call and are never released.
   const probes = probeMinutesByIp(input.recent);
   const firstMinute = input.minute - knobs.releaseMinutes + 1;
   for (const ban of [...bansInForce.values()].sort((a, b) => (a.ip < b.ip ? -1 : 1))) {
