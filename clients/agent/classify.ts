@@ -272,7 +272,11 @@ export function classifyRelay(observation: RelayObservation): Classification {
   if (best !== undefined) {
     // Never blame the origin for the push side or for a line of unknown side.
     const prefix = best.side === 'target' ? 'target' : 'unattributed';
-    return { status: 'error', cause: `${prefix}_${best.rule.decide(context).cause}`, detail: clean(best.line) };
+    return {
+      status: 'error',
+      cause: `${prefix}_${best.rule.decide(context).cause}`,
+      detail: clean(`${prefix === 'target' ? 'push target: ' : ''}${best.line.trim()}`),
+    };
   }
   if (ending.code === 0 && observation.progressed) {
     // A live input has no end: a clean EOF is a lost stream (e.g. a chunked

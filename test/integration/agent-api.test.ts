@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,5 +161,46 @@ describe('the job API', () => {
         reports: { droppedHeartbeats: 0, rejectedHeartbeats: 0, queuedBatches: expect.any(Number) },
       });
     });
+  });
+});
+
+describe('stopping an ffmpeg that ignores SIGTERM', () => {
+  it('kills it with SIGKILL after the stop grace and answers 204', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-stubborn-'));
+    // Stands in for an ffmpeg stuck writing to a dead output: once it has
+    // reported a frame on the progress descriptor, it ignores SIGTERM.
+    const stubborn = join(dir, 'stubborn-ffmpeg.sh');
+    const program = [
+      "process.on('SIGTERM', () => {});",
+      "require('node:fs').writeSync(3, 'frame=1\\nout_time_us=40000\\nspeed=1x\\nprogress=continue\\n');",
+      'setInterval(() => {}, 1000);',
+    ].join(' ');
+    await writeFile(stubborn, `#!/bin/sh\nexec "${process.execPath}" -e "${program}"\n`);
+    await chmod(stubborn, 0o755);
+    const recorder = await startHeartbeatRecorder();
+    const agent = await startTestAgent({
+      statusUrl: recorder.url,
+      env: { RELAYWATCH_AGENT_FFMPEG: stubborn, RELAYWATCH_AGENT_STOP_GRACE: '0.5', RELAYWATCH_AGENT_STARTUP_TIMEOUT: '60' },
+    });
+    try {
+      await agent.request('POST', '/relays', {
+        body: { id: 'stubborn', source: 'http://127.0.0.1:9/live.flv', target: 'http://127.0.0.1:9/ingest/x.flv' },
+      });
+      const running = await waitFor('the stand-in reporting a frame', async () => {
+        const relay = (await agent.request('GET', '/relays/stubborn')).json;
+        return relay.status === 'ok' && relay;
+      }, { timeoutMs: 10_000 });
+      const pid = running.pid as number;
+
+      const answer = await agent.request('DELETE', '/relays/stubborn');
+
+      expect(answer.status).toBe(204);
+      expect(isRunning(pid)).toBe(false);
+      expect(agent.logs.some((entry) => entry.msg === 'relay ignored SIGTERM; killing')).toBe(true);
+    } finally {
+      await agent.stop();
+      await recorder.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -145,4 +145,34 @@ describe('reporting a status change at once', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('spaces immediate reports at least the change gap apart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-'));
+    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
+    const gone = await startOrigin({ flvPath: join(dir, 'testsrc.flv') });
+    await gone.stop();
+    const sink = await startSink();
+    const recorder = await startHeartbeatRecorder();
+    const gapMs = 1_500;
+    const agent = await startTestAgent({
+      statusUrl: recorder.url,
+      env: { RELAYWATCH_AGENT_INTERVAL: '3600', RELAYWATCH_AGENT_CHANGE_GAP: String(gapMs / 1000) },
+    });
+    try {
+      await agent.request('POST', '/relays', { body: { id: 'refused', source: gone.url('/live.flv'), target: sink.url('/ingest/r.flv') } });
+      await waitFor('the first change report', () => recorder.posts.length === 1, WAIT);
+      // This relay changes status well within the gap after that report.
+      await agent.request('POST', '/relays', { body: { id: 'flowing', source: origin.url('/live.flv'), target: sink.url('/ingest/f.flv') } });
+
+      await waitFor('both changes reported', () => new Set(recorder.received().map((h) => h.process)).size === 2, WAIT);
+
+      const [first, second] = recorder.posts;
+      expect(recorder.posts).toHaveLength(2);
+      expect((second?.receivedAt ?? 0) - (first?.receivedAt ?? 0)).toBeGreaterThanOrEqual(gapMs - 50);
+    } finally {
+      await agent.stop();
+      await Promise.all([origin.stop(), sink.stop(), recorder.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

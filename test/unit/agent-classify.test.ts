@@ -88,6 +88,7 @@ describe('classifying real ffmpeg 5.1 failures (captured fixtures)', () => {
 
       expect(result.status).toBe('error');
       expect(result.cause).toMatch(/^target_/);
+      expect(result.detail).toMatch(/^push target: /);
     }
   });
 
