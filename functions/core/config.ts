@@ -67,7 +67,7 @@ export const KNOBS = {
   banSeconds: { env: 'RELAYWATCH_BAN_SECONDS', fallback: '3600', doc: 'Length of a first automatic ban; the n-th within 24 h lasts n times this.', schema: number({ min: 1, max: 7 * 86_400, int: true }) },
   maxBanSeconds: { env: 'RELAYWATCH_MAX_BAN_SECONDS', fallback: '14400', doc: 'Cap on an escalated automatic ban.', schema: number({ min: 1, max: 30 * 86_400, int: true }) },
   maxBanFraction: { env: 'RELAYWATCH_MAX_BAN_FRACTION', fallback: '0.5', doc: 'Automatic bans never cover more than floor(reporting IPs x this) IPs (at least 1).', schema: ratio() },
-  originOutageMinIps: { env: 'RELAYWATCH_ORIGIN_OUTAGE_MIN_IPS', fallback: '3', doc: 'An origin can be declared in outage only when at least this many IPs relayed it in the window.', schema: number({ min: 2, max: 10_000, int: true }) },
+  originOutageMinIps: { env: 'RELAYWATCH_ORIGIN_OUTAGE_MIN_IPS', fallback: '3', doc: 'An origin is in outage only when it fails from at least this many IPs in the window.', schema: number({ min: 2, max: 10_000, int: true }) },
   originOutageRatio: { env: 'RELAYWATCH_ORIGIN_OUTAGE_RATIO', fallback: '0.5', doc: 'An origin failing (connect_failed or origin_error) from at least this share of the IPs relaying it is in outage: its failures count against no machine.', schema: ratio() },
   fleetFailureShare: { env: 'RELAYWATCH_FLEET_FAILURE_SHARE', fallback: '0.8', doc: 'When at least this share of reporting IPs fail, the fault is fleet-wide (the observer or the uplink): nobody is banned and the event is recorded.', schema: ratio() },
   fleetMinIps: { env: 'RELAYWATCH_FLEET_MIN_IPS', fallback: '3', doc: 'Fewer reporting IPs than this are too few to call a failure fleet-wide.', schema: number({ min: 2, max: 10_000, int: true }) },
