@@ -103,7 +103,7 @@ function methodNotAllowed(allowed: string): ApiError {
 
 export function createJobApi(options: { token: string; registry: RelayRegistry; log: Logger }) {
   const { registry, log } = options;
-  const expected = digest(`Bearer ${options.token}`);
+  const expected = digest(options.token);
 
   async function postRelay(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const type = request.headers['content-type'] ?? '';
@@ -144,8 +144,9 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
     if (url.length > MAX_REQUEST_PATH) {
       throw new ApiError(414, 'uri_too_long', [{ path: '(url)', message: `must be at most ${MAX_REQUEST_PATH} characters` }]);
     }
-    const authorization = request.headers.authorization ?? '';
-    if (!timingSafeEqual(digest(authorization), expected)) {
+    // The scheme is case-insensitive (RFC 9110); digests make the comparison constant-time.
+    const presented = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    if (!timingSafeEqual(digest(presented), expected)) {
       throw new ApiError(401, 'unauthorized', [
         { path: 'authorization', message: 'must be "Bearer <agent token>"' },
       ], { 'www-authenticate': 'Bearer' });

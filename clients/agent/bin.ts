@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S npx tsx
 /**
  * relaywatch-agent: the relay agent's entry. Reads its configuration once,
  * fails fast naming the bad setting, and stops cleanly on SIGTERM/SIGINT.
