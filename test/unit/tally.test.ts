@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { minuteEnd, minuteOf, minuteStart } from '../../functions/core/minutes.js';
-import type { MinuteTally } from '../../functions/core/tally.js';
 import { UNKNOWN_ORIGIN, addCounts, emptyCounts, originKey, tallyHeartbeats, totalOf } from '../../functions/core/tally.js';
 
 const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
@@ -15,7 +14,6 @@ function hb(fields: Partial<Heartbeat> = {}): Heartbeat {
 }
 
 const tally = (heartbeats: Heartbeat[]) => tallyHeartbeats(heartbeats, { now: NOW, graceMs: GRACE_MS });
-const byIp = (tallies: MinuteTally[], ip: string) => tallies.filter((t) => t.ip === ip);
 
 describe('tallyHeartbeats pre-combines per (minute, ip)', () => {
   it('turns 300 heartbeats of one ip in one minute into one tally', () => {

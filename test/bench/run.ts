@@ -1,0 +1,398 @@
+/**
+ * npm run bench: relaywatch's cost and speed figures on this machine. It
+ * prints tables and asserts nothing; it is never part of npm test.
+ *
+ * What runs: DynamoDB Local on a free port, a metering proxy in front of it
+ * that adds ReturnConsumedCapacity=TOTAL to every data-plane call and adds up
+ * what DynamoDB reports, and the real local status center (gateway → middy
+ * chain → handlers) pointed at the proxy. Everything is stopped at the end.
+ *
+ * How to read the output:
+ *
+ *  (a) Ingest. One row per batch shape: `requests` POSTs sent one after the
+ *      other through the local gateway. `median`/`p95` are client-side request
+ *      times in ms (HTTP + validation + tally + BatchWriteItem on DynamoDB
+ *      Local, which is slower than DynamoDB itself; compare rows, not absolute
+ *      numbers). `rows/req` is the heartbeat rows written per request, one per
+ *      distinct (minute, ip): pre-combination makes it independent of the
+ *      number of heartbeats. `WRU/req` is the write units DynamoDB reported per
+ *      request (on-demand write request units; 1 per row under 1 KB), and
+ *      `WRU/1k hb` the same per thousand heartbeats: the cost per heartbeat
+ *      falls as batches grow, because cost follows requests and IPs, not
+ *      heartbeats. A design storing one item per heartbeat would show 1000.
+ *
+ *  (b) Aggregation. Each run decides one complete minute in which `ips`
+ *      machines reported (a few of them failing, so bans are written). `ms` is
+ *      the run's wall time, `queries`/`gets`/`RRU` the reads (every shard of
+ *      the minutes it reads, bans, offenses, state), `WRU` the writes (bans,
+ *      events, offenses, aggregator state, fleet snapshot), `decisions` what it
+ *      decided. The first run bans the failing machines; later runs find them
+ *      banned already, so they show the steady cost of a quiet minute.
+ *
+ *  (c) Bundles. Each handler bundled the way the CDK stack ships it (esbuild,
+ *      ESM, minified, node22, SDK bundled). `KB` is the bundle, `gzip KB`
+ *      roughly what the zip adds, `import ms` the median time a fresh Node 22
+ *      process takes to import() it: the module part of a Lambda cold start
+ *      (the runtime is built at import; no network call is made).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { minuteClosesAt, minuteOf, minuteStart } from '../../functions/core/minutes.js';
+import { createLogger } from '../../functions/log.js';
+import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
+import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
+import type { LocalStatusCenter } from '../../infra/local/status-center.js';
+import { startLocalStatusCenter } from '../../infra/local/status-center.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NODE22 = join(ROOT, 'node_modules/.bin/node');
+
+/** Requests per ingest shape; bounded so the whole run stays well under two minutes. */
+const INGEST_SHAPES = [
+  { label: '1 hb, 1 ip', heartbeats: 1, ips: 1, requests: 150 },
+  { label: '100 hb, 1 ip', heartbeats: 100, ips: 1, requests: 100 },
+  { label: '500 hb, 1 ip', heartbeats: 500, ips: 1, requests: 60 },
+  { label: '500 hb, 50 ips', heartbeats: 500, ips: 50, requests: 30 },
+] as const;
+const WARMUP_REQUESTS = 20;
+const AGGREGATION = { ips: 200, heartbeatsPerIp: 20, failingIps: 6, runs: 5 };
+const IMPORTS_PER_HANDLER = 5;
+const GRACE_SECONDS = 10;
+
+const progress = (text: string) => process.stdout.write(`… ${text}\n`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+const median = (values: readonly number[]) => quantile(values, 0.5);
+
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((row) => row.map((cell) => (typeof cell === 'number' ? format(cell) : cell)))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => String(row[i]).length)));
+  const line = (row: (string | number)[]) => row.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i] ?? 0) : String(cell).padStart(widths[i] ?? 0))).join('  ');
+  return [line(cells[0] as string[]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+const format = (n: number) => (Number.isInteger(n) ? String(n) : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+// ---------------------------------------------------------------------------
+// Metering proxy: DynamoDB Local does not check signatures, so the proxy can
+// ask for ConsumedCapacity on every call and add up what comes back.
+
+type Meter = { calls: Record<string, number>; readUnits: number; writeUnits: number; putRequests: number };
+const emptyMeter = (): Meter => ({ calls: {}, readUnits: 0, writeUnits: 0, putRequests: 0 });
+const WRITE_OPS = new Set(['BatchWriteItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems']);
+const METERED_OPS = new Set([...WRITE_OPS, 'GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+
+function readAll(stream: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+function capacityOf(body: Record<string, unknown>): number {
+  const consumed = body.ConsumedCapacity;
+  const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
+  return list.reduce((sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0), 0);
+}
+
+async function startMeteringProxy(upstreamPort: number) {
+  let meter = emptyMeter();
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+    let payload = await readAll(req);
+    if (METERED_OPS.has(op)) {
+      const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      body.ReturnConsumedCapacity = 'TOTAL';
+      if (op === 'BatchWriteItem') {
+        const requests = Object.values((body.RequestItems ?? {}) as Record<string, unknown[]>).flat();
+        meter.putRequests += requests.filter((r) => typeof r === 'object' && r !== null && 'PutRequest' in r).length;
+      }
+      payload = Buffer.from(JSON.stringify(body));
+    }
+    meter.calls[op] = (meter.calls[op] ?? 0) + 1;
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { ...req.headers, 'content-length': String(payload.length) } },
+      async (response) => {
+        const answer = await readAll(response);
+        if (METERED_OPS.has(op) && response.statusCode === 200) {
+          const units = capacityOf(JSON.parse(answer.toString('utf8')));
+          if (WRITE_OPS.has(op)) meter.writeUnits += units;
+          else meter.readUnits += units;
+        }
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        res.end(answer);
+      },
+    );
+    upstream.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    upstream.end(payload);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  return {
+    endpoint: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    /** Starts a fresh count and returns the previous one. */
+    reset(): Meter {
+      const previous = meter;
+      meter = emptyMeter();
+      return previous;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------
+
+function manualClock(start: number) {
+  let now = start;
+  return { now: () => now, set: (ms: number) => (now = ms) };
+}
+
+let ipCounter = 0;
+/** A fresh IPv4 address per call: 10.x.y.z. */
+function nextIp(): string {
+  ipCounter++;
+  return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+}
+
+/** `total` heartbeats spread evenly over `ips`; a failing ip fails 4 in 5, the others 1 in 10. */
+function heartbeatsFor(ips: readonly string[], total: number, failing = new Set<string>()) {
+  return Array.from({ length: total }, (_, i) => {
+    const ip = ips[i % ips.length] as string;
+    const nth = Math.floor(i / ips.length);
+    const failed = failing.has(ip) ? nth % 5 !== 0 : nth % 10 === 9;
+    return { ip, process: `ffmpeg-${i}`, status: failed ? 'connect_failed' : 'ok', origin: `rtmp://origin-${i % 4}.example.net/live/s${i}` };
+  });
+}
+
+async function benchIngest(center: LocalStatusCenter, meter: Awaited<ReturnType<typeof startMeteringProxy>>) {
+  const post = async (body: unknown) => {
+    const started = performance.now();
+    const response = await fetch(`${center.url}/v1/heartbeats`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+    return performance.now() - started;
+  };
+  for (let i = 0; i < WARMUP_REQUESTS; i++) await post({ heartbeats: heartbeatsFor([nextIp()], 50) });
+  const rows: (string | number)[][] = [];
+  for (const shape of INGEST_SHAPES) {
+    progress(`ingest: ${shape.requests} requests of ${shape.label}`);
+    meter.reset();
+    const times: number[] = [];
+    for (let i = 0; i < shape.requests; i++) {
+      const ips = Array.from({ length: shape.ips }, nextIp);
+      times.push(await post({ heartbeats: heartbeatsFor(ips, shape.heartbeats) }));
+    }
+    const used = meter.reset();
+    const wru = used.writeUnits / shape.requests;
+    rows.push([
+      shape.label,
+      shape.requests,
+      median(times),
+      quantile(times, 0.95),
+      used.putRequests / shape.requests,
+      (used.calls.BatchWriteItem ?? 0) / shape.requests,
+      wru,
+      (wru / shape.heartbeats) * 1000,
+    ]);
+  }
+  return table(['batch', 'requests', 'median ms', 'p95 ms', 'rows/req', 'BatchWrite/req', 'WRU/req', 'WRU/1k hb'], rows);
+}
+
+/** "ban 6, origin_outage 1": what a run decided, by type. */
+function decisionCounts(decisions: readonly { type: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const { type } of decisions) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts.size ? [...counts].map(([type, n]) => `${type} ${n}`).join(', ') : 'none';
+}
+
+async function benchAggregation(
+  center: LocalStatusCenter,
+  meter: Awaited<ReturnType<typeof startMeteringProxy>>,
+  clock: ReturnType<typeof manualClock>,
+  firstMinute: number,
+) {
+  const ips = Array.from({ length: AGGREGATION.ips }, nextIp);
+  const failing = new Set(ips.slice(0, AGGREGATION.failingIps));
+  const rows: (string | number)[][] = [];
+  for (let run = 0; run < AGGREGATION.runs; run++) {
+    const minute = firstMinute + run;
+    progress(`aggregation run ${run + 1}/${AGGREGATION.runs}: ${AGGREGATION.ips} ips × 1 minute`);
+    clock.set(minuteStart(minute) + 5_000);
+    // Each machine reports once, as its agent would; sent in envelopes of 500.
+    const heartbeats = heartbeatsFor(ips, AGGREGATION.ips * AGGREGATION.heartbeatsPerIp, failing);
+    for (let start = 0; start < heartbeats.length; start += 500) {
+      const response = await fetch(`${center.url}/v1/heartbeats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ heartbeats: heartbeats.slice(start, start + 500) }),
+      });
+      await response.arrayBuffer();
+    }
+    const eventTime = minuteClosesAt(minute, GRACE_SECONDS * 1000) + 1_000;
+    clock.set(eventTime);
+    meter.reset();
+    const started = performance.now();
+    const summary = (await center.aggregate(new Date(eventTime).toISOString())) as { minutes: string[]; decisions: { type: string }[] };
+    const ms = performance.now() - started;
+    const used = meter.reset();
+    if (summary.minutes.length !== 1) throw new Error(`run ${run + 1} aggregated ${summary.minutes.length} minutes`);
+    rows.push([
+      `run ${run + 1}`,
+      AGGREGATION.ips,
+      ms,
+      used.calls.Query ?? 0,
+      used.calls.GetItem ?? 0,
+      used.readUnits,
+      used.writeUnits,
+      decisionCounts(summary.decisions),
+    ]);
+  }
+  const msColumn = rows.map((row) => row[2] as number);
+  rows.push(['median', AGGREGATION.ips, median(msColumn), '', '', '', '', '']);
+  return table(['run', 'ips', 'ms', 'queries', 'gets', 'RRU', 'WRU', 'decisions'], rows);
+}
+
+async function benchBundles() {
+  const dir = mkdtempSync(join(tmpdir(), 'relaywatch-bench-'));
+  try {
+    const handlersDir = join(ROOT, 'functions/handlers');
+    const entries = readdirSync(handlersDir).filter((file) => file.endsWith('.ts')).sort();
+    const rows: (string | number)[][] = [];
+    for (const entry of entries) {
+      progress(`bundle and import ${entry}`);
+      const outfile = join(dir, `${basename(entry, '.ts')}.mjs`);
+      await build({
+        entryPoints: [join(handlersDir, entry)],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node22',
+        minify: true,
+        mainFields: ['module', 'main'],
+        banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+        logLevel: 'error',
+      });
+      const bytes = statSync(outfile).size;
+      const gzipBytes = gzipSync(readFileSync(outfile)).length;
+      const times: number[] = [];
+      for (let i = 0; i < IMPORTS_PER_HANDLER; i++) times.push(coldImportMs(outfile));
+      rows.push([entry, bytes / 1024, gzipBytes / 1024, median(times), Math.min(...times)]);
+    }
+    return table(['handler', 'KB', 'gzip KB', 'import ms', 'min ms'], rows);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** import() of a bundle in a fresh Node 22 process, timed inside that process. */
+function coldImportMs(file: string): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
+  const result = spawnSync(NODE22, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: {
+      PATH: process.env.PATH,
+      AWS_REGION: 'us-east-1',
+      TABLE_NAME: 'relaywatch-bench',
+      DYNAMODB_ENDPOINT: 'http://127.0.0.1:1',
+      RELAYWATCH_REPORTER_TOKEN: 'bench-reporter',
+      RELAYWATCH_READER_TOKEN: 'bench-reader',
+      RELAYWATCH_ADMIN_TOKEN: 'bench-admin',
+      LOG_LEVEL: 'error',
+    },
+  });
+  const ms = Number(result.stdout);
+  if (result.status !== 0 || !Number.isFinite(ms)) throw new Error(`importing ${basename(file)} failed: ${result.stderr || result.error}`);
+  return ms;
+}
+
+async function main() {
+  const started = performance.now();
+  const node = spawnSync(NODE22, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  process.stdout.write(`relaywatch bench: Node ${node} (imports), ${process.version} (driver), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
+
+  let dynamodb: DynamoDbLocal | undefined;
+  let proxy: Awaited<ReturnType<typeof startMeteringProxy>> | undefined;
+  let center: LocalStatusCenter | undefined;
+  const stopAll = async () => {
+    await center?.stop();
+    await proxy?.close();
+    await dynamodb?.stop();
+    center = undefined;
+    proxy = undefined;
+    dynamodb = undefined;
+  };
+  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const results: string[] = [];
+  try {
+    progress('starting DynamoDB Local');
+    dynamodb = await startDynamoDbLocal({ port: await freePort(), startTimeoutMs: 60_000 });
+    proxy = await startMeteringProxy(dynamodb.port);
+    const firstMinute = minuteOf(Date.now());
+    const clock = manualClock(minuteStart(firstMinute) + 5_000);
+    center = await startLocalStatusCenter({
+      port: 0,
+      dynamodbEndpoint: proxy.endpoint,
+      env: {
+        TABLE_NAME: 'relaywatch-bench',
+        AWS_REGION: 'us-east-1',
+        LOG_LEVEL: 'error',
+        RELAYWATCH_GRACE_SECONDS: String(GRACE_SECONDS),
+        RELAYWATCH_AGGREGATE_WAITS: 'false',
+      },
+      schedule: false,
+      streams: false,
+      overrides: { now: clock.now, log: createLogger({ level: 'error', write: () => undefined }) },
+    });
+
+    results.push(`(a) ingest through the local gateway on DynamoDB Local\n${await benchIngest(center, proxy)}`);
+    // Aggregate minutes after the one the ingest runs wrote into.
+    results.push(`(b) aggregation, ${AGGREGATION.ips} ips × 1 minute (${AGGREGATION.failingIps} failing)\n${await benchAggregation(center, proxy, clock, firstMinute + 2)}`);
+  } finally {
+    progress('stopping DynamoDB Local');
+    await stopAll();
+  }
+  results.push(`(c) handler bundles (esbuild, ESM, minified, node22, SDK bundled) and cold import in a fresh process\n${await benchBundles()}`);
+  process.stdout.write(`\n${results.join('\n\n')}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+}
+
+await main();
