@@ -55,9 +55,9 @@ const cidrList = () =>
   );
 
 export const KNOBS = {
-  tableName: { env: 'TABLE_NAME', fallback: 'relaywatch', doc: 'DynamoDB table name (set by the CDK stack in AWS).', schema: text() },
+  tableName: { env: 'TABLE_NAME', fallback: 'relaywatch', doc: 'DynamoDB table name (set by the CDK stack in AWS).', schema: z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name: 3-255 of A-Z a-z 0-9 _ . -')) },
   dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', fallback: undefined, doc: 'DynamoDB endpoint override, e.g. DynamoDB Local (http://127.0.0.1:8000). Unset in AWS.', schema: optionalText() },
-  region: { env: 'AWS_REGION', fallback: 'us-east-1', doc: 'AWS region (Lambda sets it; locally any value).', schema: text() },
+  region: { env: 'AWS_REGION', fallback: 'us-east-1', doc: 'AWS region (Lambda sets it; locally any value).', schema: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like us-east-1')) },
   shards: { env: 'RELAYWATCH_SHARDS', fallback: '4', doc: 'Write shards per minute bucket (HB#<minute>#<shard>). Raise when one minute needs more than ~1,000 writes/s; never lower it while heartbeats of open minutes may exist.', schema: number({ min: 1, max: 64, int: true }) },
   graceSeconds: { env: 'RELAYWATCH_GRACE_SECONDS', fallback: '10', doc: 'How long after a minute ends its heartbeats still count; the aggregator waits this out before reading the minute.', schema: number({ min: 0, max: 50, int: true }) },
   maxCatchUpMinutes: { env: 'RELAYWATCH_MAX_CATCHUP_MINUTES', fallback: '10', doc: 'How many missed minutes one aggregation run catches up on at most.', schema: number({ min: 1, max: 120, int: true }) },

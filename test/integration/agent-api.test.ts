@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_LIMITS } from '../../clients/agent/job.js';
 import { isRunning, startHeartbeatRecorder, startTestAgent, waitFor } from '../helpers/agent-harness.js';
 import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
-import { createTestFlv, startOrigin, startSink } from '../helpers/agent-origin.js';
-import type { TestOrigin, TestSink } from '../helpers/agent-origin.js';
+import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
+import type { TestOrigin, TestSink } from '../../clients/test-stream/media.js';
 
 describe('the job API', () => {
   let dir: string;

@@ -11,8 +11,8 @@ import { heartbeatsOf, startHeartbeatRecorder, startTestAgent, waitFor } from '.
 import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
 import { createRelayNamespace } from '../helpers/agent-netns.js';
 import type { RelayNamespace } from '../helpers/agent-netns.js';
-import { createTestFlv, startOrigin, startSink } from '../helpers/agent-origin.js';
-import type { TestOrigin, TestSink } from '../helpers/agent-origin.js';
+import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
+import type { TestOrigin, TestSink } from '../../clients/test-stream/media.js';
 
 const INTERVAL_SECONDS = 5;
 const INTERVAL_MS = INTERVAL_SECONDS * 1000;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHeartbeatRecorder, startTestAgent, waitFor } from '../helpers/agent-harness.js';
 import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
-import { createTestFlv, startOrigin, startSink } from '../helpers/agent-origin.js';
+import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
 
 const WAIT = { timeoutMs: 15_000 };
 

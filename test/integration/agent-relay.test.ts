@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heartbeatsOf, startHeartbeatRecorder, startTestAgent, waitFor } from '../helpers/agent-harness.js';
 import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
-import { createTestFlv, startOrigin, startSink } from '../helpers/agent-origin.js';
-import type { TestOrigin, TestSink } from '../helpers/agent-origin.js';
+import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
+import type { TestOrigin, TestSink } from '../../clients/test-stream/media.js';
 
 const WAIT = { timeoutMs: 20_000 };
 

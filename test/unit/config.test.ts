@@ -7,9 +7,9 @@ import { ConfigError, KNOBS, parseConfig } from '../../functions/core/config.js'
  * added here: the coverage test below fails until it is.
  */
 const BAD_VALUES: Record<string, string[] | null> = {
-  TABLE_NAME: null,
+  TABLE_NAME: ['ab', 'has space', 'x'.repeat(256), 'a/b'],
   DYNAMODB_ENDPOINT: null,
-  AWS_REGION: null,
+  AWS_REGION: ['US-EAST-1', 'mars', 'us_east_1'],
   RELAYWATCH_SHARDS: ['0', '65', '2.5', 'four', '-1', '1e2', ' 4'],
   RELAYWATCH_GRACE_SECONDS: ['-1', '51', '1.5', 'ten'],
   RELAYWATCH_MAX_CATCHUP_MINUTES: ['0', '121', '3.5', 'x'],

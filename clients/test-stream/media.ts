@@ -1,5 +1,5 @@
 /**
- * Real media endpoints for agent tests and fixture capture, on addresses the
+ * Real media endpoints for trying the agent, its tests and fixture capture, on addresses the
  * test controls: an origin that serves a live FLV stream (a short file made
  * once by ffmpeg, looped with rewritten timestamps and paced in real time),
  * fault routes (status codes, a hang, a non-media page), and a sink that
@@ -199,6 +199,8 @@ export type TestSink = {
   url(path: string): string;
   /** Bytes received per path, summed over every push. */
   bytesReceived(path: string): number;
+  /** Every path pushed to so far, with its bytes. */
+  received(): Array<{ path: string; bytes: number }>;
   stop(): Promise<void>;
 };
 
@@ -224,6 +226,7 @@ export async function startSink(options: { host?: string; port?: number } = {}):
     port,
     url: (path) => `http://${bracketed}:${port}${path}`,
     bytesReceived: (path) => received.get(path) ?? 0,
+    received: () => [...received].map(([path, bytes]) => ({ path, bytes })),
     stop: () => closeServer(server, sockets),
   };
 }
