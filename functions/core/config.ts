@@ -35,7 +35,6 @@ const flag = () =>
     z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']),
     z.transform((text): boolean => ['true', '1', 'yes', 'on'].includes(text)),
   );
-const text = () => z.string().check(z.minLength(1));
 const optionalText = () => z.optional(z.string());
 const cidrList = () =>
   z.pipe(
