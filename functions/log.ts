@@ -20,6 +20,8 @@ export type Logger = {
 
 export type LoggerOptions = {
   level: LogLevel;
+  /** false: drop metric lines (tests that do not look at them). */
+  metrics?: boolean;
   fields?: Record<string, unknown>;
   write?: (line: string) => void;
 };
@@ -37,6 +39,7 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (message, fields) => emit('warn', message, fields),
     error: (message, fields) => emit('error', message, fields),
     metrics(values) {
+      if (options.metrics === false) return;
       write(
         `${JSON.stringify({
           _aws: {

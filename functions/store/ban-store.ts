@@ -1,7 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { Ban } from '../core/blocklist.js';
+import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
 export type BanStoreOptions = { client: DynamoDBDocumentClient; tableName: string };
@@ -40,23 +41,14 @@ export function createBanStore(options: BanStoreOptions) {
 
     /** Bans in force at `now` (expired-but-not-yet-deleted items are filtered out). */
     async listBans(now: number): Promise<Ban[]> {
-      const bans: Ban[] = [];
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      do {
-        const page = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: '#pk = :pk',
-            FilterExpression: BAN_IN_FORCE,
-            ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
-            ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
-            ExclusiveStartKey,
-          }),
-        );
-        bans.push(...(page.Items ?? []).map(fromItem));
-        ExclusiveStartKey = page.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-      return bans;
+      const items = await queryItems(client, {
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk',
+        FilterExpression: BAN_IN_FORCE,
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
+        ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
+      });
+      return items.map(fromItem);
     },
 
     /**

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent } from '../core/events.js';
 import { putAll } from './batch.js';
+import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
 export type EventStoreOptions = { client: DynamoDBDocumentClient; tableName: string; eventTtlDays: number };
@@ -25,29 +25,19 @@ export function createEventStore(options: EventStoreOptions) {
     return event.ip ? [byDay, { [TABLE.partitionKey]: keys.eventsOfIp(event.ip), [TABLE.sortKey]: sk, ...ttl, event }] : [byDay];
   }
 
-  async function queryNewestFirst(params: {
-    pk: string;
-    fromSk: string;
-    limit: number;
-  }): Promise<AuditEvent[]> {
-    const events: AuditEvent[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: '#pk = :pk AND #sk >= :from',
-          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
-          ExpressionAttributeValues: { ':pk': params.pk, ':from': params.fromSk },
-          ScanIndexForward: false,
-          Limit: params.limit - events.length,
-          ExclusiveStartKey,
-        }),
-      );
-      events.push(...(page.Items ?? []).map((item) => item.event as AuditEvent));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey && events.length < params.limit);
-    return events;
+  async function queryNewestFirst(params: { pk: string; fromSk: string; limit: number }): Promise<AuditEvent[]> {
+    const items = await queryItems(
+      client,
+      {
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk AND #sk >= :from',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
+        ExpressionAttributeValues: { ':pk': params.pk, ':from': params.fromSk },
+        ScanIndexForward: false,
+      },
+      { limit: params.limit },
+    );
+    return items.map((item) => item.event as AuditEvent);
   }
 
   return {

@@ -1,9 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { HeartbeatKind } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally, StatusCounts } from '../core/tally.js';
 import { putAll } from './batch.js';
+import { queryItems } from './query.js';
 import { keys, shardOf, TABLE } from './table.js';
 
 export type HeartbeatStoreOptions = {
@@ -80,28 +80,13 @@ function fromItem(item: HeartbeatItem): MinuteTally {
 export function createHeartbeatStore(options: HeartbeatStoreOptions) {
   const { client, tableName, shards } = options;
 
-  async function queryAll(pk: string, skPrefix?: string): Promise<HeartbeatItem[]> {
-    const items: HeartbeatItem[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: skPrefix
-            ? '#pk = :pk AND begins_with(#sk, :prefix)'
-            : '#pk = :pk',
-          ExpressionAttributeNames: skPrefix
-            ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
-            : { '#pk': TABLE.partitionKey },
-          ExpressionAttributeValues: skPrefix ? { ':pk': pk, ':prefix': skPrefix } : { ':pk': pk },
-          ExclusiveStartKey,
-        }),
-      );
-      items.push(...((page.Items ?? []) as HeartbeatItem[]));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return items;
-  }
+  const queryAll = async (pk: string, skPrefix?: string) =>
+    (await queryItems(client, {
+      TableName: tableName,
+      KeyConditionExpression: skPrefix ? '#pk = :pk AND begins_with(#sk, :prefix)' : '#pk = :pk',
+      ExpressionAttributeNames: skPrefix ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey } : { '#pk': TABLE.partitionKey },
+      ExpressionAttributeValues: skPrefix ? { ':pk': pk, ':prefix': skPrefix } : { ':pk': pk },
+    })) as HeartbeatItem[];
 
   return {
     /**

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { TestStatusCenter } from '../helpers/status-center.js';
 import { startStatusCenter } from '../helpers/status-center.js';
+import { readResponse } from '../helpers/http.js';
 
 /**
  * Any body and header combination sent to the two write routes of the real
@@ -200,14 +201,7 @@ async function send(url: string, request: { method: string; body: string | Buffe
   // fetch labels a string body text/plain; bytes go without a content type.
   const body = typeof request.body === 'string' && !headers['content-type'] ? Buffer.from(request.body) : request.body;
   const response = await fetch(url, { method: request.method, headers, body });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
+  return readResponse(response);
 }
 
 type EnvelopeShape = { ip: string; size: number; distinctOrigins: number; hostLength: number; status: string };

@@ -12,6 +12,7 @@ import type { Agent } from '../../clients/agent/agent.js';
 import { parseAgentConfig } from '../../clients/agent/config.js';
 import type { AgentConfig } from '../../clients/agent/config.js';
 import { createLogger } from '../../clients/agent/log.js';
+import { readResponse } from './http.js';
 
 /** Polls until `check` returns a value other than undefined/false; bounded. */
 export async function waitFor<T>(
@@ -199,14 +200,7 @@ export async function startTestAgent(options: {
         headers['content-type'] ??= 'application/json';
       }
       const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
-      const text = await response.text();
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, json, text };
+      return readResponse(response);
     },
     stop: () => agent.stop(),
   };

@@ -1,23 +1,12 @@
-import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
+import { freePort } from './ports.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     dynamodbEndpoint: string;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 let dynamodb: DynamoDbLocal | undefined;

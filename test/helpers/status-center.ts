@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { createLogger } from '../../functions/log.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
+import { freePort } from './ports.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
+import { readResponse } from './http.js';
 
 /** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
 export function localEndpoint(): string {
@@ -24,11 +27,19 @@ export type TestStatusCenter = LocalStatusCenter & {
  * replace the clock. Call stop() in afterAll.
  */
 export async function startStatusCenter(
-  options: { env?: Record<string, string>; overrides?: RuntimeOverrides } = {},
+  options: {
+    env?: Record<string, string>;
+    overrides?: RuntimeOverrides;
+    /**
+     * Start a DynamoDB Local of its own: its TTL sweeper then serves this one
+     * table instead of every table of the run, so expiries come within seconds.
+     */
+    ownDynamoDb?: boolean;
+  } = {},
 ): Promise<TestStatusCenter> {
   return startLocalStatusCenter({
     port: 0,
-    dynamodbEndpoint: localEndpoint(),
+    ...(options.ownDynamoDb ? { dynamodbPort: await freePort() } : { dynamodbEndpoint: localEndpoint() }),
     env: {
       TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
       LOG_LEVEL: 'warn',
@@ -36,7 +47,8 @@ export async function startStatusCenter(
       ...options.env,
     },
     schedule: false,
-    overrides: options.overrides ?? {},
+    // Metric lines would flood the test output; tests that check them pass their own log.
+    overrides: { log: createLogger({ level: 'warn', metrics: false }), ...options.overrides },
   });
 }
 
@@ -56,13 +68,6 @@ export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
       headers['content-type'] ??= 'application/json';
     }
     const response = await fetch(`${center.url}${path}`, { method, headers, body });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json: json as any };
+    return readResponse(response);
   };
 }

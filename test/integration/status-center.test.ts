@@ -236,7 +236,7 @@ describe('the status center over HTTP on DynamoDB Local', () => {
 describe('a short manual ban on the real clock', () => {
   let center: TestStatusCenter;
   beforeAll(async () => {
-    center = await startStatusCenter();
+    center = await startStatusCenter({ ownDynamoDb: true });
   });
   afterAll(async () => center?.stop());
 
@@ -255,7 +255,7 @@ describe('a short manual ban on the real clock', () => {
     const client = createDocumentClient({ region: 'us-east-1', endpoint: center.dynamodbEndpoint });
     const key = { pk: keys.banPartition(), sk: keys.ban('203.0.113.77') };
     let item: unknown = {};
-    for (let attempt = 0; attempt < 60 && item; attempt++) {
+    for (let attempt = 0; attempt < 90 && item; attempt++) {
       item = (await client.send(new GetCommand({ TableName: center.tableName, Key: key }))).Item;
       if (item) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
@@ -269,5 +269,5 @@ describe('a short manual ban on the real clock', () => {
       if (!types.includes('expiry')) await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(types).toEqual(['expiry', 'manual_ban']);
-  });
+  }, 150_000);
 });
