@@ -14,22 +14,18 @@ import type { RelayJob } from './job.js';
 import type { Logger } from './log.js';
 import { createLineSplitter, createLineTail, createProgressParser } from './progress.js';
 import type { ProgressBlock } from './progress.js';
+import type { AgentConfig } from './config.js';
 
 /** stderr lines kept per run: the deciding lines are the last ones. */
 const STDERR_TAIL_LINES = 100;
 /** After SIGKILL, stop waiting for "close" (a zombie must not hang DELETE). */
 const KILL_WAIT_MS = 2_000;
 
-export type RelaySettings = {
-  ffmpegPath: string;
-  ioTimeoutMs: number;
-  progressPeriodMs: number;
-  stallTimeoutMs: number;
-  startupTimeoutMs: number;
-  retryMinMs: number;
-  retryMaxMs: number;
-  stopGraceMs: number;
-};
+/** The settings one relay runs with: a slice of the agent's configuration. */
+export type RelaySettings = Pick<
+  AgentConfig,
+  'ffmpegPath' | 'ioTimeoutMs' | 'progressPeriodMs' | 'stallTimeoutMs' | 'startupTimeoutMs' | 'retryMinMs' | 'retryMaxMs' | 'stopGraceMs'
+>;
 
 export type RelayStatus = Classification & { since: number };
 

@@ -146,7 +146,6 @@ export async function startOrigin(options: {
   const host = options.host ?? '127.0.0.1';
   const requests: string[] = [];
   const live = new Set<ServerResponse>();
-  const sockets = new Set<Socket>();
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     requests.push(path);
@@ -174,10 +173,7 @@ export async function startOrigin(options: {
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('no such stream\n');
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   const port = await listen(server, host, options.port ?? 0);
   const bracketed = host.includes(':') ? `[${host}]` : host;
   return {
@@ -208,7 +204,6 @@ export type TestSink = {
 export async function startSink(options: { host?: string; port?: number } = {}): Promise<TestSink> {
   const host = options.host ?? '127.0.0.1';
   const received = new Map<string, number>();
-  const sockets = new Set<Socket>();
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     request.on('data', (chunk: Buffer) => {
@@ -216,10 +211,7 @@ export async function startSink(options: { host?: string; port?: number } = {}):
     });
     request.on('end', () => response.end());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const sockets = trackSockets(server);
   const port = await listen(server, host, options.port ?? 0);
   const bracketed = host.includes(':') ? `[${host}]` : host;
   return {
@@ -229,6 +221,16 @@ export async function startSink(options: { host?: string; port?: number } = {}):
     received: () => [...received].map(([path, bytes]) => ({ path, bytes })),
     stop: () => closeServer(server, sockets),
   };
+}
+
+/** The server's open connections, so stop() can drop them instead of waiting. */
+function trackSockets(server: Server): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
