@@ -1,37 +1,51 @@
 /**
- * Structured logs: one JSON object per line on stdout, with the request id.
- * Written with process.stdout.write so Lambda's JSON log format passes the
- * line through as is (console.* would wrap it in a "message" string), which
- * also keeps the metric lines valid CloudWatch Embedded Metric Format.
+ * Structured logs of every relaywatch program: one JSON object per line
+ * ({timestamp, level, message, ...fields}). Lambdas write to stdout with
+ * process.stdout.write so Lambda's JSON log format passes the line through as
+ * is (console.* would wrap it in a "message" string), which also keeps the
+ * metric lines valid CloudWatch Embedded Metric Format; the agent and the
+ * dispatcher write to stderr.
  */
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFields = Record<string, unknown>;
 
 export type Logger = {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
   /** Emits counts as CloudWatch metrics (namespace Relaywatch) through EMF. */
   metrics(values: Record<string, number>): void;
-  child(fields: Record<string, unknown>): Logger;
+  child(fields: LogFields): Logger;
 };
 
 export type LoggerOptions = {
   level: LogLevel;
   /** false: drop metric lines (tests that do not look at them). */
   metrics?: boolean;
-  fields?: Record<string, unknown>;
+  fields?: LogFields;
   write?: (line: string) => void;
+  now?: () => number;
 };
+
+/** Errors in fields are logged as "Name: message" (JSON.stringify would write {}). */
+function errorsAsText(_key: string, value: unknown): unknown {
+  return value instanceof Error ? `${value.name}: ${value.message}` : value;
+}
+
+/** Writes to stderr: for the programs whose stdout is their answer. */
+export const toStderr = (line: string) => void process.stderr.write(line);
 
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  const now = options.now ?? Date.now;
   const base = options.fields ?? {};
-  const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
-    if (RANK[level] < RANK[options.level]) return;
-    write(`${JSON.stringify({ timestamp: new Date().toISOString(), level, message, ...base, ...fields })}\n`);
+  const threshold = LOG_LEVELS.indexOf(options.level);
+  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (LOG_LEVELS.indexOf(level) < threshold) return;
+    write(`${JSON.stringify({ timestamp: new Date(now()).toISOString(), level, message, ...base, ...fields }, errorsAsText)}\n`);
   };
   return {
     debug: (message, fields) => emit('debug', message, fields),
@@ -43,7 +57,7 @@ export function createLogger(options: LoggerOptions): Logger {
       write(
         `${JSON.stringify({
           _aws: {
-            Timestamp: Date.now(),
+            Timestamp: now(),
             CloudWatchMetrics: [
               { Namespace: 'Relaywatch', Dimensions: [[]], Metrics: Object.keys(values).map((Name) => ({ Name, Unit: 'Count' })) },
             ],

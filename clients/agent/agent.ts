@@ -13,7 +13,7 @@ import { createJobApi } from './api.js';
 import type { AgentConfig } from './config.js';
 import { endpointOf, originOf, parseUrl } from './job.js';
 import type { RelayJob } from './job.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../functions/log.js';
 import { probeProcessName, probeTcp } from './probes.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
 import type { Relay } from './relay.js';

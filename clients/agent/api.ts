@@ -8,7 +8,7 @@ import type { InputIssue } from '../../functions/core/validation.js';
 import { parseWith } from '../../functions/core/validation.js';
 import { JOB_LIMITS, relayJobSchema } from './job.js';
 import type { RelayJob } from './job.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../functions/log.js';
 import type { RelayView } from './relay.js';
 
 export type AddOutcome =

@@ -6,7 +6,7 @@
 import { networkInterfaces } from 'node:os';
 import { startAgent } from './agent.js';
 import { ConfigError, helpText, parseAgentConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, toStderr } from '../../functions/log.js';
 import { pickMachineIp } from './machine-ip.js';
 
 /** A second signal, or a shutdown slower than this, ends the process at once. */
@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`relaywatch-agent: ${error.message}\nRun with --help for every setting.\n`);
     return 2;
   }
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, write: toStderr });
   const agent = await startAgent({ config, log });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
@@ -49,7 +49,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', msg: 'agent failed', error: String(error) })}\n`);
+    createLogger({ level: 'error', write: toStderr }).error('agent failed', { error });
     process.exitCode = 1;
   },
 );

@@ -9,8 +9,8 @@ import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import { canonicalIp } from '../../functions/core/ip.js';
 import '../../functions/core/validation.js';
 import { JOB_LIMITS } from './job.js';
-import { LOG_LEVELS } from './log.js';
-import type { LogLevel } from './log.js';
+import { LOG_LEVELS } from '../../functions/log.js';
+import type { LogLevel } from '../../functions/log.js';
 
 type Setting = {
   env: string;

@@ -11,7 +11,7 @@ import type { Classification, RunEnding } from './classify.js';
 import { buildFfmpegArgs, PROGRESS_FD } from './ffmpeg-args.js';
 import { redactUrl } from './job.js';
 import type { RelayJob } from './job.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../functions/log.js';
 import { createLineSplitter, createLineTail, createProgressParser } from './progress.js';
 import type { ProgressBlock } from './progress.js';
 import type { AgentConfig } from './config.js';

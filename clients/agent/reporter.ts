@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { backoffDelay } from './backoff.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../functions/log.js';
 
 /** First retry delay; it doubles up to the configured maximum. */
 const RETRY_MIN_MS = 1_000;

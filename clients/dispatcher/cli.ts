@@ -6,6 +6,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { createLogger } from '../../functions/log.js';
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile, relaysUrlOf } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
@@ -218,9 +219,7 @@ function parse(argv: readonly string[]) {
 }
 
 function jsonLineLogger(write: (text: string) => void, component: string): DispatcherLogger {
-  const emit = (level: string) => (message: string, fields?: Record<string, unknown>) =>
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, component, message, ...fields })}\n`);
-  return { info: emit('info'), warn: emit('warn'), error: emit('error') };
+  return createLogger({ level: 'info', fields: { component }, write });
 }
 
 async function readCache(path: string, log: DispatcherLogger): Promise<BlocklistSnapshot | undefined> {
@@ -420,9 +419,7 @@ export async function runDispatch(io: DispatchIo): Promise<number> {
       io.stderr(`relaywatch-dispatch: ${error.message}\nRun relaywatch-dispatch --help for usage.\n`);
       return EXIT.usage;
     }
-    io.stderr(
-      `${JSON.stringify({ time: new Date().toISOString(), level: 'error', component: 'relaywatch-dispatch', message: 'internal error', error: describeError(error) })}\n`,
-    );
+    jsonLineLogger(io.stderr, 'relaywatch-dispatch').error('internal error', { error: describeError(error) });
     return EXIT.internal;
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
+import { createLogger, toStderr } from '../../functions/log.js';
 
 /** Where the client writes what it does; structurally compatible with console-like JSON loggers. */
 export type DispatcherLogger = {
@@ -136,11 +137,7 @@ export function blocklistUrlOf(base: URL): string {
 }
 
 export function defaultLogger(): DispatcherLogger {
-  const emit = (level: string) => (message: string, fields?: Record<string, unknown>) =>
-    void process.stderr.write(
-      `${JSON.stringify({ time: new Date().toISOString(), level, component: 'blocklist-client', message, ...fields })}\n`,
-    );
-  return { info: emit('info'), warn: emit('warn'), error: emit('error') };
+  return createLogger({ level: 'info', fields: { component: 'blocklist-client' }, write: toStderr });
 }
 
 /** Validates every option and fills in the documented defaults. */

@@ -11,7 +11,7 @@ import { startAgent } from '../../clients/agent/agent.js';
 import type { Agent } from '../../clients/agent/agent.js';
 import { parseAgentConfig } from '../../clients/agent/config.js';
 import type { AgentConfig } from '../../clients/agent/config.js';
-import { createLogger } from '../../clients/agent/log.js';
+import { createLogger } from '../../functions/log.js';
 import { readResponse } from './http.js';
 
 /** Polls until `check` returns a value other than undefined/false; bounded. */

@@ -196,7 +196,7 @@ describe('stopping an ffmpeg that ignores SIGTERM', () => {
 
       expect(answer.status).toBe(204);
       expect(isRunning(pid)).toBe(false);
-      expect(agent.logs.some((entry) => entry.msg === 'relay ignored SIGTERM; killing')).toBe(true);
+      expect(agent.logs.some((entry) => entry.message === 'relay ignored SIGTERM; killing')).toBe(true);
     } finally {
       await agent.stop();
       await recorder.stop();

@@ -86,7 +86,7 @@ describe('relaywatch-agent', () => {
       expect(status.status).toBe(200);
       expect(run.code).toBe(0);
       const lines = run.stderr.trim().split('\n');
-      expect(lines.every((line) => typeof JSON.parse(line).msg === 'string')).toBe(true);
+      expect(lines.every((line) => typeof JSON.parse(line).message === 'string')).toBe(true);
       expect(lines.at(-1)).toContain('"agent stopped"');
     } finally {
       bin.child.kill('SIGKILL');

@@ -98,7 +98,7 @@ describe('delivering reports to a real status center', () => {
 
         expect(status.reports).toMatchObject({ failedAttempts: 0, queuedBatches: 0 });
         expect(status.reports.lastError).toBe('HTTP 401');
-        expect(agent.logs.some((entry) => entry.msg === 'status center refused a report; dropped' && entry.status === 401)).toBe(true);
+        expect(agent.logs.some((entry) => entry.message === 'status center refused a report; dropped' && entry.status === 401)).toBe(true);
       } finally {
         await agent.stop();
       }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
-import { createLogger } from '../../clients/agent/log.js';
+import { createLogger } from '../../functions/log.js';
 import { createReporter } from '../../clients/agent/reporter.js';
 
 type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error' | 'hang';
@@ -150,7 +150,7 @@ describe('delivering heartbeats to the status center', () => {
     reporter.enqueue(heartbeats(400, 'c'));
 
     expect(reporter.stats()).toMatchObject({ droppedBatches: 1, droppedHeartbeats: 400, queuedHeartbeats: 800 });
-    expect(logged.some((entry) => entry.msg === 'report buffer full; dropped oldest heartbeats')).toBe(true);
+    expect(logged.some((entry) => entry.message === 'report buffer full; dropped oldest heartbeats')).toBe(true);
   });
 
   it('records what the status center accepted and what arrived too late for its minute', async () => {
