@@ -10,7 +10,7 @@ import type { MinuteTally } from './core/tally.js';
 import type { BanStore } from './store/ban-store.js';
 import type { EventStore } from './store/event-store.js';
 import type { HeartbeatStore } from './store/heartbeat-store.js';
-import type { AggregatorState, FleetSnapshot, StateStore } from './store/state-store.js';
+import type { AggregatorState, StateStore } from './store/state-store.js';
 
 export type AggregatorOptions = {
   config: Config;
@@ -131,15 +131,15 @@ export function createAggregator(options: AggregatorOptions) {
     );
   }
 
-  async function updateFleet(minute: number, result: PolicyResult): Promise<void> {
-    const previous = await state.getFleet();
+  /** The state after `minute`: the previous one carried forward with this minute's fleet. */
+  function stateAfter(minute: number, result: PolicyResult, previous: AggregatorState | undefined): AggregatorState {
     const lastSeen: Record<string, number> = {};
     for (const [ip, seen] of Object.entries(previous?.lastSeen ?? {})) {
       if (seen > minute - SILENT_MEMORY_MINUTES) lastSeen[ip] = seen;
     }
-    for (const evidence of result.reporting) lastSeen[evidence.ip] = Math.max(lastSeen[evidence.ip] ?? minute, minute);
-    const snapshot: FleetSnapshot = {
-      minute,
+    for (const evidence of result.reporting) lastSeen[evidence.ip] = minute;
+    return {
+      lastMinute: minute,
       reporting: result.reporting,
       lastSeen,
       outages: result.outages,
@@ -147,13 +147,12 @@ export function createAggregator(options: AggregatorOptions) {
       capInForce: result.capInForce,
       capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
     };
-    if (!previous || previous.minute <= minute) await state.putFleet(snapshot);
   }
 
   return {
     async run(eventTime: number): Promise<AggregationSummary> {
       const summary: AggregationSummary = { minutes: [], waitedMs: 0, decisions: [] };
-      let previous = await state.getAggregatorState();
+      let previous = await state.getAggregatorState({ consistent: true });
       const minutes = minutesToAggregate({ eventTime, lastDone: previous?.lastMinute, maxCatchUp: config.maxCatchUpMinutes });
       const last = minutes.at(-1);
       if (last === undefined) return summary;
@@ -179,8 +178,7 @@ export function createAggregator(options: AggregatorOptions) {
         const taken: Decision[] = [];
         for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
         await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
-        await updateFleet(minute, result);
-        const next: AggregatorState = { lastMinute: minute, outages: result.outages, fleetWide: result.fleetWide, capInForce: result.capInForce };
+        const next = stateAfter(minute, result, previous);
         const { applied } = await state.advanceAggregatorState(next);
         if (!applied) {
           log.info('another run already aggregated this minute', { minute: bucketId(minute) });

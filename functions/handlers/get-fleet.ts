@@ -10,17 +10,17 @@ import { createRuntime } from '../runtime.js';
 export function createHandler(runtime: Runtime) {
   return apiHandler(routes.getFleet, runtime, async ({ now }) => {
     const { config } = runtime;
-    const [fleet, bans] = await Promise.all([runtime.state.getFleet(), runtime.bans.listBans(now)]);
-    const reference = fleet?.minute ?? minuteOf(now) - 1;
+    const [fleet, bans] = await Promise.all([runtime.state.getAggregatorState({ consistent: false }), runtime.bans.listBans(now)]);
+    const reference = fleet?.lastMinute ?? minuteOf(now) - 1;
     const silent = Object.entries(fleet?.lastSeen ?? {})
       .filter(([, seen]) => seen <= reference - config.silentMinutes)
       .map(([ip, seen]) => ({ ip, lastSeen: new Date(minuteStart(seen + 1)).toISOString() }))
       .sort((a, b) => (a.ip < b.ip ? -1 : 1));
     return ok({
       generatedAt: new Date(now).toISOString(),
-      aggregatedMinute: fleet ? bucketId(fleet.minute) : null,
+      aggregatedMinute: fleet ? bucketId(fleet.lastMinute) : null,
       // Minutes since the last aggregated one closed: large means the aggregator is behind.
-      aggregationLagMinutes: fleet ? minuteOf(now) - fleet.minute - 1 : null,
+      aggregationLagMinutes: fleet ? minuteOf(now) - fleet.lastMinute - 1 : null,
       dryRun: config.dryRun,
       reporting: fleet?.reporting ?? [],
       banned: blocklistAt(bans, now).entries,

@@ -6,18 +6,14 @@ import { keys, TABLE } from './table.js';
 
 export type StateStoreOptions = { client: DynamoDBDocumentClient; tableName: string };
 
-/** What the aggregator remembers between runs. */
+/**
+ * What the aggregator knows after its last minute: its progress, what it
+ * found (so conditions are reported when they begin and end), and the fleet as
+ * of that minute, which GET /v1/fleet serves. One item, written once a minute.
+ */
 export type AggregatorState = {
   /** The last minute fully aggregated (epoch minute). */
   lastMinute: number;
-  outages: string[];
-  fleetWide: boolean;
-  capInForce: boolean;
-};
-
-/** The fleet as of the last aggregated minute (GET /v1/fleet). */
-export type FleetSnapshot = {
-  minute: number;
   reporting: IpEvidence[];
   /** Last minute each IP reported in, kept for a day, to tell "silent" IPs. */
   lastSeen: Record<string, number>;
@@ -29,16 +25,17 @@ export type FleetSnapshot = {
 
 const OFFENSE_MEMORY_SECONDS = 86_400;
 
-/** The aggregator's own items: its progress, the fleet snapshot, ban history. */
+/** The aggregator's own items: its state and the IPs' ban history. */
 export function createStateStore(options: StateStoreOptions) {
   const { client, tableName } = options;
   const stateKey = (sk: string) => ({ [TABLE.partitionKey]: keys.statePartition(), [TABLE.sortKey]: sk });
   const offensesKey = (ip: string) => ({ [TABLE.partitionKey]: keys.offensesPartition(ip), [TABLE.sortKey]: keys.offenses() });
 
   return {
-    async getAggregatorState(): Promise<AggregatorState | undefined> {
+    /** `consistent` for the aggregator itself, which must see its own last write. */
+    async getAggregatorState(options: { consistent: boolean }): Promise<AggregatorState | undefined> {
       const result = await client.send(
-        new GetCommand({ TableName: tableName, Key: stateKey(keys.aggregatorState()), ConsistentRead: true }),
+        new GetCommand({ TableName: tableName, Key: stateKey(keys.aggregatorState()), ConsistentRead: options.consistent }),
       );
       return result.Item?.state as AggregatorState | undefined;
     },
@@ -63,15 +60,6 @@ export function createStateStore(options: StateStoreOptions) {
         if (error instanceof ConditionalCheckFailedException) return { applied: false };
         throw error;
       }
-    },
-
-    async getFleet(): Promise<FleetSnapshot | undefined> {
-      const result = await client.send(new GetCommand({ TableName: tableName, Key: stateKey(keys.fleetState()) }));
-      return result.Item?.fleet as FleetSnapshot | undefined;
-    },
-
-    async putFleet(fleet: FleetSnapshot): Promise<void> {
-      await client.send(new PutCommand({ TableName: tableName, Item: { ...stateKey(keys.fleetState()), fleet } }));
     },
 
     /** Start times of each IP's automatic bans in the last 24 h. */

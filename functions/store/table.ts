@@ -40,7 +40,6 @@ export const keys = {
   offenses: () => 'OFFENSES',
   statePartition: () => 'STATE',
   aggregatorState: () => 'AGGREGATOR',
-  fleetState: () => 'FLEET',
   eventDay: (day: string) => `EVT#${day}`,
   event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
   eventsOfIp: (ip: string) => `EVTIP#${ip}`,

@@ -81,7 +81,6 @@ describe('key builders', () => {
     ['offenses', keys.offenses(), 'OFFENSES'],
     ['state partition', keys.statePartition(), 'STATE'],
     ['aggregator state', keys.aggregatorState(), 'AGGREGATOR'],
-    ['fleet state', keys.fleetState(), 'FLEET'],
     ['event day', keys.eventDay('20261124'), 'EVT#20261124'],
     ['event', keys.event('2026-11-24T14:03:10.000Z', '192.0.2.1', 'ban'), '2026-11-24T14:03:10.000Z#192.0.2.1#ban'],
     ['events of an ip', keys.eventsOfIp('192.0.2.1'), 'EVTIP#192.0.2.1'],
