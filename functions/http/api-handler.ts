@@ -4,7 +4,8 @@ import { ROLE_ADMITS } from '../routes.js';
 import type { HttpRoute, Role } from '../routes.js';
 import type { Runtime } from '../runtime.js';
 import type { Logger } from '../log.js';
-import { HttpError, isRetryableStoreError } from './errors.js';
+import { isRetryableStoreError } from '../store/errors.js';
+import { HttpError } from './errors.js';
 import type { HttpResponse } from './responses.js';
 import { json } from './responses.js';
 

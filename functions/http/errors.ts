@@ -20,18 +20,3 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string, issues?: InputIssue[]) => new HttpError(400, message, issues);
 export const notFound = (message: string) => new HttpError(404, message);
-
-/** Errors from DynamoDB that mean "busy, try again": they get a 503, not a 500. */
-const RETRYABLE_STORE_ERRORS = new Set([
-  'StoreUnavailableError',
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-]);
-
-export function isRetryableStoreError(error: unknown): boolean {
-  return error instanceof Error && RETRYABLE_STORE_ERRORS.has(error.name);
-}
