@@ -19,4 +19,4 @@ export function createHandler(runtime: Runtime) {
   };
 }
 
-export const handler = createHandler(await createRuntime(process.env, { tokens: false }));
+export const handler = createHandler(createRuntime(process.env));

@@ -23,4 +23,4 @@ export function createHandler(runtime: Runtime) {
   };
 }
 
-export const handler = createHandler(await createRuntime(process.env, { tokens: false }));
+export const handler = createHandler(createRuntime(process.env));

@@ -3,11 +3,11 @@ import { notFound } from '../http/errors.js';
 import { pathIp } from '../http/path-ip.js';
 import { noContent } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** DELETE /v1/bans/{ip} (admin): lifts the ban in force now. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.deleteBan, runtime, async ({ event, now }) => {
     const ip = pathIp(event);
     const lifted = await runtime.bans.liftBan(ip, now);
@@ -19,4 +19,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

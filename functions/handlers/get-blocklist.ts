@@ -2,11 +2,11 @@ import { blocklistAt, blocklistEtag } from '../core/blocklist.js';
 import { apiHandler } from '../http/api-handler.js';
 import { notModified, ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** GET /v1/blocklist (reader): bans in force, with an ETag for cheap polling. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getBlocklist, runtime, async ({ event, now }) => {
     const blocklist = blocklistAt(await runtime.bans.listBans(now), now);
     const etag = blocklistEtag(blocklist.entries);
@@ -16,4 +16,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

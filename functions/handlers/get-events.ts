@@ -6,8 +6,8 @@ import { apiHandler } from '../http/api-handler.js';
 import { badRequest } from '../http/errors.js';
 import { ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 const querySchema = z.object({
   ip: z.optional(z.string().check(z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }))),
@@ -25,7 +25,7 @@ const querySchema = z.object({
 });
 
 /** GET /v1/events?ip=&since=&limit= (reader): the audit trail, newest first. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getEvents, runtime, async ({ event, now }) => {
     const parsed = parseWith(querySchema, event.queryStringParameters ?? {});
     if (!parsed.ok) throw badRequest('invalid query', parsed.issues);
@@ -41,4 +41,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

@@ -3,11 +3,11 @@ import { bucketId, minuteOf, minuteStart } from '../core/minutes.js';
 import { apiHandler } from '../http/api-handler.js';
 import { ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** GET /v1/fleet (reader): the fleet as of the last aggregated minute. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getFleet, runtime, async ({ now }) => {
     const { config } = runtime;
     const [fleet, bans] = await Promise.all([runtime.state.getAggregatorState({ consistent: false }), runtime.bans.listBans(now)]);
@@ -33,4 +33,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

@@ -5,14 +5,14 @@ import { apiHandler } from '../http/api-handler.js';
 import { pathIp } from '../http/path-ip.js';
 import { ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** How many recent minutes GET /v1/ips/{ip} reports, the current one included. */
 export const IP_VIEW_MINUTES = 10;
 
 /** GET /v1/ips/{ip} (reader): ban state and per-minute counts of one IP. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getIp, runtime, async ({ event, now }) => {
     const ip = pathIp(event);
     const current = minuteOf(now);
@@ -40,4 +40,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

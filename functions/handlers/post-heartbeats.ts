@@ -5,11 +5,11 @@ import { apiHandler } from '../http/api-handler.js';
 import { badRequest } from '../http/errors.js';
 import { accepted } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** POST /v1/heartbeats (reporter): validate all, pre-combine, one row per (minute, ip). */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(
     routes.postHeartbeats,
     runtime,
@@ -28,4 +28,4 @@ export function createHandler(runtime: Runtime) {
   );
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

@@ -6,11 +6,11 @@ import { badRequest } from '../http/errors.js';
 import { pathIp } from '../http/path-ip.js';
 import { created, ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { Runtime } from '../runtime.js';
-import { createRuntime } from '../runtime.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 
 /** PUT /v1/bans/{ip} (admin): a manual ban, replacing any ban in force. */
-export function createHandler(runtime: Runtime) {
+export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.putBan, runtime, async ({ event, body, now }) => {
     const ip = pathIp(event);
     const parsed = parseWith(manualBanSchema, body ?? {});
@@ -42,4 +42,4 @@ export function createHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createHandler(await createRuntime(process.env));
+export const handler = createHandler(await createApiRuntime(process.env));

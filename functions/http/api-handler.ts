@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { ROLE_ADMITS } from '../routes.js';
 import type { HttpRoute, Role } from '../routes.js';
-import type { Runtime } from '../runtime.js';
+import type { ApiRuntime } from './api-runtime.js';
 import type { Logger } from '../log.js';
 import { isRetryableStoreError } from '../store/errors.js';
 import { HttpError } from './errors.js';
@@ -31,7 +31,7 @@ function header(event: APIGatewayProxyEventV2, name: string): string | undefined
   return event.headers?.[name];
 }
 
-function authorize(event: APIGatewayProxyEventV2, route: HttpRoute, runtime: Runtime): Role {
+function authorize(event: APIGatewayProxyEventV2, route: HttpRoute, runtime: ApiRuntime): Role {
   const authorization = header(event, 'authorization');
   const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
   if (!match?.[1]) {
@@ -75,7 +75,7 @@ function readBody(event: APIGatewayProxyEventV2, maxBytes: number): unknown {
  */
 export function apiHandler(
   route: HttpRoute,
-  runtime: Runtime,
+  runtime: ApiRuntime,
   handle: (request: ApiRequest) => Promise<HttpResponse>,
   options: ApiHandlerOptions = {},
 ) {

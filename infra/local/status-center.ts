@@ -10,8 +10,9 @@ import { badRequest } from '../../functions/http/errors.js';
 import { ok } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import { routes, schedules, streamConsumers } from '../../functions/routes.js';
-import type { Runtime, RuntimeOverrides } from '../../functions/runtime.js';
-import { createRuntime } from '../../functions/runtime.js';
+import type { ApiRuntime } from '../../functions/http/api-runtime.js';
+import { createApiRuntime } from '../../functions/http/api-runtime.js';
+import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { DynamoDbLocal } from './dynamodb-local.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
 import type { GatewayRoute, HttpLambda } from './gateway.js';
@@ -58,7 +59,7 @@ export type LocalStatusCenter = {
   dynamodbEndpoint: string;
   tableName: string;
   tokens: { reporter: string; reader: string; admin: string };
-  runtime: Runtime;
+  runtime: ApiRuntime;
   /** Runs the aggregation as if EventBridge fired at `time` (default now). */
   aggregate(time?: string): Promise<unknown>;
   stop(): Promise<void>;
@@ -97,9 +98,9 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
     // Handler modules build their own runtime from process.env when imported,
     // as in Lambda; give them the same environment.
     for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] ??= value;
-    const runtime = await createRuntime(env, options.overrides);
+    const runtime = await createApiRuntime(env, options.overrides);
     const load = async (entry: string) =>
-      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: Runtime): unknown };
+      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: ApiRuntime): unknown };
 
     const gatewayRoutes: GatewayRoute[] = [];
     for (const [name, route] of Object.entries(routes)) {

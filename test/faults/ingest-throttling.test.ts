@@ -11,7 +11,7 @@ import { minuteOf, minuteStart } from '../../functions/core/minutes.js';
 import type { HttpResponse } from '../../functions/http/responses.js';
 import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
-import type { Runtime } from '../../functions/runtime.js';
+import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
@@ -33,7 +33,7 @@ const ENV = {
   LOG_LEVEL: 'error',
 };
 
-type CreateHandler = (runtime: Runtime) => (event: APIGatewayProxyEventV2, context: unknown) => Promise<HttpResponse>;
+type CreateHandler = (runtime: ApiRuntime) => (event: APIGatewayProxyEventV2, context: unknown) => Promise<HttpResponse>;
 let createHandler: CreateHandler;
 
 beforeAll(async () => {
@@ -47,7 +47,7 @@ function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
   const config = parseConfig(ENV);
   const logs: Record<string, unknown>[] = [];
   const client = table.client;
-  const runtime: Runtime = {
+  const runtime: ApiRuntime = {
     config,
     log: createLogger({ level: 'debug', write: (line) => logs.push(JSON.parse(line)) }),
     heartbeats: createHeartbeatStore({ client, tableName: TABLE_NAME, shards: config.shards, bucketTtlHours: config.bucketTtlHours }),

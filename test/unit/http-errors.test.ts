@@ -11,7 +11,7 @@ import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import { routes } from '../../functions/routes.js';
-import type { Runtime } from '../../functions/runtime.js';
+import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { StoreUnavailableError } from '../../functions/store/errors.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
 
@@ -36,7 +36,7 @@ function fakeRuntime() {
     checkToken: createTokenChecker({ reporter: [TOKENS.reporter], reader: [TOKENS.reader], admin: [TOKENS.admin] }),
     now: () => NOW,
     sleep: async () => undefined,
-  } as unknown as Runtime;
+  } as unknown as ApiRuntime;
   return { runtime, lines };
 }
 
