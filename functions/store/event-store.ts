@@ -57,9 +57,10 @@ export function createEventStore(options: EventStoreOptions) {
       }
       const events: AuditEvent[] = [];
       // Walk day partitions from today back to the day of `since`.
-      for (let day = query.now; day >= query.since - DAY_MS && events.length < query.limit; day -= DAY_MS) {
+      const firstDay = dayOf(fromSk);
+      for (let day = query.now; events.length < query.limit; day -= DAY_MS) {
         const dayId = dayOf(new Date(day).toISOString());
-        if (dayId < dayOf(fromSk)) break;
+        if (dayId < firstDay) break;
         events.push(
           ...(await queryNewestFirst({
             pk: keys.eventDay(dayId),
