@@ -7,6 +7,7 @@ import { bucketId, minutesToAggregate, minuteClosesAt } from './core/minutes.js'
 import type { Decision, PolicyResult } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
+import { unifyOriginNames } from './core/tally.js';
 import type { BanStore } from './store/ban-store.js';
 import type { EventStore } from './store/event-store.js';
 import type { HeartbeatStore } from './store/heartbeat-store.js';
@@ -114,6 +115,8 @@ export function createAggregator(options: AggregatorOptions) {
     const now = minuteClosesAt(minute, graceMs);
     const windowRows = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
     const recentRows = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
+    // Rows name an origin only where it failed: one key per origin across the minutes read and past outages.
+    unifyOriginNames([...windowRows, ...recentRows], previous?.outages);
     const suspects = [...new Set(windowRows.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip))];
     const [bansNow, offensesRead] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
     const seen = withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);

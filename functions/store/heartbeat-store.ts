@@ -1,8 +1,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { HeartbeatKind } from '../core/heartbeat.js';
+import * as z from 'zod/mini';
+import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
-import type { MinuteTally, OriginTally, StatusCounts } from '../core/tally.js';
+import type { MinuteTally, OriginTally } from '../core/tally.js';
+import { unifyOriginNames } from '../core/tally.js';
 import { putAll } from './batch.js';
+import { decodeOrigins, encodeOrigins, RowFormatError } from './row-codec.js';
 import { queryItems } from './query.js';
 import { keys, shardOf, TABLE } from './table.js';
 
@@ -13,61 +16,44 @@ export type HeartbeatStoreOptions = {
   bucketTtlHours: number;
 };
 
-/** Counts stored compactly: [ok, connect_failed, origin_error, error]. */
-type CountsRow = [number, number, number, number];
-type OriginRow = { o: string; k: HeartbeatKind; c: CountsRow };
-type HeartbeatItem = {
-  pk: string;
-  sk: string;
-  ip: string;
-  minute: number;
-  origins: OriginRow[];
-  expiresAt: number;
-};
+/** The current row format: origins packed by row-codec.ts. */
+const ROW_FORMAT = 2;
 
-const toRow = (counts: StatusCounts): CountsRow => [
-  counts.ok,
-  counts.connect_failed,
-  counts.origin_error,
-  counts.error,
-];
-const fromRow = ([ok, connect_failed, origin_error, error]: CountsRow): StatusCounts => ({
-  ok,
-  connect_failed,
-  origin_error,
-  error,
+/** v1 rows (before the packed format), readable until their TTL removes them. */
+const originRowV1 = z.object({
+  o: z.string(),
+  k: z.enum(HEARTBEAT_KINDS),
+  c: z.tuple([z.number(), z.number(), z.number(), z.number()]),
 });
+const heartbeatItemSchema = z.union([
+  z.object({ v: z.literal(ROW_FORMAT), ip: z.string(), minute: z.number(), d: z.instanceof(Uint8Array) }),
+  z.object({ v: z.optional(z.literal(1)), ip: z.string(), minute: z.number(), origins: z.array(originRowV1) }),
+]);
 
 /**
  * DynamoDB refuses items over 400 KB. A request may carry up to 500 distinct
  * origins of up to 1 KB for one IP, so a tally's origins are cut into parts of
- * at most this many bytes (JSON size, which exceeds DynamoDB's own count).
+ * at most this many bytes.
  */
 const MAX_ORIGIN_BYTES_PER_ROW = 300_000;
 
-function splitOrigins(origins: OriginRow[]): OriginRow[][] {
-  const parts: OriginRow[][] = [[]];
-  let bytes = 0;
-  for (const origin of origins) {
-    const size = Buffer.byteLength(JSON.stringify(origin));
-    const part = parts[parts.length - 1] as OriginRow[];
-    if (part.length > 0 && bytes + size > MAX_ORIGIN_BYTES_PER_ROW) {
-      parts.push([origin]);
-      bytes = size;
-    } else {
-      part.push(origin);
-      bytes += size;
-    }
-  }
-  return parts;
-}
+/** A row's attributes besides its key and TTL; kept apart from how keys and batch identity are made. */
+const rowBody = (tally: MinuteTally, data: Uint8Array) => ({ v: ROW_FORMAT, ip: tally.ip, minute: tally.minute, d: data });
 
-function fromItem(item: HeartbeatItem): MinuteTally {
+function fromItem(raw: Record<string, unknown>): MinuteTally {
+  const parsed = heartbeatItemSchema.safeParse(raw);
+  if (!parsed.success) throw new RowFormatError(`unreadable heartbeat row ${String(raw[TABLE.sortKey])}`);
+  const item = parsed.data;
+  if ('d' in item) return { minute: item.minute, ip: item.ip, origins: decodeOrigins(item.d) };
   return {
     minute: item.minute,
     ip: item.ip,
     origins: item.origins.map(
-      (row): OriginTally => ({ origin: row.o, kind: row.k, counts: fromRow(row.c) }),
+      ({ o, k, c: [ok, connect_failed, origin_error, error] }): OriginTally => ({
+        origin: o,
+        kind: k,
+        counts: { ok, connect_failed, origin_error, error },
+      }),
     ),
   };
 }
@@ -86,7 +72,7 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
       KeyConditionExpression: skPrefix ? '#pk = :pk AND begins_with(#sk, :prefix)' : '#pk = :pk',
       ExpressionAttributeNames: skPrefix ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey } : { '#pk': TABLE.partitionKey },
       ExpressionAttributeValues: skPrefix ? { ':pk': pk, ':prefix': skPrefix } : { ':pk': pk },
-    })) as HeartbeatItem[];
+    })) as Record<string, unknown>[];
 
   return {
     /**
@@ -96,17 +82,12 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
     async addTallies(tallies: readonly MinuteTally[], write: { writeId: string }): Promise<void> {
       // Readers sum every row of an IP's minute, so a tally split into parts counts the same.
       const items = tallies.flatMap((tally) =>
-        splitOrigins(tally.origins.map((o) => ({ o: o.origin, k: o.kind, c: toRow(o.counts) }))).map(
-          (origins, part): HeartbeatItem =>
-            ({
-              [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(tally.minute), shardOf(tally.ip, shards)),
-              [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
-              ip: tally.ip,
-              minute: tally.minute,
-              origins,
-              [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
-            }) as HeartbeatItem,
-        ),
+        encodeOrigins(tally.origins, MAX_ORIGIN_BYTES_PER_ROW).map((data, part) => ({
+          [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(tally.minute), shardOf(tally.ip, shards)),
+          [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
+          ...rowBody(tally, data),
+          [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
+        })),
       );
       await putAll(client, tableName, items);
     },
@@ -117,7 +98,7 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
       const pages = await Promise.all(
         Array.from({ length: shards }, (_, shard) => queryAll(keys.heartbeatBucket(bucket, shard))),
       );
-      return pages.flat().map(fromItem);
+      return unifyOriginNames(pages.flat().map(fromItem));
     },
 
     /** One IP's rows of the given minutes (its shard only). */
@@ -128,7 +109,7 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
           queryAll(keys.heartbeatBucket(bucketId(minute), shard), keys.heartbeatRowPrefix(ip)),
         ),
       );
-      return pages.flat().map(fromItem);
+      return unifyOriginNames(pages.flat().map(fromItem));
     },
   };
 }

@@ -61,6 +61,8 @@ const INGEST_SHAPES = [
   { label: '100 hb, 1 ip', heartbeats: 100, ips: 1, requests: 100 },
   { label: '500 hb, 1 ip', heartbeats: 500, ips: 1, requests: 60 },
   { label: '500 hb, 50 ips', heartbeats: 500, ips: 50, requests: 30 },
+  // An agent's periodic report at its defaults: 100 relays over 100 origin hosts, each origin probed, 3 canaries.
+  { label: 'report 100 relays/100 origins', heartbeats: 203, ips: 1, requests: 60, report: true },
 ] as const;
 const WARMUP_REQUESTS = 20;
 const AGGREGATION = { ips: 200, heartbeatsPerIp: 20, failingIps: 6, runs: 5 };
@@ -173,6 +175,22 @@ function nextIp(): string {
   return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
 }
 
+/** One machine's periodic report: `relays` relays over as many origin hosts, a probe of each, 3 canaries. */
+function periodicReport(ip: string, relays: number, options: { failing?: boolean; hostOf?: (i: number) => string } = {}) {
+  const hostOf = options.hostOf ?? ((i: number) => `live-${i}.customer-${i * 7}.example.com`);
+  const heartbeats: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < relays; i++) {
+    const status = options.failing && i % 5 !== 0 ? 'connect_failed' : 'ok';
+    heartbeats.push({ ip, process: `ffmpeg-${i}`, status, origin: `rtmp://${hostOf(i)}:1935/live/s${i}` });
+    heartbeats.push({ ip, process: `probe:${hostOf(i)}:1935`, kind: 'probe', status, origin: `rtmp://${hostOf(i)}:1935` });
+  }
+  for (const canary of ['a', 'b', 'c']) {
+    const status = options.failing ? 'connect_failed' : 'ok';
+    heartbeats.push({ ip, process: `probe:canary-${canary}.example.org:443`, kind: 'probe', status, origin: `tcp://canary-${canary}.example.org:443` });
+  }
+  return heartbeats;
+}
+
 /** `total` heartbeats spread evenly over `ips`; a failing ip fails 4 in 5, the others 1 in 10. */
 function heartbeatsFor(ips: readonly string[], total: number, failing = new Set<string>()) {
   return Array.from({ length: total }, (_, i) => {
@@ -203,7 +221,8 @@ async function benchIngest(center: LocalStatusCenter, meter: Awaited<ReturnType<
     const times: number[] = [];
     for (let i = 0; i < shape.requests; i++) {
       const ips = Array.from({ length: shape.ips }, nextIp);
-      times.push(await post({ heartbeats: heartbeatsFor(ips, shape.heartbeats) }));
+      const heartbeats = 'report' in shape ? periodicReport(ips[0] as string, 100) : heartbeatsFor(ips, shape.heartbeats);
+      times.push(await post({ heartbeats }));
     }
     const used = meter.reset();
     const wru = used.writeUnits / shape.requests;

@@ -14,7 +14,9 @@ import { createLogger } from '../../functions/log.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
+import { totalOf } from '../../functions/core/tally.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
+import { decodeOrigins } from '../../functions/store/row-codec.js';
 import { createStateStore } from '../../functions/store/state-store.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
 import { TABLE_NAME, fakeBatchTable, serviceError } from './fake-table.js';
@@ -170,7 +172,9 @@ describe('POST /v1/heartbeats when DynamoDB throttles', () => {
     expect(retry.status).toBe(202);
     expect(table.items.size).toBe(60);
     // Each IP sent 2 heartbeats; a row counted twice would total 4.
-    const totals = [...table.items.values()].map((item) => (item.origins as { c: number[] }[]).flatMap((o) => o.c).reduce((a, b) => a + b, 0));
+    const totals = [...table.items.values()].map((item) =>
+      decodeOrigins(item.d as Uint8Array).reduce((sum, o) => sum + totalOf(o.counts), 0),
+    );
     expect(new Set(totals)).toEqual(new Set([2]));
   });
 });

@@ -1,0 +1,199 @@
+import type { HeartbeatKind } from '../core/heartbeat.js';
+import type { OriginTally, StatusCounts } from '../core/tally.js';
+import { originId, UNKNOWN_ORIGIN, unnamedOrigin } from '../core/tally.js';
+
+/**
+ * The packed per-origin counts of a heartbeat row (format v2), one binary
+ * attribute instead of a list of maps (v1: ~57 B per origin and kind, so a
+ * report of 100 relays with their origin probes cost 3–12 write units).
+ *
+ *   varint entries, then per entry (one per origin, relay and probe together):
+ *     6 bytes   originId(name)
+ *     1 byte    which of the 8 counts are non-zero: bits 0–3 relay ok,
+ *               connect_failed, origin_error, error; bits 4–7 the same for probes
+ *     1 byte    which of those are above 1
+ *     varint    count - 2, for each count above 1, in bit order
+ *   varint names, then per name: varint entry index, varint bytes, UTF-8
+ *
+ * A healthy origin with its relay and its probe is 8 bytes. Names travel only
+ * for origins where something failed (events name them) and for the unknown
+ * origin; readers key the others by id (core unifyOriginNames).
+ */
+
+const STATUS_ORDER = ['ok', 'connect_failed', 'origin_error', 'error'] as const;
+const ID_BYTES = 6;
+
+export class RowFormatError extends Error {
+  override name = 'RowFormatError';
+}
+
+type Entry = { id: string; name: string; counts: number[] };
+
+function entriesOf(origins: readonly OriginTally[]): Entry[] {
+  const byName = new Map<string, Entry>();
+  for (const { origin, kind, counts } of origins) {
+    let entry = byName.get(origin);
+    if (!entry) {
+      entry = { id: originId(origin), name: origin, counts: [0, 0, 0, 0, 0, 0, 0, 0] };
+      byName.set(origin, entry);
+    }
+    const base = kind === 'probe' ? 4 : 0;
+    STATUS_ORDER.forEach((status, i) => {
+      (entry as Entry).counts[base + i] = ((entry as Entry).counts[base + i] ?? 0) + counts[status];
+    });
+  }
+  return [...byName.values()];
+}
+
+const needsName = (entry: Entry) =>
+  entry.name === UNKNOWN_ORIGIN || entry.counts.some((count, i) => i % 4 !== 0 && count > 0);
+
+class Writer {
+  private bytes: number[] = [];
+  varint(value: number): void {
+    let rest = value;
+    while (rest >= 0x80) {
+      this.bytes.push((rest % 0x80) | 0x80);
+      rest = Math.floor(rest / 0x80);
+    }
+    this.bytes.push(rest);
+  }
+  byte(value: number): void {
+    this.bytes.push(value & 0xff);
+  }
+  raw(values: Iterable<number>): void {
+    for (const value of values) this.bytes.push(value);
+  }
+  get length(): number {
+    return this.bytes.length;
+  }
+  done(): Uint8Array {
+    return Uint8Array.from(this.bytes);
+  }
+}
+
+class Reader {
+  private at = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  byte(): number {
+    const value = this.bytes[this.at++];
+    if (value === undefined) throw new RowFormatError('row data ends early');
+    return value;
+  }
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.byte();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
+    }
+    throw new RowFormatError('varint too long');
+  }
+  take(length: number): Uint8Array {
+    if (this.at + length > this.bytes.length) throw new RowFormatError('row data ends early');
+    const slice = this.bytes.subarray(this.at, this.at + length);
+    this.at += length;
+    return slice;
+  }
+  get ended(): boolean {
+    return this.at === this.bytes.length;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+function encodeEntries(entries: readonly Entry[]): Uint8Array {
+  const out = new Writer();
+  out.varint(entries.length);
+  const named: Array<[number, Uint8Array]> = [];
+  entries.forEach((entry, index) => {
+    for (let i = 0; i < ID_BYTES; i++) out.byte(Number.parseInt(entry.id.slice(i * 2, i * 2 + 2), 16));
+    let nonZero = 0;
+    let big = 0;
+    entry.counts.forEach((count, i) => {
+      if (count > 0) nonZero |= 1 << i;
+      if (count > 1) big |= 1 << i;
+    });
+    out.byte(nonZero);
+    out.byte(big);
+    for (const count of entry.counts) if (count > 1) out.varint(count - 2);
+    if (needsName(entry)) named.push([index, encoder.encode(entry.name)]);
+  });
+  out.varint(named.length);
+  for (const [index, name] of named) {
+    out.varint(index);
+    out.varint(name.length);
+    out.raw(name);
+  }
+  return out.done();
+}
+
+/** Rough encoded size of one entry, to cut a tally into parts that fit an item. */
+const entryBytes = (entry: Entry) => ID_BYTES + 2 + 8 * 3 + (needsName(entry) ? 6 + entry.name.length * 3 : 0);
+
+/**
+ * Packs one tally's origins into one or more blobs of at most `maxBytes`
+ * (a request may name 500 origins of up to 1 KB; DynamoDB items stop at 400 KB).
+ */
+export function encodeOrigins(origins: readonly OriginTally[], maxBytes: number): Uint8Array[] {
+  const parts: Entry[][] = [[]];
+  let bytes = 0;
+  for (const entry of entriesOf(origins)) {
+    const size = entryBytes(entry);
+    const part = parts[parts.length - 1] as Entry[];
+    if (part.length > 0 && bytes + size > maxBytes) {
+      parts.push([entry]);
+      bytes = size;
+    } else {
+      part.push(entry);
+      bytes += size;
+    }
+  }
+  return parts.map(encodeEntries);
+}
+
+/** The origin tallies packed in `data`; throws RowFormatError on a damaged blob. */
+export function decodeOrigins(data: Uint8Array): OriginTally[] {
+  const input = new Reader(data);
+  const count = input.varint();
+  const entries: Array<{ id: string; counts: number[] }> = [];
+  for (let e = 0; e < count; e++) {
+    const id = hex(input.take(ID_BYTES));
+    const nonZero = input.byte();
+    const big = input.byte();
+    const counts: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const bit = 1 << i;
+      counts.push(big & bit ? input.varint() + 2 : nonZero & bit ? 1 : 0);
+    }
+    entries.push({ id, counts });
+  }
+  const names = new Map<number, string>();
+  const named = input.varint();
+  for (let n = 0; n < named; n++) {
+    const index = input.varint();
+    const length = input.varint();
+    names.set(index, decoder.decode(input.take(length)));
+  }
+  if (!input.ended) throw new RowFormatError('trailing bytes after row data');
+  const tallies: OriginTally[] = [];
+  entries.forEach(({ id, counts }, index) => {
+    const origin = names.get(index) ?? unnamedOrigin(id);
+    for (const [kind, base] of [['relay', 0], ['probe', 4]] as Array<[HeartbeatKind, number]>) {
+      const slice = counts.slice(base, base + 4);
+      if (slice.every((c) => c === 0)) continue;
+      const statusCounts: StatusCounts = {
+        ok: slice[0] ?? 0,
+        connect_failed: slice[1] ?? 0,
+        origin_error: slice[2] ?? 0,
+        error: slice[3] ?? 0,
+      };
+      tallies.push({ origin, kind, counts: statusCounts });
+    }
+  });
+  return tallies;
+}

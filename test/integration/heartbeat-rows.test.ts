@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketId, minuteOf } from '../../functions/core/minutes.js';
+import type { OriginTally } from '../../functions/core/tally.js';
+import { createDocumentClient } from '../../functions/store/client.js';
+import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
+import { keys, shardOf, TABLE } from '../../functions/store/table.js';
+import { ensureTable } from '../../infra/local/table.js';
+import { localEndpoint } from '../helpers/status-center.js';
+
+const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
+const SHARDS = 4;
+const counts = (ok: number, connect_failed = 0) => ({ ok, connect_failed, origin_error: 0, error: 0 });
+
+const WRITES = new Set(['BatchWriteItemCommand', 'PutItemCommand']);
+
+/** Write units DynamoDB reports for every write the client sends. */
+function meteredClient(endpoint: string) {
+  const client = createDocumentClient({ region: 'us-east-1', endpoint });
+  const meter = { writeUnits: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!WRITES.has(context.commandName ?? '')) return next(args);
+      (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+      for (const c of [consumed ?? []].flat() as Array<{ CapacityUnits?: number }>) meter.writeUnits += c.CapacityUnits ?? 0;
+      return result;
+    },
+    { step: 'initialize', name: 'meterCapacity' },
+  );
+  return { client, meter };
+}
+
+/** 100 relays over 100 origin hosts, each origin probed too, plus 3 canaries; `failing` origins fail. */
+function periodicReport(failing: number): OriginTally[] {
+  const origins: OriginTally[] = [];
+  for (let i = 0; i < 100; i++) {
+    const origin = `rtmp://live-${i}.customer-${i * 7}.example.com:1935`;
+    const c = i < failing ? counts(0, 1) : counts(1);
+    origins.push({ origin, kind: 'relay', counts: c }, { origin, kind: 'probe', counts: c });
+  }
+  for (const host of ['a', 'b', 'c']) origins.push({ origin: `tcp://canary-${host}.example.org:443`, kind: 'probe', counts: counts(1) });
+  return origins;
+}
+
+describe('heartbeat rows on DynamoDB Local', () => {
+  const tableName = `relaywatch-rows-${randomBytes(6).toString('hex')}`;
+  const { client, meter } = meteredClient(localEndpoint());
+  const store = createHeartbeatStore({ client, tableName, shards: SHARDS, bucketTtlHours: 48 });
+
+  beforeAll(async () => {
+    await ensureTable({ endpoint: localEndpoint(), region: 'us-east-1', tableName });
+  });
+  afterAll(() => client.destroy());
+
+  it.each([0, 5])('stores a periodic report of 100 origins with probes (%i failing) for at most 2 write units', async (failing) => {
+    meter.writeUnits = 0;
+    await store.addTallies([{ minute: MINUTE, ip: `198.51.100.${failing}`, origins: periodicReport(failing) }], { writeId: `b:report-${failing}` });
+    expect(meter.writeUnits).toBeGreaterThan(0);
+    expect(meter.writeUnits).toBeLessThanOrEqual(2);
+  });
+
+  it('reads back every count, with one name per origin across IPs', async () => {
+    const rows = (await store.readMinute(MINUTE)).filter((row) => row.ip === '198.51.100.5' || row.ip === '198.51.100.0');
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.origins).toHaveLength(203);
+      // 198.51.100.5 failed on live-0..4, so those are named for 198.51.100.0 too.
+      const live3 = row.origins.filter((o) => o.origin === 'rtmp://live-3.customer-21.example.com:1935');
+      expect(live3).toHaveLength(2);
+    }
+  });
+
+  it('still reads rows written in the old format (v1) until their TTL removes them', async () => {
+    const ip = '203.0.113.7';
+    await client.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: {
+          [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(MINUTE), shardOf(ip, SHARDS)),
+          [TABLE.sortKey]: keys.heartbeatRow(ip, 'r:old-row'),
+          ip,
+          minute: MINUTE,
+          origins: [
+            { o: 'rtmp://origin-a.example.net', k: 'relay', c: [7, 2, 0, 1] },
+            { o: 'tcp://canary.example.org:443', k: 'probe', c: [3, 0, 0, 0] },
+          ],
+          [TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + 3600,
+        },
+      }),
+    );
+    await store.addTallies([{ minute: MINUTE, ip, origins: [{ origin: 'rtmp://origin-a.example.net', kind: 'relay', counts: counts(4) }] }], {
+      writeId: 'b:new-row',
+    });
+    const rows = await store.readIpMinutes(ip, [MINUTE]);
+    const relay = rows.flatMap((r) => r.origins).filter((o) => o.kind === 'relay');
+    expect(relay.map((o) => o.origin)).toEqual(['rtmp://origin-a.example.net', 'rtmp://origin-a.example.net']);
+    expect(relay.reduce((sum, o) => sum + o.counts.ok, 0)).toBe(11);
+    expect(rows.flatMap((r) => r.origins).find((o) => o.kind === 'probe')?.counts).toEqual({ ok: 3, connect_failed: 0, origin_error: 0, error: 0 });
+  });
+});
