@@ -1,7 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { Ban } from '../core/blocklist.js';
+import { isBanActive } from '../core/blocklist.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -28,10 +29,54 @@ function fromItem(item: Record<string, unknown>): Ban {
   return ban;
 }
 
-/** Ban items, one per IP, all under one partition so the blocklist is one Query. */
+/** A changed ban raced with another writer between our read and our write: read again, this many times. */
+const MAX_RACE_ATTEMPTS = 5;
+
+/** True when the transaction failed only because the ban item's condition did not hold. */
+function banConditionFailed(error: unknown): boolean {
+  return (
+    error instanceof TransactionCanceledException &&
+    error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed' &&
+    error.CancellationReasons.slice(1).every((reason) => !reason.Code || reason.Code === 'None')
+  );
+}
+
+/**
+ * Ban items, one per IP, all under one partition so the blocklist is one
+ * Query; beside them a version item that every ban change bumps in the same
+ * transaction, so a poller can tell "unchanged" with one small read.
+ */
 export function createBanStore(options: BanStoreOptions) {
   const { client, tableName } = options;
   const key = (ip: string) => ({ [TABLE.partitionKey]: keys.banPartition(), [TABLE.sortKey]: keys.ban(ip) });
+  const versionKey = { [TABLE.partitionKey]: keys.banVersionPartition(), [TABLE.sortKey]: keys.banVersion() };
+  const bumpVersion = {
+    Update: {
+      TableName: tableName,
+      Key: versionKey,
+      UpdateExpression: 'ADD #version :one',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':one': 1 },
+    },
+  };
+  /** Writes the ban change and the version bump together, or neither. */
+  const changeWithVersion = (change: Record<string, unknown>) =>
+    client.send(new TransactWriteCommand({ TransactItems: [change, bumpVersion] }));
+  const listBans = async (now: number, consistent: boolean): Promise<Ban[]> => {
+    const items = await queryItems(client, {
+      TableName: tableName,
+      KeyConditionExpression: '#pk = :pk',
+      FilterExpression: BAN_IN_FORCE,
+      ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
+      ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
+      ConsistentRead: consistent,
+    });
+    return items.map(fromItem);
+  };
+  const readBan = async (ip: string) => {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: key(ip), ConsistentRead: true }));
+    return result.Item ? fromItem(result.Item) : undefined;
+  };
 
   return {
     async getBan(ip: string): Promise<Ban | undefined> {
@@ -40,16 +85,11 @@ export function createBanStore(options: BanStoreOptions) {
     },
 
     /** Bans in force at `now` (expired-but-not-yet-deleted items are filtered out). */
-    async listBans(now: number): Promise<Ban[]> {
-      const items = await queryItems(client, {
-        TableName: tableName,
+    listBans: (now: number) => listBans(now, false),
+
         KeyConditionExpression: '#pk = :pk',
         FilterExpression: BAN_IN_FORCE,
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
-        ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
-      });
-      return items.map(fromItem);
-    },
 
     /**
      * Puts an automatic ban unless one is already in force: two overlapping
@@ -57,29 +97,49 @@ export function createBanStore(options: BanStoreOptions) {
      */
     async putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }> {
       try {
-        await client.send(
-          new PutCommand({
+        await changeWithVersion({
+          Put: {
             TableName: tableName,
             Item: toItem(ban),
             ConditionExpression: NO_BAN_IN_FORCE,
             ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
             ExpressionAttributeValues: { ':now': now },
-          }),
-        );
+          },
+        });
         return { applied: true };
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return { applied: false };
+        if (banConditionFailed(error)) return { applied: false };
         throw error;
       }
     },
 
-    /** Puts a ban whatever was there; answers the ban it replaced, if one was in force. */
+    /**
+     * Puts a ban whatever was there; answers the ban it replaced, if one was in
+     * force. The item is read first (a transaction cannot return the old one)
+     * and written only if it is still what was read.
+     */
     async putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }> {
-      const result = await client.send(
-        new PutCommand({ TableName: tableName, Item: toItem(ban), ReturnValues: 'ALL_OLD' }),
-      );
-      const old = result.Attributes ? fromItem(result.Attributes) : undefined;
-      return { replaced: old && old.until > now ? old : undefined };
+      for (let attempt = 1; ; attempt++) {
+        const old = await readBan(ban.ip);
+        try {
+          await changeWithVersion({
+            Put: {
+              TableName: tableName,
+              Item: toItem(ban),
+              ...(old
+                ? {
+                    ConditionExpression: '#until = :until AND #since = :since',
+                    ExpressionAttributeNames: { '#until': 'until', '#since': 'since' },
+                    ExpressionAttributeValues: { ':until': old.until, ':since': old.since },
+                  }
+                : { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE.partitionKey } }),
+            },
+          });
+          return { replaced: old && old.until > now ? old : undefined };
+        } catch (error) {
+          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS) throw error;
+        }
+      }
     },
 
     /**
@@ -89,23 +149,39 @@ export function createBanStore(options: BanStoreOptions) {
      * an early release never removes a newer ban.
      */
     async liftBan(ip: string, now: number, onlyIfUntil?: number): Promise<Ban | undefined> {
-      try {
-        const result = await client.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: key(ip),
-            ConditionExpression: onlyIfUntil === undefined ? BAN_IN_FORCE : `${BAN_IN_FORCE} AND #until = :seen`,
-            ExpressionAttributeNames: { '#until': 'until' },
-            ExpressionAttributeValues:
-              onlyIfUntil === undefined ? { ':now': now } : { ':now': now, ':seen': onlyIfUntil },
-            ReturnValues: 'ALL_OLD',
-          }),
-        );
-        return result.Attributes ? fromItem(result.Attributes) : undefined;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
-        throw error;
+      for (let attempt = 1; ; attempt++) {
+        const seen = await readBan(ip);
+        if (!seen || !isBanActive(seen, now) || (onlyIfUntil !== undefined && seen.until !== onlyIfUntil)) return undefined;
+        try {
+          await changeWithVersion({
+            Delete: {
+              TableName: tableName,
+              Key: key(ip),
+              // Still in force and still the ban we read.
+              ConditionExpression: `${BAN_IN_FORCE} AND #until = :seen AND #since = :since`,
+              ExpressionAttributeNames: { '#until': 'until', '#since': 'since' },
+              ExpressionAttributeValues: { ':now': now, ':seen': seen.until, ':since': seen.since },
+            },
+          });
+          return seen;
+        } catch (error) {
+          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS) throw error;
+        }
       }
+    },
+
+    /**
+     * The ban list's version: a number every ban change raises. It does not
+     * move when a ban runs out (readers check `until` themselves).
+     */
+    async getVersion(): Promise<number> {
+      const result = await client.send(new GetCommand({ TableName: tableName, Key: versionKey }));
+      return typeof result.Item?.version === 'number' ? result.Item.version : 0;
+    },
+
+    /** Bans in force at `now`, read strongly consistent (after a version change). */
+    async listBansConsistent(now: number): Promise<Ban[]> {
+      return listBans(now, true);
     },
   };
 }

@@ -35,6 +35,9 @@ export const keys = {
   heartbeatRow: (ip: string, writeId: string, part = 0) => (part === 0 ? `${ip}#${writeId}` : `${ip}#p${part}:${writeId}`),
   heartbeatRowPrefix: (ip: string) => `${ip}#`,
   banPartition: () => 'BAN',
+  /** The ban list's version item, apart from the bans so listing them never reads it. */
+  banVersionPartition: () => 'BANVERSION',
+  banVersion: () => 'BANVERSION',
   ban: (ip: string) => `IP#${ip}`,
   offensesPartition: (ip: string) => `OFFENSES#${ip}`,
   offenses: () => 'OFFENSES',

@@ -37,8 +37,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, request as httpRequest } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -50,6 +48,8 @@ import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
+import type { MeteringProxy } from '../helpers/metering-proxy.js';
+import { startMeteringProxy } from '../helpers/metering-proxy.js';
 import { freePort } from '../helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -84,82 +84,6 @@ function table(headers: string[], rows: (string | number)[][]): string {
   return [line(cells[0] as string[]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 const format = (n: number) => (Number.isInteger(n) ? String(n) : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-
-// ---------------------------------------------------------------------------
-// Metering proxy: DynamoDB Local does not check signatures, so the proxy can
-// ask for ConsumedCapacity on every call and add up what comes back.
-
-type Meter = { calls: Record<string, number>; readUnits: number; writeUnits: number; putRequests: number };
-const emptyMeter = (): Meter => ({ calls: {}, readUnits: 0, writeUnits: 0, putRequests: 0 });
-const WRITE_OPS = new Set(['BatchWriteItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems']);
-const METERED_OPS = new Set([...WRITE_OPS, 'GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
-
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
-
-function capacityOf(body: Record<string, unknown>): number {
-  const consumed = body.ConsumedCapacity;
-  const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
-  return list.reduce((sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0), 0);
-}
-
-async function startMeteringProxy(upstreamPort: number) {
-  let meter = emptyMeter();
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    let payload = await readAll(req);
-    if (METERED_OPS.has(op)) {
-      const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
-      body.ReturnConsumedCapacity = 'TOTAL';
-      if (op === 'BatchWriteItem') {
-        const requests = Object.values((body.RequestItems ?? {}) as Record<string, unknown[]>).flat();
-        meter.putRequests += requests.filter((r) => typeof r === 'object' && r !== null && 'PutRequest' in r).length;
-      }
-      payload = Buffer.from(JSON.stringify(body));
-    }
-    meter.calls[op] = (meter.calls[op] ?? 0) + 1;
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { ...req.headers, 'content-length': String(payload.length) } },
-      async (response) => {
-        const answer = await readAll(response);
-        if (METERED_OPS.has(op) && response.statusCode === 200) {
-          const units = capacityOf(JSON.parse(answer.toString('utf8')));
-          if (WRITE_OPS.has(op)) meter.writeUnits += units;
-          else meter.readUnits += units;
-        }
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        res.end(answer);
-      },
-    );
-    upstream.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    upstream.end(payload);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  return {
-    endpoint: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-    /** Starts a fresh count and returns the previous one. */
-    reset(): Meter {
-      const previous = meter;
-      meter = emptyMeter();
-      return previous;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 // ---------------------------------------------------------------------------
 
@@ -201,7 +125,7 @@ function heartbeatsFor(ips: readonly string[], total: number, failing = new Set<
   });
 }
 
-async function benchIngest(center: LocalStatusCenter, meter: Awaited<ReturnType<typeof startMeteringProxy>>) {
+async function benchIngest(center: LocalStatusCenter, meter: MeteringProxy) {
   const post = async (body: unknown) => {
     const started = performance.now();
     const response = await fetch(`${center.url}/v1/heartbeats`, {
@@ -249,7 +173,7 @@ function decisionCounts(decisions: readonly { type: string }[]): string {
 
 async function benchAggregation(
   center: LocalStatusCenter,
-  meter: Awaited<ReturnType<typeof startMeteringProxy>>,
+  meter: MeteringProxy,
   clock: ReturnType<typeof manualClock>,
   firstMinute: number,
 ) {
@@ -355,7 +279,7 @@ async function main() {
   process.stdout.write(`relaywatch bench: Node ${node} (imports), ${process.version} (driver), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
 
   let dynamodb: DynamoDbLocal | undefined;
-  let proxy: Awaited<ReturnType<typeof startMeteringProxy>> | undefined;
+  let proxy: MeteringProxy | undefined;
   let center: LocalStatusCenter | undefined;
   const stopAll = async () => {
     await center?.stop();
