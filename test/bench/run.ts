@@ -51,6 +51,8 @@ import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
 import { freePort } from '../helpers/ports.js';
+import type { FleetTarget } from './fleet.js';
+import { benchFleet, benchPolicy, FLEET_HEADERS, POLICY_HEADERS } from './fleet.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE22 = join(ROOT, 'node_modules/.bin/node');
@@ -218,6 +220,24 @@ async function benchAggregation(
   return table(['run', 'ips', 'ms', 'queries', 'gets', 'RRU', 'WRU', 'decisions'], rows);
 }
 
+/** Bundles a handler as the CDK stack ships it; answers the bundle's path. */
+async function bundleHandler(entry: string, dir: string): Promise<string> {
+  const outfile = join(dir, `${basename(entry, '.ts')}.mjs`);
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    minify: true,
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
 async function benchBundles() {
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-bench-'));
   try {
@@ -226,19 +246,7 @@ async function benchBundles() {
     const rows: (string | number)[][] = [];
     for (const entry of entries) {
       progress(`bundle and import ${entry}`);
-      const outfile = join(dir, `${basename(entry, '.ts')}.mjs`);
-      await build({
-        entryPoints: [join(handlersDir, entry)],
-        outfile,
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node22',
-        minify: true,
-        mainFields: ['module', 'main'],
-        banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-        logLevel: 'error',
-      });
+      const outfile = await bundleHandler(join(handlersDir, entry), dir);
       const bytes = statSync(outfile).size;
       const gzipBytes = gzipSync(readFileSync(outfile)).length;
       const times: number[] = [];
@@ -271,6 +279,85 @@ function coldImportMs(file: string): number {
   const ms = Number(result.stdout);
   if (result.status !== 0 || !Number.isFinite(ms)) throw new Error(`importing ${basename(file)} failed: ${result.stderr || result.error}`);
   return ms;
+}
+
+/** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
+async function mainFleet(sizes: number[], policySize: number) {
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'relaywatch-fleet-'));
+  let dynamodb: DynamoDbLocal | undefined;
+  let proxy: MeteringProxy | undefined;
+  let center: LocalStatusCenter | undefined;
+  const stopAll = async () => {
+    await center?.stop();
+    await proxy?.close();
+    await dynamodb?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    center = undefined;
+    proxy = undefined;
+    dynamodb = undefined;
+  };
+  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const rows: (string | number)[][] = [];
+  try {
+    progress('bundling the aggregate handler');
+    const bundle = await bundleHandler(join(ROOT, 'functions/handlers/aggregate.ts'), dir);
+    progress('starting DynamoDB Local');
+    dynamodb = await startDynamoDbLocal({ port: await freePort(), startTimeoutMs: 60_000 });
+    proxy = await startMeteringProxy(dynamodb.port);
+    for (const machines of sizes) {
+      // A closed minute of the real clock: the bundled aggregator runs on the real clock.
+      const minute = minuteOf(Date.now()) - 3;
+      const clock = manualClock(minuteStart(minute) + 55_000);
+      const tableName = `relaywatch-fleet-${machines}-${Date.now()}`;
+      const shards = 4;
+      center = await startLocalStatusCenter({
+        port: 0,
+        dynamodbEndpoint: proxy.endpoint,
+        env: { TABLE_NAME: tableName, AWS_REGION: 'us-east-1', LOG_LEVEL: 'error', RELAYWATCH_SHARDS: String(shards) },
+        schedule: false,
+        streams: false,
+        overrides: { now: clock.now, log: createLogger({ level: 'error', write: () => undefined }) },
+      });
+      const target: FleetTarget = {
+        url: center.url,
+        reporterToken: center.tokens.reporter,
+        setClock: clock.set,
+        dynamodbEndpoint: proxy.endpoint,
+        tableName,
+        shards,
+      };
+      rows.push(await benchFleet({ machines, minute, target, meter: proxy, bundle, node: NODE22, dir }));
+      await center.stop();
+      center = undefined;
+      process.stdout.write(`${table(FLEET_HEADERS, rows)}\n`);
+    }
+  } finally {
+    progress('stopping DynamoDB Local');
+    await stopAll();
+  }
+  const policy = policySize > 0 ? table(POLICY_HEADERS, [benchPolicy(policySize)]) : '(skipped)';
+  process.stdout.write(
+    `\n(f) fleet: one minute of N machines, aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+}
+
+/** --fleet 1000,10000 [--policy 100000]; nothing else runs the fleet bench. */
+function fleetArgs(argv: readonly string[]): { sizes: number[]; policySize: number } | undefined {
+  const at = argv.indexOf('--fleet');
+  if (at === -1) return undefined;
+  const sizes = (argv[at + 1] ?? '').split(',').map(Number);
+  if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1_000_000)) {
+    throw new Error('--fleet takes comma-separated machine counts from 1 to 1,000,000, e.g. --fleet 1000,10000,100000');
+  }
+  const policyAt = argv.indexOf('--policy');
+  const policySize = policyAt === -1 ? 100_000 : Number(argv[policyAt + 1]);
+  if (!Number.isInteger(policySize) || policySize < 0 || policySize > 1_000_000) throw new Error('--policy takes a machine count from 0 to 1,000,000');
+  return { sizes, policySize };
 }
 
 async function main() {
@@ -327,4 +414,6 @@ async function main() {
   process.removeListener('SIGTERM', onSignal);
 }
 
-await main();
+const fleet = fleetArgs(process.argv.slice(2));
+if (fleet) await mainFleet(fleet.sizes, fleet.policySize);
+else await main();

@@ -6,8 +6,46 @@ import { createServer, request as httpRequest } from 'node:http';
  * signatures, so the proxy can ask for ConsumedCapacity on every call and add
  * up what comes back. Used by the bench and by tests that assert costs.
  */
-export type Meter = { calls: Record<string, number>; readUnits: number; writeUnits: number; putRequests: number };
-const emptyMeter = (): Meter => ({ calls: {}, readUnits: 0, writeUnits: 0, putRequests: 0 });
+export type Meter = { calls: Record<string, number>; readUnits: number; writeUnits: number; putRequests: number; largestItemBytes: number };
+const emptyMeter = (): Meter => ({ calls: {}, readUnits: 0, writeUnits: 0, putRequests: 0, largestItemBytes: 0 });
+
+type WireValue = Record<string, unknown>;
+const utf8 = (text: unknown) => Buffer.byteLength(String(text));
+/** A number's stored size: about one byte per two significant digits, plus one. */
+const numberBytes = (text: unknown) => Math.ceil(String(text).replace(/^-|\.|e.*$/gi, '').replace(/^0+/, '').length / 2) + 1;
+
+/** An attribute value's size as DynamoDB counts it (wire JSON: {"S": ...}, {"B": base64}, ...). */
+function valueBytes(value: WireValue): number {
+  if ('S' in value) return utf8(value.S);
+  if ('N' in value) return numberBytes(value.N);
+  if ('B' in value) return Buffer.from(String(value.B), 'base64').length;
+  if ('BOOL' in value || 'NULL' in value) return 1;
+  if ('SS' in value) return (value.SS as string[]).reduce((sum, v) => sum + utf8(v), 0);
+  if ('NS' in value) return (value.NS as string[]).reduce((sum, v) => sum + numberBytes(v), 0);
+  if ('BS' in value) return (value.BS as string[]).reduce((sum, v) => sum + Buffer.from(v, 'base64').length, 0);
+  if ('L' in value) return 3 + (value.L as WireValue[]).reduce((sum, v) => sum + 1 + valueBytes(v), 0);
+  if ('M' in value) return 3 + itemBytes(value.M as Record<string, WireValue>);
+  return 0;
+}
+
+/** An item's size as DynamoDB counts it: attribute names plus values. */
+export function itemBytes(item: Record<string, WireValue>): number {
+  return Object.entries(item).reduce((sum, [name, value]) => sum + utf8(name) + valueBytes(value), 0);
+}
+
+/** Every item a write request puts. */
+function putItems(op: string, body: Record<string, unknown>): Array<Record<string, WireValue>> {
+  if (op === 'PutItem') return [body.Item as Record<string, WireValue>];
+  if (op === 'BatchWriteItem') {
+    return Object.values((body.RequestItems ?? {}) as Record<string, Array<{ PutRequest?: { Item: Record<string, WireValue> } }>>)
+      .flat()
+      .flatMap((r) => (r.PutRequest ? [r.PutRequest.Item] : []));
+  }
+  if (op === 'TransactWriteItems') {
+    return ((body.TransactItems ?? []) as Array<{ Put?: { Item: Record<string, WireValue> } }>).flatMap((t) => (t.Put ? [t.Put.Item] : []));
+  }
+  return [];
+}
 const WRITE_OPS = new Set(['BatchWriteItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems']);
 const METERED_OPS = new Set([...WRITE_OPS, 'GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
 
@@ -34,6 +72,7 @@ export async function startMeteringProxy(upstreamPort: number) {
     if (METERED_OPS.has(op)) {
       const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
       body.ReturnConsumedCapacity = 'TOTAL';
+      for (const item of putItems(op, body)) meter.largestItemBytes = Math.max(meter.largestItemBytes, itemBytes(item));
       if (op === 'BatchWriteItem') {
         const requests = Object.values((body.RequestItems ?? {}) as Record<string, unknown[]>).flat();
         meter.putRequests += requests.filter((r) => typeof r === 'object' && r !== null && 'PutRequest' in r).length;

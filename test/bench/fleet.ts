@@ -1,0 +1,287 @@
+/**
+ * npm run bench -- --fleet 1000,10000,100000: one minute of a realistic fleet,
+ * then the aggregation as Lambda runs it. Prints figures, asserts nothing.
+ *
+ * The fleet: each machine reports once (its agent's periodic report) with
+ * 10–100 relays over origins drawn from a pool of 200 hosts, a probe of each
+ * of its origins and 3 canaries; 3 % of the machines cannot reach their
+ * origins (80 % of their relays and all their probes fail). Up to
+ * GATEWAY_MAX_MACHINES machines post through the local gateway (the real
+ * ingest path); larger fleets are written through the heartbeat store directly
+ * (tally + addTallies, 25 machines per BatchWriteItem), which the table says.
+ *
+ * The aggregation: the aggregate handler bundled as the CDK stack bundles it,
+ * run in a fresh Node 22 process whose V8 heap is capped as a 1,024 MB Lambda
+ * caps it, against the metering proxy. `floor` is a bare read of the same rows
+ * (every shard of the minute, in parallel, paginated, unmarshalled, nothing
+ * else): the ratio says how far the aggregation is from reading its input.
+ * `largest item` is the largest item the run put (Put, BatchWrite, Transact).
+ *
+ * The policy bench: decideMinute alone on 100,000 IPs' rows in memory.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseConfig } from '../../functions/core/config.js';
+import type { Heartbeat } from '../../functions/core/heartbeat.js';
+import { minuteClosesAt, minuteStart } from '../../functions/core/minutes.js';
+import { decideMinute } from '../../functions/core/policy.js';
+import type { MinuteTally } from '../../functions/core/tally.js';
+import { tallyHeartbeats } from '../../functions/core/tally.js';
+import { createDocumentClient } from '../../functions/store/client.js';
+import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
+import { queryItems } from '../../functions/store/query.js';
+import { keys, TABLE } from '../../functions/store/table.js';
+import { bucketId } from '../../functions/core/minutes.js';
+import { ensureTable } from '../../infra/local/table.js';
+import type { MeteringProxy } from '../helpers/metering-proxy.js';
+
+export const GATEWAY_MAX_MACHINES = 10_000;
+const ORIGIN_POOL = 200;
+const FAILING_SHARE = 0.03;
+const CANARIES = ['tcp://canary-a.example.org:443', 'tcp://canary-b.example.org:443', 'tcp://canary-c.example.org:443'];
+/** What Lambda gives V8 at 1,024 MB (the runtime leaves room for the rest of the process). */
+const LAMBDA_HEAP_MB = 896;
+const AGGREGATE_TIMEOUT_MS = 15 * 60_000;
+const WRITE_CONCURRENCY = 8;
+
+const progress = (text: string) => process.stdout.write(`… ${text}\n`);
+
+/** A small deterministic PRNG (mulberry32), so every run writes the same fleet. */
+function random(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const originHost = (i: number) => `rtmp://live-${i}.customer-${(i * 37) % 101}.example.com:1935`;
+
+/** Machine n's IP: 10.a.b.c for the first 16 M. */
+export const fleetIp = (n: number) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+
+/** One machine's periodic report in `minute`, as its agent sends it. */
+export function machineReport(n: number, minute: number): Heartbeat[] {
+  const next = random(n * 7919 + 17);
+  const ip = fleetIp(n);
+  const failing = next() < FAILING_SHARE;
+  const relays = 10 + Math.floor(next() * 91);
+  const ts = minuteStart(minute) + 1_000 + Math.floor(next() * 50_000);
+  const heartbeats: Heartbeat[] = [];
+  const origins = new Set<number>();
+  for (let j = 0; j < relays; j++) {
+    const origin = Math.floor(next() * ORIGIN_POOL);
+    origins.add(origin);
+    const status = failing && next() < 0.8 ? 'connect_failed' : 'ok';
+    heartbeats.push({ ip, process: `ffmpeg-${j}`, status, origin: `${originHost(origin)}/live/s${n}-${j}`, ts });
+  }
+  for (const origin of origins) {
+    heartbeats.push({ ip, process: `probe:${origin}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: originHost(origin), ts });
+  }
+  for (const canary of CANARIES) {
+    heartbeats.push({ ip, process: `probe:${canary}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: canary, ts });
+  }
+  return heartbeats;
+}
+
+async function pool<T>(items: number, concurrency: number, work: (index: number) => Promise<T>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items) await work(next++);
+    }),
+  );
+}
+
+export type FleetTarget = {
+  /** The local status center's URL and reporter token (gateway path). */
+  url: string;
+  reporterToken: string;
+  setClock: (ms: number) => void;
+  dynamodbEndpoint: string;
+  tableName: string;
+  shards: number;
+};
+
+/** Writes one minute of `machines` machines; answers how it wrote them. */
+export async function writeFleet(target: FleetTarget, machines: number, minute: number): Promise<string> {
+  target.setClock(minuteStart(minute) + 55_000);
+  const step = Math.max(1, Math.floor(machines / 10));
+  if (machines <= GATEWAY_MAX_MACHINES) {
+    await pool(machines, WRITE_CONCURRENCY, async (n) => {
+      if (n % step === 0) progress(`  posting machine ${n + 1}/${machines} through the gateway`);
+      const response = await fetch(`${target.url}/v1/heartbeats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${target.reporterToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ heartbeats: machineReport(n, minute), batchId: `bench-${minute}-${n}` }),
+      });
+      await response.arrayBuffer();
+      if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+    });
+    return 'gateway';
+  }
+  const client = createDocumentClient({ region: 'us-east-1', endpoint: target.dynamodbEndpoint });
+  const store = createHeartbeatStore({ client, tableName: target.tableName, shards: target.shards, bucketTtlHours: 48 });
+  const now = minuteStart(minute) + 55_000;
+  const groups = Math.ceil(machines / 25);
+  await pool(groups, WRITE_CONCURRENCY, async (g) => {
+    if ((g * 25) % step < 25) progress(`  writing machine ${g * 25 + 1}/${machines} through the store`);
+    const tallies: MinuteTally[] = [];
+    for (let n = g * 25; n < Math.min(machines, (g + 1) * 25); n++) {
+      tallies.push(...tallyHeartbeats(machineReport(n, minute), { now, graceMs: 10_000 }).tallies);
+    }
+    await store.addTallies(tallies, { writeId: `b:bench-${minute}-${g}` });
+  });
+  client.destroy();
+  return 'store';
+}
+
+/** The bare read of one minute's rows: every shard in parallel, nothing but Query. */
+export async function floorRead(target: FleetTarget, minute: number): Promise<{ ms: number; rows: number }> {
+  const client = createDocumentClient({ region: 'us-east-1', endpoint: target.dynamodbEndpoint });
+  const started = performance.now();
+  const pages = await Promise.all(
+    Array.from({ length: target.shards }, (_, shard) =>
+      queryItems(client, {
+        TableName: target.tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        ExpressionAttributeValues: { ':pk': keys.heartbeatBucket(bucketId(minute), shard) },
+      }),
+    ),
+  );
+  const ms = performance.now() - started;
+  client.destroy();
+  return { ms, rows: pages.reduce((sum, page) => sum + page.length, 0) };
+}
+
+export type AggregateRun = { ok: boolean; ms: number; maxRssMb: number; minutes: number; decisions: string; error?: string };
+
+/** Runs the bundled aggregate handler once, in a fresh process capped like a 1,024 MB Lambda. */
+export async function runBundledAggregate(options: {
+  bundle: string;
+  node: string;
+  dir: string;
+  eventTime: number;
+  env: Record<string, string>;
+}): Promise<AggregateRun> {
+  const driver = join(options.dir, 'aggregate-driver.mjs');
+  writeFileSync(
+    driver,
+    `const { handler } = await import(${JSON.stringify(pathToFileURL(options.bundle).href)});
+const started = performance.now();
+let result = { ok: true };
+try {
+  const summary = await handler({ time: ${JSON.stringify(new Date(options.eventTime).toISOString())} }, { awsRequestId: 'bench' });
+  const counts = {};
+  for (const d of summary.decisions) counts[d.type] = (counts[d.type] ?? 0) + 1;
+  result = { ok: true, minutes: summary.minutes.length, decisions: Object.entries(counts).map(([t, n]) => t + ' ' + n).join(', ') || 'none' };
+} catch (error) {
+  result = { ok: false, minutes: 0, decisions: '', error: String(error?.name) + ': ' + String(error?.message).slice(0, 120) };
+}
+result.ms = performance.now() - started;
+result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+// The SDK's keep-alive sockets would hold the process open.
+process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(0));
+`,
+  );
+  // Asynchronous: the metering proxy the child talks to runs in this process's event loop.
+  const child = spawn(options.node, [`--max-old-space-size=${LAMBDA_HEAP_MB}`, driver], {
+    env: { PATH: process.env.PATH, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout = (stdout + chunk).slice(-100_000)));
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4_000)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), AGGREGATE_TIMEOUT_MS);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as AggregateRun;
+  } catch {
+    const why = `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
+    return { ok: false, ms: Number.NaN, maxRssMb: Number.NaN, minutes: 0, decisions: '', error: why };
+  }
+}
+
+/** The policy alone on `machines` IPs' rows held in memory. */
+export function benchPolicy(machines: number): (string | number)[] {
+  const minute = Math.floor(Date.parse('2026-11-24T14:03:00Z') / 60_000);
+  const now = minuteClosesAt(minute, 10_000);
+  progress(`policy: building ${machines} IPs' rows in memory`);
+  const rows: MinuteTally[] = [];
+  for (let n = 0; n < machines; n++) rows.push(...tallyHeartbeats(machineReport(n, minute), { now: minuteStart(minute) + 55_000, graceMs: 10_000 }).tallies);
+  const knobs = parseConfig({});
+  const heapBefore = process.memoryUsage().heapUsed;
+  progress(`policy: deciding ${machines} IPs`);
+  const started = performance.now();
+  const result = decideMinute({ minute, now, window: rows, recent: rows, bans: [], offenses: {}, previous: { outages: [], fleetWide: false } }, knobs);
+  const ms = performance.now() - started;
+  const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
+  const bans = result.decisions.filter((d) => d.type === 'ban').length;
+  return [machines, rows.length, ms, Math.max(0, heapMb), result.reporting.length, bans];
+}
+
+export type FleetRow = (string | number)[];
+
+/** One fleet size end to end; `meter` counts the aggregation's reads and writes. */
+export async function benchFleet(options: {
+  machines: number;
+  minute: number;
+  target: FleetTarget;
+  meter: MeteringProxy;
+  bundle: string;
+  node: string;
+  dir: string;
+}): Promise<FleetRow> {
+  const { machines, minute, target, meter } = options;
+  await ensureTable({ endpoint: target.dynamodbEndpoint, region: 'us-east-1', tableName: target.tableName });
+  progress(`fleet ${machines}: writing one minute`);
+  const writeStarted = performance.now();
+  const path = await writeFleet(target, machines, minute);
+  const writeSeconds = (performance.now() - writeStarted) / 1000;
+  progress(`fleet ${machines}: bare read of the minute`);
+  const floor = await floorRead(target, minute);
+  progress(`fleet ${machines}: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`);
+  meter.reset();
+  const run = await runBundledAggregate({
+    bundle: options.bundle,
+    node: options.node,
+    dir: options.dir,
+    eventTime: minuteClosesAt(minute, 10_000) + 1_000,
+    env: {
+      AWS_REGION: 'us-east-1',
+      TABLE_NAME: target.tableName,
+      DYNAMODB_ENDPOINT: meter.endpoint,
+      RELAYWATCH_SHARDS: String(target.shards),
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+      LOG_LEVEL: 'error',
+    },
+  });
+  const used = meter.reset();
+  return [
+    machines,
+    `${path} ${writeSeconds.toFixed(0)} s`,
+    floor.rows,
+    run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
+    run.ms,
+    floor.ms,
+    run.ms / floor.ms,
+    run.maxRssMb,
+    used.readUnits,
+    used.writeUnits,
+    used.largestItemBytes / 1024,
+    run.decisions,
+  ];
+}
+
+export const FLEET_HEADERS = ['IPs', 'written via', 'rows', 'aggregation', 'ms', 'floor ms', 'ratio', 'peak MB', 'RRU', 'WRU', 'largest KB', 'decisions'];
+export const POLICY_HEADERS = ['IPs', 'rows', 'ms', 'heap MB', 'reporting', 'bans'];
