@@ -476,8 +476,8 @@ function outcomeOf(result: DispatchResult): Outcome {
 
 /** An attempt as printed: everything but the answer body, which can be long and holds the job's URLs. */
 function attemptFields(attempt: Attempt) {
-  const { answer: _answer, ...fields } = attempt;
-  return fields;
+  const { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs } = attempt;
+  return { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs };
 }
 
 function describeError(error: unknown): string {
