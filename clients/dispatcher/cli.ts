@@ -112,7 +112,7 @@ Output (stdout, one line): {"outcome": "dispatched" | "dry-run" | "no-agent" | "
   "agentStatus", "agentResponse" (the last attempt's HTTP status and answer), "error",
   "attempts": [{"agent": {"url","ip"}, "outcome": "landed" | "failed_start" | "refused" | "bad_job"
                 | "unreachable" | "timeout", "httpStatus", "error", "status", "detail", "state",
-                "networkError", "reason", "cancel", "durationMs"}],
+                "networkError", "reason", "cancel", "durationMs"}], "durationMs" (all attempts),
   "why": {"reason", "candidates", "healthy", "blocked": [{"url","ip","reason","until","manual"}],
           "panic", "minHealthyShare"},
   "blocklist": {"status": "fresh" | "stale" | "failed-open", "lastSuccessAt", "ageMs", "generatedAt",
@@ -445,6 +445,7 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
       agentResponse: last?.answer ?? null,
       ...(result.landed ? {} : { error: last?.networkError ?? last?.detail ?? last?.reason ?? result.reason }),
       attempts: result.attempts.map(attemptFields),
+      durationMs: result.durationMs,
       why: why(decision, settings.minHealthyShare, blocklist.status),
       blocklist,
     })}\n`,
