@@ -169,10 +169,11 @@ describe('relaywatch-dispatch moving on through several agents', () => {
   it('gives up on an agent after --post-timeout-ms, cancels the job there, and moves on', async () => {
     const flags = await startAgents(() => 'hang', flowing);
 
-    const run = await runCli([...JOB_FLAGS, ...flags, '--post-timeout-ms', '300'], { env, random: () => 0 });
+    // Long enough for the second agent to answer on a loaded machine; the first never answers at all.
+    const run = await runCli([...JOB_FLAGS, ...flags, '--post-timeout-ms', '2000'], { env, random: () => 0 });
 
     expect(run.code).toBe(EXIT.dispatched);
-    expect(run.output.attempts[0]).toMatchObject({ outcome: 'timeout', networkError: 'no answer within 300 ms', cancel: 'not_found' });
+    expect(run.output.attempts[0]).toMatchObject({ outcome: 'timeout', networkError: 'no answer within 2000 ms', cancel: 'not_found' });
     expect(agents[0]?.posts.map((request) => request.method)).toEqual(['POST', 'DELETE']);
   });
 
