@@ -138,7 +138,9 @@ export const FAST_AGENT_ENV: Record<string, string> = {
   RELAYWATCH_AGENT_CHANGE_GAP: '0.5',
   RELAYWATCH_AGENT_IO_TIMEOUT: '2',
   RELAYWATCH_AGENT_PROGRESS_PERIOD: '0.5',
+  RELAYWATCH_AGENT_STALL_CHECK: '1',
   RELAYWATCH_AGENT_STALL_TIMEOUT: '2',
+  RELAYWATCH_AGENT_ORIGIN_CHECK_TIMEOUT: '1',
   RELAYWATCH_AGENT_STARTUP_TIMEOUT: '10',
   RELAYWATCH_AGENT_RETRY_MIN: '0.3',
   RELAYWATCH_AGENT_RETRY_MAX: '2',
@@ -199,7 +201,7 @@ export async function startTestAgent(options: {
         body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
         headers['content-type'] ??= 'application/json';
       }
-      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
       return readResponse(response);
     },
     stop: () => agent.stop(),
