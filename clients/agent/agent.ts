@@ -10,6 +10,7 @@ import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { AddOutcome, RelayRegistry } from './api.js';
 import { createJobApi } from './api.js';
+import { createChangeBudget } from './change-budget.js';
 import { CHANGE_BURST } from './config.js';
 import type { AgentConfig } from './config.js';
 import { originOf } from './job.js';
@@ -26,7 +27,6 @@ import type { Reporter } from './reporter.js';
 const RECENT_ORIGIN_MS = 10 * 60_000;
 /** Shutdown waits this long for buffered reports before giving up on them. */
 const SHUTDOWN_FLUSH_MS = 3_000;
-const HOUR_MS = 3_600_000;
 
 export type Agent = {
   /** Base URL of the job API. */
@@ -52,10 +52,7 @@ export async function startAgent(options: {
   const departed = new Map<string, Relay>();
   let probeResults: ProbeResult[] = [];
   let lastChangeReportAt = 0;
-  // A token bucket bounds change reports to the hourly budget on average, so
-  // the request rate (the bill) stays near one periodic report per interval.
-  let changeTokens = config.changeBudgetPerHour > 0 ? CHANGE_BURST : 0;
-  let changeTokensAt = startedAt;
+  const changeBudget = createChangeBudget({ perHour: config.changeBudgetPerHour, burst: CHANGE_BURST, now: startedAt });
   let changeTimer: NodeJS.Timeout | undefined;
   let ticking = false;
   let stopping = false;
@@ -143,17 +140,11 @@ export async function startAgent(options: {
     }
   }
 
-  function refillChangeTokens(now: number): void {
-    changeTokens = Math.min(CHANGE_BURST, changeTokens + ((now - changeTokensAt) * config.changeBudgetPerHour) / HOUR_MS);
-    changeTokensAt = now;
-  }
-
   function sendChanges(): void {
     changeTimer = undefined;
     if (stopping || changed.size === 0) return;
     lastChangeReportAt = Date.now();
-    refillChangeTokens(lastChangeReportAt);
-    changeTokens = Math.max(0, changeTokens - 1);
+    changeBudget.spend(lastChangeReportAt);
     const heartbeats = [...[...changed].map((id) => relays.get(id)), ...departed.values()]
       .map((relay) => (relay ? relayHeartbeat(relay, lastChangeReportAt) : undefined))
       .filter((heartbeat): heartbeat is Heartbeat => heartbeat !== undefined);
@@ -164,13 +155,12 @@ export async function startAgent(options: {
 
   function onStatusChange(relay: Relay): void {
     changed.add(relay.job.id);
-    if (changeTimer !== undefined || stopping || config.changeBudgetPerHour === 0) return;
+    if (changeTimer !== undefined || stopping) return;
     const now = Date.now();
-    refillChangeTokens(now);
     // Changes within the gap wait and leave together in one request; with the
-    // budget spent they wait for a token, or ride on the next periodic report.
-    const tokenWait = changeTokens >= 1 ? 0 : ((1 - changeTokens) * HOUR_MS) / config.changeBudgetPerHour;
-    const wait = Math.max(0, lastChangeReportAt + config.changeGapMs - now, Math.ceil(tokenWait));
+    // budget spent they wait for it, or ride on the next periodic report.
+    const wait = Math.max(0, lastChangeReportAt + config.changeGapMs - now, changeBudget.waitMs(now));
+    if (wait === Number.POSITIVE_INFINITY) return;
     changeTimer = setTimeout(sendChanges, wait);
   }
 
