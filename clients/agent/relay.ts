@@ -195,6 +195,7 @@ export function startRelay(options: {
       const stalled = { status: 'error' as const, cause: 'stalled', detail: `no progress for ${((now() - since) / 1000).toFixed(1)} s` };
       const verdict = originCheckVerdict(check, stalled);
       if (verdict !== undefined) setStatus(verdict);
+      else log.debug('relay stalled; origin check passed', { ...logFields, run: runs, check: check.status, detail: stalled.detail });
     }
 
     ffmpeg.on('error', (error) => {
