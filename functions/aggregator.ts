@@ -11,7 +11,8 @@ import { unifyOriginNames } from './core/tally.js';
 import type { BanStore } from './store/ban-store.js';
 import type { EventStore } from './store/event-store.js';
 import type { HeartbeatStore } from './store/heartbeat-store.js';
-import type { AggregatorState, StateStore } from './store/state-store.js';
+import { isRetryableStoreError } from './store/errors.js';
+import type { AggregatorMemory, AggregatorState, StateStore } from './store/state-store.js';
 
 export type AggregatorOptions = {
   config: Config;
@@ -27,6 +28,8 @@ export type AggregatorOptions = {
 
 export type AggregationSummary = {
   minutes: string[];
+  /** Minutes that could not be decided and were moved past (also in `minutes`). */
+  failedMinutes: string[];
   waitedMs: number;
   decisions: Array<{ minute: string; type: Decision['type']; ip?: string; origin?: string }>;
 };
@@ -108,7 +111,7 @@ export function createAggregator(options: AggregatorOptions) {
 
   async function decide(
     minute: number,
-    previous: AggregatorState | undefined,
+    previous: AggregatorMemory | undefined,
     read: (m: number) => Promise<MinuteTally[]>,
     own: OwnWrites,
   ): Promise<PolicyResult> {
@@ -135,7 +138,7 @@ export function createAggregator(options: AggregatorOptions) {
   }
 
   /** The state after `minute`: the previous one carried forward with this minute's fleet. */
-  function stateAfter(minute: number, result: PolicyResult, previous: AggregatorState | undefined): AggregatorState {
+  function stateAfter(minute: number, result: PolicyResult, previous: AggregatorMemory | undefined): AggregatorState {
     const lastSeen: Record<string, number> = {};
     for (const [ip, seen] of Object.entries(previous?.lastSeen ?? {})) {
       if (seen > minute - SILENT_MEMORY_MINUTES) lastSeen[ip] = seen;
@@ -154,8 +157,16 @@ export function createAggregator(options: AggregatorOptions) {
 
   return {
     async run(eventTime: number): Promise<AggregationSummary> {
-      const summary: AggregationSummary = { minutes: [], waitedMs: 0, decisions: [] };
-      let previous = await state.getAggregatorState({ consistent: true });
+      const summary: AggregationSummary = { minutes: [], failedMinutes: [], waitedMs: 0, decisions: [] };
+      let previous: AggregatorMemory | undefined;
+      try {
+        previous = await state.getAggregatorMemory();
+      } catch (error) {
+        if (isRetryableStoreError(error)) throw error;
+        // Unreadable state must not stop detection either: decide the current minute without it.
+        log.error('aggregator state unreadable; deciding without it', { error });
+        log.metrics({ AggregationFailures: 1 });
+      }
       const minutes = minutesToAggregate({ eventTime, lastDone: previous?.lastMinute, maxCatchUp: config.maxCatchUpMinutes });
       const last = minutes.at(-1);
       if (last === undefined) return summary;
@@ -174,42 +185,67 @@ export function createAggregator(options: AggregatorOptions) {
       const read = (minute: number) => getOrInsert(cache, minute, () => heartbeats.readMinute(minute));
       const own: OwnWrites = { bans: new Map(), lifted: new Map(), offenses: new Map() };
       for (const minute of minutes) {
-        const now = minuteClosesAt(minute, graceMs);
-        const result = await decide(minute, previous, read, own);
-        // A ban or release that lost a race (another run, a manual ban placed
-        // meanwhile) is not recorded: the audit trail only says what happened.
-        const taken: Decision[] = [];
-        for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
-        await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
-        const next = stateAfter(minute, result, previous);
-        const { applied } = await state.advanceAggregatorState(next);
-        if (!applied) {
-          log.info('another run already aggregated this minute', { minute: bucketId(minute) });
-          break;
-        }
-        previous = next;
-        summary.minutes.push(bucketId(minute));
-        for (const d of taken) {
-          summary.decisions.push({
-            minute: bucketId(minute),
-            type: d.type,
-            ...('ip' in d ? { ip: d.ip } : {}),
-            ...('origin' in d ? { origin: d.origin } : {}),
+        try {
+          const now = minuteClosesAt(minute, graceMs);
+          const result = await decide(minute, previous, read, own);
+          // A ban or release that lost a race (another run, a manual ban placed
+          // meanwhile) is not recorded: the audit trail only says what happened.
+          const taken: Decision[] = [];
+          for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
+          await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
+          const next = stateAfter(minute, result, previous);
+          const { applied } = await state.advanceAggregatorState(next);
+          if (!applied) {
+            log.info('another run already aggregated this minute', { minute: bucketId(minute) });
+            break;
+          }
+          previous = next;
+          summary.minutes.push(bucketId(minute));
+          for (const d of taken) {
+            summary.decisions.push({
+              minute: bucketId(minute),
+              type: d.type,
+              ...('ip' in d ? { ip: d.ip } : {}),
+              ...('origin' in d ? { origin: d.origin } : {}),
+            });
+          }
+          if (result.capInForce) {
+            log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
+              minute: bucketId(minute),
+              capped: result.decisions.filter((d) => d.type === 'capped').map((d) => ('ip' in d ? d.ip : '')),
+            });
+          }
+          log.metrics({
+            ReportingIps: result.reporting.length,
+            BansDecided: result.decisions.filter((d) => d.type === 'ban' || d.type === 'escalation').length,
+            CappedBans: result.decisions.filter((d) => d.type === 'capped').length,
+            OriginOutages: result.outages.length,
+            FleetWideFailure: result.fleetWide ? 1 : 0,
           });
+        } catch (error) {
+          // Busy or unreachable storage: the next run retries the minute.
+          if (isRetryableStoreError(error)) throw error;
+          // Anything else would fail the same way on every run and stop
+          // detection for good: record it and move past the minute.
+          const at = minuteClosesAt(minute, graceMs);
+          log.error('minute could not be decided; moving past it', { minute: bucketId(minute), error });
+          log.metrics({ AggregationFailures: 1 });
+          await events.putEvents([
+            {
+              type: 'aggregation_failed',
+              at: new Date(at).toISOString(),
+              minute: bucketId(minute),
+              enforced: false,
+              rule: 'aggregator',
+              evidence: { error: error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : String(error) },
+            },
+          ]);
+          const { applied } = await state.skipMinute(minute);
+          if (!applied) break;
+          if (previous) previous = { ...previous, lastMinute: minute };
+          summary.minutes.push(bucketId(minute));
+          summary.failedMinutes.push(bucketId(minute));
         }
-        if (result.capInForce) {
-          log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
-            minute: bucketId(minute),
-            capped: result.decisions.filter((d) => d.type === 'capped').map((d) => ('ip' in d ? d.ip : '')),
-          });
-        }
-        log.metrics({
-          ReportingIps: result.reporting.length,
-          BansDecided: result.decisions.filter((d) => d.type === 'ban' || d.type === 'escalation').length,
-          CappedBans: result.decisions.filter((d) => d.type === 'capped').length,
-          OriginOutages: result.outages.length,
-          FleetWideFailure: result.fleetWide ? 1 : 0,
-        });
       }
       return summary;
     },

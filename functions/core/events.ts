@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'origin_recovered',
   'fleet_failure',
   'fleet_recovered',
+  'aggregation_failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

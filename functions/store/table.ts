@@ -43,6 +43,11 @@ export const keys = {
   offenses: () => 'OFFENSES',
   statePartition: () => 'STATE',
   aggregatorState: () => 'AGGREGATOR',
+  /** The aggregator state's pieces as of one minute: STATE#202611241403 */
+  statePieces: (bucketId: string) => `STATE#${bucketId}`,
+  /** One page of one kind (R reporting, S last seen, O outages, C capped): R#00012 */
+  statePiece: (kind: string, page: number) => `${kind}#${String(page).padStart(5, '0')}`,
+  statePiecePrefix: (kind: string) => `${kind}#`,
   eventDay: (day: string) => `EVT#${day}`,
   event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
   eventsOfIp: (ip: string) => `EVTIP#${ip}`,
