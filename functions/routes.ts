@@ -24,6 +24,8 @@ export type Schedule = {
   table: TableAccess;
   /** Lambda timeout: a run may sleep out the grace and then catch up. */
   timeoutSeconds: number;
+  /** Lambda memory (MB): also its CPU share. The fleet bench sizes the aggregator's. */
+  memoryMb: number;
 };
 
 /** A consumer of the table's DynamoDB stream (NEW_AND_OLD_IMAGES). */
@@ -47,7 +49,7 @@ export const routes = {
 } as const satisfies Record<string, HttpRoute>;
 
 export const schedules = {
-  aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120 },
+  aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120, memoryMb: 1024 },
 } as const satisfies Record<string, Schedule>;
 
 export const streamConsumers = {

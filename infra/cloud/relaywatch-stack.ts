@@ -153,6 +153,7 @@ export class RelaywatchStack extends Stack {
         entry: entryPath(schedule.entry),
         description: `relaywatch ${name} every ${schedule.rate}`,
         timeout: Duration.seconds(schedule.timeoutSeconds),
+        memorySize: schedule.memoryMb,
         // A failed run is redone by the next tick, which takes every minute not decided yet;
         // Lambda's own retry would only add a run overlapping it.
         retryAttempts: 0,
