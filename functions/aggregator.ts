@@ -1,9 +1,10 @@
 import type { Ban } from './core/blocklist.js';
+import { isBanActive } from './core/blocklist.js';
 import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Logger } from './log.js';
 import { getOrInsert } from './core/maps.js';
-import { bucketId, minutesToAggregate, minuteClosesAt } from './core/minutes.js';
+import { bucketId, minutesToAggregate, minuteClosesAt, minuteOf } from './core/minutes.js';
 import type { Decision, PolicyResult } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
@@ -35,6 +36,29 @@ export type AggregationSummary = {
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
+/**
+ * Decisions applied at once. Each concerns one IP (or no item at all), so
+ * they are independent; a few hundred bans in one minute then take a few
+ * round trips instead of a few hundred.
+ */
+const DECISION_CONCURRENCY = 16;
+/** Banned IPs whose recent rows are read at once. */
+const READ_CONCURRENCY = 16;
+
+/** `work` over every item, at most `limit` at a time; results in the items' order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index] as T);
+      }
+    }),
+  );
+  return results;
+}
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 function toEvent(decision: Decision, minute: number, at: number, enforced: boolean): AuditEvent {
@@ -116,13 +140,25 @@ export function createAggregator(options: AggregatorOptions) {
     own: OwnWrites,
   ): Promise<PolicyResult> {
     const now = minuteClosesAt(minute, graceMs);
-    const windowRows = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
-    const recentRows = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
-    // Rows name an origin only where it failed: one key per origin across the minutes read and past outages.
-    unifyOriginNames([...windowRows, ...recentRows], previous?.outages);
+    const windowMinutes = range(minute - config.windowMinutes + 1, minute);
+    const windowRows = (await Promise.all(windowMinutes.map(read))).flat();
     const suspects = [...new Set(windowRows.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip))];
     const [bansNow, offensesRead] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
     const seen = withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
+    // Probe history matters only for early release, so only banned IPs' rows
+    // of the release minutes outside the window are read (their own shard and
+    // key prefix), not every IP's rows of those minutes.
+    const firstReleaseMinute = minute - config.releaseMinutes + 1;
+    const releasable = seen.bans
+      .filter((ban) => !ban.manual && isBanActive(ban, now) && minuteOf(ban.since) <= firstReleaseMinute)
+      .map((ban) => ban.ip);
+    const extraMinutes = range(firstReleaseMinute, minute).filter((m) => !windowMinutes.includes(m));
+    const bannedRows = extraMinutes.length
+      ? (await mapBounded(releasable, READ_CONCURRENCY, (ip) => heartbeats.readIpMinutes(ip, extraMinutes))).flat()
+      : [];
+    const recentRows = [...windowRows.filter((row) => row.minute >= firstReleaseMinute), ...bannedRows];
+    // Rows name an origin only where it failed: one key per origin across the minutes read and past outages.
+    unifyOriginNames([...windowRows, ...bannedRows], previous?.outages);
     return decideMinute(
       {
         minute,
@@ -190,12 +226,12 @@ export function createAggregator(options: AggregatorOptions) {
           const result = await decide(minute, previous, read, own);
           // A ban or release that lost a race (another run, a manual ban placed
           // meanwhile) is not recorded: the audit trail only says what happened.
-          const taken: Decision[] = [];
-          for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
+          const applied = await mapBounded(result.decisions, DECISION_CONCURRENCY, (decision) => applyDecision(decision, now, own));
+          const taken = result.decisions.filter((_, i) => applied[i]);
           await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
           const next = stateAfter(minute, result, previous);
-          const { applied } = await state.advanceAggregatorState(next);
-          if (!applied) {
+          const advanced = await state.advanceAggregatorState(next);
+          if (!advanced.applied) {
             log.info('another run already aggregated this minute', { minute: bucketId(minute) });
             break;
           }

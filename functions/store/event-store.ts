@@ -42,7 +42,7 @@ export function createEventStore(options: EventStoreOptions) {
 
   return {
     async putEvents(events: readonly AuditEvent[]): Promise<void> {
-      await putAll(client, tableName, events.flatMap(toItems));
+      await putAll(client, tableName, events.flatMap(toItems), { concurrency: 4 });
     },
 
     /** Events since `since` (epoch ms), newest first, at most `limit`. */

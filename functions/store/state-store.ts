@@ -45,6 +45,8 @@ const PAGE_MAX_JSON_BYTES = 60_000;
 /** Pieces outlive a day of minutes given up on (the progress item then still names older pieces). */
 const PIECE_TTL_SECONDS = 2 * 86_400;
 const PROGRESS_FORMAT = 2;
+/** BatchWriteItem calls in flight while writing the pages. */
+const WRITE_CONCURRENCY = 4;
 const PIECE_FORMAT = 1;
 
 const PIECE_KINDS = { reporting: 'R', lastSeen: 'S', outages: 'O', capped: 'C' } as const;
@@ -261,7 +263,7 @@ export function createStateStore(options: StateStoreOptions) {
           [TABLE.ttlAttribute]: expiresAt,
         })),
       );
-      await putAll(client, tableName, items);
+      await putAll(client, tableName, items, { concurrency: WRITE_CONCURRENCY });
       return putProgress({
         v: PROGRESS_FORMAT,
         lastMinute: state.lastMinute,
