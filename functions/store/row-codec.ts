@@ -91,6 +91,12 @@ class Reader {
     }
     throw new RowFormatError('varint too long');
   }
+  /** `bytes` bytes as one unsigned big-endian number (up to 6, exact in a double). */
+  uint(bytes: number): number {
+    let value = 0;
+    for (let i = 0; i < bytes; i++) value = value * 256 + this.byte();
+    return value;
+  }
   take(length: number): Uint8Array {
     if (this.at + length > this.bytes.length) throw new RowFormatError('row data ends early');
     const slice = this.bytes.subarray(this.at, this.at + length);
@@ -102,9 +108,25 @@ class Reader {
   }
 }
 
+/**
+ * One string per origin id, shared by every decoded entry: a minute of
+ * 100,000 machines holds millions of entries but only thousands of origins.
+ * Bounded: cleared when it holds INTERNED_MAX ids.
+ */
+const INTERNED_MAX = 1_000_000;
+const interned = new Map<number, string>();
+function placeholderOf(id: number): string {
+  let text = interned.get(id);
+  if (text === undefined) {
+    if (interned.size >= INTERNED_MAX) interned.clear();
+    text = unnamedOrigin(id.toString(16).padStart(ID_BYTES * 2, '0'));
+    interned.set(id, text);
+  }
+  return text;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 function encodeEntries(entries: readonly Entry[]): Uint8Array {
   const out = new Writer();
@@ -160,9 +182,9 @@ export function encodeOrigins(origins: readonly OriginTally[], maxBytes: number)
 export function decodeOrigins(data: Uint8Array): OriginTally[] {
   const input = new Reader(data);
   const count = input.varint();
-  const entries: Array<{ id: string; counts: number[] }> = [];
+  const entries: Array<{ id: number; counts: number[] }> = [];
   for (let e = 0; e < count; e++) {
-    const id = hex(input.take(ID_BYTES));
+    const id = input.uint(ID_BYTES);
     const nonZero = input.byte();
     const big = input.byte();
     const counts: number[] = [];
@@ -182,7 +204,7 @@ export function decodeOrigins(data: Uint8Array): OriginTally[] {
   if (!input.ended) throw new RowFormatError('trailing bytes after row data');
   const tallies: OriginTally[] = [];
   entries.forEach(({ id, counts }, index) => {
-    const origin = names.get(index) ?? unnamedOrigin(id);
+    const origin = names.get(index) ?? placeholderOf(id);
     for (const [kind, base] of [['relay', 0], ['probe', 4]] as Array<[HeartbeatKind, number]>) {
       const slice = counts.slice(base, base + 4);
       if (slice.every((c) => c === 0)) continue;
