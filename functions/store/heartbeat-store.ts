@@ -92,21 +92,31 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
       await putAll(client, tableName, items);
     },
 
-    /** Every row of one minute, all shards read in parallel. */
+    /**
+     * Every row of one minute, all shards read in parallel. Twice the
+     * configured shards are read, so rows written by instances that already
+     * run with the count doubled (or still with it halved) are found while a
+     * deployment changes RELAYWATCH_SHARDS; an empty shard costs 0.5 RRU.
+     */
     async readMinute(minute: number): Promise<MinuteTally[]> {
       const bucket = bucketId(minute);
       const pages = await Promise.all(
-        Array.from({ length: shards }, (_, shard) => queryAll(keys.heartbeatBucket(bucket, shard))),
+        Array.from({ length: shards * 2 }, (_, shard) => queryAll(keys.heartbeatBucket(bucket, shard))),
       );
       return unifyOriginNames(pages.flat().map(fromItem));
     },
 
-    /** One IP's rows of the given minutes (its shard only). */
+    /**
+     * One IP's rows of the given minutes: its shard under the configured
+     * count, and under half and twice that count (the minutes around a change
+     * of RELAYWATCH_SHARDS by doubling or halving).
+     */
     async readIpMinutes(ip: string, minutes: readonly number[]): Promise<MinuteTally[]> {
-      const shard = shardOf(ip, shards);
+      const counts = [shards, shards * 2, ...(shards % 2 === 0 ? [shards / 2] : [])];
+      const ipShards = [...new Set(counts.map((count) => shardOf(ip, count)))];
       const pages = await Promise.all(
-        minutes.map((minute) =>
-          queryAll(keys.heartbeatBucket(bucketId(minute), shard), keys.heartbeatRowPrefix(ip)),
+        minutes.flatMap((minute) =>
+          ipShards.map((shard) => queryAll(keys.heartbeatBucket(bucketId(minute), shard), keys.heartbeatRowPrefix(ip))),
         ),
       );
       return unifyOriginNames(pages.flat().map(fromItem));

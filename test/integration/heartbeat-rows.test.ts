@@ -9,7 +9,8 @@ import { keys, shardOf, TABLE } from '../../functions/store/table.js';
 import { ensureTable } from '../../infra/local/table.js';
 import { localEndpoint } from '../helpers/status-center.js';
 
-const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
+// Near now: rows of a minute long past would be TTL-deleted while the test reads them.
+const MINUTE = minuteOf(Date.now());
 const SHARDS = 4;
 const counts = (ok: number, connect_failed = 0) => ({ ok, connect_failed, origin_error: 0, error: 0 });
 
@@ -99,5 +100,22 @@ describe('heartbeat rows on DynamoDB Local', () => {
     expect(relay.map((o) => o.origin)).toEqual(['rtmp://origin-a.example.net', 'rtmp://origin-a.example.net']);
     expect(relay.reduce((sum, o) => sum + o.counts.ok, 0)).toBe(11);
     expect(rows.flatMap((r) => r.origins).find((o) => o.kind === 'probe')?.counts).toEqual({ ok: 3, connect_failed: 0, origin_error: 0, error: 0 });
+  });
+
+  it('finds every row while RELAYWATCH_SHARDS is doubled, whichever count the writer and the reader run with', async () => {
+    const minute = MINUTE + 5;
+    const ips = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
+    const before = createHeartbeatStore({ client, tableName, shards: 4, bucketTtlHours: 48 });
+    const after = createHeartbeatStore({ client, tableName, shards: 8, bucketTtlHours: 48 });
+    // Half the fleet still written with 4 shards, half already with 8, in the same open minute.
+    for (const [i, ip] of ips.entries()) {
+      const writer = i % 2 === 0 ? before : after;
+      await writer.addTallies([{ minute, ip, origins: [{ origin: 'rtmp://origin-a.example.net', kind: 'relay', counts: counts(3) }] }], { writeId: `b:shards-${i}` });
+    }
+    expect(ips.some((ip) => shardOf(ip, 8) >= 4)).toBe(true);
+    for (const reader of [before, after]) {
+      expect((await reader.readMinute(minute)).map((row) => row.ip).sort()).toEqual([...ips].sort());
+      for (const ip of ips) expect((await reader.readIpMinutes(ip, [minute])).map((row) => row.ip)).toEqual([ip]);
+    }
   });
 });
