@@ -8,7 +8,6 @@ import { bucketId, minutesToAggregate, minuteClosesAt, minuteOf } from './core/m
 import type { Decision, PolicyResult } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
-import { unifyOriginNames } from './core/tally.js';
 import type { BanStore } from './store/ban-store.js';
 import type { EventStore } from './store/event-store.js';
 import type { HeartbeatStore } from './store/heartbeat-store.js';
@@ -140,6 +139,8 @@ export function createAggregator(options: AggregatorOptions) {
     own: OwnWrites,
   ): Promise<PolicyResult> {
     const now = minuteClosesAt(minute, graceMs);
+    // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
+    heartbeats.rememberOrigins(previous?.outages ?? []);
     const windowMinutes = range(minute - config.windowMinutes + 1, minute);
     const windowRows = (await Promise.all(windowMinutes.map(read))).flat();
     const suspects = [...new Set(windowRows.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip))];
@@ -157,8 +158,6 @@ export function createAggregator(options: AggregatorOptions) {
       ? (await mapBounded(releasable, READ_CONCURRENCY, (ip) => heartbeats.readIpMinutes(ip, extraMinutes))).flat()
       : [];
     const recentRows = [...windowRows.filter((row) => row.minute >= firstReleaseMinute), ...bannedRows];
-    // Rows name an origin only where it failed: one key per origin across the minutes read and past outages.
-    unifyOriginNames([...windowRows, ...bannedRows], previous?.outages);
     return decideMinute(
       {
         minute,

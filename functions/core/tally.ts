@@ -109,30 +109,3 @@ export function originId(origin: string): string {
  * yields lower case, so the upper-case H keeps it apart from every real name.
  */
 export const unnamedOrigin = (id: string) => `#H${id}`;
-const UNNAMED_PREFIX = '#H';
-
-/**
- * Compact rows name an origin only where something failed on it (the name is
- * then needed for events); elsewhere it is keyed by its id. This gives every
- * entry of `rows` the name some row (or `knownNames`) carried, so one origin
- * has one key across IPs and minutes. Rows are rewritten in place.
- */
-export function unifyOriginNames(rows: MinuteTally[], knownNames: Iterable<string> = []): MinuteTally[] {
-  const unnamed = rows.some((row) => row.origins.some((entry) => entry.origin.startsWith(UNNAMED_PREFIX)));
-  if (!unnamed) return rows;
-  const names = new Map<string, string>();
-  const seen = new Set<string>();
-  const learn = (name: string) => {
-    if (name.startsWith(UNNAMED_PREFIX) || seen.has(name)) return;
-    seen.add(name);
-    names.set(unnamedOrigin(originId(name)), name);
-  };
-  for (const name of knownNames) learn(name);
-  for (const row of rows) for (const entry of row.origins) learn(entry.origin);
-  for (const row of rows) {
-    for (const entry of row.origins) {
-      if (entry.origin.startsWith(UNNAMED_PREFIX)) entry.origin = names.get(entry.origin) ?? entry.origin;
-    }
-  }
-  return rows;
-}

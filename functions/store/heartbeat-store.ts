@@ -3,9 +3,8 @@ import * as z from 'zod/mini';
 import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
-import { unifyOriginNames } from '../core/tally.js';
 import { putAll } from './batch.js';
-import { decodeOrigins, encodeOrigins, RowFormatError } from './row-codec.js';
+import { decodeOrigins, encodeOrigins, OriginNameBook, RowFormatError } from './row-codec.js';
 import { queryItems } from './query.js';
 import { keys, shardOf, TABLE } from './table.js';
 
@@ -40,11 +39,29 @@ const MAX_ORIGIN_BYTES_PER_ROW = 300_000;
 /** A row's attributes besides its key and TTL; kept apart from how keys and batch identity are made. */
 const rowBody = (tally: MinuteTally, data: Uint8Array) => ({ v: ROW_FORMAT, ip: tally.ip, minute: tally.minute, d: data });
 
-function fromItem(raw: Record<string, unknown>): MinuteTally {
+/**
+ * A row as read. Packed rows (v2) keep their blob and decode it each time
+ * `origins` is read: a minute of 100,000 machines is ~50 MB of blobs but
+ * ~1 GB as objects, and the aggregator walks the origins only a few times.
+ * Names are learned into `book` here, so by the time a caller reads
+ * `origins` every name of the rows read so far is known.
+ */
+function fromItem(raw: Record<string, unknown>, book: OriginNameBook): MinuteTally {
   const parsed = heartbeatItemSchema.safeParse(raw);
   if (!parsed.success) throw new RowFormatError(`unreadable heartbeat row ${String(raw[TABLE.sortKey])}`);
   const item = parsed.data;
-  if ('d' in item) return { minute: item.minute, ip: item.ip, origins: decodeOrigins(item.d) };
+  if ('d' in item) {
+    const data = item.d;
+    book.learnFrom(data);
+    return {
+      minute: item.minute,
+      ip: item.ip,
+      get origins() {
+        return decodeOrigins(data, book);
+      },
+    };
+  }
+  for (const { o } of item.origins) book.learn(o);
   return {
     minute: item.minute,
     ip: item.ip,
@@ -65,6 +82,7 @@ function fromItem(raw: Record<string, unknown>): MinuteTally {
  */
 export function createHeartbeatStore(options: HeartbeatStoreOptions) {
   const { client, tableName, shards } = options;
+  const book = new OriginNameBook();
 
   const queryAll = async (pk: string, skPrefix?: string) =>
     (await queryItems(client, {
@@ -103,7 +121,12 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
       const pages = await Promise.all(
         Array.from({ length: shards * 2 }, (_, shard) => queryAll(keys.heartbeatBucket(bucket, shard))),
       );
-      return unifyOriginNames(pages.flat().map(fromItem));
+      return pages.flat().map((item) => fromItem(item, book));
+    },
+
+    /** Names to give origins that rows read later key by id only (e.g. outages of the last minute). */
+    rememberOrigins(names: Iterable<string>): void {
+      for (const name of names) book.learn(name);
     },
 
     /**
@@ -119,7 +142,7 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
           ipShards.map((shard) => queryAll(keys.heartbeatBucket(bucketId(minute), shard), keys.heartbeatRowPrefix(ip))),
         ),
       );
-      return unifyOriginNames(pages.flat().map(fromItem));
+      return pages.flat().map((item) => fromItem(item, book));
     },
   };
 }

@@ -17,7 +17,8 @@ import { originId, UNKNOWN_ORIGIN, unnamedOrigin } from '../core/tally.js';
  *
  * A healthy origin with its relay and its probe is 8 bytes. Names travel only
  * for origins where something failed (events name them) and for the unknown
- * origin; readers key the others by id (core unifyOriginNames).
+ * origin; readers name the others from an OriginNameBook that learned every
+ * name it saw, and key the rest by id (core unnamedOrigin).
  */
 
 const STATUS_ORDER = ['ok', 'connect_failed', 'origin_error', 'error'] as const;
@@ -178,8 +179,60 @@ export function encodeOrigins(origins: readonly OriginTally[], maxBytes: number)
   return parts.map(encodeEntries);
 }
 
-/** The origin tallies packed in `data`; throws RowFormatError on a damaged blob. */
-export function decodeOrigins(data: Uint8Array): OriginTally[] {
+/**
+ * Every origin of a report named somewhere, by id: rows name an origin only
+ * where it failed, and one origin must have one key across IPs and minutes.
+ * Bounded: forgets everything once it holds `maxNames`.
+ */
+export class OriginNameBook {
+  private readonly names = new Map<number, string>();
+  constructor(private readonly maxNames = 1_000_000) {}
+  learn(name: string): void {
+    const id = Number.parseInt(originId(name), 16);
+    if (this.names.has(id)) return;
+    if (this.names.size >= this.maxNames) this.names.clear();
+    this.names.set(id, name);
+  }
+  /** Learns the names packed in `data`, checking the whole blob on the way. */
+  learnFrom(data: Uint8Array): void {
+    for (const [id, name] of namesIn(data)) {
+      if (this.names.has(id)) continue;
+      if (this.names.size >= this.maxNames) this.names.clear();
+      this.names.set(id, name);
+    }
+  }
+  nameOf(id: number): string | undefined {
+    return this.names.get(id);
+  }
+}
+
+/** Skips a blob's entries (no allocation) and answers its named ones; throws RowFormatError on a damaged blob. */
+function namesIn(data: Uint8Array): Array<[number, string]> {
+  const input = new Reader(data);
+  const count = input.varint();
+  const ids: number[] = [];
+  for (let e = 0; e < count; e++) {
+    ids.push(input.uint(ID_BYTES));
+    input.byte();
+    const big = input.byte();
+    for (let i = 0; i < 8; i++) if (big & (1 << i)) input.varint();
+  }
+  const named: Array<[number, string]> = [];
+  const total = input.varint();
+  for (let n = 0; n < total; n++) {
+    const id = ids[input.varint()];
+    if (id === undefined) throw new RowFormatError('name of an entry that does not exist');
+    named.push([id, decoder.decode(input.take(input.varint()))]);
+  }
+  if (!input.ended) throw new RowFormatError('trailing bytes after row data');
+  return named;
+}
+
+/**
+ * The origin tallies packed in `data`; an origin the blob does not name gets
+ * its name from `book`, else its id. Throws RowFormatError on a damaged blob.
+ */
+export function decodeOrigins(data: Uint8Array, book?: OriginNameBook): OriginTally[] {
   const input = new Reader(data);
   const count = input.varint();
   const entries: Array<{ id: number; counts: number[] }> = [];
@@ -204,7 +257,7 @@ export function decodeOrigins(data: Uint8Array): OriginTally[] {
   if (!input.ended) throw new RowFormatError('trailing bytes after row data');
   const tallies: OriginTally[] = [];
   entries.forEach(({ id, counts }, index) => {
-    const origin = names.get(index) ?? placeholderOf(id);
+    const origin = names.get(index) ?? book?.nameOf(id) ?? placeholderOf(id);
     for (const [kind, base] of [['relay', 0], ['probe', 4]] as Array<[HeartbeatKind, number]>) {
       const slice = counts.slice(base, base + 4);
       if (slice.every((c) => c === 0)) continue;

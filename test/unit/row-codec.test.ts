@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { MinuteTally, OriginTally } from '../../functions/core/tally.js';
-import { originId, UNKNOWN_ORIGIN, unifyOriginNames, unnamedOrigin } from '../../functions/core/tally.js';
-import { decodeOrigins, encodeOrigins, RowFormatError } from '../../functions/store/row-codec.js';
+import type { OriginTally } from '../../functions/core/tally.js';
+import { originId, UNKNOWN_ORIGIN, unnamedOrigin } from '../../functions/core/tally.js';
+import { decodeOrigins, encodeOrigins, OriginNameBook, RowFormatError } from '../../functions/store/row-codec.js';
 
 const counts = (ok: number, connect_failed = 0, origin_error = 0, error = 0) => ({ ok, connect_failed, origin_error, error });
 const key = (t: OriginTally) => `${t.kind} ${t.origin}`;
@@ -68,10 +68,10 @@ describe('row codec (format v2)', () => {
       fc.property(tally, fc.integer({ min: 50, max: 5000 }), (origins, maxBytes) => {
         const nonEmpty = origins.filter((t) => t.counts.ok + t.counts.connect_failed + t.counts.origin_error + t.counts.error > 0);
         const parts = encodeOrigins(nonEmpty, maxBytes);
-        const rows: MinuteTally[] = parts.map((blob) => ({ minute: 1, ip: '192.0.2.1', origins: decodeOrigins(blob) }));
-        // Healthy origins come back by id; the writer's own names resolve them.
-        unifyOriginNames(rows, nonEmpty.map((t) => t.origin));
-        expect(sorted(rows.flatMap((r) => r.origins))).toEqual(sorted(nonEmpty));
+        // Healthy origins come back by id; a book that knows the names resolves them.
+        const book = new OriginNameBook();
+        for (const t of nonEmpty) book.learn(t.origin);
+        expect(sorted(parts.flatMap((blob) => decodeOrigins(blob, book)))).toEqual(sorted(nonEmpty));
       }),
     );
   });
@@ -95,21 +95,34 @@ describe('row codec (format v2)', () => {
   });
 });
 
-describe('unifyOriginNames', () => {
-  it('gives an origin one key across IPs when only a failing IP named it', () => {
+describe('OriginNameBook', () => {
+  it('gives an origin one name across rows when only a failing IP named it', () => {
     const name = 'rtmp://origin-a.example.net';
-    const rows: MinuteTally[] = [
-      { minute: 1, ip: '192.0.2.1', origins: [{ origin: unnamedOrigin(originId(name)), kind: 'relay', counts: counts(3) }] },
-      { minute: 1, ip: '192.0.2.2', origins: [{ origin: name, kind: 'relay', counts: counts(0, 3) }] },
-    ];
-    unifyOriginNames(rows);
-    expect(rows.flatMap((r) => r.origins.map((o) => o.origin))).toEqual([name, name]);
+    const [healthy] = encodeOrigins([{ origin: name, kind: 'relay', counts: counts(3) }], 1000);
+    const [failing] = encodeOrigins([{ origin: name, kind: 'relay', counts: counts(0, 3) }], 1000);
+    const book = new OriginNameBook();
+    book.learnFrom(healthy as Uint8Array);
+    book.learnFrom(failing as Uint8Array);
+    expect(decodeOrigins(healthy as Uint8Array, book)[0]?.origin).toBe(name);
   });
 
   it('leaves an origin nobody named keyed by its id', () => {
-    const id = unnamedOrigin(originId('rtmp://quiet.example.net'));
-    const rows: MinuteTally[] = [{ minute: 1, ip: '192.0.2.1', origins: [{ origin: id, kind: 'relay', counts: counts(3) }] }];
-    expect(unifyOriginNames(rows)[0]?.origins[0]?.origin).toBe(id);
+    const [blob] = encodeOrigins([{ origin: 'rtmp://quiet.example.net', kind: 'relay', counts: counts(3) }], 1000);
+    const book = new OriginNameBook();
+    book.learnFrom(blob as Uint8Array);
+    expect(decodeOrigins(blob as Uint8Array, book)[0]?.origin).toBe(unnamedOrigin(originId('rtmp://quiet.example.net')));
+  });
+
+  it('stays bounded: forgets once it holds its maximum', () => {
+    const book = new OriginNameBook(10);
+    for (let i = 0; i < 11; i++) book.learn(`rtmp://origin-${i}.example.net`);
+    expect(book.nameOf(Number.parseInt(originId('rtmp://origin-0.example.net'), 16))).toBeUndefined();
+    expect(book.nameOf(Number.parseInt(originId('rtmp://origin-10.example.net'), 16))).toBe('rtmp://origin-10.example.net');
+  });
+
+  it('refuses a damaged blob while learning', () => {
+    const [blob] = encodeOrigins([{ origin: 'rtmp://a.example.net', kind: 'relay', counts: counts(0, 2) }], 1000);
+    expect(() => new OriginNameBook().learnFrom((blob as Uint8Array).subarray(0, 9))).toThrow(RowFormatError);
   });
 
   it('keeps ids of distinct origins apart over a large pool', () => {
