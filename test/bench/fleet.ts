@@ -214,7 +214,9 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
   try {
     return JSON.parse(last) as AggregateRun;
   } catch {
-    const why = `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
+    const why = /heap out of memory|Allocation failed/i.test(stderr)
+      ? `out of memory (heap capped at ${LAMBDA_HEAP_MB} MB)`
+      : `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
     return { ok: false, ms: Number.NaN, maxRssMb: Number.NaN, minutes: 0, decisions: '', error: why };
   }
 }
