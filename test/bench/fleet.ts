@@ -25,7 +25,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseConfig } from '../../functions/core/config.js';
-import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { minuteClosesAt, minuteStart } from '../../functions/core/minutes.js';
 import { decideMinute } from '../../functions/core/policy.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
@@ -36,59 +35,16 @@ import { queryItems } from '../../functions/store/query.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import { bucketId } from '../../functions/core/minutes.js';
 import { ensureTable } from '../../infra/local/table.js';
+import { machineReport } from '../helpers/fleet.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
-const ORIGIN_POOL = 200;
-const FAILING_SHARE = 0.03;
-const CANARIES = ['tcp://canary-a.example.org:443', 'tcp://canary-b.example.org:443', 'tcp://canary-c.example.org:443'];
 /** What Lambda gives V8 at 1,024 MB (the runtime leaves room for the rest of the process). */
 const LAMBDA_HEAP_MB = 896;
 const AGGREGATE_TIMEOUT_MS = 15 * 60_000;
 const WRITE_CONCURRENCY = 8;
 
 const progress = (text: string) => process.stdout.write(`… ${text}\n`);
-
-/** A small deterministic PRNG (mulberry32), so every run writes the same fleet. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const originHost = (i: number) => `rtmp://live-${i}.customer-${(i * 37) % 101}.example.com:1935`;
-
-/** Machine n's IP: 10.a.b.c for the first 16 M. */
-export const fleetIp = (n: number) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-
-/** One machine's periodic report in `minute`, as its agent sends it. */
-export function machineReport(n: number, minute: number): Heartbeat[] {
-  const next = random(n * 7919 + 17);
-  const ip = fleetIp(n);
-  const failing = next() < FAILING_SHARE;
-  const relays = 10 + Math.floor(next() * 91);
-  const ts = minuteStart(minute) + 1_000 + Math.floor(next() * 50_000);
-  const heartbeats: Heartbeat[] = [];
-  const origins = new Set<number>();
-  for (let j = 0; j < relays; j++) {
-    const origin = Math.floor(next() * ORIGIN_POOL);
-    origins.add(origin);
-    const status = failing && next() < 0.8 ? 'connect_failed' : 'ok';
-    heartbeats.push({ ip, process: `ffmpeg-${j}`, status, origin: `${originHost(origin)}/live/s${n}-${j}`, ts });
-  }
-  for (const origin of origins) {
-    heartbeats.push({ ip, process: `probe:${origin}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: originHost(origin), ts });
-  }
-  for (const canary of CANARIES) {
-    heartbeats.push({ ip, process: `probe:${canary}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: canary, ts });
-  }
-  return heartbeats;
-}
 
 async function pool<T>(items: number, concurrency: number, work: (index: number) => Promise<T>): Promise<void> {
   let next = 0;
