@@ -241,7 +241,7 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
       evidence.uncorroboratedFailures ? `${evidence.uncorroboratedFailures} on origins no other IP reached (not counted)` : '',
     ].filter(Boolean);
     lines.push(
-      `In the last aggregated minute (${fleet.aggregatedMinute}): ${evidence.connectFailed} of ${evidence.samples} counted samples failed to connect (${percent(evidence.failRatio)}) over ${evidence.origins} origins${excused.length ? `; ${excused.join('; ')}` : ''}.`,
+      `In the last aggregated minute (${fleet.aggregatedMinute}): ${evidence.connectFailed} of ${evidence.samples} counted samples failed to connect (${percent(evidence.failRatio)}) over ${evidence.origins} origin${evidence.origins === 1 ? '' : 's'}${excused.length ? `; ${excused.join('; ')}` : ''}.`,
     );
   } else {
     lines.push(`It did not report in the last aggregated minute (${fleet.aggregatedMinute ?? 'none yet'}).`);
