@@ -15,7 +15,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { KNOBS, parseConfig } from '../../functions/core/config.js';
 import type { Role } from '../../functions/routes.js';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { LogLevel } from '../../functions/log.js';
 import { RelaywatchFunction } from './lambda-function.js';
@@ -147,6 +147,23 @@ export class RelaywatchStack extends Stack {
       this.functions[name] = fn;
     }
 
+    // Public routes (the dashboard page) hold no secret and get no table access:
+    // no bindTable, no bindTokenSecrets.
+    for (const [name, route] of Object.entries(publicRoutes)) {
+      const fn = new RelaywatchFunction(this, name, {
+        ...functionProps,
+        entry: entryPath(route.entry),
+        description: `relaywatch ${route.method} ${route.path} (public)`,
+        timeout: HTTP_TIMEOUT,
+      });
+      this.api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${name}Integration`, fn),
+      });
+      this.functions[name] = fn;
+    }
+
     for (const [name, schedule] of Object.entries(schedules)) {
       const fn = new RelaywatchFunction(this, name, {
         ...functionProps,
@@ -210,6 +227,11 @@ export class RelaywatchStack extends Stack {
     }
 
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the status center API' });
+    new CfnOutput(this, 'DashboardUrl', {
+      // The $default stage's URL ends with a slash.
+      value: `${stage.url}${publicRoutes.getDashboard.path.slice(1)}`,
+      description: 'The dashboard page; it asks for a reader token',
+    });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     for (const role of ROLES) {
       new CfnOutput(this, `${capitalize(role)}TokenSecretArn`, {

@@ -11,7 +11,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOBS } from '../../functions/core/config.js';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { Synthesized } from './synth.js';
 import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
@@ -19,7 +19,8 @@ import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
 const ROUTE_NAMES = Object.keys(routes) as (keyof typeof routes)[];
 const SCHEDULE_NAMES = Object.keys(schedules) as (keyof typeof schedules)[];
 const STREAM_NAMES = Object.keys(streamConsumers) as (keyof typeof streamConsumers)[];
-const ALL_NAMES = [...ROUTE_NAMES, ...SCHEDULE_NAMES, ...STREAM_NAMES];
+const PUBLIC_NAMES = Object.keys(publicRoutes) as (keyof typeof publicRoutes)[];
+const ALL_NAMES = [...ROUTE_NAMES, ...PUBLIC_NAMES, ...SCHEDULE_NAMES, ...STREAM_NAMES];
 
 const execFileAsync = promisify(execFile);
 
@@ -153,7 +154,7 @@ describe('the relaywatch stack', () => {
 
     it('set TABLE_NAME to the stack table and no knob variable while no knob is overridden', () => {
       const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
-      for (const name of ALL_NAMES) {
+      for (const name of ALL_NAMES.filter((name) => !(name in publicRoutes))) {
         const variables = functionProps(name).Environment.Variables as Record<string, unknown>;
         expect(variables.TABLE_NAME, name).toEqual({ Ref: table });
         const expected = ['NODE_OPTIONS', 'TABLE_NAME', ...(name in routes ? [KNOBS.tokenSecrets.env] : [])];
@@ -216,6 +217,15 @@ describe('the relaywatch stack', () => {
       }
     });
 
+    it('gives public routes no table, no token secrets and no knob variable', () => {
+      for (const name of PUBLIC_NAMES) {
+        const variables = functionProps(name).Environment.Variables as Record<string, unknown>;
+        expect(Object.keys(variables), name).toEqual(['NODE_OPTIONS']);
+        const grants = actionsOf(template, logicalId(name)).filter((grant) => /^(dynamodb|secretsmanager):/.test(grant.action));
+        expect(grants, name).toEqual([]);
+      }
+    });
+
     it('gives functions that serve no route no access to the token secrets', () => {
       for (const name of [...SCHEDULE_NAMES, ...STREAM_NAMES]) {
         const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
@@ -271,14 +281,16 @@ describe('the relaywatch stack', () => {
   describe('the HTTP API', () => {
     it('has exactly the routes of routes.ts', () => {
       const routeKeys = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
-      expect(routeKeys.sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+      const all = [...Object.values(routes), ...Object.values(publicRoutes)];
+      expect(routeKeys.sort()).toEqual(all.map((r) => `${r.method} ${r.path}`).sort());
     });
 
     it('sends each route to its own function', () => {
       const integrations = resourcesOf(template, 'AWS::ApiGatewayV2::Integration');
       const routeResources = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'));
-      for (const name of ROUTE_NAMES) {
-        const route = routeResources.find((r) => r.Properties.RouteKey === `${routes[name].method} ${routes[name].path}`);
+      for (const name of [...ROUTE_NAMES, ...PUBLIC_NAMES]) {
+        const spec = name in routes ? routes[name as keyof typeof routes] : publicRoutes[name as keyof typeof publicRoutes];
+        const route = routeResources.find((r) => r.Properties.RouteKey === `${spec.method} ${spec.path}`);
         const target = route?.Properties.Target as { 'Fn::Join': [string, unknown[]] };
         const integrationId = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
         const uri = integrations[integrationId]?.Properties.IntegrationUri as { 'Fn::GetAtt': [string, string] };
@@ -349,9 +361,9 @@ describe('the relaywatch stack', () => {
     });
   });
 
-  it('outputs the API URL, the table name and the three token secret ARNs', () => {
+  it('outputs the API URL, the dashboard URL, the table name and the three token secret ARNs', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['AdminTokenSecretArn', 'ApiUrl', 'ReaderTokenSecretArn', 'ReporterTokenSecretArn', 'TableName'].sort(),
+      ['AdminTokenSecretArn', 'ApiUrl', 'DashboardUrl', 'ReaderTokenSecretArn', 'ReporterTokenSecretArn', 'TableName'].sort(),
     );
   });
 
