@@ -94,7 +94,9 @@ function describe(ev) {
 
 function render(fleet, blocklist, events) {
   const lag = fleet.aggregationLagMinutes;
-  $('minute').textContent = fleet.aggregatedMinute || 'none yet';
+  const m = fleet.aggregatedMinute;
+  $('minute').textContent = m ? m.slice(8, 10) + ':' + m.slice(10, 12) + ' UTC' : 'none yet';
+  $('minute').title = m ? m.slice(0, 4) + '-' + m.slice(4, 6) + '-' + m.slice(6, 8) : '';
   $('lag').textContent = lag === null ? 'unknown' : lag + ' min';
   $('lag-card').classList.toggle('warn', lag === null || lag > 2);
   $('reporting').textContent = fleet.reporting.length;
@@ -217,6 +219,7 @@ th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; b
 td { padding: 5px 10px 5px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
 tr:last-child td { border-bottom: 0; }
 td.empty { color: var(--muted); }
+#events td:first-child, #bans td:nth-child(2), #fleet td:nth-child(6) { white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); }
 .badge.warn { color: var(--warn); background: var(--warn-bg); }
@@ -246,7 +249,7 @@ const BODY = `
 <main id="app" hidden>
   <div id="problem" role="alert" hidden></div>
   <div class="cards">
-    <div class="card"><div class="label">Last aggregated minute</div><div class="value" id="minute"></div></div>
+    <div class="card"><div class="label">Aggregated up to</div><div class="value" id="minute"></div></div>
     <div class="card" id="lag-card"><div class="label">Aggregation lag</div><div class="value" id="lag"></div></div>
     <div class="card"><div class="label">Reporting IPs</div><div class="value" id="reporting"></div></div>
     <div class="card" id="banned-card"><div class="label">Bans in force</div><div class="value" id="banned-count"></div></div>
