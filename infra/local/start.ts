@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError } from '../../functions/core/config.js';
 import { routes } from '../../functions/routes.js';
 import { LOCAL_AGGREGATE_ROUTE, startLocalStatusCenter } from './status-center.js';
@@ -18,6 +19,9 @@ Options (each also settable by the environment variable shown):
   --dynamodb-endpoint U use this DynamoDB instead of starting one (DYNAMODB_ENDPOINT)
   --no-schedule         do not aggregate every minute (use POST /_local/run/aggregate)
   -h, --help            this text
+  --version             print the version
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad option or could not start.
 
 Tokens: RELAYWATCH_REPORTER_TOKEN, RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN;
 random ones are generated and printed when unset. Every detection knob
@@ -40,6 +44,7 @@ const { values } = (() => {
         'dynamodb-endpoint': { type: 'string' },
         'no-schedule': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -48,6 +53,10 @@ const { values } = (() => {
 })();
 if (values.help) {
   process.stdout.write(HELP);
+  process.exit(0);
+}
+if (values.version) {
+  process.stdout.write(`relaywatch ${packageJson.version}\n`);
   process.exit(0);
 }
 
