@@ -6,6 +6,7 @@ import { createBanStore } from './store/ban-store.js';
 import { createDocumentClient } from './store/client.js';
 import { createEventStore } from './store/event-store.js';
 import { createHeartbeatStore } from './store/heartbeat-store.js';
+import { createRevocationStore } from './store/revocation-store.js';
 import { createStateStore } from './store/state-store.js';
 
 /** Everything a handler needs, wired once per process (a Lambda cold start). */
@@ -16,6 +17,8 @@ export type Runtime = {
   bans: ReturnType<typeof createBanStore>;
   events: ReturnType<typeof createEventStore>;
   state: ReturnType<typeof createStateStore>;
+  /** Revoked per-machine reporter tokens. */
+  revocations: ReturnType<typeof createRevocationStore>;
   /** The clock; tests and the local runtime may replace it. */
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -42,6 +45,7 @@ export function createRuntime(env: Record<string, string | undefined>, overrides
     bans: createBanStore({ client, tableName }),
     events: createEventStore({ client, tableName, eventTtlDays: config.eventTtlDays }),
     state: createStateStore({ client, tableName }),
+    revocations: createRevocationStore({ client, tableName }),
     now: overrides.now ?? Date.now,
     sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   };

@@ -2,19 +2,19 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { Role } from '../routes.js';
 
 /**
- * Reads each role's token(s) from Secrets Manager once per cold start. The
- * secret's value is the token, or several comma-separated during a rotation.
+ * Reads the given secrets (role tokens, reporter signing keys) from Secrets
+ * Manager. A value is the token or key, or several comma-separated during a rotation.
  */
-export async function readTokenSecrets(options: {
+export async function readTokenSecrets<Name extends string = Role>(options: {
   region: string;
-  secretArns: Partial<Record<Role, string>>;
-}): Promise<Partial<Record<Role, string>>> {
+  secretArns: Partial<Record<Name, string>>;
+}): Promise<Partial<Record<Name, string>>> {
   const client = new SecretsManagerClient({ region: options.region });
   const entries = await Promise.all(
-    (Object.entries(options.secretArns) as [Role, string][]).map(async ([role, arn]) => {
+    (Object.entries(options.secretArns) as [Name, string][]).map(async ([role, arn]) => {
       const result = await client.send(new GetSecretValueCommand({ SecretId: arn }));
       return [role, result.SecretString ?? ''] as const;
     }),
   );
-  return Object.fromEntries(entries);
+  return Object.fromEntries(entries) as Partial<Record<Name, string>>;
 }
