@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Heartbeat } from '../core/heartbeat.js';
 import { HEARTBEAT_LIMITS, parseHeartbeatBody } from '../core/heartbeat.js';
 import { canonicalIp } from '../core/ip.js';
@@ -35,8 +35,21 @@ export function createHandler(runtime: ApiRuntime) {
         const foreign = foreignIps(heartbeats, principal.ip, single);
         if (foreign.length) throw new HttpError(403, `a machine token speaks for its own IP only; nothing was stored`, foreign);
       }
-      const result = tallyHeartbeats(heartbeats, { now, graceMs: runtime.config.graceSeconds * 1000 });
-      // A batchId makes the rows' keys deterministic, so a retried batch overwrites itself.
+      // A batchId stands for one content, first received at one time: a retry, even
+      // a minute later, writes the same rows (same minute, same keys) over themselves.
+      let receivedAt = now;
+      if (batchId) {
+        const digest = createHash('sha256').update(JSON.stringify(heartbeats)).digest('base64url');
+        const claim = await runtime.batches.claim({ scope: principal.ip ?? 'fleet', batchId, digest, receivedAt: now });
+        if (claim.status === 'conflict') {
+          throw new HttpError(409, 'this batchId was already used for other heartbeats; nothing was stored', [
+            { path: 'batchId', message: 'reused with different content: a new batch needs a new batchId' },
+          ]);
+        }
+        receivedAt = claim.receivedAt;
+      }
+      const stamped = heartbeats.map((heartbeat) => (heartbeat.ts === undefined ? { ...heartbeat, ts: receivedAt } : heartbeat));
+      const result = tallyHeartbeats(stamped, { now, graceMs: runtime.config.graceSeconds * 1000 });
       await runtime.heartbeats.addTallies(result.tallies, { writeId: batchId ? `b:${batchId}` : `r:${randomUUID()}` });
       log.debug('heartbeats stored', { accepted: result.accepted, stale: result.stale, rows: result.tallies.length });
       return accepted(result.stale ? { accepted: result.accepted, stale: result.stale } : { accepted: result.accepted });

@@ -13,6 +13,7 @@ import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
+import { createBatchStore } from '../../functions/store/batch-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
 import { createRevocationStore } from '../../functions/store/revocation-store.js';
@@ -55,6 +56,7 @@ function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
     bans: createBanStore({ client, tableName: TABLE_NAME }),
     events: createEventStore({ client, tableName: TABLE_NAME, eventTtlDays: config.eventTtlDays }),
     state: createStateStore({ client, tableName: TABLE_NAME }),
+    batches: createBatchStore({ client, tableName: TABLE_NAME, ttlHours: config.bucketTtlHours }),
     revocations: createRevocationStore({ client, tableName: TABLE_NAME }),
     checkToken: createTokenChecker({ reporter: [REPORTER], reader: [], admin: [] }),
     now: () => NOW,
