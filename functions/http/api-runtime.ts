@@ -54,7 +54,7 @@ async function loadCredentials(config: Config): Promise<Credentials> {
  * last value (logged) rather than failing requests while Secrets Manager or
  * DynamoDB has a bad minute.
  */
-function bounded<T>(options: { initial?: T; load: () => Promise<T>; maxAgeMs: number; log: Logger; what: string }) {
+export function boundedAge<T>(options: { initial?: T; load: () => Promise<T>; maxAgeMs: number; log: Logger; what: string }) {
   let value = options.initial;
   let loadedAt = options.initial === undefined ? Number.NEGATIVE_INFINITY : Date.now();
   let pending: Promise<T> | undefined;
@@ -100,10 +100,10 @@ export async function createApiRuntime(
       'no API credentials configured: set RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN and RELAYWATCH_REPORTER_KEYS (or RELAYWATCH_TOKEN_SECRETS in AWS)',
     );
   }
-  const credentials = bounded({ initial, load: () => loadCredentials(config), maxAgeMs, log, what: 'credentials' });
+  const credentials = boundedAge({ initial, load: () => loadCredentials(config), maxAgeMs, log, what: 'credentials' });
   const { revocations } = runtime;
   // Read on first use, not at cold start: a module import does no DynamoDB I/O.
-  const revoked = bounded({ load: () => revocations.listRevocations(), maxAgeMs, log, what: 'reporter revocations' });
+  const revoked = boundedAge({ load: () => revocations.listRevocations(), maxAgeMs, log, what: 'reporter revocations' });
 
   let checker = { from: initial, check: createTokenChecker(initial.tokens, optionalKeys(initial)) };
   const checkerOf = (current: Credentials) => {
