@@ -20,6 +20,22 @@ function foreignIps(heartbeats: readonly Heartbeat[], boundIp: string, single: b
   );
 }
 
+/**
+ * When a batch counts as received: now for a new one, the first arrival for a
+ * repeat, so a retry even a minute later writes the same rows (same minute,
+ * same keys) over themselves. A batchId reused for other content is a 409.
+ */
+async function receivedAtOf(runtime: ApiRuntime, batch: { scope: string; batchId: string; heartbeats: readonly Heartbeat[]; now: number }) {
+  const digest = createHash('sha256').update(JSON.stringify(batch.heartbeats)).digest('base64url');
+  const claim = await runtime.batches.claim({ scope: batch.scope, batchId: batch.batchId, digest, receivedAt: batch.now });
+  if (claim.status === 'conflict') {
+    throw new HttpError(409, 'this batchId was already used for other heartbeats; nothing was stored', [
+      { path: 'batchId', message: 'reused with different content: a new batch needs a new batchId' },
+    ]);
+  }
+  return claim.receivedAt;
+}
+
 /** POST /v1/heartbeats (reporter): validate all, pre-combine, one row per (minute, ip). */
 export function createHandler(runtime: ApiRuntime) {
   return apiHandler(
@@ -35,19 +51,8 @@ export function createHandler(runtime: ApiRuntime) {
         const foreign = foreignIps(heartbeats, principal.ip, single);
         if (foreign.length) throw new HttpError(403, `a machine token speaks for its own IP only; nothing was stored`, foreign);
       }
-      // A batchId stands for one content, first received at one time: a retry, even
-      // a minute later, writes the same rows (same minute, same keys) over themselves.
-      let receivedAt = now;
-      if (batchId) {
-        const digest = createHash('sha256').update(JSON.stringify(heartbeats)).digest('base64url');
-        const claim = await runtime.batches.claim({ scope: principal.ip ?? 'fleet', batchId, digest, receivedAt: now });
-        if (claim.status === 'conflict') {
-          throw new HttpError(409, 'this batchId was already used for other heartbeats; nothing was stored', [
-            { path: 'batchId', message: 'reused with different content: a new batch needs a new batchId' },
-          ]);
-        }
-        receivedAt = claim.receivedAt;
-      }
+      // batchIds are scoped by credential: two machines may number their batches alike.
+      const receivedAt = batchId ? await receivedAtOf(runtime, { scope: principal.ip ?? 'fleet', batchId, heartbeats, now }) : now;
       const stamped = heartbeats.map((heartbeat) => (heartbeat.ts === undefined ? { ...heartbeat, ts: receivedAt } : heartbeat));
       const result = tallyHeartbeats(stamped, { now, graceMs: runtime.config.graceSeconds * 1000 });
       await runtime.heartbeats.addTallies(result.tallies, { writeId: batchId ? `b:${batchId}` : `r:${randomUUID()}` });
