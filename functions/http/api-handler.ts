@@ -48,7 +48,7 @@ async function authorize(event: APIGatewayProxyEventV2, route: HttpRoute, runtim
   if (!check.known) throw unknown();
   const { known: _known, ...principal } = check;
   if (!ROLE_ADMITS[route.role].includes(principal.role)) {
-    throw new HttpError(403, `this route needs the ${route.role} role; the token is a ${principal.role} token`);
+    throw new HttpError(403, `this route needs the ${route.role} role; the token is ${principal.role === 'admin' ? 'an' : 'a'} ${principal.role} token`);
   }
   // Its shape claims an admitted role, yet this function holds that role's secrets and they do not match.
   if (!principal.verified) throw unknown();
