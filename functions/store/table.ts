@@ -57,7 +57,8 @@ export const keys = {
  */
 export const KEY_SCOPES = {
   heartbeats: ['HB#*', 'BATCH#*'],
-  bans: ['BAN'],
+  /** The ban partition and any item kept beside it under a BAN prefix (a list version, say). */
+  bans: ['BAN*'],
   events: ['EVT#*', 'EVTIP#*'],
   revocations: ['REVOKED'],
 } as const;
