@@ -51,7 +51,7 @@ export const routes = {
   postHeartbeats: { method: 'POST', path: '/v1/heartbeats', role: 'reporter', entry: 'handlers/post-heartbeats.ts', table: 'write', writes: ['heartbeats'], reads: ['revocations'], reporterKeys: true },
   getBlocklist: { method: 'GET', path: '/v1/blocklist', role: 'reader', entry: 'handlers/get-blocklist.ts', table: 'read' },
   getIp: { method: 'GET', path: '/v1/ips/{ip}', role: 'reader', entry: 'handlers/get-ip.ts', table: 'read' },
-  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'write', writes: ['bans', 'events'] },
+  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
   deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
   getEvents: { method: 'GET', path: '/v1/events', role: 'reader', entry: 'handlers/get-events.ts', table: 'read' },
   getFleet: { method: 'GET', path: '/v1/fleet', role: 'reader', entry: 'handlers/get-fleet.ts', table: 'read' },
