@@ -49,6 +49,11 @@ export function createHandler(runtime: ApiRuntime) {
       if (principal.ip !== undefined) {
         const single = !(typeof body === 'object' && body !== null && 'heartbeats' in body);
         const foreign = foreignIps(heartbeats, principal.ip, single);
+        // An envelope-level ip (the lease of an idle agent) must be the machine's own too.
+        const envelopeIp = single ? undefined : (body as { ip?: unknown }).ip;
+        if (envelopeIp !== undefined && (typeof envelopeIp !== 'string' || canonicalIp(envelopeIp) !== principal.ip)) {
+          foreign.unshift({ path: 'ip', message: `this token reports for ${principal.ip} only` });
+        }
         if (foreign.length) throw new HttpError(403, `a machine token speaks for its own IP only; nothing was stored`, foreign);
       }
       // batchIds are scoped by credential: two machines may number their batches alike.

@@ -106,6 +106,12 @@ describe('per-machine reporter tokens', () => {
     const response = await f.post(f.tokens[ATTACKER]!, forged);
     expect(response.status).toBe(403);
     expect(response.json.issues.map((i: { path: string }) => i.path)).toEqual(['heartbeats.1.ip', 'heartbeats.2.ip']);
+    const envelope = await f.api('POST', '/v1/heartbeats', {
+      token: f.tokens[ATTACKER]!,
+      body: { ip: VICTIM, heartbeats: beats(ATTACKER, 'ok', 1, f.clock.now()) },
+    });
+    expect(envelope.status).toBe(403);
+    expect(envelope.json.issues.map((i: { path: string }) => i.path)).toEqual(['ip']);
     const single = await f.api('POST', '/v1/heartbeats', { token: f.tokens[ATTACKER]!, body: beats(VICTIM, 'ok', 1, f.clock.now())[0] });
     expect(single.status).toBe(403);
     expect(single.json.issues[0].path).toBe('ip');
