@@ -23,8 +23,10 @@ Options (each also settable by the environment variable shown):
 
 Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad option or could not start.
 
-Tokens: RELAYWATCH_REPORTER_TOKEN, RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN;
-random ones are generated and printed when unset. Every detection knob
+Tokens: RELAYWATCH_REPORTER_TOKEN (fleet-wide, unbound), RELAYWATCH_READER_TOKEN,
+RELAYWATCH_ADMIN_TOKEN; random ones are generated and printed when unset.
+RELAYWATCH_REPORTER_KEYS signs per-machine reporter tokens (POST /v1/reporter-tokens);
+a random key is generated when unset, so those tokens then last one run. Every detection knob
 (RELAYWATCH_FAIL_RATIO, ...) is read from the environment: see README.md.
 `;
 
@@ -86,9 +88,13 @@ relaywatch status center is running
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
 
 Tokens (Authorization: Bearer <token>)
-  reporter  ${center.tokens.reporter}
+  reporter  ${center.tokens.reporter}   (fleet-wide: may report for ANY IP; for trials)
   reader    ${center.tokens.reader}
   admin     ${center.tokens.admin}
+
+A relay machine's own token (it may report only for its IP):
+  curl -s -X POST ${center.url}/v1/reporter-tokens -H 'authorization: Bearer ${center.tokens.admin}' \\
+    -H 'content-type: application/json' -d '{"ip":"203.0.113.7"}'
 
 Routes
 ${routeLines}
