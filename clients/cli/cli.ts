@@ -38,7 +38,9 @@ Commands:
   why <ip>                         its ban, its evidence, its recent minutes and events, in words
   events [--ip <ip>] [--since <duration|time>] [--limit <n>]
                                    the audit trail, newest first (default: the last 24 h, 100 events)
-  token issue --ip <ip>            issue a reporter token for one relay machine (admin)
+  token issue --ip <ip>            issue a reporter token that reports for that one machine only (admin);
+                                   the token goes to stdout
+  token revoke --ip <ip>           every reporter token issued to that IP until now stops working (admin)
 
 Options:
   --url <url>          status center base URL                      env RELAYWATCH_URL
@@ -102,6 +104,7 @@ const COMMANDS = {
   why: { args: 1, options: [] },
   events: { args: 0, options: ['ip', 'since', 'limit'] },
   'token issue': { args: 0, options: ['ip'] },
+  'token revoke': { args: 0, options: ['ip'] },
 } as const satisfies Record<string, { args: number; options: readonly OptionName[] }>;
 type Command = keyof typeof COMMANDS;
 const COMMON: readonly OptionName[] = ['url', 'token', 'json', 'timeout', 'help', 'version'];
@@ -119,12 +122,12 @@ function parse(argv: readonly string[]): Parsed | 'help' | 'version' {
   if (values.help) return 'help';
   if (values.version) return 'version';
   const [first, ...rest] = positionals;
-  if (first === undefined) throw new UsageError('a command is required: status, fleet, bans, ban, unban, why, events, token issue');
+  if (first === undefined) throw new UsageError('a command is required: status, fleet, bans, ban, unban, why, events, token issue, token revoke');
   let command: string = first;
   let args = rest;
   if (first === 'token') {
-    if (rest[0] !== 'issue') throw new UsageError('"token" takes one subcommand: token issue --ip <ip>');
-    command = 'token issue';
+    if (rest[0] !== 'issue' && rest[0] !== 'revoke') throw new UsageError('"token" takes a subcommand: token issue --ip <ip>, token revoke --ip <ip>');
+    command = `token ${rest[0]}`;
     args = rest.slice(1);
   }
   if (!(command in COMMANDS)) throw new UsageError(`unknown command "${command}"`);
@@ -246,6 +249,13 @@ async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: 
         io.stdout(`${answer.body.token}\n`);
         io.stderr(`reporter token for ${answer.body.ip}: set it as RELAYWATCH_REPORTER_TOKEN on that machine only\n`);
       }
+      return EXIT.ok;
+    }
+    case 'token revoke': {
+      const ip = ipArgument(values.ip, '--ip');
+      await api('DELETE', `/v1/reporter-tokens/${encodeURIComponent(ip)}`);
+      if (values.json) printJson(io, { ip, revoked: true });
+      else io.stdout(`revoked every reporter token issued to ${ip} until now (in force within the status center's credential cache age)\n`);
       return EXIT.ok;
     }
   }

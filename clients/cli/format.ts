@@ -196,6 +196,12 @@ export function describeEvent(event: AuditEvent): string {
     case 'fleet_recovered':
       text = 'fleet-wide failure over';
       break;
+    case 'reporter_token_issued':
+      text = 'reporter token issued for this machine';
+      break;
+    case 'reporter_token_revoked':
+      text = 'reporter tokens of this machine revoked';
+      break;
     default:
       text = event.type;
   }

@@ -87,6 +87,8 @@ function describe(ev) {
     case 'origin_recovered': text = 'origin recovered'; break;
     case 'fleet_failure': text = 'fleet-wide failure: ' + e.failingIps + ' of ' + e.reportingIps + ' IPs failing, nobody banned'; break;
     case 'fleet_recovered': text = 'fleet-wide failure over'; break;
+    case 'reporter_token_issued': text = 'reporter token issued'; break;
+    case 'reporter_token_revoked': text = 'reporter tokens revoked'; break;
     default: text = ev.type;
   }
   return ev.enforced ? text : text + ' (dry run)';

@@ -149,10 +149,28 @@ describe('the relaywatch CLI against the local status center', () => {
     expect(run.stderr).toContain(`cannot reach the status center at http://127.0.0.1:${port}`);
   });
 
-  it('exits 3 naming the route when the status center cannot issue reporter tokens', async () => {
-    const run = await cli(['token', 'issue', '--ip', '198.51.100.7']);
-    expect(run.code).toBe(EXIT.notFound);
-    expect(run.stderr).toContain('no POST /v1/reporter-tokens');
+  it('issues a reporter token that reports for its machine only, and revokes it', async () => {
+    const ip = '198.51.100.7';
+    const issued = await cli(['token', 'issue', '--ip', ip]);
+    expect(issued.code).toBe(EXIT.ok);
+    const token = issued.stdout.trim();
+    expect(issued.stderr).toContain(`reporter token for ${ip}`);
+    const post = (body: unknown) => fetch(`${center.url}/v1/heartbeats`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect((await post({ ip, process: 'p1', status: 'ok' })).status).toBe(202);
+    expect((await post({ ip: '198.51.100.8', process: 'p1', status: 'ok' })).status).toBe(403);
+    now += 1_000;
+    const revoked = await cli(['token', 'revoke', '--ip', ip]);
+    expect(revoked.code).toBe(EXIT.ok);
+    expect(revoked.stdout).toContain(`revoked every reporter token issued to ${ip}`);
+    const events = await cli(['events', '--ip', ip, '--json']);
+    expect(JSON.parse(events.stdout).events.map((event: { type: string }) => event.type)).toEqual([
+      'reporter_token_revoked',
+      'reporter_token_issued',
+    ]);
   });
 
   it.each([
