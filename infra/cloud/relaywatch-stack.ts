@@ -54,7 +54,7 @@ type SecretName = Role | 'reporterKeys';
  * Per-route throttles (requests/s, burst) under the stage's: reporters get a
  * budget of their own, so a flood of heartbeats cannot starve blocklist reads.
  */
-export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes, ThrottleSettings>> = {
+export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes | keyof typeof publicRoutes, ThrottleSettings>> = {
   postHeartbeats: { rateLimit: 500, burstLimit: 1000 },
   getBlocklist: { rateLimit: 300, burstLimit: 600 },
   getIp: { rateLimit: 50, burstLimit: 100 },
@@ -64,6 +64,8 @@ export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes, ThrottleSettin
   deleteBan: { rateLimit: 10, burstLimit: 20 },
   postReporterToken: { rateLimit: 10, burstLimit: 20 },
   deleteReporterTokens: { rateLimit: 10, burstLimit: 20 },
+  // Public: anyone can invoke it, so it gets a small budget of its own (a page load is one request).
+  getDashboard: { rateLimit: 5, burstLimit: 10 },
 };
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
@@ -279,7 +281,7 @@ export class RelaywatchStack extends Stack {
     // RouteSettings is untyped JSON in the L1: CloudFormation's own property names, as written.
     cfnStage.routeSettings = Object.fromEntries(
       Object.entries(ROUTE_THROTTLES).map(([name, throttle]) => {
-        const route = routes[name as keyof typeof routes];
+        const route = name in routes ? routes[name as keyof typeof routes] : publicRoutes[name as keyof typeof publicRoutes];
         return [`${route.method} ${route.path}`, { ThrottlingRateLimit: throttle.rateLimit, ThrottlingBurstLimit: throttle.burstLimit }];
       }),
     );

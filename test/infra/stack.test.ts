@@ -365,7 +365,8 @@ describe('the relaywatch stack', () => {
     it('throttles every route on its own, heartbeats below the stage so reporters cannot starve blocklist reads', () => {
       const stage = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties as Record<string, any>;
       const settings = stage.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
-      expect(Object.keys(settings).sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+      const all = [...Object.values(routes), ...Object.values(publicRoutes)];
+      expect(Object.keys(settings).sort()).toEqual(all.map((r) => `${r.method} ${r.path}`).sort());
       const heartbeats = settings['POST /v1/heartbeats']!;
       const blocklist = settings['GET /v1/blocklist']!;
       expect(heartbeats.ThrottlingRateLimit + blocklist.ThrottlingRateLimit).toBeLessThanOrEqual(stage.DefaultRouteSettings.ThrottlingRateLimit);
