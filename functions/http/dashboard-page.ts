@@ -151,6 +151,8 @@ async function api(path, token) {
 function showLogin(message) {
   clearTimeout(timer);
   $('app').hidden = true;
+  $('signout').hidden = true;
+  $('updated').textContent = '';
   $('login').hidden = false;
   $('login-error').textContent = message || '';
   $('token').value = '';
@@ -168,6 +170,7 @@ async function refresh() {
     render(fleet, blocklist, events);
     $('login').hidden = true;
     $('app').hidden = false;
+    $('signout').hidden = false;
     $('problem').hidden = true;
     $('updated').textContent = 'updated ' + new Date().toISOString().slice(11, 19) + 'Z, every ' + REFRESH_MS / 1000 + ' s';
     document.body.dataset.state = 'loaded';
@@ -239,7 +242,7 @@ button { font: inherit; padding: 6px 14px; border-radius: 6px; border: 1px solid
 
 const BODY = `
 <header><h1>relaywatch</h1><span class="muted">status center dashboard</span><span class="muted" id="updated"></span>
-  <button id="signout" type="button">Sign out</button></header>
+  <button id="signout" type="button" hidden>Sign out</button></header>
 <div id="login" hidden>
   <h2>Sign in</h2>
   <p class="muted">Paste a reader token. It stays in this tab only (sessionStorage) and is sent to this status center's API.</p>

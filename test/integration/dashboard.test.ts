@@ -62,6 +62,8 @@ describe('the dashboard in headless Chromium', () => {
     await page.pressEnter();
     await page.waitFor(`document.getElementById('login-error').textContent.includes('refused')`);
     expect(await page.evaluate(`sessionStorage.getItem('relaywatch-token')`)).toBeNull();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(join(ARTIFACTS, 'dashboard-login.png'), await page.screenshot());
   });
 
   it('shows the banned IP with its reason and end after the reader token is entered, keeping the token in the tab only', async () => {
