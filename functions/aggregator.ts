@@ -4,7 +4,7 @@ import type { AuditEvent } from './core/events.js';
 import type { Logger } from './log.js';
 import { getOrInsert } from './core/maps.js';
 import { bucketId, minutesToAggregate, minuteClosesAt } from './core/minutes.js';
-import type { Decision, PolicyResult } from './core/policy.js';
+import type { Decision, PolicyResult, Verdict } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
 import type { BanStore } from './store/ban-store.js';
@@ -33,26 +33,8 @@ export type AggregationSummary = {
 const SILENT_MEMORY_MINUTES = 1440;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function toEvent(decision: Decision, minute: number, at: number, enforced: boolean): AuditEvent {
-  const base = { at: new Date(at).toISOString(), minute: bucketId(minute), enforced };
-  switch (decision.type) {
-    case 'ban':
-    case 'escalation':
-      return { ...base, type: decision.type, ip: decision.ip, rule: decision.ban.rule, evidence: { ...decision.evidence, ban: decision.ban } };
-    case 'capped':
-      return { ...base, type: 'capped', ip: decision.ip, rule: 'max-ban-fraction', evidence: { ...decision.evidence, cap: decision.cap } };
-    case 'allowlisted':
-      return { ...base, type: 'allowlisted', ip: decision.ip, rule: 'allowlist', evidence: { ...decision.evidence } };
-    case 'release':
-      return { ...base, type: 'release', ip: decision.ip, rule: 'probes-healthy', evidence: { ban: decision.ban, healthyMinutes: decision.healthyMinutes } };
-    case 'origin_outage':
-    case 'origin_recovered':
-      return { ...base, type: decision.type, origin: decision.origin, rule: 'origin-evidence', evidence: { ...decision.evidence } };
-    case 'fleet_failure':
-      return { ...base, type: 'fleet_failure', rule: 'fleet-wide', evidence: { ...decision.evidence, suppressed: decision.suppressed } };
-    case 'fleet_recovered':
-      return { ...base, type: 'fleet_recovered', rule: 'fleet-wide', evidence: { ...decision.evidence } };
-  }
+function toEvent(verdict: Verdict, minute: number, at: number, enforced: boolean): AuditEvent {
+  return { at: new Date(at).toISOString(), minute: bucketId(minute), enforced, ...verdict.event };
 }
 
 /**
@@ -175,8 +157,8 @@ export function createAggregator(options: AggregatorOptions) {
         const result = await decide(minute, previous, read, own);
         // A ban or release that lost a race (another run, a manual ban placed
         // meanwhile) is not recorded: the audit trail only says what happened.
-        const taken: Decision[] = [];
-        for (const decision of result.decisions) if (await applyDecision(decision, now, own)) taken.push(decision);
+        const taken: Verdict[] = [];
+        for (const verdict of result.verdicts) if (await applyDecision(verdict.decision, now, own)) taken.push(verdict);
         await events.putEvents(taken.map((d) => toEvent(d, minute, now, !config.dryRun)));
         const next = stateAfter(minute, result, previous);
         const { applied } = await state.advanceAggregatorState(next);
@@ -186,7 +168,7 @@ export function createAggregator(options: AggregatorOptions) {
         }
         previous = next;
         summary.minutes.push(bucketId(minute));
-        for (const d of taken) {
+        for (const { decision: d } of taken) {
           summary.decisions.push({
             minute: bucketId(minute),
             type: d.type,
@@ -200,13 +182,7 @@ export function createAggregator(options: AggregatorOptions) {
             capped: result.decisions.filter((d) => d.type === 'capped').map((d) => ('ip' in d ? d.ip : '')),
           });
         }
-        log.metrics({
-          ReportingIps: result.reporting.length,
-          BansDecided: result.decisions.filter((d) => d.type === 'ban' || d.type === 'escalation').length,
-          CappedBans: result.decisions.filter((d) => d.type === 'capped').length,
-          OriginOutages: result.outages.length,
-          FleetWideFailure: result.fleetWide ? 1 : 0,
-        });
+        log.metrics(result.metrics);
       }
       return summary;
     },
