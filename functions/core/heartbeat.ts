@@ -15,6 +15,9 @@ export const HEARTBEAT_LIMITS = {
   maxBatchIdLength: 128,
   /** A heartbeat observed further ahead of the server's clock is refused. */
   maxFutureSkewMs: 60_000,
+  /** The report interval an agent may declare (its lease), in seconds. */
+  minReportIntervalSeconds: 1,
+  maxReportIntervalSeconds: 3600,
 } as const;
 
 export const HEARTBEAT_STATUSES = [
@@ -59,6 +62,17 @@ export const heartbeatEnvelopeSchema = z.object({
       z.minLength(1),
       z.maxLength(HEARTBEAT_LIMITS.maxBatchIdLength),
       z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    ),
+  ),
+  /**
+   * The agent's lease: it promises its next report within this many seconds.
+   * Its silence then counts as evidence (docs/policy.md, rule silent).
+   */
+  reportIntervalSeconds: z.optional(
+    z.number().check(
+      z.int('must be an integer number of seconds'),
+      z.gte(HEARTBEAT_LIMITS.minReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
+      z.lte(HEARTBEAT_LIMITS.maxReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
     ),
   ),
 });

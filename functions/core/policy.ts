@@ -2,6 +2,8 @@ import { failRatioRule } from './rules/fail-ratio.js';
 import { fleetWideRule } from './rules/fleet-wide.js';
 import { originOutageRule } from './rules/origin-outage.js';
 import { probeReleaseRule } from './rules/probe-release.js';
+import { silentRule } from './rules/silent.js';
+import { silentReleaseRule } from './rules/silent-release.js';
 import type { PolicyInput, PolicyKnobs, PolicyResult, Rule, Verdict } from './rules/evidence.js';
 import { gatherEvidence } from './rules/evidence.js';
 
@@ -17,8 +19,10 @@ export type {
   PolicyInput,
   PolicyKnobs,
   PolicyResult,
+  NewestReport,
   ProbeMinute,
   Rule,
+  SilenceEvidence,
   Verdict,
 } from './rules/evidence.js';
 
@@ -27,7 +31,14 @@ export type {
  * rules/, its test, one line here, its knobs (config.ts, README) and its row
  * in docs/policy.md.
  */
-export const RULES: readonly Rule[] = [originOutageRule, fleetWideRule, failRatioRule, probeReleaseRule];
+export const RULES: readonly Rule[] = [
+  originOutageRule,
+  fleetWideRule,
+  failRatioRule,
+  silentRule,
+  silentReleaseRule,
+  probeReleaseRule,
+];
 
 /**
  * Decides one minute: which IPs to ban, release early, or spare and why. Pure:
@@ -56,6 +67,8 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
     reporting: evidence.reporting,
     outages: [...evidence.outages.keys()].sort(),
     fleetWide: evidence.fleetWide,
+    fleetSilent: decisions.some((d) => d.type === 'fleet_silence') ||
+      ((input.previous.fleetSilent ?? false) && !decisions.some((d) => d.type === 'fleet_silence_recovered')),
     capInForce: decisions.some((d) => d.type === 'capped'),
     metrics,
   };

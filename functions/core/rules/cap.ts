@@ -32,12 +32,13 @@ export function capRoom(evidence: Evidence, knobs: PolicyKnobs, earlier: readonl
 }
 
 /** A capped decision: the IP qualified but the cap was full. */
-export function cappedVerdict(by: string, evidence: IpEvidence, cap: CapEvidence): Verdict {
+export function cappedVerdict(by: string, evidence: IpEvidence, cap: CapEvidence, perMinute: boolean): Verdict {
   return {
     decision: { type: 'capped', ip: evidence.ip, evidence, cap },
     by,
     event: { type: 'capped', ip: evidence.ip, rule: 'max-ban-fraction', evidence: { ...evidence, cap } },
     metric: 'CappedBans',
+    perMinute,
   };
 }
 
@@ -55,6 +56,7 @@ export function banVerdict(options: {
   knobs: PolicyKnobs;
   metric: string;
   extra?: Record<string, unknown>;
+  perMinute?: boolean;
 }): Verdict {
   const { evidence, offense, now } = options;
   const type = offense > 1 ? 'escalation' : 'ban';
@@ -74,5 +76,6 @@ export function banVerdict(options: {
     by: options.by,
     event: { type, ip: evidence.ip, rule: ban.rule, evidence: { ...evidence, ...options.extra, ban } },
     metric: options.metric,
+    ...(options.perMinute ? { perMinute: true } : {}),
   };
 }

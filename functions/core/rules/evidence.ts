@@ -2,6 +2,7 @@ import type { Ban } from '../blocklist.js';
 import { isBanActive } from '../blocklist.js';
 import type { EventType } from '../events.js';
 import type { Cidr } from '../ip.js';
+import type { Leases } from '../leases.js';
 import { cidrContains, parseIp } from '../ip.js';
 import { getOrInsert } from '../maps.js';
 import type { MinuteTally, StatusCounts } from '../tally.js';
@@ -23,6 +24,9 @@ export type PolicyKnobs = {
   probeMinSamples: number;
   allowlist: readonly Cidr[];
   dryRun: boolean;
+  graceSeconds: number;
+  silentLeases: number;
+  fleetSilenceShare: number;
 };
 
 export type PolicyInput = {
@@ -34,12 +38,25 @@ export type PolicyInput = {
   window: readonly MinuteTally[];
   /** Probe rows of the last releaseMinutes minutes (may overlap `window`). */
   recent: readonly MinuteTally[];
+  /** Rows newer than the window (a closing decision made later): read only for each IP's newest report. */
+  latest?: readonly MinuteTally[];
   /** Bans as stored (the policy itself ignores those not in force at `now`). */
   bans: readonly Ban[];
   /** Start times of each IP's automatic bans in the 24 h before `now`. */
   offenses: Readonly<Record<string, readonly number[]>>;
-  /** What the previous run found, so conditions are reported when they begin and end. */
-  previous: { outages: readonly string[]; fleetWide: boolean };
+  /** What the previous decision found, so conditions are reported when they begin and end. */
+  previous: {
+    outages: readonly string[];
+    fleetWide: boolean;
+    fleetSilent?: boolean;
+    /** When the previous live decision was made (epoch ms). */
+    at?: number;
+  };
+  /**
+   * The agents' leases, folded up to `now`. Only a live decision (one made
+   * at the time it is about) passes them: silence is judged against the clock.
+   */
+  leases?: Leases;
 };
 
 /** What the numbers were when a rule fired: kept with every event. */
@@ -54,6 +71,8 @@ export type IpEvidence = {
   excusedFailures: number;
   /** connect_failed on origins no other IP reached in the window: nothing to cross-check, so not counted. */
   uncorroboratedFailures: number;
+  /** connect_failed delivered more than the grace after it was observed (a backlog): counted against no machine. */
+  lateFailures: number;
   originErrors: number;
   errors: number;
   origins: number;
@@ -63,6 +82,9 @@ export type OriginEvidence = { origin: string; relayingIps: number; failingIps: 
 export type CapEvidence = { reportingIps: number; cap: number; automaticBansInForce: number; formula: string };
 export type FleetEvidence = { reportingIps: number; failingIps: number; share: number };
 export type ProbeMinute = { minute: number; ok: number; connectFailed: number };
+export type SilenceEvidence = { recentIps: number; quietIps: number; share: number };
+/** An IP's newest report in the window (by heartbeat ts): what it says now. */
+export type NewestReport = { observedAt: number; ok: number; connectFailed: number; healthy: boolean };
 
 /** The audit event a decision is recorded as (the aggregator adds time, minute and enforced). */
 export type DecisionEvent = {
@@ -81,7 +103,8 @@ export type Decision =
   | { type: 'release'; ip: string; ban: Ban; healthyMinutes: ProbeMinute[] }
   | { type: 'origin_outage' | 'origin_recovered'; origin: string; evidence: OriginEvidence }
   | { type: 'fleet_failure'; evidence: FleetEvidence; suppressed: IpEvidence[] }
-  | { type: 'fleet_recovered'; evidence: FleetEvidence };
+  | { type: 'fleet_recovered'; evidence: FleetEvidence }
+  | { type: 'fleet_silence' | 'fleet_silence_recovered'; evidence: SilenceEvidence; spared: string[] };
 
 /**
  * A decision as one rule made it: with the rule's name, the event it is
@@ -95,6 +118,11 @@ export type Verdict = {
   event: DecisionEvent;
   /** The metric this decision adds one to, if any. */
   metric?: string;
+  /**
+   * A condition that lasts (an outage, a capped or allowlisted IP): recorded
+   * once per minute, by the minute's closing decision, not by every live pass.
+   */
+  perMinute?: boolean;
 };
 
 export type PolicyResult = {
@@ -105,6 +133,8 @@ export type PolicyResult = {
   reporting: IpEvidence[];
   outages: string[];
   fleetWide: boolean;
+  /** True while a large share of leased IPs is silent together (rule silent). */
+  fleetSilent: boolean;
   capInForce: boolean;
   /** Gauges and per-rule decision counts, logged as metrics. */
   metrics: Record<string, number>;
@@ -126,6 +156,8 @@ export type Evidence = {
   fleetWide: boolean;
   /** IPs not banned whose counted samples and ratio qualify them for a ban. */
   qualifying: IpEvidence[];
+  /** Per IP, its newest report in the window; only rows that carry their heartbeat time. */
+  newest: Map<string, NewestReport>;
 };
 
 /**
@@ -150,14 +182,57 @@ export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
   return parsed !== undefined && allowlist.some((cidr) => cidrContains(cidr, parsed));
 }
 
-/** Per IP, per origin: the window's counts of relays and probes together. */
-function sumByIpAndOrigin(rows: readonly MinuteTally[]): Map<string, Map<string, StatusCounts>> {
+/** A row delivered more than the grace after its newest heartbeat was observed: a backlog. */
+export const isLate = (row: MinuteTally, graceMs: number) =>
+  row.receivedAt !== undefined && row.observedAt !== undefined && row.receivedAt - row.observedAt > graceMs;
+
+/**
+ * Per IP, per origin: the window's counts of relays and probes together. The
+ * connect failures of late rows are kept apart (per IP): a machine that
+ * delivers its backlog after a repair is not judged on what it suffered then.
+ */
+function sumByIpAndOrigin(rows: readonly MinuteTally[], graceMs: number) {
   const byIp = new Map<string, Map<string, StatusCounts>>();
+  const lateFailures = new Map<string, number>();
   for (const row of rows) {
     const origins = getOrInsert(byIp, row.ip, () => new Map<string, StatusCounts>());
-    for (const { origin, counts } of row.origins) addCounts(getOrInsert(origins, origin, emptyCounts), counts);
+    const late = isLate(row, graceMs);
+    for (const { origin, counts } of row.origins) {
+      const into = getOrInsert(origins, origin, emptyCounts);
+      if (!late) addCounts(into, counts);
+      else {
+        addCounts(into, { ...counts, connect_failed: 0 });
+        lateFailures.set(row.ip, (lateFailures.get(row.ip) ?? 0) + counts.connect_failed);
+      }
+    }
   }
-  return byIp;
+  return { byIp, lateFailures };
+}
+
+/**
+ * Per IP, its newest report: the rows with the latest heartbeat time. It is
+ * healthy when it has a little volume (the probation minimum) and a ratio
+ * below failRatio; then it vetoes a ban on the IP's older failures.
+ */
+function newestReports(rows: readonly MinuteTally[], knobs: PolicyKnobs): Map<string, NewestReport> {
+  const newest = new Map<string, NewestReport>();
+  for (const row of rows) {
+    if (row.observedAt === undefined) continue;
+    const current = newest.get(row.ip);
+    if (current && current.observedAt > row.observedAt) continue;
+    const report = current && current.observedAt === row.observedAt ? current : { observedAt: row.observedAt, ok: 0, connectFailed: 0, healthy: false };
+    for (const { counts } of row.origins) {
+      report.ok += counts.ok;
+      report.connectFailed += counts.connect_failed;
+    }
+    newest.set(row.ip, report);
+  }
+  const minimum = Math.min(knobs.probeMinSamples, knobs.minSamples);
+  for (const report of newest.values()) {
+    const samples = report.ok + report.connectFailed;
+    report.healthy = samples >= minimum && ratioOf(report.connectFailed, samples) < knobs.failRatio;
+  }
+  return newest;
 }
 
 /** Per origin: who tried it in the window and who reached it. */
@@ -206,6 +281,23 @@ function findOriginOutages(stats: Map<string, OriginStats>, knobs: PolicyKnobs):
   return outages;
 }
 
+/** Evidence of an IP with no samples (an IP judged on its silence). */
+export function emptyEvidence(ip: string): IpEvidence {
+  return {
+    ip,
+    samples: 0,
+    ok: 0,
+    connectFailed: 0,
+    failRatio: 0,
+    excusedFailures: 0,
+    uncorroboratedFailures: 0,
+    lateFailures: 0,
+    originErrors: 0,
+    errors: 0,
+    origins: 0,
+  };
+}
+
 /**
  * What counts against `ip`: ok and connect_failed, except on origins in
  * outage (excused), and connect failures on named origins that no other IP
@@ -215,18 +307,11 @@ function findOriginOutages(stats: Map<string, OriginStats>, knobs: PolicyKnobs):
 function evidenceOf(
   ip: string,
   origins: Map<string, StatusCounts>,
-  judged?: { outages: Map<string, OriginEvidence>; stats: Map<string, OriginStats> },
+  judged?: { outages: Map<string, OriginEvidence>; stats: Map<string, OriginStats>; lateFailures: number },
 ): IpEvidence {
   const evidence: IpEvidence = {
-    ip,
-    samples: 0,
-    ok: 0,
-    connectFailed: 0,
-    failRatio: 0,
-    excusedFailures: 0,
-    uncorroboratedFailures: 0,
-    originErrors: 0,
-    errors: 0,
+    ...emptyEvidence(ip),
+    lateFailures: judged?.lateFailures ?? 0,
     origins: origins.size,
   };
   for (const [origin, c] of origins) {
@@ -253,14 +338,18 @@ function evidenceOf(
  * outages (excused) and the cross-check (a connect failure counts only where
  * some other IP reached the origin), bans in force, the fleet-wide test on raw
  * counts, and which IPs qualify for a ban (>= minSamples counted samples, or
- * probeMinSamples on probation, at a ratio >= failRatio).
+ * probeMinSamples on probation, at a ratio >= failRatio, unless its newest
+ * report is healthy: newer healthy samples veto a ban on older failures).
  */
 export function gatherEvidence(input: PolicyInput, knobs: PolicyKnobs): Evidence {
   const { now } = input;
-  const byIp = sumByIpAndOrigin(input.window);
+  const { byIp, lateFailures } = sumByIpAndOrigin(input.window, knobs.graceSeconds * 1000);
   const stats = originStatsOf(byIp, knobs);
   const outages = findOriginOutages(stats, knobs);
-  const reporting = [...byIp].map(([ip, origins]) => evidenceOf(ip, origins, { outages, stats })).sort(byIpOrder);
+  const reporting = [...byIp]
+    .map(([ip, origins]) => evidenceOf(ip, origins, { outages, stats, lateFailures: lateFailures.get(ip) ?? 0 }))
+    .sort(byIpOrder);
+  const newest = newestReports([...input.window, ...(input.latest ?? [])], knobs);
   const bansInForce = new Map(input.bans.filter((ban) => isBanActive(ban, now)).map((ban) => [ban.ip, ban] as const));
   const recentOffenses = (ip: string) => (input.offenses[ip] ?? []).filter((start) => start > now - DAY_MS && start <= now);
 
@@ -278,11 +367,11 @@ export function gatherEvidence(input: PolicyInput, knobs: PolicyKnobs): Evidence
   const fleetWide = reporting.length >= knobs.fleetMinIps && fleet.share >= knobs.fleetFailureShare - 1e-9;
 
   const qualifying = reporting.filter((evidence) => {
-    if (bansInForce.has(evidence.ip)) return false;
+    if (bansInForce.has(evidence.ip) || newest.get(evidence.ip)?.healthy) return false;
     const onProbation = recentOffenses(evidence.ip).length > 0;
     const needed = onProbation ? Math.min(knobs.probeMinSamples, knobs.minSamples) : knobs.minSamples;
     return evidence.samples >= needed && evidence.failRatio >= knobs.failRatio;
   });
 
-  return { input, now, byIp, stats, outages, reporting, bansInForce, recentOffenses, fleet, fleetWide, qualifying };
+  return { input, now, byIp, stats, outages, reporting, bansInForce, recentOffenses, fleet, fleetWide, qualifying, newest };
 }

@@ -28,6 +28,7 @@ export const failRatioRule: Rule = {
           decision: { type: 'allowlisted', ip: ipEvidence.ip, evidence: ipEvidence },
           by: NAME,
           event: { type: 'allowlisted', ip: ipEvidence.ip, rule: 'allowlist', evidence: { ...ipEvidence } },
+          perMinute: true,
         });
       } else candidates.push(ipEvidence);
     }
@@ -35,7 +36,7 @@ export const failRatioRule: Rule = {
     const { room, capEvidence } = capRoom(evidence, knobs, earlier);
     candidates.forEach((ipEvidence, index) => {
       if (index >= room) {
-        verdicts.push(cappedVerdict(NAME, ipEvidence, capEvidence));
+        verdicts.push(cappedVerdict(NAME, ipEvidence, capEvidence, true));
         return;
       }
       verdicts.push(

@@ -11,8 +11,8 @@ const run = (rule: (typeof RULES)[number], overrides: Parameters<typeof input>[0
   rule.decide(gatherEvidence(input(overrides), knobs), knobs, []);
 
 describe('RULES', () => {
-  it('decides in a fixed order: origin outage, fleet-wide, fail ratio, then releases', () => {
-    expect(RULES.map((rule) => rule.name).slice(0, 4)).toEqual(['origin-outage', 'fleet-wide', 'fail-ratio', 'probe-release']);
+  it('decides in a fixed order: origin outage, fleet-wide, fail ratio, silence, then releases', () => {
+    expect(RULES.map((rule) => rule.name)).toEqual(['origin-outage', 'fleet-wide', 'fail-ratio', 'silent', 'silent-release', 'probe-release']);
   });
 
   it('counts each decision in its rule\u2019s metric and logs every declared metric, zero when nothing fired', () => {
