@@ -60,6 +60,24 @@ describe('tallyHeartbeats pre-combines per (minute, ip)', () => {
   });
 });
 
+describe('tallyHeartbeats records when and under which lease a report came', () => {
+  it('keeps the receive time, the newest heartbeat time and the declared interval on every tally', () => {
+    const { tallies } = tallyHeartbeats([hb({ ts: NOW - 4000 }), hb({ process: 'ffmpeg-2', ts: NOW - 1000 }), hb({ ts: NOW - 15_000 }), hb({ ip: '192.0.2.2', ts: NOW - 15_000 })], {
+      now: NOW,
+      graceMs: GRACE_MS,
+      leaseSeconds: 60,
+    });
+    expect(tallies.map(({ minute, receivedAt, observedAt, leaseSeconds }) => ({ minute, receivedAt, observedAt, leaseSeconds }))).toEqual([
+      { minute: MINUTE, receivedAt: NOW, observedAt: NOW - 1000, leaseSeconds: 60 },
+      { minute: MINUTE, receivedAt: NOW, observedAt: NOW - 15_000, leaseSeconds: 60 },
+    ]);
+  });
+
+  it('leaves the lease out for an agent that declares none', () => {
+    expect(tally([hb()]).tallies[0]).not.toHaveProperty('leaseSeconds');
+  });
+});
+
 describe('tallyHeartbeats keys origins by scheme and host', () => {
   it('counts streams of one origin host together', () => {
     const { tallies } = tally([
