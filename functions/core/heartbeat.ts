@@ -53,10 +53,13 @@ export const heartbeatSchema = z.object({
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const heartbeatEnvelopeSchema = z.object({
-  heartbeats: z.array(heartbeatSchema).check(
-    z.minLength(1),
-    z.maxLength(HEARTBEAT_LIMITS.maxBatch),
-  ),
+  // At least one, except in a lease renewal (checked in parseHeartbeatBody).
+  heartbeats: z.array(heartbeatSchema).check(z.maxLength(HEARTBEAT_LIMITS.maxBatch)),
+  /**
+   * The reporting machine's IP. With reportIntervalSeconds it lets an idle
+   * agent (nothing relayed, nothing probed) renew its lease with an empty list.
+   */
+  ip: z.optional(ipField),
   batchId: z.optional(
     z.string().check(
       z.minLength(1),
@@ -93,6 +96,12 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
     ? (parsed.value as HeartbeatEnvelope)
     : { heartbeats: [parsed.value as Heartbeat] };
   const issues: InputIssue[] = [];
+  if (envelope.heartbeats.length === 0 && (envelope.ip === undefined || envelope.reportIntervalSeconds === undefined)) {
+    issues.push({
+      path: 'heartbeats',
+      message: 'must hold at least 1 heartbeat (an empty list only renews a lease: give ip and reportIntervalSeconds)',
+    });
+  }
   envelope.heartbeats.forEach((heartbeat, index) => {
     if (heartbeat.ts !== undefined && heartbeat.ts > now + HEARTBEAT_LIMITS.maxFutureSkewMs) {
       issues.push({

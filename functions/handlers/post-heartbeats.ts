@@ -17,8 +17,8 @@ export function createHandler(runtime: ApiRuntime) {
       if (body === undefined) throw badRequest('body is required: one heartbeat or {"heartbeats": [...]}');
       const parsed = parseHeartbeatBody(body, now);
       if (!parsed.ok) throw badRequest('invalid heartbeats; nothing was stored', parsed.issues);
-      const { heartbeats, batchId, reportIntervalSeconds } = parsed.value;
-      const result = tallyHeartbeats(heartbeats, { now, graceMs: runtime.config.graceSeconds * 1000, leaseSeconds: reportIntervalSeconds });
+      const { heartbeats, batchId, reportIntervalSeconds, ip } = parsed.value;
+      const result = tallyHeartbeats(heartbeats, { now, graceMs: runtime.config.graceSeconds * 1000, leaseSeconds: reportIntervalSeconds, ip });
       // A batchId makes the rows' keys deterministic, so a retried batch overwrites itself.
       await runtime.heartbeats.addTallies(result.tallies, { writeId: batchId ? `b:${batchId}` : `r:${randomUUID()}` });
       log.debug('heartbeats stored', { accepted: result.accepted, stale: result.stale, rows: result.tallies.length });

@@ -56,7 +56,11 @@ async function world(env: Record<string, string> = {}) {
   const events = async (query = '') =>
     (await api('GET', `/v1/events${query}`, { role: 'reader' })).json.events as Array<{ type: string; ip?: string; rule?: string; minute?: string; evidence: any }>;
   const at = (minute: number, second: number) => minuteStart(m + minute) + second * S;
-  return { m, at, report, reports, pass, blocklist, events, fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json, stop: () => center.stop() };
+  const post = async (time: number, body: unknown) => {
+    now = time;
+    return api('POST', '/v1/heartbeats', { role: 'reporter', body });
+  };
+  return { m, at, report, reports, post, pass, blocklist, events, fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json, stop: () => center.stop() };
 }
 
 const trail = (entries: Array<{ type: string; ip?: string; rule?: string }>) => entries.map((e) => `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.rule ? ` (${e.rule})` : ''}`);
@@ -174,6 +178,32 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       const events = await w.events(`?ip=${ip(7)}`);
       expect(trail(events)).toEqual([`release ${ip(7)} (reported-healthy)`, `ban ${ip(7)} (silent)`]);
       table.push({ scenario: 'silent-banned, repaired, backlog then healthy report', observed: `still banned after the backlog, released 8 s after the healthy report; events ${trail(events).reverse()}` });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('never bans an idle machine whose agent renews its lease with empty reports', async () => {
+    const w = await world();
+    try {
+      await w.reports(w.at(0, 30));
+      await w.pass(w.at(0, 40));
+      for (const minute of [1, 2, 3, 4]) {
+        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        // Its last job ended: nothing to relay or probe, so it only renews its lease.
+        const renewal = { ip: ip(7), reportIntervalSeconds: 60, heartbeats: [] };
+        expect((await w.post(w.at(minute, 31), renewal)).status).toBe(202);
+        await w.pass(w.at(minute, 45));
+      }
+      expect(await w.blocklist()).toEqual([]);
+      expect(await w.events(`?ip=${ip(7)}`)).toEqual([]);
+      // Once it stops renewing too, its last report ran nothing: still never banned for silence.
+      for (const minute of [5, 6, 7]) {
+        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.pass(w.at(minute, 45));
+      }
+      expect(await w.blocklist()).toEqual([]);
+      table.push({ scenario: 'idle machine renewing its lease, then gone', observed: 'banned []; no events' });
     } finally {
       await w.stop();
     }

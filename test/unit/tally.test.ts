@@ -73,6 +73,12 @@ describe('tallyHeartbeats records when and under which lease a report came', () 
     ]);
   });
 
+  it('turns an idle agent\u2019s empty lease renewal into one row of its IP with nothing in it', () => {
+    const { tallies, accepted } = tallyHeartbeats([], { now: NOW, graceMs: GRACE_MS, leaseSeconds: 60, ip: '2001:DB8::7' });
+    expect(accepted).toBe(0);
+    expect(tallies).toEqual([{ minute: MINUTE, ip: '2001:db8::7', origins: [], receivedAt: NOW, observedAt: NOW, leaseSeconds: 60 }]);
+  });
+
   it('leaves the lease out for an agent that declares none', () => {
     expect(tally([hb()]).tallies[0]).not.toHaveProperty('leaseSeconds');
   });
