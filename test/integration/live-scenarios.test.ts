@@ -24,7 +24,18 @@ const table: Row[] = [];
 async function world(env: Record<string, string> = {}) {
   const m = minuteOf(Date.now()) + 1;
   let now = minuteStart(m);
-  const center: TestStatusCenter = await startStatusCenter({ env, overrides: { now: () => now } });
+  // What happens while the run sleeps between its passes: each hook runs once the clock reaches its time.
+  const during: Array<{ at: number; run: () => Promise<unknown> }> = [];
+  const sleep = async (ms: number) => {
+    const until = now + ms;
+    for (const hook of during.filter((h) => h.at <= until).sort((a, b) => a.at - b.at)) {
+      during.splice(during.indexOf(hook), 1);
+      now = Math.max(now, hook.at);
+      await hook.run();
+    }
+    now = until;
+  };
+  const center: TestStatusCenter = await startStatusCenter({ env, overrides: { now: () => now, sleep } });
   const api = apiClient(center);
   let sequence = 0;
 
@@ -60,7 +71,7 @@ async function world(env: Record<string, string> = {}) {
     now = time;
     return api('POST', '/v1/heartbeats', { role: 'reporter', body });
   };
-  return { m, at, report, reports, post, pass, blocklist, events, fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json, stop: () => center.stop() };
+  return { m, at, during, report, reports, post, pass, blocklist, events, fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json, stop: () => center.stop() };
 }
 
 const trail = (entries: Array<{ type: string; ip?: string; rule?: string }>) => entries.map((e) => `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.rule ? ` (${e.rule})` : ''}`);
@@ -86,6 +97,22 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.pass(w.at(1, 15));
       expect(trail(await w.events(`?ip=${ip(7)}`))).toEqual([`ban ${ip(7)} (fail-ratio)`]);
       table.push({ scenario: 'evidence at :05, pass at :15', observed: `banned at +10 s after the evidence (minute closes at +65 s); events ${trail(events)}` });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('passes every 10 s through its minute in one scheduled run, so evidence posted at second 5 is a ban at second 10', async () => {
+    const w = await world({ RELAYWATCH_AGGREGATE_WAITS: 'true' });
+    try {
+      w.during.push({ at: w.at(0, 5), run: () => w.reports(w.at(0, 5), (a) => (a === ip(7) ? 'connect_failed' : 'ok')) });
+      const summary = (await w.pass(w.at(0, 0))) as unknown as { passes: string[]; waitedMs: number; decisions: Array<{ type: string; ip?: string; at: string }> };
+
+      expect(summary.passes).toEqual([0, 10, 20, 30, 40, 50].map((second) => new Date(w.at(0, second)).toISOString()));
+      expect(summary.waitedMs).toBe(50_000);
+      expect(summary.decisions).toEqual([expect.objectContaining({ type: 'ban', ip: ip(7), at: new Date(w.at(0, 10)).toISOString() })]);
+      expect((await w.blocklist()).map((e) => [e.ip, e.since])).toEqual([[ip(7), new Date(w.at(0, 10)).toISOString()]]);
+      table.push({ scenario: 'one run, passes every 10 s; evidence at :05', observed: `passes at :00..:50; banned at :10 (5 s after the evidence)` });
     } finally {
       await w.stop();
     }
