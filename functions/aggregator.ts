@@ -204,7 +204,7 @@ export function createAggregator(options: AggregatorOptions) {
         // The live window's rows, read first: closing decisions use them for each IP's newest report.
         const liveMinutes = range(minuteOf(at - windowMs), minuteOf(at));
         const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
-        let leases = mergeLeases(previous?.leases, liveRows, at);
+        let leases = mergeLeases(previous?.leases, liveRows, at, config);
 
         // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
         const toClose = minutesToAggregate({ eventTime: at, lastDone: previous?.lastMinute, maxCatchUp: config.maxCatchUpMinutes }).filter(
@@ -214,7 +214,7 @@ export function createAggregator(options: AggregatorOptions) {
           const now = minuteClosesAt(minute, graceMs);
           const window = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
           const recent = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
-          leases = mergeLeases(leases, window, at);
+          leases = mergeLeases(leases, window, at, config);
           const seen = await bansAndOffenses(now, window, [], own);
           const result = decideMinute(
             {
@@ -226,6 +226,8 @@ export function createAggregator(options: AggregatorOptions) {
               bans: seen.bans,
               offenses: seen.offenses,
               previous: { outages: previous?.outages ?? [], fleetWide: previous?.fleetWide ?? false },
+              leases,
+              closing: true,
             },
             config,
           );

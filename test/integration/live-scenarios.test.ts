@@ -187,7 +187,9 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
 
       // Repaired at 3:05: the agent first delivers what it buffered while cut off
       // (failures observed at 2:30, late), and a pass runs before its current report.
+      // The last buffered report was observed 2 s before the repair: fresh, yet backlog.
       await w.report(ip(7), w.at(3, 5), 'connect_failed', { observedAt: w.at(2, 30) });
+      await w.report(ip(7), w.at(3, 5), 'connect_failed', { observedAt: w.at(3, 3) });
       await w.pass(w.at(3, 6));
       expect((await w.blocklist()).map((e) => e.ip)).toEqual([ip(7)]);
       await w.report(ip(7), w.at(3, 7), 'ok');

@@ -3,6 +3,8 @@ import { freshGrace, LEASE_MEMORY_MS, mergeLeases, quietIps, silentAfterMs } fro
 import { trailingWindow } from '../../functions/core/minutes.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
 
+const KNOBS = { graceSeconds: 10 };
+
 const NOW = Date.parse('2026-11-24T14:03:30Z');
 const IP = '198.51.100.7';
 const rowAt = (receivedAt: number | undefined, leaseSeconds?: number, ok = 3): MinuteTally => ({
@@ -15,20 +17,29 @@ const rowAt = (receivedAt: number | undefined, leaseSeconds?: number, ok = 3): M
 
 describe('mergeLeases', () => {
   it('keeps the newest report of each IP: its time, its interval and whether it ran anything', () => {
-    const leases = mergeLeases(undefined, [rowAt(NOW - 30_000, 60), rowAt(NOW - 5_000, 15), rowAt(NOW - 50_000, 60)], NOW);
+    const leases = mergeLeases(undefined, [rowAt(NOW - 30_000, 60), rowAt(NOW - 5_000, 15), rowAt(NOW - 50_000, 60)], NOW, KNOBS);
     expect(leases).toEqual({ [IP]: [NOW - 5_000, 15, 1] });
-    expect(mergeLeases(leases, [rowAt(NOW, 15, 0)], NOW)).toEqual({ [IP]: [NOW, 15, 0] });
+    expect(mergeLeases(leases, [rowAt(NOW, 15, 0)], NOW, KNOBS)).toEqual({ [IP]: [NOW, 15, 0] });
   });
 
   it('ends the lease when a newer report declares none (the agent was downgraded)', () => {
-    const leases = mergeLeases(undefined, [rowAt(NOW - 30_000, 60)], NOW);
-    expect(mergeLeases(leases, [rowAt(NOW - 1_000)], NOW)).toEqual({});
-    expect(mergeLeases(leases, [rowAt(NOW - 40_000)], NOW)).toEqual(leases);
+    const leases = mergeLeases(undefined, [rowAt(NOW - 30_000, 60)], NOW, KNOBS);
+    expect(mergeLeases(leases, [rowAt(NOW - 1_000)], NOW, KNOBS)).toEqual({});
+    expect(mergeLeases(leases, [rowAt(NOW - 40_000)], NOW, KNOBS)).toEqual(leases);
+  });
+
+  it('marks the return of an IP whose first new report came more than one interval plus the grace after its last', () => {
+    const before = { [IP]: [NOW - 200_000, 60, 1] as const };
+    const back = mergeLeases(before, [rowAt(NOW - 3_000, 60), rowAt(NOW - 1_000, 60)], NOW, KNOBS);
+    expect(back).toEqual({ [IP]: [NOW - 1_000, 60, 1, NOW - 3_000] });
+    // Later reports keep the mark; a report one interval after the last is no return.
+    expect(mergeLeases(back, [rowAt(NOW + 50_000, 60)], NOW, KNOBS)).toEqual({ [IP]: [NOW + 50_000, 60, 1, NOW - 3_000] });
+    expect(mergeLeases({ [IP]: [NOW - 70_000, 60, 1] }, [rowAt(NOW, 60)], NOW, KNOBS)).toEqual({ [IP]: [NOW, 60, 1] });
   });
 
   it('ignores rows written before receive times were kept, and forgets leases after a day', () => {
-    expect(mergeLeases(undefined, [rowAt(undefined, 60)], NOW)).toEqual({});
-    expect(mergeLeases({ [IP]: [NOW - LEASE_MEMORY_MS - 1, 60, 1] }, [], NOW)).toEqual({});
+    expect(mergeLeases(undefined, [rowAt(undefined, 60)], NOW, KNOBS)).toEqual({});
+    expect(mergeLeases({ [IP]: [NOW - LEASE_MEMORY_MS - 1, 60, 1] }, [], NOW, KNOBS)).toEqual({});
   });
 });
 
@@ -39,7 +50,7 @@ describe('lease arithmetic', () => {
   });
 
   it('gives every lease a fresh grace after the fleet went silent together', () => {
-    expect(freshGrace({ a: [NOW - 500_000, 60, 1], b: [NOW + 1, 15, 0] }, NOW)).toEqual({ a: [NOW, 60, 1], b: [NOW + 1, 15, 0] });
+    expect(freshGrace({ a: [NOW - 500_000, 60, 1], b: [NOW + 1, 15, 0, NOW - 9] }, NOW)).toEqual({ a: [NOW, 60, 1], b: [NOW + 1, 15, 0, NOW - 9] });
   });
 });
 

@@ -52,11 +52,13 @@ export type PolicyInput = {
     /** When the previous live decision was made (epoch ms). */
     at?: number;
   };
-  /**
-   * The agents' leases, folded up to `now`. Only a live decision (one made
-   * at the time it is about) passes them: silence is judged against the clock.
-   */
+  /** The agents' leases, folded up to the pass that decides (core/leases.ts). */
   leases?: Leases;
+  /**
+   * A minute's closing decision, made after the fact: silence, judged
+   * against the clock, is left to the live decisions.
+   */
+  closing?: boolean;
 };
 
 /** What the numbers were when a rule fired: kept with every event. */
@@ -182,21 +184,28 @@ export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
   return parsed !== undefined && allowlist.some((cidr) => cidrContains(cidr, parsed));
 }
 
-/** A row delivered more than the grace after its newest heartbeat was observed: a backlog. */
-export const isLate = (row: MinuteTally, graceMs: number) =>
-  row.receivedAt !== undefined && row.observedAt !== undefined && row.receivedAt - row.observedAt > graceMs;
+/**
+ * A backlog row: delivered more than the grace after its newest heartbeat
+ * was observed, or delivered on the IP's return from a silence (`returnedAt`)
+ * with heartbeats observed before that return.
+ */
+export function isLate(row: MinuteTally, graceMs: number, returnedAt: number | undefined): boolean {
+  if (row.receivedAt === undefined || row.observedAt === undefined) return false;
+  if (row.receivedAt - row.observedAt > graceMs) return true;
+  return returnedAt !== undefined && row.receivedAt >= returnedAt && row.observedAt < returnedAt;
+}
 
 /**
  * Per IP, per origin: the window's counts of relays and probes together. The
  * connect failures of late rows are kept apart (per IP): a machine that
  * delivers its backlog after a repair is not judged on what it suffered then.
  */
-function sumByIpAndOrigin(rows: readonly MinuteTally[], graceMs: number) {
+function sumByIpAndOrigin(rows: readonly MinuteTally[], graceMs: number, leases: Leases | undefined) {
   const byIp = new Map<string, Map<string, StatusCounts>>();
   const lateFailures = new Map<string, number>();
   for (const row of rows) {
     const origins = getOrInsert(byIp, row.ip, () => new Map<string, StatusCounts>());
-    const late = isLate(row, graceMs);
+    const late = isLate(row, graceMs, leases?.[row.ip]?.[3]);
     for (const { origin, counts } of row.origins) {
       const into = getOrInsert(origins, origin, emptyCounts);
       if (!late) addCounts(into, counts);
@@ -343,7 +352,7 @@ function evidenceOf(
  */
 export function gatherEvidence(input: PolicyInput, knobs: PolicyKnobs): Evidence {
   const { now } = input;
-  const { byIp, lateFailures } = sumByIpAndOrigin(input.window, knobs.graceSeconds * 1000);
+  const { byIp, lateFailures } = sumByIpAndOrigin(input.window, knobs.graceSeconds * 1000, input.leases);
   const stats = originStatsOf(byIp, knobs);
   const outages = findOriginOutages(stats, knobs);
   const reporting = [...byIp]

@@ -13,7 +13,7 @@ export const silentReleaseRule: Rule = {
   name: NAME,
   metrics: ['Releases'],
   decide({ input, bansInForce, newest }) {
-    if (!input.leases) return [];
+    if (!input.leases || input.closing) return [];
     const verdicts: Verdict[] = [];
     for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
       if (ban.manual || !ban.rule.startsWith('silent')) continue;

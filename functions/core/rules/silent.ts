@@ -23,7 +23,7 @@ export const silentRule: Rule = {
   metrics: ['SilentBans', 'FleetSilence'],
   decide(evidence, knobs, earlier) {
     const { input, now, bansInForce } = evidence;
-    if (!input.leases) return [];
+    if (!input.leases || input.closing) return [];
     const bannedNow = new Set(
       earlier.flatMap(({ decision }) => (decision.type === 'ban' || decision.type === 'escalation' ? [decision.ip] : [])),
     );

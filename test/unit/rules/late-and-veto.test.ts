@@ -22,6 +22,19 @@ describe('fail-ratio: late reports and newer healthy samples', () => {
     expect(result.reporting.find((e) => e.ip === ipOf(7))).toMatchObject({ connectFailed: 0, lateFailures: 12, samples: 0 });
   });
 
+  it('treats what a returning IP observed before its return as backlog, however fresh: a repaired machine is judged on what it says now', () => {
+    // Silent until NOW - 10 s; its first report back (observed 3 s before it was delivered) fails, the next is healthy.
+    const returned = { [ipOf(7)]: [NOW - 5 * S, 60, 1, NOW - 10 * S] as const };
+    const backlog = report(ipOf(7), 'connect_failed', 13 * S, 10 * S);
+    const result = decideMinute(input({ window: [...others, backlog], leases: returned }), KNOBS);
+    expect(result.decisions).toEqual([]);
+    expect(result.reporting.find((e) => e.ip === ipOf(7))).toMatchObject({ lateFailures: 12, connectFailed: 0 });
+    // Failures observed after the return count as usual.
+    expect(decideMinute(input({ window: [...others, report(ipOf(7), 'connect_failed', 2 * S)], leases: returned }), KNOBS).decisions).toMatchObject([
+      { type: 'ban', ip: ipOf(7) },
+    ]);
+  });
+
   it('counts a report delivered exactly at the grace as on time', () => {
     expect(bannedIps([...others, report(ipOf(7), 'connect_failed', 30 * S, 20 * S)])).toEqual([ipOf(7)]);
   });

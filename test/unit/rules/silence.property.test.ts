@@ -30,7 +30,7 @@ describe('rule silent invariants (fast-check)', () => {
         const knobs = { ...KNOBS, maxBanFraction: fraction, fleetSilenceShare: share };
         const bans = banned.map((ip) => automaticBan(ip, NOW - 60_000));
         const result = decideMinute(input({ leases, bans }), knobs);
-        const silentBans = result.decisions.filter((d) => d.type === 'ban' || d.type === 'escalation');
+        const silentBans = result.decisions.flatMap((d) => (d.type === 'ban' || d.type === 'escalation' ? [d] : []));
 
         const recent = entries.filter(([, [age, interval]]) => age <= (3 * interval + KNOBS.graceSeconds) * 1000);
         const quiet = recent.filter(([, [age, interval]]) => age > (interval + KNOBS.graceSeconds) * 1000);
