@@ -287,7 +287,15 @@ export function createAggregator(options: AggregatorOptions) {
           fleetSilent: result.fleetSilent,
           leases,
         };
-        if (!(await state.advanceAggregatorState(next)).applied) {
+        // The state item is written when something changed and by the run's last
+        // pass, not by every pass: what a skipped write held (leases of the open
+        // minute) is read again from the rows by the next run.
+        const lastPass =
+          pass === passes - 1 ||
+          clock() + passMs >= eventTime + MINUTE_MS ||
+          (options.deadline !== undefined && clock() + passMs > options.deadline);
+        const changed = taken.length > 0 || result.fleetSilent !== (previous?.fleetSilent ?? false);
+        if ((lastPass || changed) && !(await state.advanceAggregatorState(next)).applied) {
           log.info('another run already made this pass', { at: new Date(at).toISOString() });
           return summary;
         }
