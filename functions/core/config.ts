@@ -36,6 +36,14 @@ const flag = () =>
     z.transform((text): boolean => ['true', '1', 'yes', 'on'].includes(text)),
   );
 const optionalText = () => z.optional(z.string());
+const signingKeys = () =>
+  z.optional(
+    z.string().check(
+      z.refine((value) => value.split(',').map((k) => k.trim()).filter(Boolean).every((k) => k.length >= 32), {
+        message: 'must be comma-separated keys of at least 32 characters each',
+      }),
+    ),
+  );
 const cidrList = () =>
   z.pipe(
     z.string(),
@@ -83,10 +91,12 @@ export const KNOBS = {
   eventTtlDays: { env: 'RELAYWATCH_EVENT_TTL_DAYS', fallback: '30', doc: 'How long audit events are kept (DynamoDB TTL).', schema: number({ min: 1, max: 3650, int: true }) },
   waitForGrace: { env: 'RELAYWATCH_AGGREGATE_WAITS', fallback: 'true', doc: 'Let an aggregation run sleep between its passes (every RELAYWATCH_PASS_SECONDS until its minute ends); false makes one pass per run.', schema: flag() },
   logLevel: { env: 'LOG_LEVEL', fallback: 'info', doc: 'One of debug, info, warn, error.', schema: z.enum(['debug', 'info', 'warn', 'error']) },
-  reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', fallback: undefined, doc: 'Token(s) of the reporter role, comma-separated for rotation (local runtime; in AWS use RELAYWATCH_TOKEN_SECRETS).', schema: optionalText() },
+  reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', fallback: undefined, doc: 'Fleet-wide reporter token(s), comma-separated for rotation: UNBOUND, they may report for any IP (local trials and migration; prefer per-machine tokens from POST /v1/reporter-tokens).', schema: optionalText() },
+  reporterKeys: { env: 'RELAYWATCH_REPORTER_KEYS', fallback: undefined, doc: 'Signing key(s) of per-machine reporter tokens, comma-separated, at least 32 characters each; the first signs new tokens, all verify (local runtime: generated when unset; in AWS a secret).', schema: signingKeys() },
+  credentialCacheSeconds: { env: 'RELAYWATCH_CREDENTIAL_CACHE_SECONDS', fallback: '300', doc: 'Longest a function keeps tokens, signing keys and the reporter revocation list before reading them again: a rotation or revocation takes effect within this.', schema: number({ min: 0, max: 3600, int: true }) },
   readerToken: { env: 'RELAYWATCH_READER_TOKEN', fallback: undefined, doc: 'Token(s) of the reader role (local runtime).', schema: optionalText() },
   adminToken: { env: 'RELAYWATCH_ADMIN_TOKEN', fallback: undefined, doc: 'Token(s) of the admin role (local runtime).', schema: optionalText() },
-  tokenSecrets: { env: 'RELAYWATCH_TOKEN_SECRETS', fallback: undefined, doc: 'AWS: JSON {"reporter": ARN, "reader": ARN, "admin": ARN} of the Secrets Manager secrets holding the tokens (set by the CDK stack).', schema: optionalText() },
+  tokenSecrets: { env: 'RELAYWATCH_TOKEN_SECRETS', fallback: undefined, doc: 'AWS: JSON {"reader": ARN, "admin": ARN, "reporterKeys": ARN, "reporter"?: ARN} of the Secrets Manager secrets this function may read: only those of the roles its route admits (set by the CDK stack).', schema: optionalText() },
 } satisfies Record<string, Knob<unknown>>;
 
 type Knobs = typeof KNOBS;

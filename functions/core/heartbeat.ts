@@ -1,5 +1,7 @@
 import * as z from 'zod/mini';
 import { canonicalIp } from './ip.js';
+import { minuteOf } from './minutes.js';
+import { originKey } from './tally.js';
 import type { InputIssue, Parsed } from './validation.js';
 import { parseWith } from './validation.js';
 
@@ -18,6 +20,13 @@ export const HEARTBEAT_LIMITS = {
   /** The report interval an agent may declare (its lease), in seconds. */
   minReportIntervalSeconds: 1,
   maxReportIntervalSeconds: 3600,
+  /**
+   * Distinct origins (scheme + host, per kind) one request may name, and one
+   * (IP, minute) of it: evidence is stored and read per origin, so these bound
+   * the row a request writes and what readers of that minute must sum.
+   */
+  maxOriginsPerRequest: 256,
+  maxOriginsPerIpMinute: 128,
 } as const;
 
 export const HEARTBEAT_STATUSES = [
@@ -110,5 +119,32 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
       });
     }
   });
+  issues.push(...originIssues(envelope.heartbeats, now));
   return issues.length ? { ok: false, issues } : { ok: true, value: envelope };
+}
+
+/** The heartbeats past the distinct-origin limits, named once per limit. */
+function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue[] {
+  const all = new Set<string>();
+  const perIpMinute = new Map<string, Set<string>>();
+  let ipMinuteIssue: InputIssue | undefined;
+  heartbeats.forEach((heartbeat, index) => {
+    const origin = `${heartbeat.kind ?? 'relay'} ${originKey(heartbeat.origin)}`;
+    all.add(origin);
+    const slot = `${minuteOf(heartbeat.ts ?? now)} ${canonicalIp(heartbeat.ip)}`;
+    const origins = perIpMinute.get(slot) ?? new Set<string>();
+    perIpMinute.set(slot, origins.add(origin));
+    if (!ipMinuteIssue && origins.size > HEARTBEAT_LIMITS.maxOriginsPerIpMinute) {
+      ipMinuteIssue = {
+        path: `heartbeats.${index}.origin`,
+        message: `is origin number ${origins.size} of ${heartbeat.ip} in one minute; at most ${HEARTBEAT_LIMITS.maxOriginsPerIpMinute} distinct origins per IP and minute`,
+      };
+    }
+  });
+  return [
+    ...(ipMinuteIssue ? [ipMinuteIssue] : []),
+    ...(all.size > HEARTBEAT_LIMITS.maxOriginsPerRequest
+      ? [{ path: 'heartbeats', message: `name ${all.size} distinct origins; at most ${HEARTBEAT_LIMITS.maxOriginsPerRequest} per request` }]
+      : []),
+  ];
 }

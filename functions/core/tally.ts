@@ -69,7 +69,7 @@ export type TallyResult = { tallies: MinuteTally[]; accepted: number; stale: num
  */
 export function tallyHeartbeats(
   heartbeats: readonly Heartbeat[],
-  options: { now: number; graceMs: number; leaseSeconds?: number | undefined; ip?: string | undefined },
+  options: { now: number; graceMs: number; receivedAt?: number; leaseSeconds?: number | undefined; ip?: string | undefined },
 ): TallyResult {
   const byMinuteAndIp = new Map<string, { minute: number; ip: string; observedAt: number; origins: Map<string, OriginTally> }>();
   let stale = 0;
@@ -92,14 +92,15 @@ export function tallyHeartbeats(
   // A lease renewal of an idle agent: a row of its IP that says "alive, running nothing".
   if (heartbeats.length === 0 && options.ip !== undefined && options.leaseSeconds !== undefined) {
     const ip = canonicalIp(options.ip) ?? options.ip;
-    byMinuteAndIp.set(`renewal ${ip}`, { minute: minuteOf(options.now), ip, observedAt: options.now, origins: new Map() });
+    const at = options.receivedAt ?? options.now;
+    byMinuteAndIp.set(`renewal ${ip}`, { minute: minuteOf(at), ip, observedAt: at, origins: new Map() });
   }
   const tallies = [...byMinuteAndIp.values()].map(
     ({ minute, ip, observedAt, origins }): MinuteTally => ({
       minute,
       ip,
       origins: [...origins.values()],
-      receivedAt: options.now,
+      receivedAt: options.receivedAt ?? options.now,
       observedAt,
       ...(options.leaseSeconds === undefined ? {} : { leaseSeconds: options.leaseSeconds }),
     }),

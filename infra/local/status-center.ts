@@ -35,6 +35,13 @@ export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
 
 const aggregateRequestSchema = z.object({ time: z.optional(z.iso.datetime({ offset: true })) });
 
+/**
+ * How far ahead of the clock a requested aggregation time may be. Further
+ * ahead, the run would record progress for minutes that have not happened,
+ * and every later run would decide nothing until the clock caught up.
+ */
+export const MAX_AGGREGATE_AHEAD_MS = 60_000;
+
 export type LocalStatusCenterOptions = {
   /** HTTP port; 0 picks a free one. */
   port: number;
@@ -90,6 +97,8 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       RELAYWATCH_REPORTER_TOKEN: tokens.reporter,
       RELAYWATCH_READER_TOKEN: tokens.reader,
       RELAYWATCH_ADMIN_TOKEN: tokens.admin,
+      // Signs per-machine reporter tokens; a new one each start unless set (tokens then last one run).
+      RELAYWATCH_REPORTER_KEYS: baseEnv.RELAYWATCH_REPORTER_KEYS || randomBytes(36).toString('base64url'),
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
     const config = parseConfig(env);
@@ -133,7 +142,13 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       handler: apiHandler(LOCAL_AGGREGATE_ROUTE, runtime, async ({ body }) => {
         const parsed = parseWith(aggregateRequestSchema, body ?? {});
         if (!parsed.ok) throw badRequest('invalid aggregation request', parsed.issues);
-        return ok(await aggregate(parsed.value.time));
+        const { time } = parsed.value;
+        if (time !== undefined && Date.parse(time) > runtime.now() + MAX_AGGREGATE_AHEAD_MS) {
+          throw badRequest('invalid aggregation request', [
+            { path: 'time', message: `must be at most ${MAX_AGGREGATE_AHEAD_MS / 1000} s ahead of the clock (${new Date(runtime.now()).toISOString()})` },
+          ]);
+        }
+        return ok(await aggregate(time));
       }) as HttpLambda,
     });
 

@@ -37,6 +37,8 @@ const BAD_VALUES: Record<string, string[] | null> = {
   RELAYWATCH_AGGREGATE_WAITS: ['sometimes', 'Yes'],
   LOG_LEVEL: ['trace', 'INFO', 'verbose'],
   RELAYWATCH_REPORTER_TOKEN: null,
+  RELAYWATCH_REPORTER_KEYS: ['short', `${'k'.repeat(40)},short`],
+  RELAYWATCH_CREDENTIAL_CACHE_SECONDS: ['-1', '3601', '1.5', 'x'],
   RELAYWATCH_READER_TOKEN: null,
   RELAYWATCH_ADMIN_TOKEN: null,
   RELAYWATCH_TOKEN_SECRETS: null,

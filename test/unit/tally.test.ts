@@ -79,6 +79,11 @@ describe('tallyHeartbeats records when and under which lease a report came', () 
     expect(tallies).toEqual([{ minute: MINUTE, ip: '2001:db8::7', origins: [], receivedAt: NOW, observedAt: NOW, leaseSeconds: 60 }]);
   });
 
+  it('keeps a retried batch\u2019s first arrival as its receive time', () => {
+    const { tallies } = tallyHeartbeats([hb({ ts: NOW - 4000 })], { now: NOW, graceMs: GRACE_MS, receivedAt: NOW - 3000 });
+    expect(tallies[0]).toMatchObject({ receivedAt: NOW - 3000, observedAt: NOW - 4000 });
+  });
+
   it('leaves the lease out for an agent that declares none', () => {
     expect(tally([hb()]).tallies[0]).not.toHaveProperty('leaseSeconds');
   });
