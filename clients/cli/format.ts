@@ -38,6 +38,8 @@ export type FleetView = {
   silent: { ip: string; lastSeen: string }[];
   originOutages: string[];
   fleetWideFailure: boolean;
+  /** Absent from status centers older than the silence rule. */
+  fleetSilence?: boolean;
   capInForce: boolean;
   capped: string[];
 };
@@ -93,6 +95,7 @@ export function statusText(fleet: FleetView, blocklistSize: number, url: string)
   const flags = [
     fleet.dryRun ? 'DRY RUN (decisions are recorded, no ban changes)' : '',
     fleet.fleetWideFailure ? 'FLEET-WIDE FAILURE (nobody is banned while it lasts)' : '',
+    fleet.fleetSilence ? 'FLEET SILENCE (many IPs went quiet at once: nobody is banned for silence)' : '',
     fleet.capInForce ? `CAP IN FORCE (not banned: ${fleet.capped.join(', ') || 'none'})` : '',
   ].filter(Boolean);
   const rows: [string, string][] = [
@@ -159,7 +162,9 @@ function countsText(counts: Counts): string {
 export function describeEvent(event: AuditEvent): string {
   const e = event.evidence ?? {};
   const failures = (evidence: Record<string, any>) =>
-    `${evidence.connectFailed} of ${evidence.samples} counted samples failed to connect (${percent(evidence.failRatio)})`;
+    evidence.silence
+      ? `silent for ${evidence.silence.silentSeconds} s, last heard ${time(String(evidence.silence.lastSeen))} (limit ${evidence.silence.limitSeconds} s)`
+      : `${evidence.connectFailed} of ${evidence.samples} counted samples failed to connect (${percent(evidence.failRatio)})`;
   let text: string;
   switch (event.type) {
     case 'ban':
@@ -196,6 +201,12 @@ export function describeEvent(event: AuditEvent): string {
     case 'fleet_recovered':
       text = 'fleet-wide failure over';
       break;
+    case 'fleet_silence':
+      text = `fleet silence: ${e.quietIps} of ${e.recentIps} recently reporting IPs went quiet at once; nobody is banned for silence while it lasts`;
+      break;
+    case 'fleet_silence_recovered':
+      text = 'fleet silence over';
+      break;
     case 'reporter_token_issued':
       text = 'reporter token issued for this machine';
       break;
@@ -230,12 +241,16 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
         `  An automatic ban (rule ${ban.rule ?? '?'}${ban.offense && ban.offense > 1 ? `, offense ${ban.offense} within 24 h, so it lasts longer` : ''}):`,
       );
       lines.push(`  ${ban.reason}.`);
-      if (ban.samples !== null && ban.failRatio !== null) {
+      if (ban.samples !== null && ban.samples > 0 && ban.failRatio !== null) {
         lines.push(
           `  ${Math.round(ban.failRatio * ban.samples)} of its ${ban.samples} counted samples (ok + connect_failed on origins other machines reached) failed to connect.`,
         );
       }
-      lines.push('  It is released early once its probes are healthy for a few minutes in a row, or at its end.');
+      lines.push(
+        ban.rule?.startsWith('silent')
+          ? '  It is released as soon as the machine reports healthy again, or at its end.'
+          : '  It is released early once its probes are healthy for a few minutes in a row, or at its end.',
+      );
     }
   } else {
     lines.push(`${view.ip} is not banned.`);
@@ -256,6 +271,7 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
   const silent = fleet.silent.find((entry) => entry.ip === view.ip);
   if (silent) lines.push(`It is silent: nothing heard since ${time(silent.lastSeen)}.`);
   if (fleet.fleetWideFailure) lines.push('A fleet-wide failure is in force: nobody is banned automatically while it lasts.');
+  if (fleet.fleetSilence) lines.push('A fleet silence is in force: nobody is banned for silence while it lasts.');
 
   lines.push('', 'Recent minutes, newest first:');
   for (const minute of view.minutes) {

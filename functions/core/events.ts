@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   'origin_recovered',
   'fleet_failure',
   'fleet_recovered',
+  'fleet_silence',
+  'fleet_silence_recovered',
   'reporter_token_issued',
   'reporter_token_revoked',
 ] as const;

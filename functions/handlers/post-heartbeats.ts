@@ -45,7 +45,7 @@ export function createHandler(runtime: ApiRuntime) {
       if (body === undefined) throw badRequest('body is required: one heartbeat or {"heartbeats": [...]}');
       const parsed = parseHeartbeatBody(body, now);
       if (!parsed.ok) throw badRequest('invalid heartbeats; nothing was stored', parsed.issues);
-      const { heartbeats, batchId } = parsed.value;
+      const { heartbeats, batchId, reportIntervalSeconds, ip } = parsed.value;
       if (principal.ip !== undefined) {
         const single = !(typeof body === 'object' && body !== null && 'heartbeats' in body);
         const foreign = foreignIps(heartbeats, principal.ip, single);
@@ -59,7 +59,14 @@ export function createHandler(runtime: ApiRuntime) {
       // batchIds are scoped by credential: two machines may number their batches alike.
       const receivedAt = batchId ? await receivedAtOf(runtime, { scope: principal.ip ?? 'fleet', batchId, heartbeats, now }) : now;
       const stamped = heartbeats.map((heartbeat) => (heartbeat.ts === undefined ? { ...heartbeat, ts: receivedAt } : heartbeat));
-      const result = tallyHeartbeats(stamped, { now, graceMs: runtime.config.graceSeconds * 1000 });
+      // A retried batch keeps its first arrival as its receive time, so its rows (and their lateness) do not change.
+      const result = tallyHeartbeats(stamped, {
+        now,
+        graceMs: runtime.config.graceSeconds * 1000,
+        receivedAt,
+        leaseSeconds: reportIntervalSeconds,
+        ip,
+      });
       await runtime.heartbeats.addTallies(result.tallies, { writeId: batchId ? `b:${batchId}` : `r:${randomUUID()}` });
       log.debug('heartbeats stored', { accepted: result.accepted, stale: result.stale, rows: result.tallies.length });
       return accepted(result.stale ? { accepted: result.accepted, stale: result.stale } : { accepted: result.accepted });

@@ -71,7 +71,9 @@ function verdict(ip, fleet) {
 
 function describe(ev) {
   const e = ev.evidence || {};
-  const fails = () => e.connectFailed + ' of ' + e.samples + ' samples failed to connect (' + pct(e.failRatio) + ')';
+  const fails = () => (e.silence
+    ? 'silent for ' + e.silence.silentSeconds + ' s'
+    : e.connectFailed + ' of ' + e.samples + ' samples failed to connect (' + pct(e.failRatio) + ')');
   const end = (b) => (b && b.until ? iso(new Date(b.until).toISOString()) : '?');
   let text;
   switch (ev.type) {
@@ -87,6 +89,8 @@ function describe(ev) {
     case 'origin_recovered': text = 'origin recovered'; break;
     case 'fleet_failure': text = 'fleet-wide failure: ' + e.failingIps + ' of ' + e.reportingIps + ' IPs failing, nobody banned'; break;
     case 'fleet_recovered': text = 'fleet-wide failure over'; break;
+    case 'fleet_silence': text = 'fleet silence: ' + e.quietIps + ' of ' + e.recentIps + ' IPs quiet at once, nobody banned for silence'; break;
+    case 'fleet_silence_recovered': text = 'fleet silence over'; break;
     case 'reporter_token_issued': text = 'reporter token issued'; break;
     case 'reporter_token_revoked': text = 'reporter tokens revoked'; break;
     default: text = ev.type;
@@ -113,6 +117,7 @@ function render(fleet, blocklist, events) {
   flags.replaceChildren();
   if (fleet.dryRun) flags.append(badge('DRY RUN: decisions recorded, no ban changes', 'warn'));
   if (fleet.fleetWideFailure) flags.append(badge('FLEET-WIDE FAILURE: nobody is banned while it lasts', 'alert'));
+  if (fleet.fleetSilence) flags.append(badge('FLEET SILENCE: nobody is banned for silence while it lasts', 'alert'));
   if (fleet.capInForce) flags.append(badge('CAP IN FORCE: not banned ' + (fleet.capped.join(', ') || ''), 'alert'));
   if (lag !== null && lag > 2) flags.append(badge('AGGREGATION BEHIND by ' + lag + ' min', 'alert'));
   if (!flags.childElementCount) flags.append(badge('no flags', 'ok'));

@@ -55,7 +55,9 @@ export function machineClaimsOf(token: string): (MachineClaims & { signature: st
   if (!token.startsWith(MACHINE_TOKEN_PREFIX) || token.length > MAX_TOKEN_LENGTH) return undefined;
   const [keyId, encodedIp, issued, signature] = token.slice(MACHINE_TOKEN_PREFIX.length).split('.');
   if (!keyId || !encodedIp || !issued || !signature || !/^\d{1,15}$/.test(issued)) return undefined;
-  const ip = canonicalIp(Buffer.from(encodedIp, 'base64url').toString('utf8'));
+  const ipBytes = Buffer.from(encodedIp, 'base64url');
+  if (ipBytes.toString('base64url') !== encodedIp) return undefined;
+  const ip = canonicalIp(ipBytes.toString('utf8'));
   if (!ip) return undefined;
   return { keyId, ip, issuedAt: Number(issued), signature };
 }
@@ -69,8 +71,10 @@ export function verifyMachineToken(token: string, keys: readonly SigningKey[]): 
   if (!claims) return undefined;
   const key = keys.find((k) => k.id === claims.keyId);
   if (!key) return undefined;
-  const expected = mac(key, claims.ip, claims.issuedAt);
-  const given = Buffer.from(claims.signature, 'base64url');
+  // Compared as text, not as decoded bytes: base64url's last character carries
+  // unused bits, so two spellings decode to the same MAC; only ours is valid.
+  const expected = Buffer.from(mac(key, claims.ip, claims.issuedAt).toString('base64url'));
+  const given = Buffer.from(claims.signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   return { keyId: claims.keyId, ip: claims.ip, issuedAt: claims.issuedAt };
 }

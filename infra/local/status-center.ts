@@ -107,7 +107,21 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
     // Handler modules build their own runtime from process.env when imported,
     // as in Lambda; give them the same environment.
     for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] ??= value;
-    const runtime = await createApiRuntime(env, options.overrides);
+    // A scheduled run sleeps between its passes; stop() cuts those sleeps short
+    // so no run goes on against a stopped table.
+    const sleeping = new Set<{ timer: NodeJS.Timeout; reject: (error: Error) => void }>();
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve, reject) => {
+        const entry = {
+          timer: setTimeout(() => {
+            sleeping.delete(entry);
+            resolve();
+          }, ms),
+          reject,
+        };
+        sleeping.add(entry);
+      });
+    const runtime = await createApiRuntime(env, { sleep, ...options.overrides });
     const load = async (entry: string) =>
       (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: ApiRuntime): unknown };
 
@@ -170,6 +184,11 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       aggregate,
       async stop() {
         scheduler?.stop();
+        for (const entry of sleeping) {
+          clearTimeout(entry.timer);
+          entry.reject(new Error('the local status center stopped'));
+        }
+        sleeping.clear();
         for (const poller of pollers) poller.stop();
         await gateway.close();
         await dynamodb?.stop();

@@ -22,6 +22,19 @@ describe('per-machine reporter tokens', () => {
     expect(verifyMachineToken(token.slice(0, -2), [KEY!])).toBeUndefined();
   });
 
+  it('refuse every other spelling of the signature, even one that decodes to the same bytes', () => {
+    // 32 bytes of MAC are 43 base64url characters whose last one carries 2 unused bits.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    for (let issuedAt = ISSUED; issuedAt < ISSUED + 20; issuedAt++) {
+      const token = issueMachineToken({ key: KEY!, ip: '192.0.2.7', issuedAt });
+      const others = [...alphabet].filter((c) => c !== token.at(-1)).map((c) => `${token.slice(0, -1)}${c}`);
+      expect(others.filter((other) => verifyMachineToken(other, [KEY!]) !== undefined)).toEqual([]);
+      const ipPart = token.split('.')[2]!;
+      const ipSpellings = [...alphabet].map((c) => token.replace(`.${ipPart}.`, `.${ipPart.slice(0, -1)}${c}.`)).filter((t) => t !== token);
+      expect(ipSpellings.filter((other) => verifyMachineToken(other, [KEY!]) !== undefined)).toEqual([]);
+    }
+  });
+
   it('verify with any configured key while one is rotated out, and not once it is gone', () => {
     const signedByOld = issueMachineToken({ key: OLD!, ip: '192.0.2.7', issuedAt: ISSUED });
     expect(verifyMachineToken(signedByOld, [KEY!, OLD!])?.ip).toBe('192.0.2.7');
