@@ -10,7 +10,7 @@ import { createApiRuntime } from '../http/api-runtime.js';
 export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getFleet, runtime, async ({ now }) => {
     const { config } = runtime;
-    const [fleet, bans] = await Promise.all([runtime.state.getAggregatorState(), runtime.bans.listBans(now)]);
+    const [fleet, bans] = await Promise.all([runtime.state.getAggregatorState({ consistent: false }), runtime.bans.listBans(now)]);
     const reference = fleet?.lastMinute ?? minuteOf(now) - 1;
     const silent = Object.entries(fleet?.lastSeen ?? {})
       .filter(([, seen]) => seen <= reference - config.silentMinutes)
@@ -27,6 +27,9 @@ export function createHandler(runtime: ApiRuntime) {
       silent,
       originOutages: fleet?.outages ?? [],
       fleetWideFailure: fleet?.fleetWide ?? false,
+      // A large share of the leased IPs went silent together: nobody is banned for silence meanwhile.
+      fleetSilence: fleet?.fleetSilent ?? false,
+      lastPassAt: fleet?.lastPassAt === undefined ? null : new Date(fleet.lastPassAt).toISOString(),
       capInForce: fleet?.capInForce ?? false,
       capped: fleet?.capped ?? [],
     });

@@ -24,9 +24,11 @@ const originRowV1 = z.object({
   k: z.enum(HEARTBEAT_KINDS),
   c: z.tuple([z.number(), z.number(), z.number(), z.number()]),
 });
+/** Received at, observed at (epoch ms) and the declared lease (s): see MinuteTally. */
+const rowTimes = { r: z.optional(z.number()), t: z.optional(z.number()), l: z.optional(z.number()) };
 const heartbeatItemSchema = z.union([
-  z.object({ v: z.literal(ROW_FORMAT), ip: z.string(), minute: z.number(), d: z.instanceof(Uint8Array) }),
-  z.object({ v: z.optional(z.literal(1)), ip: z.string(), minute: z.number(), origins: z.array(originRowV1) }),
+  z.object({ v: z.literal(ROW_FORMAT), ip: z.string(), minute: z.number(), d: z.instanceof(Uint8Array), ...rowTimes }),
+  z.object({ v: z.optional(z.literal(1)), ip: z.string(), minute: z.number(), origins: z.array(originRowV1), ...rowTimes }),
 ]);
 
 /**
@@ -37,7 +39,22 @@ const heartbeatItemSchema = z.union([
 const MAX_ORIGIN_BYTES_PER_ROW = 300_000;
 
 /** A row's attributes besides its key and TTL; kept apart from how keys and batch identity are made. */
-const rowBody = (tally: MinuteTally, data: Uint8Array) => ({ v: ROW_FORMAT, ip: tally.ip, minute: tally.minute, d: data });
+const rowBody = (tally: MinuteTally, data: Uint8Array) => ({
+  v: ROW_FORMAT,
+  ip: tally.ip,
+  minute: tally.minute,
+  d: data,
+  ...(tally.receivedAt === undefined ? {} : { r: tally.receivedAt }),
+  ...(tally.observedAt === undefined ? {} : { t: tally.observedAt }),
+  ...(tally.leaseSeconds === undefined ? {} : { l: tally.leaseSeconds }),
+});
+
+/** The row's times as MinuteTally names them. */
+const timesOf = (item: { r?: number | undefined; t?: number | undefined; l?: number | undefined }) => ({
+  ...(item.r === undefined ? {} : { receivedAt: item.r }),
+  ...(item.t === undefined ? {} : { observedAt: item.t }),
+  ...(item.l === undefined ? {} : { leaseSeconds: item.l }),
+});
 
 /**
  * A row as read. Packed rows (v2) keep their blob and decode it each time
@@ -56,6 +73,7 @@ function fromItem(raw: Record<string, unknown>, book: OriginNameBook): MinuteTal
     return {
       minute: item.minute,
       ip: item.ip,
+      ...timesOf(item),
       get origins() {
         return decodeOrigins(data, book);
       },
@@ -72,6 +90,9 @@ function fromItem(raw: Record<string, unknown>, book: OriginNameBook): MinuteTal
         counts: { ok, connect_failed, origin_error, error },
       }),
     ),
+    ...(item.r === undefined ? {} : { receivedAt: item.r }),
+    ...(item.t === undefined ? {} : { observedAt: item.t }),
+    ...(item.l === undefined ? {} : { leaseSeconds: item.l }),
   };
 }
 

@@ -4,6 +4,7 @@ import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
 import { bucketId } from '../core/minutes.js';
+import type { Lease, Leases } from '../core/leases.js';
 import type { IpEvidence } from '../core/policy.js';
 import { putAll } from './batch.js';
 import { queryItems } from './query.js';
@@ -19,17 +20,20 @@ export type StateStoreOptions = { client: DynamoDBDocumentClient; tableName: str
 export type AggregatorState = {
   /** The last minute done (epoch minute): decided, or given up on after an error. */
   lastMinute: number;
+  /** When the last live pass decided (epoch ms). */
+  lastPassAt?: number;
   reporting: IpEvidence[];
   /** Last minute each IP reported in, kept for a day, to tell "silent" IPs. */
   lastSeen: Record<string, number>;
+  /** Per leased IP: last report time, declared interval, relaying or probing (core/leases.ts). Kept next to lastSeen. */
+  leases?: Leases;
+  /** A large share of the leased IPs is silent together (rule silent). */
+  fleetSilent?: boolean;
   outages: string[];
   fleetWide: boolean;
   capInForce: boolean;
   capped: string[];
 };
-
-/** What the aggregator itself needs of the last state: everything but the fleet's evidence. */
-export type AggregatorMemory = Omit<AggregatorState, 'reporting' | 'capped'>;
 
 const OFFENSE_MEMORY_SECONDS = 86_400;
 
@@ -49,36 +53,40 @@ const PROGRESS_FORMAT = 2;
 const WRITE_CONCURRENCY = 4;
 const PIECE_FORMAT = 1;
 
-const PIECE_KINDS = { reporting: 'R', lastSeen: 'S', outages: 'O', capped: 'C' } as const;
+const PIECE_KINDS = { reporting: 'R', lastSeen: 'S', leases: 'L', outages: 'O', capped: 'C' } as const;
 type PieceKind = keyof typeof PIECE_KINDS;
 
-const ipEvidenceSchema = z.object({
-  ip: z.string(),
-  samples: z.number(),
-  ok: z.number(),
-  connectFailed: z.number(),
-  failRatio: z.number(),
-  excusedFailures: z.number(),
-  uncorroboratedFailures: z.number(),
-  originErrors: z.number(),
-  errors: z.number(),
-  origins: z.number(),
-});
+/**
+ * The fields the fleet view and the rules rely on; the rest of the evidence
+ * (the policy adds fields now and then) passes through as stored.
+ */
+const ipEvidenceSchema = z.pipe(
+  z.looseObject({ ip: z.string(), samples: z.number(), failRatio: z.number() }),
+  z.transform((evidence) => evidence as unknown as IpEvidence),
+);
+/** A lease as core/leases.ts keeps it: [seenAt, intervalSeconds, active, returnedAt?]. */
+const leaseSchema = z.pipe(
+  z.array(z.number()).check(z.minLength(3), z.maxLength(4)),
+  z.transform((lease) => lease as unknown as Lease),
+);
 const pieceSchemas = {
   reporting: z.array(ipEvidenceSchema),
   lastSeen: z.array(z.tuple([z.string(), z.number()])),
+  leases: z.array(z.tuple([z.string(), leaseSchema])),
   outages: z.array(z.string()),
   capped: z.array(z.string()),
 } as const;
 
-const pageCountsSchema = z.object({ reporting: z.number(), lastSeen: z.number(), outages: z.number(), capped: z.number() });
+const pageCountsSchema = z.object({ reporting: z.number(), lastSeen: z.number(), leases: z.number(), outages: z.number(), capped: z.number() });
 const progressSchema = z.object({
   v: z.literal(PROGRESS_FORMAT),
   lastMinute: z.number(),
-  /** The minute whose pieces are the state (older than lastMinute after a minute given up on). */
-  piecesMinute: z.nullable(z.number()),
+  lastPassAt: z.number(),
+  /** Where the pieces of the state are (STATE#<minute>#<pass>), null before any; older than lastMinute after a minute given up on. */
+  pieces: z.nullable(z.string()),
   pages: pageCountsSchema,
   fleetWide: z.boolean(),
+  fleetSilent: z.boolean(),
   capInForce: z.boolean(),
 });
 type Progress = z.infer<typeof progressSchema>;
@@ -88,8 +96,11 @@ const stateV1Schema = z.object({
   lastMinute: z.number(),
   state: z.object({
     lastMinute: z.number(),
+    lastPassAt: z.optional(z.number()),
     reporting: z.array(ipEvidenceSchema),
     lastSeen: z.record(z.string(), z.number()),
+    leases: z.optional(z.record(z.string(), leaseSchema)),
+    fleetSilent: z.optional(z.boolean()),
     outages: z.array(z.string()),
     fleetWide: z.boolean(),
     capInForce: z.boolean(),
@@ -143,7 +154,7 @@ export function createStateStore(options: StateStoreOptions) {
   }
 
   async function readPieces<K extends PieceKind>(
-    minute: number,
+    pieces: string,
     kind: K,
     expected: number,
     consistent: boolean,
@@ -152,11 +163,11 @@ export function createStateStore(options: StateStoreOptions) {
       TableName: tableName,
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
       ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
-      ExpressionAttributeValues: { ':pk': keys.statePieces(bucketId(minute)), ':prefix': keys.statePiecePrefix(PIECE_KINDS[kind]) },
+      ExpressionAttributeValues: { ':pk': pieces, ':prefix': keys.statePiecePrefix(PIECE_KINDS[kind]) },
       ConsistentRead: consistent,
     });
     if (items.length !== expected) {
-      throw new StateFormatError(`state of ${bucketId(minute)} has ${items.length} ${kind} pages, progress says ${expected}`);
+      throw new StateFormatError(`state ${pieces} has ${items.length} ${kind} pages, progress says ${expected}`);
     }
     const values: unknown[] = [];
     for (const item of items) {
@@ -174,9 +185,10 @@ export function createStateStore(options: StateStoreOptions) {
         new PutCommand({
           TableName: tableName,
           Item: { ...stateKey(keys.aggregatorState()), ...progress },
-          // Only forward: of two overlapping runs, the one that finished an older minute does not undo the other's progress.
-          ConditionExpression: 'attribute_not_exists(lastMinute) OR lastMinute < :minute',
-          ExpressionAttributeValues: { ':minute': progress.lastMinute },
+          // Only forward (minute first, then pass time): of two overlapping runs, the one behind does not undo the other's progress.
+          ConditionExpression:
+            'attribute_not_exists(lastMinute) OR lastMinute < :minute OR (lastMinute = :minute AND (attribute_not_exists(lastPassAt) OR lastPassAt < :at))',
+          ExpressionAttributeValues: { ':minute': progress.lastMinute, ':at': progress.lastPassAt },
         }),
       );
       return { applied: true };
@@ -186,77 +198,68 @@ export function createStateStore(options: StateStoreOptions) {
     }
   }
 
+  const emptyState = (progress: Progress): AggregatorState => ({
+    lastMinute: progress.lastMinute,
+    ...(progress.lastPassAt ? { lastPassAt: progress.lastPassAt } : {}),
+    reporting: [],
+    lastSeen: {},
+    leases: {},
+    fleetSilent: progress.fleetSilent,
+    outages: [],
+    fleetWide: progress.fleetWide,
+    capInForce: progress.capInForce,
+    capped: [],
+  });
+
   return {
     /**
-     * The state the aggregator continues from: progress, outages, flags and
-     * last-seen minutes, read consistently (it must see its own last write).
+     * The state as of the last minute or pass: `consistent` for the
+     * aggregator itself (it must see its own last write), eventual for
+     * GET /v1/fleet.
      */
-    async getAggregatorMemory(): Promise<AggregatorMemory | undefined> {
-      const read = await readProgress(true);
+    async getAggregatorState(options: { consistent: boolean }): Promise<AggregatorState | undefined> {
+      const read = await readProgress(options.consistent);
       if (read === undefined) return undefined;
-      if ('v1' in read) {
-        const { reporting: _r, capped: _c, ...memory } = read.v1;
-        return memory;
-      }
+      if ('v1' in read) return read.v1 as AggregatorState;
       const { progress } = read;
-      const at = progress.piecesMinute;
-      if (at === null) return { lastMinute: progress.lastMinute, lastSeen: {}, outages: [], fleetWide: false, capInForce: false };
-      const [seen, outages] = await Promise.all([
-        readPieces(at, 'lastSeen', progress.pages.lastSeen, true),
-        readPieces(at, 'outages', progress.pages.outages, true),
+      const at = progress.pieces;
+      if (at === null) return emptyState(progress);
+      const [reporting, seen, leases, outages, capped] = await Promise.all([
+        readPieces(at, 'reporting', progress.pages.reporting, options.consistent),
+        readPieces(at, 'lastSeen', progress.pages.lastSeen, options.consistent),
+        readPieces(at, 'leases', progress.pages.leases, options.consistent),
+        readPieces(at, 'outages', progress.pages.outages, options.consistent),
+        readPieces(at, 'capped', progress.pages.capped, options.consistent),
       ]);
       return {
-        lastMinute: progress.lastMinute,
-        lastSeen: Object.fromEntries(seen),
-        outages,
-        fleetWide: progress.fleetWide,
-        capInForce: progress.capInForce,
-      };
-    },
-
-    /** The whole state for GET /v1/fleet (eventually consistent reads). */
-    async getAggregatorState(): Promise<AggregatorState | undefined> {
-      const read = await readProgress(false);
-      if (read === undefined) return undefined;
-      if ('v1' in read) return read.v1;
-      const { progress } = read;
-      const at = progress.piecesMinute;
-      if (at === null) {
-        return { lastMinute: progress.lastMinute, reporting: [], lastSeen: {}, outages: [], fleetWide: false, capInForce: false, capped: [] };
-      }
-      const [reporting, seen, outages, capped] = await Promise.all([
-        readPieces(at, 'reporting', progress.pages.reporting, false),
-        readPieces(at, 'lastSeen', progress.pages.lastSeen, false),
-        readPieces(at, 'outages', progress.pages.outages, false),
-        readPieces(at, 'capped', progress.pages.capped, false),
-      ]);
-      return {
-        lastMinute: progress.lastMinute,
+        ...emptyState(progress),
         reporting,
         lastSeen: Object.fromEntries(seen),
+        leases: Object.fromEntries(leases) as Leases,
         outages,
-        fleetWide: progress.fleetWide,
-        capInForce: progress.capInForce,
         capped,
       };
     },
 
     /**
-     * Records that `state.lastMinute` is done: its pieces first, then the
-     * progress item, only moving forward. Answers whether this write won.
+     * Records that `state.lastMinute` is done, or a live pass at
+     * `state.lastPassAt`: its pieces first, then the progress item, only
+     * moving forward. Answers whether this write won.
      */
     async advanceAggregatorState(state: AggregatorState): Promise<{ applied: boolean }> {
-      const bucket = bucketId(state.lastMinute);
-      const expiresAt = Math.floor((state.lastMinute * 60_000) / 1000) + PIECE_TTL_SECONDS;
+      const passAt = state.lastPassAt ?? 0;
+      const pieces = keys.statePieces(bucketId(state.lastMinute), passAt);
+      const expiresAt = Math.floor(Math.max(state.lastMinute * 60_000, passAt) / 1000) + PIECE_TTL_SECONDS;
       const pages = {
         reporting: paginate(state.reporting),
         lastSeen: paginate(Object.entries(state.lastSeen)),
+        leases: paginate(Object.entries(state.leases ?? {})),
         outages: paginate(state.outages),
         capped: paginate(state.capped),
       };
       const items = (Object.keys(pages) as PieceKind[]).flatMap((kind) =>
-        pages[kind].map((page: unknown[], n: number) => ({
-          [TABLE.partitionKey]: keys.statePieces(bucket),
+        (pages[kind] as unknown[][]).map((page, n) => ({
+          [TABLE.partitionKey]: pieces,
           [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
           v: PIECE_FORMAT,
           d: gzipSync(JSON.stringify(page)),
@@ -267,33 +270,38 @@ export function createStateStore(options: StateStoreOptions) {
       return putProgress({
         v: PROGRESS_FORMAT,
         lastMinute: state.lastMinute,
-        piecesMinute: state.lastMinute,
+        lastPassAt: passAt,
+        pieces,
         pages: {
           reporting: pages.reporting.length,
           lastSeen: pages.lastSeen.length,
+          leases: pages.leases.length,
           outages: pages.outages.length,
           capped: pages.capped.length,
         },
         fleetWide: state.fleetWide,
+        fleetSilent: state.fleetSilent ?? false,
         capInForce: state.capInForce,
       });
     },
 
     /**
      * Moves progress past a minute that could not be decided, keeping the
-     * pieces of the last minute that was: the next minute is decided on time
+     * pieces of the last state written: the next minute is decided on time
      * from the state before the failed one.
      */
     async skipMinute(minute: number): Promise<{ applied: boolean }> {
       const read = await readProgress(true);
-      if (read !== undefined && 'progress' in read) return putProgress({ ...read.progress, lastMinute: minute });
+      if (read !== undefined && 'progress' in read) return putProgress({ ...read.progress, lastMinute: minute, lastPassAt: 0 });
       // No state yet, or a v1 item: start over with no pieces (the v1 item is what failed to grow).
       return putProgress({
         v: PROGRESS_FORMAT,
         lastMinute: minute,
-        piecesMinute: null,
-        pages: { reporting: 0, lastSeen: 0, outages: 0, capped: 0 },
+        lastPassAt: 0,
+        pieces: null,
+        pages: { reporting: 0, lastSeen: 0, leases: 0, outages: 0, capped: 0 },
         fleetWide: read !== undefined && 'v1' in read ? read.v1.fleetWide : false,
+        fleetSilent: false,
         capInForce: false,
       });
     },

@@ -43,12 +43,31 @@ export const keys = {
   offenses: () => 'OFFENSES',
   statePartition: () => 'STATE',
   aggregatorState: () => 'AGGREGATOR',
-  /** The aggregator state's pieces as of one minute: STATE#202611241403 */
-  statePieces: (bucketId: string) => `STATE#${bucketId}`,
+  /** The aggregator state's pieces as of one minute and pass (epoch ms, 0 for a closing): STATE#202611241403#0 */
+  statePieces: (bucketId: string, passAt: number) => `STATE#${bucketId}#${passAt}`,
   /** One page of one kind (R reporting, S last seen, O outages, C capped): R#00012 */
   statePiece: (kind: string, page: number) => `${kind}#${String(page).padStart(5, '0')}`,
   statePiecePrefix: (kind: string) => `${kind}#`,
   eventDay: (day: string) => `EVT#${day}`,
   event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
   eventsOfIp: (ip: string) => `EVTIP#${ip}`,
+  /** Revoked per-machine reporter tokens, one partition: the ingest function reads it whole. */
+  revocationPartition: () => 'REVOKED',
+  revocation: (ip: string) => `IP#${ip}`,
+  /** A posted batch's identity (content digest, first receive time): BATCH#<reporter scope>#<batchId> */
+  batchMarker: (scope: string, batchId: string) => `BATCH#${scope}#${batchId}`,
+  batchMarkerSort: () => 'BATCH',
 } as const;
+
+/**
+ * Partition-key patterns (IAM `dynamodb:LeadingKeys`, StringLike) of the
+ * items each writer owns: the CDK stack confines each function's writes to them.
+ */
+export const KEY_SCOPES = {
+  heartbeats: ['HB#*', 'BATCH#*'],
+  /** The ban partition and any item kept beside it under a BAN prefix (a list version, say). */
+  bans: ['BAN*'],
+  events: ['EVT#*', 'EVTIP#*'],
+  revocations: ['REVOKED'],
+} as const;
+export type KeyScope = keyof typeof KEY_SCOPES;

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
+import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError } from '../../functions/core/config.js';
-import { routes } from '../../functions/routes.js';
+import { publicRoutes, routes } from '../../functions/routes.js';
 import { LOCAL_AGGREGATE_ROUTE, startLocalStatusCenter } from './status-center.js';
 
 const HELP = `relaywatch local status center
@@ -18,9 +19,14 @@ Options (each also settable by the environment variable shown):
   --dynamodb-endpoint U use this DynamoDB instead of starting one (DYNAMODB_ENDPOINT)
   --no-schedule         do not aggregate every minute (use POST /_local/run/aggregate)
   -h, --help            this text
+  --version             print the version
 
-Tokens: RELAYWATCH_REPORTER_TOKEN, RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN;
-random ones are generated and printed when unset. Every detection knob
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad option or could not start.
+
+Tokens: RELAYWATCH_REPORTER_TOKEN (fleet-wide, unbound), RELAYWATCH_READER_TOKEN,
+RELAYWATCH_ADMIN_TOKEN; random ones are generated and printed when unset.
+RELAYWATCH_REPORTER_KEYS signs per-machine reporter tokens (POST /v1/reporter-tokens);
+a random key is generated when unset, so those tokens then last one run. Every detection knob
 (RELAYWATCH_FAIL_RATIO, ...) is read from the environment: see README.md.
 `;
 
@@ -40,6 +46,7 @@ const { values } = (() => {
         'dynamodb-endpoint': { type: 'string' },
         'no-schedule': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -48,6 +55,10 @@ const { values } = (() => {
 })();
 if (values.help) {
   process.stdout.write(HELP);
+  process.exit(0);
+}
+if (values.version) {
+  process.stdout.write(`relaywatch ${packageJson.version}\n`);
   process.exit(0);
 }
 
@@ -69,17 +80,23 @@ try {
   });
   const routeLines = [...Object.values(routes), LOCAL_AGGREGATE_ROUTE]
     .map((route) => `  ${route.method.padEnd(6)} ${center.url}${route.path}  (${route.role})`)
-    .join('\n');
+    .join('\n')
+    .concat(Object.values(publicRoutes).map((route) => `\n  ${route.method.padEnd(6)} ${center.url}${route.path}  (no token)`).join(''));
   process.stdout.write(`
 relaywatch status center is running
   API        ${center.url}
+  dashboard  ${center.url}${publicRoutes.getDashboard.path}  (paste the reader token)
   DynamoDB   ${center.dynamodbEndpoint} (table ${center.tableName}${values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR ? '' : ', in memory'})
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
 
 Tokens (Authorization: Bearer <token>)
-  reporter  ${center.tokens.reporter}
+  reporter  ${center.tokens.reporter}   (fleet-wide: may report for ANY IP; for trials)
   reader    ${center.tokens.reader}
   admin     ${center.tokens.admin}
+
+A relay machine's own token (it may report only for its IP):
+  curl -s -X POST ${center.url}/v1/reporter-tokens -H 'authorization: Bearer ${center.tokens.admin}' \\
+    -H 'content-type: application/json' -d '{"ip":"203.0.113.7"}'
 
 Routes
 ${routeLines}
@@ -88,6 +105,7 @@ Try:
   curl -s -X POST ${center.url}/v1/heartbeats -H 'authorization: Bearer ${center.tokens.reporter}' \\
     -H 'content-type: application/json' -d '{"ip":"203.0.113.7","process":"ffmpeg-1","status":"ok"}'
   curl -s ${center.url}/v1/blocklist -H 'authorization: Bearer ${center.tokens.reader}'
+  RELAYWATCH_URL=${center.url} RELAYWATCH_TOKEN=${center.tokens.admin} npx relaywatch status
 
 Ctrl-C stops everything.
 `);

@@ -34,7 +34,8 @@ export function machineReport(n: number, minute: number): Heartbeat[] {
   const ip = fleetIp(n);
   const failing = next() < FAILING_SHARE;
   const relays = 10 + Math.floor(next() * 91);
-  const ts = minuteStart(minute) + 1_000 + Math.floor(next() * 50_000);
+  // Observed a few seconds before the writers deliver it (55 s into the minute): on time, not a backlog.
+  const ts = minuteStart(minute) + 50_000 + Math.floor(next() * 4_000);
   const heartbeats: Heartbeat[] = [];
   const origins = new Set<number>();
   for (let j = 0; j < relays; j++) {

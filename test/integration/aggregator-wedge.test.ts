@@ -117,7 +117,8 @@ describe('a minute that cannot be decided does not stop detection', () => {
     });
     const write = async (m: number, broken: string | undefined) => {
       for (const beats of fleetMinute(m, broken)) {
-        const { tallies } = tallyHeartbeats(beats as Heartbeat[], { now: minuteStart(m) + 50_000, graceMs: 10_000 });
+        // Received 2 s after the newest heartbeat: on time (a backlog would count against nobody).
+        const { tallies } = tallyHeartbeats(beats as Heartbeat[], { now: minuteStart(m) + 25_000, graceMs: 10_000 });
         await heartbeats.addTallies(tallies, { writeId: `b:${m}-${beats[0]?.ip}` });
       }
     };

@@ -77,7 +77,7 @@ describe(`a fleet of ${MACHINES} machines`, () => {
     expect(banned).toEqual(failing);
     expect(used.largestItemBytes).toBeGreaterThan(0);
     expect(used.largestItemBytes).toBeLessThanOrEqual(MAX_ITEM_BYTES);
-    const fleet = await state.getAggregatorState();
+    const fleet = await state.getAggregatorState({ consistent: true });
     expect(fleet?.reporting).toHaveLength(MACHINES);
     client.destroy();
   });

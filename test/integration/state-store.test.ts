@@ -21,6 +21,7 @@ const evidence = (n: number): IpEvidence => ({
   failRatio: 2 / 120,
   excusedFailures: 0,
   uncorroboratedFailures: 0,
+  lateFailures: 0,
   originErrors: 1,
   errors: 0,
   origins: 57,
@@ -32,6 +33,8 @@ function stateOf(ips: number, minute = MINUTE): AggregatorState {
     lastMinute: minute,
     reporting,
     lastSeen: Object.fromEntries(reporting.map((e, n) => [e.ip, minute - (n % 30)])),
+    leases: Object.fromEntries(reporting.slice(0, 100).map((e, n) => [e.ip, [minute * 60_000 - n * 1000, 60, 1] as const])),
+    fleetSilent: false,
     outages: ['rtmp://origin-z.example.net'],
     fleetWide: false,
     capInForce: true,
@@ -53,11 +56,9 @@ describe('aggregator state on DynamoDB Local', () => {
   it('reads the single state item of before the split (v1), then writes the split state over it', async () => {
     const v1 = stateOf(5, MINUTE - 10);
     await client.send(new PutCommand({ TableName: tableName, Item: { ...progressKey, lastMinute: v1.lastMinute, state: v1 } }));
-    expect(await store.getAggregatorState()).toEqual(v1);
-    const { reporting: _r, capped: _c, ...memory } = v1;
-    expect(await store.getAggregatorMemory()).toEqual(memory);
+    expect(await store.getAggregatorState({ consistent: true })).toEqual(v1);
     expect(await store.advanceAggregatorState(stateOf(5, MINUTE - 9))).toEqual({ applied: true });
-    expect((await store.getAggregatorState())?.lastMinute).toBe(MINUTE - 9);
+    expect((await store.getAggregatorState({ consistent: true }))?.lastMinute).toBe(MINUTE - 9);
   });
 
   it('keeps every item of a 20,000-IP state under 64 KB and reads it back whole', async () => {
@@ -68,22 +69,29 @@ describe('aggregator state on DynamoDB Local', () => {
         TableName: tableName,
         KeyConditionExpression: '#pk = :pk',
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: { ':pk': keys.statePieces(bucketId(MINUTE)) },
+        ExpressionAttributeValues: { ':pk': keys.statePieces(bucketId(MINUTE), 0) },
       }),
     );
     expect(pieces.Items?.length).toBeGreaterThan(4);
     for (const item of pieces.Items ?? []) expect((item.d as Uint8Array).length).toBeLessThan(64 * 1024);
-    expect(await store.getAggregatorState()).toEqual(state);
+    expect(await store.getAggregatorState({ consistent: true })).toEqual(state);
+  });
+
+  it('moves forward by pass time within a minute, and not back', async () => {
+    const pass = { ...stateOf(20_000), lastPassAt: MINUTE * 60_000 + 30_000, fleetSilent: true };
+    expect(await store.advanceAggregatorState(pass)).toEqual({ applied: true });
+    expect(await store.advanceAggregatorState({ ...pass, lastPassAt: MINUTE * 60_000 + 10_000 })).toEqual({ applied: false });
+    expect(await store.getAggregatorState({ consistent: true })).toEqual(pass);
   });
 
   it('only moves forward: an older minute does not overwrite newer progress', async () => {
     expect(await store.advanceAggregatorState(stateOf(3, MINUTE - 1))).toEqual({ applied: false });
-    expect((await store.getAggregatorMemory())?.lastMinute).toBe(MINUTE);
+    expect((await store.getAggregatorState({ consistent: true }))?.lastMinute).toBe(MINUTE);
   });
 
   it('moves past a minute and keeps the pieces of the last one decided', async () => {
     expect(await store.skipMinute(MINUTE + 1)).toEqual({ applied: true });
-    const memory = await store.getAggregatorMemory();
+    const memory = await store.getAggregatorState({ consistent: true });
     expect(memory?.lastMinute).toBe(MINUTE + 1);
     expect(Object.keys(memory?.lastSeen ?? {})).toHaveLength(20_000);
     expect(memory?.outages).toEqual(['rtmp://origin-z.example.net']);
@@ -91,8 +99,11 @@ describe('aggregator state on DynamoDB Local', () => {
 
   it('refuses a state with a page missing instead of serving part of it', async () => {
     await client.send(
-      new DeleteCommand({ TableName: tableName, Key: { [TABLE.partitionKey]: keys.statePieces(bucketId(MINUTE)), [TABLE.sortKey]: keys.statePiece('S', 0) } }),
+      new DeleteCommand({
+        TableName: tableName,
+        Key: { [TABLE.partitionKey]: keys.statePieces(bucketId(MINUTE), MINUTE * 60_000 + 30_000), [TABLE.sortKey]: keys.statePiece('S', 0) },
+      }),
     );
-    await expect(store.getAggregatorMemory()).rejects.toThrow(StateFormatError);
+    await expect(store.getAggregatorState({ consistent: true })).rejects.toThrow(StateFormatError);
   });
 });
