@@ -21,7 +21,7 @@ export const HEARTBEAT_LIMITS = {
   minReportIntervalSeconds: 1,
   maxReportIntervalSeconds: 3600,
   /**
-   * Distinct origins (scheme + host, per kind) one request may name, and one
+   * Distinct origins (scheme + host; a relay and a probe of it count once) one request may name, and one
    * (IP, minute) of it: evidence is stored and read per origin, so these bound
    * the row a request writes and what readers of that minute must sum.
    */
@@ -129,7 +129,8 @@ function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue
   const perIpMinute = new Map<string, Set<string>>();
   let ipMinuteIssue: InputIssue | undefined;
   heartbeats.forEach((heartbeat, index) => {
-    const origin = `${heartbeat.kind ?? 'relay'} ${originKey(heartbeat.origin)}`;
+    // Per origin, relays and probes together: a row packs both kinds of one origin in one entry.
+    const origin = originKey(heartbeat.origin);
     all.add(origin);
     const slot = `${minuteOf(heartbeat.ts ?? now)} ${canonicalIp(heartbeat.ip)}`;
     const origins = perIpMinute.get(slot) ?? new Set<string>();

@@ -77,8 +77,8 @@ export async function writeFleet(target: FleetTarget, machines: number, minute: 
         headers: { authorization: `Bearer ${target.reporterToken}`, 'content-type': 'application/json' },
         body: JSON.stringify({ heartbeats: machineReport(n, minute), batchId: `bench-${minute}-${n}` }),
       });
-      await response.arrayBuffer();
-      if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+      const answer = await response.text();
+      if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${answer.slice(0, 300)}`);
     });
     return 'gateway';
   }

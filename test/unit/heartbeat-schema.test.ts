@@ -138,3 +138,15 @@ describe('parseHeartbeatBody refuses, naming the path', () => {
     expect(parsed).toMatchObject({ ok: false, issues: [{ path: 'heartbeats.9.status' }] });
   });
 });
+
+describe('the distinct-origin limit and the agent periodic report', () => {
+  it('accepts 100 relays over 100 origins with a probe of each origin and 3 canaries (a relay and a probe of one origin count once)', () => {
+    const ip = '192.0.2.40';
+    const heartbeats = [
+      ...Array.from({ length: 100 }, (_, i) => ({ ip, process: `ffmpeg-${i}`, status: 'ok', origin: `rtmp://live-${i}.example.com:1935/live/s${i}`, ts: NOW })),
+      ...Array.from({ length: 100 }, (_, i) => ({ ip, process: `probe:${i}`, kind: 'probe', status: 'ok', origin: `rtmp://live-${i}.example.com:1935`, ts: NOW })),
+      ...['a', 'b', 'c'].map((c) => ({ ip, process: `probe:${c}`, kind: 'probe', status: 'ok', origin: `tcp://canary-${c}.example.org:443`, ts: NOW })),
+    ];
+    expect(parseHeartbeatBody({ heartbeats }, NOW)).toMatchObject({ ok: true });
+  });
+});
