@@ -1,4 +1,5 @@
 import type { Ban } from './core/blocklist.js';
+import { isBanActive } from './core/blocklist.js';
 import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Leases } from './core/leases.js';
@@ -45,6 +46,8 @@ const SILENT_MEMORY_MINUTES = 1440;
  * round trips instead of a few hundred.
  */
 const DECISION_CONCURRENCY = 16;
+/** Banned IPs whose recent rows are read at once. */
+const READ_CONCURRENCY = 16;
 
 /** `work` over every item, at most `limit` at a time; results in the items' order. */
 async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -136,6 +139,21 @@ export function createAggregator(options: AggregatorOptions) {
     const suspects = [...new Set([...failing, ...quiet])];
     const [bansNow, offensesRead] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
     return withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
+  }
+
+  /**
+   * Rows for early release (probe history of the release minutes): the rows
+   * already in hand, plus, for the minutes not in hand, the own rows of the
+   * banned IPs that may be released, not every IP's rows of those minutes.
+   */
+  async function recentRows(minute: number, now: number, inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] }, bansSeen: readonly Ban[]) {
+    const first = minute - config.releaseMinutes + 1;
+    const rows = inHand.rows.filter((row) => row.minute >= first && row.minute <= minute);
+    const missing = range(first, minute).filter((m) => !inHand.minutes.includes(m));
+    if (!missing.length) return rows;
+    const releasable = bansSeen.filter((ban) => !ban.manual && isBanActive(ban, now) && minuteOf(ban.since) <= first).map((ban) => ban.ip);
+    const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) => heartbeats.readIpMinutes(ip, missing));
+    return [...rows, ...banned.flat()];
   }
 
   /** Applies and records verdicts; `record` picks the ones a pass writes as events. */
@@ -245,10 +263,11 @@ export function createAggregator(options: AggregatorOptions) {
         for (const minute of toClose) {
           try {
             const now = minuteClosesAt(minute, graceMs);
-            const window = (await Promise.all(range(minute - config.windowMinutes + 1, minute).map(read))).flat();
-            const recent = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
+            const windowMinutes = range(minute - config.windowMinutes + 1, minute);
+            const window = (await Promise.all(windowMinutes.map(read))).flat();
             leases = mergeLeases(leases, window, at, config);
             const seen = await bansAndOffenses(now, window, [], own);
+            const recent = await recentRows(minute, now, { minutes: windowMinutes, rows: window }, seen.bans);
             const result = decideMinute(
               {
                 minute,
@@ -308,8 +327,8 @@ export function createAggregator(options: AggregatorOptions) {
         // 2. The live decision at `at`: the trailing window, silence, releases.
         const minute = minuteOf(at);
         const window = trailingWindow(liveRows, at, windowMs);
-        const recent = (await Promise.all(range(minute - config.releaseMinutes + 1, minute).map(read))).flat();
         const seen = await bansAndOffenses(at, window, quietIps(leases, at, config), own);
+        const recent = await recentRows(minute, at, { minutes: liveMinutes, rows: liveRows }, seen.bans);
         const input: PolicyInput = {
           minute,
           now: at,
