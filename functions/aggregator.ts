@@ -32,7 +32,12 @@ export type AggregationSummary = {
   /** Times of the live passes made. */
   passes: string[];
   waitedMs: number;
+  /** What this run applied (and recorded), including in a pass another run also made. */
   decisions: Array<{ minute: string; at: string; type: Decision['type']; ip?: string; origin?: string }>;
+  /** Bans and releases this run decided but another writer had already made (another run, a manual ban). */
+  lostRaces: Array<{ minute: string; at: string; type: Decision['type']; ip?: string }>;
+  /** Set when another run advanced the state first: this run stopped there and left the rest to it. */
+  supersededAt?: { minute: string } | { at: string };
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
@@ -120,19 +125,25 @@ export function createAggregator(options: AggregatorOptions) {
     at: { minute: number; now: number },
     own: OwnWrites,
     record: (verdict: Verdict) => boolean,
-  ): Promise<Verdict[]> {
+  ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
     const taken: Verdict[] = [];
+    const lost: Verdict[] = [];
     for (const verdict of result.verdicts) {
-      if ((await applyDecision(verdict.decision, at.now, own)) && record(verdict)) taken.push(verdict);
+      const applied = await applyDecision(verdict.decision, at.now, own);
+      if (!applied) lost.push(verdict);
+      else if (record(verdict)) taken.push(verdict);
     }
     await events.putEvents(taken.map((v) => toEvent(v, at.minute, at.now, !config.dryRun)));
-    return taken;
+    return { taken, lost };
   }
 
-  function summarise(summary: AggregationSummary, minute: number, now: number, taken: readonly Verdict[]) {
-    for (const { decision: d } of taken) {
+  function summarise(summary: AggregationSummary, minute: number, now: number, outcome: { taken: readonly Verdict[]; lost: readonly Verdict[] }) {
+    for (const { decision: d } of outcome.lost) {
+      summary.lostRaces.push({ minute: bucketId(minute), at: new Date(now).toISOString(), type: d.type, ...('ip' in d ? { ip: d.ip } : {}) });
+    }
+    for (const { decision: d } of outcome.taken) {
       summary.decisions.push({
         minute: bucketId(minute),
         at: new Date(now).toISOString(),
@@ -170,7 +181,7 @@ export function createAggregator(options: AggregatorOptions) {
      * `deadline` (epoch ms): no pass starts after it (the Lambda's timeout).
      */
     async run(eventTime: number, options: { deadline?: number } = {}): Promise<AggregationSummary> {
-      const summary: AggregationSummary = { minutes: [], passes: [], waitedMs: 0, decisions: [] };
+      const summary: AggregationSummary = { minutes: [], passes: [], waitedMs: 0, decisions: [], lostRaces: [] };
       let previous = await state.getAggregatorState({ consistent: true });
       const own: OwnWrites = { bans: new Map(), lifted: new Map(), offenses: new Map() };
       // In dry run nothing is banned, so a failing IP qualifies again in every
@@ -231,22 +242,31 @@ export function createAggregator(options: AggregatorOptions) {
             },
             config,
           );
-          const taken = await take(result, { minute, now }, own, firstInRun);
+          const outcome = await take(result, { minute, now }, own, firstInRun);
+          // What this run wrote stands even if another run advances the state first: summarise before checking.
+          summarise(summary, minute, now, outcome);
           const next = stateAfterMinute(minute, result, previous, leases);
           if (!(await state.advanceAggregatorState(next)).applied) {
-            log.info('another run already aggregated this minute', { minute: bucketId(minute) });
+            summary.supersededAt = { minute: bucketId(minute) };
+            log.info('another run already aggregated this minute; stopping here', { minute: bucketId(minute), applied: summary.decisions, lostRaces: summary.lostRaces });
             return summary;
           }
           previous = next;
           summary.minutes.push(bucketId(minute));
-          summarise(summary, minute, now, taken);
           if (result.capInForce) {
             log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
               minute: bucketId(minute),
               capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
             });
           }
-          log.metrics(result.metrics);
+          log.metrics({
+            ...result.metrics,
+            BansInForce: seen.bans.length,
+            CapInForce: result.capInForce ? 1 : 0,
+            SilentIps: quietIps(leases, at, config).length,
+            // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
+            AggregationLagSeconds: Math.max(0, Math.round((clock() - now) / 1000)),
+          });
         }
 
         // 2. The live decision at `at`: the trailing window, silence, releases.
@@ -271,7 +291,9 @@ export function createAggregator(options: AggregatorOptions) {
         };
         const result = decideMinute(input, config);
         // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
-        const taken = await take(result, { minute, now: at }, own, (verdict) => !verdict.perMinute && firstInRun(verdict));
+        const outcome = await take(result, { minute, now: at }, own, (verdict) => !verdict.perMinute && firstInRun(verdict));
+        const { taken } = outcome;
+        summarise(summary, minute, at, outcome);
         if (previous?.fleetSilent && !result.fleetSilent) leases = freshGrace(leases, at);
         const lastMinute = previous?.lastMinute ?? minute - 2;
         const next: AggregatorState = {
@@ -295,15 +317,15 @@ export function createAggregator(options: AggregatorOptions) {
           clock() + passMs >= eventTime + MINUTE_MS ||
           (options.deadline !== undefined && clock() + passMs > options.deadline);
         const changed = taken.length > 0 || result.fleetSilent !== (previous?.fleetSilent ?? false);
+        const counted = metricsOf(taken);
+        if (Object.keys(counted).length) log.metrics(counted);
         if ((lastPass || changed) && !(await state.advanceAggregatorState(next)).applied) {
-          log.info('another run already made this pass', { at: new Date(at).toISOString() });
+          summary.supersededAt = { at: new Date(at).toISOString() };
+          log.info('another run already made this pass; stopping here', { at: new Date(at).toISOString(), applied: summary.decisions, lostRaces: summary.lostRaces });
           return summary;
         }
         previous = next;
         summary.passes.push(new Date(at).toISOString());
-        summarise(summary, minute, at, taken);
-        const counted = metricsOf(taken);
-        if (Object.keys(counted).length) log.metrics(counted);
         // The next scheduled run has started: it takes over from here.
         if (clock() >= eventTime + MINUTE_MS) break;
       }
