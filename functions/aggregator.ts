@@ -263,6 +263,7 @@ export function createAggregator(options: AggregatorOptions) {
             ...result.metrics,
             BansInForce: seen.bans.length,
             CapInForce: result.capInForce ? 1 : 0,
+            FleetSilent: previous?.fleetSilent ? 1 : 0,
             SilentIps: quietIps(leases, at, config).length,
             // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
             AggregationLagSeconds: Math.max(0, Math.round((clock() - now) / 1000)),
