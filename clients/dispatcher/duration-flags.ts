@@ -21,7 +21,7 @@ export type DurationFlagsResult = { ok: true; argv: string[]; warnings: string[]
 export function rewriteDurationFlags(argv: readonly string[]): DurationFlagsResult {
   const out: string[] = [];
   const warnings: string[] = [];
-  const olds = new Map(Object.entries(DURATION_FLAGS).map(([now, old]) => [old, now]));
+  const olds = new Map<string, string>(Object.entries(DURATION_FLAGS).map(([now, old]) => [old, now]));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     // Everything after "--" is not a flag.
