@@ -67,6 +67,7 @@ export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes | keyof typeof 
   deleteReporterTokens: { rateLimit: 10, burstLimit: 20 },
   // Public: anyone can invoke it, so it gets a small budget of its own (a page load is one request).
   getDashboard: { rateLimit: 5, burstLimit: 10 },
+  getOpenapi: { rateLimit: 5, burstLimit: 10 },
 };
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
