@@ -36,7 +36,12 @@ export type AggregationSummary = {
   /** Times of the live passes made. */
   passes: string[];
   waitedMs: number;
+  /** What this run applied (and recorded), including in a pass another run also made. */
   decisions: Array<{ minute: string; at: string; type: Decision['type']; ip?: string; origin?: string }>;
+  /** Bans and releases this run decided but another writer had already made (another run, a manual ban). */
+  lostRaces: Array<{ minute: string; at: string; type: Decision['type']; ip?: string }>;
+  /** Set when another run advanced the state first: this run stopped there and left the rest to it. */
+  supersededAt?: { minute: string } | { at: string };
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
@@ -162,17 +167,21 @@ export function createAggregator(options: AggregatorOptions) {
     at: { minute: number; now: number },
     own: OwnWrites,
     record: (verdict: Verdict) => boolean,
-  ): Promise<Verdict[]> {
+  ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
     const applied = await mapBounded(result.verdicts, DECISION_CONCURRENCY, (verdict) => applyDecision(verdict.decision, at.now, own));
+    const lost = result.verdicts.filter((_, i) => !applied[i]);
     const taken = result.verdicts.filter((verdict, i) => applied[i] && record(verdict));
     await events.putEvents(taken.map((v) => toEvent(v, at.minute, at.now, !config.dryRun)));
-    return taken;
+    return { taken, lost };
   }
 
-  function summarise(summary: AggregationSummary, minute: number, now: number, taken: readonly Verdict[]) {
-    for (const { decision: d } of taken) {
+  function summarise(summary: AggregationSummary, minute: number, now: number, outcome: { taken: readonly Verdict[]; lost: readonly Verdict[] }) {
+    for (const { decision: d } of outcome.lost) {
+      summary.lostRaces.push({ minute: bucketId(minute), at: new Date(now).toISOString(), type: d.type, ...('ip' in d ? { ip: d.ip } : {}) });
+    }
+    for (const { decision: d } of outcome.taken) {
       summary.decisions.push({
         minute: bucketId(minute),
         at: new Date(now).toISOString(),
@@ -210,7 +219,7 @@ export function createAggregator(options: AggregatorOptions) {
      * `deadline` (epoch ms): no pass starts after it (the Lambda's timeout).
      */
     async run(eventTime: number, options: { deadline?: number } = {}): Promise<AggregationSummary> {
-      const summary: AggregationSummary = { minutes: [], failedMinutes: [], passes: [], waitedMs: 0, decisions: [] };
+      const summary: AggregationSummary = { minutes: [], failedMinutes: [], passes: [], waitedMs: 0, decisions: [], lostRaces: [] };
       let previous: AggregatorState | undefined;
       try {
         previous = await state.getAggregatorState({ consistent: true });
@@ -283,22 +292,32 @@ export function createAggregator(options: AggregatorOptions) {
               },
               config,
             );
-            const taken = await take(result, { minute, now }, own, firstInRun);
+            const outcome = await take(result, { minute, now }, own, firstInRun);
+            // What this run wrote stands even if another run advances the state first: summarise before checking.
+            summarise(summary, minute, now, outcome);
             const next = stateAfterMinute(minute, result, previous, leases);
             if (!(await state.advanceAggregatorState(next)).applied) {
-              log.info('another run already aggregated this minute', { minute: bucketId(minute) });
+              summary.supersededAt = { minute: bucketId(minute) };
+              log.info('another run already aggregated this minute; stopping here', { minute: bucketId(minute), applied: summary.decisions, lostRaces: summary.lostRaces });
               return summary;
             }
             previous = next;
             summary.minutes.push(bucketId(minute));
-            summarise(summary, minute, now, taken);
             if (result.capInForce) {
               log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
                 minute: bucketId(minute),
                 capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
               });
             }
-            log.metrics(result.metrics);
+            log.metrics({
+              ...result.metrics,
+              BansInForce: seen.bans.length,
+              CapInForce: result.capInForce ? 1 : 0,
+              FleetSilent: previous?.fleetSilent ? 1 : 0,
+              SilentIps: quietIps(leases, at, config).length,
+              // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
+              AggregationLagSeconds: Math.max(0, Math.round((clock() - now) / 1000)),
+            });
           } catch (error) {
             // Busy or unreachable storage: the next run retries the minute.
             if (isRetryableStoreError(error)) throw error;
@@ -346,7 +365,9 @@ export function createAggregator(options: AggregatorOptions) {
         };
         const result = decideMinute(input, config);
         // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
-        const taken = await take(result, { minute, now: at }, own, (verdict) => !verdict.perMinute && firstInRun(verdict));
+        const outcome = await take(result, { minute, now: at }, own, (verdict) => !verdict.perMinute && firstInRun(verdict));
+        const { taken } = outcome;
+        summarise(summary, minute, at, outcome);
         if (previous?.fleetSilent && !result.fleetSilent) leases = freshGrace(leases, at);
         const lastMinute = previous?.lastMinute ?? minute - 2;
         const next: AggregatorState = {
@@ -370,6 +391,8 @@ export function createAggregator(options: AggregatorOptions) {
           clock() + passMs >= eventTime + MINUTE_MS ||
           (options.deadline !== undefined && clock() + passMs > options.deadline);
         const changed = taken.length > 0 || result.fleetSilent !== (previous?.fleetSilent ?? false);
+        const counted = metricsOf(taken);
+        if (Object.keys(counted).length) log.metrics(counted);
         let advanced = true;
         try {
           advanced = !(lastPass || changed) || (await state.advanceAggregatorState(next)).applied;
@@ -381,14 +404,12 @@ export function createAggregator(options: AggregatorOptions) {
           return summary;
         }
         if (!advanced) {
-          log.info('another run already made this pass', { at: new Date(at).toISOString() });
+          summary.supersededAt = { at: new Date(at).toISOString() };
+          log.info('another run already made this pass; stopping here', { at: new Date(at).toISOString(), applied: summary.decisions, lostRaces: summary.lostRaces });
           return summary;
         }
         previous = next;
         summary.passes.push(new Date(at).toISOString());
-        summarise(summary, minute, at, taken);
-        const counted = metricsOf(taken);
-        if (Object.keys(counted).length) log.metrics(counted);
         // The next scheduled run has started: it takes over from here.
         if (clock() >= eventTime + MINUTE_MS) break;
       }

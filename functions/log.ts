@@ -5,6 +5,11 @@
  * is (console.* would wrap it in a "message" string), which also keeps the
  * metric lines valid CloudWatch Embedded Metric Format; the agent and the
  * dispatcher write to stderr.
+ *
+ * Lambda lines carry the fields Powertools' Logger would add (service,
+ * function name, request id, cold start), written here rather than through the
+ * Powertools packages: the shape is a dozen lines, and the same logger serves
+ * the agent and the dispatcher, which do not run in Lambda.
  */
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -16,7 +21,7 @@ export type Logger = {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
-  /** Emits counts as CloudWatch metrics (namespace Relaywatch) through EMF. */
+  /** Emits counts as CloudWatch metrics (namespace METRICS_NAMESPACE, no dimensions) through EMF. */
   metrics(values: Record<string, number>): void;
   child(fields: LogFields): Logger;
 };
@@ -33,6 +38,30 @@ export type LoggerOptions = {
 /** Errors in fields are logged as "Name: message" (JSON.stringify would write {}). */
 function errorsAsText(_key: string, value: unknown): unknown {
   return value instanceof Error ? `${value.name}: ${value.message}` : value;
+}
+
+/** The one CloudWatch namespace of every relaywatch metric. */
+export const METRICS_NAMESPACE = 'Relaywatch';
+
+/** Fields of every line of a Lambda's process: which service and function wrote it. */
+export function lambdaFields(env: Record<string, string | undefined>): LogFields {
+  return {
+    service: env.POWERTOOLS_SERVICE_NAME ?? 'relaywatch',
+    ...(env.AWS_LAMBDA_FUNCTION_NAME ? { function: env.AWS_LAMBDA_FUNCTION_NAME } : {}),
+  };
+}
+
+let coldStart = true;
+
+/**
+ * The logger of one invocation: its request id (to find every line of a
+ * request, and the REPORT line Lambda writes), and coldStart, true only for
+ * the first invocation of the process.
+ */
+export function invocationLogger(log: Logger, context: { awsRequestId?: string } | undefined, fields: LogFields = {}): Logger {
+  const first = coldStart;
+  coldStart = false;
+  return log.child({ requestId: context?.awsRequestId, coldStart: first, ...fields });
 }
 
 /** Writes to stderr: for the programs whose stdout is their answer. */
@@ -59,7 +88,7 @@ export function createLogger(options: LoggerOptions): Logger {
           _aws: {
             Timestamp: now(),
             CloudWatchMetrics: [
-              { Namespace: 'Relaywatch', Dimensions: [[]], Metrics: Object.keys(values).map((Name) => ({ Name, Unit: 'Count' })) },
+              { Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: Object.keys(values).map((Name) => ({ Name, Unit: Name.endsWith('Seconds') ? 'Seconds' : 'Count' })) },
             ],
           },
           ...base,

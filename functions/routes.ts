@@ -64,12 +64,15 @@ export const routes = {
 /**
  * A route anyone may call: no token, no table, no secrets. Only for what a
  * browser must load before it has a token (the dashboard page, which then
- * reads the routes above with the reader's token).
+ * reads the routes above with the reader's token) and what tools load to
+ * learn the API (its OpenAPI document).
  */
 export type PublicRoute = { method: 'GET'; path: string; entry: string };
 
 export const publicRoutes = {
   getDashboard: { method: 'GET', path: '/dashboard', entry: 'handlers/get-dashboard.ts' },
+  /** The OpenAPI document: public like the page, since it describes the API and holds nothing secret. */
+  getOpenapi: { method: 'GET', path: '/v1/openapi.json', entry: 'handlers/get-openapi.ts' },
 } as const satisfies Record<string, PublicRoute>;
 
 export const schedules = {

@@ -1,7 +1,7 @@
 import type { Config } from './core/config.js';
 import { parseConfig } from './core/config.js';
 import type { Logger } from './log.js';
-import { createLogger } from './log.js';
+import { createLogger, lambdaFields } from './log.js';
 import { createBanStore } from './store/ban-store.js';
 import { createBatchStore } from './store/batch-store.js';
 import { createDocumentClient } from './store/client.js';
@@ -43,7 +43,7 @@ export function createRuntime(env: Record<string, string | undefined>, overrides
   const { tableName } = config;
   return {
     config,
-    log: overrides.log ?? createLogger({ level: config.logLevel }),
+    log: overrides.log ?? createLogger({ level: config.logLevel, fields: lambdaFields(env) }),
     heartbeats: createHeartbeatStore({ client, tableName, shards: config.shards, bucketTtlHours: config.bucketTtlHours }),
     bans: createBanStore({ client, tableName }),
     events: createEventStore({ client, tableName, eventTtlDays: config.eventTtlDays }),

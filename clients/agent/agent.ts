@@ -20,6 +20,7 @@ import { originTarget, probeProcessName, probeTcp } from './probes.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
 import type { Relay } from './relay.js';
 import { startRelay } from './relay.js';
+import { prometheusText } from './metrics.js';
 import { createReporter } from './reporter.js';
 import type { Reporter } from './reporter.js';
 
@@ -51,6 +52,12 @@ export async function startAgent(options: {
   /** Relays refused at start (502): their one failure is still reported, though the job is gone. */
   const departed = new Map<string, Relay>();
   let probeResults: ProbeResult[] = [];
+  // Since start, by status: the counters of GET /metrics.
+  const probeCounts: Record<string, number> = {};
+  const originChecks: Record<string, number> = {};
+  const count = (counts: Record<string, number>, status: string) => {
+    counts[status] = (counts[status] ?? 0) + 1;
+  };
   let lastChangeReportAt = 0;
   const changeBudget = createChangeBudget({ perHour: config.changeBudgetPerHour, burst: CHANGE_BURST, now: startedAt });
   let changeTimer: NodeJS.Timeout | undefined;
@@ -125,6 +132,7 @@ export async function startAgent(options: {
     try {
       const targets = probeTargets(Date.now());
       probeResults = await Promise.all(targets.map((target) => probeTcp(target, { timeoutMs: config.probeTimeoutMs })));
+      for (const result of probeResults) count(probeCounts, result.status);
       if (stopping) return;
       const ts = Date.now();
       const heartbeats = [...relays.values(), ...departed.values()]
@@ -207,6 +215,7 @@ export async function startAgent(options: {
         settings: config,
         log,
         onStatusChange,
+        onOriginCheck: (status) => count(originChecks, status),
         ...(options.random ? { random: options.random } : {}),
       });
       relays.set(job.id, relay);
@@ -243,6 +252,15 @@ export async function startAgent(options: {
         })),
         reports: reporter.stats(),
       };
+    },
+    metrics() {
+      return prometheusText({
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        relays: [...relays.values()].map((relay) => relay.view()),
+        probes: probeCounts,
+        originChecks,
+        reports: reporter.stats(),
+      });
     },
   };
 

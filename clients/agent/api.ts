@@ -10,6 +10,7 @@ import { parseWith } from '../../functions/core/validation.js';
 import { JOB_LIMITS, relayJobSchema } from './job.js';
 import type { RelayJob } from './job.js';
 import type { Logger } from '../../functions/log.js';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import type { RelayView } from './relay.js';
 
 export type AddOutcome =
@@ -31,6 +32,8 @@ export type RelayRegistry = {
   /** Stops the relay's ffmpeg; false when no such relay. */
   remove(id: string): Promise<boolean>;
   status(): unknown;
+  /** The counters and gauges in Prometheus text format. */
+  metrics(): string;
 };
 
 /** A request line longer than this is refused before routing (414). */
@@ -190,6 +193,11 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
         return send(response, 204);
       }
       throw methodNotAllowed('GET, DELETE');
+    }
+    if (path === '/metrics') {
+      if (method !== 'GET') throw methodNotAllowed('GET');
+      response.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' }).end(registry.metrics());
+      return;
     }
     if (path === '/status') {
       if (method === 'GET') return send(response, 200, registry.status());

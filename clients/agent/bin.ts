@@ -23,14 +23,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config: ReturnType<typeof parseAgentConfig>;
+  const warnings: string[] = [];
   try {
-    config = parseAgentConfig({ argv, env: process.env, detectIp: () => pickMachineIp(networkInterfaces()) });
+    config = parseAgentConfig({ argv, env: process.env, detectIp: () => pickMachineIp(networkInterfaces()), warn: (message) => warnings.push(message) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`relaywatch-agent: ${error.message}\nRun with --help for every setting.\n`);
     return 2;
   }
   const log = createLogger({ level: config.logLevel, write: toStderr });
+  for (const warning of warnings) log.warn(warning);
   const agent = await startAgent({ config, log });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {

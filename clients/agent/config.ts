@@ -8,6 +8,7 @@ import * as z from 'zod/mini';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import { canonicalIp } from '../../functions/core/ip.js';
 import '../../functions/core/validation.js';
+import { DURATION_FORMS, parseDurationMs, withRenamedEnv } from '../settings.js';
 import { JOB_LIMITS } from './job.js';
 import { LOG_LEVELS } from '../../functions/log.js';
 import type { LogLevel } from '../../functions/log.js';
@@ -25,7 +26,7 @@ type Setting = {
 };
 
 export const SETTINGS = {
-  statusUrl: { env: 'RELAYWATCH_STATUS_URL', flag: 'status-url', help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required.' },
+  statusUrl: { env: 'RELAYWATCH_URL', flag: 'url', help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required. (Formerly RELAYWATCH_STATUS_URL / --status-url, still read with a warning.)' },
   reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', flag: 'reporter-token', secret: true, help: 'Bearer token of the status center\'s reporter role. Required.' },
   agentToken: { env: 'RELAYWATCH_AGENT_TOKEN', flag: 'agent-token', secret: true, help: 'Bearer token the dispatcher must send to this agent (at least 16 characters). Required.' },
   host: { env: 'RELAYWATCH_AGENT_HOST', flag: 'host', fallback: '127.0.0.1', help: 'Address the job API listens on.' },
@@ -108,7 +109,7 @@ export function parseProbeTarget(text: string): ProbeTarget | undefined {
 const DECIMAL = /^\d+(\.\d+)?$/;
 const toNumber = (text: string) => (DECIMAL.test(text.trim()) ? Number(text) : Number.NaN);
 const seconds = (min: number, max: number) => {
-  const message = `must be a number of seconds from ${min} to ${max}`;
+  const message = `must be ${DURATION_FORMS}, from ${min}s to ${max}s`;
   return z.number(message).check(z.refine((n) => n >= min && n <= max, { message }));
 };
 const integer = (min: number, max: number) => {
@@ -170,6 +171,9 @@ const NUMERIC = new Set<SettingKey>([
   'reportRetryMaxSeconds',
 ]);
 
+/** Flags that were renamed: the old ones still work, with a warning. */
+const RENAMED_FLAGS = [{ old: 'status-url', now: 'url' }] as const;
+
 function nameOf(key: SettingKey): string {
   const setting = SETTINGS[key];
   return `${setting.env} (--${setting.flag})`;
@@ -184,28 +188,43 @@ export function parseAgentConfig(options: {
   argv: readonly string[];
   env: Readonly<Record<string, string | undefined>>;
   detectIp: () => string | undefined;
+  /** Told about each renamed setting still in use (old variable or flag). */
+  warn?: (message: string) => void;
 }): AgentConfig {
   const keys = Object.keys(SETTINGS) as SettingKey[];
+  const renamed = withRenamedEnv(options.env);
+  const env = renamed.env;
+  const warnings = [...renamed.warnings];
   let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({
       args: [...options.argv],
-      options: Object.fromEntries(keys.map((key) => [SETTINGS[key].flag, { type: 'string' as const }])),
+      options: Object.fromEntries([
+        ...keys.map((key) => [SETTINGS[key].flag, { type: 'string' as const }]),
+        ...RENAMED_FLAGS.map(({ old }) => [old, { type: 'string' as const }]),
+      ]),
       strict: true,
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}; see --help`);
   }
+  for (const { old, now } of RENAMED_FLAGS) {
+    if (flags[old] === undefined) continue;
+    warnings.push(`--${old} is deprecated; use --${now} instead`);
+    flags[now] ??= flags[old];
+  }
+  for (const warning of warnings) options.warn?.(warning);
   const text = (key: SettingKey): string | undefined => {
     const setting: Setting = SETTINGS[key];
-    const value = flags[setting.flag] ?? options.env[setting.env] ?? setting.fallback;
+    const value = flags[setting.flag] ?? env[setting.env] ?? setting.fallback;
     return typeof value === 'string' ? value : undefined;
   };
   const raw: Record<string, unknown> = {};
   for (const key of keys) {
     const value = text(key);
     if (key === 'probes') raw[key] = (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+    else if (NUMERIC.has(key) && key.endsWith('Seconds')) raw[key] = value === undefined ? Number.NaN : (parseDurationMs(value) ?? Number.NaN) / 1000;
     else if (NUMERIC.has(key)) raw[key] = value === undefined ? Number.NaN : toNumber(value);
     else if (key === 'ip') raw[key] = value === '' ? undefined : value;
     else raw[key] = value ?? '';
@@ -282,6 +301,8 @@ export function helpText(): string {
     '',
     'Usage: relaywatch-agent [--flag value]…   (flags override environment variables)',
     '',
+    `Durations (the settings in seconds) take ${DURATION_FORMS}.`,
+    '',
     'Settings:',
     ...rows,
     '  -h, --help',
@@ -303,6 +324,7 @@ export function helpText(): string {
     '  GET    /relays/{id}   one job',
     '  DELETE /relays/{id}   stop it (SIGTERM, then SIGKILL after the stop grace) → 204',
     '  GET    /status        machine IP, relay counts by status, probes, report delivery counters',
+    '  GET    /metrics       the same counters in Prometheus text format',
     `  Limits: body ${JOB_LIMITS.maxBodyBytes} bytes, id ${JOB_LIMITS.maxIdLength} characters`,
     `  ([A-Za-z0-9._:-]), URLs ${JOB_LIMITS.maxUrlLength} characters; sources http(s), rtmp(s), rtsp, srt;`,
     '  targets rtmp(s), srt, http(s). Errors: {"error": code, "issues": [{"path","message"}]}.',

@@ -73,6 +73,8 @@ export function startRelay(options: {
   log: Logger;
   /** Called when the status (not just the detail) changes. */
   onStatusChange: (relay: Relay) => void;
+  /** Called with the status of every origin check (for the agent's metrics). */
+  onOriginCheck?: (status: string) => void;
   random?: () => number;
   now?: () => number;
 }): Relay {
@@ -94,7 +96,12 @@ export function startRelay(options: {
   });
   const origin = originTarget(job.source);
   const checkOrigin = async (): Promise<Parameters<typeof originCheckVerdict>[0] | undefined> =>
-    origin === undefined ? undefined : probeTcp(origin, { timeoutMs: settings.originCheckTimeoutMs, now });
+    origin === undefined
+      ? undefined
+      : probeTcp(origin, { timeoutMs: settings.originCheckTimeoutMs, now }).then((check) => {
+          options.onOriginCheck?.(check.status);
+          return check;
+        });
 
   const relay: Relay = {
     job,

@@ -14,6 +14,7 @@ import type { BlocklistClientState, Decision } from './blocklist-client.js';
 import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
 import { DISPATCH_DEFAULTS, dispatch as dispatchJob } from './dispatch.js';
+import { rewriteDurationFlags } from './duration-flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import { BLOCKLIST_CLIENT_DEFAULTS, BlocklistClientOptionsError } from './options.js';
 import type { BlocklistSnapshot } from './snapshot.js';
@@ -59,13 +60,13 @@ Usage:
 It reads GET /v1/blocklist once, drops blocked agents (unless too few would be left: panic), starts at
 one of the rest at random and sends POST <agent>/relays {"id","source","target"}. When that agent
 refuses (non-2xx), fails to start the relay (502 relay_failed), cannot be reached or does not answer
-within --post-timeout-ms, it tries the next usable agent in turn, up to --max-attempts agents and
---total-timeout-ms in all; after a timeout it first sends DELETE <agent>/relays/<id> so the job cannot
+within --post-timeout, it tries the next usable agent in turn, up to --max-attempts agents and
+--total-timeout in all; after a timeout it first sends DELETE <agent>/relays/<id> so the job cannot
 run twice. A 400 (the job itself is invalid) stops at once. 201 "flowing", 202 "starting" and a 201
 without a state ("unknown") all count as landed. Each attempt is logged as it ends (a JSON line on
 stderr, message "attempt"); stdout gets one JSON line with where the job landed, every attempt and the
 reasons. If the status center cannot be reached it uses the list saved by --cache-file while that is
-younger than --max-stale-ms (fail-static), and otherwise treats no agent as blocked (fail-open): a
+younger than --max-stale (fail-static), and otherwise treats no agent as blocked (fail-open): a
 status center outage never stops dispatching.
 
 Job:
@@ -81,26 +82,30 @@ Agents (at least one; both forms can be combined):
 Status center:
   --url <url>                base URL of the status center         env RELAYWATCH_URL
   --reader-token <token>     token of the reader role              env RELAYWATCH_READER_TOKEN
-  --timeout-ms <ms>          limit on the blocklist request (default ${BLOCKLIST_CLIENT_DEFAULTS.timeoutMs})
+  --timeout <duration>       limit on the blocklist request (default ${BLOCKLIST_CLIENT_DEFAULTS.timeoutMs / 1000}s)
   --cache-file <path>        save the last good blocklist here and start from it next run: enables
                              If-None-Match and fail-static across runs (default: no cache, so an
                              unreachable status center means fail-open)
-  --max-stale-ms <ms>        how old a cached list may be and still block (default ${BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs})
+  --max-stale <duration>     how old a cached list may be and still block (default ${BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs / 1000}s)
   --min-healthy-share <0-1>  panic threshold: below this share of healthy agents, use all of them
                              (default ${BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare}; 0 turns panic off)
 
 Agent:
   --agent-token <token>      bearer token the agents accept            env RELAYWATCH_AGENT_TOKEN
-  --post-timeout-ms <ms>     limit on each agent's answer (default ${CLI_DEFAULTS.postTimeoutMs}, a little above the
+  --post-timeout <duration>  limit on each agent's answer (default ${CLI_DEFAULTS.postTimeoutMs / 1000}s, a little above the
                              agent's confirm timeout)
-  --total-timeout-ms <ms>    limit on all attempts together (default ${CLI_DEFAULTS.totalTimeoutMs}); a cancelling
-                             DELETE after a timeout may add up to 2000
+  --total-timeout <duration> limit on all attempts together (default ${CLI_DEFAULTS.totalTimeoutMs / 1000}s); a cancelling
+                             DELETE after a timeout may add up to 2s
   --max-attempts <n>         most agents tried (default ${CLI_DEFAULTS.maxAttempts})
 
 Other:
   --dry-run                  choose and print, send nothing (no agent token needed)
   -h, --help                 this text
   --version                  print the version
+
+Durations take units (500ms, 10s, 2m, 1h); a plain number is seconds, as in the agent and the CLI. The
+old flags --timeout-ms, --max-stale-ms, --post-timeout-ms and --total-timeout-ms (milliseconds) still
+work, with a warning.
 
 Flags win over environment variables. Prefer the environment for tokens: command lines are visible to
 other users of the machine.
@@ -489,7 +494,10 @@ function describeError(error: unknown): string {
 /** Runs the CLI and returns its exit code; never throws. */
 export async function runDispatch(io: DispatchIo): Promise<number> {
   try {
-    const settings = await parseSettings(io.argv, io.env);
+    const rewritten = rewriteDurationFlags(io.argv);
+    if (!rewritten.ok) throw new UsageError(rewritten.message);
+    for (const warning of rewritten.warnings) jsonLineLogger(io.stderr, 'relaywatch-dispatch').warn(warning);
+    const settings = await parseSettings(rewritten.argv, io.env);
     if (settings === 'help') {
       io.stdout(HELP);
       return EXIT.dispatched;

@@ -1,5 +1,6 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { createAggregator } from '../aggregator.js';
+import { invocationLogger } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { createRuntime } from '../runtime.js';
 
@@ -19,7 +20,13 @@ export function createHandler(runtime: Runtime) {
     if (Number.isNaN(eventTime)) throw new Error(`aggregation event has no valid time: ${JSON.stringify(event.time)}`);
     const remaining = context?.getRemainingTimeInMillis?.();
     const summary = await aggregator.run(eventTime, remaining === undefined ? {} : { deadline: runtime.now() + remaining - PASS_MARGIN_MS });
-    runtime.log.info('aggregation done', { requestId: context?.awsRequestId, eventTime: event.time, ...summary });
+    const log = invocationLogger(runtime.log, context);
+    log.info(summary.supersededAt ? 'aggregation stopped: another run got ahead' : 'aggregation done', {
+      eventTime: event.time,
+      ...summary,
+    });
+    // One per finished run: the lag alarm fires when these stop.
+    log.metrics({ AggregationRuns: 1, AggregationSuperseded: summary.supersededAt ? 1 : 0 });
     return summary;
   };
 }

@@ -1,6 +1,6 @@
-import * as z from 'zod/mini';
 import { EVENT_QUERY_LIMITS } from '../core/events.js';
 import { canonicalIp } from '../core/ip.js';
+import { eventQuerySchema } from '../core/requests.js';
 import { parseWith } from '../core/validation.js';
 import { apiHandler } from '../http/api-handler.js';
 import { badRequest } from '../http/errors.js';
@@ -9,20 +9,7 @@ import { routes } from '../routes.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
 
-const querySchema = z.object({
-  ip: z.optional(z.string().check(z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }))),
-  since: z.optional(
-    z.string().check(z.refine((since) => !Number.isNaN(Date.parse(since)), { message: 'must be an ISO 8601 time, e.g. 2026-11-24T14:00:00Z' })),
-  ),
-  limit: z.optional(
-    z.string().check(
-      z.regex(/^\d+$/, 'must be a whole number'),
-      z.refine((limit) => Number(limit) >= 1 && Number(limit) <= EVENT_QUERY_LIMITS.maxLimit, {
-        message: `must be from 1 to ${EVENT_QUERY_LIMITS.maxLimit}`,
-      }),
-    ),
-  ),
-});
+const querySchema = eventQuerySchema;
 
 const DAY_MS = 86_400_000;
 

@@ -69,6 +69,7 @@ export function createHandler(runtime: ApiRuntime) {
       });
       await runtime.heartbeats.addTallies(result.tallies, { writeId: batchId ? `b:${batchId}` : `r:${randomUUID()}` });
       log.debug('heartbeats stored', { accepted: result.accepted, stale: result.stale, rows: result.tallies.length });
+      log.metrics({ HeartbeatsAccepted: result.accepted, HeartbeatsStale: result.stale });
       return accepted(result.stale ? { accepted: result.accepted, stale: result.stale } : { accepted: result.accepted });
     },
     { maxBodyBytes: HEARTBEAT_LIMITS.maxBodyBytes },

@@ -1,5 +1,5 @@
-import * as z from 'zod/mini';
 import { canonicalIp } from '../core/ip.js';
+import { reporterTokenRequestSchema } from '../core/requests.js';
 import { parseWith } from '../core/validation.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
@@ -9,12 +9,7 @@ import { issueMachineToken } from '../http/reporter-credentials.js';
 import { created } from '../http/responses.js';
 import { routes } from '../routes.js';
 
-const bodySchema = z.object({
-  ip: z.string().check(
-    z.maxLength(45),
-    z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }),
-  ),
-});
+const bodySchema = reporterTokenRequestSchema;
 
 /** POST /v1/reporter-tokens (admin): a reporter token that speaks for one machine only. */
 export function createHandler(runtime: ApiRuntime) {

@@ -4,6 +4,7 @@ import { ROLE_ADMITS } from '../routes.js';
 import type { HttpRoute, Role } from '../routes.js';
 import type { ApiRuntime } from './api-runtime.js';
 import type { Logger } from '../log.js';
+import { invocationLogger } from '../log.js';
 import { isRetryableStoreError } from '../store/errors.js';
 import { HttpError } from './errors.js';
 import type { HttpResponse } from './responses.js';
@@ -113,7 +114,7 @@ export function apiHandler(
       },
     })
     .handler(async (event, context) => {
-      const log = runtime.log.child({ requestId: context?.awsRequestId, route: `${route.method} ${route.path}` });
+      const log = invocationLogger(runtime.log, context, { route: `${route.method} ${route.path}` });
       const principal = await authorize(event, route, runtime);
       const body = readBody(event, maxBodyBytes);
       return handle({ event, body, role: principal.role, principal, log, now: runtime.now() });

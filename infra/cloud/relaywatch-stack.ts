@@ -20,6 +20,7 @@ import { publicRoutes, ROLE_ADMITS, routes, schedules, streamConsumers } from '.
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { LogLevel } from '../../functions/log.js';
 import { RelaywatchFunction } from './lambda-function.js';
+import { Monitoring } from './monitoring.js';
 
 /** Knobs the stack wires itself (or that must stay unset in AWS); the rest an operator may tune. */
 const WIRED_KNOBS = [
@@ -66,6 +67,7 @@ export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes | keyof typeof 
   deleteReporterTokens: { rateLimit: 10, burstLimit: 20 },
   // Public: anyone can invoke it, so it gets a small budget of its own (a page load is one request).
   getDashboard: { rateLimit: 5, burstLimit: 10 },
+  getOpenapi: { rateLimit: 5, burstLimit: 10 },
 };
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
@@ -96,6 +98,8 @@ export type RelaywatchStackProps = StackProps & {
    * metrics already count 4xx, 5xx and throttled requests.
    */
   apiAccessLogs?: boolean;
+  /** An e-mail address subscribed to the alarm topic (AWS mails a confirmation link). Default none: subscribe yourself. */
+  alarmEmail?: string;
 };
 
 /**
@@ -110,6 +114,8 @@ export class RelaywatchStack extends Stack {
   readonly tokenSecrets: Partial<Record<SecretName, Secret>>;
   /** Stream records the ban-expiry consumer gave up on (after bounded retries), kept 14 days. */
   readonly streamFailures: Queue;
+  /** The alarms, their SNS topic and the CloudWatch dashboard. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: RelaywatchStackProps = {}) {
     super(scope, id, props);
@@ -305,6 +311,20 @@ export class RelaywatchStack extends Stack {
             : `Secret holding the ${name} token (read it with secretsmanager get-secret-value)`,
       });
     }
+    const aggregate = this.functions.aggregate;
+    if (!aggregate) throw new Error('routes.ts has no aggregate schedule');
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      table: this.table,
+      api: this.api,
+      aggregate,
+      streamFailures: this.streamFailures,
+      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'SNS topic of every relaywatch alarm: subscribe to it' });
+    new CfnOutput(this, 'CloudWatchDashboardUrl', {
+      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
+      description: 'The CloudWatch dashboard of bans, fleet conditions and relaywatch health',
+    });
     new CfnOutput(this, 'StreamFailuresQueueUrl', { value: this.streamFailures.queueUrl, description: 'Stream records the ban-expiry consumer gave up on' });
   }
 

@@ -186,7 +186,7 @@ export async function startTestAgent(options: {
   const config = parseAgentConfig({
     argv: [],
     env: {
-      RELAYWATCH_STATUS_URL: options.statusUrl,
+      RELAYWATCH_URL: options.statusUrl,
       RELAYWATCH_REPORTER_TOKEN: options.reporterToken ?? 'reporter-token',
       RELAYWATCH_AGENT_TOKEN: agentToken,
       RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
@@ -243,7 +243,7 @@ export async function startAgentProcess(options: {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
-        RELAYWATCH_STATUS_URL: options.statusUrl,
+        RELAYWATCH_URL: options.statusUrl,
         RELAYWATCH_REPORTER_TOKEN: 'reporter-token',
         RELAYWATCH_AGENT_TOKEN: agentToken,
         RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,

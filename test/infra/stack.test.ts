@@ -433,10 +433,12 @@ describe('the relaywatch stack', () => {
     });
   });
 
-  it('outputs the API URL, the dashboard URL, the table name, the secret ARNs and the stream failure queue', () => {
+  it('outputs the API URL, the dashboard URL, the table name, the secret ARNs, the stream failure queue, the alarm topic and the CloudWatch dashboard', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
       [
         'AdminTokenSecretArn',
+        'AlarmTopicArn',
+        'CloudWatchDashboardUrl',
         'ApiUrl',
         'DashboardUrl',
         'ReaderTokenSecretArn',

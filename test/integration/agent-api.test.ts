@@ -59,6 +59,19 @@ describe('the job API', () => {
       expect(isRunning(running)).toBe(true);
     });
 
+    it('counts the flowing relay and its origin check on GET /metrics, in Prometheus text, behind the same token', async () => {
+      const refused = await agent.request('GET', '/metrics', { token: null });
+      const answer = await agent.request('GET', '/metrics');
+
+      expect(refused.status).toBe(401);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(answer.text).toContain('# TYPE relaywatch_agent_relays gauge');
+      expect(answer.text).toMatch(/^relaywatch_agent_relays\{state="flowing",status="ok"\} 1$/m);
+      expect(answer.text).toMatch(/^relaywatch_agent_origin_checks_total\{status="ok"\} [1-9]\d*$/m);
+      expect(answer.text).toMatch(/^relaywatch_agent_report_batches_total\{outcome="sent"\} \d+$/m);
+    });
+
     it('answers 200 to the same job again and keeps one relay', async () => {
       const answer = await agent.request('POST', '/relays', { body: job });
 

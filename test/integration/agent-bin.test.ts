@@ -57,17 +57,17 @@ describe('relaywatch-agent', () => {
   });
 
   it('refuses to start with a bad setting, naming the variable, and exits 2', async () => {
-    const run = await startBin([], { RELAYWATCH_STATUS_URL: 'not a url' }).exited;
+    const run = await startBin([], { RELAYWATCH_URL: 'not a url' }).exited;
 
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('RELAYWATCH_STATUS_URL (--status-url)');
+    expect(run.stderr).toContain('RELAYWATCH_URL (--url)');
     expect(run.stderr).toContain('RELAYWATCH_AGENT_TOKEN');
   });
 
   it('serves the job API, logs JSON lines on stderr, reports, and stops cleanly on SIGTERM', async () => {
     const agentToken = 'bin-test-agent-token-0123';
     const bin = startBin(['--port', '0', '--interval', '0.5', '--probes', '127.0.0.1:9'], {
-      RELAYWATCH_STATUS_URL: recorder.url,
+      RELAYWATCH_URL: recorder.url,
       RELAYWATCH_REPORTER_TOKEN: 'reporter-token',
       RELAYWATCH_AGENT_TOKEN: agentToken,
       RELAYWATCH_AGENT_IP: '192.0.2.44',

@@ -51,7 +51,7 @@ describe('npm run build', () => {
       const agent = spawn(process.execPath, [built('relaywatch-agent'), '--port', '0', '--interval', '0.5', '--probes', `127.0.0.1:${port}`], {
         env: {
           PATH: process.env.PATH ?? '',
-          RELAYWATCH_STATUS_URL: center.url,
+          RELAYWATCH_URL: center.url,
           RELAYWATCH_REPORTER_TOKEN: center.tokens.reporter,
           RELAYWATCH_AGENT_TOKEN: 'built-agent-token-0123456789',
           RELAYWATCH_AGENT_IP: ip,

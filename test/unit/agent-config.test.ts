@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseAgentConfig, parseProbeTarget, SETTINGS } from '../../clients/agent/config.js';
 
 const REQUIRED = {
-  RELAYWATCH_STATUS_URL: 'https://status.example/prod/',
+  RELAYWATCH_URL: 'https://status.example/prod/',
   RELAYWATCH_REPORTER_TOKEN: 'reporter-token',
   RELAYWATCH_AGENT_TOKEN: 'agent-token-0123456789',
 };
@@ -52,10 +52,35 @@ describe('agent configuration', () => {
     expect(config.intervalMs).toBe(2_500);
   });
 
+  it('takes durations with units, and a plain number as seconds', () => {
+    const config = parse({ RELAYWATCH_AGENT_INTERVAL: '2m', RELAYWATCH_AGENT_PROBE_TIMEOUT: '500ms', RELAYWATCH_AGENT_STOP_GRACE: '1.5s' }, ['--change-gap', '7']);
+
+    expect(config).toMatchObject({ intervalMs: 120_000, probeTimeoutMs: 500, stopGraceMs: 1_500, changeGapMs: 7_000 });
+  });
+
+  it('still reads the old RELAYWATCH_STATUS_URL and --status-url, with a warning naming the new name', () => {
+    const warnings: string[] = [];
+    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
+    const fromEnv = parseAgentConfig({ argv: [], env: { ...rest, RELAYWATCH_STATUS_URL: 'https://old.example/' }, detectIp: () => '192.0.2.7', warn: (w) => warnings.push(w) });
+    const fromFlag = parseAgentConfig({ argv: ['--status-url', 'https://flag.example'], env: rest, detectIp: () => '192.0.2.7', warn: (w) => warnings.push(w) });
+
+    expect(fromEnv.statusUrl).toBe('https://old.example');
+    expect(fromFlag.statusUrl).toBe('https://flag.example');
+    expect(warnings).toEqual(['RELAYWATCH_STATUS_URL is deprecated; set RELAYWATCH_URL instead', '--status-url is deprecated; use --url instead']);
+  });
+
+  it('prefers RELAYWATCH_URL over the old name when both are set, and says the old one is ignored', () => {
+    const warnings: string[] = [];
+    const config = parseAgentConfig({ argv: [], env: { ...REQUIRED, RELAYWATCH_STATUS_URL: 'https://old.example' }, detectIp: () => '192.0.2.7', warn: (w) => warnings.push(w) });
+
+    expect(config.statusUrl).toBe('https://status.example/prod');
+    expect(warnings).toEqual(['RELAYWATCH_STATUS_URL is deprecated and ignored: RELAYWATCH_URL is set']);
+  });
+
   it('names the variable and the flag of every bad setting at once', () => {
     const message = failure(() => parse({ RELAYWATCH_AGENT_INTERVAL: 'soon', RELAYWATCH_AGENT_PORT: '70000' }));
 
-    expect(message).toContain('RELAYWATCH_AGENT_INTERVAL (--interval) must be a number of seconds');
+    expect(message).toContain('RELAYWATCH_AGENT_INTERVAL (--interval) must be a duration such as 500ms, 10s');
     expect(message).toContain('"soon"');
     expect(message).toContain('RELAYWATCH_AGENT_PORT (--port) must be a whole number from 0 to 65535');
   });
@@ -63,7 +88,7 @@ describe('agent configuration', () => {
   it('refuses to start without the status center URL and tokens', () => {
     const message = failure(() => parseAgentConfig({ argv: [], env: {}, detectIp: () => '192.0.2.7' }));
 
-    expect(message).toContain('RELAYWATCH_STATUS_URL');
+    expect(message).toContain('RELAYWATCH_URL');
     expect(message).toContain('RELAYWATCH_REPORTER_TOKEN');
     expect(message).toContain('RELAYWATCH_AGENT_TOKEN');
   });
@@ -109,7 +134,7 @@ describe('agent configuration', () => {
   it('takes a confirm timeout of 0 (answer 202 at once) and refuses one over a minute', () => {
     expect(parse({}, ['--confirm-timeout', '0']).confirmTimeoutMs).toBe(0);
     expect(failure(() => parse({ RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '61' }))).toContain(
-      'RELAYWATCH_AGENT_CONFIRM_TIMEOUT (--confirm-timeout) must be a number of seconds from 0 to 60',
+      'RELAYWATCH_AGENT_CONFIRM_TIMEOUT (--confirm-timeout) must be a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds), from 0s to 60s',
     );
   });
 

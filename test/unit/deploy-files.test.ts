@@ -31,7 +31,7 @@ describe('deploy/relaywatch-agent.env.example', () => {
   });
 
   it('leaves the required settings to fill in, uncommented', () => {
-    for (const env of ['RELAYWATCH_STATUS_URL', 'RELAYWATCH_REPORTER_TOKEN', 'RELAYWATCH_AGENT_TOKEN']) {
+    for (const env of ['RELAYWATCH_URL', 'RELAYWATCH_REPORTER_TOKEN', 'RELAYWATCH_AGENT_TOKEN']) {
       expect(lines.get(env)?.commented, env).toBe(false);
     }
   });
