@@ -74,6 +74,10 @@ export class Monitoring extends Construct {
       threshold: 2,
       description: 'The aggregation failed at least twice in 5 minutes (one failure is redone by the next run): bans are not being decided.',
     });
+    alarm('AggregationFailures', relaywatchMetric('AggregationFailures', 'Sum'), {
+      threshold: 1,
+      description: 'A minute could not be decided and was moved past (an aggregation_failed event names it), or the state could not be read or written: detection ran with a gap.',
+    });
     alarm('AggregationStopped', relaywatchMetric('AggregationRuns', 'Sum'), {
       threshold: 1,
       below: true,

@@ -37,7 +37,7 @@ describe('the stack\'s monitoring', () => {
   afterAll(() => synth?.cleanUp());
 
   it('has an alarm for each failure an operator must hear about', () => {
-    for (const name of ['AggregationErrors', 'AggregationStopped', 'AggregationLag', 'CapInForce', 'FleetWideFailure', 'FleetSilent', 'Api5xx', 'TableThrottles', 'StreamFailures']) {
+    for (const name of ['AggregationErrors', 'AggregationFailures', 'AggregationStopped', 'AggregationLag', 'CapInForce', 'FleetWideFailure', 'FleetSilent', 'Api5xx', 'TableThrottles', 'StreamFailures']) {
       expect(() => alarmNamed(name)).not.toThrow();
     }
   });
@@ -59,6 +59,7 @@ describe('the stack\'s monitoring', () => {
 
   it('watches the aggregate function\'s errors, the API\'s 5xx and the stream failure queue\'s depth', () => {
     expect(alarmNamed('AggregationErrors')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' });
+    expect(alarmNamed('AggregationFailures')).toMatchObject({ Namespace: 'Relaywatch', MetricName: 'AggregationFailures', Threshold: 1 });
     expect(alarmNamed('Api5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5xx' });
     expect(alarmNamed('StreamFailures')).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible' });
     expect(JSON.stringify(alarmNamed('TableThrottles').Metrics)).toContain('ThrottledRequests');
