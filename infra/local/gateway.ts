@@ -31,22 +31,54 @@ function compile(route: GatewayRoute): CompiledRoute {
 
 class PayloadTooLargeError extends Error {}
 
+/** After a 413, the rest of an oversized body is read and dropped (so the client sees the answer, not a reset), up to this much. */
+const DRAIN_MAX_BYTES = 4 * GATEWAY_MAX_PAYLOAD_BYTES;
+const DRAIN_MAX_MS = 10_000;
+
 function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > GATEWAY_MAX_PAYLOAD_BYTES) {
+      reject(new PayloadTooLargeError());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > GATEWAY_MAX_PAYLOAD_BYTES) {
+        request.off('data', onData);
         reject(new PayloadTooLargeError());
-        request.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    request.on('data', onData);
     request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
+}
+
+/**
+ * Drops what is left of an oversized body, bounded in bytes and time, then
+ * closes the connection. Destroying the socket at once would make the client
+ * see a reset instead of the 413.
+ */
+function drainAndClose(request: IncomingMessage): void {
+  let drained = 0;
+  const close = () => {
+    clearTimeout(timer);
+    request.socket.destroy();
+  };
+  const timer = setTimeout(close, DRAIN_MAX_MS);
+  timer.unref();
+  request.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) close();
+  });
+  request.once('end', () => clearTimeout(timer));
+  request.once('close', () => clearTimeout(timer));
+  request.resume();
 }
 
 /** Turns a node:http request into the API Gateway v2 (HTTP API) event a Lambda receives. */
@@ -137,7 +169,14 @@ export async function startGateway(options: { host: string; port: number; routes
     try {
       body = await readBody(request);
     } catch (error) {
-      send(response, error instanceof PayloadTooLargeError ? jsonResult(413, { error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes` }) : jsonResult(400, { error: 'could not read the request body' }));
+      if (error instanceof PayloadTooLargeError) {
+        // Like API Gateway: 413, and the connection is not reused.
+        response.shouldKeepAlive = false;
+        send(response, { ...jsonResult(413, { error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes` }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+        drainAndClose(request);
+      } else {
+        send(response, jsonResult(400, { error: 'could not read the request body' }));
+      }
       return;
     }
     const values = path.match(route.pattern)?.slice(1) ?? [];

@@ -100,6 +100,36 @@ describe('the status center over HTTP on DynamoDB Local', () => {
       expect(response.status).toBe(413);
     });
 
+    it('answers 413 with connection: close to a body over the gateway cap, instead of resetting the connection', async () => {
+      const body = Buffer.alloc(12 * 1024 * 1024, 'x');
+      const response = await fetch(`${center.url}/v1/heartbeats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
+        body,
+      });
+      expect(response.status).toBe(413);
+      expect(response.headers.get('connection')).toBe('close');
+      expect((await response.json()).error).toMatch(/payload over 10485760 bytes/);
+    });
+
+    it('answers 413 to a chunked body that grows over the gateway cap', async () => {
+      const chunk = Buffer.alloc(1024 * 1024, 'x');
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 12) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const response = await fetch(`${center.url}/v1/heartbeats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
+      expect(response.status).toBe(413);
+    });
+
     it('answers 400 to a body that is not JSON and 415 to a non-JSON content type', async () => {
       expect((await api('POST', '/v1/heartbeats', { role: 'reporter', body: '{"ip":' })).status).toBe(400);
       const wrongType = await api('POST', '/v1/heartbeats', { role: 'reporter', body: 'ip=1', headers: { 'content-type': 'text/plain' } });
