@@ -173,7 +173,9 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
       const key = `${sighting.ip}@${sighting.firstSeen}`;
       if (!seen.has(key)) {
         seen.add(key);
-        note(`blocklist: ${sighting.ip} listed (${sighting.reason})${mayBan.includes(sighting.ip) ? '' : '  <<< FALSE BAN'}`);
+        const late = repairAt !== undefined && sighting.firstSeen >= repairAt && cutIps.includes(sighting.ip);
+        const flag = !mayBan.includes(sighting.ip) ? '  <<< FALSE BAN' : late ? '  <<< BANNED AFTER ITS REPAIR' : '';
+        note(`blocklist: ${sighting.ip} listed (${sighting.reason})${flag}`);
       }
       if (sighting.goneAt !== undefined && !seen.has(`${key}-gone`)) {
         seen.add(`${key}-gone`);
