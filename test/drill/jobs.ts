@@ -10,7 +10,8 @@ import type { BanSighting, JobRecord } from './figures.js';
 export type DrillAgent = { url: string; ip: string };
 export type DispatchOutcome = Pick<JobRecord, 'landedOn' | 'attempts'>;
 
-const POST_TIMEOUT_MS = 10_000;
+/** Above the agent's confirm timeout (an honest start answers once frames flow or the start failed). */
+const POST_TIMEOUT_MS = 20_000;
 const CHECK_TIMEOUT_MS = 5_000;
 
 /**
