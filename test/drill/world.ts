@@ -380,6 +380,8 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     };
     await setTopology('internal');
 
+    const reporterTokens = new Map<string, string>();
+    for (const machine of machines) reporterTokens.set(machine.ip, await reporterTokenFor(statusCenter, machine.ip));
     for (const machine of machines) {
       processes.start(
         `agent-${machine.index}`,
@@ -394,7 +396,7 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
           env: {
             ...process.env,
             RELAYWATCH_AGENT_TOKEN: agentToken,
-            RELAYWATCH_REPORTER_TOKEN: statusCenter.tokens.reporter,
+            RELAYWATCH_REPORTER_TOKEN: reporterTokens.get(machine.ip),
           },
         },
       );
@@ -443,6 +445,24 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     if (error instanceof WorldError) throw error;
     throw new WorldError(`building the world failed: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The machine's own reporter token where the status center issues them
+ * (POST /v1/reporter-tokens), else the fleet-wide one.
+ */
+async function reporterTokenFor(statusCenter: LocalStatusCenter, ip: string): Promise<string> {
+  const response = await fetch(`${statusCenter.url}/v1/reporter-tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${statusCenter.tokens.admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ip }),
+    signal: AbortSignal.timeout(10_000),
+  }).catch(() => undefined);
+  if (response?.status === 201) {
+    const body = (await response.json()) as { token?: unknown };
+    if (typeof body.token === 'string') return body.token;
+  } else await response?.body?.cancel();
+  return statusCenter.tokens.reporter;
 }
 
 function writeToFd(fd: number, line: string): void {
