@@ -4,19 +4,30 @@
  * drift. Data only: `entry` is a path under functions/, imported lazily.
  */
 
+import type { KeyScope } from './store/table.js';
+
 export type Role = 'reporter' | 'reader' | 'admin';
 export type TableAccess = 'read' | 'write' | 'readWrite';
 
-export type HttpRoute = {
+/**
+ * Which items a function may touch, as key scopes of store/table.ts: IAM
+ * `dynamodb:LeadingKeys` conditions confine its writes (and its reads when
+ * `reads` is set) to them. Unset: the whole table at its access level.
+ */
+export type KeyAccess = { writes?: readonly KeyScope[]; reads?: readonly KeyScope[] };
+
+export type HttpRoute = KeyAccess & {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** API Gateway syntax: /v1/ips/{ip} */
   path: string;
   role: Role;
   entry: string;
   table: TableAccess;
+  /** The function holds the reporter signing keys: it verifies or issues machine tokens. */
+  reporterKeys?: boolean;
 };
 
-export type Schedule = {
+export type Schedule = KeyAccess & {
   /** EventBridge rate expression body: rate(<rate>). */
   rate: string;
   everyMs: number;
@@ -27,7 +38,7 @@ export type Schedule = {
 };
 
 /** A consumer of the table's DynamoDB stream (NEW_AND_OLD_IMAGES). */
-export type StreamConsumer = { entry: string; table: TableAccess; batchSize: number };
+export type StreamConsumer = KeyAccess & { entry: string; table: TableAccess; batchSize: number };
 
 /** Which roles a route's role admits: admin may do what a reader may. */
 export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
@@ -37,13 +48,15 @@ export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
 };
 
 export const routes = {
-  postHeartbeats: { method: 'POST', path: '/v1/heartbeats', role: 'reporter', entry: 'handlers/post-heartbeats.ts', table: 'write' },
+  postHeartbeats: { method: 'POST', path: '/v1/heartbeats', role: 'reporter', entry: 'handlers/post-heartbeats.ts', table: 'write', writes: ['heartbeats'], reads: ['revocations'], reporterKeys: true },
   getBlocklist: { method: 'GET', path: '/v1/blocklist', role: 'reader', entry: 'handlers/get-blocklist.ts', table: 'read' },
   getIp: { method: 'GET', path: '/v1/ips/{ip}', role: 'reader', entry: 'handlers/get-ip.ts', table: 'read' },
-  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite' },
-  deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite' },
+  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
+  deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
   getEvents: { method: 'GET', path: '/v1/events', role: 'reader', entry: 'handlers/get-events.ts', table: 'read' },
   getFleet: { method: 'GET', path: '/v1/fleet', role: 'reader', entry: 'handlers/get-fleet.ts', table: 'read' },
+  postReporterToken: { method: 'POST', path: '/v1/reporter-tokens', role: 'admin', entry: 'handlers/post-reporter-token.ts', table: 'write', writes: ['events'], reporterKeys: true },
+  deleteReporterTokens: { method: 'DELETE', path: '/v1/reporter-tokens/{ip}', role: 'admin', entry: 'handlers/delete-reporter-tokens.ts', table: 'write', writes: ['revocations', 'events'] },
 } as const satisfies Record<string, HttpRoute>;
 
 export const schedules = {
@@ -52,5 +65,5 @@ export const schedules = {
 
 export const streamConsumers = {
   /** Records the end of every ban that DynamoDB's TTL removed, as an "expiry" event. */
-  banExpiry: { entry: 'handlers/ban-stream.ts', table: 'write', batchSize: 100 },
+  banExpiry: { entry: 'handlers/ban-stream.ts', table: 'write', writes: ['events'], batchSize: 100 },
 } as const satisfies Record<string, StreamConsumer>;

@@ -3,9 +3,11 @@ import { parseConfig } from './core/config.js';
 import type { Logger } from './log.js';
 import { createLogger } from './log.js';
 import { createBanStore } from './store/ban-store.js';
+import { createBatchStore } from './store/batch-store.js';
 import { createDocumentClient } from './store/client.js';
 import { createEventStore } from './store/event-store.js';
 import { createHeartbeatStore } from './store/heartbeat-store.js';
+import { createRevocationStore } from './store/revocation-store.js';
 import { createStateStore } from './store/state-store.js';
 
 /** Everything a handler needs, wired once per process (a Lambda cold start). */
@@ -16,6 +18,10 @@ export type Runtime = {
   bans: ReturnType<typeof createBanStore>;
   events: ReturnType<typeof createEventStore>;
   state: ReturnType<typeof createStateStore>;
+  /** Which batchIds were posted, with what content and when. */
+  batches: ReturnType<typeof createBatchStore>;
+  /** Revoked per-machine reporter tokens. */
+  revocations: ReturnType<typeof createRevocationStore>;
   /** The clock; tests and the local runtime may replace it. */
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -42,6 +48,8 @@ export function createRuntime(env: Record<string, string | undefined>, overrides
     bans: createBanStore({ client, tableName }),
     events: createEventStore({ client, tableName, eventTtlDays: config.eventTtlDays }),
     state: createStateStore({ client, tableName }),
+    batches: createBatchStore({ client, tableName, ttlHours: config.bucketTtlHours }),
+    revocations: createRevocationStore({ client, tableName }),
     now: overrides.now ?? Date.now,
     sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   };

@@ -10,11 +10,13 @@ import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { AddOutcome, RelayRegistry } from './api.js';
 import { createJobApi } from './api.js';
+import { createChangeBudget } from './change-budget.js';
+import { CHANGE_BURST } from './config.js';
 import type { AgentConfig } from './config.js';
-import { endpointOf, originOf, parseUrl } from './job.js';
+import { originOf } from './job.js';
 import type { RelayJob } from './job.js';
 import type { Logger } from '../../functions/log.js';
-import { probeProcessName, probeTcp } from './probes.js';
+import { originTarget, probeProcessName, probeTcp } from './probes.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
 import type { Relay } from './relay.js';
 import { startRelay } from './relay.js';
@@ -46,8 +48,11 @@ export async function startAgent(options: {
   const relays = new Map<string, Relay>();
   const recentOrigins = new Map<string, ProbeTarget & { lastUsedAt: number }>();
   const changed = new Set<string>();
+  /** Relays refused at start (502): their one failure is still reported, though the job is gone. */
+  const departed = new Map<string, Relay>();
   let probeResults: ProbeResult[] = [];
   let lastChangeReportAt = 0;
+  const changeBudget = createChangeBudget({ perHour: config.changeBudgetPerHour, burst: CHANGE_BURST, now: startedAt });
   let changeTimer: NodeJS.Timeout | undefined;
   let ticking = false;
   let stopping = false;
@@ -58,6 +63,7 @@ export async function startAgent(options: {
     maxBufferedHeartbeats: config.bufferHeartbeats,
     requestTimeoutMs: config.reportTimeoutMs,
     retryMaxMs: config.reportRetryMaxMs,
+    reportIntervalMs: config.intervalMs,
     log,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.random ? { random: options.random } : {}),
@@ -90,11 +96,9 @@ export async function startAgent(options: {
   }
 
   function rememberOrigin(job: RelayJob, at: number): void {
-    const url = parseUrl(job.source);
-    if (url === undefined) return;
-    const { host, port } = endpointOf(url);
-    if (port === 0) return;
-    recentOrigins.set(`${host} ${port}`, { host, port, origin: originOf(job.source), lastUsedAt: at });
+    const target = originTarget(job.source);
+    if (target === undefined) return;
+    recentOrigins.set(`${target.host} ${target.port}`, { ...target, lastUsedAt: at });
   }
 
   function probeTargets(now: number): ProbeTarget[] {
@@ -122,12 +126,13 @@ export async function startAgent(options: {
       probeResults = await Promise.all(targets.map((target) => probeTcp(target, { timeoutMs: config.probeTimeoutMs })));
       if (stopping) return;
       const ts = Date.now();
-      const heartbeats = [...relays.values()]
+      const heartbeats = [...relays.values(), ...departed.values()]
         .map((relay) => relayHeartbeat(relay, ts))
         .filter((heartbeat): heartbeat is Heartbeat => heartbeat !== undefined);
       heartbeats.push(...probeResults.map(probeHeartbeat));
       // This report carries every change made so far.
       changed.clear();
+      departed.clear();
       if (heartbeats.length > 0) reporter.enqueue(heartbeats);
       log.debug('periodic report', { heartbeats: heartbeats.length });
     } finally {
@@ -139,24 +144,56 @@ export async function startAgent(options: {
     changeTimer = undefined;
     if (stopping || changed.size === 0) return;
     lastChangeReportAt = Date.now();
-    const heartbeats = [...changed]
-      .map((id) => relays.get(id))
+    changeBudget.spend(lastChangeReportAt);
+    const heartbeats = [...[...changed].map((id) => relays.get(id)), ...departed.values()]
       .map((relay) => (relay ? relayHeartbeat(relay, lastChangeReportAt) : undefined))
       .filter((heartbeat): heartbeat is Heartbeat => heartbeat !== undefined);
     changed.clear();
+    departed.clear();
     if (heartbeats.length > 0) reporter.enqueue(heartbeats);
   }
 
   function onStatusChange(relay: Relay): void {
     changed.add(relay.job.id);
     if (changeTimer !== undefined || stopping) return;
-    // Changes within the gap wait and leave together in one request.
-    const wait = Math.max(0, lastChangeReportAt + config.changeGapMs - Date.now());
+    const now = Date.now();
+    // Changes within the gap wait and leave together in one request; with the
+    // budget spent they wait for it, or ride on the next periodic report.
+    const wait = Math.max(0, lastChangeReportAt + config.changeGapMs - now, changeBudget.waitMs(now));
+    if (wait === Number.POSITIVE_INFINITY) return;
     changeTimer = setTimeout(sendChanges, wait);
   }
 
+  /**
+   * The honest start: waits for the relay's first frame or first failure, up
+   * to the confirm timeout. A relay that fails first is not kept.
+   */
+  async function confirm(relay: Relay): Promise<AddOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), config.confirmTimeoutMs);
+    });
+    const first = config.confirmTimeoutMs === 0 ? undefined : await Promise.race([relay.firstOutcome, timedOut]);
+    clearTimeout(timer);
+    if (first === undefined) return { outcome: 'starting', relay: relay.view() };
+    if (first.kind === 'flowing') return { outcome: 'flowing', relay: relay.view() };
+    if (first.kind === 'stopped') return { outcome: 'stopped' };
+    if (relays.get(relay.job.id) === relay) {
+      relays.delete(relay.job.id);
+      departed.set(relay.job.id, relay);
+    }
+    await relay.stop();
+    log.warn('relay refused: failed before flowing', {
+      relay: relay.job.id,
+      status: first.status.status,
+      cause: first.status.cause,
+      detail: first.status.detail,
+    });
+    return { outcome: 'failed', status: first.status.status, cause: first.status.cause, detail: first.status.detail };
+  }
+
   const registry: RelayRegistry = {
-    add(job): AddOutcome {
+    async add(job): Promise<AddOutcome> {
       const existing = relays.get(job.id);
       if (existing) {
         const same = existing.job.source === job.source && existing.job.target === job.target;
@@ -172,7 +209,7 @@ export async function startAgent(options: {
       });
       relays.set(job.id, relay);
       rememberOrigin(job, Date.now());
-      return { outcome: 'created', relay: relay.view() };
+      return confirm(relay);
     },
     get: (id) => relays.get(id)?.view(),
     list: () => [...relays.values()].map((relay) => relay.view()),

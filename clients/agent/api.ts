@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
 import type { InputIssue } from '../../functions/core/validation.js';
 import { parseWith } from '../../functions/core/validation.js';
 import { JOB_LIMITS, relayJobSchema } from './job.js';
@@ -12,13 +13,19 @@ import type { Logger } from '../../functions/log.js';
 import type { RelayView } from './relay.js';
 
 export type AddOutcome =
-  | { outcome: 'created' | 'exists'; relay: RelayView }
+  /** Frames flow (201), neither frames nor a failure within the confirm timeout (202), the same job already exists (200). */
+  | { outcome: 'flowing' | 'starting' | 'exists'; relay: RelayView }
+  /** The relay failed before it flowed; it is stopped and not kept (502). */
+  | { outcome: 'failed'; status: HeartbeatStatus; cause: string; detail: string }
+  /** DELETE, or the agent stopping, ended the relay before it flowed or failed (409). */
+  | { outcome: 'stopped' }
   | { outcome: 'conflict' }
   | { outcome: 'limit'; limit: number };
 
 /** What the API needs from the agent, and nothing more. */
 export type RelayRegistry = {
-  add(job: RelayJob): AddOutcome;
+  /** Starts the relay and answers once its start is confirmed, refused, or the confirm timeout passed. */
+  add(job: RelayJob): Promise<AddOutcome>;
   get(id: string): RelayView | undefined;
   list(): RelayView[];
   /** Stops the relay's ffmpeg; false when no such relay. */
@@ -121,11 +128,20 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
     }
     const parsed = parseWith(relayJobSchema, body);
     if (!parsed.ok) throw new ApiError(400, 'invalid_relay', parsed.issues);
-    const added = registry.add(parsed.value);
+    const added = await registry.add(parsed.value);
+    const location = { location: `/relays/${encodeURIComponent(parsed.value.id)}` };
     switch (added.outcome) {
-      case 'created':
-        log.info('relay added', { relay: parsed.value.id });
-        return send(response, 201, added.relay, { location: `/relays/${encodeURIComponent(parsed.value.id)}` });
+      case 'flowing':
+      case 'starting':
+        log.info('relay added', { relay: parsed.value.id, state: added.relay.state });
+        return send(response, added.outcome === 'flowing' ? 201 : 202, added.relay, location);
+      case 'failed':
+        // Not a refusal of the request: the relay ran and failed; the job is not kept.
+        return send(response, 502, { error: 'relay_failed', status: added.status, cause: added.cause, detail: added.detail });
+      case 'stopped':
+        throw new ApiError(409, 'relay_stopped', [
+          { path: 'id', message: 'was deleted, or the agent stopped, before the relay flowed or failed' },
+        ]);
       case 'exists':
         return send(response, 200, added.relay);
       case 'conflict':

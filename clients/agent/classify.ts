@@ -292,6 +292,48 @@ export function classifyRelay(observation: RelayObservation): Classification {
   };
 }
 
+/** How ffmpeg words the connect-phase errno that a TCP check met, so a detail reads the same either way. */
+const CHECK_WORDING: Record<string, string> = {
+  connect_timeout: 'Connection timed out',
+  no_route_to_host: 'No route to host',
+  network_unreachable: 'Network is unreachable',
+  resolver_unreachable: 'Temporary failure in name resolution',
+  connection_refused: 'Connection refused',
+  unknown_host: 'Name or service not known',
+};
+
+/**
+ * What a TCP connect to the origin's host:port says about a relay that has
+ * not flowed yet, stalled, or lost its input. No answer proves the path from
+ * here broken (connect_failed) and a refusal proves the origin (origin_error);
+ * either replaces ffmpeg's verdict, `after`, which cannot tell them apart once
+ * the stream was open. A connect proves nothing new: undefined.
+ * @example originCheckVerdict({ host: 'o.example', port: 1935, status: 'origin_error', cause: 'connection_refused' })
+ * // { status: 'origin_error', cause: 'connection_refused', detail: 'origin check: connect to o.example:1935 failed: Connection refused' }
+ */
+export function originCheckVerdict(
+  check: { host: string; port: number; status: HeartbeatStatus; cause: string },
+  after?: Classification,
+): Classification | undefined {
+  if (check.status !== 'connect_failed' && check.status !== 'origin_error') return undefined;
+  const host = check.host.includes(':') ? `[${check.host}]` : check.host;
+  const said = `origin check: connect to ${host}:${check.port} failed: ${CHECK_WORDING[check.cause] ?? check.cause}`;
+  return {
+    status: check.status,
+    cause: check.cause,
+    detail: truncateDetail(after === undefined ? said : `${said} (ffmpeg: ${after.detail})`),
+  };
+}
+
+/** A verdict of `error` that may be about the origin: neither the push target nor ffmpeg itself failing to start. */
+export function mayBeTheOrigin(classification: Classification): boolean {
+  return (
+    classification.status === 'error' &&
+    !classification.cause.startsWith('target_') &&
+    classification.cause !== 'spawn_failed'
+  );
+}
+
 export type ProbeClassification = { status: HeartbeatStatus; cause: string };
 
 /**

@@ -12,6 +12,9 @@ import { JOB_LIMITS } from './job.js';
 import { LOG_LEVELS } from '../../functions/log.js';
 import type { LogLevel } from '../../functions/log.js';
 
+/** Change reports the budget lets out back to back (a token bucket's size). */
+export const CHANGE_BURST = 5;
+
 type Setting = {
   env: string;
   flag: string;
@@ -30,12 +33,16 @@ export const SETTINGS = {
   ip: { env: 'RELAYWATCH_AGENT_IP', flag: 'ip', help: 'This machine\'s IP as the status center should know it. Default: detected from the interfaces (IPv4 first, virtual bridges last).' },
   intervalSeconds: { env: 'RELAYWATCH_AGENT_INTERVAL', flag: 'interval', fallback: '60', help: 'Seconds between periodic reports (every process\'s status, plus probes).' },
   changeGapSeconds: { env: 'RELAYWATCH_AGENT_CHANGE_GAP', flag: 'change-gap', fallback: '5', help: 'Least seconds between two immediate reports sent because a process changed status.' },
+  changeBudget: { env: 'RELAYWATCH_AGENT_CHANGE_BUDGET', flag: 'change-budget', fallback: '15', help: `Immediate change reports allowed per hour on average (bursts of up to ${CHANGE_BURST}); beyond it, changes wait for the next periodic report. 0: periodic reports only.` },
   probes: { env: 'RELAYWATCH_AGENT_PROBES', flag: 'probes', fallback: '', help: 'Comma-separated host:port canaries reached by TCP every interval ([v6]:port for IPv6).' },
   probeOrigins: { env: 'RELAYWATCH_AGENT_PROBE_ORIGINS', flag: 'probe-origins', fallback: 'true', help: 'Also probe the host:port of origins used in the last 10 minutes (true/false).' },
   probeTimeoutSeconds: { env: 'RELAYWATCH_AGENT_PROBE_TIMEOUT', flag: 'probe-timeout', fallback: '5', help: 'Seconds a probe waits for the TCP connect.' },
   ffmpegPath: { env: 'RELAYWATCH_AGENT_FFMPEG', flag: 'ffmpeg', fallback: 'ffmpeg', help: 'ffmpeg executable.' },
   ioTimeoutSeconds: { env: 'RELAYWATCH_AGENT_IO_TIMEOUT', flag: 'io-timeout', fallback: '10', help: 'ffmpeg read/write timeout in seconds (-rw_timeout; also -timeout on http, rtsp, srt inputs).' },
   progressPeriodSeconds: { env: 'RELAYWATCH_AGENT_PROGRESS_PERIOD', flag: 'progress-period', fallback: '1', help: 'Seconds between ffmpeg progress reports (-stats_period).' },
+  confirmTimeoutSeconds: { env: 'RELAYWATCH_AGENT_CONFIRM_TIMEOUT', flag: 'confirm-timeout', fallback: '10', help: 'Seconds POST /relays waits for the first frame (201 flowing) or the first failure (502 relay_failed, job dropped); then it answers 202 starting and keeps the job. 0: answer 202 at once.' },
+  originCheckTimeoutSeconds: { env: 'RELAYWATCH_AGENT_ORIGIN_CHECK_TIMEOUT', flag: 'origin-check-timeout', fallback: '3', help: 'Seconds the TCP connect to a relay\'s origin host:port may take, when a relay starts, stalls or loses its input (no answer: connect_failed; refused: origin_error).' },
+  stallCheckSeconds: { env: 'RELAYWATCH_AGENT_STALL_CHECK', flag: 'stall-check', fallback: '4', help: 'A flowing relay whose progress has not advanced for this many seconds gets its origin checked; an origin that does not accept the connect is reported at once (ffmpeg keeps running until the stall timeout).' },
   stallTimeoutSeconds: { env: 'RELAYWATCH_AGENT_STALL_TIMEOUT', flag: 'stall-timeout', fallback: '15', help: 'A relay whose progress has not advanced for this many seconds is reported as error and restarted.' },
   startupTimeoutSeconds: { env: 'RELAYWATCH_AGENT_STARTUP_TIMEOUT', flag: 'startup-timeout', fallback: '30', help: 'A relay that shows no frame this many seconds after start is reported as error and restarted.' },
   retryMinSeconds: { env: 'RELAYWATCH_AGENT_RETRY_MIN', flag: 'retry-min', fallback: '1', help: 'First delay before restarting a failed relay; doubles per failure, with jitter.' },
@@ -61,12 +68,16 @@ export type AgentConfig = Readonly<{
   ip: string;
   intervalMs: number;
   changeGapMs: number;
+  changeBudgetPerHour: number;
   probes: readonly ProbeTarget[];
   probeOrigins: boolean;
   probeTimeoutMs: number;
   ffmpegPath: string;
   ioTimeoutMs: number;
   progressPeriodMs: number;
+  confirmTimeoutMs: number;
+  originCheckTimeoutMs: number;
+  stallCheckMs: number;
   stallTimeoutMs: number;
   startupTimeoutMs: number;
   retryMinMs: number;
@@ -125,6 +136,7 @@ const rawSchema = z.object({
   ),
   intervalSeconds: seconds(0.2, 3_600),
   changeGapSeconds: seconds(0, 3_600),
+  changeBudget: integer(0, 3_600),
   probes: z.array(z.string()).check(
     z.maxLength(100, 'lists at most 100 targets'),
     z.refine((items) => items.every((item) => parseProbeTarget(item) !== undefined), {
@@ -136,6 +148,9 @@ const rawSchema = z.object({
   ffmpegPath: z.string().check(z.minLength(1, 'must not be empty')),
   ioTimeoutSeconds: seconds(0.5, 300),
   progressPeriodSeconds: seconds(0.1, 60),
+  confirmTimeoutSeconds: seconds(0, 60),
+  originCheckTimeoutSeconds: seconds(0.1, 60),
+  stallCheckSeconds: seconds(0.2, 3_600),
   stallTimeoutSeconds: seconds(0.5, 3_600),
   startupTimeoutSeconds: seconds(1, 3_600),
   retryMinSeconds: seconds(0.05, 3_600),
@@ -149,8 +164,8 @@ const rawSchema = z.object({
 });
 
 const NUMERIC = new Set<SettingKey>([
-  'port', 'intervalSeconds', 'changeGapSeconds', 'probeTimeoutSeconds', 'ioTimeoutSeconds',
-  'progressPeriodSeconds', 'stallTimeoutSeconds', 'startupTimeoutSeconds', 'retryMinSeconds',
+  'port', 'intervalSeconds', 'changeGapSeconds', 'changeBudget', 'probeTimeoutSeconds', 'ioTimeoutSeconds',
+  'progressPeriodSeconds', 'confirmTimeoutSeconds', 'originCheckTimeoutSeconds', 'stallCheckSeconds', 'stallTimeoutSeconds', 'startupTimeoutSeconds', 'retryMinSeconds',
   'retryMaxSeconds', 'stopGraceSeconds', 'maxRelays', 'bufferHeartbeats', 'reportTimeoutSeconds',
   'reportRetryMaxSeconds',
 ]);
@@ -231,12 +246,16 @@ export function parseAgentConfig(options: {
     ip: canonicalIp(ip ?? '') ?? '',
     intervalMs: ms(value.intervalSeconds),
     changeGapMs: ms(value.changeGapSeconds),
+    changeBudgetPerHour: value.changeBudget,
     probes: value.probes.map((item) => parseProbeTarget(item) as ProbeTarget),
     probeOrigins: value.probeOrigins === 'true',
     probeTimeoutMs: ms(value.probeTimeoutSeconds),
     ffmpegPath: value.ffmpegPath,
     ioTimeoutMs: ms(value.ioTimeoutSeconds),
     progressPeriodMs: ms(value.progressPeriodSeconds),
+    confirmTimeoutMs: ms(value.confirmTimeoutSeconds),
+    originCheckTimeoutMs: ms(value.originCheckTimeoutSeconds),
+    stallCheckMs: ms(value.stallCheckSeconds),
     stallTimeoutMs: ms(value.stallTimeoutSeconds),
     startupTimeoutMs: ms(value.startupTimeoutSeconds),
     retryMinMs: ms(value.retryMinSeconds),
@@ -271,9 +290,14 @@ export function helpText(): string {
     'Tokens given as flags are visible to other users of the machine (ps); prefer the variables.',
     '',
     'Job API (every request needs "Authorization: Bearer <RELAYWATCH_AGENT_TOKEN>"):',
-    '  POST   /relays        {"id","source","target"} → 201 (200 if the same job exists, 409 if the id',
-    '                        runs something else or the relay limit is reached)',
-    '  GET    /relays        every job with its status',
+    '  POST   /relays        {"id","source","target"}; answers when the truth is known:',
+    '                        201 {relay…, "state":"flowing"} once frames flow;',
+    '                        502 {"error":"relay_failed","status":"connect_failed"|"origin_error"|"error",',
+    '                        "detail"} when it fails before flowing (the job is dropped, not retried);',
+    '                        202 {relay…, "state":"starting"} after --confirm-timeout without either (kept);',
+    '                        200 if the same job exists; 409 if the id runs something else, the relay',
+    '                        limit is reached, or a DELETE came first (relay_stopped)',
+    '  GET    /relays        every job with its state (starting, flowing, failing) and status',
     '  GET    /relays/{id}   one job',
     '  DELETE /relays/{id}   stop it (SIGTERM, then SIGKILL after the stop grace) → 204',
     '  GET    /status        machine IP, relay counts by status, probes, report delivery counters',
@@ -284,7 +308,10 @@ export function helpText(): string {
     'Statuses: ok (progress advancing), connect_failed (this machine cannot reach the origin: connect',
     'timeout, no route, network unreachable, resolver unreachable), origin_error (the origin refuses:',
     'connection refused, HTTP 4xx/5xx, RTMP server error, unknown host), error (anything else: stall,',
-    'mid-stream loss, push target failure). Logs are JSON lines on stderr.',
+    'mid-stream loss, push target failure). When a relay starts, stalls or loses its input, a TCP connect',
+    'to the origin host:port (--origin-check-timeout) decides: no answer → connect_failed, refused →',
+    'origin_error, connected → ffmpeg\'s verdict. Every report declares reportIntervalSeconds (the lease).',
+    'Logs are JSON lines on stderr.',
     '',
   ].join('\n');
 }

@@ -21,6 +21,9 @@ export type FfmpegTimeouts = {
 const INPUT_PROTOCOL_WHITELIST =
   'http,https,tcp,tls,crypto,httpproxy,rtmp,rtmps,rtmpt,rtsp,rtp,udp,srt';
 
+/** The push side too: only the target schemes and what they nest (RTMPS/HTTPS → tls → tcp). */
+const OUTPUT_PROTOCOL_WHITELIST = 'rtmp,rtmps,tcp,tls,srt,http,https,httpproxy';
+
 /** Muxer for the push: FLV for RTMP ingest, MPEG-TS for SRT and `.ts` URLs. */
 export function outputFormatOf(target: string): 'flv' | 'mpegts' {
   const url = parseUrl(target);
@@ -63,6 +66,7 @@ export function buildFfmpegArgs(options: {
     ...['-c', 'copy'],
     ...['-f', outputFormatOf(target)],
     ...['-rw_timeout', String(timeouts.ioTimeoutMs * 1000)],
+    ...['-protocol_whitelist', OUTPUT_PROTOCOL_WHITELIST],
     target,
   ];
 }

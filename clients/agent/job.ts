@@ -32,6 +32,23 @@ function singleIssue<T>(problem: (value: T) => string | undefined) {
   });
 }
 
+/**
+ * The only options an SRT URL may carry (ffmpeg reads them from the query).
+ * Anything else is refused: `mode=listener` or `rendezvous` would make the
+ * agent open a port for whoever connects, `localport`/`localip` bind one.
+ */
+export const SRT_OPTIONS = ['streamid', 'passphrase', 'pbkeylen', 'latency', 'rcvlatency', 'peerlatency', 'connect_timeout', 'mode'] as const;
+
+function srtProblem(url: URL): string | undefined {
+  const names = [...url.searchParams.keys()];
+  const unknown = names.find((name) => !(SRT_OPTIONS as readonly string[]).includes(name));
+  if (unknown !== undefined) return `SRT option "${unknown}" is not allowed; allowed: ${SRT_OPTIONS.join(', ')}`;
+  if (new Set(names).size !== names.length) return 'must not repeat an SRT option';
+  const mode = url.searchParams.get('mode');
+  if (mode !== null && mode !== 'caller') return 'SRT mode must be caller (the agent never listens)';
+  return undefined;
+}
+
 function urlProblem(text: string, schemes: readonly string[]): string | undefined {
   if (text.length > JOB_LIMITS.maxUrlLength) return `must be at most ${JOB_LIMITS.maxUrlLength} characters`;
   if (/[\s\p{Cc}]/u.test(text)) return 'must not contain spaces or control characters';
@@ -39,7 +56,10 @@ function urlProblem(text: string, schemes: readonly string[]): string | undefine
   if (url === undefined || !schemes.includes(url.protocol.slice(0, -1))) {
     return `must be a URL with scheme ${schemes.join(', ')}`;
   }
+  // URL lower-cases the scheme, ffmpeg does not: "HTTP://" would pass here and fail there.
+  if (!text.startsWith(url.protocol)) return `scheme must be lower-case (${url.protocol}//…)`;
   if (url.hostname === '') return 'must name a host';
+  if (url.protocol === 'srt:') return srtProblem(url);
   return undefined;
 }
 

@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
 import { classifyProbeError, truncateDetail } from './classify.js';
+import { endpointOf, originOf, parseUrl } from './job.js';
 
 export type ProbeTarget = {
   host: string;
@@ -20,6 +21,19 @@ export type ProbeResult = ProbeTarget & {
   detail: string;
   at: number;
 };
+
+/**
+ * The TCP endpoint of a relay's source, or undefined when a TCP connect
+ * proves nothing about it (SRT runs over UDP) or the port is unknown.
+ * @example originTarget('rtmp://origin.example/live/key') // { host: 'origin.example', port: 1935, origin: 'rtmp://origin.example' }
+ */
+export function originTarget(source: string): ProbeTarget | undefined {
+  const url = parseUrl(source);
+  if (url === undefined || url.protocol === 'srt:') return undefined;
+  const { host, port } = endpointOf(url);
+  if (port === 0) return undefined;
+  return { host, port, origin: originOf(source) };
+}
 
 /** `probe:<host>:<port>`, with brackets around an IPv6 host. */
 export function probeProcessName(target: { host: string; port: number }): string {

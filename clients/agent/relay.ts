@@ -1,12 +1,15 @@
 /**
  * One relay job: runs its ffmpeg, watches progress and stderr, classifies
  * every run, and restarts a failed run with backoff until the job is stopped.
+ * When the relay starts, stalls or loses its input, a bounded TCP connect to
+ * the origin's host:port tells a broken path (connect_failed) and a refusing
+ * origin (origin_error) apart at once, where ffmpeg would only say `error`.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { backoffDelay } from './backoff.js';
-import { classifyRelay } from './classify.js';
+import { classifyRelay, mayBeTheOrigin, originCheckVerdict } from './classify.js';
 import type { Classification, RunEnding } from './classify.js';
 import { buildFfmpegArgs, PROGRESS_FD } from './ffmpeg-args.js';
 import { redactUrl } from './job.js';
@@ -15,6 +18,7 @@ import type { Logger } from '../../functions/log.js';
 import { createLineSplitter, createLineTail, createProgressParser } from './progress.js';
 import type { ProgressBlock } from './progress.js';
 import type { AgentConfig } from './config.js';
+import { originTarget, probeTcp } from './probes.js';
 
 /** stderr lines kept per run: the deciding lines are the last ones. */
 const STDERR_TAIL_LINES = 100;
@@ -24,15 +28,26 @@ const KILL_WAIT_MS = 2_000;
 /** The settings one relay runs with: a slice of the agent's configuration. */
 export type RelaySettings = Pick<
   AgentConfig,
-  'ffmpegPath' | 'ioTimeoutMs' | 'progressPeriodMs' | 'stallTimeoutMs' | 'startupTimeoutMs' | 'retryMinMs' | 'retryMaxMs' | 'stopGraceMs'
+  | 'ffmpegPath' | 'ioTimeoutMs' | 'progressPeriodMs' | 'stallCheckMs' | 'stallTimeoutMs' | 'startupTimeoutMs'
+  | 'retryMinMs' | 'retryMaxMs' | 'stopGraceMs' | 'originCheckTimeoutMs'
 >;
 
 export type RelayStatus = Classification & { since: number };
+
+/** `starting` until the first frame or failure; then `flowing` while the status is ok, `failing` otherwise. */
+export type RelayState = 'starting' | 'flowing' | 'failing';
+
+/** How a relay's life began: frames, a failure before any frame, or a stop before either. */
+export type FirstOutcome =
+  | { kind: 'flowing' }
+  | { kind: 'failed'; status: RelayStatus }
+  | { kind: 'stopped' };
 
 export type RelayView = {
   id: string;
   source: string;
   target: string;
+  state: RelayState;
   status: RelayStatus['status'] | 'starting';
   cause?: string;
   detail?: string;
@@ -46,6 +61,8 @@ export type Relay = {
   /** The latest classification; undefined until the first run shows a frame or fails. */
   current(): RelayStatus | undefined;
   view(): RelayView;
+  /** Settles once with the first outcome; later failures and recoveries do not change it. */
+  firstOutcome: Promise<FirstOutcome>;
   /** Stops ffmpeg (SIGTERM, then SIGKILL after the grace) and never restarts it. */
   stop(): Promise<void>;
 };
@@ -71,6 +88,13 @@ export function startRelay(options: {
   let failuresInARow = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
+  let settleFirst: (outcome: FirstOutcome) => void = () => undefined;
+  const firstOutcome = new Promise<FirstOutcome>((resolve) => {
+    settleFirst = resolve;
+  });
+  const origin = originTarget(job.source);
+  const checkOrigin = async (): Promise<Parameters<typeof originCheckVerdict>[0] | undefined> =>
+    origin === undefined ? undefined : probeTcp(origin, { timeoutMs: settings.originCheckTimeoutMs, now });
 
   const relay: Relay = {
     job,
@@ -79,11 +103,13 @@ export function startRelay(options: {
       id: job.id,
       source: job.source,
       target: job.target,
+      state: current === undefined ? 'starting' : current.status === 'ok' ? 'flowing' : 'failing',
       status: current?.status ?? 'starting',
       ...(current ? { cause: current.cause, detail: current.detail, since: new Date(current.since).toISOString() } : {}),
       runs,
       ...(child?.pid !== undefined && child.exitCode === null ? { pid: child.pid } : {}),
     }),
+    firstOutcome,
     stop: () => {
       stopped ??= stop();
       return stopped;
@@ -91,8 +117,10 @@ export function startRelay(options: {
   };
 
   function setStatus(classification: Classification): void {
+    const first = current === undefined;
     const changed = current?.status !== classification.status;
     current = { ...classification, since: changed || current === undefined ? now() : current.since };
+    if (first) settleFirst(classification.status === 'ok' ? { kind: 'flowing' } : { kind: 'failed', status: current });
     if (changed) {
       log.info('relay status', { ...logFields, status: classification.status, cause: classification.cause, detail: classification.detail });
       options.onStatusChange(relay);
@@ -110,6 +138,7 @@ export function startRelay(options: {
     let lastBlock: ProgressBlock | undefined;
     let watchdogEnding: RunEnding | undefined;
     let spawnError: string | undefined;
+    let stallChecked = false;
 
     const args = buildFfmpegArgs({ source: job.source, target: job.target, timeouts: settings });
     const ffmpeg = spawn(settings.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
@@ -127,6 +156,7 @@ export function startRelay(options: {
       if (!advanced || block.end) return;
       progressed = true;
       lastAdvanceAt = now();
+      stallChecked = false;
       setStatus(classifyRelay({
         source: job.source,
         target: job.target,
@@ -141,6 +171,10 @@ export function startRelay(options: {
     const watchdog = setInterval(() => {
       if (watchdogEnding !== undefined || stopping) return;
       const at = now();
+      if (progressed && !stallChecked && at - lastAdvanceAt > settings.stallCheckMs) {
+        stallChecked = true;
+        void checkStall(lastAdvanceAt);
+      }
       if (progressed && at - lastAdvanceAt > settings.stallTimeoutMs) {
         watchdogEnding = { kind: 'stalled', silentMs: at - lastAdvanceAt };
       } else if (!progressed && at - startedAt > settings.startupTimeoutMs) {
@@ -148,6 +182,21 @@ export function startRelay(options: {
       }
       if (watchdogEnding !== undefined) ffmpeg.kill('SIGKILL');
     }, Math.min(1_000, settings.progressPeriodMs));
+
+    /**
+     * Progress stopped before the stall timeout: ask the origin now. Only a
+     * failed connect is reported (a slow or bursty input still connects), and
+     * ffmpeg keeps running, so progress that resumes reports ok again.
+     */
+    async function checkStall(since: number): Promise<void> {
+      const check = await checkOrigin();
+      // Progress resumed, or the run ended: the answer no longer describes this stall.
+      if (check === undefined || stopping || child !== ffmpeg || lastAdvanceAt !== since) return;
+      const stalled = { status: 'error' as const, cause: 'stalled', detail: `no progress for ${((now() - since) / 1000).toFixed(1)} s` };
+      const verdict = originCheckVerdict(check, stalled);
+      if (verdict !== undefined) setStatus(verdict);
+      else log.debug('relay stalled; origin check passed', { ...logFields, run: runs, check: check.status, detail: stalled.detail });
+    }
 
     ffmpeg.on('error', (error) => {
       spawnError = error.message;
@@ -162,12 +211,22 @@ export function startRelay(options: {
         spawnError !== undefined
           ? { kind: 'spawn_failed', message: spawnError }
           : (watchdogEnding ?? { kind: 'exited', code, signal });
-      const classification = classifyRelay({ source: job.source, target: job.target, lines: tail.lines(), progressed, ending });
+      const said = classifyRelay({ source: job.source, target: job.target, lines: tail.lines(), progressed, ending });
+      if (!mayBeTheOrigin(said)) {
+        ended(said);
+        return;
+      }
+      // ffmpeg cannot tell a broken path from an origin that went away: the restart waits for the check.
+      void checkOrigin().then((check) => ended((check && originCheckVerdict(check, said)) ?? said));
+    });
+
+    function ended(classification: Classification): void {
+      if (stopping) return;
       log.warn('relay run ended', {
         ...logFields,
         run: runs,
-        exitCode: code,
-        signal,
+        exitCode: ffmpeg.exitCode,
+        signal: ffmpeg.signalCode,
         ranMs: now() - startedAt,
         status: classification.status,
         cause: classification.cause,
@@ -183,11 +242,12 @@ export function startRelay(options: {
         random,
       });
       restartTimer = setTimeout(run, delay);
-    });
+    }
   }
 
   async function stop(): Promise<void> {
     stopping = true;
+    settleFirst({ kind: 'stopped' });
     if (restartTimer) clearTimeout(restartTimer);
     const running = child;
     if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
@@ -211,5 +271,12 @@ export function startRelay(options: {
   }
 
   run();
+  // Alongside the first run: an origin this machine cannot reach is known in
+  // seconds, whatever ffmpeg's own connect timeout for the protocol is.
+  void checkOrigin().then((check) => {
+    if (check === undefined || stopping || current !== undefined) return;
+    const verdict = originCheckVerdict(check);
+    if (verdict !== undefined) setStatus(verdict);
+  });
   return relay;
 }

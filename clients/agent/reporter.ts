@@ -3,7 +3,9 @@
  * batches go into a bounded in-memory queue and one sender drains it, in
  * order, retrying with backoff while the status center is slow or down. Each
  * batch keeps its batchId across retries, so the status center counts a
- * batch once even when an answer was lost after it was stored.
+ * batch once even when an answer was lost after it was stored. Every request
+ * declares the agent's report interval (its lease), so the status center can
+ * tell a machine gone silent from one that reports rarely.
  */
 import { randomBytes } from 'node:crypto';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
@@ -57,6 +59,8 @@ export function createReporter(options: {
   maxBufferedHeartbeats: number;
   requestTimeoutMs: number;
   retryMaxMs: number;
+  /** The periodic report interval, declared in every request as `reportIntervalSeconds`. */
+  reportIntervalMs: number;
   log: Logger;
   random?: () => number;
   fetch?: typeof fetch;
@@ -65,6 +69,8 @@ export function createReporter(options: {
   const post = options.fetch ?? fetch;
   const random = options.random ?? Math.random;
   const endpoint = `${options.statusUrl}/v1/heartbeats`;
+  // Whole seconds, rounded up: a lease may overstate the interval, never understate it.
+  const reportIntervalSeconds = Math.max(1, Math.ceil(options.reportIntervalMs / 1000));
   // Unique per agent process, so batchIds never repeat across restarts.
   const instance = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
   let sequence = 0;
@@ -126,7 +132,7 @@ export function createReporter(options: {
           'content-type': 'application/json',
           'user-agent': 'relaywatch-agent',
         },
-        body: JSON.stringify({ batchId: batch.batchId, heartbeats: batch.heartbeats }),
+        body: JSON.stringify({ batchId: batch.batchId, reportIntervalSeconds, heartbeats: batch.heartbeats }),
         signal: AbortSignal.timeout(options.requestTimeoutMs),
       });
     } catch (error) {

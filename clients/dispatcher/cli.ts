@@ -1,23 +1,27 @@
 /**
  * relaywatch-dispatch: the reference dispatcher. It reads the blocklist once,
- * picks a healthy agent and sends it one relay job, then prints one JSON line
- * saying what it chose and why. Kept apart from bin.ts so tests can run it in
- * process with their own fetch, clock and output.
+ * starts at a random healthy agent and moves on to the next until one takes
+ * the job (dispatch()), then prints one JSON line saying where it landed and
+ * why. Kept apart from bin.ts so tests can run it in process with their own
+ * fetch, clock and output.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../functions/log.js';
 import type { Agent } from './agents.js';
-import { parseAgentSpec, parseAgentsFile, relaysUrlOf } from './agents.js';
+import { parseAgentSpec, parseAgentsFile } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
 import { createBlocklistClient } from './blocklist-client.js';
+import type { Attempt, DispatchResult } from './dispatch.js';
+import { DISPATCH_DEFAULTS, dispatch as dispatchJob } from './dispatch.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import { BLOCKLIST_CLIENT_DEFAULTS, BlocklistClientOptionsError } from './options.js';
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
+import packageJson from '../../package.json' with { type: 'json' };
 
 export const EXIT = {
-  /** The agent accepted the job (2xx), or --dry-run chose an agent. */
+  /** An agent took the job (flowing, starting or unknown), or --dry-run chose an agent. */
   dispatched: 0,
   /** A bug: an unexpected exception. */
   internal: 1,
@@ -25,24 +29,44 @@ export const EXIT = {
   usage: 2,
   /** No agent could be chosen: none given, or all blocked with panic off. */
   noAgent: 3,
-  /** The chosen agent answered with a non-2xx status. */
+  /** Every agent tried refused the job (401/403, 409, 429, 5xx, …). */
   refused: 4,
-  /** The chosen agent could not be reached or did not answer in time. */
+  /** Every agent tried was unreachable or did not answer in time. */
   unreachable: 5,
+  /** No agent started the job: failed starts (502 relay_failed), or a mix of failures. */
+  notStarted: 6,
+  /** An agent refused the job itself as invalid (400); no other agent was tried. */
+  badJob: 7,
 } as const;
 
-export const CLI_DEFAULTS = { postTimeoutMs: 10_000 } as const;
+export const CLI_DEFAULTS = {
+  postTimeoutMs: DISPATCH_DEFAULTS.attemptTimeoutMs,
+  totalTimeoutMs: DISPATCH_DEFAULTS.totalTimeoutMs,
+  maxAttempts: DISPATCH_DEFAULTS.maxAttempts,
+} as const;
 
-export const HELP = `relaywatch-dispatch: send one relay job to a relay agent that the status center does not block.
+/** setTimeout fires at once for delays above 2^31 − 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export const VERSION: string = packageJson.version;
+
+export const HELP = `relaywatch-dispatch: send one relay job to a relay agent that the status center does not block,
+moving on to the next agent until one takes it.
 
 Usage:
   relaywatch-dispatch --id <id> --source <url> --target <url> --agent <url>=<ip> [--agent ...] [options]
 
-It reads GET /v1/blocklist once, drops blocked agents (unless too few would be left: panic), picks one
-of the rest at random and sends POST <agent>/relays {"id","source","target"}. It prints one JSON line on
-stdout with the choice and the reasons; logs go to stderr as JSON lines. If the status center cannot be
-reached it uses the list saved by --cache-file while that is younger than --max-stale-ms (fail-static),
-and otherwise treats no agent as blocked (fail-open): a status center outage never stops dispatching.
+It reads GET /v1/blocklist once, drops blocked agents (unless too few would be left: panic), starts at
+one of the rest at random and sends POST <agent>/relays {"id","source","target"}. When that agent
+refuses (non-2xx), fails to start the relay (502 relay_failed), cannot be reached or does not answer
+within --post-timeout-ms, it tries the next usable agent in turn, up to --max-attempts agents and
+--total-timeout-ms in all; after a timeout it first sends DELETE <agent>/relays/<id> so the job cannot
+run twice. A 400 (the job itself is invalid) stops at once. 201 "flowing", 202 "starting" and a 201
+without a state ("unknown") all count as landed. Each attempt is logged as it ends (a JSON line on
+stderr, message "attempt"); stdout gets one JSON line with where the job landed, every attempt and the
+reasons. If the status center cannot be reached it uses the list saved by --cache-file while that is
+younger than --max-stale-ms (fail-static), and otherwise treats no agent as blocked (fail-open): a
+status center outage never stops dispatching.
 
 Job:
   --id <id>                  job id; the agent reports it as the heartbeat's process
@@ -67,29 +91,42 @@ Status center:
 
 Agent:
   --agent-token <token>      bearer token the agents accept            env RELAYWATCH_AGENT_TOKEN
-  --post-timeout-ms <ms>     limit on the POST to the agent (default ${CLI_DEFAULTS.postTimeoutMs})
+  --post-timeout-ms <ms>     limit on each agent's answer (default ${CLI_DEFAULTS.postTimeoutMs}, a little above the
+                             agent's confirm timeout)
+  --total-timeout-ms <ms>    limit on all attempts together (default ${CLI_DEFAULTS.totalTimeoutMs}); a cancelling
+                             DELETE after a timeout may add up to 2000
+  --max-attempts <n>         most agents tried (default ${CLI_DEFAULTS.maxAttempts})
 
 Other:
   --dry-run                  choose and print, send nothing (no agent token needed)
-  --help                     this text
+  -h, --help                 this text
+  --version                  print the version
 
 Flags win over environment variables. Prefer the environment for tokens: command lines are visible to
 other users of the machine.
 
-Output (stdout, one line): {"outcome": "dispatched" | "dry-run" | "refused" | "unreachable" | "no-agent",
-  "job": {"id"}, "agent": {"url","ip"} | null, "agentStatus", "agentResponse", "error",
+Output (stdout, one line): {"outcome": "dispatched" | "dry-run" | "no-agent" | "refused" | "unreachable"
+  | "not-started" | "bad-job", "job": {"id"},
+  "agent": {"url","ip"} (where it landed; when nothing landed, the last agent tried) | null,
+  "state": "flowing" | "starting" | "unknown" | null, "reason": "<in words>",
+  "agentStatus", "agentResponse" (the last attempt's HTTP status and answer), "error",
+  "attempts": [{"agent": {"url","ip"}, "outcome": "landed" | "failed_start" | "refused" | "bad_job"
+                | "unreachable" | "timeout", "httpStatus", "error", "status", "detail", "state",
+                "networkError", "reason", "cancel", "durationMs"}], "durationMs" (all attempts),
   "why": {"reason", "candidates", "healthy", "blocked": [{"url","ip","reason","until","manual"}],
           "panic", "minHealthyShare"},
   "blocklist": {"status": "fresh" | "stale" | "failed-open", "lastSuccessAt", "ageMs", "generatedAt",
                 "etag", "activeEntries", "lastError"}}
 
 Exit codes:
-  ${EXIT.dispatched}  the agent accepted the job (2xx), or --dry-run chose an agent
+  ${EXIT.dispatched}  an agent took the job (flowing, starting or unknown), or --dry-run chose an agent
   ${EXIT.internal}  unexpected internal error
   ${EXIT.usage}  usage error (flags, environment, agents file); nothing was sent
   ${EXIT.noAgent}  no agent could be chosen (all blocked with --min-healthy-share 0)
-  ${EXIT.refused}  the agent answered with a non-2xx status
-  ${EXIT.unreachable}  the agent could not be reached or timed out
+  ${EXIT.refused}  every agent tried refused the job (401/403, 409, 429, 5xx, ...)
+  ${EXIT.unreachable}  every agent tried was unreachable or timed out
+  ${EXIT.notStarted}  no agent could start the job (failed starts, or a mix of failures)
+  ${EXIT.badJob}  an agent refused the job as invalid (400); no other agent was tried
 `;
 
 export type DispatchIo = {
@@ -116,6 +153,8 @@ type Settings = {
   maxStaleMs: number | undefined;
   minHealthyShare: number | undefined;
   postTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxAttempts: number;
   cacheFile: string | undefined;
   dryRun: boolean;
 };
@@ -141,7 +180,16 @@ function required(value: string | undefined, what: string): string {
   return value;
 }
 
-async function parseSettings(argv: readonly string[], env: DispatchIo['env']): Promise<Settings | 'help'> {
+/** A whole number flag from 1 to `max`, or its default. */
+function wholeFlag(flag: string, text: string | undefined, fallback: number, what: string, max: number): number {
+  const value = numberFlag(flag, text) ?? fallback;
+  if (!Number.isInteger(value) || value <= 0 || value > max) {
+    throw new UsageError(`${flag} must be a whole number of ${what} above 0 and at most ${max} (got ${value})`);
+  }
+  return value;
+}
+
+async function parseSettings(argv: readonly string[], env: DispatchIo['env']): Promise<Settings | 'help' | 'version'> {
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse(argv).values;
@@ -149,6 +197,7 @@ async function parseSettings(argv: readonly string[], env: DispatchIo['env']): P
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (values.help) return 'help';
+  if (values.version) return 'version';
   const agents: Agent[] = [];
   for (const spec of values.agent ?? []) {
     const parsed = parseAgentSpec(spec);
@@ -170,10 +219,11 @@ async function parseSettings(argv: readonly string[], env: DispatchIo['env']): P
   const dryRun = values['dry-run'] ?? false;
   const agentToken = values['agent-token'] ?? env.RELAYWATCH_AGENT_TOKEN;
   if (!dryRun) required(agentToken, '--agent-token (or RELAYWATCH_AGENT_TOKEN)');
-  const postTimeoutMs = numberFlag('--post-timeout-ms', values['post-timeout-ms']) ?? CLI_DEFAULTS.postTimeoutMs;
-  if (!Number.isInteger(postTimeoutMs) || postTimeoutMs <= 0) {
-    throw new UsageError(`--post-timeout-ms must be a whole number of milliseconds above 0 (got ${postTimeoutMs})`);
-  }
+  const ms = (flag: string, text: string | undefined, fallback: number) =>
+    wholeFlag(flag, text, fallback, 'milliseconds', MAX_TIMER_MS);
+  const postTimeoutMs = ms('--post-timeout-ms', values['post-timeout-ms'], CLI_DEFAULTS.postTimeoutMs);
+  const totalTimeoutMs = ms('--total-timeout-ms', values['total-timeout-ms'], CLI_DEFAULTS.totalTimeoutMs);
+  const maxAttempts = wholeFlag('--max-attempts', values['max-attempts'], CLI_DEFAULTS.maxAttempts, 'agents', 10_000);
   return {
     url: required(values.url ?? env.RELAYWATCH_URL, '--url (or RELAYWATCH_URL)'),
     readerToken: required(values['reader-token'] ?? env.RELAYWATCH_READER_TOKEN, '--reader-token (or RELAYWATCH_READER_TOKEN)'),
@@ -188,6 +238,8 @@ async function parseSettings(argv: readonly string[], env: DispatchIo['env']): P
     maxStaleMs: numberFlag('--max-stale-ms', values['max-stale-ms']),
     minHealthyShare: numberFlag('--min-healthy-share', values['min-healthy-share']),
     postTimeoutMs,
+    totalTimeoutMs,
+    maxAttempts,
     cacheFile: values['cache-file'],
     dryRun,
   };
@@ -212,8 +264,11 @@ function parse(argv: readonly string[]) {
       'min-healthy-share': { type: 'string' },
       'agent-token': { type: 'string' },
       'post-timeout-ms': { type: 'string' },
+      'total-timeout-ms': { type: 'string' },
+      'max-attempts': { type: 'string' },
       'dry-run': { type: 'boolean' },
-      help: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
 }
@@ -303,15 +358,6 @@ function why(decision: Decision<Agent>, minHealthyShare: number | undefined, sta
   };
 }
 
-async function readAnswer(response: Response): Promise<unknown> {
-  const text = await response.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text.slice(0, 500);
-  }
-}
-
 async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
   const log = jsonLineLogger(io.stderr, 'relaywatch-dispatch');
   const fetch = io.fetch ?? ((input: string, init: RequestInit) => globalThis.fetch(input, init));
@@ -360,8 +406,8 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
       })}\n`,
     );
 
-  const agent = decision.choice;
-  if (agent === undefined) {
+  const choice = decision.choice;
+  if (choice === undefined) {
     report({ outcome: 'no-agent', error: 'every agent is blocked and panic is off (--min-healthy-share 0)' });
     return EXIT.noAgent;
   }
@@ -369,35 +415,70 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
     report({ outcome: 'dry-run' });
     return EXIT.dispatched;
   }
-  let response: Response;
-  try {
-    response = await fetch(relaysUrlOf(agent), {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${settings.agentToken}`,
-        'content-type': 'application/json',
-        accept: 'application/json',
-      },
-      body: JSON.stringify(settings.job),
-      redirect: 'manual',
-      signal: AbortSignal.timeout(settings.postTimeoutMs),
-    });
-  } catch (error) {
-    const timedOut = error instanceof Error && error.name === 'TimeoutError';
-    const message = timedOut ? `no answer within ${settings.postTimeoutMs} ms` : describeError(error);
-    report({ outcome: 'unreachable', error: message });
-    return EXIT.unreachable;
+  // Start at the random choice and go round, so that load spreads and every usable agent gets its turn.
+  const at = settings.agents.indexOf(choice);
+  const order = [...settings.agents.slice(at), ...settings.agents.slice(0, at)];
+  let tried = 0;
+  const result = await dispatchJob(settings.job, order, {
+    blocklist: client,
+    ...(settings.agentToken === undefined ? {} : { token: settings.agentToken }),
+    attemptTimeoutMs: settings.postTimeoutMs,
+    totalTimeoutMs: settings.totalTimeoutMs,
+    maxAttempts: settings.maxAttempts,
+    fetch,
+    onAttempt: (attempt) => {
+      const fields = { job: settings.job.id, attempt: ++tried, ...attemptFields(attempt) };
+      if (attempt.outcome === 'landed') log.info('attempt', fields);
+      else log.warn('attempt', fields);
+    },
+  });
+  const last = result.attempts.at(-1);
+  const outcome = outcomeOf(result);
+  io.stdout(
+    `${JSON.stringify({
+      outcome,
+      job: { id: settings.job.id },
+      agent: result.agent ?? last?.agent ?? null,
+      state: result.state,
+      reason: result.reason,
+      agentStatus: last?.httpStatus ?? null,
+      agentResponse: last?.answer ?? null,
+      ...(result.landed ? {} : { error: last?.networkError ?? last?.detail ?? last?.reason ?? result.reason }),
+      attempts: result.attempts.map(attemptFields),
+      durationMs: result.durationMs,
+      why: why(decision, settings.minHealthyShare, blocklist.status),
+      blocklist,
+    })}\n`,
+  );
+  return EXIT_OF_OUTCOME[outcome];
+}
+
+type Outcome = 'dispatched' | 'no-agent' | 'refused' | 'unreachable' | 'not-started' | 'bad-job';
+
+const EXIT_OF_OUTCOME: Record<Outcome, number> = {
+  dispatched: EXIT.dispatched,
+  'no-agent': EXIT.noAgent,
+  refused: EXIT.refused,
+  unreachable: EXIT.unreachable,
+  'not-started': EXIT.notStarted,
+  'bad-job': EXIT.badJob,
+};
+
+function outcomeOf(result: DispatchResult): Outcome {
+  if (result.landed) return 'dispatched';
+  if (result.stoppedBy === 'bad_job') return 'bad-job';
+  if (result.stoppedBy === 'no_usable_agent' || result.attempts.length === 0) return 'no-agent';
+  if (result.attempts.every((attempt) => attempt.outcome === 'refused')) return 'refused';
+  if (result.attempts.every((attempt) => attempt.outcome === 'unreachable' || attempt.outcome === 'timeout')) {
+    return 'unreachable';
   }
-  let answer: unknown;
-  try {
-    answer = await readAnswer(response);
-  } catch (error) {
-    answer = null;
-    log.warn('could not read the agent answer', { error: describeError(error) });
-  }
-  const accepted = response.status >= 200 && response.status < 300;
-  report({ outcome: accepted ? 'dispatched' : 'refused', agentStatus: response.status, agentResponse: answer });
-  return accepted ? EXIT.dispatched : EXIT.refused;
+  return 'not-started';
+}
+
+/** An attempt as printed: everything but the answer body, which can be long and holds the job's URLs. */
+function attemptFields(attempt: Attempt) {
+  const { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs } = attempt;
+  return { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs };
 }
 
 function describeError(error: unknown): string {
@@ -411,6 +492,10 @@ export async function runDispatch(io: DispatchIo): Promise<number> {
     const settings = await parseSettings(io.argv, io.env);
     if (settings === 'help') {
       io.stdout(HELP);
+      return EXIT.dispatched;
+    }
+    if (settings === 'version') {
+      io.stdout(`relaywatch-dispatch ${VERSION}\n`);
       return EXIT.dispatched;
     }
     return await dispatch(settings, io);

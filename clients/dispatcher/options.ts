@@ -77,12 +77,15 @@ const KNOWN_OPTIONS = new Set<string>([
   'snapshot',
 ]);
 
-/** A construction-time mistake; `option` names the offending option. */
+/**
+ * A construction-time mistake; `option` names the offending option. `source`
+ * is the function that refused it (createBlocklistClient or dispatch).
+ */
 export class BlocklistClientOptionsError extends Error {
   readonly option: string;
 
-  constructor(option: string, message: string) {
-    super(`createBlocklistClient: ${option} ${message}`);
+  constructor(option: string, message: string, source = 'createBlocklistClient') {
+    super(`${source}: ${option} ${message}`);
     this.name = 'BlocklistClientOptionsError';
     this.option = option;
   }
@@ -94,21 +97,25 @@ const describe = (value: unknown): string => {
   return value === null ? 'null' : typeof value;
 };
 
-function milliseconds(option: string, value: unknown, fallback: number): number {
+/** A value as it appears in an options error message. */
+export const describeValue = (value: unknown): string => describe(value);
+
+export function milliseconds(option: string, value: unknown, fallback: number, source?: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
     throw new BlocklistClientOptionsError(
       option,
       `must be a whole number of milliseconds between 1 and ${MAX_TIMER_MS} (got ${describe(value)})`,
+      source,
     );
   }
   return value;
 }
 
-function fn<T>(option: string, value: unknown, fallback: T): T {
+export function fn<T>(option: string, value: unknown, fallback: T, source?: string): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'function') {
-    throw new BlocklistClientOptionsError(option, `must be a function (got ${describe(value)})`);
+    throw new BlocklistClientOptionsError(option, `must be a function (got ${describe(value)})`, source);
   }
   return value as T;
 }

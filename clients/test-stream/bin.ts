@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import packageJson from '../../package.json' with { type: 'json' };
 import { createTestFlv, startOrigin, startSink } from './media.js';
 
 const HELP = `relaywatch-test-stream: a local live stream to relay, and a place to push it
@@ -12,21 +13,35 @@ Serves a looped test pattern (made once with ffmpeg) as HTTP-FLV at
 and accepts pushed streams (HTTP POST, what ffmpeg sends) at
   http://<host>:<sink-port>/<any path>   printing the bytes received every 10 s.
 
-Usage: npm run test-stream -- [--host 127.0.0.1] [--origin-port 8080] [--sink-port 8081]
-Ctrl-C stops it. Needs ffmpeg on the PATH (or --ffmpeg PATH).
+Usage: npm run test-stream -- [--host 127.0.0.1] [--origin-port 8080] [--sink-port 8081] [--ffmpeg PATH]
+  -h, --help     this text
+  --version      print the version
+Ctrl-C stops it. Needs ffmpeg on the PATH (or --ffmpeg PATH). Exit codes: 0 stopped, 2 usage error.
 `;
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    'origin-port': { type: 'string', default: '8080' },
-    'sink-port': { type: 'string', default: '8081' },
-    ffmpeg: { type: 'string', default: 'ffmpeg' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        'origin-port': { type: 'string', default: '8080' },
+        'sink-port': { type: 'string', default: '8081' },
+        ffmpeg: { type: 'string', default: 'ffmpeg' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`relaywatch-test-stream: ${(error as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+})();
 if (values.help) {
   process.stdout.write(HELP);
+  process.exit(0);
+}
+if (values.version) {
+  process.stdout.write(`relaywatch-test-stream ${packageJson.version}\n`);
   process.exit(0);
 }
 const port = (name: string, text: string) => {

@@ -36,6 +36,14 @@ const flag = () =>
     z.transform((text): boolean => ['true', '1', 'yes', 'on'].includes(text)),
   );
 const optionalText = () => z.optional(z.string());
+const signingKeys = () =>
+  z.optional(
+    z.string().check(
+      z.refine((value) => value.split(',').map((k) => k.trim()).filter(Boolean).every((k) => k.length >= 32), {
+        message: 'must be comma-separated keys of at least 32 characters each',
+      }),
+    ),
+  );
 const cidrList = () =>
   z.pipe(
     z.string(),
@@ -75,15 +83,20 @@ export const KNOBS = {
   probeMinSamples: { env: 'RELAYWATCH_PROBE_MIN_SAMPLES', fallback: '3', doc: 'Probe samples a minute needs to count as healthy.', schema: number({ min: 1, max: 100_000, int: true }) },
   allowlist: { env: 'RELAYWATCH_ALLOWLIST', fallback: '', doc: 'Comma-separated IPs and CIDRs (v4 and v6) that are never banned automatically.', schema: cidrList() },
   dryRun: { env: 'RELAYWATCH_DRY_RUN', fallback: 'false', doc: 'Compute and record every decision as an event, but change no ban.', schema: flag() },
+  silentLeases: { env: 'RELAYWATCH_SILENT_LEASES', fallback: '2', doc: 'An IP whose agent declared a report interval (reportIntervalSeconds) and that was relaying or probing is banned as silent once it has sent nothing for this many intervals plus the grace.', schema: number({ min: 1, max: 10, int: true }) },
+  fleetSilenceShare: { env: 'RELAYWATCH_FLEET_SILENCE_SHARE', fallback: '0.55', doc: 'When at least this share of the recently reporting leased IPs missed a report at once, the silence is the status center\'s or the network\'s fault: nobody is banned for silence and fleet_silence is recorded.', schema: ratio() },
+  passSeconds: { env: 'RELAYWATCH_PASS_SECONDS', fallback: '10', doc: 'How often one scheduled aggregation run decides over the trailing window (the open minute too) while it lasts its minute; 60 decides once per run.', schema: number({ min: 5, max: 60, int: true }) },
   silentMinutes: { env: 'RELAYWATCH_SILENT_MINUTES', fallback: '5', doc: 'An IP that reported before and has sent nothing for this many minutes is "silent" in the fleet view.', schema: number({ min: 1, max: 1440, int: true }) },
   bucketTtlHours: { env: 'RELAYWATCH_BUCKET_TTL_HOURS', fallback: '48', doc: 'How long raw per-minute heartbeat data is kept (DynamoDB TTL).', schema: number({ min: 1, max: 24 * 90, int: true }) },
   eventTtlDays: { env: 'RELAYWATCH_EVENT_TTL_DAYS', fallback: '30', doc: 'How long audit events are kept (DynamoDB TTL).', schema: number({ min: 1, max: 3650, int: true }) },
-  waitForGrace: { env: 'RELAYWATCH_AGGREGATE_WAITS', fallback: 'true', doc: 'Let an aggregation run sleep until the just-ended minute closes (at most the grace), instead of leaving it to the next run.', schema: flag() },
+  waitForGrace: { env: 'RELAYWATCH_AGGREGATE_WAITS', fallback: 'true', doc: 'Let an aggregation run sleep between its passes (every RELAYWATCH_PASS_SECONDS until its minute ends); false makes one pass per run.', schema: flag() },
   logLevel: { env: 'LOG_LEVEL', fallback: 'info', doc: 'One of debug, info, warn, error.', schema: z.enum(['debug', 'info', 'warn', 'error']) },
-  reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', fallback: undefined, doc: 'Token(s) of the reporter role, comma-separated for rotation (local runtime; in AWS use RELAYWATCH_TOKEN_SECRETS).', schema: optionalText() },
+  reporterToken: { env: 'RELAYWATCH_REPORTER_TOKEN', fallback: undefined, doc: 'Fleet-wide reporter token(s), comma-separated for rotation: UNBOUND, they may report for any IP (local trials and migration; prefer per-machine tokens from POST /v1/reporter-tokens).', schema: optionalText() },
+  reporterKeys: { env: 'RELAYWATCH_REPORTER_KEYS', fallback: undefined, doc: 'Signing key(s) of per-machine reporter tokens, comma-separated, at least 32 characters each; the first signs new tokens, all verify (local runtime: generated when unset; in AWS a secret).', schema: signingKeys() },
+  credentialCacheSeconds: { env: 'RELAYWATCH_CREDENTIAL_CACHE_SECONDS', fallback: '300', doc: 'Longest a function keeps tokens, signing keys and the reporter revocation list before reading them again: a rotation or revocation takes effect within this.', schema: number({ min: 0, max: 3600, int: true }) },
   readerToken: { env: 'RELAYWATCH_READER_TOKEN', fallback: undefined, doc: 'Token(s) of the reader role (local runtime).', schema: optionalText() },
   adminToken: { env: 'RELAYWATCH_ADMIN_TOKEN', fallback: undefined, doc: 'Token(s) of the admin role (local runtime).', schema: optionalText() },
-  tokenSecrets: { env: 'RELAYWATCH_TOKEN_SECRETS', fallback: undefined, doc: 'AWS: JSON {"reporter": ARN, "reader": ARN, "admin": ARN} of the Secrets Manager secrets holding the tokens (set by the CDK stack).', schema: optionalText() },
+  tokenSecrets: { env: 'RELAYWATCH_TOKEN_SECRETS', fallback: undefined, doc: 'AWS: JSON {"reader": ARN, "admin": ARN, "reporterKeys": ARN, "reporter"?: ARN} of the Secrets Manager secrets this function may read: only those of the roles its route admits (set by the CDK stack).', schema: optionalText() },
 } satisfies Record<string, Knob<unknown>>;
 
 type Knobs = typeof KNOBS;

@@ -13,6 +13,10 @@ export const EVENT_TYPES = [
   'origin_recovered',
   'fleet_failure',
   'fleet_recovered',
+  'fleet_silence',
+  'fleet_silence_recovered',
+  'reporter_token_issued',
+  'reporter_token_revoked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -27,6 +31,8 @@ export type AuditEvent = {
   /** false in dry-run mode: decided and recorded, blocklist unchanged. */
   enforced: boolean;
   rule?: string;
+  /** Manual actions: which admin credential did it (role and a digest prefix, never the token). */
+  actor?: string;
   /** Counts, ratios, window and ban details behind the decision. */
   evidence: Record<string, unknown>;
 };

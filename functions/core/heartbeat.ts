@@ -1,5 +1,7 @@
 import * as z from 'zod/mini';
 import { canonicalIp } from './ip.js';
+import { minuteOf } from './minutes.js';
+import { originKey } from './tally.js';
 import type { InputIssue, Parsed } from './validation.js';
 import { parseWith } from './validation.js';
 
@@ -15,6 +17,16 @@ export const HEARTBEAT_LIMITS = {
   maxBatchIdLength: 128,
   /** A heartbeat observed further ahead of the server's clock is refused. */
   maxFutureSkewMs: 60_000,
+  /** The report interval an agent may declare (its lease), in seconds. */
+  minReportIntervalSeconds: 1,
+  maxReportIntervalSeconds: 3600,
+  /**
+   * Distinct origins (scheme + host, per kind) one request may name, and one
+   * (IP, minute) of it: evidence is stored and read per origin, so these bound
+   * the row a request writes and what readers of that minute must sum.
+   */
+  maxOriginsPerRequest: 256,
+  maxOriginsPerIpMinute: 128,
 } as const;
 
 export const HEARTBEAT_STATUSES = [
@@ -50,15 +62,29 @@ export const heartbeatSchema = z.object({
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const heartbeatEnvelopeSchema = z.object({
-  heartbeats: z.array(heartbeatSchema).check(
-    z.minLength(1),
-    z.maxLength(HEARTBEAT_LIMITS.maxBatch),
-  ),
+  // At least one, except in a lease renewal (checked in parseHeartbeatBody).
+  heartbeats: z.array(heartbeatSchema).check(z.maxLength(HEARTBEAT_LIMITS.maxBatch)),
+  /**
+   * The reporting machine's IP. With reportIntervalSeconds it lets an idle
+   * agent (nothing relayed, nothing probed) renew its lease with an empty list.
+   */
+  ip: z.optional(ipField),
   batchId: z.optional(
     z.string().check(
       z.minLength(1),
       z.maxLength(HEARTBEAT_LIMITS.maxBatchIdLength),
       z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    ),
+  ),
+  /**
+   * The agent's lease: it promises its next report within this many seconds.
+   * Its silence then counts as evidence (docs/policy.md, rule silent).
+   */
+  reportIntervalSeconds: z.optional(
+    z.number().check(
+      z.int('must be an integer number of seconds'),
+      z.gte(HEARTBEAT_LIMITS.minReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
+      z.lte(HEARTBEAT_LIMITS.maxReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
     ),
   ),
 });
@@ -79,6 +105,12 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
     ? (parsed.value as HeartbeatEnvelope)
     : { heartbeats: [parsed.value as Heartbeat] };
   const issues: InputIssue[] = [];
+  if (envelope.heartbeats.length === 0 && (envelope.ip === undefined || envelope.reportIntervalSeconds === undefined)) {
+    issues.push({
+      path: 'heartbeats',
+      message: 'must hold at least 1 heartbeat (an empty list only renews a lease: give ip and reportIntervalSeconds)',
+    });
+  }
   envelope.heartbeats.forEach((heartbeat, index) => {
     if (heartbeat.ts !== undefined && heartbeat.ts > now + HEARTBEAT_LIMITS.maxFutureSkewMs) {
       issues.push({
@@ -87,5 +119,32 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
       });
     }
   });
+  issues.push(...originIssues(envelope.heartbeats, now));
   return issues.length ? { ok: false, issues } : { ok: true, value: envelope };
+}
+
+/** The heartbeats past the distinct-origin limits, named once per limit. */
+function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue[] {
+  const all = new Set<string>();
+  const perIpMinute = new Map<string, Set<string>>();
+  let ipMinuteIssue: InputIssue | undefined;
+  heartbeats.forEach((heartbeat, index) => {
+    const origin = `${heartbeat.kind ?? 'relay'} ${originKey(heartbeat.origin)}`;
+    all.add(origin);
+    const slot = `${minuteOf(heartbeat.ts ?? now)} ${canonicalIp(heartbeat.ip)}`;
+    const origins = perIpMinute.get(slot) ?? new Set<string>();
+    perIpMinute.set(slot, origins.add(origin));
+    if (!ipMinuteIssue && origins.size > HEARTBEAT_LIMITS.maxOriginsPerIpMinute) {
+      ipMinuteIssue = {
+        path: `heartbeats.${index}.origin`,
+        message: `is origin number ${origins.size} of ${heartbeat.ip} in one minute; at most ${HEARTBEAT_LIMITS.maxOriginsPerIpMinute} distinct origins per IP and minute`,
+      };
+    }
+  });
+  return [
+    ...(ipMinuteIssue ? [ipMinuteIssue] : []),
+    ...(all.size > HEARTBEAT_LIMITS.maxOriginsPerRequest
+      ? [{ path: 'heartbeats', message: `name ${all.size} distinct origins; at most ${HEARTBEAT_LIMITS.maxOriginsPerRequest} per request` }]
+      : []),
+  ];
 }

@@ -41,6 +41,16 @@ export function minuteClosesAt(minute: number, graceMs: number): number {
 }
 
 /**
+ * The rows of the last `windowMs` before `now`, by the newest heartbeat time
+ * of each row (a report), so a live decision judges the trailing window and
+ * not whole minutes. Rows without that time are kept by their minute.
+ */
+export function trailingWindow<T extends { minute: number; observedAt?: number }>(rows: readonly T[], now: number, windowMs: number): T[] {
+  const from = now - windowMs;
+  return rows.filter((row) => (row.observedAt === undefined ? minuteEnd(row.minute) > from : row.observedAt > from));
+}
+
+/**
  * The minutes a run triggered at `eventTime` aggregates, oldest first: the last
  * minute that ended before eventTime, preceded by any minutes missed since
  * `lastDone`, at most `maxCatchUp` in all. A late, early or repeated run with the

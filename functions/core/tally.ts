@@ -9,7 +9,17 @@ export type StatusCounts = Record<HeartbeatStatus, number>;
 export type OriginTally = { origin: string; kind: HeartbeatKind; counts: StatusCounts };
 
 /** Everything one request said about one IP in one minute. */
-export type MinuteTally = { minute: number; ip: string; origins: OriginTally[] };
+export type MinuteTally = {
+  minute: number;
+  ip: string;
+  origins: OriginTally[];
+  /** When the request arrived (epoch ms); absent on rows written before it was recorded. */
+  receivedAt?: number;
+  /** The newest heartbeat `ts` of the row (epoch ms): when the report was observed. */
+  observedAt?: number;
+  /** The report interval the agent declared (its lease, seconds); absent for older agents. */
+  leaseSeconds?: number;
+};
 
 export const UNKNOWN_ORIGIN = '';
 
@@ -59,28 +69,41 @@ export type TallyResult = { tallies: MinuteTally[]; accepted: number; stale: num
  */
 export function tallyHeartbeats(
   heartbeats: readonly Heartbeat[],
-  options: { now: number; graceMs: number },
+  options: { now: number; graceMs: number; receivedAt?: number; leaseSeconds?: number | undefined; ip?: string | undefined },
 ): TallyResult {
-  const byMinuteAndIp = new Map<string, { minute: number; ip: string; origins: Map<string, OriginTally> }>();
+  const byMinuteAndIp = new Map<string, { minute: number; ip: string; observedAt: number; origins: Map<string, OriginTally> }>();
   let stale = 0;
   for (const heartbeat of heartbeats) {
-    const minute = minuteOf(heartbeat.ts ?? options.now);
+    const observedAt = heartbeat.ts ?? options.now;
+    const minute = minuteOf(observedAt);
     if (!isMinuteOpen(minute, options)) {
       stale++;
       continue;
     }
     const ip = canonicalIp(heartbeat.ip) ?? heartbeat.ip;
     const key = `${minute} ${ip}`;
-    const tally = getOrInsert(byMinuteAndIp, key, () => ({ minute, ip, origins: new Map<string, OriginTally>() }));
+    const tally = getOrInsert(byMinuteAndIp, key, () => ({ minute, ip, observedAt, origins: new Map<string, OriginTally>() }));
+    tally.observedAt = Math.max(tally.observedAt, observedAt);
     const kind = heartbeat.kind ?? 'relay';
     const origin = originKey(heartbeat.origin);
     const originTally = getOrInsert(tally.origins, `${kind} ${origin}`, () => ({ origin, kind, counts: emptyCounts() }));
     originTally.counts[heartbeat.status]++;
   }
-  const tallies = [...byMinuteAndIp.values()].map(({ minute, ip, origins }) => ({
-    minute,
-    ip,
-    origins: [...origins.values()],
-  }));
+  // A lease renewal of an idle agent: a row of its IP that says "alive, running nothing".
+  if (heartbeats.length === 0 && options.ip !== undefined && options.leaseSeconds !== undefined) {
+    const ip = canonicalIp(options.ip) ?? options.ip;
+    const at = options.receivedAt ?? options.now;
+    byMinuteAndIp.set(`renewal ${ip}`, { minute: minuteOf(at), ip, observedAt: at, origins: new Map() });
+  }
+  const tallies = [...byMinuteAndIp.values()].map(
+    ({ minute, ip, observedAt, origins }): MinuteTally => ({
+      minute,
+      ip,
+      origins: [...origins.values()],
+      receivedAt: options.receivedAt ?? options.now,
+      observedAt,
+      ...(options.leaseSeconds === undefined ? {} : { leaseSeconds: options.leaseSeconds }),
+    }),
+  );
   return { tallies, accepted: heartbeats.length, stale };
 }

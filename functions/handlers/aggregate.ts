@@ -3,17 +3,22 @@ import { createAggregator } from '../aggregator.js';
 import type { Runtime } from '../runtime.js';
 import { createRuntime } from '../runtime.js';
 
+/** No pass starts later than this before the Lambda's timeout: room for the pass itself. */
+const PASS_MARGIN_MS = 20_000;
+
 /**
- * EventBridge rate(1 minute) → decides every complete minute before the
- * event's `time` that is not decided yet. The event time, not the moment of
- * the run, picks the minutes, so late or repeated deliveries change nothing.
+ * EventBridge rate(1 minute) → passes every RELAYWATCH_PASS_SECONDS for a
+ * minute: each decides the minutes closed since the last one, then live over
+ * the trailing window. The event time, not the moment of the run, sets the
+ * pass times, so late or repeated deliveries change nothing.
  */
 export function createHandler(runtime: Runtime) {
   const aggregator = createAggregator({ ...runtime, clock: runtime.now });
-  return async (event: Pick<ScheduledEvent, 'time'>, context?: Pick<Context, 'awsRequestId'>) => {
+  return async (event: Pick<ScheduledEvent, 'time'>, context?: Pick<Context, 'awsRequestId'> & Partial<Pick<Context, 'getRemainingTimeInMillis'>>) => {
     const eventTime = Date.parse(event.time);
     if (Number.isNaN(eventTime)) throw new Error(`aggregation event has no valid time: ${JSON.stringify(event.time)}`);
-    const summary = await aggregator.run(eventTime);
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const summary = await aggregator.run(eventTime, remaining === undefined ? {} : { deadline: runtime.now() + remaining - PASS_MARGIN_MS });
     runtime.log.info('aggregation done', { requestId: context?.awsRequestId, eventTime: event.time, ...summary });
     return summary;
   };

@@ -8,12 +8,12 @@ import { createApiRuntime } from '../http/api-runtime.js';
 
 /** DELETE /v1/bans/{ip} (admin): lifts the ban in force now. */
 export function createHandler(runtime: ApiRuntime) {
-  return apiHandler(routes.deleteBan, runtime, async ({ event, now }) => {
+  return apiHandler(routes.deleteBan, runtime, async ({ event, now, principal }) => {
     const ip = pathIp(event);
     const lifted = await runtime.bans.liftBan(ip, now);
     if (!lifted) throw notFound(`no ban in force for ${ip}`);
     await runtime.events.putEvents([
-      { type: 'manual_unban', at: new Date(now).toISOString(), ip, enforced: true, rule: 'manual', evidence: { ban: lifted } },
+      { type: 'manual_unban', at: new Date(now).toISOString(), ip, enforced: true, rule: 'manual', actor: principal.actor, evidence: { ban: lifted } },
     ]);
     return noContent();
   });

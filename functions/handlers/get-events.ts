@@ -24,15 +24,19 @@ const querySchema = z.object({
   ),
 });
 
+const DAY_MS = 86_400_000;
+
 /** GET /v1/events?ip=&since=&limit= (reader): the audit trail, newest first. */
 export function createHandler(runtime: ApiRuntime) {
   return apiHandler(routes.getEvents, runtime, async ({ event, now }) => {
     const parsed = parseWith(querySchema, event.queryStringParameters ?? {});
     if (!parsed.ok) throw badRequest('invalid query', parsed.issues);
     const { ip, since, limit } = parsed.value;
+    // Clamped to what can exist: nothing is older than the events' retention, nothing is newer than now.
+    const oldest = now - runtime.config.eventTtlDays * DAY_MS;
     const query = {
       ...(ip ? { ip: canonicalIp(ip) } : {}),
-      since: since ? Date.parse(since) : now - EVENT_QUERY_LIMITS.defaultSinceMs,
+      since: Math.min(now, Math.max(oldest, since ? Date.parse(since) : now - EVENT_QUERY_LIMITS.defaultSinceMs)),
       limit: limit ? Number(limit) : EVENT_QUERY_LIMITS.defaultLimit,
       now,
     };

@@ -27,6 +27,9 @@ export function createHandler(runtime: ApiRuntime) {
       silent,
       originOutages: fleet?.outages ?? [],
       fleetWideFailure: fleet?.fleetWide ?? false,
+      // A large share of the leased IPs went silent together: nobody is banned for silence meanwhile.
+      fleetSilence: fleet?.fleetSilent ?? false,
+      lastPassAt: fleet?.lastPassAt === undefined ? null : new Date(fleet.lastPassAt).toISOString(),
       capInForce: fleet?.capInForce ?? false,
       capped: fleet?.capped ?? [],
     });

@@ -11,7 +11,7 @@ import { createApiRuntime } from '../http/api-runtime.js';
 
 /** PUT /v1/bans/{ip} (admin): a manual ban, replacing any ban in force. */
 export function createHandler(runtime: ApiRuntime) {
-  return apiHandler(routes.putBan, runtime, async ({ event, body, now }) => {
+  return apiHandler(routes.putBan, runtime, async ({ event, body, now, principal }) => {
     const ip = pathIp(event);
     const parsed = parseWith(manualBanSchema, body ?? {});
     if (!parsed.ok) throw badRequest('invalid ban', parsed.issues);
@@ -34,6 +34,7 @@ export function createHandler(runtime: ApiRuntime) {
         ip,
         enforced: true,
         rule: 'manual',
+        actor: principal.actor,
         evidence: { ban, ...(replaced ? { replaced } : {}) },
       },
     ]);

@@ -4,6 +4,14 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 export type DocumentClientOptions = { region: string; endpoint?: string | undefined };
 
 /**
+ * Bounds on one DynamoDB round trip. Without them a hung connection holds a
+ * request until the Lambda times out (an opaque 5xx); with them it fails as a
+ * TimeoutError, retried by the SDK and then answered 503 with retry-after.
+ */
+const CONNECTION_TIMEOUT_MS = 2_000;
+const REQUEST_TIMEOUT_MS = 5_000;
+
+/**
  * The document client every store uses; create it once per process (cold start)
  * and pass it in. With `endpoint` it talks to DynamoDB Local, which accepts any
  * credentials, so fixed dummy ones are supplied when none are configured.
@@ -12,6 +20,7 @@ export function createDocumentClient(options: DocumentClientOptions): DynamoDBDo
   const local = options.endpoint !== undefined;
   const client = new DynamoDBClient({
     region: options.region,
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
     ...(local
       ? {
           endpoint: options.endpoint,

@@ -12,8 +12,33 @@ const RETRYABLE_STORE_ERRORS = new Set([
   'InternalServerError',
   'ServiceUnavailable',
   'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
 ]);
 
+/**
+ * Node's codes for a connection that failed, timed out or broke: DynamoDB (or
+ * the way to it) is unreachable for now, which a retry may fix.
+ */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Whether a request failing with `error` may succeed when retried unchanged (503 + retry-after). */
 export function isRetryableStoreError(error: unknown): boolean {
-  return error instanceof Error && RETRYABLE_STORE_ERRORS.has(error.name);
+  if (!(error instanceof Error)) return false;
+  if (RETRYABLE_STORE_ERRORS.has(error.name)) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
+  // Dual-stack connects fail with one error per address.
+  return error instanceof AggregateError && error.errors.some(isRetryableStoreError);
 }

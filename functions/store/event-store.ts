@@ -56,14 +56,14 @@ export function createEventStore(options: EventStoreOptions) {
         });
       }
       const events: AuditEvent[] = [];
-      // Walk day partitions from today back to the day of `since`.
-      const firstDay = dayOf(fromSk);
-      for (let day = query.now; events.length < query.limit; day -= DAY_MS) {
-        const dayId = dayOf(new Date(day).toISOString());
-        if (dayId < firstDay) break;
+      // Walk day partitions from today back to the day of `since`, comparing epoch
+      // numbers; no walk is longer than the events' retention, whatever `since` says.
+      const firstDay = Math.floor(query.since / DAY_MS) * DAY_MS;
+      const maxDays = options.eventTtlDays + 1;
+      for (let i = 0, day = Math.floor(query.now / DAY_MS) * DAY_MS; i < maxDays && day >= firstDay && events.length < query.limit; i++, day -= DAY_MS) {
         events.push(
           ...(await queryNewestFirst({
-            pk: keys.eventDay(dayId),
+            pk: keys.eventDay(dayOf(new Date(day).toISOString())),
             fromSk,
             limit: query.limit - events.length,
           })),

@@ -22,6 +22,10 @@ type HeartbeatItem = {
   ip: string;
   minute: number;
   origins: OriginRow[];
+  /** Received at, observed at (epoch ms) and the declared lease (s): see MinuteTally. */
+  r?: number;
+  t?: number;
+  l?: number;
   expiresAt: number;
 };
 
@@ -69,6 +73,9 @@ function fromItem(item: HeartbeatItem): MinuteTally {
     origins: item.origins.map(
       (row): OriginTally => ({ origin: row.o, kind: row.k, counts: fromRow(row.c) }),
     ),
+    ...(item.r === undefined ? {} : { receivedAt: item.r }),
+    ...(item.t === undefined ? {} : { observedAt: item.t }),
+    ...(item.l === undefined ? {} : { leaseSeconds: item.l }),
   };
 }
 
@@ -104,6 +111,9 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
               ip: tally.ip,
               minute: tally.minute,
               origins,
+              ...(tally.receivedAt === undefined ? {} : { r: tally.receivedAt }),
+              ...(tally.observedAt === undefined ? {} : { t: tally.observedAt }),
+              ...(tally.leaseSeconds === undefined ? {} : { l: tally.leaseSeconds }),
               [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
             }) as HeartbeatItem,
         ),

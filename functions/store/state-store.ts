@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import type { Leases } from '../core/leases.js';
 import type { IpEvidence } from '../core/policy.js';
 import { keys, TABLE } from './table.js';
 
@@ -14,9 +15,15 @@ export type StateStoreOptions = { client: DynamoDBDocumentClient; tableName: str
 export type AggregatorState = {
   /** The last minute fully aggregated (epoch minute). */
   lastMinute: number;
+  /** When the last live pass decided (epoch ms). */
+  lastPassAt?: number;
   reporting: IpEvidence[];
   /** Last minute each IP reported in, kept for a day, to tell "silent" IPs. */
   lastSeen: Record<string, number>;
+  /** Per leased IP: last report time, declared interval, relaying or probing (core/leases.ts). Kept next to lastSeen. */
+  leases?: Leases;
+  /** A large share of the leased IPs is silent together (rule silent). */
+  fleetSilent?: boolean;
   outages: string[];
   fleetWide: boolean;
   capInForce: boolean;
@@ -41,18 +48,21 @@ export function createStateStore(options: StateStoreOptions) {
     },
 
     /**
-     * Records that `state.lastMinute` is done, only moving forward: of two
-     * overlapping runs, the one that finished an older minute does not undo
-     * the other's progress. Answers whether this write won.
+     * Records that `state.lastMinute` is done, or a live pass at
+     * `state.lastPassAt`, only moving forward (minute first, then pass time):
+     * of two overlapping runs, the one behind does not undo the other's
+     * progress. Answers whether this write won.
      */
     async advanceAggregatorState(state: AggregatorState): Promise<{ applied: boolean }> {
+      const passAt = state.lastPassAt ?? 0;
       try {
         await client.send(
           new PutCommand({
             TableName: tableName,
-            Item: { ...stateKey(keys.aggregatorState()), lastMinute: state.lastMinute, state },
-            ConditionExpression: 'attribute_not_exists(lastMinute) OR lastMinute < :minute',
-            ExpressionAttributeValues: { ':minute': state.lastMinute },
+            Item: { ...stateKey(keys.aggregatorState()), lastMinute: state.lastMinute, lastPassAt: passAt, state },
+            ConditionExpression:
+              'attribute_not_exists(lastMinute) OR lastMinute < :minute OR (lastMinute = :minute AND (attribute_not_exists(lastPassAt) OR lastPassAt < :at))',
+            ExpressionAttributeValues: { ':minute': state.lastMinute, ':at': passAt },
           }),
         );
         return { applied: true };

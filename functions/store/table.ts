@@ -43,4 +43,23 @@ export const keys = {
   eventDay: (day: string) => `EVT#${day}`,
   event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
   eventsOfIp: (ip: string) => `EVTIP#${ip}`,
+  /** Revoked per-machine reporter tokens, one partition: the ingest function reads it whole. */
+  revocationPartition: () => 'REVOKED',
+  revocation: (ip: string) => `IP#${ip}`,
+  /** A posted batch's identity (content digest, first receive time): BATCH#<reporter scope>#<batchId> */
+  batchMarker: (scope: string, batchId: string) => `BATCH#${scope}#${batchId}`,
+  batchMarkerSort: () => 'BATCH',
 } as const;
+
+/**
+ * Partition-key patterns (IAM `dynamodb:LeadingKeys`, StringLike) of the
+ * items each writer owns: the CDK stack confines each function's writes to them.
+ */
+export const KEY_SCOPES = {
+  heartbeats: ['HB#*', 'BATCH#*'],
+  /** The ban partition and any item kept beside it under a BAN prefix (a list version, say). */
+  bans: ['BAN*'],
+  events: ['EVT#*', 'EVTIP#*'],
+  revocations: ['REVOKED'],
+} as const;
+export type KeyScope = keyof typeof KEY_SCOPES;

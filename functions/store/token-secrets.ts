@@ -1,20 +1,27 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Role } from '../routes.js';
 
+/** One client per region and process: secrets are read again every cache age, not only at cold start. */
+const clients = new Map<string, SecretsManagerClient>();
+
 /**
- * Reads each role's token(s) from Secrets Manager once per cold start. The
- * secret's value is the token, or several comma-separated during a rotation.
+ * Reads the given secrets (role tokens, reporter signing keys) from Secrets
+ * Manager. A value is the token or key, or several comma-separated during a rotation.
  */
-export async function readTokenSecrets(options: {
+export async function readTokenSecrets<Name extends string = Role>(options: {
   region: string;
-  secretArns: Partial<Record<Role, string>>;
-}): Promise<Partial<Record<Role, string>>> {
-  const client = new SecretsManagerClient({ region: options.region });
+  secretArns: Partial<Record<Name, string>>;
+}): Promise<Partial<Record<Name, string>>> {
+  let client = clients.get(options.region);
+  if (!client) {
+    client = new SecretsManagerClient({ region: options.region });
+    clients.set(options.region, client);
+  }
   const entries = await Promise.all(
-    (Object.entries(options.secretArns) as [Role, string][]).map(async ([role, arn]) => {
+    (Object.entries(options.secretArns) as [Name, string][]).map(async ([name, arn]) => {
       const result = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-      return [role, result.SecretString ?? ''] as const;
+      return [name, result.SecretString ?? ''] as const;
     }),
   );
-  return Object.fromEntries(entries);
+  return Object.fromEntries(entries) as Partial<Record<Name, string>>;
 }

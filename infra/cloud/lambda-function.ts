@@ -11,17 +11,19 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { KNOBS } from '../../functions/core/config.js';
 import type { LogLevel } from '../../functions/log.js';
-import type { Role as ApiRole, TableAccess } from '../../functions/routes.js';
-import { TABLE } from '../../functions/store/table.js';
+import type { KeyAccess, TableAccess } from '../../functions/routes.js';
+import { KEY_SCOPES, TABLE } from '../../functions/store/table.js';
 
 /** The one place the Node major is chosen; local runs and CI use the same (package.json engines). */
 export const NODE_RUNTIME = Runtime.NODEJS_22_X;
 
 /**
  * The smallest DynamoDB action sets per access level, matched to what the
- * stores send. 'write' adds and overwrites items but cannot delete one, so the
- * ingest function cannot erase bans; only 'readWrite' may DeleteItem (lifting
- * a ban). BatchWriteItem cannot be split by IAM into puts and deletes.
+ * stores send. 'write' adds and overwrites items; only 'readWrite' may
+ * DeleteItem (lifting a ban). BatchWriteItem cannot be split by IAM into puts
+ * and deletes, which is why writers that batch are confined to their own key
+ * scopes (dynamodb:LeadingKeys): the ingest function can write, and so delete,
+ * heartbeat rows and batch markers only, never a ban.
  */
 const TABLE_ACTIONS = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
@@ -96,26 +98,34 @@ export class RelaywatchFunction extends NodejsFunction {
     });
   }
 
-  /** Grants the smallest IAM for `access` on the table (and its indexes for reads) and sets TABLE_NAME. */
-  bindTable({ table, access }: { table: ITable; access: TableAccess }): void {
+  /**
+   * Grants the smallest IAM for `access` on the table (and its indexes for
+   * reads) and sets TABLE_NAME. `writes`/`reads` key scopes add a
+   * dynamodb:LeadingKeys condition: only items whose partition key matches.
+   */
+  bindTable({ table, access, writes, reads }: { table: ITable; access: TableAccess } & KeyAccess): void {
     this.addEnvironment(KNOBS.tableName.env, table.tableName);
-    if (access === 'read' || access === 'readWrite') {
+    const onlyKeys = (scopes: KeyAccess['writes']) =>
+      scopes ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': scopes.flatMap((scope) => [...KEY_SCOPES[scope]]) } } } : {};
+    if (access === 'read' || access === 'readWrite' || reads) {
       const indexArns = Object.values(TABLE.indexes).map((index) => `${table.tableArn}/index/${index.name}`);
-      this.addToRolePolicy(new PolicyStatement({ actions: [...TABLE_ACTIONS.read], resources: [table.tableArn, ...indexArns] }));
+      this.addToRolePolicy(
+        new PolicyStatement({ actions: [...TABLE_ACTIONS.read], resources: [table.tableArn, ...indexArns], ...onlyKeys(reads) }),
+      );
     }
     if (access === 'write' || access === 'readWrite') {
       const actions = [...TABLE_ACTIONS.write, ...(access === 'readWrite' ? TABLE_ACTIONS.delete : [])];
-      this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
+      this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn], ...onlyKeys(writes) }));
     }
   }
 
   /**
-   * Lets the function read every role's token secret: it must tell a token of
-   * the wrong role (403) from an unknown one (401). Only ARNs reach the
-   * environment; the handler reads the values at cold start.
+   * Lets the function read only the given secrets (the role tokens its route
+   * admits, the reporter signing keys where it verifies or issues machine
+   * tokens). Only ARNs reach the environment; the handler reads the values.
    */
-  bindTokenSecrets(secrets: Record<ApiRole, ISecret>): void {
-    const arns = Object.fromEntries(Object.entries(secrets).map(([role, secret]) => [role, secret.secretArn]));
+  bindSecrets(secrets: Record<string, ISecret>): void {
+    const arns = Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, secret.secretArn]));
     this.addEnvironment(KNOBS.tokenSecrets.env, this.stack.toJsonString(arns));
     this.addToRolePolicy(
       new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: Object.values(arns) }),

@@ -2,20 +2,21 @@ import { fileURLToPath } from 'node:url';
 import type { StackProps } from 'aws-cdk-lib';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { CfnStage, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { KNOBS, parseConfig } from '../../functions/core/config.js';
-import type { Role } from '../../functions/routes.js';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import type { KeyAccess, Role } from '../../functions/routes.js';
+import { ROLE_ADMITS, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { LogLevel } from '../../functions/log.js';
 import { RelaywatchFunction } from './lambda-function.js';
@@ -26,6 +27,7 @@ const WIRED_KNOBS = [
   'dynamodbEndpoint',
   'region',
   'reporterToken',
+  'reporterKeys',
   'readerToken',
   'adminToken',
   'tokenSecrets',
@@ -45,7 +47,24 @@ export function knobContextKey(knob: TunableKnob): string {
   return `${CONTEXT_PREFIX}${KNOBS[knob].env.replace(/^RELAYWATCH_/, '')}`;
 }
 
-const ROLES = ['reporter', 'reader', 'admin'] as const satisfies readonly Role[];
+/** Secrets the stack may create: role tokens, and the key that signs per-machine reporter tokens. */
+type SecretName = Role | 'reporterKeys';
+
+/**
+ * Per-route throttles (requests/s, burst) under the stage's: reporters get a
+ * budget of their own, so a flood of heartbeats cannot starve blocklist reads.
+ */
+export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes, ThrottleSettings>> = {
+  postHeartbeats: { rateLimit: 500, burstLimit: 1000 },
+  getBlocklist: { rateLimit: 300, burstLimit: 600 },
+  getIp: { rateLimit: 50, burstLimit: 100 },
+  getEvents: { rateLimit: 20, burstLimit: 40 },
+  getFleet: { rateLimit: 20, burstLimit: 40 },
+  putBan: { rateLimit: 10, burstLimit: 20 },
+  deleteBan: { rateLimit: 10, burstLimit: 20 },
+  postReporterToken: { rateLimit: 10, burstLimit: 20 },
+  deleteReporterTokens: { rateLimit: 10, burstLimit: 20 },
+};
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
 const HTTP_TIMEOUT = Duration.seconds(10);
@@ -61,6 +80,14 @@ export type RelaywatchStackProps = StackProps & {
   logRetention?: RetentionDays;
   /** Default stage throttle. Default 1,000 rps with bursts of 2,000: far above a fleet's steady rate, well under the account's 10,000. */
   throttle?: ThrottleSettings;
+  /**
+   * Also create the fleet-wide (unbound) reporter token: it may report for any
+   * IP. Default false: relay machines get per-machine tokens from POST /v1/reporter-tokens.
+   * For migrating a fleet that still uses one shared token.
+   */
+  fleetReporterToken?: boolean;
+  /** Concurrency reserved for the aggregation, so API traffic cannot starve it. Default 2 (a run may overlap the next). */
+  aggregateReservedConcurrency?: number;
   /**
    * Per-request API access logs. Off by default: at fleet scale one line per
    * heartbeat request costs about as much as the writes it logs; the stage's
@@ -78,7 +105,9 @@ export class RelaywatchStack extends Stack {
   readonly table: Table;
   readonly api: HttpApi;
   readonly functions: Record<string, RelaywatchFunction> = {};
-  readonly tokenSecrets: Record<Role, Secret>;
+  readonly tokenSecrets: Partial<Record<SecretName, Secret>>;
+  /** Stream records the ban-expiry consumer gave up on (after bounded retries), kept 14 days. */
+  readonly streamFailures: Queue;
 
   constructor(scope: Construct, id: string, props: RelaywatchStackProps = {}) {
     super(scope, id, props);
@@ -108,22 +137,38 @@ export class RelaywatchStack extends Stack {
       });
     }
 
+    const secretNames: SecretName[] = ['reader', 'admin', 'reporterKeys', ...(props.fleetReporterToken ? (['reporter'] as const) : [])];
     this.tokenSecrets = Object.fromEntries(
-      ROLES.map((role) => {
-        const secret = new Secret(this, `${capitalize(role)}Token`, {
-          description: `relaywatch API token(s) of the ${role} role; several comma-separated while one is rotated out.`,
+      secretNames.map((name) => {
+        const signing = name === 'reporterKeys';
+        const secret = new Secret(this, signing ? 'ReporterSigningKeys' : `${capitalize(name)}Token`, {
+          description: signing
+            ? 'relaywatch key(s) signing per-machine reporter tokens; "new,old" while a key is rotated out (the first signs).'
+            : `relaywatch API token(s) of the ${name} role${name === 'reporter' ? ' (fleet-wide, unbound: may report for any IP)' : ''}; several comma-separated while one is rotated out.`,
           // Generated by Secrets Manager at deploy time: the value is never in the template or the repo.
-          generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: 48 },
+          generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: signing ? 64 : 48 },
           removalPolicy,
         });
         Validations.of(secret).acknowledge({
           id: 'AwsSolutions-SMG4',
-          reason:
-            'The token is also configured on relay agents and dispatchers outside AWS, which a rotation Lambda cannot update; operators rotate by appending a new comma-separated token, rolling it out, then removing the old one.',
+          reason: signing
+            ? 'Rotating the signing key invalidates every machine token, which must be re-issued to relay machines outside AWS; operators rotate by putting a new key first ("new,old"), re-issuing tokens, then removing the old key.'
+            : 'The token is also configured on relay agents and dispatchers outside AWS, which a rotation Lambda cannot update; operators rotate by appending a new comma-separated token, rolling it out, then removing the old one.',
         });
-        return [role, secret];
+        return [name, secret];
       }),
-    ) as Record<Role, Secret>;
+    ) as Partial<Record<SecretName, Secret>>;
+
+    this.streamFailures = new Queue(this, 'StreamFailures', {
+      retentionPeriod: Duration.days(14),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      removalPolicy,
+    });
+    Validations.of(this.streamFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the on-failure destination of the ban-expiry stream consumer; nothing consumes it automatically.',
+    });
 
     const { api, stage } = this.createApi(props, logRetention, removalPolicy);
     this.api = api;
@@ -137,8 +182,8 @@ export class RelaywatchStack extends Stack {
         description: `relaywatch ${route.method} ${route.path} (${route.role})`,
         timeout: HTTP_TIMEOUT,
       });
-      fn.bindTable({ table: this.table, access: route.table });
-      fn.bindTokenSecrets(this.tokenSecrets);
+      fn.bindTable({ table: this.table, access: route.table, ...keyAccessOf(route) });
+      fn.bindSecrets(secretsOf(route, this.tokenSecrets));
       this.api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
@@ -156,8 +201,10 @@ export class RelaywatchStack extends Stack {
         // A failed run is redone by the next tick, which takes every minute not decided yet;
         // Lambda's own retry would only add a run overlapping it.
         retryAttempts: 0,
+        // Heartbeat floods must not take the account's concurrency from the one function that bans.
+        reservedConcurrentExecutions: props.aggregateReservedConcurrency ?? 2,
       });
-      fn.bindTable({ table: this.table, access: schedule.table });
+      fn.bindTable({ table: this.table, access: schedule.table, ...keyAccessOf(schedule) });
       // A scheduled rule rather than EventBridge Scheduler, the newer service: the
       // handler takes the rule's event shape (its `time` picks the minutes), a rule
       // needs no IAM role, both cost nothing at one run a minute, and both deliver
@@ -177,7 +224,7 @@ export class RelaywatchStack extends Stack {
         description: `relaywatch ${name} (table stream)`,
         timeout: STREAM_TIMEOUT,
       });
-      fn.bindTable({ table: this.table, access: consumer.table });
+      fn.bindTable({ table: this.table, access: consumer.table, ...keyAccessOf(consumer) });
       fn.addEventSource(
         new DynamoEventSource(this.table, {
           // From the oldest record kept (24 h): the consumer is idempotent, and no expiry
@@ -197,6 +244,8 @@ export class RelaywatchStack extends Stack {
           bisectBatchOnError: true,
           retryAttempts: 5,
           maxRecordAge: Duration.hours(6),
+          // Records given up on are described in this queue (shard and sequence numbers) instead of lost silently.
+          onFailure: new SqsDlq(this.streamFailures),
         }),
       );
       if (fn.role) {
@@ -209,14 +258,29 @@ export class RelaywatchStack extends Stack {
       this.functions[name] = fn;
     }
 
+    const cfnStage = stage.node.defaultChild as CfnStage;
+    // RouteSettings is untyped JSON in the L1: CloudFormation's own property names, as written.
+    cfnStage.routeSettings = Object.fromEntries(
+      Object.entries(ROUTE_THROTTLES).map(([name, throttle]) => {
+        const route = routes[name as keyof typeof routes];
+        return [`${route.method} ${route.path}`, { ThrottlingRateLimit: throttle.rateLimit, ThrottlingBurstLimit: throttle.burstLimit }];
+      }),
+    );
+    // Route settings name route keys, which must exist when the stage is updated.
+    for (const child of this.api.node.children) if (child.node.id !== stage.node.id) stage.node.addDependency(child);
+
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the status center API' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
-    for (const role of ROLES) {
-      new CfnOutput(this, `${capitalize(role)}TokenSecretArn`, {
-        value: this.tokenSecrets[role].secretArn,
-        description: `Secret holding the ${role} token (read it with secretsmanager get-secret-value)`,
+    for (const [name, secret] of Object.entries(this.tokenSecrets)) {
+      new CfnOutput(this, name === 'reporterKeys' ? 'ReporterSigningKeysSecretArn' : `${capitalize(name)}TokenSecretArn`, {
+        value: secret.secretArn,
+        description:
+          name === 'reporterKeys'
+            ? 'Secret holding the key(s) that sign per-machine reporter tokens'
+            : `Secret holding the ${name} token (read it with secretsmanager get-secret-value)`,
       });
     }
+    new CfnOutput(this, 'StreamFailuresQueueUrl', { value: this.streamFailures.queueUrl, description: 'Stream records the ban-expiry consumer gave up on' });
   }
 
   private createApi(
@@ -303,6 +367,18 @@ function entryPath(entry: string): string {
 
 function projectPaths() {
   return { projectRoot: repoRoot(), depsLockFilePath: `${repoRoot()}package-lock.json` };
+}
+
+/** The key scopes of a routes.ts entry, if it has any. */
+function keyAccessOf(value: object): KeyAccess {
+  const entry = value as KeyAccess;
+  return { ...(entry.writes ? { writes: entry.writes } : {}), ...(entry.reads ? { reads: entry.reads } : {}) };
+}
+
+/** The secrets a route's function may read: the tokens of the roles it admits, and the signing keys if it needs them. */
+function secretsOf(route: (typeof routes)[keyof typeof routes], secrets: Partial<Record<SecretName, Secret>>): Record<string, Secret> {
+  const names: SecretName[] = [...ROLE_ADMITS[route.role], ...('reporterKeys' in route && route.reporterKeys ? (['reporterKeys'] as const) : [])];
+  return Object.fromEntries(names.flatMap((name) => (secrets[name] ? [[name, secrets[name]]] : [])));
 }
 
 const capitalize = (text: string) => `${text.charAt(0).toUpperCase()}${text.slice(1)}`;

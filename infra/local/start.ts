@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError } from '../../functions/core/config.js';
 import { routes } from '../../functions/routes.js';
 import { LOCAL_AGGREGATE_ROUTE, startLocalStatusCenter } from './status-center.js';
@@ -18,9 +19,14 @@ Options (each also settable by the environment variable shown):
   --dynamodb-endpoint U use this DynamoDB instead of starting one (DYNAMODB_ENDPOINT)
   --no-schedule         do not aggregate every minute (use POST /_local/run/aggregate)
   -h, --help            this text
+  --version             print the version
 
-Tokens: RELAYWATCH_REPORTER_TOKEN, RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN;
-random ones are generated and printed when unset. Every detection knob
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad option or could not start.
+
+Tokens: RELAYWATCH_REPORTER_TOKEN (fleet-wide, unbound), RELAYWATCH_READER_TOKEN,
+RELAYWATCH_ADMIN_TOKEN; random ones are generated and printed when unset.
+RELAYWATCH_REPORTER_KEYS signs per-machine reporter tokens (POST /v1/reporter-tokens);
+a random key is generated when unset, so those tokens then last one run. Every detection knob
 (RELAYWATCH_FAIL_RATIO, ...) is read from the environment: see README.md.
 `;
 
@@ -40,6 +46,7 @@ const { values } = (() => {
         'dynamodb-endpoint': { type: 'string' },
         'no-schedule': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -48,6 +55,10 @@ const { values } = (() => {
 })();
 if (values.help) {
   process.stdout.write(HELP);
+  process.exit(0);
+}
+if (values.version) {
+  process.stdout.write(`relaywatch ${packageJson.version}\n`);
   process.exit(0);
 }
 
@@ -77,9 +88,13 @@ relaywatch status center is running
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
 
 Tokens (Authorization: Bearer <token>)
-  reporter  ${center.tokens.reporter}
+  reporter  ${center.tokens.reporter}   (fleet-wide: may report for ANY IP; for trials)
   reader    ${center.tokens.reader}
   admin     ${center.tokens.admin}
+
+A relay machine's own token (it may report only for its IP):
+  curl -s -X POST ${center.url}/v1/reporter-tokens -H 'authorization: Bearer ${center.tokens.admin}' \\
+    -H 'content-type: application/json' -d '{"ip":"203.0.113.7"}'
 
 Routes
 ${routeLines}

@@ -35,6 +35,13 @@ export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
 
 const aggregateRequestSchema = z.object({ time: z.optional(z.iso.datetime({ offset: true })) });
 
+/**
+ * How far ahead of the clock a requested aggregation time may be. Further
+ * ahead, the run would record progress for minutes that have not happened,
+ * and every later run would decide nothing until the clock caught up.
+ */
+export const MAX_AGGREGATE_AHEAD_MS = 60_000;
+
 export type LocalStatusCenterOptions = {
   /** HTTP port; 0 picks a free one. */
   port: number;
@@ -90,6 +97,8 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       RELAYWATCH_REPORTER_TOKEN: tokens.reporter,
       RELAYWATCH_READER_TOKEN: tokens.reader,
       RELAYWATCH_ADMIN_TOKEN: tokens.admin,
+      // Signs per-machine reporter tokens; a new one each start unless set (tokens then last one run).
+      RELAYWATCH_REPORTER_KEYS: baseEnv.RELAYWATCH_REPORTER_KEYS || randomBytes(36).toString('base64url'),
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
     const config = parseConfig(env);
@@ -98,7 +107,21 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
     // Handler modules build their own runtime from process.env when imported,
     // as in Lambda; give them the same environment.
     for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] ??= value;
-    const runtime = await createApiRuntime(env, options.overrides);
+    // A scheduled run sleeps between its passes; stop() cuts those sleeps short
+    // so no run goes on against a stopped table.
+    const sleeping = new Set<{ timer: NodeJS.Timeout; reject: (error: Error) => void }>();
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve, reject) => {
+        const entry = {
+          timer: setTimeout(() => {
+            sleeping.delete(entry);
+            resolve();
+          }, ms),
+          reject,
+        };
+        sleeping.add(entry);
+      });
+    const runtime = await createApiRuntime(env, { sleep, ...options.overrides });
     const load = async (entry: string) =>
       (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: ApiRuntime): unknown };
 
@@ -119,7 +142,13 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       handler: apiHandler(LOCAL_AGGREGATE_ROUTE, runtime, async ({ body }) => {
         const parsed = parseWith(aggregateRequestSchema, body ?? {});
         if (!parsed.ok) throw badRequest('invalid aggregation request', parsed.issues);
-        return ok(await aggregate(parsed.value.time));
+        const { time } = parsed.value;
+        if (time !== undefined && Date.parse(time) > runtime.now() + MAX_AGGREGATE_AHEAD_MS) {
+          throw badRequest('invalid aggregation request', [
+            { path: 'time', message: `must be at most ${MAX_AGGREGATE_AHEAD_MS / 1000} s ahead of the clock (${new Date(runtime.now()).toISOString()})` },
+          ]);
+        }
+        return ok(await aggregate(time));
       }) as HttpLambda,
     });
 
@@ -151,6 +180,11 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       aggregate,
       async stop() {
         scheduler?.stop();
+        for (const entry of sleeping) {
+          clearTimeout(entry.timer);
+          entry.reject(new Error('the local status center stopped'));
+        }
+        sleeping.clear();
         for (const poller of pollers) poller.stop();
         await gateway.close();
         await dynamodb?.stop();

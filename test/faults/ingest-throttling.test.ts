@@ -13,8 +13,10 @@ import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
+import { createBatchStore } from '../../functions/store/batch-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
+import { createRevocationStore } from '../../functions/store/revocation-store.js';
 import { createStateStore } from '../../functions/store/state-store.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
 import { TABLE_NAME, fakeBatchTable, serviceError } from './fake-table.js';
@@ -54,6 +56,8 @@ function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
     bans: createBanStore({ client, tableName: TABLE_NAME }),
     events: createEventStore({ client, tableName: TABLE_NAME, eventTtlDays: config.eventTtlDays }),
     state: createStateStore({ client, tableName: TABLE_NAME }),
+    batches: createBatchStore({ client, tableName: TABLE_NAME, ttlHours: config.bucketTtlHours }),
+    revocations: createRevocationStore({ client, tableName: TABLE_NAME }),
     checkToken: createTokenChecker({ reporter: [REPORTER], reader: [], admin: [] }),
     now: () => NOW,
     sleep: async () => undefined,

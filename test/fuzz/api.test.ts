@@ -12,7 +12,7 @@ import { readResponse } from '../helpers/http.js';
  * bounded so the file stays well under a minute.
  */
 
-const NUM_RUNS = { heartbeats: 1000, bans: 600 };
+const NUM_RUNS = { heartbeats: 1000, bans: 600, reporterTokens: 200, machineHeartbeats: 300 };
 
 /** Strings that have broken parsers and stores before. */
 const nastyString = fc.constantFrom(
@@ -157,6 +157,12 @@ const contentType = fc.oneof(
   { weight: 1, arbitrary: fc.constant(undefined) },
 );
 
+const reporterTokenBody = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ ip: fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4().map((ip) => `::ffff:${ip}`)) }) },
+  fc.record({ ip: fc.oneof(anyString, fc.integer(), fc.constant(null), fc.constant('1'.repeat(60))), extra: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] }),
+  fc.jsonValue({ maxDepth: 3 }),
+);
+
 type Role = keyof TestStatusCenter['tokens'];
 const authorization = (center: () => TestStatusCenter, preferred: Role) =>
   fc.oneof(
@@ -220,11 +226,11 @@ function envelopeOf(shape: EnvelopeShape) {
   };
 }
 
-/** Shapes of valid envelopes up to the documented limits: 500 heartbeats, origins of up to 1 KB, all distinct. */
+/** Shapes of valid envelopes up to the documented limits: 500 heartbeats, origins of up to 1 KB, up to 128 distinct. */
 const envelopeShape: fc.Arbitrary<EnvelopeShape> = fc.record({
   ip: fc.oneof(fc.ipV4(), fc.ipV6()),
   size: fc.integer({ min: 1, max: HEARTBEAT_LIMITS.maxBatch }),
-  distinctOrigins: fc.integer({ min: 1, max: HEARTBEAT_LIMITS.maxBatch }),
+  distinctOrigins: fc.integer({ min: 1, max: HEARTBEAT_LIMITS.maxOriginsPerIpMinute }),
   hostLength: fc.integer({ min: 1, max: HEARTBEAT_LIMITS.maxOriginLength - 20 }),
   status: fc.constantFrom('ok', 'connect_failed', 'origin_error', 'error'),
 });
@@ -275,10 +281,59 @@ describe('the write routes under arbitrary input', () => {
       }),
       {
         numRuns: 12,
-        // Always try the largest rows: 500 heartbeats, each with its own origin of ~1 KB.
-        examples: [[{ ip: '192.0.2.250', size: 500, distinctOrigins: 500, hostLength: HEARTBEAT_LIMITS.maxOriginLength - 20, status: 'ok' }]],
+        // Always try the largest rows: 500 heartbeats over the most distinct origins allowed, each of ~1 KB.
+        examples: [
+          [
+            {
+              ip: '192.0.2.250',
+              size: HEARTBEAT_LIMITS.maxBatch,
+              distinctOrigins: HEARTBEAT_LIMITS.maxOriginsPerIpMinute,
+              hostLength: HEARTBEAT_LIMITS.maxOriginLength - 20,
+              status: 'ok',
+            },
+          ],
+        ],
       },
     );
+  });
+
+  it('answers POST /v1/reporter-tokens with no 5xx and a JSON error body on every 4xx', async () => {
+    const statuses: number[] = [];
+    await fc.assert(
+      fc.asyncProperty(encodedBody(reporterTokenBody), contentType, authorization(current, 'admin'), async (body, type, auth) => {
+        const request = { method: 'POST', body, headers: { 'content-type': type, authorization: auth() } };
+        const response = await send(`${center.url}/v1/reporter-tokens`, request);
+        statuses.push(response.status);
+        assertContract(response, request);
+      }),
+      { numRuns: NUM_RUNS.reporterTokens },
+    );
+    expect(statuses.filter((status) => status === 201).length).toBeGreaterThan(NUM_RUNS.reporterTokens / 20);
+  });
+
+  it('answers POST /v1/heartbeats with a machine token with no 5xx, and stores only its own IP\'s heartbeats', async () => {
+    const ip = '192.0.2.240';
+    const issued = await send(`${center.url}/v1/reporter-tokens`, {
+      method: 'POST',
+      body: JSON.stringify({ ip }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${center.tokens.admin}` },
+    });
+    const token = (issued.json as { token: string }).token;
+    const statuses: number[] = [];
+    await fc.assert(
+      fc.asyncProperty(encodedBody(heartbeatBody(Date.now())), fc.boolean(), async (body, own) => {
+        // Half the bodies are rewritten to name the token's own IP, so some get past the IP check.
+        const text = own && typeof body === 'string' ? body.replace(/"ip":"[^"]*"/g, `"ip":"${ip}"`) : body;
+        const request = { method: 'POST', body: text, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } };
+        const response = await send(`${center.url}/v1/heartbeats`, request);
+        statuses.push(response.status);
+        assertContract(response, request);
+        if (response.status === 202) expect(typeof text === 'string' && !/"ip":"(?!192\.0\.2\.240")/.test(text), String(text).slice(0, 300)).toBe(true);
+      }),
+      { numRuns: NUM_RUNS.machineHeartbeats },
+    );
+    expect(statuses.filter((status) => status === 202).length).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status === 403).length).toBeGreaterThan(0);
   });
 
   it('answers PUT /v1/bans/{ip} with no 5xx and a JSON error body on every 4xx', async () => {

@@ -3,7 +3,9 @@
  * logs, a client for its job API, and a heartbeat recorder that stands in for
  * the status center or sits in front of a real one to simulate outages.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
@@ -59,7 +61,7 @@ export type HeartbeatRecorder = {
  * Receives POST /v1/heartbeats. Without `upstream` it answers like the status
  * center (202 {"accepted"}); with it, it forwards to a real status center.
  */
-export async function startHeartbeatRecorder(options: { upstream?: string } = {}): Promise<HeartbeatRecorder> {
+export async function startHeartbeatRecorder(options: { upstream?: string; host?: string } = {}): Promise<HeartbeatRecorder> {
   const posts: RecordedPost[] = [];
   const sockets = new Set<Socket>();
   let mode: RecorderMode = 'up';
@@ -111,10 +113,11 @@ export async function startHeartbeatRecorder(options: { upstream?: string } = {}
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     posts,
     received: () =>
       posts
@@ -138,7 +141,9 @@ export const FAST_AGENT_ENV: Record<string, string> = {
   RELAYWATCH_AGENT_CHANGE_GAP: '0.5',
   RELAYWATCH_AGENT_IO_TIMEOUT: '2',
   RELAYWATCH_AGENT_PROGRESS_PERIOD: '0.5',
+  RELAYWATCH_AGENT_STALL_CHECK: '1',
   RELAYWATCH_AGENT_STALL_TIMEOUT: '2',
+  RELAYWATCH_AGENT_ORIGIN_CHECK_TIMEOUT: '1',
   RELAYWATCH_AGENT_STARTUP_TIMEOUT: '10',
   RELAYWATCH_AGENT_RETRY_MIN: '0.3',
   RELAYWATCH_AGENT_RETRY_MAX: '2',
@@ -199,10 +204,97 @@ export async function startTestAgent(options: {
         body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
         headers['content-type'] ??= 'application/json';
       }
-      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
       return readResponse(response);
     },
     stop: () => agent.stop(),
+  };
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** A started agent process that does not stop on SIGTERM within this is killed. */
+const PROCESS_STOP_BOUND_MS = 15_000;
+
+export type AgentProcess = Pick<TestAgent, 'logs' | 'request' | 'stop'> & { url: string; pid: number };
+
+/**
+ * Runs the agent's bin as its own process, inside network namespace `netns`
+ * (`ip netns exec`), so its origin checks and its ffmpegs see the same network
+ * and the same faults. Its job API listens on `host` (the namespace's address).
+ */
+export async function startAgentProcess(options: {
+  statusUrl: string;
+  netns: string;
+  host: string;
+  env?: Record<string, string>;
+}): Promise<AgentProcess> {
+  const agentToken = `agent-${randomBytes(12).toString('hex')}`;
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', options.netns, process.execPath, '--import', 'tsx', 'clients/agent/bin.ts', '--host', options.host],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        RELAYWATCH_STATUS_URL: options.statusUrl,
+        RELAYWATCH_REPORTER_TOKEN: 'reporter-token',
+        RELAYWATCH_AGENT_TOKEN: agentToken,
+        RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
+        ...FAST_AGENT_ENV,
+        ...options.env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const logs: Record<string, unknown>[] = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ message: line });
+      }
+    }
+  });
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const bound = setTimeout(() => child.kill('SIGKILL'), PROCESS_STOP_BOUND_MS);
+    child.kill('SIGTERM');
+    await closed;
+    clearTimeout(bound);
+  };
+  let url: string;
+  try {
+    url = await waitFor('the agent process to start', () => {
+      if (child.exitCode !== null) throw new Error(`the agent exited: ${JSON.stringify(logs)}`);
+      const started = logs.find((entry) => entry.message === 'agent started');
+      return typeof started?.url === 'string' ? started.url : undefined;
+    }, { timeoutMs: 30_000 });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url,
+    pid: child.pid ?? 0,
+    logs,
+    async request(method, path, requestOptions = {}) {
+      const headers: Record<string, string> = { ...requestOptions.headers };
+      const token = requestOptions.token === undefined ? agentToken : requestOptions.token;
+      if (token !== null) headers.authorization ??= `Bearer ${token}`;
+      let body: string | undefined;
+      if (requestOptions.body !== undefined) {
+        body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const response = await fetch(`${url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+      return readResponse(response);
+    },
+    stop,
   };
 }
 

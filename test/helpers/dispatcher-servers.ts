@@ -87,14 +87,31 @@ export async function startFakeStatusCenter(): Promise<FakeStatusCenter> {
 
 export type FakeAgent = { url: string; token: string; posts: SeenHttpRequest[]; stop(): Promise<void> };
 
-/** A relay agent that accepts POST /relays with its token (202) and records every request. */
-export async function startFakeAgent(options: { token?: string; status?: number } = {}): Promise<FakeAgent> {
+/** What a scripted fake agent does with one request: answer, never answer, or close the connection. */
+export type AgentReply = { status: number; body?: unknown } | 'hang' | 'drop';
+
+/**
+ * A relay agent that records every request (in `posts`, GETs and DELETEs too)
+ * and, once the token checks out, answers from `reply`; by default it accepts
+ * POST /relays with `status` (202) and `{"id", "state": "starting"}`.
+ */
+export async function startFakeAgent(
+  options: { token?: string; status?: number; reply?: (request: SeenHttpRequest) => AgentReply } = {},
+): Promise<FakeAgent> {
   const token = options.token ?? 'agent-fake-token';
   const posts: SeenHttpRequest[] = [];
   const server = createServer(async (request, response) => {
     const body = await readBody(request);
-    posts.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    const seen = { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body };
+    posts.push(seen);
     if (request.headers.authorization !== `Bearer ${token}`) return sendJson(response, 401, { error: 'bad token' });
+    if (options.reply !== undefined) {
+      const reply = options.reply(seen);
+      if (reply === 'hang') return;
+      if (reply === 'drop') return void request.socket.destroy();
+      if (reply.body === undefined) return void response.writeHead(reply.status).end();
+      return sendJson(response, reply.status, reply.body);
+    }
     if (request.method !== 'POST' || request.url !== '/relays') return sendJson(response, 404, { error: 'not found' });
     const status = options.status ?? 202;
     sendJson(response, status, status < 300 ? { id: JSON.parse(body).id, state: 'starting' } : { error: 'refused by the test' });

@@ -183,12 +183,10 @@ describe('the relaywatch stack', () => {
       }
     });
 
-    it('lets the ingest function write but not query, scan or delete', () => {
+    it('lets the ingest function write, read only the revocation list, and never scan or delete one item', () => {
       const actions = dynamodbActions('postHeartbeats');
-      expect(actions).toEqual(expect.arrayContaining(['dynamodb:BatchWriteItem']));
-      for (const forbidden of ['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DeleteItem', 'dynamodb:GetItem']) {
-        expect(actions).not.toContain(forbidden);
-      }
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:BatchWriteItem', 'dynamodb:Query']));
+      for (const forbidden of ['dynamodb:Scan', 'dynamodb:DeleteItem']) expect(actions).not.toContain(forbidden);
     });
 
     it('never grants Scan, wildcard actions or DynamoDB access beyond the one table', () => {
@@ -206,13 +204,48 @@ describe('the relaywatch stack', () => {
       }
     });
 
-    it('lets every HTTP function read all three token secrets, and nothing more in Secrets Manager', () => {
-      const secrets = Object.keys(resourcesOf(template, 'AWS::SecretsManager::Secret'));
-      expect(secrets).toHaveLength(3);
+    it('lets each HTTP function read only the secrets of the roles its route admits, plus the signing keys where it needs them', () => {
+      const secretIds = Object.fromEntries(
+        Object.entries(synth.stack.tokenSecrets).map(([name, secret]) => [name, synth.stack.getLogicalId(secret!.node.defaultChild as CfnElement)]),
+      );
+      expect(Object.keys(secretIds).sort()).toEqual(['admin', 'reader', 'reporterKeys']);
+      const expected: Record<string, string[]> = {
+        postHeartbeats: ['reporterKeys'],
+        postReporterToken: ['admin', 'reporterKeys'],
+        deleteReporterTokens: ['admin'],
+        putBan: ['admin'],
+        deleteBan: ['admin'],
+        getBlocklist: ['admin', 'reader'],
+        getIp: ['admin', 'reader'],
+        getEvents: ['admin', 'reader'],
+        getFleet: ['admin', 'reader'],
+      };
+      expect(Object.keys(expected).sort()).toEqual([...ROUTE_NAMES].sort());
       for (const name of ROUTE_NAMES) {
         const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
         expect(grants.map((grant) => grant.action), name).toEqual(['secretsmanager:GetSecretValue']);
-        expect(grants[0]?.resources.map((r) => (r as { Ref: string }).Ref).sort(), name).toEqual([...secrets].sort());
+        const granted = grants[0]?.resources.map((r) => (r as { Ref: string }).Ref).sort();
+        expect(granted, name).toEqual(expected[name]!.map((secret) => secretIds[secret]).sort());
+      }
+    });
+
+    it('confines the ingest function to heartbeat keys (writes, batch deletes included) and revocation reads', () => {
+      const grants = actionsOf(template, logicalId('postHeartbeats')).filter((grant) => grant.action.startsWith('dynamodb:'));
+      for (const grant of grants) {
+        const leading = grant.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+        if (DYNAMODB_WRITES.includes(grant.action)) expect(leading, grant.action).toEqual(['HB#*', 'BATCH#*']);
+        else expect(leading, grant.action).toEqual(['REVOKED']);
+      }
+      expect(grants.map((grant) => grant.action)).toContain('dynamodb:BatchWriteItem');
+      // No heartbeat key pattern covers the ban partition, so the ingest function cannot erase a ban.
+      for (const pattern of ['HB#*', 'BATCH#*']) expect(keys.banPartition().startsWith(pattern.slice(0, -1))).toBe(false);
+    });
+
+    it('confines the stream consumer\'s writes to event keys', () => {
+      const writes = actionsOf(template, logicalId('banExpiry')).filter((grant) => DYNAMODB_WRITES.includes(grant.action));
+      expect(writes.length).toBeGreaterThan(0);
+      for (const grant of writes) {
+        expect(grant.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'], grant.action).toEqual(['EVT#*', 'EVTIP#*']);
       }
     });
 
@@ -242,26 +275,44 @@ describe('the relaywatch stack', () => {
       }
     });
 
-    it('reach HTTP functions as RELAYWATCH_TOKEN_SECRETS, JSON of the reporter, reader and admin secret ARNs', () => {
-      const secretOf = (role: 'reporter' | 'reader' | 'admin') =>
-        synth.stack.getLogicalId(synth.stack.tokenSecrets[role].node.defaultChild as CfnElement);
+    it('reach HTTP functions as RELAYWATCH_TOKEN_SECRETS, JSON of the secret ARNs it may read', () => {
+      const secretOf = (name: string) =>
+        synth.stack.getLogicalId(synth.stack.tokenSecrets[name as 'admin']!.node.defaultChild as CfnElement);
       for (const name of ROUTE_NAMES) {
         const value = functionProps(name).Environment.Variables[KNOBS.tokenSecrets.env] as { 'Fn::Join': [string, unknown[]] };
         // Rebuild the JSON with each secret reference standing in for its ARN.
-        const json = value['Fn::Join'][1]
-          .map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`))
-          .join('');
-        expect(JSON.parse(json), name).toEqual({
-          reporter: `<${secretOf('reporter')}>`,
-          reader: `<${secretOf('reader')}>`,
-          admin: `<${secretOf('admin')}>`,
-        });
+        const json = JSON.parse(
+          value['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`)).join(''),
+        ) as Record<string, string>;
+        for (const [secret, ref] of Object.entries(json)) expect(ref, `${name} ${secret}`).toBe(`<${secretOf(secret)}>`);
+        expect(Object.keys(json).length, name).toBeGreaterThan(0);
+      }
+    });
+
+    it('include the fleet-wide, unbound reporter token only when asked to, for the ingest function only', () => {
+      expect(synth.stack.tokenSecrets.reporter).toBeUndefined();
+      const withFleet = synthesize({ props: { fleetReporterToken: true }, bundle: false });
+      try {
+        const secret = withFleet.stack.tokenSecrets.reporter;
+        expect(secret).toBeDefined();
+        const secretId = withFleet.stack.getLogicalId(secret!.node.defaultChild as CfnElement);
+        const fn = withFleet.stack.functions.postHeartbeats!;
+        const ingest = withFleet.stack.getLogicalId(fn.node.defaultChild as CfnFunction);
+        const refs = actionsOf(withFleet.template, ingest)
+          .filter((grant) => grant.action === 'secretsmanager:GetSecretValue')
+          .flatMap((grant) => grant.resources.map((r) => (r as { Ref: string }).Ref));
+        expect(refs).toContain(secretId);
+        const reader = withFleet.stack.getLogicalId(withFleet.stack.functions.getBlocklist!.node.defaultChild as CfnFunction);
+        const readerRefs = actionsOf(withFleet.template, reader).flatMap((grant) => grant.resources.map((r) => (r as { Ref?: string }).Ref));
+        expect(readerRefs).not.toContain(secretId);
+      } finally {
+        withFleet.cleanUp();
       }
     });
 
     it('leave no token value, token variable or DynamoDB endpoint in the template', () => {
       const text = JSON.stringify(template.toJSON());
-      for (const knob of [KNOBS.reporterToken, KNOBS.readerToken, KNOBS.adminToken, KNOBS.dynamodbEndpoint]) {
+      for (const knob of [KNOBS.reporterToken, KNOBS.readerToken, KNOBS.adminToken, KNOBS.reporterKeys, KNOBS.dynamodbEndpoint]) {
         expect(text).not.toContain(knob.env);
       }
       expect(text).not.toMatch(/"SecretString"/);
@@ -293,6 +344,16 @@ describe('the relaywatch stack', () => {
         DefaultRouteSettings: { ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() },
       });
     });
+
+    it('throttles every route on its own, heartbeats below the stage so reporters cannot starve blocklist reads', () => {
+      const stage = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties as Record<string, any>;
+      const settings = stage.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+      expect(Object.keys(settings).sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+      const heartbeats = settings['POST /v1/heartbeats']!;
+      const blocklist = settings['GET /v1/blocklist']!;
+      expect(heartbeats.ThrottlingRateLimit + blocklist.ThrottlingRateLimit).toBeLessThanOrEqual(stage.DefaultRouteSettings.ThrottlingRateLimit);
+      expect(heartbeats.ThrottlingBurstLimit + blocklist.ThrottlingBurstLimit).toBeLessThanOrEqual(stage.DefaultRouteSettings.ThrottlingBurstLimit);
+    });
   });
 
   describe('the schedules', () => {
@@ -314,6 +375,10 @@ describe('the relaywatch stack', () => {
         MaximumRetryAttempts: 0,
       });
     });
+
+    it('reserve concurrency for the aggregation, so API traffic cannot starve it', () => {
+      for (const name of SCHEDULE_NAMES) expect(functionProps(name).ReservedConcurrentExecutions, name).toBeGreaterThanOrEqual(1);
+    });
   });
 
   describe('the table stream', () => {
@@ -329,6 +394,7 @@ describe('the relaywatch stack', () => {
           BatchSize: streamConsumers[name].batchSize,
           BisectBatchOnFunctionError: true,
           MaximumRetryAttempts: expect.any(Number),
+          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [synth.stack.getLogicalId(synth.stack.streamFailures.node.defaultChild as CfnElement), 'Arn'] } } },
         });
         const filters = (mapping.Properties.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
         expect(filters.map((filter) => JSON.parse(filter.Pattern))).toEqual([
@@ -349,9 +415,9 @@ describe('the relaywatch stack', () => {
     });
   });
 
-  it('outputs the API URL, the table name and the three token secret ARNs', () => {
+  it('outputs the API URL, the table name, the secret ARNs and the stream failure queue', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['AdminTokenSecretArn', 'ApiUrl', 'ReaderTokenSecretArn', 'ReporterTokenSecretArn', 'TableName'].sort(),
+      ['AdminTokenSecretArn', 'ApiUrl', 'ReaderTokenSecretArn', 'ReporterSigningKeysSecretArn', 'StreamFailuresQueueUrl', 'TableName'].sort(),
     );
   });
 

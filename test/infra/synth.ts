@@ -75,10 +75,10 @@ export function resourcesOf(template: Template, type: string): Record<string, Cf
 export function actionsOf(
   template: Template,
   functionLogicalId: string,
-): { action: string; resources: unknown[] }[] {
+): { action: string; resources: unknown[]; condition?: Record<string, any> }[] {
   const fn = template.toJSON().Resources[functionLogicalId] as CfnResource;
   const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  const grants: { action: string; resources: unknown[] }[] = [];
+  const grants: { action: string; resources: unknown[]; condition?: Record<string, any> }[] = [];
   for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
     const roles = policy.Properties.Roles as { Ref: string }[];
     if (!roles.some((role) => role.Ref === roleId)) continue;
@@ -87,7 +87,8 @@ export function actionsOf(
       if (statement.Effect !== 'Allow') continue;
       const actions = [statement.Action].flat() as string[];
       const resources = [statement.Resource].flat();
-      for (const action of actions) grants.push({ action, resources });
+      const condition = statement.Condition as Record<string, any> | undefined;
+      for (const action of actions) grants.push({ action, resources, ...(condition ? { condition } : {}) });
     }
   }
   return grants;

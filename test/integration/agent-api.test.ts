@@ -49,12 +49,12 @@ describe('the job API', () => {
   });
 
   describe('creating a relay', () => {
-    it('answers 201 with the relay, and it runs an ffmpeg', async () => {
+    it('answers 201 with the relay once it flows, and it runs an ffmpeg', async () => {
       const answer = await agent.request('POST', '/relays', { body: job });
 
       expect(answer.status).toBe(201);
       expect(answer.headers.get('location')).toBe('/relays/api-1');
-      expect(answer.json).toMatchObject({ id: 'api-1', source: job.source, target: job.target });
+      expect(answer.json).toMatchObject({ id: 'api-1', source: job.source, target: job.target, state: 'flowing' });
       const running = await waitFor('a pid', async () => (await agent.request('GET', '/relays/api-1')).json.pid, { timeoutMs: 10_000 });
       expect(isRunning(running)).toBe(true);
     });
@@ -164,6 +164,37 @@ describe('the job API', () => {
   });
 });
 
+describe('deleting a relay while its start is being confirmed', () => {
+  it('answers the pending POST 409 relay_stopped and keeps nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-pending-'));
+    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
+    const recorder = await startHeartbeatRecorder();
+    // The origin accepts and never answers: ffmpeg waits out its I/O timeout, the POST its confirm timeout.
+    const agent = await startTestAgent({
+      statusUrl: recorder.url,
+      env: { RELAYWATCH_AGENT_IO_TIMEOUT: '60', RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '60', RELAYWATCH_AGENT_STARTUP_TIMEOUT: '120' },
+    });
+    try {
+      const pending = agent.request('POST', '/relays', {
+        body: { id: 'pending', source: origin.url('/hang'), target: 'http://127.0.0.1:9/ingest/x.flv' },
+      });
+      await waitFor('the relay listed as starting', async () => (await agent.request('GET', '/relays/pending')).json.state === 'starting', { timeoutMs: 20_000 });
+
+      const deleted = await agent.request('DELETE', '/relays/pending');
+      const answer = await pending;
+
+      expect(deleted.status).toBe(204);
+      expect(answer.status).toBe(409);
+      expect(answer.json).toMatchObject({ error: 'relay_stopped', issues: [{ path: 'id' }] });
+      expect((await agent.request('GET', '/relays')).json.relays).toEqual([]);
+    } finally {
+      await agent.stop();
+      await Promise.all([origin.stop(), recorder.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('stopping an ffmpeg that ignores SIGTERM', () => {
   it('kills it with SIGKILL after the stop grace and answers 204', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-stubborn-'));
@@ -183,8 +214,9 @@ describe('stopping an ffmpeg that ignores SIGTERM', () => {
       env: { RELAYWATCH_AGENT_FFMPEG: stubborn, RELAYWATCH_AGENT_STOP_GRACE: '0.5', RELAYWATCH_AGENT_STARTUP_TIMEOUT: '60' },
     });
     try {
+      // The source names a port that accepts connects, so the agent's origin check passes.
       await agent.request('POST', '/relays', {
-        body: { id: 'stubborn', source: 'http://127.0.0.1:9/live.flv', target: 'http://127.0.0.1:9/ingest/x.flv' },
+        body: { id: 'stubborn', source: `${recorder.url}/live.flv`, target: 'http://127.0.0.1:9/ingest/x.flv' },
       });
       const running = await waitFor('the stand-in reporting a frame', async () => {
         const relay = (await agent.request('GET', '/relays/stubborn')).json;

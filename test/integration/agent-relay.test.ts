@@ -32,84 +32,127 @@ describe('relaying real streams with ffmpeg on loopback', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const addRelay = async (id: string, source: string, target = sink.url(`/ingest/${id}.flv`)) => {
-    const answer = await agent.request('POST', '/relays', { body: { id, source, target } });
+  const post = (id: string, source: string, target = sink.url(`/ingest/${id}.flv`)) =>
+    agent.request('POST', '/relays', { body: { id, source, target } });
+  const addRelay = async (id: string, source: string, target?: string) => {
+    const answer = await post(id, source, target);
     expect(answer.status).toBe(201);
+    return answer;
   };
   const latest = (id: string) => heartbeatsOf(recorder, id).at(-1);
+  /** How many ffmpeg runs the agent started for a relay, from its own log. */
+  const runsLogged = (id: string) => agent.logs.filter((entry) => entry.message === 'relay run' && entry.relay === id).length;
+  /** Resolves once `count` more reports have reached the recorder. */
+  const moreReports = (count: number) => {
+    const before = recorder.posts.length;
+    return waitFor(`${count} more reports`, () => recorder.posts.length >= before + count, WAIT);
+  };
+  /** A refused start: not listed, not restarted, and its one failure still reported. */
+  const expectNotKept = async (id: string, status: string) => {
+    await moreReports(2);
+    expect((await agent.request('GET', `/relays/${id}`)).status).toBe(404);
+    expect((await agent.request('GET', '/relays')).json.relays.map((relay: { id: string }) => relay.id)).not.toContain(id);
+    expect(runsLogged(id)).toBe(1);
+    expect(heartbeatsOf(recorder, id).map((h) => h.status)).toEqual([status]);
+  };
 
-  it('reports a relay whose stream flows as ok, and the target receives the stream', async () => {
-    await addRelay('flowing', origin.url('/live.flv'));
+  it('answers 201 flowing for a relay whose stream flows, reports it ok, and the target receives the stream', async () => {
+    const answer = await addRelay('flowing', origin.url('/live.flv'));
 
     const ok = await waitFor('an ok heartbeat', () => heartbeatsOf(recorder, 'flowing').find((h) => h.status === 'ok'), WAIT);
     await waitFor('bytes at the target', () => sink.bytesReceived('/ingest/flowing.flv') > 0, WAIT);
 
+    expect(answer.json).toMatchObject({ id: 'flowing', state: 'flowing', status: 'ok', runs: 1 });
     expect(ok).toMatchObject({
       ip: agent.config.ip,
       kind: 'relay',
       origin: `http://127.0.0.1:${origin.port}`,
     });
     expect(ok.detail).toMatch(/^streaming: frame=\d+/);
+    expect((await agent.request('GET', '/relays/flowing')).json.state).toBe('flowing');
   });
 
-  it('reports origin_error with the HTTP status when the origin answers 404 for the stream path', async () => {
-    await addRelay('wrong-path', origin.url('/live/unknown.flv/x'));
+  it('answers 502 origin_error with the HTTP status when the origin answers 404, and does not keep the job', async () => {
+    const answer = await post('wrong-path', origin.url('/live/unknown.flv/x'));
 
-    const failed = await waitFor('an origin_error heartbeat', () => latest('wrong-path')?.status === 'origin_error' && latest('wrong-path'), WAIT);
-
-    expect(failed?.detail).toContain('404 Not Found');
+    expect(answer.status).toBe(502);
+    expect(answer.json).toMatchObject({ error: 'relay_failed', status: 'origin_error' });
+    expect(answer.json.detail).toContain('404 Not Found');
+    await expectNotKept('wrong-path', 'origin_error');
   });
 
-  it('keeps restarting a failed relay while its job exists', async () => {
-    await waitFor('a second run of the failing relay', async () => {
-      const answer = await agent.request('GET', '/relays/wrong-path');
-      return answer.json.runs >= 2;
-    }, WAIT);
-    const answer = await agent.request('GET', '/relays/wrong-path');
-
-    expect(answer.json).toMatchObject({ status: 'origin_error', cause: 'http_status' });
-  });
-
-  it('reports origin_error when nothing listens on the origin port (connection refused)', async () => {
+  it('answers 502 origin_error when nothing listens on the origin port (connection refused)', async () => {
     const stopped = await startOrigin({ flvPath });
     await stopped.stop();
-    await addRelay('refused', stopped.url('/live.flv'));
 
-    const failed = await waitFor('an origin_error heartbeat', () => latest('refused')?.status === 'origin_error' && latest('refused'), WAIT);
+    const answer = await post('refused', stopped.url('/live.flv'));
 
-    expect(failed?.detail).toContain('Connection refused');
+    expect(answer.status).toBe(502);
+    expect(answer.json).toMatchObject({ error: 'relay_failed', status: 'origin_error', cause: 'connection_refused' });
+    expect(answer.json.detail).toContain('Connection refused');
+    await expectNotKept('refused', 'origin_error');
   });
 
-  it('reports error, never origin_error, when only the push target refuses', async () => {
+  it('answers 502 error, never origin_error, when only the push target refuses', async () => {
     const closedSink = await startSink();
     await closedSink.stop();
-    await addRelay('dead-target', origin.url('/live.flv'), closedSink.url('/ingest/dead.flv'));
 
-    const failed = await waitFor('a failed heartbeat', () => {
-      const heartbeat = latest('dead-target');
-      return heartbeat !== undefined && heartbeat.status !== 'ok' && heartbeat;
-    }, WAIT);
+    const answer = await post('dead-target', origin.url('/live.flv'), closedSink.url('/ingest/dead.flv'));
 
-    expect(failed?.status).toBe('error');
-    expect(failed?.detail).toContain('Connection refused');
-    expect(heartbeatsOf(recorder, 'dead-target').every((h) => h.status === 'error')).toBe(true);
+    expect(answer.status).toBe(502);
+    expect(answer.json).toMatchObject({ error: 'relay_failed', status: 'error' });
+    expect(answer.json.detail).toMatch(/^push target: .*Connection refused/);
+    await expectNotKept('dead-target', 'error');
   });
 
-  it('never reports ok again after reporting the loss of an origin that went away mid-stream', async () => {
+  it('answers 202 starting and keeps the job when the relay neither flows nor fails within the confirm timeout', async () => {
+    const slow = await startTestAgent({ statusUrl: recorder.url, env: { RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '0' } });
+    try {
+      const answer = await slow.request('POST', '/relays', {
+        body: { id: 'unconfirmed', source: origin.url('/live.flv'), target: sink.url('/ingest/unconfirmed.flv') },
+      });
+
+      expect(answer.status).toBe(202);
+      expect(answer.json).toMatchObject({ id: 'unconfirmed', state: 'starting', status: 'starting' });
+      const flowing = await waitFor('the kept relay flowing', async () => {
+        const relay = (await slow.request('GET', '/relays/unconfirmed')).json;
+        return relay.state === 'flowing' && relay;
+      }, WAIT);
+      expect(flowing.status).toBe('ok');
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('reports the loss of an origin that went away mid-stream as origin_error at once, and never ok again', async () => {
     const leaving = await startOrigin({ flvPath });
     await addRelay('origin-lost', leaving.url('/live.flv'));
     await waitFor('an ok heartbeat', () => latest('origin-lost')?.status === 'ok', WAIT);
 
     await leaving.stop();
     const firstFailure = await waitFor('a failed heartbeat', () => heartbeatsOf(recorder, 'origin-lost').find((h) => h.status !== 'ok'), WAIT);
-    const reportsBefore = heartbeatsOf(recorder, 'origin-lost').length;
-    // Two more periodic reports must arrive after the first failure.
-    await waitFor('two more reports', () => heartbeatsOf(recorder, 'origin-lost').length >= reportsBefore + 2, WAIT);
+    await moreReports(2);
 
     const afterFailure = heartbeatsOf(recorder, 'origin-lost').filter((h) => (h.ts ?? 0) >= (firstFailure.ts ?? 0));
-    expect(firstFailure.status).toBe('error');
+    // The agent checks the origin before it restarts the relay, so the first
+    // verdict is the check's, however late the report leaves.
+    const firstVerdict = agent.logs.find((entry) => entry.message === 'relay status' && entry.relay === 'origin-lost' && entry.status !== 'ok');
+    expect(firstVerdict).toMatchObject({ status: 'origin_error', cause: 'connection_refused' });
+    expect(firstVerdict?.detail).toMatch(/^origin check: connect to 127\.0\.0\.1:\d+ failed: Connection refused/);
+    expect(firstFailure.status).toBe('origin_error');
+    expect(firstFailure.detail).toContain('Connection refused');
     expect(afterFailure.map((h) => h.status)).not.toContain('ok');
     expect(afterFailure.at(-1)?.status).toBe('origin_error');
+  });
+
+  it('keeps restarting a relay that failed after it flowed, while its job exists', async () => {
+    await waitFor('a second run of the failing relay', async () => {
+      const answer = await agent.request('GET', '/relays/origin-lost');
+      return answer.json.runs >= 2;
+    }, WAIT);
+    const answer = await agent.request('GET', '/relays/origin-lost');
+
+    expect(answer.json).toMatchObject({ state: 'failing', status: 'origin_error', cause: 'connection_refused' });
   });
 
   it('stops the relay ffmpeg and stops reporting the relay once its job is deleted', async () => {

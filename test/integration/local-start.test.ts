@@ -3,7 +3,10 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import packageJson from '../../package.json' with { type: 'json' };
 import { freePort } from '../helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,4 +77,25 @@ describe('npm start', () => {
       }
     },
   );
+});
+
+describe('the local programs\' flags', () => {
+  const run = (script: string, args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, timeout: 60_000 }).then(
+      (result) => ({ code: 0, ...result }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
+
+  it.each([
+    ['infra/local/start.ts', 'relaywatch'],
+    ['clients/test-stream/bin.ts', 'relaywatch-test-stream'],
+  ])('%s prints its version, and refuses an unknown flag with exit 2 and its usage (no stack trace)', async (script, name) => {
+    const version = await run(script, ['--version']);
+    expect(version).toMatchObject({ code: 0, stdout: `${name} ${packageJson.version}\n` });
+    const unknown = await run(script, ['--no-such-flag']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("Unknown option '--no-such-flag'");
+    expect(unknown.stderr).toContain('Usage:');
+    expect(unknown.stderr).not.toMatch(/\n\s+at /);
+  });
 });

@@ -109,7 +109,7 @@ describe('the status center over HTTP on DynamoDB Local', () => {
       });
       expect(response.status).toBe(413);
       expect(response.headers.get('connection')).toBe('close');
-      expect((await response.json()).error).toMatch(/payload over 10485760 bytes/);
+      expect(((await response.json()) as { error: string }).error).toMatch(/payload over 10485760 bytes/);
     });
 
     it('answers 413 to a chunked body that grows over the gateway cap', async () => {

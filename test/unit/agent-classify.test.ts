@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import { classifyProbeError, classifyRelay, parseLine } from '../../clients/agent/classify.js';
+import { classifyProbeError, classifyRelay, mayBeTheOrigin, originCheckVerdict, parseLine } from '../../clients/agent/classify.js';
 import type { RelayObservation, RunEnding } from '../../clients/agent/classify.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ffmpeg/', import.meta.url));
@@ -50,6 +50,7 @@ describe('classifying real ffmpeg 5.1 failures (captured fixtures)', () => {
     ['http-midstream-cut', 'error', 'midstream_eof', 'Stream ends prematurely'],
     ['http-midstream-path-cut', 'error', 'midstream_timeout', 'Connection timed out'],
     ['rtmp-midstream-publisher-killed', 'error', 'midstream_eof', 'Input/output error'],
+    ['rtmp-midstream-path-cut', 'error', 'midstream_eof', 'Input/output error'],
     ['http-chunked-eof', 'error', 'input_ended', 'the input ended'],
     ['target-refused-http', 'error', 'target_connection_refused', 'failed: Connection refused'],
     ['target-refused-rtmp', 'error', 'target_connection_refused', 'failed: Connection refused'],
@@ -74,7 +75,7 @@ describe('classifying real ffmpeg 5.1 failures (captured fixtures)', () => {
   });
 
   it('never reports a mid-stream loss as ok even though ffmpeg exited 0', () => {
-    for (const name of ['http-midstream-cut', 'http-midstream-path-cut', 'rtmp-midstream-publisher-killed', 'http-chunked-eof']) {
+    for (const name of ['http-midstream-cut', 'http-midstream-path-cut', 'rtmp-midstream-publisher-killed', 'rtmp-midstream-path-cut', 'http-chunked-eof']) {
       const run = capturedRun(name);
       expect(run.ending).toMatchObject({ code: 0 });
 
@@ -253,5 +254,55 @@ describe('classifying a TCP probe', () => {
     ['EMFILE', 'error'],
   ] as const)('maps %s to %s', (code, status) => {
     expect(classifyProbeError(code).status).toBe(status);
+  });
+});
+
+describe('what a TCP check of the origin adds to ffmpeg\'s verdict', () => {
+  const origin = { host: '198.18.7.1', port: 1935 };
+
+  it('cannot tell an RTMP path cut from a killed publisher by ffmpeg\'s output alone', () => {
+    const cut = classifyRelay(capturedRun('rtmp-midstream-path-cut'));
+    const killed = classifyRelay(capturedRun('rtmp-midstream-publisher-killed'));
+
+    expect([cut.status, cut.cause]).toEqual([killed.status, killed.cause]);
+    expect(mayBeTheOrigin(cut)).toBe(true);
+  });
+
+  it('turns a mid-stream loss into connect_failed when the origin does not answer the connect', () => {
+    const said = classifyRelay(capturedRun('rtmp-midstream-path-cut'));
+
+    const verdict = originCheckVerdict({ ...origin, ...classifyProbeError('PROBE_TIMEOUT') }, said);
+
+    expect(verdict).toMatchObject({ status: 'connect_failed', cause: 'connect_timeout' });
+    expect(verdict?.detail).toMatch(/^origin check: connect to 198\.18\.7\.1:1935 failed: Connection timed out \(ffmpeg: .*Input\/output error\)$/);
+  });
+
+  it('turns a mid-stream loss into origin_error when the origin refuses the connect', () => {
+    const said = classifyRelay(capturedRun('http-midstream-cut'));
+
+    const verdict = originCheckVerdict({ ...origin, ...classifyProbeError('ECONNREFUSED') }, said);
+
+    expect(verdict).toMatchObject({ status: 'origin_error', cause: 'connection_refused' });
+  });
+
+  it('leaves ffmpeg\'s verdict when the origin accepts the connect, or the check failed for a local reason', () => {
+    expect(originCheckVerdict({ ...origin, status: 'ok', cause: 'connected' })).toBeUndefined();
+    expect(originCheckVerdict({ ...origin, ...classifyProbeError('EMFILE') })).toBeUndefined();
+  });
+
+  it('names the check alone when ffmpeg has not said anything yet, with brackets around an IPv6 host', () => {
+    const verdict = originCheckVerdict({ host: '2001:db8::1', port: 80, ...classifyProbeError('EHOSTUNREACH') });
+
+    expect(verdict).toEqual({
+      status: 'connect_failed',
+      cause: 'no_route_to_host',
+      detail: 'origin check: connect to [2001:db8::1]:80 failed: No route to host',
+    });
+  });
+
+  it('never checks the origin for a push-target failure or an ffmpeg that did not start', () => {
+    expect(mayBeTheOrigin(classifyRelay(capturedRun('target-refused-rtmp')))).toBe(false);
+    expect(mayBeTheOrigin({ status: 'error', cause: 'spawn_failed', detail: 'ffmpeg did not start' })).toBe(false);
+    expect(mayBeTheOrigin(classifyRelay(capturedRun('http-404')))).toBe(false);
   });
 });

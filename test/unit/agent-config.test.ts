@@ -32,6 +32,10 @@ describe('agent configuration', () => {
       ip: '192.0.2.7',
       intervalMs: 60_000,
       changeGapMs: 5_000,
+      changeBudgetPerHour: 15,
+      confirmTimeoutMs: 10_000,
+      originCheckTimeoutMs: 3_000,
+      stallCheckMs: 4_000,
       probes: [],
       probeOrigins: true,
       ffmpegPath: 'ffmpeg',
@@ -100,6 +104,13 @@ describe('agent configuration', () => {
     const message = failure(() => parse({ RELAYWATCH_AGENT_STALL_TIMEOUT: '1', RELAYWATCH_AGENT_PROGRESS_PERIOD: '1' }));
 
     expect(message).toContain('RELAYWATCH_AGENT_STALL_TIMEOUT');
+  });
+
+  it('takes a confirm timeout of 0 (answer 202 at once) and refuses one over a minute', () => {
+    expect(parse({}, ['--confirm-timeout', '0']).confirmTimeoutMs).toBe(0);
+    expect(failure(() => parse({ RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '61' }))).toContain(
+      'RELAYWATCH_AGENT_CONFIRM_TIMEOUT (--confirm-timeout) must be a number of seconds from 0 to 60',
+    );
   });
 
   it('refuses an unknown flag', () => {

@@ -54,6 +54,17 @@ describe('building the relay command line', () => {
     expect(whitelist.split(',')).toEqual(expect.arrayContaining(['http', 'https', 'tcp', 'tls', 'rtmp']));
   });
 
+  it('keeps ffmpeg from writing local files through the output', () => {
+    const args = argsFor('http://o.example/a.flv', 'rtmps://ingest.example/live/key');
+    const output = args.slice(args.indexOf('-i') + 2);
+    const whitelist = (output[output.indexOf('-protocol_whitelist') + 1] ?? '').split(',');
+
+    expect(output.indexOf('-protocol_whitelist')).toBeGreaterThanOrEqual(0);
+    expect(whitelist).not.toContain('file');
+    expect(whitelist).not.toContain('pipe');
+    expect(whitelist).toEqual(expect.arrayContaining(['rtmp', 'rtmps', 'tls', 'tcp', 'srt', 'http', 'https']));
+  });
+
   it('muxes FLV for RTMP and HTTP targets and MPEG-TS for SRT and .ts targets', () => {
     expect(outputFormatOf('rtmp://i.example/live/k')).toBe('flv');
     expect(outputFormatOf('http://i.example/ingest/k.flv')).toBe('flv');

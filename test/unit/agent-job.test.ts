@@ -65,3 +65,25 @@ describe('what leaves the machine about a URL', () => {
     expect(redactUrl('http://origin.example:8080/live.flv?token=t')).toBe('http://origin.example:8080/live.flv');
   });
 });
+
+describe('URL hardening', () => {
+  it('refuses upper-case schemes, which URL would accept and ffmpeg would not', () => {
+    expect(pathsOf({ ...JOB, source: 'HTTP://origin.example/live.flv' })).toEqual(['source']);
+    expect(pathsOf({ ...JOB, target: 'RTMP://ingest.example/live/key' })).toEqual(['target']);
+    expect(pathsOf({ ...JOB, source: 'Srt://origin.example:9000' })).toEqual(['source']);
+  });
+
+  it('allows only caller-mode SRT with a fixed set of options', () => {
+    expect(check({ ...JOB, source: 'srt://origin.example:9000?streamid=cam1&latency=200' }).ok).toBe(true);
+    expect(check({ ...JOB, target: 'srt://ingest.example:9000?mode=caller&passphrase=0123456789ab' }).ok).toBe(true);
+    expect(pathsOf({ ...JOB, source: 'srt://origin.example:9000?mode=listener' })).toEqual(['source']);
+    expect(pathsOf({ ...JOB, target: 'srt://0.0.0.0:9000?mode=rendezvous' })).toEqual(['target']);
+    expect(pathsOf({ ...JOB, source: 'srt://origin.example:9000?localport=4000' })).toEqual(['source']);
+    expect(pathsOf({ ...JOB, source: 'srt://origin.example:9000?mode=caller&mode=listener' })).toEqual(['source']);
+  });
+
+  it('names the refused SRT option', () => {
+    const parsed = check({ ...JOB, source: 'srt://origin.example:9000?mode=listener' });
+    expect(JSON.stringify(parsed)).toContain('caller');
+  });
+});

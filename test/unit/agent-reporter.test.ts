@@ -4,13 +4,13 @@ import { createLogger } from '../../functions/log.js';
 import { createReporter } from '../../clients/agent/reporter.js';
 
 type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error' | 'hang';
-type Posted = { url: string; authorization: string; batchId: string; heartbeats: Heartbeat[] };
+type Posted = { url: string; authorization: string; batchId: string; reportIntervalSeconds?: number; heartbeats: Heartbeat[] };
 
 /** A fetch that records every request and answers from a script (the last answer repeats). */
 function scriptedStatusCenter(...answers: Answer[]) {
   const posted: Posted[] = [];
   const fetch = (async (url: string, init: RequestInit) => {
-    const body = JSON.parse(String(init.body)) as { batchId: string; heartbeats: Heartbeat[] };
+    const body = JSON.parse(String(init.body)) as Omit<Posted, 'url' | 'authorization'>;
     posted.push({ url, authorization: new Headers(init.headers).get('authorization') ?? '', ...body });
     const answer = answers.length > 1 ? answers.shift() : answers[0];
     if (answer === 'network-error') throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
@@ -33,7 +33,10 @@ const heartbeat = (process: string): Heartbeat => ({
 });
 const heartbeats = (count: number, prefix = 'relay') => Array.from({ length: count }, (_, i) => heartbeat(`${prefix}-${i}`));
 
-function setup(center: ReturnType<typeof scriptedStatusCenter>, options: { maxBufferedHeartbeats?: number } = {}) {
+function setup(
+  center: ReturnType<typeof scriptedStatusCenter>,
+  options: { maxBufferedHeartbeats?: number; reportIntervalMs?: number } = {},
+) {
   const logged: Record<string, unknown>[] = [];
   const reporter = createReporter({
     statusUrl: 'http://127.0.0.1:1/prod',
@@ -41,6 +44,7 @@ function setup(center: ReturnType<typeof scriptedStatusCenter>, options: { maxBu
     maxBufferedHeartbeats: options.maxBufferedHeartbeats ?? 20_000,
     requestTimeoutMs: 5_000,
     retryMaxMs: 8_000,
+    reportIntervalMs: options.reportIntervalMs ?? 60_000,
     log: createLogger({ level: 'debug', write: (line) => logged.push(JSON.parse(line)) }),
     random: () => 0,
     fetch: center.fetch,
@@ -71,6 +75,18 @@ describe('delivering heartbeats to the status center', () => {
     });
     expect(center.posted[0]?.batchId).toMatch(/^[\x21-\x7e]{1,128}$/);
     expect(reporter.stats()).toMatchObject({ sentBatches: 1, sentHeartbeats: 2, queuedBatches: 0 });
+  });
+
+  it('declares the report interval in whole seconds in every request, rounded up', async () => {
+    const center = scriptedStatusCenter({ status: 503 }, { status: 202 });
+    const { reporter } = setup(center, { reportIntervalMs: 2_500 });
+
+    reporter.enqueue(heartbeats(1));
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(8_000);
+
+    expect(center.posted).toHaveLength(2);
+    expect(center.posted.map((post) => post.reportIntervalSeconds)).toEqual([3, 3]);
   });
 
   it('splits a report into requests of at most 500 heartbeats, each with its own batchId', async () => {

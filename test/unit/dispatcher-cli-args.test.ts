@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAgentSpec, parseAgentsFile } from '../../clients/dispatcher/agents.js';
 import { EXIT, HELP } from '../../clients/dispatcher/cli.js';
+import packageJson from '../../package.json' with { type: 'json' };
 import { runCli } from '../helpers/dispatcher-cli.js';
 
 const JOB = ['--id', 'job-1', '--source', 'rtmp://origin.example/live/a', '--target', 'rtmp://cdn.example/live/a'];
@@ -45,6 +46,33 @@ describe('relaywatch-dispatch arguments', () => {
     }
   });
 
+  it('prints the same help for -h', async () => {
+    const run = await runCli(['-h'], { fetch: noNetwork });
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stdout).toBe(HELP);
+    for (const name of ['-h, --help', '--version', '--total-timeout-ms', '--max-attempts']) expect(HELP).toContain(name);
+  });
+
+  it('prints the package version for --version and sends nothing', async () => {
+    const run = await runCli(['--version'], { fetch: noNetwork });
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stdout).toBe(`relaywatch-dispatch ${packageJson.version}\n`);
+  });
+
+  it('documents every exit code in the help', () => {
+    for (const [code, meaning] of [
+      [EXIT.refused, 'every agent tried refused'],
+      [EXIT.unreachable, 'every agent tried was unreachable'],
+      [EXIT.notStarted, 'no agent could start the job'],
+      [EXIT.badJob, 'refused the job as invalid (400)'],
+    ] as const) {
+      const line = HELP.split('\n').find((text) => text.startsWith(`  ${code}  `));
+      expect(line).toContain(meaning);
+    }
+  });
+
   it.each<[string, string[], Record<string, string>, RegExp]>([
     ['the status center URL is missing', [...JOB, ...AGENT], { ...ENV, RELAYWATCH_URL: '' }, /--url \(or RELAYWATCH_URL\) is required/],
     ['the reader token is missing', [...JOB, ...AGENT], { RELAYWATCH_URL: ENV.RELAYWATCH_URL, RELAYWATCH_AGENT_TOKEN: 'a' }, /--reader-token \(or RELAYWATCH_READER_TOKEN\) is required/],
@@ -60,6 +88,10 @@ describe('relaywatch-dispatch arguments', () => {
     ['the URL is not http', [...JOB, ...AGENT, '--url', 'ftp://x'], ENV, /--url \(or RELAYWATCH_URL\): must be an http\(s\) URL/],
     ['the staleness bound is not whole', [...JOB, ...AGENT, '--max-stale-ms', '1.5'], ENV, /--max-stale-ms: must be a whole number/],
     ['the post timeout is zero', [...JOB, ...AGENT, '--post-timeout-ms', '0'], ENV, /--post-timeout-ms must be a whole number/],
+    ['the total timeout is not whole', [...JOB, ...AGENT, '--total-timeout-ms', '2.5'], ENV, /--total-timeout-ms must be a whole number of milliseconds/],
+    ['the total timeout is too long for a timer', [...JOB, ...AGENT, '--total-timeout-ms', String(2 ** 31)], ENV, /--total-timeout-ms must be .*at most 2147483647/],
+    ['the attempt limit is zero', [...JOB, ...AGENT, '--max-attempts', '0'], ENV, /--max-attempts must be a whole number of agents above 0/],
+    ['the attempt limit is not a number', [...JOB, ...AGENT, '--max-attempts', 'all'], ENV, /--max-attempts must be a number/],
   ])('exits 2 without sending anything when %s', async (_, argv, env, message) => {
     const run = await runCli(argv, { env, fetch: noNetwork });
 

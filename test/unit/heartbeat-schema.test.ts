@@ -23,6 +23,9 @@ describe('parseHeartbeatBody accepts', () => {
     ['an envelope of exactly 500', { heartbeats: batchOf(HEARTBEAT_LIMITS.maxBatch) }, HEARTBEAT_LIMITS.maxBatch],
     ['an envelope with a printable batchId of 128 characters', { batchId: `a-${'9'.repeat(126)}`, heartbeats: [base] }, 1],
     ['a batchId of punctuation', { batchId: 'agent:7/seq#42!~', heartbeats: [base] }, 1],
+    ['a report interval of 1 s and of 3600 s', { reportIntervalSeconds: 1, heartbeats: [{ ...base, ts: NOW }] }, 1],
+    ['an idle agent renewing its lease with an empty list', { ip: '192.0.2.1', reportIntervalSeconds: 60, heartbeats: [] }, 0],
+    ['a report interval at the upper limit', { reportIntervalSeconds: HEARTBEAT_LIMITS.maxReportIntervalSeconds, heartbeats: [base] }, 1],
     ['an IPv6 address in full', { ...base, ip: '2001:0db8:0000:0000:0000:0000:0000:0001' }, 1],
     ['an IPv6 address compressed', { ...base, ip: '2001:db8::1' }, 1],
     ['an IPv6 address in upper case', { ...base, ip: '2001:DB8::A' }, 1],
@@ -101,6 +104,13 @@ describe('parseHeartbeatBody refuses, naming the path', () => {
     ['an empty batchId', { batchId: '', heartbeats: [base] }, ['batchId']],
     ['a batchId of 129 characters', { batchId: 'b'.repeat(HEARTBEAT_LIMITS.maxBatchIdLength + 1), heartbeats: [base] }, ['batchId']],
     ['a numeric batchId', { batchId: 42, heartbeats: [base] }, ['batchId']],
+    ['an empty list with an ip but no report interval', { ip: '192.0.2.1', heartbeats: [] }, ['heartbeats']],
+    ['an empty list with a report interval but no ip', { reportIntervalSeconds: 60, heartbeats: [] }, ['heartbeats']],
+    ['an envelope ip that is not an address', { ip: 'relay-1', reportIntervalSeconds: 60, heartbeats: [] }, ['ip']],
+    ['a report interval of 0', { reportIntervalSeconds: 0, heartbeats: [base] }, ['reportIntervalSeconds']],
+    ['a report interval over an hour', { reportIntervalSeconds: 3601, heartbeats: [base] }, ['reportIntervalSeconds']],
+    ['a fractional report interval', { reportIntervalSeconds: 1.5, heartbeats: [base] }, ['reportIntervalSeconds']],
+    ['a report interval as a string', { reportIntervalSeconds: '60', heartbeats: [base] }, ['reportIntervalSeconds']],
   ])('%s', (_name, body, paths) => {
     // Prepare: the body above. Act:
     const parsed = parseHeartbeatBody(body, NOW);

@@ -60,6 +60,35 @@ describe('tallyHeartbeats pre-combines per (minute, ip)', () => {
   });
 });
 
+describe('tallyHeartbeats records when and under which lease a report came', () => {
+  it('keeps the receive time, the newest heartbeat time and the declared interval on every tally', () => {
+    const { tallies } = tallyHeartbeats([hb({ ts: NOW - 4000 }), hb({ process: 'ffmpeg-2', ts: NOW - 1000 }), hb({ ts: NOW - 15_000 }), hb({ ip: '192.0.2.2', ts: NOW - 15_000 })], {
+      now: NOW,
+      graceMs: GRACE_MS,
+      leaseSeconds: 60,
+    });
+    expect(tallies.map(({ minute, receivedAt, observedAt, leaseSeconds }) => ({ minute, receivedAt, observedAt, leaseSeconds }))).toEqual([
+      { minute: MINUTE, receivedAt: NOW, observedAt: NOW - 1000, leaseSeconds: 60 },
+      { minute: MINUTE, receivedAt: NOW, observedAt: NOW - 15_000, leaseSeconds: 60 },
+    ]);
+  });
+
+  it('turns an idle agent\u2019s empty lease renewal into one row of its IP with nothing in it', () => {
+    const { tallies, accepted } = tallyHeartbeats([], { now: NOW, graceMs: GRACE_MS, leaseSeconds: 60, ip: '2001:DB8::7' });
+    expect(accepted).toBe(0);
+    expect(tallies).toEqual([{ minute: MINUTE, ip: '2001:db8::7', origins: [], receivedAt: NOW, observedAt: NOW, leaseSeconds: 60 }]);
+  });
+
+  it('keeps a retried batch\u2019s first arrival as its receive time', () => {
+    const { tallies } = tallyHeartbeats([hb({ ts: NOW - 4000 })], { now: NOW, graceMs: GRACE_MS, receivedAt: NOW - 3000 });
+    expect(tallies[0]).toMatchObject({ receivedAt: NOW - 3000, observedAt: NOW - 4000 });
+  });
+
+  it('leaves the lease out for an agent that declares none', () => {
+    expect(tally([hb()]).tallies[0]).not.toHaveProperty('leaseSeconds');
+  });
+});
+
 describe('tallyHeartbeats keys origins by scheme and host', () => {
   it('counts streams of one origin host together', () => {
     const { tallies } = tally([

@@ -1,0 +1,113 @@
+/**
+ * A real RTMP origin: nginx with the RTMP module (Debian: nginx,
+ * libnginx-mod-rtmp), fed by an ffmpeg publisher that loops a test file. It
+ * listens on one address of this machine only (loopback, or the root end of a
+ * test namespace's veth).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+
+const READY_BOUND_MS = 10_000;
+const STOP_BOUND_MS = 5_000;
+
+export type RtmpOrigin = {
+  host: string;
+  port: number;
+  /** `rtmp://host:port/live/<name>`. */
+  url(name: string): string;
+  /** Starts an ffmpeg publishing the file (looped, at its own pace) as stream `name`. */
+  publish(name: string, flvPath: string): ChildProcess;
+  stop(): Promise<void>;
+};
+
+/** A TCP port free on `host` right now. */
+function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const bound = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, STOP_BOUND_MS);
+    child.once('close', () => {
+      clearTimeout(bound);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts nginx-rtmp (application `live`, `idle_streams off`) in `dir`; resolves once it accepts connects. */
+export async function startRtmpOrigin(options: { dir: string; host?: string }): Promise<RtmpOrigin> {
+  const host = options.host ?? '127.0.0.1';
+  const port = await freePortOn(host);
+  const conf = join(options.dir, `nginx-${port}.conf`);
+  await writeFile(
+    conf,
+    [
+      'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
+      'daemon off; master_process off;',
+      `pid ${join(options.dir, `nginx-${port}.pid`)};`,
+      `error_log ${join(options.dir, `nginx-${port}-error.log`)};`,
+      'events {}',
+      `rtmp { server { listen ${host}:${port}; application live { live on; idle_streams off; } } }`,
+    ].join('\n'),
+  );
+  const nginx = spawn('nginx', ['-p', options.dir, '-c', conf], { stdio: 'ignore' });
+  const publishers = new Set<ChildProcess>();
+  const stop = async () => {
+    await Promise.all([...publishers].map(stopChild));
+    await stopChild(nginx);
+  };
+  const deadline = Date.now() + READY_BOUND_MS;
+  while (!(await accepts(host, port))) {
+    if (nginx.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`nginx-rtmp did not start on ${host}:${port} (see ${options.dir})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const url = (name: string) => `rtmp://${host}:${port}/live/${name}`;
+  return {
+    host,
+    port,
+    url,
+    publish(name, flvPath) {
+      const publisher = spawn(
+        'ffmpeg',
+        ['-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', flvPath, '-c', 'copy', '-f', 'flv', url(name)],
+        { stdio: 'ignore' },
+      );
+      publishers.add(publisher);
+      publisher.once('close', () => publishers.delete(publisher));
+      return publisher;
+    },
+    stop,
+  };
+}
