@@ -9,15 +9,19 @@ export type JobRecord = {
   sentAt: number;
   /** The machine whose turn it was (first in the dispatcher's rotation). */
   turn: string;
-  /** The machine whose agent answered "started" (201/202); undefined when none did. */
+  /** The machine whose agent answered "started" (201 flowing, 202 starting); undefined when none did. */
   landedOn?: string | undefined;
-  /** Every agent asked, in order, with its answer (HTTP status, or a network error). */
-  attempts: Array<{ ip: string; status?: number; error?: string }>;
+  /** What the agent said of the landed relay: flowing, starting (or unknown). */
+  state?: string | undefined;
+  /** Every agent asked, in order: the dispatcher's outcome, the HTTP status, the relay status it named. */
+  attempts: Attempt[];
   /** Bytes the sink received for this job by the time the job ended; undefined until checked. */
   sinkBytes?: number | undefined;
   /** The agent's relay status when the job ended (GET /relays/{id}). */
   finalStatus?: string | undefined;
 };
+
+export type Attempt = { ip: string; outcome?: string; status?: number; relayStatus?: string };
 
 /** One stretch of time an IP was on the blocklist, as the drill's poller saw it. */
 export type BanSighting = {

@@ -4,22 +4,20 @@
  * blocklist poller that times bans.
  */
 import type { BlocklistClient } from '../../clients/dispatcher/index.js';
+import { dispatch } from '../../clients/dispatcher/index.js';
 import type { TestSink } from '../../clients/test-stream/media.js';
 import type { BanSighting, JobRecord } from './figures.js';
 
 export type DrillAgent = { url: string; ip: string };
-export type DispatchOutcome = Pick<JobRecord, 'landedOn' | 'attempts'>;
+export type DispatchOutcome = Pick<JobRecord, 'landedOn' | 'state' | 'attempts'>;
 
-/** Above the agent's confirm timeout (an honest start answers once frames flow or the start failed). */
-const POST_TIMEOUT_MS = 20_000;
 const CHECK_TIMEOUT_MS = 5_000;
 
 /**
  * The one dispatch step: where a job lands and what every asked agent answered.
- * Today it does what the reference dispatcher does: filter the agents through
- * the blocklist (panic rule included) and ask the first usable one, once.
- * When clients/dispatcher offers dispatch(job, agents), which moves on to the
- * next agent on a refusal, call it here; nothing else in the drill changes.
+ * It is the dispatcher library's dispatch(): the agents in the order given,
+ * blocked ones left out (panic rule included), moving on to the next agent on
+ * a refusal, a failed start, a timeout or an unreachable agent.
  */
 export async function dispatchJob(options: {
   job: { id: string; source: string; target: string };
@@ -27,22 +25,17 @@ export async function dispatchJob(options: {
   blocklist: BlocklistClient;
   agentToken: string;
 }): Promise<DispatchOutcome> {
-  const agent = options.blocklist.decide(options.agents).usable[0];
-  if (agent === undefined) return { attempts: [] };
-  try {
-    const response = await fetch(`${agent.url}/relays`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${options.agentToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(options.job),
-      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
-    });
-    await response.body?.cancel();
-    // 201 flowing or created, 202 starting: the agent said the relay started.
-    const started = response.status === 201 || response.status === 202;
-    return { landedOn: started ? agent.ip : undefined, attempts: [{ ip: agent.ip, status: response.status }] };
-  } catch (error) {
-    return { attempts: [{ ip: agent.ip, error: (error as Error).name === 'TimeoutError' ? 'timeout' : String(error) }] };
-  }
+  const result = await dispatch(options.job, options.agents, { token: options.agentToken, blocklist: options.blocklist });
+  return {
+    landedOn: result.landed ? result.agent.ip : undefined,
+    state: result.state ?? undefined,
+    attempts: result.attempts.map((attempt) => ({
+      ip: attempt.agent.ip,
+      outcome: attempt.outcome,
+      ...(attempt.httpStatus === null ? {} : { status: attempt.httpStatus }),
+      ...(attempt.status === null ? {} : { relayStatus: attempt.status }),
+    })),
+  };
 }
 
 /** Agents in the order of job n's turn: n mod N first, then the rest in rotation. */
@@ -109,6 +102,7 @@ export function startJobStream(options: {
       agentToken: options.agentToken,
     });
     record.landedOn = outcome.landedOn;
+    record.state = outcome.state;
     record.attempts = outcome.attempts;
     if (record.landedOn !== undefined) await end(record, path);
   };

@@ -5,7 +5,7 @@
 import { createBlocklistClient } from '../../clients/dispatcher/index.js';
 import { createLogger } from '../../functions/log.js';
 import type { ScenarioSpec } from './cli.js';
-import type { Figures, ScenarioObservation, Target } from './figures.js';
+import type { Attempt, Figures, ScenarioObservation, Target } from './figures.js';
 import { computeFigures, targetsFor, figureValue } from './figures.js';
 import { startJobStream, watchBlocklist } from './jobs.js';
 import type { Machine, World } from './world.js';
@@ -57,7 +57,8 @@ export type ScenarioReport = {
     t: number;
     turn: string;
     landedOn: string | null;
-    attempts: Array<{ ip: string; status?: number; error?: string }>;
+    state: string | null;
+    attempts: Attempt[];
     sinkBytes: number | null;
     finalStatus: string | null;
   }>;
@@ -290,6 +291,7 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
       t: Math.round((job.sentAt - faultAt) / 100) / 10,
       turn: job.turn,
       landedOn: job.landedOn ?? null,
+      state: job.state ?? null,
       attempts: job.attempts,
       sinkBytes: job.sinkBytes ?? null,
       finalStatus: job.finalStatus ?? null,
