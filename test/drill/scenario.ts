@@ -27,7 +27,7 @@ export type PhaseBounds = {
 export const BOUNDS: Record<'full' | 'short', PhaseBounds> = {
   full: { leadMs: 45_000, cutMaxMs: { internal: 240_000, external: 240_000 }, repairMinMs: 90_000, repairMaxMs: 300_000, outageMs: 180_000, recoveryMs: 120_000 },
   // Each target plus a margin: enough to measure a passing figure, and the run stays short.
-  short: { leadMs: 20_000, cutMaxMs: { internal: 90_000, external: 165_000 }, repairMinMs: 75_000, repairMaxMs: 130_000, outageMs: 150_000, recoveryMs: 90_000 },
+  short: { leadMs: 20_000, cutMaxMs: { internal: 110_000, external: 165_000 }, repairMinMs: 75_000, repairMaxMs: 130_000, outageMs: 150_000, recoveryMs: 90_000 },
 };
 
 const PROGRESS_EVERY_MS = 15_000;
