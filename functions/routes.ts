@@ -59,6 +59,17 @@ export const routes = {
   deleteReporterTokens: { method: 'DELETE', path: '/v1/reporter-tokens/{ip}', role: 'admin', entry: 'handlers/delete-reporter-tokens.ts', table: 'write', writes: ['revocations', 'events'] },
 } as const satisfies Record<string, HttpRoute>;
 
+/**
+ * A route anyone may call: no token, no table, no secrets. Only for what a
+ * browser must load before it has a token (the dashboard page, which then
+ * reads the routes above with the reader's token).
+ */
+export type PublicRoute = { method: 'GET'; path: string; entry: string };
+
+export const publicRoutes = {
+  getDashboard: { method: 'GET', path: '/dashboard', entry: 'handlers/get-dashboard.ts' },
+} as const satisfies Record<string, PublicRoute>;
+
 export const schedules = {
   aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120 },
 } as const satisfies Record<string, Schedule>;

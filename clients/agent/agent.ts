@@ -64,6 +64,7 @@ export async function startAgent(options: {
     requestTimeoutMs: config.reportTimeoutMs,
     retryMaxMs: config.reportRetryMaxMs,
     reportIntervalMs: config.intervalMs,
+    ip: config.ip,
     log,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.random ? { random: options.random } : {}),
@@ -134,6 +135,7 @@ export async function startAgent(options: {
       changed.clear();
       departed.clear();
       if (heartbeats.length > 0) reporter.enqueue(heartbeats);
+      else reporter.renew();
       log.debug('periodic report', { heartbeats: heartbeats.length });
     } finally {
       ticking = false;

@@ -8,6 +8,7 @@ import { startAgent } from './agent.js';
 import { ConfigError, helpText, parseAgentConfig } from './config.js';
 import { createLogger, toStderr } from '../../functions/log.js';
 import { pickMachineIp } from './machine-ip.js';
+import packageJson from '../../package.json' with { type: 'json' };
 
 /** A second signal, or a shutdown slower than this, ends the process at once. */
 const SHUTDOWN_BOUND_MS = 20_000;
@@ -15,6 +16,10 @@ const SHUTDOWN_BOUND_MS = 20_000;
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText());
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`relaywatch-agent ${packageJson.version}\n`);
     return 0;
   }
   let config: ReturnType<typeof parseAgentConfig>;

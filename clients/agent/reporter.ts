@@ -40,6 +40,12 @@ export type ReporterStats = {
 export type Reporter = {
   /** Queues heartbeats for delivery (split into batches of at most maxBatch); never waits. */
   enqueue(heartbeats: readonly Heartbeat[]): void;
+  /**
+   * Renews the lease of an agent with nothing to report (no relay, no probe),
+   * so its quiet is not taken for a cut. Skipped while reports are queued:
+   * they renew it when delivered, and renewals must not pile up in an outage.
+   */
+  renew(): void;
   stats(): ReporterStats;
   /** Resolves when the queue is empty or after `timeoutMs`, whichever comes first. */
   flush(timeoutMs: number): Promise<void>;
@@ -61,6 +67,8 @@ export function createReporter(options: {
   retryMaxMs: number;
   /** The periodic report interval, declared in every request as `reportIntervalSeconds`. */
   reportIntervalMs: number;
+  /** This machine's IP, sent with every request (a lease renewal names no heartbeat's IP). */
+  ip?: string;
   log: Logger;
   random?: () => number;
   fetch?: typeof fetch;
@@ -132,7 +140,12 @@ export function createReporter(options: {
           'content-type': 'application/json',
           'user-agent': 'relaywatch-agent',
         },
-        body: JSON.stringify({ batchId: batch.batchId, reportIntervalSeconds, heartbeats: batch.heartbeats }),
+        body: JSON.stringify({
+          batchId: batch.batchId,
+          ...(options.ip === undefined ? {} : { ip: options.ip }),
+          reportIntervalSeconds,
+          heartbeats: batch.heartbeats,
+        }),
         signal: AbortSignal.timeout(options.requestTimeoutMs),
       });
     } catch (error) {
@@ -235,6 +248,12 @@ export function createReporter(options: {
         });
       }
       makeRoom();
+      void pump();
+    },
+    renew() {
+      if (stopped || options.ip === undefined || queue.length > 0) return;
+      sequence++;
+      queue.push({ batchId: `${instance}-${sequence}`, heartbeats: [], attempts: 0 });
       void pump();
     },
     stats: () => ({ ...stats, queuedBatches: queue.length, queuedHeartbeats: queuedHeartbeats() }),

@@ -16,7 +16,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { KNOBS, parseConfig } from '../../functions/core/config.js';
 import type { KeyAccess, Role } from '../../functions/routes.js';
-import { ROLE_ADMITS, routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { publicRoutes, ROLE_ADMITS, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { LogLevel } from '../../functions/log.js';
 import { RelaywatchFunction } from './lambda-function.js';
@@ -54,7 +54,7 @@ type SecretName = Role | 'reporterKeys';
  * Per-route throttles (requests/s, burst) under the stage's: reporters get a
  * budget of their own, so a flood of heartbeats cannot starve blocklist reads.
  */
-export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes, ThrottleSettings>> = {
+export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes | keyof typeof publicRoutes, ThrottleSettings>> = {
   postHeartbeats: { rateLimit: 500, burstLimit: 1000 },
   getBlocklist: { rateLimit: 300, burstLimit: 600 },
   getIp: { rateLimit: 50, burstLimit: 100 },
@@ -64,6 +64,8 @@ export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes, ThrottleSettin
   deleteBan: { rateLimit: 10, burstLimit: 20 },
   postReporterToken: { rateLimit: 10, burstLimit: 20 },
   deleteReporterTokens: { rateLimit: 10, burstLimit: 20 },
+  // Public: anyone can invoke it, so it gets a small budget of its own (a page load is one request).
+  getDashboard: { rateLimit: 5, burstLimit: 10 },
 };
 
 /** Requests to the status center are short DynamoDB round trips; API Gateway itself gives up at 30 s. */
@@ -192,6 +194,23 @@ export class RelaywatchStack extends Stack {
       this.functions[name] = fn;
     }
 
+    // Public routes (the dashboard page) hold no secret and get no table access:
+    // no bindTable, no bindTokenSecrets.
+    for (const [name, route] of Object.entries(publicRoutes)) {
+      const fn = new RelaywatchFunction(this, name, {
+        ...functionProps,
+        entry: entryPath(route.entry),
+        description: `relaywatch ${route.method} ${route.path} (public)`,
+        timeout: HTTP_TIMEOUT,
+      });
+      this.api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${name}Integration`, fn),
+      });
+      this.functions[name] = fn;
+    }
+
     for (const [name, schedule] of Object.entries(schedules)) {
       const fn = new RelaywatchFunction(this, name, {
         ...functionProps,
@@ -262,7 +281,7 @@ export class RelaywatchStack extends Stack {
     // RouteSettings is untyped JSON in the L1: CloudFormation's own property names, as written.
     cfnStage.routeSettings = Object.fromEntries(
       Object.entries(ROUTE_THROTTLES).map(([name, throttle]) => {
-        const route = routes[name as keyof typeof routes];
+        const route = name in routes ? routes[name as keyof typeof routes] : publicRoutes[name as keyof typeof publicRoutes];
         return [`${route.method} ${route.path}`, { ThrottlingRateLimit: throttle.rateLimit, ThrottlingBurstLimit: throttle.burstLimit }];
       }),
     );
@@ -270,6 +289,11 @@ export class RelaywatchStack extends Stack {
     for (const child of this.api.node.children) if (child.node.id !== stage.node.id) stage.node.addDependency(child);
 
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the status center API' });
+    new CfnOutput(this, 'DashboardUrl', {
+      // The $default stage's URL ends with a slash.
+      value: `${stage.url}${publicRoutes.getDashboard.path.slice(1)}`,
+      description: 'The dashboard page; it asks for a reader token',
+    });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     for (const [name, secret] of Object.entries(this.tokenSecrets)) {
       new CfnOutput(this, name === 'reporterKeys' ? 'ReporterSigningKeysSecretArn' : `${capitalize(name)}TokenSecretArn`, {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError } from '../../functions/core/config.js';
-import { routes } from '../../functions/routes.js';
+import { publicRoutes, routes } from '../../functions/routes.js';
 import { LOCAL_AGGREGATE_ROUTE, startLocalStatusCenter } from './status-center.js';
 
 const HELP = `relaywatch local status center
@@ -80,10 +80,12 @@ try {
   });
   const routeLines = [...Object.values(routes), LOCAL_AGGREGATE_ROUTE]
     .map((route) => `  ${route.method.padEnd(6)} ${center.url}${route.path}  (${route.role})`)
-    .join('\n');
+    .join('\n')
+    .concat(Object.values(publicRoutes).map((route) => `\n  ${route.method.padEnd(6)} ${center.url}${route.path}  (no token)`).join(''));
   process.stdout.write(`
 relaywatch status center is running
   API        ${center.url}
+  dashboard  ${center.url}${publicRoutes.getDashboard.path}  (paste the reader token)
   DynamoDB   ${center.dynamodbEndpoint} (table ${center.tableName}${values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR ? '' : ', in memory'})
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
 
@@ -103,6 +105,7 @@ Try:
   curl -s -X POST ${center.url}/v1/heartbeats -H 'authorization: Bearer ${center.tokens.reporter}' \\
     -H 'content-type: application/json' -d '{"ip":"203.0.113.7","process":"ffmpeg-1","status":"ok"}'
   curl -s ${center.url}/v1/blocklist -H 'authorization: Bearer ${center.tokens.reader}'
+  RELAYWATCH_URL=${center.url} RELAYWATCH_TOKEN=${center.tokens.admin} npx relaywatch status
 
 Ctrl-C stops everything.
 `);

@@ -9,7 +9,7 @@ import { apiHandler } from '../../functions/http/api-handler.js';
 import { badRequest } from '../../functions/http/errors.js';
 import { ok } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createApiRuntime } from '../../functions/http/api-runtime.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
@@ -128,6 +128,10 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
     const gatewayRoutes: GatewayRoute[] = [];
     for (const [name, route] of Object.entries(routes)) {
       gatewayRoutes.push({ name, route, handler: (await load(route.entry)).createHandler(runtime) as HttpLambda });
+    }
+    for (const [name, route] of Object.entries(publicRoutes)) {
+      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, route.entry)).href)) as { createHandler(): HttpLambda };
+      gatewayRoutes.push({ name, route, handler: module.createHandler() });
     }
     const aggregateLambda = (await load(schedules.aggregate.entry)).createHandler(runtime) as (
       event: Pick<ScheduledEvent, 'time'>,

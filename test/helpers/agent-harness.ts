@@ -50,7 +50,10 @@ export type RecorderMode =
 
 export type HeartbeatRecorder = {
   url: string;
+  /** Every report that carried heartbeats. */
   posts: RecordedPost[];
+  /** Lease renewals: reports of an agent with nothing to report (no heartbeats). */
+  renewals: RecordedPost[];
   /** Every heartbeat stored (a batch sent twice appears twice), with the time its request arrived. */
   received(): (Heartbeat & { receivedAt: number })[];
   setMode(mode: RecorderMode): void;
@@ -63,6 +66,7 @@ export type HeartbeatRecorder = {
  */
 export async function startHeartbeatRecorder(options: { upstream?: string; host?: string } = {}): Promise<HeartbeatRecorder> {
   const posts: RecordedPost[] = [];
+  const renewals: RecordedPost[] = [];
   const sockets = new Set<Socket>();
   let mode: RecorderMode = 'up';
   const server = createServer((request, response) => {
@@ -77,8 +81,10 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
       } catch {
         // recorded as empty; the agent never sends this
       }
-      const record = (fate: RecordedPost['fate']) =>
-        posts.push({ receivedAt: Date.now(), batchId: body.batchId ?? '', heartbeats: body.heartbeats ?? [], authorization, fate });
+      const record = (fate: RecordedPost['fate']) => {
+        const post = { receivedAt: Date.now(), batchId: body.batchId ?? '', heartbeats: body.heartbeats ?? [], authorization, fate };
+        (post.heartbeats.length ? posts : renewals).push(post);
+      };
       if (request.url !== '/v1/heartbeats' || request.method !== 'POST') {
         response.writeHead(404).end();
         return;
@@ -119,6 +125,7 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
   return {
     url: `http://${host}:${port}`,
     posts,
+    renewals,
     received: () =>
       posts
         .filter((post) => post.fate !== 'unavailable')

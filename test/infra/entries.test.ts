@@ -1,8 +1,8 @@
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
 
-const ENTRIES = [...Object.values(routes), ...Object.values(schedules), ...Object.values(streamConsumers)].map(
+const ENTRIES = [...Object.values(routes), ...Object.values(publicRoutes), ...Object.values(schedules), ...Object.values(streamConsumers)].map(
   (spec) => spec.entry,
 );
 

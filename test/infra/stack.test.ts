@@ -11,7 +11,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOBS } from '../../functions/core/config.js';
-import { routes, schedules, streamConsumers } from '../../functions/routes.js';
+import { DASHBOARD } from '../../functions/http/dashboard-page.js';
+import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import type { Synthesized } from './synth.js';
 import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
@@ -19,9 +20,11 @@ import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
 const ROUTE_NAMES = Object.keys(routes) as (keyof typeof routes)[];
 const SCHEDULE_NAMES = Object.keys(schedules) as (keyof typeof schedules)[];
 const STREAM_NAMES = Object.keys(streamConsumers) as (keyof typeof streamConsumers)[];
-const ALL_NAMES = [...ROUTE_NAMES, ...SCHEDULE_NAMES, ...STREAM_NAMES];
+const PUBLIC_NAMES = Object.keys(publicRoutes) as (keyof typeof publicRoutes)[];
+const ALL_NAMES = [...ROUTE_NAMES, ...PUBLIC_NAMES, ...SCHEDULE_NAMES, ...STREAM_NAMES];
 
 const execFileAsync = promisify(execFile);
+const PAGE_LINES = new Set(DASHBOARD.html.split('\n'));
 
 /** Enough configuration for a handler module to load: placeholder tokens, a loopback endpoint it never calls. */
 const HANDLER_ENV = {
@@ -130,8 +133,11 @@ describe('the relaywatch stack', () => {
             const key = functionProps(name).Code.S3Key as string;
             const assetDir = join(synth.outdir, `asset.${key.replace(/\.zip$/, '')}`);
             const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
-            // Minified: a few very long lines (only template literals keep their newlines).
-            expect(code.length / code.split('\n').length, name).toBeGreaterThan(2000);
+            // Minified: a few very long lines, on average over 2,000 characters (only template
+            // literals keep their newlines, so the dashboard page's own lines are not counted;
+            // its small handler is then a handful of lines).
+            const lines = code.split('\n').filter((line) => !PAGE_LINES.has(line));
+            expect(lines.length, name).toBeLessThan(Math.max(20, lines.join('\n').length / 2000));
             expect(statSync(join(assetDir, 'index.mjs.map')).size, name).toBeGreaterThan(0);
             // Outside the repo nothing can be resolved from node_modules: the AWS SDK
             // and every other dependency must be inside the one file.
@@ -153,7 +159,7 @@ describe('the relaywatch stack', () => {
 
     it('set TABLE_NAME to the stack table and no knob variable while no knob is overridden', () => {
       const table = Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))[0];
-      for (const name of ALL_NAMES) {
+      for (const name of ALL_NAMES.filter((name) => !(name in publicRoutes))) {
         const variables = functionProps(name).Environment.Variables as Record<string, unknown>;
         expect(variables.TABLE_NAME, name).toEqual({ Ref: table });
         const expected = ['NODE_OPTIONS', 'TABLE_NAME', ...(name in routes ? [KNOBS.tokenSecrets.env] : [])];
@@ -249,6 +255,15 @@ describe('the relaywatch stack', () => {
       }
     });
 
+    it('gives public routes no table, no token secrets and no knob variable', () => {
+      for (const name of PUBLIC_NAMES) {
+        const variables = functionProps(name).Environment.Variables as Record<string, unknown>;
+        expect(Object.keys(variables), name).toEqual(['NODE_OPTIONS']);
+        const grants = actionsOf(template, logicalId(name)).filter((grant) => /^(dynamodb|secretsmanager):/.test(grant.action));
+        expect(grants, name).toEqual([]);
+      }
+    });
+
     it('gives functions that serve no route no access to the token secrets', () => {
       for (const name of [...SCHEDULE_NAMES, ...STREAM_NAMES]) {
         const grants = actionsOf(template, logicalId(name)).filter((grant) => grant.action.startsWith('secretsmanager:'));
@@ -322,14 +337,16 @@ describe('the relaywatch stack', () => {
   describe('the HTTP API', () => {
     it('has exactly the routes of routes.ts', () => {
       const routeKeys = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
-      expect(routeKeys.sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+      const all = [...Object.values(routes), ...Object.values(publicRoutes)];
+      expect(routeKeys.sort()).toEqual(all.map((r) => `${r.method} ${r.path}`).sort());
     });
 
     it('sends each route to its own function', () => {
       const integrations = resourcesOf(template, 'AWS::ApiGatewayV2::Integration');
       const routeResources = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Route'));
-      for (const name of ROUTE_NAMES) {
-        const route = routeResources.find((r) => r.Properties.RouteKey === `${routes[name].method} ${routes[name].path}`);
+      for (const name of [...ROUTE_NAMES, ...PUBLIC_NAMES]) {
+        const spec = name in routes ? routes[name as keyof typeof routes] : publicRoutes[name as keyof typeof publicRoutes];
+        const route = routeResources.find((r) => r.Properties.RouteKey === `${spec.method} ${spec.path}`);
         const target = route?.Properties.Target as { 'Fn::Join': [string, unknown[]] };
         const integrationId = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
         const uri = integrations[integrationId]?.Properties.IntegrationUri as { 'Fn::GetAtt': [string, string] };
@@ -348,7 +365,8 @@ describe('the relaywatch stack', () => {
     it('throttles every route on its own, heartbeats below the stage so reporters cannot starve blocklist reads', () => {
       const stage = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties as Record<string, any>;
       const settings = stage.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
-      expect(Object.keys(settings).sort()).toEqual(Object.values(routes).map((r) => `${r.method} ${r.path}`).sort());
+      const all = [...Object.values(routes), ...Object.values(publicRoutes)];
+      expect(Object.keys(settings).sort()).toEqual(all.map((r) => `${r.method} ${r.path}`).sort());
       const heartbeats = settings['POST /v1/heartbeats']!;
       const blocklist = settings['GET /v1/blocklist']!;
       expect(heartbeats.ThrottlingRateLimit + blocklist.ThrottlingRateLimit).toBeLessThanOrEqual(stage.DefaultRouteSettings.ThrottlingRateLimit);
@@ -415,9 +433,17 @@ describe('the relaywatch stack', () => {
     });
   });
 
-  it('outputs the API URL, the table name, the secret ARNs and the stream failure queue', () => {
+  it('outputs the API URL, the dashboard URL, the table name, the secret ARNs and the stream failure queue', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['AdminTokenSecretArn', 'ApiUrl', 'ReaderTokenSecretArn', 'ReporterSigningKeysSecretArn', 'StreamFailuresQueueUrl', 'TableName'].sort(),
+      [
+        'AdminTokenSecretArn',
+        'ApiUrl',
+        'DashboardUrl',
+        'ReaderTokenSecretArn',
+        'ReporterSigningKeysSecretArn',
+        'StreamFailuresQueueUrl',
+        'TableName',
+      ].sort(),
     );
   });
 

@@ -48,6 +48,25 @@ describe('an agent with a per-machine reporter token', () => {
     }
   });
 
+  it('renews its lease with an empty report when it has nothing to report (no relay, no probe), and the status center accepts it', async () => {
+    const ip = '198.51.100.204';
+    const agent = await startTestAgent({
+      statusUrl: center.url,
+      reporterToken: await tokenFor(ip),
+      env: { RELAYWATCH_AGENT_IP: ip, RELAYWATCH_AGENT_INTERVAL: '0.5', RELAYWATCH_AGENT_PROBES: '' },
+    });
+    try {
+      const status = await waitFor('two delivered renewals', async () => {
+        const answer = await agent.request('GET', '/status');
+        return answer.json.reports.sentBatches >= 2 && answer.json;
+      }, WAIT);
+      // Accepted (202) by the real status center, machine token and all: none refused, none waiting.
+      expect(status.reports).toMatchObject({ sentHeartbeats: 0, rejectedBatches: 0, failedAttempts: 0 });
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it('has its reports refused with 403 when the token is for another machine', async () => {
     const agent = await startTestAgent({
       statusUrl: center.url,

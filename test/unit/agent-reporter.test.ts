@@ -4,7 +4,7 @@ import { createLogger } from '../../functions/log.js';
 import { createReporter } from '../../clients/agent/reporter.js';
 
 type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error' | 'hang';
-type Posted = { url: string; authorization: string; batchId: string; reportIntervalSeconds?: number; heartbeats: Heartbeat[] };
+type Posted = { url: string; authorization: string; batchId: string; ip?: string; reportIntervalSeconds?: number; heartbeats: Heartbeat[] };
 
 /** A fetch that records every request and answers from a script (the last answer repeats). */
 function scriptedStatusCenter(...answers: Answer[]) {
@@ -35,7 +35,7 @@ const heartbeats = (count: number, prefix = 'relay') => Array.from({ length: cou
 
 function setup(
   center: ReturnType<typeof scriptedStatusCenter>,
-  options: { maxBufferedHeartbeats?: number; reportIntervalMs?: number } = {},
+  options: { maxBufferedHeartbeats?: number; reportIntervalMs?: number; ip?: string } = {},
 ) {
   const logged: Record<string, unknown>[] = [];
   const reporter = createReporter({
@@ -45,6 +45,7 @@ function setup(
     requestTimeoutMs: 5_000,
     retryMaxMs: 8_000,
     reportIntervalMs: options.reportIntervalMs ?? 60_000,
+    ...(options.ip ? { ip: options.ip } : {}),
     log: createLogger({ level: 'debug', write: (line) => logged.push(JSON.parse(line)) }),
     random: () => 0,
     fetch: center.fetch,
@@ -87,6 +88,32 @@ describe('delivering heartbeats to the status center', () => {
 
     expect(center.posted).toHaveLength(2);
     expect(center.posted.map((post) => post.reportIntervalSeconds)).toEqual([3, 3]);
+  });
+
+  it('renews the lease of an idle agent with an empty report naming its IP, and never piles renewals up while reports wait', async () => {
+    const center = scriptedStatusCenter({ status: 202, body: { accepted: 0 } }, 'network-error', { status: 202 });
+    const { reporter } = setup(center, { reportIntervalMs: 15_000, ip: '192.0.2.7' });
+
+    reporter.renew();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(center.posted).toHaveLength(1);
+    expect(center.posted[0]).toMatchObject({ ip: '192.0.2.7', reportIntervalSeconds: 15, heartbeats: [] });
+
+    reporter.enqueue(heartbeats(1)); // meets the network error and waits for its retry
+    await vi.advanceTimersByTimeAsync(0);
+    reporter.renew();
+    reporter.renew();
+    expect(reporter.stats().queuedBatches).toBe(1);
+    await vi.advanceTimersByTimeAsync(8_000);
+    expect(center.posted.map((post) => post.heartbeats.length)).toEqual([0, 1, 1]);
+  });
+
+  it('sends no renewal when it does not know its IP', async () => {
+    const center = scriptedStatusCenter({ status: 202 });
+    const { reporter } = setup(center);
+    reporter.renew();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(center.posted).toEqual([]);
   });
 
   it('splits a report into requests of at most 500 heartbeats, each with its own batchId', async () => {
