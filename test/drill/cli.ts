@@ -68,7 +68,7 @@ ${SCENARIOS.map((spec) => `  ${spec.name.padEnd(20)}${spec.about}`).join('\n')}
 
 Options:
   --short               one cut and repair per topology (${SHORT_SCENARIOS.join(', ')}), once,
-                        with shorter phase bounds: the CI variant (about 8-10 min)
+                        with shorter phase bounds: the CI variant (7-11 min)
   --repeat N            repetitions of every scenario (${LIMITS.repeat.min}-${LIMITS.repeat.max}, default ${LIMITS.repeat.fallback}; 1 with --short)
   --machines N          relay machines (${LIMITS.machines.min}-${LIMITS.machines.max}, default ${LIMITS.machines.fallback})
   --scenario NAME       run only these scenarios
