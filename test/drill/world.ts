@@ -388,7 +388,7 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
         'ip',
         [
           ...['netns', 'exec', machine.namespace, process.execPath, '--import', 'tsx', 'clients/agent/bin.ts'],
-          ...['--status-url', statusCenter.url, '--host', machine.internalIp, '--port', String(AGENT_PORT)],
+          ...['--url', statusCenter.url, '--host', machine.internalIp, '--port', String(AGENT_PORT)],
           ...['--ip', machine.ip, '--interval', String(options.agentIntervalSeconds), '--probes', canaries.join(',')],
         ],
         {
