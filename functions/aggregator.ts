@@ -152,11 +152,12 @@ export function createAggregator(options: AggregatorOptions) {
    * banned IPs that may be released, not every IP's rows of those minutes.
    */
   async function recentRows(minute: number, now: number, inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] }, bansSeen: readonly Ban[]) {
-    const first = minute - config.releaseMinutes + 1;
+    // The release window is releaseMinutes of time ending now: it reaches into one more minute.
+    const first = minute - config.releaseMinutes;
     const rows = inHand.rows.filter((row) => row.minute >= first && row.minute <= minute);
     const missing = range(first, minute).filter((m) => !inHand.minutes.includes(m));
     if (!missing.length) return rows;
-    const releasable = bansSeen.filter((ban) => !ban.manual && isBanActive(ban, now) && minuteOf(ban.since) <= first).map((ban) => ban.ip);
+    const releasable = bansSeen.filter((ban) => !ban.manual && isBanActive(ban, now) && ban.since <= now - config.releaseMinutes * MINUTE_MS).map((ban) => ban.ip);
     const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) => heartbeats.readIpMinutes(ip, missing));
     return [...rows, ...banned.flat()];
   }

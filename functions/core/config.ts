@@ -78,7 +78,7 @@ export const KNOBS = {
   originOutageRatio: { env: 'RELAYWATCH_ORIGIN_OUTAGE_RATIO', fallback: '0.5', doc: 'An origin failing (connect_failed or origin_error) from at least this share of the IPs relaying it is in outage: its failures count against no machine.', schema: ratio() },
   fleetFailureShare: { env: 'RELAYWATCH_FLEET_FAILURE_SHARE', fallback: '0.8', doc: 'When at least this share of reporting IPs fail, the fault is fleet-wide (the observer or the uplink): nobody is banned and the event is recorded.', schema: ratio() },
   fleetMinIps: { env: 'RELAYWATCH_FLEET_MIN_IPS', fallback: '3', doc: 'Fewer reporting IPs than this are too few to call a failure fleet-wide.', schema: number({ min: 2, max: 10_000, int: true }) },
-  releaseMinutes: { env: 'RELAYWATCH_RELEASE_MINUTES', fallback: '3', doc: 'A banned IP whose probes were healthy this many consecutive complete minutes is released early.', schema: number({ min: 1, max: 60, int: true }) },
+  releaseMinutes: { env: 'RELAYWATCH_RELEASE_MINUTES', fallback: '1', doc: 'A banned IP whose probes were all healthy over the last this many minutes (a trailing window of time that begins after the ban) is released early.', schema: number({ min: 1, max: 60, int: true }) },
   probeOkRatio: { env: 'RELAYWATCH_PROBE_OK_RATIO', fallback: '0.95', doc: 'A minute of probes is healthy when ok / (ok + connect_failed) reaches this.', schema: ratio() },
   probeMinSamples: { env: 'RELAYWATCH_PROBE_MIN_SAMPLES', fallback: '3', doc: 'Probe samples a minute needs to count as healthy.', schema: number({ min: 1, max: 100_000, int: true }) },
   allowlist: { env: 'RELAYWATCH_ALLOWLIST', fallback: '', doc: 'Comma-separated IPs and CIDRs (v4 and v6) that are never banned automatically.', schema: cidrList() },

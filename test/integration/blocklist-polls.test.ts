@@ -142,11 +142,9 @@ describe('blocklist polls', () => {
     expect((await aggregate(start)).decisions).toContainEqual(expect.objectContaining({ type: 'ban', ip: FLEET[0] }));
     const banned = await etagNow();
     expect(banned).not.toBe(before);
-    for (let m = start + 1; m <= start + 3; m++) {
-      await post(m, undefined);
-      const summary = await aggregate(m);
-      if (m === start + 3) expect(summary.decisions).toContainEqual(expect.objectContaining({ type: 'release', ip: FLEET[0] }));
-    }
+    // Healthy probes over the release window (one minute by default) release it.
+    await post(start + 1, undefined);
+    expect((await aggregate(start + 1)).decisions).toContainEqual(expect.objectContaining({ type: 'release', ip: FLEET[0] }));
     const released = await etagNow();
     expect(released).not.toBe(banned);
   });

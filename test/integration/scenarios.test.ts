@@ -233,8 +233,27 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
     }
   });
 
-  it('releases a banned machine early once its probes were healthy for three complete minutes', async () => {
+  it('releases a banned machine early by default once its probes were healthy over the last minute', async () => {
     const s = await story();
+    try {
+      const m = s.first + 1;
+      await s.minute(m, (b) => (b.ip === ip(5) ? 'connect_failed' : 'ok'));
+      await s.aggregate(m);
+      expect(ipsOf(await s.blocklist())).toEqual([ip(5)]);
+
+      await s.minute(m + 1, (b) => (b.ip === ip(5) && b.kind === 'relay' ? undefined : 'ok'));
+      await s.aggregate(m + 1);
+
+      expect(await s.blocklist()).toEqual([]);
+      expect(summary(await s.events(`?ip=${ip(5)}`))).toEqual([`release ${ip(5)}`, `ban ${ip(5)}`]);
+      table.push({ scenario: 'banned machine, probes recover (defaults)', expected: 'released after 1 healthy minute', observed: 'released at the first decision whose window holds only healthy probes' });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('releases a banned machine early once its probes were healthy for three minutes (RELEASE_MINUTES=3)', async () => {
+    const s = await story({ RELAYWATCH_RELEASE_MINUTES: '3' });
     try {
       const m = s.first + 1;
       await s.minute(m, (b) => (b.ip === ip(5) ? 'connect_failed' : 'ok'));

@@ -344,38 +344,45 @@ describe('decideMinute: probes', () => {
 
   describe('early release', () => {
     const ban = automaticBan(ipOf(10), NOW - 5 * 60_000, 3600);
-    const healthy = (ip: string, minutes: number[], ok = 4, failed = 0) => minutes.map((m) => probes(ip, ok, failed, m));
-    const lastThree = [MINUTE - 2, MINUTE - 1, MINUTE];
+    /** A probe report of ipOf(10) observed `ago` ms before NOW. */
+    const report = (ago: number, ok = 4, failed = 0) => ({ ...probes(ipOf(10), ok, failed, minuteOf(NOW - ago)), observedAt: NOW - ago });
 
-    it('releases a banned IP whose probes were healthy for RELEASE_MINUTES complete minutes', () => {
-      const result = decide([], { bans: [ban], recent: healthy(ipOf(10), lastThree) });
+    it('releases a banned IP once every probe it reported over the last RELEASE_MINUTES (a window of time) was healthy', () => {
+      const recent = [report(90_000, 0, 4), report(45_000), report(15_000)];
+      const result = decide([], { bans: [ban], recent });
       expect(result.decisions).toEqual([
-        {
-          type: 'release',
-          ip: ipOf(10),
-          ban,
-          healthyMinutes: lastThree.map((minute) => ({ minute, ok: 4, connectFailed: 0 })),
-        },
+        { type: 'release', ip: ipOf(10), ban, healthyMinutes: [{ minute: minuteOf(NOW - 15_000), ok: 8, connectFailed: 0 }] },
       ]);
     });
 
     it.each([
-      { case: 'one minute has no probes', recent: healthy(ipOf(10), [MINUTE - 2, MINUTE]) },
-      { case: 'one minute has too few probe samples', recent: [...healthy(ipOf(10), [MINUTE - 2, MINUTE - 1]), probes(ipOf(10), 2, 0)] },
-      { case: 'one minute is below 95% ok', recent: [...healthy(ipOf(10), [MINUTE - 2, MINUTE - 1]), probes(ipOf(10), 19, 2)] },
-      { case: 'only relays were healthy', recent: lastThree.map((m) => row(ipOf(10), [{ origin: ORIGIN_A, ok: 12 }], m)) },
+      { case: 'a probe failed within the window', recent: [report(50_000), report(20_000, 19, 2)] },
+      { case: 'the window holds too few probe samples', recent: [report(90_000), report(20_000, 2, 0)] },
+      { case: 'no probe was reported within the window', recent: [report(70_000), report(130_000)] },
+      { case: 'only relays were healthy', recent: [{ ...row(ipOf(10), [{ origin: ORIGIN_A, ok: 12 }]), observedAt: NOW - 20_000 }] },
     ])('keeps the ban when $case', ({ recent }) => {
       expect(typesOf(decide([], { bans: [ban], recent }))).toEqual([]);
     });
 
-    it('only counts minutes that began after the ban', () => {
-      const fresh = automaticBan(ipOf(10), minuteClosesAt(MINUTE - 2, 10_000), 3600);
-      expect(typesOf(decide([], { bans: [fresh], recent: healthy(ipOf(10), lastThree) }))).toEqual([]);
+    it('waits until the window begins after the ban, so the failures behind it have aged out', () => {
+      const fresh = automaticBan(ipOf(10), NOW - 30_000, 3600);
+      expect(typesOf(decide([], { bans: [fresh], recent: [report(20_000), report(10_000)] }))).toEqual([]);
+    });
+
+    it('widens the window with RELEASE_MINUTES', () => {
+      const recent = [report(150_000, 0, 4), report(90_000), report(30_000)];
+      expect(typesOf(decide([], { bans: [ban], recent, knobs: { releaseMinutes: 3 } }))).toEqual([]);
+      expect(typesOf(decide([], { bans: [ban], recent, knobs: { releaseMinutes: 2 } }))).toEqual(['release']);
+    });
+
+    it('judges a row of the older format (no observedAt) as observed at its minute\'s end', () => {
+      expect(typesOf(decide([], { bans: [ban], recent: [probes(ipOf(10), 4, 0, MINUTE)] }))).toEqual(['release']);
+      expect(typesOf(decide([], { bans: [ban], recent: [probes(ipOf(10), 4, 0, MINUTE - 1)] }))).toEqual([]);
     });
 
     it('never releases a manual ban', () => {
       const manual = { ...ban, manual: true, rule: 'manual' };
-      expect(typesOf(decide([], { bans: [manual], recent: healthy(ipOf(10), lastThree) }))).toEqual([]);
+      expect(typesOf(decide([], { bans: [manual], recent: [report(20_000), report(10_000)] }))).toEqual([]);
     });
   });
 });

@@ -36,7 +36,7 @@ export type PolicyInput = {
   now: number;
   /** Rows of the window's minutes (minute - windowMinutes + 1 .. minute). */
   window: readonly MinuteTally[];
-  /** Probe rows of the last releaseMinutes minutes (may overlap `window`). */
+  /** Probe rows of the last releaseMinutes + 1 minutes (may overlap `window`): the release window's rows. */
   recent: readonly MinuteTally[];
   /** Rows newer than the window (a closing decision made later): read only for each IP's newest report. */
   latest?: readonly MinuteTally[];

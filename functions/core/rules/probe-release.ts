@@ -1,4 +1,4 @@
-import { minuteOf } from '../minutes.js';
+import { MINUTE_MS, minuteEnd } from '../minutes.js';
 import type { MinuteTally } from '../tally.js';
 import { getOrInsert } from '../maps.js';
 import type { ProbeMinute, Rule, Verdict } from './evidence.js';
@@ -6,10 +6,15 @@ import { byIpOrder } from './evidence.js';
 
 const NAME = 'probe-release';
 
-/** Per IP and minute: probe counts of the recent minutes. */
-function probeMinutesByIp(rows: readonly MinuteTally[]): Map<string, Map<number, ProbeMinute>> {
+/** When a row's reports were observed; a row of an older format by its minute's end. */
+const observedAt = (row: MinuteTally) => row.observedAt ?? minuteEnd(row.minute);
+
+/** Per IP and minute: probe counts of the rows observed in (from, to]. */
+function probeMinutesByIp(rows: readonly MinuteTally[], from: number, to: number): Map<string, Map<number, ProbeMinute>> {
   const byIp = new Map<string, Map<number, ProbeMinute>>();
   for (const row of rows) {
+    const at = observedAt(row);
+    if (at <= from || at > to) continue;
     for (const { kind, counts } of row.origins) {
       if (kind !== 'probe') continue;
       const minutes = getOrInsert(byIp, row.ip, () => new Map<number, ProbeMinute>());
@@ -23,37 +28,33 @@ function probeMinutesByIp(rows: readonly MinuteTally[]): Map<string, Map<number,
 
 /**
  * Early release: a banned machine carries no customer traffic, so its probes
- * are the only evidence; require releaseMinutes healthy minutes, all after
- * the minute the ban was decided on (the first of them began one grace
- * before the ban). Manual bans are an operator's call and are never released.
+ * are the only evidence. Release it once every probe it reported in the last
+ * releaseMinutes (a trailing window of time, not complete minutes: a repair
+ * at second 5 of a minute should not wait for that minute to end) is healthy:
+ * at least probeMinSamples samples, ok ratio at least probeOkRatio, and the
+ * window begins after the ban, so the failures that caused it have aged out.
+ * Manual bans are an operator's call and are never released.
  */
 export const probeReleaseRule: Rule = {
   name: NAME,
   metrics: ['Releases'],
   decide({ input, bansInForce }, knobs, earlier) {
     const released = new Set(earlier.flatMap(({ decision }) => (decision.type === 'release' ? [decision.ip] : [])));
-    const probes = probeMinutesByIp(input.recent);
-    const firstMinute = input.minute - knobs.releaseMinutes + 1;
+    const from = input.now - knobs.releaseMinutes * MINUTE_MS;
+    const probes = probeMinutesByIp(input.recent, from, input.now);
     const verdicts: Verdict[] = [];
     for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
-      if (ban.manual || released.has(ban.ip) || firstMinute < minuteOf(ban.since)) continue;
-      const minutes = probes.get(ban.ip);
-      const healthyMinutes: ProbeMinute[] = [];
-      for (let minute = firstMinute; minute <= input.minute; minute++) {
-        const probe = minutes?.get(minute);
-        if (!probe) break;
-        const samples = probe.ok + probe.connectFailed;
-        if (samples < knobs.probeMinSamples || probe.ok / samples < knobs.probeOkRatio - 1e-9) break;
-        healthyMinutes.push(probe);
-      }
-      if (healthyMinutes.length === knobs.releaseMinutes) {
-        verdicts.push({
-          decision: { type: 'release', ip: ban.ip, ban, healthyMinutes },
-          by: NAME,
-          event: { type: 'release', ip: ban.ip, rule: 'probes-healthy', evidence: { ban, healthyMinutes } },
-          metric: 'Releases',
-        });
-      }
+      if (ban.manual || released.has(ban.ip) || from < ban.since) continue;
+      const healthyMinutes = [...(probes.get(ban.ip)?.values() ?? [])].sort((a, b) => a.minute - b.minute);
+      const ok = healthyMinutes.reduce((sum, probe) => sum + probe.ok, 0);
+      const samples = ok + healthyMinutes.reduce((sum, probe) => sum + probe.connectFailed, 0);
+      if (samples < knobs.probeMinSamples || ok / samples < knobs.probeOkRatio - 1e-9) continue;
+      verdicts.push({
+        decision: { type: 'release', ip: ban.ip, ban, healthyMinutes },
+        by: NAME,
+        event: { type: 'release', ip: ban.ip, rule: 'probes-healthy', evidence: { ban, healthyMinutes } },
+        metric: 'Releases',
+      });
     }
     return verdicts;
   },
