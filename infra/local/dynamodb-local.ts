@@ -13,7 +13,8 @@ export type DynamoDbLocalOptions = {
   startTimeoutMs?: number;
 };
 
-function portOpen(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:<port>. */
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.once('connect', () => {

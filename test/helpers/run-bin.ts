@@ -9,8 +9,11 @@ const RUN_BOUND_MS = 60_000;
 
 export type BinRun = { code: number | null; stdout: string; stderr: string };
 
-/** `command` is a .ts entry (run through tsx) or a built .mjs file (run by node alone). */
-export function runBin(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<BinRun> {
+/**
+ * Starts a bin: `command` is a .ts entry (run through tsx) or a built .mjs file
+ * (run by node alone). `exited` resolves with its exit code and output.
+ */
+export function startBin(command: string, args: readonly string[], env: Record<string, string> = {}, boundMs = RUN_BOUND_MS) {
   const nodeArgs = command.endsWith('.ts') ? ['--import', 'tsx', command] : [command];
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: ROOT,
@@ -25,11 +28,17 @@ export function runBin(command: string, args: readonly string[], env: Record<str
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const bound = setTimeout(() => child.kill('SIGKILL'), RUN_BOUND_MS);
-  return new Promise((resolve) =>
+  const bound = setTimeout(() => child.kill('SIGKILL'), boundMs);
+  const exited = new Promise<BinRun>((resolve) =>
     child.on('close', (code) => {
       clearTimeout(bound);
       resolve({ code, stdout, stderr });
     }),
   );
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** Runs a bin to its end. */
+export function runBin(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<BinRun> {
+  return startBin(command, args, env).exited;
 }

@@ -1,39 +1,13 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../clients/agent/config.js';
 import { startHeartbeatRecorder, waitFor } from '../helpers/agent-harness.js';
 import type { HeartbeatRecorder } from '../helpers/agent-harness.js';
+import { startBin as startAnyBin } from '../helpers/run-bin.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RUN_BOUND_MS = 30_000;
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
 /** Starts the bin as a user would (through tsx, on this Node); bounded. */
-function startBin(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'clients/agent/bin.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const bound = setTimeout(() => child.kill('SIGKILL'), RUN_BOUND_MS);
-  const exited = new Promise<Run>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(bound);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
+const startBin = (args: string[], env: Record<string, string>) => startAnyBin('clients/agent/bin.ts', args, env, RUN_BOUND_MS);
 
 describe('relaywatch-agent', () => {
   let recorder: HeartbeatRecorder;

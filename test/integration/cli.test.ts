@@ -98,7 +98,9 @@ describe('the relaywatch CLI against the local status center', () => {
     expect(ban.code).toBe(EXIT.ok);
     expect(ban.stderr).toContain('banning the 4 addresses of 203.0.113.8/30 one by one');
     expect(ban.stdout.trim().split('\n')).toHaveLength(4);
-    expect(ban.stdout).toMatch(/banned 203\.0\.113\.11 until \S+ \(in 1[45]m( \d+s)?\): rack maintenance/);
+    // The end is the server's time (its clock is the test's) plus 15 minutes; "(in …)" counts from the CLI's own clock.
+    const until = new Date(now + 15 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    expect(ban.stdout).toMatch(new RegExp(`banned 203\\.0\\.113\\.11 until ${until} \\(in \\d+m( \\d+s)?\\): rack maintenance`));
     const list = JSON.parse((await cli(['bans', '--json'])).stdout);
     expect(list.entries.filter((entry: { manual: boolean }) => entry.manual).map((e: { ip: string }) => e.ip)).toEqual([
       '203.0.113.10',

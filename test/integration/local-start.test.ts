@@ -1,26 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { portOpen } from '../../infra/local/dynamodb-local.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import { freePort } from '../helpers/ports.js';
+import { runBin } from '../helpers/run-bin.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Command lines of every process on the machine (Linux /proc). */
 async function commandLines(): Promise<string[]> {
@@ -60,8 +48,8 @@ describe('npm start', () => {
       });
       try {
         await waitForOutput(child, 'relaywatch status center is running');
-        expect(await portAnswers(port)).toBe(true);
-        expect(await portAnswers(dynamodbPort)).toBe(true);
+        expect(await portOpen(port)).toBe(true);
+        expect(await portOpen(dynamodbPort)).toBe(true);
         const javaOfThisRun = (lines: string[]) => lines.filter((line) => line.includes('DynamoDBLocal') && line.includes(`-port ${dynamodbPort}`));
         expect(javaOfThisRun(await commandLines())).toHaveLength(1);
 
@@ -70,8 +58,8 @@ describe('npm start', () => {
         // npm waits for its child, which waits for java: once npm is gone, everything is.
         await exited;
         expect(javaOfThisRun(await commandLines())).toEqual([]);
-        expect(await portAnswers(port)).toBe(false);
-        expect(await portAnswers(dynamodbPort)).toBe(false);
+        expect(await portOpen(port)).toBe(false);
+        expect(await portOpen(dynamodbPort)).toBe(false);
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }
@@ -80,11 +68,7 @@ describe('npm start', () => {
 });
 
 describe('the local programs\' flags', () => {
-  const run = (script: string, args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, timeout: 60_000 }).then(
-      (result) => ({ code: 0, ...result }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-    );
+  const run = (script: string, args: string[]) => runBin(script, args);
 
   it.each([
     ['infra/local/start.ts', 'relaywatch'],
