@@ -249,7 +249,7 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
       lines.push(
         ban.rule?.startsWith('silent')
           ? '  It is released as soon as the machine reports healthy again, or at its end.'
-          : '  It is released early once its probes are healthy for a few minutes in a row, or at its end.',
+          : '  It is released early once every probe it reports over the release window (RELAYWATCH_RELEASE_MINUTES) is healthy, or at its end.',
       );
     }
   } else {
