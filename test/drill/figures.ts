@@ -7,6 +7,8 @@
 export type JobRecord = {
   id: string;
   sentAt: number;
+  /** When the dispatcher had its answer (where the job landed, or that it landed nowhere). */
+  answeredAt?: number | undefined;
   /** The machine whose turn it was (first in the dispatcher's rotation). */
   turn: string;
   /** The machine whose agent answered "started" (201 flowing, 202 starting); undefined when none did. */
@@ -94,7 +96,10 @@ export function avoidSeconds(options: {
   const during = options.jobs
     .filter((job) => job.sentAt >= options.cutAt && job.sentAt < options.until)
     .sort((a, b) => a.sentAt - b.sentAt);
-  const lastLanding = during.findLast((job) => job.landedOn === options.ip)?.sentAt ?? Number.NEGATIVE_INFINITY;
+  // A job sent just before the repair may start once the machine is whole again: that landing is no
+  // failure to avoid a cut machine, so only landings answered while the cut lasted count.
+  const landedWhileCut = (job: JobRecord) => job.landedOn === options.ip && (job.answeredAt ?? job.sentAt) < options.until;
+  const lastLanding = during.findLast(landedWhileCut)?.sentAt ?? Number.NEGATIVE_INFINITY;
   const avoidedTurns = during.filter((job) => job.turn === options.ip && job.sentAt > lastLanding);
   const first = avoidedTurns[0];
   if (first === undefined || avoidedTurns.length < options.minAvoidedTurns) return null;

@@ -101,6 +101,7 @@ export function startJobStream(options: {
       blocklist: options.blocklist,
       agentToken: options.agentToken,
     });
+    record.answeredAt = Date.now();
     record.landedOn = outcome.landedOn;
     record.state = outcome.state;
     record.attempts = outcome.attempts;

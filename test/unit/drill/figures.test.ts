@@ -50,6 +50,14 @@ describe('t_avoid', () => {
     expect(avoidSeconds({ ip: CUT, cutAt: at(0), until: at(200), jobs, minAvoidedTurns: 2 })).toBe(40);
   });
 
+  it('does not count a landing answered after the repair (a job sent just before it may start on the mended machine)', () => {
+    const lastMinute = { ...job(195, CUT, CUT), answeredAt: at(203) };
+    const jobs = [job(10, CUT, OTHER), job(25, CUT, OTHER), lastMinute];
+    expect(avoidSeconds({ ip: CUT, cutAt: at(0), until: at(200), jobs, minAvoidedTurns: 2 })).toBe(10);
+    const whileCut = { ...job(195, CUT, CUT), answeredAt: at(198) };
+    expect(avoidSeconds({ ip: CUT, cutAt: at(0), until: at(200), jobs: [job(10, CUT, OTHER), job(25, CUT, OTHER), whileCut], minAvoidedTurns: 2 })).toBeNull();
+  });
+
   it('ignores jobs sent before the cut or after the repair', () => {
     const jobs = [job(-10, CUT, CUT), job(10, CUT, OTHER), job(25, CUT, OTHER), job(210, CUT, CUT)];
     expect(avoidSeconds({ ip: CUT, cutAt: at(0), until: at(200), jobs, minAvoidedTurns: 2 })).toBe(10);
