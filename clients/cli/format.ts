@@ -2,32 +2,15 @@
  * What `relaywatch` prints for people: aligned tables and explanations in
  * words. Pure: the answers of the API in, text out, time as a parameter.
  */
+import type { BlocklistEntry } from '../../functions/core/blocklist.js';
+import type { IpEvidence } from '../../functions/core/rules/evidence.js';
 import { formatDuration } from './duration.js';
 
 export type Counts = { ok: number; connect_failed: number; origin_error: number; error: number };
-export type BanView = {
-  ip: string;
-  reason: string;
-  since: string;
-  until: string;
-  failRatio: number | null;
-  samples: number | null;
-  manual: boolean;
-  offense?: number;
-  rule?: string;
-};
-export type IpEvidence = {
-  ip: string;
-  samples: number;
-  ok: number;
-  connectFailed: number;
-  failRatio: number;
-  excusedFailures: number;
-  uncorroboratedFailures: number;
-  originErrors: number;
-  errors: number;
-  origins: number;
-};
+/** A ban as GET /v1/blocklist and GET /v1/ips/{ip} give it (the wire contract), with the fields only the latter has. */
+export type BanView = BlocklistEntry & { offense?: number; rule?: string };
+/** One reporting IP's evidence in GET /v1/fleet: the status center's own type. */
+export type { IpEvidence };
 export type FleetView = {
   generatedAt: string;
   aggregatedMinute: string | null;
