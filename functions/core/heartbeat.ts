@@ -95,8 +95,13 @@ export type HeartbeatEnvelope = z.infer<typeof heartbeatEnvelopeSchema>;
  * Timestamps more than maxFutureSkewMs ahead of `now` are refused here too,
  * so one bad heartbeat rejects the whole request and nothing is stored.
  */
+/** Whether a POST /v1/heartbeats body is the envelope form ({"heartbeats": [...]}) rather than one heartbeat. */
+export function isHeartbeatEnvelope(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && 'heartbeats' in body;
+}
+
 export function parseHeartbeatBody(body: unknown, now: number): Parsed<HeartbeatEnvelope> {
-  const isEnvelope = typeof body === 'object' && body !== null && 'heartbeats' in body;
+  const isEnvelope = isHeartbeatEnvelope(body);
   const parsed = isEnvelope
     ? parseWith(heartbeatEnvelopeSchema, body)
     : parseWith(heartbeatSchema, body);

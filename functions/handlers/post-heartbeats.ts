@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Heartbeat } from '../core/heartbeat.js';
-import { HEARTBEAT_LIMITS, parseHeartbeatBody } from '../core/heartbeat.js';
+import { HEARTBEAT_LIMITS, isHeartbeatEnvelope, parseHeartbeatBody } from '../core/heartbeat.js';
 import { canonicalIp } from '../core/ip.js';
 import type { InputIssue } from '../core/validation.js';
 import { tallyHeartbeats } from '../core/tally.js';
@@ -47,11 +47,9 @@ export function createHandler(runtime: ApiRuntime) {
       if (!parsed.ok) throw badRequest('invalid heartbeats; nothing was stored', parsed.issues);
       const { heartbeats, batchId, reportIntervalSeconds, ip } = parsed.value;
       if (principal.ip !== undefined) {
-        const single = !(typeof body === 'object' && body !== null && 'heartbeats' in body);
-        const foreign = foreignIps(heartbeats, principal.ip, single);
+        const foreign = foreignIps(heartbeats, principal.ip, !isHeartbeatEnvelope(body));
         // An envelope-level ip (the lease of an idle agent) must be the machine's own too.
-        const envelopeIp = single ? undefined : (body as { ip?: unknown }).ip;
-        if (envelopeIp !== undefined && (typeof envelopeIp !== 'string' || canonicalIp(envelopeIp) !== principal.ip)) {
+        if (ip !== undefined && canonicalIp(ip) !== principal.ip) {
           foreign.unshift({ path: 'ip', message: `this token reports for ${principal.ip} only` });
         }
         if (foreign.length) throw new HttpError(403, `a machine token speaks for its own IP only; nothing was stored`, foreign);
