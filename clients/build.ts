@@ -35,12 +35,16 @@ export async function buildBins(outdir = `${ROOT}dist`): Promise<string[]> {
       logLevel: 'warning',
       write: false,
       // Bundled CommonJS dependencies call require(), which ESM lacks.
-      banner: { js: "import { createRequire as relaywatchCreateRequire } from 'node:module'; const require = relaywatchCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as relaywatchCreateRequire } from 'node:module'; const require = relaywatchCreateRequire(import.meta.url);",
+      },
     });
     for (const file of result.outputFiles) {
       // esbuild keeps the entry's "#!/usr/bin/env -S npx tsx"; the built file needs node alone.
       // One line for one line, so the source map still matches.
-      const text = file.path.endsWith('.mjs') ? `#!/usr/bin/env node\n${file.text.replace(/^#![^\n]*\n/, '')}` : file.text;
+      const text = file.path.endsWith('.mjs')
+        ? `#!/usr/bin/env node\n${file.text.replace(/^#![^\n]*\n/, '')}`
+        : file.text;
       await writeFile(file.path, text);
     }
     await chmod(outfile, 0o755);
@@ -50,5 +54,6 @@ export async function buildBins(outdir = `${ROOT}dist`): Promise<string[]> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const file of await buildBins()) process.stdout.write(`built ${file.slice(ROOT.length)}\n`);
+  for (const file of await buildBins())
+    process.stdout.write(`built ${file.slice(ROOT.length)}\n`);
 }

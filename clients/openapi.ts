@@ -9,7 +9,9 @@ const file = new URL('../docs/openapi.json', import.meta.url);
 const text = `${JSON.stringify(buildOpenApi(), null, 2)}\n`;
 if (process.argv.includes('--check')) {
   if (readFileSync(file, 'utf8') !== text) {
-    process.stderr.write('docs/openapi.json is out of date: run npm run openapi\n');
+    process.stderr.write(
+      'docs/openapi.json is out of date: run npm run openapi\n',
+    );
     process.exitCode = 1;
   }
 } else {

@@ -4,7 +4,13 @@
  * the new one).
  */
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const UNIT_MS = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+} as const;
 const WITH_UNITS = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 const PLAIN = /^\d+(?:\.\d+)?$/;
 
@@ -20,7 +26,9 @@ export function parseDurationMs(text: string): number | undefined {
   if (PLAIN.test(trimmed)) return Math.round(Number(trimmed) * 1000);
   if (!WITH_UNITS.test(trimmed)) return undefined;
   let ms = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) {
+  for (const [, amount, unit] of trimmed.matchAll(
+    /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g,
+  )) {
     ms += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
   }
   const rounded = Math.round(ms);
@@ -28,13 +36,16 @@ export function parseDurationMs(text: string): number | undefined {
 }
 
 /** How a duration may be written, for help texts and error messages. */
-export const DURATION_FORMS = 'a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds)';
+export const DURATION_FORMS =
+  'a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds)';
 
 /** An old name of a setting and the name that replaced it. */
 export type Rename = { old: string; now: string };
 
 /** The environment variables that were renamed: the old names still work, with a warning. */
-export const RENAMED_ENV: readonly Rename[] = [{ old: 'RELAYWATCH_STATUS_URL', now: 'RELAYWATCH_URL' }];
+export const RENAMED_ENV: readonly Rename[] = [
+  { old: 'RELAYWATCH_STATUS_URL', now: 'RELAYWATCH_URL' },
+];
 
 /**
  * The environment with renamed variables read under their new names (the new
@@ -49,7 +60,9 @@ export function withRenamedEnv(
   for (const { old, now } of renames) {
     if (env[old] === undefined) continue;
     warnings.push(
-      env[now] === undefined ? `${old} is deprecated; set ${now} instead` : `${old} is deprecated and ignored: ${now} is set`,
+      env[now] === undefined
+        ? `${old} is deprecated; set ${now} instead`
+        : `${old} is deprecated and ignored: ${now} is set`,
     );
     result[now] ??= env[old];
   }

@@ -4,16 +4,28 @@ import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Leases } from './core/leases.js';
 import { freshGrace, mergeLeases, quietIps } from './core/leases.js';
-import type { Logger } from './log.js';
 import { getOrInsert } from './core/maps.js';
-import { bucketId, MINUTE_MS, minuteClosesAt, minuteOf, minutesToAggregate, trailingWindow } from './core/minutes.js';
-import type { Decision, PolicyInput, PolicyResult, Verdict } from './core/policy.js';
+import {
+  bucketId,
+  MINUTE_MS,
+  minuteClosesAt,
+  minuteOf,
+  minutesToAggregate,
+  trailingWindow,
+} from './core/minutes.js';
+import type {
+  Decision,
+  PolicyInput,
+  PolicyResult,
+  Verdict,
+} from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
+import type { Logger } from './log.js';
 import type { BanStore } from './store/ban-store.js';
+import { isRetryableStoreError } from './store/errors.js';
 import type { EventStore } from './store/event-store.js';
 import type { HeartbeatStore } from './store/heartbeat-store.js';
-import { isRetryableStoreError } from './store/errors.js';
 import type { AggregatorState, StateStore } from './store/state-store.js';
 
 export type AggregatorOptions = {
@@ -37,9 +49,20 @@ export type AggregationSummary = {
   passes: string[];
   waitedMs: number;
   /** What this run applied (and recorded), including in a pass another run also made. */
-  decisions: Array<{ minute: string; at: string; type: Decision['type']; ip?: string; origin?: string }>;
+  decisions: Array<{
+    minute: string;
+    at: string;
+    type: Decision['type'];
+    ip?: string;
+    origin?: string;
+  }>;
   /** Bans and releases this run decided but another writer had already made (another run, a manual ban). */
-  lostRaces: Array<{ minute: string; at: string; type: Decision['type']; ip?: string }>;
+  lostRaces: Array<{
+    minute: string;
+    at: string;
+    type: Decision['type'];
+    ip?: string;
+  }>;
   /** Set when another run advanced the state first: this run stopped there and left the rest to it. */
   supersededAt?: { minute: string } | { at: string };
 };
@@ -55,7 +78,11 @@ const DECISION_CONCURRENCY = 16;
 const READ_CONCURRENCY = 16;
 
 /** `work` over every item, at most `limit` at a time; results in the items' order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
@@ -68,16 +95,28 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item:
   );
   return results;
 }
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+const range = (from: number, to: number) =>
+  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
-function toEvent(verdict: Verdict, minute: number, at: number, enforced: boolean): AuditEvent {
-  return { at: new Date(at).toISOString(), minute: bucketId(minute), enforced, ...verdict.event };
+function toEvent(
+  verdict: Verdict,
+  minute: number,
+  at: number,
+  enforced: boolean,
+): AuditEvent {
+  return {
+    at: new Date(at).toISOString(),
+    minute: bucketId(minute),
+    enforced,
+    ...verdict.event,
+  };
 }
 
 /** Counts of the metrics named by these verdicts. */
 function metricsOf(verdicts: readonly Verdict[]): Record<string, number> {
   const metrics: Record<string, number> = {};
-  for (const { metric } of verdicts) if (metric) metrics[metric] = (metrics[metric] ?? 0) + 1;
+  for (const { metric } of verdicts)
+    if (metric) metrics[metric] = (metrics[metric] ?? 0) + 1;
   return metrics;
 }
 
@@ -95,7 +134,9 @@ function metricsOf(verdicts: readonly Verdict[]): Record<string, number> {
 export function createAggregator(options: AggregatorOptions) {
   const { config, heartbeats, bans, events, state, log } = options;
   const clock = options.clock ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep =
+    options.sleep ??
+    ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const graceMs = config.graceSeconds * 1000;
   const passMs = config.passSeconds * 1000;
   const windowMs = config.windowMinutes * MINUTE_MS;
@@ -105,10 +146,18 @@ export function createAggregator(options: AggregatorOptions) {
    * consistent, so a run catching up on several minutes overlays its own
    * writes: minute m+1 must see the ban and the offense of minute m.
    */
-  type OwnWrites = { bans: Map<string, Ban>; lifted: Map<string, number>; offenses: Map<string, number[]> };
+  type OwnWrites = {
+    bans: Map<string, Ban>;
+    lifted: Map<string, number>;
+    offenses: Map<string, number[]>;
+  };
 
   /** Applies one decision; false when it did not take effect (a ban or lift raced with another writer). */
-  async function applyDecision(decision: Decision, now: number, own: OwnWrites): Promise<boolean> {
+  async function applyDecision(
+    decision: Decision,
+    now: number,
+    own: OwnWrites,
+  ): Promise<boolean> {
     if (config.dryRun) return true;
     if (decision.type === 'ban' || decision.type === 'escalation') {
       const { applied } = await bans.putBanIfNoneInForce(decision.ban, now);
@@ -116,7 +165,10 @@ export function createAggregator(options: AggregatorOptions) {
       await state.addOffense(decision.ip, decision.ban.since);
       own.bans.set(decision.ip, decision.ban);
       own.lifted.delete(decision.ip);
-      own.offenses.set(decision.ip, [...(own.offenses.get(decision.ip) ?? []), decision.ban.since]);
+      own.offenses.set(decision.ip, [
+        ...(own.offenses.get(decision.ip) ?? []),
+        decision.ban.since,
+      ]);
       return true;
     }
     if (decision.type === 'release') {
@@ -129,20 +181,37 @@ export function createAggregator(options: AggregatorOptions) {
     return true;
   }
 
-  function withOwnWrites(read: { bans: Ban[]; offenses: Record<string, number[]> }, own: OwnWrites) {
+  function withOwnWrites(
+    read: { bans: Ban[]; offenses: Record<string, number[]> },
+    own: OwnWrites,
+  ) {
     const byIp = new Map(read.bans.map((ban) => [ban.ip, ban] as const));
-    for (const [ip, until] of own.lifted) if (byIp.get(ip)?.until === until) byIp.delete(ip);
+    for (const [ip, until] of own.lifted)
+      if (byIp.get(ip)?.until === until) byIp.delete(ip);
     for (const [ip, ban] of own.bans) byIp.set(ip, ban);
     const offenses: Record<string, number[]> = { ...read.offenses };
-    for (const [ip, starts] of own.offenses) offenses[ip] = [...new Set([...(offenses[ip] ?? []), ...starts])].sort((a, b) => a - b);
+    for (const [ip, starts] of own.offenses)
+      offenses[ip] = [...new Set([...(offenses[ip] ?? []), ...starts])].sort(
+        (a, b) => a - b,
+      );
     return { bans: [...byIp.values()], offenses };
   }
 
   /** Bans in force at `now` and the offenses of the IPs that may be judged, with this run's own writes laid over. */
-  async function bansAndOffenses(now: number, window: readonly MinuteTally[], quiet: readonly string[], own: OwnWrites) {
-    const failing = window.filter((row) => row.origins.some((o) => o.counts.connect_failed > 0)).map((row) => row.ip);
+  async function bansAndOffenses(
+    now: number,
+    window: readonly MinuteTally[],
+    quiet: readonly string[],
+    own: OwnWrites,
+  ) {
+    const failing = window
+      .filter((row) => row.origins.some((o) => o.counts.connect_failed > 0))
+      .map((row) => row.ip);
     const suspects = [...new Set([...failing, ...quiet])];
-    const [bansNow, offensesRead] = await Promise.all([bans.listBans(now), state.getOffenses(suspects)]);
+    const [bansNow, offensesRead] = await Promise.all([
+      bans.listBans(now),
+      state.getOffenses(suspects),
+    ]);
     return withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
   }
 
@@ -151,14 +220,32 @@ export function createAggregator(options: AggregatorOptions) {
    * already in hand, plus, for the minutes not in hand, the own rows of the
    * banned IPs that may be released, not every IP's rows of those minutes.
    */
-  async function recentRows(minute: number, now: number, inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] }, bansSeen: readonly Ban[]) {
+  async function recentRows(
+    minute: number,
+    now: number,
+    inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] },
+    bansSeen: readonly Ban[],
+  ) {
     // The release window is releaseMinutes of time ending now: it reaches into one more minute.
     const first = minute - config.releaseMinutes;
-    const rows = inHand.rows.filter((row) => row.minute >= first && row.minute <= minute);
-    const missing = range(first, minute).filter((m) => !inHand.minutes.includes(m));
+    const rows = inHand.rows.filter(
+      (row) => row.minute >= first && row.minute <= minute,
+    );
+    const missing = range(first, minute).filter(
+      (m) => !inHand.minutes.includes(m),
+    );
     if (!missing.length) return rows;
-    const releasable = bansSeen.filter((ban) => !ban.manual && isBanActive(ban, now) && ban.since <= now - config.releaseMinutes * MINUTE_MS).map((ban) => ban.ip);
-    const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) => heartbeats.readIpMinutes(ip, missing));
+    const releasable = bansSeen
+      .filter(
+        (ban) =>
+          !ban.manual &&
+          isBanActive(ban, now) &&
+          ban.since <= now - config.releaseMinutes * MINUTE_MS,
+      )
+      .map((ban) => ban.ip);
+    const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) =>
+      heartbeats.readIpMinutes(ip, missing),
+    );
     return [...rows, ...banned.flat()];
   }
 
@@ -171,16 +258,34 @@ export function createAggregator(options: AggregatorOptions) {
   ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
-    const applied = await mapBounded(result.verdicts, DECISION_CONCURRENCY, (verdict) => applyDecision(verdict.decision, at.now, own));
+    const applied = await mapBounded(
+      result.verdicts,
+      DECISION_CONCURRENCY,
+      (verdict) => applyDecision(verdict.decision, at.now, own),
+    );
     const lost = result.verdicts.filter((_, i) => !applied[i]);
-    const taken = result.verdicts.filter((verdict, i) => applied[i] && record(verdict));
-    await events.putEvents(taken.map((v) => toEvent(v, at.minute, at.now, !config.dryRun)));
+    const taken = result.verdicts.filter(
+      (verdict, i) => applied[i] && record(verdict),
+    );
+    await events.putEvents(
+      taken.map((v) => toEvent(v, at.minute, at.now, !config.dryRun)),
+    );
     return { taken, lost };
   }
 
-  function summarise(summary: AggregationSummary, minute: number, now: number, outcome: { taken: readonly Verdict[]; lost: readonly Verdict[] }) {
+  function summarise(
+    summary: AggregationSummary,
+    minute: number,
+    now: number,
+    outcome: { taken: readonly Verdict[]; lost: readonly Verdict[] },
+  ) {
     for (const { decision: d } of outcome.lost) {
-      summary.lostRaces.push({ minute: bucketId(minute), at: new Date(now).toISOString(), type: d.type, ...('ip' in d ? { ip: d.ip } : {}) });
+      summary.lostRaces.push({
+        minute: bucketId(minute),
+        at: new Date(now).toISOString(),
+        type: d.type,
+        ...('ip' in d ? { ip: d.ip } : {}),
+      });
     }
     for (const { decision: d } of outcome.taken) {
       summary.decisions.push({
@@ -194,22 +299,32 @@ export function createAggregator(options: AggregatorOptions) {
   }
 
   /** The state after closing `minute`: the fleet view of that minute, the rest carried forward. */
-  function stateAfterMinute(minute: number, result: PolicyResult, previous: AggregatorState | undefined, leases: Leases): AggregatorState {
+  function stateAfterMinute(
+    minute: number,
+    result: PolicyResult,
+    previous: AggregatorState | undefined,
+    leases: Leases,
+  ): AggregatorState {
     const lastSeen: Record<string, number> = {};
     for (const [ip, seen] of Object.entries(previous?.lastSeen ?? {})) {
       if (seen > minute - SILENT_MEMORY_MINUTES) lastSeen[ip] = seen;
     }
-    for (const evidence of result.reporting) lastSeen[evidence.ip] = Math.max(lastSeen[evidence.ip] ?? minute, minute);
+    for (const evidence of result.reporting)
+      lastSeen[evidence.ip] = Math.max(lastSeen[evidence.ip] ?? minute, minute);
     return {
       lastMinute: minute,
-      ...(previous?.lastPassAt === undefined ? {} : { lastPassAt: previous.lastPassAt }),
+      ...(previous?.lastPassAt === undefined
+        ? {}
+        : { lastPassAt: previous.lastPassAt }),
       reporting: result.reporting,
       lastSeen,
       outages: result.outages,
       fleetWide: result.fleetWide,
       fleetSilent: previous?.fleetSilent ?? false,
       capInForce: result.capInForce,
-      capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
+      capped: result.decisions.flatMap((d) =>
+        d.type === 'capped' ? [d.ip] : [],
+      ),
       leases: { ...leases },
     };
   }
@@ -219,18 +334,34 @@ export function createAggregator(options: AggregatorOptions) {
      * Runs the passes of the invocation EventBridge fired at `eventTime`.
      * `deadline` (epoch ms): no pass starts after it (the Lambda's timeout).
      */
-    async run(eventTime: number, options: { deadline?: number } = {}): Promise<AggregationSummary> {
-      const summary: AggregationSummary = { minutes: [], failedMinutes: [], passes: [], waitedMs: 0, decisions: [], lostRaces: [] };
+    async run(
+      eventTime: number,
+      options: { deadline?: number } = {},
+    ): Promise<AggregationSummary> {
+      const summary: AggregationSummary = {
+        minutes: [],
+        failedMinutes: [],
+        passes: [],
+        waitedMs: 0,
+        decisions: [],
+        lostRaces: [],
+      };
       let previous: AggregatorState | undefined;
       try {
         previous = await state.getAggregatorState({ consistent: true });
       } catch (error) {
         if (isRetryableStoreError(error)) throw error;
         // Unreadable state must not stop detection either: decide the current minute without it.
-        log.error('aggregator state unreadable; deciding without it', { error });
+        log.error('aggregator state unreadable; deciding without it', {
+          error,
+        });
         log.metrics({ AggregationFailures: 1 });
       }
-      const own: OwnWrites = { bans: new Map(), lifted: new Map(), offenses: new Map() };
+      const own: OwnWrites = {
+        bans: new Map(),
+        lifted: new Map(),
+        offenses: new Map(),
+      };
       // In dry run nothing is banned, so a failing IP qualifies again in every
       // pass: its would-be ban is recorded once per run (once a minute).
       const dryRunRecorded = new Set<string>();
@@ -267,17 +398,27 @@ export function createAggregator(options: AggregatorOptions) {
         let leases = mergeLeases(previous?.leases, liveRows, at, config);
 
         // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
-        const toClose = minutesToAggregate({ eventTime: at, lastDone: previous?.lastMinute, maxCatchUp: config.maxCatchUpMinutes }).filter(
-          (minute) => minuteClosesAt(minute, graceMs) <= at,
-        );
+        const toClose = minutesToAggregate({
+          eventTime: at,
+          lastDone: previous?.lastMinute,
+          maxCatchUp: config.maxCatchUpMinutes,
+        }).filter((minute) => minuteClosesAt(minute, graceMs) <= at);
         for (const minute of toClose) {
           try {
             const now = minuteClosesAt(minute, graceMs);
-            const windowMinutes = range(minute - config.windowMinutes + 1, minute);
+            const windowMinutes = range(
+              minute - config.windowMinutes + 1,
+              minute,
+            );
             const window = (await Promise.all(windowMinutes.map(read))).flat();
             leases = mergeLeases(leases, window, at, config);
             const seen = await bansAndOffenses(now, window, [], own);
-            const recent = await recentRows(minute, now, { minutes: windowMinutes, rows: window }, seen.bans);
+            const recent = await recentRows(
+              minute,
+              now,
+              { minutes: windowMinutes, rows: window },
+              seen.bans,
+            );
             const result = decideMinute(
               {
                 minute,
@@ -287,28 +428,48 @@ export function createAggregator(options: AggregatorOptions) {
                 latest: liveRows.filter((row) => row.minute > minute),
                 bans: seen.bans,
                 offenses: seen.offenses,
-                previous: { outages: previous?.outages ?? [], fleetWide: previous?.fleetWide ?? false },
+                previous: {
+                  outages: previous?.outages ?? [],
+                  fleetWide: previous?.fleetWide ?? false,
+                },
                 leases,
                 closing: true,
               },
               config,
             );
-            const outcome = await take(result, { minute, now }, own, firstInRun);
+            const outcome = await take(
+              result,
+              { minute, now },
+              own,
+              firstInRun,
+            );
             // What this run wrote stands even if another run advances the state first: summarise before checking.
             summarise(summary, minute, now, outcome);
             const next = stateAfterMinute(minute, result, previous, leases);
             if (!(await state.advanceAggregatorState(next)).applied) {
               summary.supersededAt = { minute: bucketId(minute) };
-              log.info('another run already aggregated this minute; stopping here', { minute: bucketId(minute), applied: summary.decisions, lostRaces: summary.lostRaces });
+              log.info(
+                'another run already aggregated this minute; stopping here',
+                {
+                  minute: bucketId(minute),
+                  applied: summary.decisions,
+                  lostRaces: summary.lostRaces,
+                },
+              );
               return summary;
             }
             previous = next;
             summary.minutes.push(bucketId(minute));
             if (result.capInForce) {
-              log.warn('ban cap in force: IPs qualified for a ban but were not banned', {
-                minute: bucketId(minute),
-                capped: result.decisions.flatMap((d) => (d.type === 'capped' ? [d.ip] : [])),
-              });
+              log.warn(
+                'ban cap in force: IPs qualified for a ban but were not banned',
+                {
+                  minute: bucketId(minute),
+                  capped: result.decisions.flatMap((d) =>
+                    d.type === 'capped' ? [d.ip] : [],
+                  ),
+                },
+              );
             }
             log.metrics({
               ...result.metrics,
@@ -317,7 +478,10 @@ export function createAggregator(options: AggregatorOptions) {
               FleetSilent: previous?.fleetSilent ? 1 : 0,
               SilentIps: quietIps(leases, at, config).length,
               // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
-              AggregationLagSeconds: Math.max(0, Math.round((clock() - now) / 1000)),
+              AggregationLagSeconds: Math.max(
+                0,
+                Math.round((clock() - now) / 1000),
+              ),
             });
           } catch (error) {
             // Busy or unreachable storage: the next run retries the minute.
@@ -325,7 +489,10 @@ export function createAggregator(options: AggregatorOptions) {
             // Anything else would fail the same way on every run and stop
             // detection for good: record it and move past the minute.
             const now = minuteClosesAt(minute, graceMs);
-            log.error('minute could not be decided; moving past it', { minute: bucketId(minute), error });
+            log.error('minute could not be decided; moving past it', {
+              minute: bucketId(minute),
+              error,
+            });
             log.metrics({ AggregationFailures: 1 });
             await events.putEvents([
               {
@@ -334,7 +501,12 @@ export function createAggregator(options: AggregatorOptions) {
                 minute: bucketId(minute),
                 enforced: false,
                 rule: 'aggregator',
-                evidence: { error: error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : String(error) },
+                evidence: {
+                  error:
+                    error instanceof Error
+                      ? `${error.name}: ${error.message}`.slice(0, 500)
+                      : String(error),
+                },
               },
             ]);
             if (!(await state.skipMinute(minute)).applied) return summary;
@@ -347,8 +519,18 @@ export function createAggregator(options: AggregatorOptions) {
         // 2. The live decision at `at`: the trailing window, silence, releases.
         const minute = minuteOf(at);
         const window = trailingWindow(liveRows, at, windowMs);
-        const seen = await bansAndOffenses(at, window, quietIps(leases, at, config), own);
-        const recent = await recentRows(minute, at, { minutes: liveMinutes, rows: liveRows }, seen.bans);
+        const seen = await bansAndOffenses(
+          at,
+          window,
+          quietIps(leases, at, config),
+          own,
+        );
+        const recent = await recentRows(
+          minute,
+          at,
+          { minutes: liveMinutes, rows: liveRows },
+          seen.bans,
+        );
         const input: PolicyInput = {
           minute,
           now: at,
@@ -360,16 +542,24 @@ export function createAggregator(options: AggregatorOptions) {
             outages: previous?.outages ?? [],
             fleetWide: previous?.fleetWide ?? false,
             fleetSilent: previous?.fleetSilent ?? false,
-            ...(previous?.lastPassAt === undefined ? {} : { at: previous.lastPassAt }),
+            ...(previous?.lastPassAt === undefined
+              ? {}
+              : { at: previous.lastPassAt }),
           },
           leases,
         };
         const result = decideMinute(input, config);
         // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
-        const outcome = await take(result, { minute, now: at }, own, (verdict) => !verdict.perMinute && firstInRun(verdict));
+        const outcome = await take(
+          result,
+          { minute, now: at },
+          own,
+          (verdict) => !verdict.perMinute && firstInRun(verdict),
+        );
         const { taken } = outcome;
         summarise(summary, minute, at, outcome);
-        if (previous?.fleetSilent && !result.fleetSilent) leases = freshGrace(leases, at);
+        if (previous?.fleetSilent && !result.fleetSilent)
+          leases = freshGrace(leases, at);
         const lastMinute = previous?.lastMinute ?? minute - 2;
         const next: AggregatorState = {
           lastMinute,
@@ -390,23 +580,35 @@ export function createAggregator(options: AggregatorOptions) {
         const lastPass =
           pass === passes - 1 ||
           clock() + passMs >= eventTime + MINUTE_MS ||
-          (options.deadline !== undefined && clock() + passMs > options.deadline);
-        const changed = taken.length > 0 || result.fleetSilent !== (previous?.fleetSilent ?? false);
+          (options.deadline !== undefined &&
+            clock() + passMs > options.deadline);
+        const changed =
+          taken.length > 0 ||
+          result.fleetSilent !== (previous?.fleetSilent ?? false);
         const counted = metricsOf(taken);
         if (Object.keys(counted).length) log.metrics(counted);
         let advanced = true;
         try {
-          advanced = !(lastPass || changed) || (await state.advanceAggregatorState(next)).applied;
+          advanced =
+            !(lastPass || changed) ||
+            (await state.advanceAggregatorState(next)).applied;
         } catch (error) {
           if (isRetryableStoreError(error)) throw error;
           // The closed minutes are decided and recorded; the next run passes again from them.
-          log.error('live pass could not record its state', { at: new Date(at).toISOString(), error });
+          log.error('live pass could not record its state', {
+            at: new Date(at).toISOString(),
+            error,
+          });
           log.metrics({ AggregationFailures: 1 });
           return summary;
         }
         if (!advanced) {
           summary.supersededAt = { at: new Date(at).toISOString() };
-          log.info('another run already made this pass; stopping here', { at: new Date(at).toISOString(), applied: summary.decisions, lostRaces: summary.lostRaces });
+          log.info('another run already made this pass; stopping here', {
+            at: new Date(at).toISOString(),
+            applied: summary.decisions,
+            lostRaces: summary.lostRaces,
+          });
           return summary;
         }
         previous = next;

@@ -44,10 +44,14 @@ function errorsAsText(_key: string, value: unknown): unknown {
 export const METRICS_NAMESPACE = 'Relaywatch';
 
 /** Fields of every line of a Lambda's process: which service and function wrote it. */
-export function lambdaFields(env: Record<string, string | undefined>): LogFields {
+export function lambdaFields(
+  env: Record<string, string | undefined>,
+): LogFields {
   return {
     service: env.POWERTOOLS_SERVICE_NAME ?? 'relaywatch',
-    ...(env.AWS_LAMBDA_FUNCTION_NAME ? { function: env.AWS_LAMBDA_FUNCTION_NAME } : {}),
+    ...(env.AWS_LAMBDA_FUNCTION_NAME
+      ? { function: env.AWS_LAMBDA_FUNCTION_NAME }
+      : {}),
   };
 }
 
@@ -58,23 +62,34 @@ let coldStart = true;
  * request, and the REPORT line Lambda writes), and coldStart, true only for
  * the first invocation of the process.
  */
-export function invocationLogger(log: Logger, context: { awsRequestId?: string } | undefined, fields: LogFields = {}): Logger {
+export function invocationLogger(
+  log: Logger,
+  context: { awsRequestId?: string } | undefined,
+  fields: LogFields = {},
+): Logger {
   const first = coldStart;
   coldStart = false;
-  return log.child({ requestId: context?.awsRequestId, coldStart: first, ...fields });
+  return log.child({
+    requestId: context?.awsRequestId,
+    coldStart: first,
+    ...fields,
+  });
 }
 
 /** Writes to stderr: for the programs whose stdout is their answer. */
 export const toStderr = (line: string) => void process.stderr.write(line);
 
 export function createLogger(options: LoggerOptions): Logger {
-  const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  const write =
+    options.write ?? ((line: string) => void process.stdout.write(line));
   const now = options.now ?? Date.now;
   const base = options.fields ?? {};
   const threshold = LOG_LEVELS.indexOf(options.level);
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
-    write(`${JSON.stringify({ timestamp: new Date(now()).toISOString(), level, message, ...base, ...fields }, errorsAsText)}\n`);
+    write(
+      `${JSON.stringify({ timestamp: new Date(now()).toISOString(), level, message, ...base, ...fields }, errorsAsText)}\n`,
+    );
   };
   return {
     debug: (message, fields) => emit('debug', message, fields),
@@ -88,7 +103,14 @@ export function createLogger(options: LoggerOptions): Logger {
           _aws: {
             Timestamp: now(),
             CloudWatchMetrics: [
-              { Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: Object.keys(values).map((Name) => ({ Name, Unit: Name.endsWith('Seconds') ? 'Seconds' : 'Count' })) },
+              {
+                Namespace: METRICS_NAMESPACE,
+                Dimensions: [[]],
+                Metrics: Object.keys(values).map((Name) => ({
+                  Name,
+                  Unit: Name.endsWith('Seconds') ? 'Seconds' : 'Count',
+                })),
+              },
             ],
           },
           ...base,
@@ -96,6 +118,7 @@ export function createLogger(options: LoggerOptions): Logger {
         })}\n`,
       );
     },
-    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+    child: (fields) =>
+      createLogger({ ...options, fields: { ...base, ...fields } }),
   };
 }

@@ -5,84 +5,185 @@
  * document, written by `npm run openapi`; a test fails when they differ.
  */
 import * as z from 'zod/mini';
-import { blocklistEntrySchema, blocklistResponseSchema, manualBanSchema } from './core/blocklist.js';
+import {
+  blocklistEntrySchema,
+  blocklistResponseSchema,
+  manualBanSchema,
+} from './core/blocklist.js';
 import { heartbeatEnvelopeSchema, heartbeatSchema } from './core/heartbeat.js';
-import { eventQuerySchema, reporterTokenRequestSchema } from './core/requests.js';
+import {
+  eventQuerySchema,
+  reporterTokenRequestSchema,
+} from './core/requests.js';
 import { publicRoutes, ROLE_ADMITS, routes } from './routes.js';
 
 type Schema = z.core.$ZodType;
 type RouteDoc = {
   summary: string;
   /** The success answer: status and, when it has a fixed shape, its schema. */
-  success: { status: 200 | 201 | 202 | 204; description: string; schema?: Schema; contentType?: string };
+  success: {
+    status: 200 | 201 | 202 | 204;
+    description: string;
+    schema?: Schema;
+    contentType?: string;
+  };
   body?: Schema;
   query?: Schema;
   /** Also answers 304 to If-None-Match. */
   conditional?: boolean;
 };
 
-const heartbeatsAnswer = z.object({ accepted: z.number(), stale: z.optional(z.number()) });
+const heartbeatsAnswer = z.object({
+  accepted: z.number(),
+  stale: z.optional(z.number()),
+});
 
 /** Every route documented: a route added to routes.ts without a line here does not compile. */
-const DOCS: Record<keyof typeof routes | keyof typeof publicRoutes, RouteDoc> = {
-  postHeartbeats: {
-    summary: 'Report heartbeats: one heartbeat, or {"heartbeats": [...]} with an optional batchId and lease',
-    body: z.union([heartbeatSchema, heartbeatEnvelopeSchema]),
-    success: { status: 202, description: 'Stored; stale counts heartbeats whose minute had already closed', schema: heartbeatsAnswer },
-  },
-  getBlocklist: {
-    summary: 'The bans in force',
-    success: { status: 200, description: 'The blocklist, with a strong ETag', schema: blocklistResponseSchema },
-    conditional: true,
-  },
-  getIp: { summary: 'One IP: its ban in force, if any, and its recent minutes', success: { status: 200, description: 'The IP\'s view' } },
-  putBan: {
-    summary: 'Ban an IP by hand, replacing any ban in force',
-    body: manualBanSchema,
-    success: { status: 201, description: 'Banned (200 when it replaced a ban in force)', schema: blocklistEntrySchema },
-  },
-  deleteBan: { summary: 'Lift the ban of an IP', success: { status: 204, description: 'Lifted' } },
-  getEvents: { summary: 'The audit trail, newest first', query: eventQuerySchema, success: { status: 200, description: '{"since", "events": [...]}' } },
-  getFleet: { summary: 'The fleet as the last aggregation saw it: reporting, banned, silent IPs, outages, flags, lag', success: { status: 200, description: 'The fleet view' } },
-  postReporterToken: {
-    summary: 'Issue a reporter token that speaks for one machine IP only',
-    body: reporterTokenRequestSchema,
-    success: { status: 201, description: '{"ip", "token"}', schema: z.object({ ip: z.string(), token: z.string() }) },
-  },
-  deleteReporterTokens: { summary: 'Revoke every reporter token issued for an IP', success: { status: 204, description: 'Revoked' } },
-  getDashboard: { summary: 'The dashboard page (it asks for a reader token)', success: { status: 200, description: 'HTML', contentType: 'text/html' } },
-  getOpenapi: { summary: 'This document', success: { status: 200, description: 'OpenAPI 3.1', contentType: 'application/json' } },
-};
+const DOCS: Record<keyof typeof routes | keyof typeof publicRoutes, RouteDoc> =
+  {
+    postHeartbeats: {
+      summary:
+        'Report heartbeats: one heartbeat, or {"heartbeats": [...]} with an optional batchId and lease',
+      body: z.union([heartbeatSchema, heartbeatEnvelopeSchema]),
+      success: {
+        status: 202,
+        description:
+          'Stored; stale counts heartbeats whose minute had already closed',
+        schema: heartbeatsAnswer,
+      },
+    },
+    getBlocklist: {
+      summary: 'The bans in force',
+      success: {
+        status: 200,
+        description: 'The blocklist, with a strong ETag',
+        schema: blocklistResponseSchema,
+      },
+      conditional: true,
+    },
+    getIp: {
+      summary: 'One IP: its ban in force, if any, and its recent minutes',
+      success: { status: 200, description: "The IP's view" },
+    },
+    putBan: {
+      summary: 'Ban an IP by hand, replacing any ban in force',
+      body: manualBanSchema,
+      success: {
+        status: 201,
+        description: 'Banned (200 when it replaced a ban in force)',
+        schema: blocklistEntrySchema,
+      },
+    },
+    deleteBan: {
+      summary: 'Lift the ban of an IP',
+      success: { status: 204, description: 'Lifted' },
+    },
+    getEvents: {
+      summary: 'The audit trail, newest first',
+      query: eventQuerySchema,
+      success: { status: 200, description: '{"since", "events": [...]}' },
+    },
+    getFleet: {
+      summary:
+        'The fleet as the last aggregation saw it: reporting, banned, silent IPs, outages, flags, lag',
+      success: { status: 200, description: 'The fleet view' },
+    },
+    postReporterToken: {
+      summary: 'Issue a reporter token that speaks for one machine IP only',
+      body: reporterTokenRequestSchema,
+      success: {
+        status: 201,
+        description: '{"ip", "token"}',
+        schema: z.object({ ip: z.string(), token: z.string() }),
+      },
+    },
+    deleteReporterTokens: {
+      summary: 'Revoke every reporter token issued for an IP',
+      success: { status: 204, description: 'Revoked' },
+    },
+    getDashboard: {
+      summary: 'The dashboard page (it asks for a reader token)',
+      success: { status: 200, description: 'HTML', contentType: 'text/html' },
+    },
+    getOpenapi: {
+      summary: 'This document',
+      success: {
+        status: 200,
+        description: 'OpenAPI 3.1',
+        contentType: 'application/json',
+      },
+    },
+  };
 
 const jsonSchema = (schema: Schema, io: 'input' | 'output') => {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
   return rest;
 };
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: {
+    'application/json': { schema: { $ref: '#/components/schemas/Error' } },
+  },
+});
 
 /** API Gateway's query parameters of a zod object: each property, optional unless required. */
 function queryParameters(schema: Schema) {
-  const json = jsonSchema(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, property]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: property }));
+  const json = jsonSchema(schema, 'input') as {
+    properties?: Record<string, unknown>;
+    required?: string[];
+  };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    schema: property,
+  }));
 }
 
-function operation(name: keyof typeof DOCS, path: string, roles: readonly string[] | undefined) {
+function operation(
+  name: keyof typeof DOCS,
+  path: string,
+  roles: readonly string[] | undefined,
+) {
   const doc = DOCS[name];
-  const pathParameters = [...path.matchAll(/\{(\w+)\}/g)].map(([, param]) => ({ name: param, in: 'path', required: true, schema: { type: 'string' } }));
-  const parameters = [...pathParameters, ...(doc.query ? queryParameters(doc.query) : [])];
+  const pathParameters = [...path.matchAll(/\{(\w+)\}/g)].map(([, param]) => ({
+    name: param,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  const parameters = [
+    ...pathParameters,
+    ...(doc.query ? queryParameters(doc.query) : []),
+  ];
   const success = doc.success;
   const responses: Record<string, unknown> = {
     [success.status]: {
       description: success.description,
       ...(success.status === 204
         ? {}
-        : { content: { [success.contentType ?? 'application/json']: success.schema ? { schema: jsonSchema(success.schema, 'output') } : {} } }),
+        : {
+            content: {
+              [success.contentType ?? 'application/json']: success.schema
+                ? { schema: jsonSchema(success.schema, 'output') }
+                : {},
+            },
+          }),
     },
   };
-  if (doc.conditional) responses['304'] = { description: 'Not modified (If-None-Match matched the ETag)' };
+  if (doc.conditional)
+    responses['304'] = {
+      description: 'Not modified (If-None-Match matched the ETag)',
+    };
   if (doc.body) {
-    responses['400'] = errorResponse('Invalid body: issues name each bad field');
+    responses['400'] = errorResponse(
+      'Invalid body: issues name each bad field',
+    );
     responses['413'] = errorResponse('Body over the limit');
     responses['415'] = errorResponse('Body not declared as application/json');
   } else if (doc.query || parameters.length) {
@@ -90,28 +191,61 @@ function operation(name: keyof typeof DOCS, path: string, roles: readonly string
   }
   if (roles) {
     responses['401'] = errorResponse('Missing or unknown token');
-    responses['403'] = errorResponse('The token\'s role may not do this');
+    responses['403'] = errorResponse("The token's role may not do this");
     responses['503'] = errorResponse('Storage busy: retry the same request');
   }
   return {
     operationId: name,
     summary: doc.summary,
-    ...(roles ? { description: `Roles: ${roles.join(', ')}.`, 'x-relaywatch-roles': [...roles], security: [{ bearer: [] }] } : { security: [] }),
+    ...(roles
+      ? {
+          description: `Roles: ${roles.join(', ')}.`,
+          'x-relaywatch-roles': [...roles],
+          security: [{ bearer: [] }],
+        }
+      : { security: [] }),
     ...(parameters.length ? { parameters } : {}),
-    ...(doc.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body, 'input') } } } } : {}),
+    ...(doc.body
+      ? {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: jsonSchema(doc.body, 'input') },
+            },
+          },
+        }
+      : {}),
     responses,
   };
 }
 
 export function buildOpenApi() {
   const paths: Record<string, Record<string, unknown>> = {};
-  const add = (name: keyof typeof DOCS, method: string, path: string, roles?: readonly string[]) => {
+  const add = (
+    name: keyof typeof DOCS,
+    method: string,
+    path: string,
+    roles?: readonly string[],
+  ) => {
     paths[path] ??= {};
-    (paths[path] as Record<string, unknown>)[method.toLowerCase()] = operation(name, path, roles);
+    (paths[path] as Record<string, unknown>)[method.toLowerCase()] = operation(
+      name,
+      path,
+      roles,
+    );
   };
-  for (const [name, route] of Object.entries(routes)) add(name as keyof typeof routes, route.method, route.path, ROLE_ADMITS[route.role]);
-  for (const [name, route] of Object.entries(publicRoutes)) add(name as keyof typeof publicRoutes, route.method, route.path);
-  const sorted = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
+  for (const [name, route] of Object.entries(routes))
+    add(
+      name as keyof typeof routes,
+      route.method,
+      route.path,
+      ROLE_ADMITS[route.role],
+    );
+  for (const [name, route] of Object.entries(publicRoutes))
+    add(name as keyof typeof publicRoutes, route.method, route.path);
+  const sorted = Object.fromEntries(
+    Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)),
+  );
   return {
     openapi: '3.1.0',
     info: {
@@ -123,14 +257,30 @@ export function buildOpenApi() {
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     paths: sorted,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A role token, or a per-machine reporter token' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A role token, or a per-machine reporter token',
+        },
+      },
       schemas: {
         Error: {
           type: 'object',
           required: ['error'],
           properties: {
             error: { type: 'string' },
-            issues: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+            issues: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['path', 'message'],
+                properties: {
+                  path: { type: 'string' },
+                  message: { type: 'string' },
+                },
+              },
+            },
           },
         },
       },

@@ -14,7 +14,10 @@ export type TableAccess = 'read' | 'write' | 'readWrite';
  * `dynamodb:LeadingKeys` conditions confine its writes (and its reads when
  * `reads` is set) to them. Unset: the whole table at its access level.
  */
-export type KeyAccess = { writes?: readonly KeyScope[]; reads?: readonly KeyScope[] };
+export type KeyAccess = {
+  writes?: readonly KeyScope[];
+  reads?: readonly KeyScope[];
+};
 
 export type HttpRoute = KeyAccess & {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -40,7 +43,11 @@ export type Schedule = KeyAccess & {
 };
 
 /** A consumer of the table's DynamoDB stream (NEW_AND_OLD_IMAGES). */
-export type StreamConsumer = KeyAccess & { entry: string; table: TableAccess; batchSize: number };
+export type StreamConsumer = KeyAccess & {
+  entry: string;
+  table: TableAccess;
+  batchSize: number;
+};
 
 /** Which roles a route's role admits: admin may do what a reader may. */
 export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
@@ -50,15 +57,79 @@ export const ROLE_ADMITS: Record<Role, readonly Role[]> = {
 };
 
 export const routes = {
-  postHeartbeats: { method: 'POST', path: '/v1/heartbeats', role: 'reporter', entry: 'handlers/post-heartbeats.ts', table: 'write', writes: ['heartbeats'], reads: ['revocations'], reporterKeys: true },
-  getBlocklist: { method: 'GET', path: '/v1/blocklist', role: 'reader', entry: 'handlers/get-blocklist.ts', table: 'read' },
-  getIp: { method: 'GET', path: '/v1/ips/{ip}', role: 'reader', entry: 'handlers/get-ip.ts', table: 'read' },
-  putBan: { method: 'PUT', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/put-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
-  deleteBan: { method: 'DELETE', path: '/v1/bans/{ip}', role: 'admin', entry: 'handlers/delete-ban.ts', table: 'readWrite', writes: ['bans', 'events'], reads: ['bans'] },
-  getEvents: { method: 'GET', path: '/v1/events', role: 'reader', entry: 'handlers/get-events.ts', table: 'read' },
-  getFleet: { method: 'GET', path: '/v1/fleet', role: 'reader', entry: 'handlers/get-fleet.ts', table: 'read' },
-  postReporterToken: { method: 'POST', path: '/v1/reporter-tokens', role: 'admin', entry: 'handlers/post-reporter-token.ts', table: 'write', writes: ['events'], reporterKeys: true },
-  deleteReporterTokens: { method: 'DELETE', path: '/v1/reporter-tokens/{ip}', role: 'admin', entry: 'handlers/delete-reporter-tokens.ts', table: 'write', writes: ['revocations', 'events'] },
+  postHeartbeats: {
+    method: 'POST',
+    path: '/v1/heartbeats',
+    role: 'reporter',
+    entry: 'handlers/post-heartbeats.ts',
+    table: 'write',
+    writes: ['heartbeats'],
+    reads: ['revocations'],
+    reporterKeys: true,
+  },
+  getBlocklist: {
+    method: 'GET',
+    path: '/v1/blocklist',
+    role: 'reader',
+    entry: 'handlers/get-blocklist.ts',
+    table: 'read',
+  },
+  getIp: {
+    method: 'GET',
+    path: '/v1/ips/{ip}',
+    role: 'reader',
+    entry: 'handlers/get-ip.ts',
+    table: 'read',
+  },
+  putBan: {
+    method: 'PUT',
+    path: '/v1/bans/{ip}',
+    role: 'admin',
+    entry: 'handlers/put-ban.ts',
+    table: 'readWrite',
+    writes: ['bans', 'events'],
+    reads: ['bans'],
+  },
+  deleteBan: {
+    method: 'DELETE',
+    path: '/v1/bans/{ip}',
+    role: 'admin',
+    entry: 'handlers/delete-ban.ts',
+    table: 'readWrite',
+    writes: ['bans', 'events'],
+    reads: ['bans'],
+  },
+  getEvents: {
+    method: 'GET',
+    path: '/v1/events',
+    role: 'reader',
+    entry: 'handlers/get-events.ts',
+    table: 'read',
+  },
+  getFleet: {
+    method: 'GET',
+    path: '/v1/fleet',
+    role: 'reader',
+    entry: 'handlers/get-fleet.ts',
+    table: 'read',
+  },
+  postReporterToken: {
+    method: 'POST',
+    path: '/v1/reporter-tokens',
+    role: 'admin',
+    entry: 'handlers/post-reporter-token.ts',
+    table: 'write',
+    writes: ['events'],
+    reporterKeys: true,
+  },
+  deleteReporterTokens: {
+    method: 'DELETE',
+    path: '/v1/reporter-tokens/{ip}',
+    role: 'admin',
+    entry: 'handlers/delete-reporter-tokens.ts',
+    table: 'write',
+    writes: ['revocations', 'events'],
+  },
 } as const satisfies Record<string, HttpRoute>;
 
 /**
@@ -70,16 +141,36 @@ export const routes = {
 export type PublicRoute = { method: 'GET'; path: string; entry: string };
 
 export const publicRoutes = {
-  getDashboard: { method: 'GET', path: '/dashboard', entry: 'handlers/get-dashboard.ts' },
+  getDashboard: {
+    method: 'GET',
+    path: '/dashboard',
+    entry: 'handlers/get-dashboard.ts',
+  },
   /** The OpenAPI document: public like the page, since it describes the API and holds nothing secret. */
-  getOpenapi: { method: 'GET', path: '/v1/openapi.json', entry: 'handlers/get-openapi.ts' },
+  getOpenapi: {
+    method: 'GET',
+    path: '/v1/openapi.json',
+    entry: 'handlers/get-openapi.ts',
+  },
 } as const satisfies Record<string, PublicRoute>;
 
 export const schedules = {
-  aggregate: { rate: '1 minute', everyMs: 60_000, entry: 'handlers/aggregate.ts', table: 'readWrite', timeoutSeconds: 120, memoryMb: 1024 },
+  aggregate: {
+    rate: '1 minute',
+    everyMs: 60_000,
+    entry: 'handlers/aggregate.ts',
+    table: 'readWrite',
+    timeoutSeconds: 120,
+    memoryMb: 1024,
+  },
 } as const satisfies Record<string, Schedule>;
 
 export const streamConsumers = {
   /** Records the end of every ban that DynamoDB's TTL removed, as an "expiry" event. */
-  banExpiry: { entry: 'handlers/ban-stream.ts', table: 'write', writes: ['events'], batchSize: 100 },
+  banExpiry: {
+    entry: 'handlers/ban-stream.ts',
+    table: 'write',
+    writes: ['events'],
+    batchSize: 100,
+  },
 } as const satisfies Record<string, StreamConsumer>;

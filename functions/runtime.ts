@@ -27,7 +27,9 @@ export type Runtime = {
   sleep: (ms: number) => Promise<void>;
 };
 
-export type RuntimeOverrides = Partial<Pick<Runtime, 'now' | 'sleep' | 'log'>> & {
+export type RuntimeOverrides = Partial<
+  Pick<Runtime, 'now' | 'sleep' | 'log'>
+> & {
   /** Replaces knobs after the environment was read (scenario tests). */
   config?: Partial<Config>;
 };
@@ -37,20 +39,46 @@ export type RuntimeOverrides = Partial<Pick<Runtime, 'now' | 'sleep' | 'log'>> &
  * knob (throwing a ConfigError naming the variable), creates the DynamoDB
  * client once. API handlers add the role tokens (http/api-runtime.ts).
  */
-export function createRuntime(env: Record<string, string | undefined>, overrides: RuntimeOverrides = {}): Runtime {
-  const config: Config = Object.freeze({ ...parseConfig(env), ...overrides.config });
-  const client = createDocumentClient({ region: config.region, endpoint: config.dynamodbEndpoint });
+export function createRuntime(
+  env: Record<string, string | undefined>,
+  overrides: RuntimeOverrides = {},
+): Runtime {
+  const config: Config = Object.freeze({
+    ...parseConfig(env),
+    ...overrides.config,
+  });
+  const client = createDocumentClient({
+    region: config.region,
+    endpoint: config.dynamodbEndpoint,
+  });
   const { tableName } = config;
   return {
     config,
-    log: overrides.log ?? createLogger({ level: config.logLevel, fields: lambdaFields(env) }),
-    heartbeats: createHeartbeatStore({ client, tableName, shards: config.shards, bucketTtlHours: config.bucketTtlHours }),
+    log:
+      overrides.log ??
+      createLogger({ level: config.logLevel, fields: lambdaFields(env) }),
+    heartbeats: createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: config.bucketTtlHours,
+    }),
     bans: createBanStore({ client, tableName }),
-    events: createEventStore({ client, tableName, eventTtlDays: config.eventTtlDays }),
+    events: createEventStore({
+      client,
+      tableName,
+      eventTtlDays: config.eventTtlDays,
+    }),
     state: createStateStore({ client, tableName }),
-    batches: createBatchStore({ client, tableName, ttlHours: config.bucketTtlHours }),
+    batches: createBatchStore({
+      client,
+      tableName,
+      ttlHours: config.bucketTtlHours,
+    }),
     revocations: createRevocationStore({ client, tableName }),
     now: overrides.now ?? Date.now,
-    sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    sleep:
+      overrides.sleep ??
+      ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   };
 }

@@ -8,21 +8,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
+import type { Logger } from '../../functions/log.js';
 import type { AddOutcome, RelayRegistry } from './api.js';
 import { createJobApi } from './api.js';
 import { createChangeBudget } from './change-budget.js';
-import { CHANGE_BURST } from './config.js';
 import type { AgentConfig } from './config.js';
-import { originOf } from './job.js';
+import { CHANGE_BURST } from './config.js';
 import type { RelayJob } from './job.js';
-import type { Logger } from '../../functions/log.js';
-import { originTarget, probeProcessName, probeTcp } from './probes.js';
+import { originOf } from './job.js';
+import { prometheusText } from './metrics.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
+import { originTarget, probeProcessName, probeTcp } from './probes.js';
 import type { Relay } from './relay.js';
 import { startRelay } from './relay.js';
-import { prometheusText } from './metrics.js';
-import { createReporter } from './reporter.js';
 import type { Reporter } from './reporter.js';
+import { createReporter } from './reporter.js';
 
 /** An origin is probed for this long after its last relay stopped. */
 const RECENT_ORIGIN_MS = 10 * 60_000;
@@ -59,7 +59,11 @@ export async function startAgent(options: {
     counts[status] = (counts[status] ?? 0) + 1;
   };
   let lastChangeReportAt = 0;
-  const changeBudget = createChangeBudget({ perHour: config.changeBudgetPerHour, burst: CHANGE_BURST, now: startedAt });
+  const changeBudget = createChangeBudget({
+    perHour: config.changeBudgetPerHour,
+    burst: CHANGE_BURST,
+    now: startedAt,
+  });
   let changeTimer: NodeJS.Timeout | undefined;
   let ticking = false;
   let stopping = false;
@@ -85,7 +89,10 @@ export async function startAgent(options: {
       process: relay.job.id,
       status: current.status,
       kind: 'relay',
-      origin: originOf(relay.job.source).slice(0, HEARTBEAT_LIMITS.maxOriginLength),
+      origin: originOf(relay.job.source).slice(
+        0,
+        HEARTBEAT_LIMITS.maxOriginLength,
+      ),
       ts,
       detail: current.detail,
     };
@@ -94,7 +101,10 @@ export async function startAgent(options: {
   function probeHeartbeat(result: ProbeResult): Heartbeat {
     return {
       ip: config.ip,
-      process: probeProcessName(result).slice(0, HEARTBEAT_LIMITS.maxProcessLength),
+      process: probeProcessName(result).slice(
+        0,
+        HEARTBEAT_LIMITS.maxProcessLength,
+      ),
       status: result.status,
       kind: 'probe',
       origin: result.origin.slice(0, HEARTBEAT_LIMITS.maxOriginLength),
@@ -106,20 +116,33 @@ export async function startAgent(options: {
   function rememberOrigin(job: RelayJob, at: number): void {
     const target = originTarget(job.source);
     if (target === undefined) return;
-    recentOrigins.set(`${target.host} ${target.port}`, { ...target, lastUsedAt: at });
+    recentOrigins.set(`${target.host} ${target.port}`, {
+      ...target,
+      lastUsedAt: at,
+    });
   }
 
   function probeTargets(now: number): ProbeTarget[] {
     const targets = new Map<string, ProbeTarget>();
     for (const { host, port } of config.probes) {
       const bracketed = host.includes(':') ? `[${host}]` : host;
-      targets.set(`${host} ${port}`, { host, port, origin: `tcp://${bracketed}:${port}` });
+      targets.set(`${host} ${port}`, {
+        host,
+        port,
+        origin: `tcp://${bracketed}:${port}`,
+      });
     }
     if (config.probeOrigins) {
       for (const relay of relays.values()) rememberOrigin(relay.job, now);
       for (const [key, origin] of recentOrigins) {
-        if (now - origin.lastUsedAt > RECENT_ORIGIN_MS) recentOrigins.delete(key);
-        else if (!targets.has(key)) targets.set(key, { host: origin.host, port: origin.port, origin: origin.origin });
+        if (now - origin.lastUsedAt > RECENT_ORIGIN_MS)
+          recentOrigins.delete(key);
+        else if (!targets.has(key))
+          targets.set(key, {
+            host: origin.host,
+            port: origin.port,
+            origin: origin.origin,
+          });
       }
     }
     return [...targets.values()];
@@ -131,7 +154,11 @@ export async function startAgent(options: {
     ticking = true;
     try {
       const targets = probeTargets(Date.now());
-      probeResults = await Promise.all(targets.map((target) => probeTcp(target, { timeoutMs: config.probeTimeoutMs })));
+      probeResults = await Promise.all(
+        targets.map((target) =>
+          probeTcp(target, { timeoutMs: config.probeTimeoutMs }),
+        ),
+      );
       for (const result of probeResults) count(probeCounts, result.status);
       if (stopping) return;
       const ts = Date.now();
@@ -155,8 +182,13 @@ export async function startAgent(options: {
     if (stopping || changed.size === 0) return;
     lastChangeReportAt = Date.now();
     changeBudget.spend(lastChangeReportAt);
-    const heartbeats = [...[...changed].map((id) => relays.get(id)), ...departed.values()]
-      .map((relay) => (relay ? relayHeartbeat(relay, lastChangeReportAt) : undefined))
+    const heartbeats = [
+      ...[...changed].map((id) => relays.get(id)),
+      ...departed.values(),
+    ]
+      .map((relay) =>
+        relay ? relayHeartbeat(relay, lastChangeReportAt) : undefined,
+      )
       .filter((heartbeat): heartbeat is Heartbeat => heartbeat !== undefined);
     changed.clear();
     departed.clear();
@@ -169,7 +201,11 @@ export async function startAgent(options: {
     const now = Date.now();
     // Changes within the gap wait and leave together in one request; with the
     // budget spent they wait for it, or ride on the next periodic report.
-    const wait = Math.max(0, lastChangeReportAt + config.changeGapMs - now, changeBudget.waitMs(now));
+    const wait = Math.max(
+      0,
+      lastChangeReportAt + config.changeGapMs - now,
+      changeBudget.waitMs(now),
+    );
     if (wait === Number.POSITIVE_INFINITY) return;
     changeTimer = setTimeout(sendChanges, wait);
   }
@@ -183,10 +219,15 @@ export async function startAgent(options: {
     const timedOut = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), config.confirmTimeoutMs);
     });
-    const first = config.confirmTimeoutMs === 0 ? undefined : await Promise.race([relay.firstOutcome, timedOut]);
+    const first =
+      config.confirmTimeoutMs === 0
+        ? undefined
+        : await Promise.race([relay.firstOutcome, timedOut]);
     clearTimeout(timer);
-    if (first === undefined) return { outcome: 'starting', relay: relay.view() };
-    if (first.kind === 'flowing') return { outcome: 'flowing', relay: relay.view() };
+    if (first === undefined)
+      return { outcome: 'starting', relay: relay.view() };
+    if (first.kind === 'flowing')
+      return { outcome: 'flowing', relay: relay.view() };
     if (first.kind === 'stopped') return { outcome: 'stopped' };
     if (relays.get(relay.job.id) === relay) {
       relays.delete(relay.job.id);
@@ -199,17 +240,27 @@ export async function startAgent(options: {
       cause: first.status.cause,
       detail: first.status.detail,
     });
-    return { outcome: 'failed', status: first.status.status, cause: first.status.cause, detail: first.status.detail };
+    return {
+      outcome: 'failed',
+      status: first.status.status,
+      cause: first.status.cause,
+      detail: first.status.detail,
+    };
   }
 
   const registry: RelayRegistry = {
     async add(job): Promise<AddOutcome> {
       const existing = relays.get(job.id);
       if (existing) {
-        const same = existing.job.source === job.source && existing.job.target === job.target;
-        return same ? { outcome: 'exists', relay: existing.view() } : { outcome: 'conflict' };
+        const same =
+          existing.job.source === job.source &&
+          existing.job.target === job.target;
+        return same
+          ? { outcome: 'exists', relay: existing.view() }
+          : { outcome: 'conflict' };
       }
-      if (relays.size >= config.maxRelays) return { outcome: 'limit', limit: config.maxRelays };
+      if (relays.size >= config.maxRelays)
+        return { outcome: 'limit', limit: config.maxRelays };
       const relay = startRelay({
         job,
         settings: config,
@@ -264,7 +315,9 @@ export async function startAgent(options: {
     },
   };
 
-  const server = createServer(createJobApi({ token: config.agentToken, registry, log }));
+  const server = createServer(
+    createJobApi({ token: config.agentToken, registry, log }),
+  );
   // Bounds on slow or idle clients of the job API.
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
@@ -274,7 +327,9 @@ export async function startAgent(options: {
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const bracketed = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const bracketed = config.host.includes(':')
+    ? `[${config.host}]`
+    : config.host;
   const url = `http://${bracketed}:${port}`;
 
   const interval = setInterval(() => void tick(), config.intervalMs);

@@ -7,9 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
 import type { InputIssue } from '../../functions/core/validation.js';
 import { parseWith } from '../../functions/core/validation.js';
-import { JOB_LIMITS, relayJobSchema } from './job.js';
-import type { RelayJob } from './job.js';
 import type { Logger } from '../../functions/log.js';
+import type { RelayJob } from './job.js';
+import { JOB_LIMITS, relayJobSchema } from './job.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import type { RelayView } from './relay.js';
 
@@ -17,7 +17,12 @@ export type AddOutcome =
   /** Frames flow (201), neither frames nor a failure within the confirm timeout (202), the same job already exists (200). */
   | { outcome: 'flowing' | 'starting' | 'exists'; relay: RelayView }
   /** The relay failed before it flowed; it is stopped and not kept (502). */
-  | { outcome: 'failed'; status: HeartbeatStatus; cause: string; detail: string }
+  | {
+      outcome: 'failed';
+      status: HeartbeatStatus;
+      cause: string;
+      detail: string;
+    }
   /** DELETE, or the agent stopping, ended the relay before it flowed or failed (409). */
   | { outcome: 'stopped' }
   | { outcome: 'conflict' }
@@ -54,13 +59,22 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-function send(response: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+function send(
+  response: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     response.writeHead(status, headers).end();
     return;
   }
   response
-    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
+    .writeHead(status, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      ...headers,
+    })
     .end(`${JSON.stringify(body)}\n`);
 }
 
@@ -89,7 +103,10 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 function tooLarge(): ApiError {
   return new ApiError(413, 'body_too_large', [
-    { path: '(body)', message: `must be at most ${JOB_LIMITS.maxBodyBytes} bytes` },
+    {
+      path: '(body)',
+      message: `must be at most ${JOB_LIMITS.maxBodyBytes} bytes`,
+    },
   ]);
 }
 
@@ -98,11 +115,17 @@ function relayId(encoded: string): string {
   try {
     id = decodeURIComponent(encoded);
   } catch {
-    throw new ApiError(400, 'invalid_id', [{ path: 'id', message: 'is not valid percent-encoding' }]);
+    throw new ApiError(400, 'invalid_id', [
+      { path: 'id', message: 'is not valid percent-encoding' },
+    ]);
   }
   const parsed = parseWith(relayJobSchema.shape.id, id);
   if (!parsed.ok) {
-    throw new ApiError(400, 'invalid_id', parsed.issues.map((issue) => ({ ...issue, path: 'id' })));
+    throw new ApiError(
+      400,
+      'invalid_id',
+      parsed.issues.map((issue) => ({ ...issue, path: 'id' })),
+    );
   }
   return id;
 }
@@ -111,11 +134,18 @@ function methodNotAllowed(allowed: string): ApiError {
   return new ApiError(405, 'method_not_allowed', [], { allow: allowed });
 }
 
-export function createJobApi(options: { token: string; registry: RelayRegistry; log: Logger }) {
+export function createJobApi(options: {
+  token: string;
+  registry: RelayRegistry;
+  log: Logger;
+}) {
   const { registry, log } = options;
   const expected = digest(options.token);
 
-  async function postRelay(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function postRelay(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     const type = request.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(type)) {
       throw new ApiError(415, 'unsupported_media_type', [
@@ -127,53 +157,94 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
     try {
       body = JSON.parse(text);
     } catch (error) {
-      throw new ApiError(400, 'invalid_json', [{ path: '(body)', message: `is not JSON: ${(error as Error).message}` }]);
+      throw new ApiError(400, 'invalid_json', [
+        { path: '(body)', message: `is not JSON: ${(error as Error).message}` },
+      ]);
     }
     const parsed = parseWith(relayJobSchema, body);
     if (!parsed.ok) throw new ApiError(400, 'invalid_relay', parsed.issues);
     const added = await registry.add(parsed.value);
-    const location = { location: `/relays/${encodeURIComponent(parsed.value.id)}` };
+    const location = {
+      location: `/relays/${encodeURIComponent(parsed.value.id)}`,
+    };
     switch (added.outcome) {
       case 'flowing':
       case 'starting':
-        log.info('relay added', { relay: parsed.value.id, state: added.relay.state });
-        return send(response, added.outcome === 'flowing' ? 201 : 202, added.relay, location);
+        log.info('relay added', {
+          relay: parsed.value.id,
+          state: added.relay.state,
+        });
+        return send(
+          response,
+          added.outcome === 'flowing' ? 201 : 202,
+          added.relay,
+          location,
+        );
       case 'failed':
         // Not a refusal of the request: the relay ran and failed; the job is not kept.
-        return send(response, 502, { error: 'relay_failed', status: added.status, cause: added.cause, detail: added.detail });
+        return send(response, 502, {
+          error: 'relay_failed',
+          status: added.status,
+          cause: added.cause,
+          detail: added.detail,
+        });
       case 'stopped':
         throw new ApiError(409, 'relay_stopped', [
-          { path: 'id', message: 'was deleted, or the agent stopped, before the relay flowed or failed' },
+          {
+            path: 'id',
+            message:
+              'was deleted, or the agent stopped, before the relay flowed or failed',
+          },
         ]);
       case 'exists':
         return send(response, 200, added.relay);
       case 'conflict':
         throw new ApiError(409, 'relay_exists', [
-          { path: 'id', message: 'already names a relay with another source or target; DELETE it first' },
+          {
+            path: 'id',
+            message:
+              'already names a relay with another source or target; DELETE it first',
+          },
         ]);
       case 'limit':
         throw new ApiError(409, 'relay_limit', [
-          { path: '(body)', message: `this agent already runs its maximum of ${added.limit} relays` },
+          {
+            path: '(body)',
+            message: `this agent already runs its maximum of ${added.limit} relays`,
+          },
         ]);
     }
   }
 
-  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     const url = request.url ?? '/';
     if (url.length > MAX_REQUEST_PATH) {
-      throw new ApiError(414, 'uri_too_long', [{ path: '(url)', message: `must be at most ${MAX_REQUEST_PATH} characters` }]);
+      throw new ApiError(414, 'uri_too_long', [
+        {
+          path: '(url)',
+          message: `must be at most ${MAX_REQUEST_PATH} characters`,
+        },
+      ]);
     }
     // The scheme is case-insensitive (RFC 9110); digests make the comparison constant-time.
-    const presented = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const presented =
+      /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
     if (!timingSafeEqual(digest(presented), expected)) {
-      throw new ApiError(401, 'unauthorized', [
-        { path: 'authorization', message: 'must be "Bearer <agent token>"' },
-      ], { 'www-authenticate': 'Bearer' });
+      throw new ApiError(
+        401,
+        'unauthorized',
+        [{ path: 'authorization', message: 'must be "Bearer <agent token>"' }],
+        { 'www-authenticate': 'Bearer' },
+      );
     }
     const path = url.split('?')[0] ?? '/';
     const method = request.method ?? 'GET';
     if (path === '/relays') {
-      if (method === 'GET') return send(response, 200, { relays: registry.list() });
+      if (method === 'GET')
+        return send(response, 200, { relays: registry.list() });
       if (method === 'POST') return postRelay(request, response);
       throw methodNotAllowed('GET, POST');
     }
@@ -182,12 +253,17 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
       const id = relayId(one[1] ?? '');
       if (method === 'GET') {
         const relay = registry.get(id);
-        if (relay === undefined) throw new ApiError(404, 'relay_not_found', [{ path: 'id', message: 'no such relay' }]);
+        if (relay === undefined)
+          throw new ApiError(404, 'relay_not_found', [
+            { path: 'id', message: 'no such relay' },
+          ]);
         return send(response, 200, relay);
       }
       if (method === 'DELETE') {
         if (!(await registry.remove(id))) {
-          throw new ApiError(404, 'relay_not_found', [{ path: 'id', message: 'no such relay' }]);
+          throw new ApiError(404, 'relay_not_found', [
+            { path: 'id', message: 'no such relay' },
+          ]);
         }
         log.info('relay removed', { relay: id });
         return send(response, 204);
@@ -196,14 +272,21 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed('GET');
-      response.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' }).end(registry.metrics());
+      response
+        .writeHead(200, {
+          'content-type': PROMETHEUS_CONTENT_TYPE,
+          'cache-control': 'no-store',
+        })
+        .end(registry.metrics());
       return;
     }
     if (path === '/status') {
       if (method === 'GET') return send(response, 200, registry.status());
       throw methodNotAllowed('GET');
     }
-    throw new ApiError(404, 'not_found', [{ path: '(url)', message: 'no such route' }]);
+    throw new ApiError(404, 'not_found', [
+      { path: '(url)', message: 'no such route' },
+    ]);
   }
 
   return (request: IncomingMessage, response: ServerResponse): void => {
@@ -211,11 +294,20 @@ export function createJobApi(options: { token: string; registry: RelayRegistry; 
       if (response.headersSent) return;
       if (error instanceof ApiError) {
         // A refused body may still be arriving; do not keep the connection for it.
-        const closing: Record<string, string> = error.status === 413 ? { connection: 'close' } : {};
-        send(response, error.status, { error: error.code, issues: error.issues }, { ...error.headers, ...closing });
+        const closing: Record<string, string> =
+          error.status === 413 ? { connection: 'close' } : {};
+        send(
+          response,
+          error.status,
+          { error: error.code, issues: error.issues },
+          { ...error.headers, ...closing },
+        );
         return;
       }
-      log.error('job API failure', { error: error as Error, method: request.method });
+      log.error('job API failure', {
+        error: error as Error,
+        method: request.method,
+      });
       send(response, 500, { error: 'internal', issues: [] });
     });
   };

@@ -4,11 +4,11 @@
  * fails fast naming the bad setting, and stops cleanly on SIGTERM/SIGINT.
  */
 import { networkInterfaces } from 'node:os';
+import { createLogger, toStderr } from '../../functions/log.js';
+import packageJson from '../../package.json' with { type: 'json' };
 import { startAgent } from './agent.js';
 import { ConfigError, helpText, parseAgentConfig } from './config.js';
-import { createLogger, toStderr } from '../../functions/log.js';
 import { pickMachineIp } from './machine-ip.js';
-import packageJson from '../../package.json' with { type: 'json' };
 
 /** A second signal, or a shutdown slower than this, ends the process at once. */
 const SHUTDOWN_BOUND_MS = 20_000;
@@ -25,10 +25,17 @@ async function main(argv: string[]): Promise<number> {
   let config: ReturnType<typeof parseAgentConfig>;
   const warnings: string[] = [];
   try {
-    config = parseAgentConfig({ argv, env: process.env, detectIp: () => pickMachineIp(networkInterfaces()), warn: (message) => warnings.push(message) });
+    config = parseAgentConfig({
+      argv,
+      env: process.env,
+      detectIp: () => pickMachineIp(networkInterfaces()),
+      warn: (message) => warnings.push(message),
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`relaywatch-agent: ${error.message}\nRun with --help for every setting.\n`);
+    process.stderr.write(
+      `relaywatch-agent: ${error.message}\nRun with --help for every setting.\n`,
+    );
     return 2;
   }
   const log = createLogger({ level: config.logLevel, write: toStderr });
@@ -56,7 +63,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    createLogger({ level: 'error', write: toStderr }).error('agent failed', { error });
+    createLogger({ level: 'error', write: toStderr }).error('agent failed', {
+      error,
+    });
     process.exitCode = 1;
   },
 );

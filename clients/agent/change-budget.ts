@@ -18,12 +18,19 @@ export type ChangeBudget = {
 
 const HOUR_MS = 3_600_000;
 
-export function createChangeBudget(options: { perHour: number; burst: number; now: number }): ChangeBudget {
+export function createChangeBudget(options: {
+  perHour: number;
+  burst: number;
+  now: number;
+}): ChangeBudget {
   const { perHour, burst } = options;
   let tokens = perHour > 0 ? burst : 0;
   let at = options.now;
   const refill = (now: number) => {
-    tokens = Math.min(burst, tokens + (Math.max(0, now - at) * perHour) / HOUR_MS);
+    tokens = Math.min(
+      burst,
+      tokens + (Math.max(0, now - at) * perHour) / HOUR_MS,
+    );
     at = Math.max(at, now);
   };
   return {

@@ -11,8 +11,9 @@
  *   error           anything else: mid-stream loss, a stall, the push target
  *                   failing, ffmpeg exiting for a local reason
  */
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
+
 import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
+import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import { endpointOf, parseUrl, redactUrl } from './job.js';
 
 export type RunEnding =
@@ -56,33 +57,100 @@ type Rule = {
   pattern: RegExp;
   rank: number;
   /** Status when the line is about the source; target lines are always `error`. */
-  decide: (context: { progressed: boolean; sourceScheme: string }) => { status: HeartbeatStatus; cause: string };
+  decide: (context: { progressed: boolean; sourceScheme: string }) => {
+    status: HeartbeatStatus;
+    cause: string;
+  };
 };
 
-const fixed = (status: HeartbeatStatus, cause: string) => () => ({ status, cause });
+const fixed = (status: HeartbeatStatus, cause: string) => () => ({
+  status,
+  cause,
+});
 
 /** Ordered: the first rule whose pattern matches a line classifies that line. */
 const RULES: readonly Rule[] = [
   // Connect phase, from libavformat/tcp.c and network.c.
-  { pattern: /Connection to \S+ failed(?: \(| ?: )Connection timed out/, rank: RANK.protocol, decide: fixed('connect_failed', 'connect_timeout') },
-  { pattern: /No route to host/, rank: RANK.protocol, decide: fixed('connect_failed', 'no_route_to_host') },
-  { pattern: /Network is unreachable/, rank: RANK.protocol, decide: fixed('connect_failed', 'network_unreachable') },
-  { pattern: /Temporary failure in name resolution/, rank: RANK.protocol, decide: fixed('connect_failed', 'resolver_unreachable') },
-  { pattern: /Failed to resolve hostname \S+: (?:Name or service not known|No address associated with hostname)/, rank: RANK.protocol, decide: fixed('origin_error', 'unknown_host') },
-  { pattern: /Connection to \S+ failed(?: \(| ?: )Connection refused/, rank: RANK.protocol, decide: fixed('origin_error', 'connection_refused') },
+  {
+    pattern: /Connection to \S+ failed(?: \(| ?: )Connection timed out/,
+    rank: RANK.protocol,
+    decide: fixed('connect_failed', 'connect_timeout'),
+  },
+  {
+    pattern: /No route to host/,
+    rank: RANK.protocol,
+    decide: fixed('connect_failed', 'no_route_to_host'),
+  },
+  {
+    pattern: /Network is unreachable/,
+    rank: RANK.protocol,
+    decide: fixed('connect_failed', 'network_unreachable'),
+  },
+  {
+    pattern: /Temporary failure in name resolution/,
+    rank: RANK.protocol,
+    decide: fixed('connect_failed', 'resolver_unreachable'),
+  },
+  {
+    pattern:
+      /Failed to resolve hostname \S+: (?:Name or service not known|No address associated with hostname)/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'unknown_host'),
+  },
+  {
+    pattern: /Connection to \S+ failed(?: \(| ?: )Connection refused/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'connection_refused'),
+  },
   // The origin answered, and said no.
-  { pattern: /HTTP error [45]\d\d\b/, rank: RANK.protocol, decide: fixed('origin_error', 'http_status') },
-  { pattern: /Server returned (?:[45]\d\d\b|4XX|5XX)/, rank: RANK.protocol, decide: fixed('origin_error', 'http_status') },
-  { pattern: /method \w+ failed: [45]\d\d\b/, rank: RANK.protocol, decide: fixed('origin_error', 'rtsp_status') },
+  {
+    pattern: /HTTP error [45]\d\d\b/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'http_status'),
+  },
+  {
+    pattern: /Server returned (?:[45]\d\d\b|4XX|5XX)/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'http_status'),
+  },
+  {
+    pattern: /method \w+ failed: [45]\d\d\b/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'rtsp_status'),
+  },
   // rtmpproto.c logs the server's refusal, then returns -1, which prints as "Operation not permitted".
-  { pattern: /Server error: /, rank: RANK.protocol, decide: fixed('origin_error', 'rtmp_server_error') },
-  { pattern: /REJECT reported/, rank: RANK.protocol, decide: fixed('origin_error', 'srt_rejected') },
-  { pattern: /Failed to open segment/, rank: RANK.protocol, decide: fixed('origin_error', 'hls_segment') },
+  {
+    pattern: /Server error: /,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'rtmp_server_error'),
+  },
+  {
+    pattern: /REJECT reported/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'srt_rejected'),
+  },
+  {
+    pattern: /Failed to open segment/,
+    rank: RANK.protocol,
+    decide: fixed('origin_error', 'hls_segment'),
+  },
   // Data stopped after the stream was open.
-  { pattern: /Stream ends prematurely/, rank: RANK.stream, decide: fixed('error', 'midstream_eof') },
-  { pattern: /Cannot read RTMP handshake response/, rank: RANK.stream, decide: fixed('error', 'rtmp_handshake') },
+  {
+    pattern: /Stream ends prematurely/,
+    rank: RANK.stream,
+    decide: fixed('error', 'midstream_eof'),
+  },
+  {
+    pattern: /Cannot read RTMP handshake response/,
+    rank: RANK.stream,
+    decide: fixed('error', 'rtmp_handshake'),
+  },
   // Final lines: `<url>: <error text>` or the 6.x/7.x wrappers around the same text.
-  { pattern: /: Connection refused$/, rank: RANK.final, decide: fixed('origin_error', 'connection_refused') },
+  {
+    pattern: /: Connection refused$/,
+    rank: RANK.final,
+    decide: fixed('origin_error', 'connection_refused'),
+  },
   {
     // A timeout without a connect-phase line means TCP was up: the origin went
     // silent, or the path broke under a running stream. Neither proves the
@@ -90,13 +158,17 @@ const RULES: readonly Rule[] = [
     pattern: /: Connection timed out$/,
     rank: RANK.final,
     decide: ({ progressed }) =>
-      progressed ? { status: 'error', cause: 'midstream_timeout' } : { status: 'error', cause: 'no_answer' },
+      progressed
+        ? { status: 'error', cause: 'midstream_timeout' }
+        : { status: 'error', cause: 'no_answer' },
   },
   {
     pattern: /: Connection reset by peer$/,
     rank: RANK.final,
     decide: ({ progressed }) =>
-      progressed ? { status: 'error', cause: 'midstream_reset' } : { status: 'origin_error', cause: 'reset_by_origin' },
+      progressed
+        ? { status: 'error', cause: 'midstream_reset' }
+        : { status: 'origin_error', cause: 'reset_by_origin' },
   },
   {
     // An HTTP origin that answers 200 with a web page instead of media.
@@ -124,7 +196,11 @@ const RULES: readonly Rule[] = [
 ];
 
 /** `[tcp @ 0x55…] [error] text` → component "tcp", level "error", message "text". */
-export function parseLine(line: string): { component: string; level: string; message: string } {
+export function parseLine(line: string): {
+  component: string;
+  level: string;
+  message: string;
+} {
   let rest = line.trim();
   let component = '';
   let level = '';
@@ -133,7 +209,8 @@ export function parseLine(line: string): { component: string; level: string; mes
     component = componentMatch[1] ?? '';
     rest = rest.slice(componentMatch[0].length);
   }
-  const levelMatch = /^\[(panic|fatal|error|warning|info|verbose|debug|trace)\]\s*/.exec(rest);
+  const levelMatch =
+    /^\[(panic|fatal|error|warning|info|verbose|debug|trace)\]\s*/.exec(rest);
   if (levelMatch) {
     level = levelMatch[1] ?? '';
     rest = rest.slice(levelMatch[0].length);
@@ -141,7 +218,10 @@ export function parseLine(line: string): { component: string; level: string; mes
   return { component, level, message: rest };
 }
 
-type SideMatcher = (message: string, component: string) => Side | 'both' | undefined;
+type SideMatcher = (
+  message: string,
+  component: string,
+) => Side | 'both' | undefined;
 
 /**
  * Which end a line is about. ffmpeg prints input-side and output-side errors
@@ -159,12 +239,19 @@ function sideMatcher(source: string, target: string): SideMatcher {
     const named = ends.filter((end) => message.includes(end.text));
     if (named.length === 1) return named[0]?.side;
     // Protocol-layer lines name only the host (and port) they connect to.
-    const endpoint = /(?:Connection to|Cannot open connection) \w+:\/\/(\[[^\]]+\]|[^:/?\s]+):(\d+)/.exec(message);
+    const endpoint =
+      /(?:Connection to|Cannot open connection) \w+:\/\/(\[[^\]]+\]|[^:/?\s]+):(\d+)/.exec(
+        message,
+      );
     const resolved = /Failed to resolve hostname (\S+?):/.exec(message)?.[1];
     const matching = ends.filter(({ url }) => {
       if (url === undefined) return false;
       const { host, port } = endpointOf(url);
-      if (endpoint) return host === endpoint[1]?.replace(/^\[|\]$/g, '').toLowerCase() && port === Number(endpoint[2]);
+      if (endpoint)
+        return (
+          host === endpoint[1]?.replace(/^\[|\]$/g, '').toLowerCase() &&
+          port === Number(endpoint[2])
+        );
       if (resolved) return host === resolved.toLowerCase();
       return false;
     });
@@ -173,25 +260,46 @@ function sideMatcher(source: string, target: string): SideMatcher {
   };
 }
 
-type Finding = { index: number; line: string; side: Side | 'unknown'; rule: Rule };
+type Finding = {
+  index: number;
+  line: string;
+  side: Side | 'unknown';
+  rule: Rule;
+};
 
 function findings(observation: RelayObservation): Finding[] {
   const sideOf = sideMatcher(observation.source, observation.target);
   const parsed = observation.lines.map((line) => {
     const { component, level, message } = parseLine(line);
-    return { line, component, level, message, side: sideOf(message, component) };
+    return {
+      line,
+      component,
+      level,
+      message,
+      side: sideOf(message, component),
+    };
   });
   const result: Finding[] = [];
   let inputOpened = false;
   parsed.forEach((entry, index) => {
     if (/^Input #\d+, /.test(entry.message)) inputOpened = true;
-    if (entry.level !== '' && !['panic', 'fatal', 'error', 'warning'].includes(entry.level)) return;
-    const rule = RULES.find((candidate) => candidate.pattern.test(entry.message));
-    if (rule === undefined || (rule.rank === 0 && entry.level === 'warning')) return;
-    let side: Side | 'unknown' | undefined = entry.side === 'both' ? undefined : entry.side;
+    if (
+      entry.level !== '' &&
+      !['panic', 'fatal', 'error', 'warning'].includes(entry.level)
+    )
+      return;
+    const rule = RULES.find((candidate) =>
+      candidate.pattern.test(entry.message),
+    );
+    if (rule === undefined || (rule.rank === 0 && entry.level === 'warning'))
+      return;
+    let side: Side | 'unknown' | undefined =
+      entry.side === 'both' ? undefined : entry.side;
     // A line naming no end, or both, belongs to the next line that names one.
     if (side === undefined) {
-      side = parsed.slice(index + 1).find((later) => later.side === 'source' || later.side === 'target')
+      side = parsed
+        .slice(index + 1)
+        .find((later) => later.side === 'source' || later.side === 'target')
         ?.side as Side | undefined;
     }
     // Before the input is open, an unattributed line can only be about it.
@@ -205,7 +313,8 @@ function findings(observation: RelayObservation): Finding[] {
 function decisive(found: Finding[]): Finding | undefined {
   let best: Finding | undefined;
   for (const finding of found) {
-    if (best === undefined || finding.rule.rank > best.rule.rank) best = finding;
+    if (best === undefined || finding.rule.rank > best.rule.rank)
+      best = finding;
   }
   return best;
 }
@@ -232,7 +341,8 @@ function seconds(ms: number): string {
 
 export function classifyRelay(observation: RelayObservation): Classification {
   const { ending, source, target } = observation;
-  const clean = (line: string) => truncateDetail(redactLine(line, source, target));
+  const clean = (line: string) =>
+    truncateDetail(redactLine(line, source, target));
   if (ending.kind === 'streaming') {
     const outTime = (ending.outTimeUs / 1e6).toFixed(1);
     return {
@@ -242,7 +352,11 @@ export function classifyRelay(observation: RelayObservation): Classification {
     };
   }
   if (ending.kind === 'spawn_failed') {
-    return { status: 'error', cause: 'spawn_failed', detail: truncateDetail(`ffmpeg did not start: ${ending.message}`) };
+    return {
+      status: 'error',
+      cause: 'spawn_failed',
+      detail: truncateDetail(`ffmpeg did not start: ${ending.message}`),
+    };
   }
   const sourceScheme = (parseUrl(source)?.protocol ?? '').slice(0, -1);
   const found = findings(observation);
@@ -252,7 +366,10 @@ export function classifyRelay(observation: RelayObservation): Classification {
   if (ending.kind === 'stalled' || ending.kind === 'no_start') {
     // ffmpeg is still waiting, so no final line exists; only what the origin
     // already said (e.g. HLS segments answering 404) can name a cause.
-    const said = best && best.rule.rank >= RANK.stream && best.side === 'source' ? best : undefined;
+    const said =
+      best && best.rule.rank >= RANK.stream && best.side === 'source'
+        ? best
+        : undefined;
     if (said) return { ...said.rule.decide(context), detail: clean(said.line) };
     const fact =
       ending.kind === 'stalled'
@@ -262,7 +379,11 @@ export function classifyRelay(observation: RelayObservation): Classification {
     return {
       status: 'error',
       cause: ending.kind === 'stalled' ? 'stalled' : 'no_start',
-      detail: truncateDetail(lastLine ? `${fact} (last line: ${redactLine(lastLine, source, target)})` : fact),
+      detail: truncateDetail(
+        lastLine
+          ? `${fact} (last line: ${redactLine(lastLine, source, target)})`
+          : fact,
+      ),
     };
   }
 
@@ -275,20 +396,30 @@ export function classifyRelay(observation: RelayObservation): Classification {
     return {
       status: 'error',
       cause: `${prefix}_${best.rule.decide(context).cause}`,
-      detail: clean(`${prefix === 'target' ? 'push target: ' : ''}${best.line.trim()}`),
+      detail: clean(
+        `${prefix === 'target' ? 'push target: ' : ''}${best.line.trim()}`,
+      ),
     };
   }
   if (ending.code === 0 && observation.progressed) {
     // A live input has no end: a clean EOF is a lost stream (e.g. a chunked
     // HTTP origin closing), even though ffmpeg reports success.
-    return { status: 'error', cause: 'input_ended', detail: 'ffmpeg exited 0: the input ended' };
+    return {
+      status: 'error',
+      cause: 'input_ended',
+      detail: 'ffmpeg exited 0: the input ended',
+    };
   }
   const how = ending.signal ? `signal ${ending.signal}` : `code ${ending.code}`;
-  const lastError = [...observation.lines].reverse().find((line) => parseLine(line).level === 'error');
+  const lastError = [...observation.lines]
+    .reverse()
+    .find((line) => parseLine(line).level === 'error');
   return {
     status: 'error',
     cause: 'exited',
-    detail: truncateDetail(`ffmpeg exited with ${how}${lastError ? `: ${redactLine(lastError, source, target)}` : ''}`),
+    detail: truncateDetail(
+      `ffmpeg exited with ${how}${lastError ? `: ${redactLine(lastError, source, target)}` : ''}`,
+    ),
   };
 }
 
@@ -315,13 +446,16 @@ export function originCheckVerdict(
   check: { host: string; port: number; status: HeartbeatStatus; cause: string },
   after?: Classification,
 ): Classification | undefined {
-  if (check.status !== 'connect_failed' && check.status !== 'origin_error') return undefined;
+  if (check.status !== 'connect_failed' && check.status !== 'origin_error')
+    return undefined;
   const host = check.host.includes(':') ? `[${check.host}]` : check.host;
   const said = `origin check: connect to ${host}:${check.port} failed: ${CHECK_WORDING[check.cause] ?? check.cause}`;
   return {
     status: check.status,
     cause: check.cause,
-    detail: truncateDetail(after === undefined ? said : `${said} (ffmpeg: ${after.detail})`),
+    detail: truncateDetail(
+      after === undefined ? said : `${said} (ffmpeg: ${after.detail})`,
+    ),
   };
 }
 
@@ -340,7 +474,9 @@ export type ProbeClassification = { status: HeartbeatStatus; cause: string };
  * A TCP probe's outcome from its errno code. The same split as for relays:
  * no answer at all is the path; an answer (a RST, NXDOMAIN) is the target.
  */
-export function classifyProbeError(code: string | undefined): ProbeClassification {
+export function classifyProbeError(
+  code: string | undefined,
+): ProbeClassification {
   switch (code) {
     case 'ETIMEDOUT':
     case 'PROBE_TIMEOUT':

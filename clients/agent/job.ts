@@ -18,8 +18,21 @@ export const JOB_LIMITS = {
  * Only network protocols: a job must never make ffmpeg read or write local
  * files (`file:`, `pipe:`, `concat:` …) on the dispatcher's say-so.
  */
-export const SOURCE_SCHEMES = ['http', 'https', 'rtmp', 'rtmps', 'rtsp', 'srt'] as const;
-export const TARGET_SCHEMES = ['rtmp', 'rtmps', 'srt', 'http', 'https'] as const;
+export const SOURCE_SCHEMES = [
+  'http',
+  'https',
+  'rtmp',
+  'rtmps',
+  'rtsp',
+  'srt',
+] as const;
+export const TARGET_SCHEMES = [
+  'rtmp',
+  'rtmps',
+  'srt',
+  'http',
+  'https',
+] as const;
 
 /** Reserved for the agent's own reachability checks (`probe:<host>:<port>`). */
 const PROBE_PREFIX = 'probe:';
@@ -28,7 +41,8 @@ const PROBE_PREFIX = 'probe:';
 function singleIssue<T>(problem: (value: T) => string | undefined) {
   return z.check<T>((context) => {
     const message = problem(context.value);
-    if (message !== undefined) context.issues.push({ code: 'custom', message, input: context.value });
+    if (message !== undefined)
+      context.issues.push({ code: 'custom', message, input: context.value });
   });
 }
 
@@ -37,27 +51,47 @@ function singleIssue<T>(problem: (value: T) => string | undefined) {
  * Anything else is refused: `mode=listener` or `rendezvous` would make the
  * agent open a port for whoever connects, `localport`/`localip` bind one.
  */
-export const SRT_OPTIONS = ['streamid', 'passphrase', 'pbkeylen', 'latency', 'rcvlatency', 'peerlatency', 'connect_timeout', 'mode'] as const;
+export const SRT_OPTIONS = [
+  'streamid',
+  'passphrase',
+  'pbkeylen',
+  'latency',
+  'rcvlatency',
+  'peerlatency',
+  'connect_timeout',
+  'mode',
+] as const;
 
 function srtProblem(url: URL): string | undefined {
   const names = [...url.searchParams.keys()];
-  const unknown = names.find((name) => !(SRT_OPTIONS as readonly string[]).includes(name));
-  if (unknown !== undefined) return `SRT option "${unknown}" is not allowed; allowed: ${SRT_OPTIONS.join(', ')}`;
-  if (new Set(names).size !== names.length) return 'must not repeat an SRT option';
+  const unknown = names.find(
+    (name) => !(SRT_OPTIONS as readonly string[]).includes(name),
+  );
+  if (unknown !== undefined)
+    return `SRT option "${unknown}" is not allowed; allowed: ${SRT_OPTIONS.join(', ')}`;
+  if (new Set(names).size !== names.length)
+    return 'must not repeat an SRT option';
   const mode = url.searchParams.get('mode');
-  if (mode !== null && mode !== 'caller') return 'SRT mode must be caller (the agent never listens)';
+  if (mode !== null && mode !== 'caller')
+    return 'SRT mode must be caller (the agent never listens)';
   return undefined;
 }
 
-function urlProblem(text: string, schemes: readonly string[]): string | undefined {
-  if (text.length > JOB_LIMITS.maxUrlLength) return `must be at most ${JOB_LIMITS.maxUrlLength} characters`;
-  if (/[\s\p{Cc}]/u.test(text)) return 'must not contain spaces or control characters';
+function urlProblem(
+  text: string,
+  schemes: readonly string[],
+): string | undefined {
+  if (text.length > JOB_LIMITS.maxUrlLength)
+    return `must be at most ${JOB_LIMITS.maxUrlLength} characters`;
+  if (/[\s\p{Cc}]/u.test(text))
+    return 'must not contain spaces or control characters';
   const url = parseUrl(text);
   if (url === undefined || !schemes.includes(url.protocol.slice(0, -1))) {
     return `must be a URL with scheme ${schemes.join(', ')}`;
   }
   // URL lower-cases the scheme, ffmpeg does not: "HTTP://" would pass here and fail there.
-  if (!text.startsWith(url.protocol)) return `scheme must be lower-case (${url.protocol}//…)`;
+  if (!text.startsWith(url.protocol))
+    return `scheme must be lower-case (${url.protocol}//…)`;
   if (url.hostname === '') return 'must name a host';
   if (url.protocol === 'srt:') return srtProblem(url);
   return undefined;
@@ -65,18 +99,24 @@ function urlProblem(text: string, schemes: readonly string[]): string | undefine
 
 function idProblem(id: string): string | undefined {
   if (id.length === 0) return 'must not be empty';
-  if (id.length > JOB_LIMITS.maxIdLength) return `must be at most ${JOB_LIMITS.maxIdLength} characters`;
+  if (id.length > JOB_LIMITS.maxIdLength)
+    return `must be at most ${JOB_LIMITS.maxIdLength} characters`;
   if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(id)) {
     return 'must be letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
   }
-  if (id.startsWith(PROBE_PREFIX)) return `must not start with "${PROBE_PREFIX}" (reserved for probes)`;
+  if (id.startsWith(PROBE_PREFIX))
+    return `must not start with "${PROBE_PREFIX}" (reserved for probes)`;
   return undefined;
 }
 
 export const relayJobSchema = z.strictObject({
   id: z.string().check(singleIssue(idProblem)),
-  source: z.string().check(singleIssue((text: string) => urlProblem(text, SOURCE_SCHEMES))),
-  target: z.string().check(singleIssue((text: string) => urlProblem(text, TARGET_SCHEMES))),
+  source: z
+    .string()
+    .check(singleIssue((text: string) => urlProblem(text, SOURCE_SCHEMES))),
+  target: z
+    .string()
+    .check(singleIssue((text: string) => urlProblem(text, TARGET_SCHEMES))),
 });
 export type RelayJob = z.infer<typeof relayJobSchema>;
 
@@ -100,7 +140,8 @@ const DEFAULT_PORTS: Record<string, number> = {
 /** Host (without brackets) and port a URL connects to, with the scheme's default port. */
 export function endpointOf(url: URL): { host: string; port: number } {
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = url.port === '' ? (DEFAULT_PORTS[url.protocol] ?? 0) : Number(url.port);
+  const port =
+    url.port === '' ? (DEFAULT_PORTS[url.protocol] ?? 0) : Number(url.port);
   return { host, port };
 }
 

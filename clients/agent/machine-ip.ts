@@ -9,7 +9,8 @@ import { canonicalIp } from '../../functions/core/ip.js';
 
 const LINK_LOCAL = /^(169\.254\.|fe[89ab][0-9a-f]:)/i;
 /** Container and VM bridges carry no relay traffic of this machine. */
-const VIRTUAL_INTERFACE = /^(docker|br-|veth|virbr|cni|flannel|cali|lxc|lxd|podman|vnet|kube)/;
+const VIRTUAL_INTERFACE =
+  /^(docker|br-|veth|virbr|cni|flannel|cali|lxc|lxd|podman|vnet|kube)/;
 
 /** Picks from an `os.networkInterfaces()` result; undefined when nothing qualifies. */
 export function pickMachineIp(

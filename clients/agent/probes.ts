@@ -36,23 +36,38 @@ export function originTarget(source: string): ProbeTarget | undefined {
 }
 
 /** `probe:<host>:<port>`, with brackets around an IPv6 host. */
-export function probeProcessName(target: { host: string; port: number }): string {
+export function probeProcessName(target: {
+  host: string;
+  port: number;
+}): string {
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   return `probe:${host}:${target.port}`;
 }
 
-export function probeTcp(target: ProbeTarget, options: { timeoutMs: number; now?: () => number }): Promise<ProbeResult> {
+export function probeTcp(
+  target: ProbeTarget,
+  options: { timeoutMs: number; now?: () => number },
+): Promise<ProbeResult> {
   const now = options.now ?? Date.now;
   const startedAt = now();
   return new Promise((resolve) => {
     const socket = connect({ host: target.host, port: target.port });
     let settled = false;
-    const finish = (outcome: { status: HeartbeatStatus; cause: string; detail: string }) => {
+    const finish = (outcome: {
+      status: HeartbeatStatus;
+      cause: string;
+      detail: string;
+    }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ...target, ...outcome, detail: truncateDetail(outcome.detail), at: now() });
+      resolve({
+        ...target,
+        ...outcome,
+        detail: truncateDetail(outcome.detail),
+        at: now(),
+      });
     };
     const timer = setTimeout(() => {
       finish({
@@ -61,7 +76,11 @@ export function probeTcp(target: ProbeTarget, options: { timeoutMs: number; now?
       });
     }, options.timeoutMs);
     socket.once('connect', () => {
-      finish({ status: 'ok', cause: 'connected', detail: `connected in ${now() - startedAt} ms` });
+      finish({
+        status: 'ok',
+        cause: 'connected',
+        detail: `connected in ${now() - startedAt} ms`,
+      });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       finish({ ...classifyProbeError(error.code), detail: error.message });

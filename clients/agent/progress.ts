@@ -15,7 +15,8 @@ export function createLineSplitter(onLine: (line: string) => void) {
     push(chunk: string): void {
       const parts = (pending + chunk).split(/\r\n|\r|\n/);
       pending = (parts.pop() ?? '').slice(-MAX_LINE_LENGTH);
-      for (const part of parts) if (part.trim() !== '') onLine(part.slice(0, MAX_LINE_LENGTH));
+      for (const part of parts)
+        if (part.trim() !== '') onLine(part.slice(0, MAX_LINE_LENGTH));
     },
     end(): void {
       if (pending.trim() !== '') onLine(pending);

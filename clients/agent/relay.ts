@@ -5,20 +5,29 @@
  * the origin's host:port tells a broken path (connect_failed) and a refusing
  * origin (origin_error) apart at once, where ffmpeg would only say `error`.
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { backoffDelay } from './backoff.js';
-import { classifyRelay, mayBeTheOrigin, originCheckVerdict } from './classify.js';
-import type { Classification, RunEnding } from './classify.js';
-import { buildFfmpegArgs, PROGRESS_FD } from './ffmpeg-args.js';
-import { redactUrl } from './job.js';
-import type { RelayJob } from './job.js';
 import type { Logger } from '../../functions/log.js';
-import { createLineSplitter, createLineTail, createProgressParser } from './progress.js';
-import type { ProgressBlock } from './progress.js';
+import { backoffDelay } from './backoff.js';
+import type { Classification, RunEnding } from './classify.js';
+import {
+  classifyRelay,
+  mayBeTheOrigin,
+  originCheckVerdict,
+} from './classify.js';
 import type { AgentConfig } from './config.js';
+import { buildFfmpegArgs, PROGRESS_FD } from './ffmpeg-args.js';
+import type { RelayJob } from './job.js';
+import { redactUrl } from './job.js';
 import { originTarget, probeTcp } from './probes.js';
+import type { ProgressBlock } from './progress.js';
+import {
+  createLineSplitter,
+  createLineTail,
+  createProgressParser,
+} from './progress.js';
 
 /** stderr lines kept per run: the deciding lines are the last ones. */
 const STDERR_TAIL_LINES = 100;
@@ -28,8 +37,16 @@ const KILL_WAIT_MS = 2_000;
 /** The settings one relay runs with: a slice of the agent's configuration. */
 export type RelaySettings = Pick<
   AgentConfig,
-  | 'ffmpegPath' | 'ioTimeoutMs' | 'progressPeriodMs' | 'stallCheckMs' | 'stallTimeoutMs' | 'startupTimeoutMs'
-  | 'retryMinMs' | 'retryMaxMs' | 'stopGraceMs' | 'originCheckTimeoutMs'
+  | 'ffmpegPath'
+  | 'ioTimeoutMs'
+  | 'progressPeriodMs'
+  | 'stallCheckMs'
+  | 'stallTimeoutMs'
+  | 'startupTimeoutMs'
+  | 'retryMinMs'
+  | 'retryMaxMs'
+  | 'stopGraceMs'
+  | 'originCheckTimeoutMs'
 >;
 
 export type RelayStatus = Classification & { since: number };
@@ -81,7 +98,11 @@ export function startRelay(options: {
   const { job, settings, log } = options;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
-  const logFields = { relay: job.id, source: redactUrl(job.source), target: redactUrl(job.target) };
+  const logFields = {
+    relay: job.id,
+    source: redactUrl(job.source),
+    target: redactUrl(job.target),
+  };
 
   let current: RelayStatus | undefined;
   let child: ChildProcess | undefined;
@@ -95,10 +116,15 @@ export function startRelay(options: {
     settleFirst = resolve;
   });
   const origin = originTarget(job.source);
-  const checkOrigin = async (): Promise<Parameters<typeof originCheckVerdict>[0] | undefined> =>
+  const checkOrigin = async (): Promise<
+    Parameters<typeof originCheckVerdict>[0] | undefined
+  > =>
     origin === undefined
       ? undefined
-      : probeTcp(origin, { timeoutMs: settings.originCheckTimeoutMs, now }).then((check) => {
+      : probeTcp(origin, {
+          timeoutMs: settings.originCheckTimeoutMs,
+          now,
+        }).then((check) => {
           options.onOriginCheck?.(check.status);
           return check;
         });
@@ -110,11 +136,24 @@ export function startRelay(options: {
       id: job.id,
       source: job.source,
       target: job.target,
-      state: current === undefined ? 'starting' : current.status === 'ok' ? 'flowing' : 'failing',
+      state:
+        current === undefined
+          ? 'starting'
+          : current.status === 'ok'
+            ? 'flowing'
+            : 'failing',
       status: current?.status ?? 'starting',
-      ...(current ? { cause: current.cause, detail: current.detail, since: new Date(current.since).toISOString() } : {}),
+      ...(current
+        ? {
+            cause: current.cause,
+            detail: current.detail,
+            since: new Date(current.since).toISOString(),
+          }
+        : {}),
       runs,
-      ...(child?.pid !== undefined && child.exitCode === null ? { pid: child.pid } : {}),
+      ...(child?.pid !== undefined && child.exitCode === null
+        ? { pid: child.pid }
+        : {}),
     }),
     firstOutcome,
     stop: () => {
@@ -126,10 +165,23 @@ export function startRelay(options: {
   function setStatus(classification: Classification): void {
     const first = current === undefined;
     const changed = current?.status !== classification.status;
-    current = { ...classification, since: changed || current === undefined ? now() : current.since };
-    if (first) settleFirst(classification.status === 'ok' ? { kind: 'flowing' } : { kind: 'failed', status: current });
+    current = {
+      ...classification,
+      since: changed || current === undefined ? now() : current.since,
+    };
+    if (first)
+      settleFirst(
+        classification.status === 'ok'
+          ? { kind: 'flowing' }
+          : { kind: 'failed', status: current },
+      );
     if (changed) {
-      log.info('relay status', { ...logFields, status: classification.status, cause: classification.cause, detail: classification.detail });
+      log.info('relay status', {
+        ...logFields,
+        status: classification.status,
+        cause: classification.cause,
+        detail: classification.detail,
+      });
       options.onStatusChange(relay);
     }
   }
@@ -147,48 +199,73 @@ export function startRelay(options: {
     let spawnError: string | undefined;
     let stallChecked = false;
 
-    const args = buildFfmpegArgs({ source: job.source, target: job.target, timeouts: settings });
-    const ffmpeg = spawn(settings.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const args = buildFfmpegArgs({
+      source: job.source,
+      target: job.target,
+      timeouts: settings,
+    });
+    const ffmpeg = spawn(settings.ffmpegPath, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
     child = ffmpeg;
     log.debug('relay run', { ...logFields, run: runs, pid: ffmpeg.pid });
 
     const stderr = createLineSplitter((line) => tail.add(line));
-    ffmpeg.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+    ffmpeg.stderr
+      ?.setEncoding('utf8')
+      .on('data', (chunk: string) => stderr.push(chunk));
     const progress = createProgressParser((block) => {
       const advanced =
         lastBlock === undefined
           ? block.frame > 0 || block.outTimeUs > 0
-          : block.frame > lastBlock.frame || block.outTimeUs > lastBlock.outTimeUs;
+          : block.frame > lastBlock.frame ||
+            block.outTimeUs > lastBlock.outTimeUs;
       lastBlock = block;
       if (!advanced || block.end) return;
       progressed = true;
       lastAdvanceAt = now();
       stallChecked = false;
-      setStatus(classifyRelay({
-        source: job.source,
-        target: job.target,
-        lines: [],
-        progressed,
-        ending: { kind: 'streaming', frame: block.frame, outTimeUs: block.outTimeUs, speed: block.speed },
-      }));
+      setStatus(
+        classifyRelay({
+          source: job.source,
+          target: job.target,
+          lines: [],
+          progressed,
+          ending: {
+            kind: 'streaming',
+            frame: block.frame,
+            outTimeUs: block.outTimeUs,
+            speed: block.speed,
+          },
+        }),
+      );
     });
-    (ffmpeg.stdio[PROGRESS_FD] as Readable | null)?.setEncoding('utf8').on('data', (chunk: string) => progress.push(chunk));
+    (ffmpeg.stdio[PROGRESS_FD] as Readable | null)
+      ?.setEncoding('utf8')
+      .on('data', (chunk: string) => progress.push(chunk));
 
     // ffmpeg waits forever on some failures; only an outside clock ends them.
-    const watchdog = setInterval(() => {
-      if (watchdogEnding !== undefined || stopping) return;
-      const at = now();
-      if (progressed && !stallChecked && at - lastAdvanceAt > settings.stallCheckMs) {
-        stallChecked = true;
-        void checkStall(lastAdvanceAt);
-      }
-      if (progressed && at - lastAdvanceAt > settings.stallTimeoutMs) {
-        watchdogEnding = { kind: 'stalled', silentMs: at - lastAdvanceAt };
-      } else if (!progressed && at - startedAt > settings.startupTimeoutMs) {
-        watchdogEnding = { kind: 'no_start', waitedMs: at - startedAt };
-      }
-      if (watchdogEnding !== undefined) ffmpeg.kill('SIGKILL');
-    }, Math.min(1_000, settings.progressPeriodMs));
+    const watchdog = setInterval(
+      () => {
+        if (watchdogEnding !== undefined || stopping) return;
+        const at = now();
+        if (
+          progressed &&
+          !stallChecked &&
+          at - lastAdvanceAt > settings.stallCheckMs
+        ) {
+          stallChecked = true;
+          void checkStall(lastAdvanceAt);
+        }
+        if (progressed && at - lastAdvanceAt > settings.stallTimeoutMs) {
+          watchdogEnding = { kind: 'stalled', silentMs: at - lastAdvanceAt };
+        } else if (!progressed && at - startedAt > settings.startupTimeoutMs) {
+          watchdogEnding = { kind: 'no_start', waitedMs: at - startedAt };
+        }
+        if (watchdogEnding !== undefined) ffmpeg.kill('SIGKILL');
+      },
+      Math.min(1_000, settings.progressPeriodMs),
+    );
 
     /**
      * Progress stopped before the stall timeout: ask the origin now. Only a
@@ -198,11 +275,27 @@ export function startRelay(options: {
     async function checkStall(since: number): Promise<void> {
       const check = await checkOrigin();
       // Progress resumed, or the run ended: the answer no longer describes this stall.
-      if (check === undefined || stopping || child !== ffmpeg || lastAdvanceAt !== since) return;
-      const stalled = { status: 'error' as const, cause: 'stalled', detail: `no progress for ${((now() - since) / 1000).toFixed(1)} s` };
+      if (
+        check === undefined ||
+        stopping ||
+        child !== ffmpeg ||
+        lastAdvanceAt !== since
+      )
+        return;
+      const stalled = {
+        status: 'error' as const,
+        cause: 'stalled',
+        detail: `no progress for ${((now() - since) / 1000).toFixed(1)} s`,
+      };
       const verdict = originCheckVerdict(check, stalled);
       if (verdict !== undefined) setStatus(verdict);
-      else log.debug('relay stalled; origin check passed', { ...logFields, run: runs, check: check.status, detail: stalled.detail });
+      else
+        log.debug('relay stalled; origin check passed', {
+          ...logFields,
+          run: runs,
+          check: check.status,
+          detail: stalled.detail,
+        });
     }
 
     ffmpeg.on('error', (error) => {
@@ -218,13 +311,21 @@ export function startRelay(options: {
         spawnError !== undefined
           ? { kind: 'spawn_failed', message: spawnError }
           : (watchdogEnding ?? { kind: 'exited', code, signal });
-      const said = classifyRelay({ source: job.source, target: job.target, lines: tail.lines(), progressed, ending });
+      const said = classifyRelay({
+        source: job.source,
+        target: job.target,
+        lines: tail.lines(),
+        progressed,
+        ending,
+      });
       if (!mayBeTheOrigin(said)) {
         ended(said);
         return;
       }
       // ffmpeg cannot tell a broken path from an origin that went away: the restart waits for the check.
-      void checkOrigin().then((check) => ended((check && originCheckVerdict(check, said)) ?? said));
+      void checkOrigin().then((check) =>
+        ended((check && originCheckVerdict(check, said)) ?? said),
+      );
     });
 
     function ended(classification: Classification): void {
@@ -257,7 +358,12 @@ export function startRelay(options: {
     settleFirst({ kind: 'stopped' });
     if (restartTimer) clearTimeout(restartTimer);
     const running = child;
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    if (
+      running === undefined ||
+      running.exitCode !== null ||
+      running.signalCode !== null
+    )
+      return;
     await new Promise<void>((resolve) => {
       let killTimer: NodeJS.Timeout | undefined;
       let giveUpTimer: NodeJS.Timeout | undefined;
@@ -268,7 +374,10 @@ export function startRelay(options: {
       };
       running.once('close', done);
       killTimer = setTimeout(() => {
-        log.warn('relay ignored SIGTERM; killing', { ...logFields, pid: running.pid });
+        log.warn('relay ignored SIGTERM; killing', {
+          ...logFields,
+          pid: running.pid,
+        });
         running.kill('SIGKILL');
         giveUpTimer = setTimeout(done, KILL_WAIT_MS);
       }, settings.stopGraceMs);

@@ -8,10 +8,10 @@
  * tell a machine gone silent from one that reports rarely.
  */
 import { randomBytes } from 'node:crypto';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
-import { backoffDelay } from './backoff.js';
+import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import type { Logger } from '../../functions/log.js';
+import { backoffDelay } from './backoff.js';
 
 /** First retry delay; it doubles up to the configured maximum. */
 const RETRY_MIN_MS = 1_000;
@@ -52,7 +52,11 @@ export type Reporter = {
   stop(): void;
 };
 
-type Batch = { batchId: string; heartbeats: readonly Heartbeat[]; attempts: number };
+type Batch = {
+  batchId: string;
+  heartbeats: readonly Heartbeat[];
+  attempts: number;
+};
 
 type Delivery =
   | { kind: 'delivered'; accepted: number; stale: number }
@@ -78,7 +82,10 @@ export function createReporter(options: {
   const random = options.random ?? Math.random;
   const endpoint = `${options.statusUrl}/v1/heartbeats`;
   // Whole seconds, rounded up: a lease may overstate the interval, never understate it.
-  const reportIntervalSeconds = Math.max(1, Math.ceil(options.reportIntervalMs / 1000));
+  const reportIntervalSeconds = Math.max(
+    1,
+    Math.ceil(options.reportIntervalMs / 1000),
+  );
   // Unique per agent process, so batchIds never repeat across restarts.
   const instance = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
   let sequence = 0;
@@ -102,7 +109,8 @@ export function createReporter(options: {
     failedAttempts: 0,
   };
 
-  const queuedHeartbeats = () => queue.reduce((sum, batch) => sum + batch.heartbeats.length, 0);
+  const queuedHeartbeats = () =>
+    queue.reduce((sum, batch) => sum + batch.heartbeats.length, 0);
 
   function settleWaiters(): void {
     if (queue.length > 0) return;
@@ -114,7 +122,10 @@ export function createReporter(options: {
     let dropped = 0;
     let droppedBatches = 0;
     // The head may be in flight; it is resolved by its answer, never dropped here.
-    while (queuedHeartbeats() > options.maxBufferedHeartbeats && queue.length > 1) {
+    while (
+      queuedHeartbeats() > options.maxBufferedHeartbeats &&
+      queue.length > 1
+    ) {
       const [oldest] = queue.splice(sending ? 1 : 0, 1);
       dropped += oldest?.heartbeats.length ?? 0;
       droppedBatches++;
@@ -150,7 +161,10 @@ export function createReporter(options: {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
-      return { kind: 'retry', reason: cause ?? (error as Error).name ?? 'network error' };
+      return {
+        kind: 'retry',
+        reason: cause ?? (error as Error).name ?? 'network error',
+      };
     }
     const body = await response.text().catch(() => '');
     if (response.ok) {
@@ -160,26 +174,43 @@ export function createReporter(options: {
       } catch {
         // A 2xx without a JSON body still means the batch is stored.
       }
-      const accepted = typeof answer.accepted === 'number' ? answer.accepted : batch.heartbeats.length;
+      const accepted =
+        typeof answer.accepted === 'number'
+          ? answer.accepted
+          : batch.heartbeats.length;
       const stale = typeof answer.stale === 'number' ? answer.stale : 0;
       return { kind: 'delivered', accepted, stale };
     }
-    if (response.status === 408 || response.status === 429 || response.status >= 500) {
+    if (
+      response.status === 408 ||
+      response.status === 429 ||
+      response.status >= 500
+    ) {
       const retryAfter = Number(response.headers.get('retry-after'));
       return {
         kind: 'retry',
         reason: `HTTP ${response.status}`,
-        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+        ...(Number.isFinite(retryAfter) && retryAfter > 0
+          ? { retryAfterMs: retryAfter * 1000 }
+          : {}),
       };
     }
-    return { kind: 'rejected', status: response.status, body: body.slice(0, LOGGED_BODY_CHARS) };
+    return {
+      kind: 'rejected',
+      status: response.status,
+      body: body.slice(0, LOGGED_BODY_CHARS),
+    };
   }
 
   async function pump(): Promise<void> {
     if (sending || retryTimer !== undefined || stopped) return;
     sending = true;
     try {
-      for (let batch = queue[0]; batch !== undefined && !stopped; batch = queue[0]) {
+      for (
+        let batch = queue[0];
+        batch !== undefined && !stopped;
+        batch = queue[0]
+      ) {
         batch.attempts++;
         const result = await deliver(batch);
         if (result.kind === 'retry') {
@@ -190,7 +221,12 @@ export function createReporter(options: {
             options.retryMaxMs,
             Math.max(
               result.retryAfterMs ?? 0,
-              backoffDelay({ attempt: failuresInARow - 1, minMs: RETRY_MIN_MS, maxMs: options.retryMaxMs, random }),
+              backoffDelay({
+                attempt: failuresInARow - 1,
+                minMs: RETRY_MIN_MS,
+                maxMs: options.retryMaxMs,
+                random,
+              }),
             ),
           );
           log.warn('report failed; will retry', {
@@ -215,7 +251,11 @@ export function createReporter(options: {
           stats.staleHeartbeats += result.stale;
           stats.lastDeliveredAt = new Date().toISOString();
           if (batch.attempts > 1) {
-            log.info('report delivered after retries', { batchId: batch.batchId, attempts: batch.attempts, stale: result.stale });
+            log.info('report delivered after retries', {
+              batchId: batch.batchId,
+              attempts: batch.attempts,
+              stale: result.stale,
+            });
           }
         } else {
           stats.rejectedBatches++;
@@ -239,11 +279,18 @@ export function createReporter(options: {
   return {
     enqueue(heartbeats) {
       if (stopped) return;
-      for (let start = 0; start < heartbeats.length; start += HEARTBEAT_LIMITS.maxBatch) {
+      for (
+        let start = 0;
+        start < heartbeats.length;
+        start += HEARTBEAT_LIMITS.maxBatch
+      ) {
         sequence++;
         queue.push({
           batchId: `${instance}-${sequence}`,
-          heartbeats: heartbeats.slice(start, start + HEARTBEAT_LIMITS.maxBatch),
+          heartbeats: heartbeats.slice(
+            start,
+            start + HEARTBEAT_LIMITS.maxBatch,
+          ),
           attempts: 0,
         });
       }
@@ -253,10 +300,18 @@ export function createReporter(options: {
     renew() {
       if (stopped || options.ip === undefined || queue.length > 0) return;
       sequence++;
-      queue.push({ batchId: `${instance}-${sequence}`, heartbeats: [], attempts: 0 });
+      queue.push({
+        batchId: `${instance}-${sequence}`,
+        heartbeats: [],
+        attempts: 0,
+      });
       void pump();
     },
-    stats: () => ({ ...stats, queuedBatches: queue.length, queuedHeartbeats: queuedHeartbeats() }),
+    stats: () => ({
+      ...stats,
+      queuedBatches: queue.length,
+      queuedHeartbeats: queuedHeartbeats(),
+    }),
     flush(timeoutMs) {
       if (queue.length === 0) return Promise.resolve();
       // Whoever flushes (a shutdown) should not sit out a long backoff.

@@ -32,17 +32,30 @@ export class CliError extends Error {
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
-export type ApiOptions = { url: string; token: string; timeoutMs: number; fetch?: FetchLike };
+export type ApiOptions = {
+  url: string;
+  token: string;
+  timeoutMs: number;
+  fetch?: FetchLike;
+};
 
 export type ApiAnswer = { status: number; body: any };
 
-type ErrorBody = { error?: unknown; issues?: { path?: unknown; message?: unknown }[] };
+type ErrorBody = {
+  error?: unknown;
+  issues?: { path?: unknown; message?: unknown }[];
+};
 
 function describeRefusal(status: number, body: unknown): string {
   const { error, issues } = (body ?? {}) as ErrorBody;
   const text = typeof error === 'string' ? error : `HTTP ${status}`;
   const details = Array.isArray(issues)
-    ? issues.map((issue) => `${String(issue.path ?? '') || '(body)'}: ${String(issue.message ?? '')}`).join('; ')
+    ? issues
+        .map(
+          (issue) =>
+            `${String(issue.path ?? '') || '(body)'}: ${String(issue.message ?? '')}`,
+        )
+        .join('; ')
     : '';
   return details ? `${text} (${details})` : text;
 }
@@ -51,23 +64,42 @@ function describeRefusal(status: number, body: unknown): string {
 export function createApi(options: ApiOptions) {
   const base = options.url.replace(/\/+$/, '');
   const doFetch = options.fetch ?? fetch;
-  return async (method: string, path: string, request: { body?: unknown; allow?: number[] } = {}): Promise<ApiAnswer> => {
-    const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: 'application/json' };
-    if (request.body !== undefined) headers['content-type'] = 'application/json';
+  return async (
+    method: string,
+    path: string,
+    request: { body?: unknown; allow?: number[] } = {},
+  ): Promise<ApiAnswer> => {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${options.token}`,
+      accept: 'application/json',
+    };
+    if (request.body !== undefined)
+      headers['content-type'] = 'application/json';
     let response: Response;
     let text: string;
     try {
       response = await doFetch(`${base}${path}`, {
         method,
         headers,
-        ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+        ...(request.body !== undefined
+          ? { body: JSON.stringify(request.body) }
+          : {}),
         signal: AbortSignal.timeout(options.timeoutMs),
       });
       text = await response.text();
     } catch (error) {
-      const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-      const what = error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${options.timeoutMs} ms` : `${String(error)}${cause}`;
-      throw new CliError(EXIT.unavailable, `cannot reach the status center at ${base}: ${what}`);
+      const cause =
+        error instanceof Error && error.cause instanceof Error
+          ? `: ${error.cause.message}`
+          : '';
+      const what =
+        error instanceof Error && error.name === 'TimeoutError'
+          ? `no answer within ${options.timeoutMs} ms`
+          : `${String(error)}${cause}`;
+      throw new CliError(
+        EXIT.unavailable,
+        `cannot reach the status center at ${base}: ${what}`,
+      );
     }
     let body: unknown;
     try {
@@ -76,13 +108,30 @@ export function createApi(options: ApiOptions) {
       body = undefined;
     }
     const { status } = response;
-    if ((status >= 200 && status < 300) || request.allow?.includes(status)) return { status, body };
+    if ((status >= 200 && status < 300) || request.allow?.includes(status))
+      return { status, body };
     const refusal = describeRefusal(status, body);
-    if (status === 401) throw new CliError(EXIT.auth, `the status center refused the token (401): ${refusal}; set --token or RELAYWATCH_TOKEN`);
-    if (status === 403) throw new CliError(EXIT.auth, `the token's role may not do this (403): ${refusal}`);
-    if (status === 404) throw new CliError(EXIT.notFound, `not found (404): ${refusal}`);
-    if (status >= 500) throw new CliError(EXIT.unavailable, `the status center failed (${status}): ${refusal}`);
-    throw new CliError(EXIT.refused, `the status center refused the request (${status}): ${refusal}`);
+    if (status === 401)
+      throw new CliError(
+        EXIT.auth,
+        `the status center refused the token (401): ${refusal}; set --token or RELAYWATCH_TOKEN`,
+      );
+    if (status === 403)
+      throw new CliError(
+        EXIT.auth,
+        `the token's role may not do this (403): ${refusal}`,
+      );
+    if (status === 404)
+      throw new CliError(EXIT.notFound, `not found (404): ${refusal}`);
+    if (status >= 500)
+      throw new CliError(
+        EXIT.unavailable,
+        `the status center failed (${status}): ${refusal}`,
+      );
+    throw new CliError(
+      EXIT.refused,
+      `the status center refused the request (${status}): ${refusal}`,
+    );
   };
 }
 

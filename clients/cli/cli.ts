@@ -9,7 +9,14 @@ import type { Api, FetchLike } from './api.js';
 import { CliError, createApi, EXIT } from './api.js';
 import { parseDuration } from './duration.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
-import { bansTable, eventsTable, fleetTable, statusText, untilText, whyText } from './format.js';
+import {
+  bansTable,
+  eventsTable,
+  fleetTable,
+  statusText,
+  untilText,
+  whyText,
+} from './format.js';
 import { banTargets, MAX_CIDR_ADDRESSES } from './targets.js';
 
 export { EXIT } from './api.js';
@@ -93,7 +100,11 @@ const OPTIONS = {
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
-type Values = { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+type Values = {
+  [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean'
+    ? boolean
+    : string;
+};
 
 const COMMANDS = {
   status: { args: 0, options: [] },
@@ -105,75 +116,143 @@ const COMMANDS = {
   events: { args: 0, options: ['ip', 'since', 'limit'] },
   'token issue': { args: 0, options: ['ip'] },
   'token revoke': { args: 0, options: ['ip'] },
-} as const satisfies Record<string, { args: number; options: readonly OptionName[] }>;
+} as const satisfies Record<
+  string,
+  { args: number; options: readonly OptionName[] }
+>;
 type Command = keyof typeof COMMANDS;
-const COMMON: readonly OptionName[] = ['url', 'token', 'json', 'timeout', 'help', 'version'];
+const COMMON: readonly OptionName[] = [
+  'url',
+  'token',
+  'json',
+  'timeout',
+  'help',
+  'version',
+];
 
 type Parsed = { command: Command; args: string[]; values: Values };
 
 function parse(argv: readonly string[]): Parsed | 'help' | 'version' {
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({
+      args: [...argv],
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    }) as typeof parsed;
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    throw new UsageError(
+      (error as Error).message.replace(
+        /\. To specify a positional argument.*$/s,
+        '',
+      ),
+    );
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
   if (values.version) return 'version';
   const [first, ...rest] = positionals;
-  if (first === undefined) throw new UsageError('a command is required: status, fleet, bans, ban, unban, why, events, token issue, token revoke');
+  if (first === undefined)
+    throw new UsageError(
+      'a command is required: status, fleet, bans, ban, unban, why, events, token issue, token revoke',
+    );
   let command: string = first;
   let args = rest;
   if (first === 'token') {
-    if (rest[0] !== 'issue' && rest[0] !== 'revoke') throw new UsageError('"token" takes a subcommand: token issue --ip <ip>, token revoke --ip <ip>');
+    if (rest[0] !== 'issue' && rest[0] !== 'revoke')
+      throw new UsageError(
+        '"token" takes a subcommand: token issue --ip <ip>, token revoke --ip <ip>',
+      );
     command = `token ${rest[0]}`;
     args = rest.slice(1);
   }
-  if (!(command in COMMANDS)) throw new UsageError(`unknown command "${command}"`);
+  if (!(command in COMMANDS))
+    throw new UsageError(`unknown command "${command}"`);
   const spec = COMMANDS[command as Command];
   if (args.length !== spec.args) {
-    throw new UsageError(spec.args === 0 ? `"${command}" takes no argument, got "${args.join(' ')}"` : `"${command}" takes one argument`);
+    throw new UsageError(
+      spec.args === 0
+        ? `"${command}" takes no argument, got "${args.join(' ')}"`
+        : `"${command}" takes one argument`,
+    );
   }
   const allowed: readonly OptionName[] = [...COMMON, ...spec.options];
   for (const name of Object.keys(values) as OptionName[]) {
-    if (!allowed.includes(name)) throw new UsageError(`--${name} does not apply to "${command}"`);
+    if (!allowed.includes(name))
+      throw new UsageError(`--${name} does not apply to "${command}"`);
   }
   return { command: command as Command, args, values };
 }
 
 function ipArgument(text: string | undefined, what: string): string {
   const ip = text === undefined ? undefined : canonicalIp(text);
-  if (!ip) throw new UsageError(`${what} must be an IPv4 or IPv6 address${text === undefined ? '' : `, not "${text}"`}`);
+  if (!ip)
+    throw new UsageError(
+      `${what} must be an IPv4 or IPv6 address${text === undefined ? '' : `, not "${text}"`}`,
+    );
   return ip;
 }
 
 function durationOption(text: string, flag: string): number {
   const seconds = parseDuration(text);
-  if (seconds === undefined) throw new UsageError(`${flag} must be a duration with a unit, like 90s, 15m, 2h or 1d; got "${text}"`);
+  if (seconds === undefined)
+    throw new UsageError(
+      `${flag} must be a duration with a unit, like 90s, 15m, 2h or 1d; got "${text}"`,
+    );
   return seconds;
 }
 
 function connection(values: Values, env: CliIo['env']) {
   const url = values.url ?? env.RELAYWATCH_URL;
   const token = values.token ?? env.RELAYWATCH_TOKEN;
-  if (!url) throw new UsageError('the status center URL is required: --url or RELAYWATCH_URL');
-  if (!/^https?:\/\/[^\s/]+/.test(url) || !URL.canParse(url)) throw new UsageError(`--url / RELAYWATCH_URL must be an http(s) URL, not "${url}"`);
-  if (!token) throw new UsageError('a token is required: --token or RELAYWATCH_TOKEN (reader to look, admin to change)');
-  const timeoutSeconds = durationOption(values.timeout ?? DEFAULT_TIMEOUT, '--timeout');
+  if (!url)
+    throw new UsageError(
+      'the status center URL is required: --url or RELAYWATCH_URL',
+    );
+  if (!/^https?:\/\/[^\s/]+/.test(url) || !URL.canParse(url))
+    throw new UsageError(
+      `--url / RELAYWATCH_URL must be an http(s) URL, not "${url}"`,
+    );
+  if (!token)
+    throw new UsageError(
+      'a token is required: --token or RELAYWATCH_TOKEN (reader to look, admin to change)',
+    );
+  const timeoutSeconds = durationOption(
+    values.timeout ?? DEFAULT_TIMEOUT,
+    '--timeout',
+  );
   if (timeoutSeconds < 1) throw new UsageError('--timeout must be at least 1s');
   return { url, token, timeoutMs: timeoutSeconds * 1000 };
 }
 
-const printJson = (io: CliIo, value: unknown) => io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+const printJson = (io: CliIo, value: unknown) =>
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
 
-async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: string): Promise<number> {
+async function run(
+  parsed: Parsed,
+  io: CliIo,
+  api: Api,
+  now: () => number,
+  url: string,
+): Promise<number> {
   const { command, args, values } = parsed;
   switch (command) {
     case 'status': {
-      const [fleet, blocklist] = await Promise.all([api('GET', '/v1/fleet'), api('GET', '/v1/blocklist')]);
-      if (values.json) printJson(io, { fleet: fleet.body, blocklist: blocklist.body });
-      else io.stdout(statusText(fleet.body as FleetView, blocklist.body.entries.length, url));
+      const [fleet, blocklist] = await Promise.all([
+        api('GET', '/v1/fleet'),
+        api('GET', '/v1/blocklist'),
+      ]);
+      if (values.json)
+        printJson(io, { fleet: fleet.body, blocklist: blocklist.body });
+      else
+        io.stdout(
+          statusText(
+            fleet.body as FleetView,
+            blocklist.body.entries.length,
+            url,
+          ),
+        );
       return EXIT.ok;
     }
     case 'fleet': {
@@ -192,7 +271,9 @@ async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: 
       return ban(args[0] ?? '', values, io, api, now);
     case 'unban': {
       const ip = ipArgument(args[0], 'unban <ip>');
-      const answer = await api('DELETE', `/v1/bans/${encodeURIComponent(ip)}`, { allow: [404] });
+      const answer = await api('DELETE', `/v1/bans/${encodeURIComponent(ip)}`, {
+        allow: [404],
+      });
       if (answer.status === 404) {
         io.stderr(`relaywatch: no ban in force for ${ip}\n`);
         return EXIT.notFound;
@@ -206,29 +287,57 @@ async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: 
       const [view, fleet, events] = await Promise.all([
         api('GET', `/v1/ips/${encodeURIComponent(ip)}`),
         api('GET', '/v1/fleet'),
-        api('GET', `/v1/events?ip=${encodeURIComponent(ip)}&limit=${WHY_EVENTS}`),
+        api(
+          'GET',
+          `/v1/events?ip=${encodeURIComponent(ip)}&limit=${WHY_EVENTS}`,
+        ),
       ]);
-      const evidence = (fleet.body as FleetView).reporting.find((entry) => entry.ip === ip) ?? null;
-      if (values.json) printJson(io, { ...view.body, evidence, events: events.body.events });
-      else io.stdout(whyText({ ip: view.body as IpView, fleet: fleet.body as FleetView, events: events.body.events as AuditEvent[], now: now() }));
+      const evidence =
+        (fleet.body as FleetView).reporting.find((entry) => entry.ip === ip) ??
+        null;
+      if (values.json)
+        printJson(io, { ...view.body, evidence, events: events.body.events });
+      else
+        io.stdout(
+          whyText({
+            ip: view.body as IpView,
+            fleet: fleet.body as FleetView,
+            events: events.body.events as AuditEvent[],
+            now: now(),
+          }),
+        );
       return EXIT.ok;
     }
     case 'events': {
       const query = new URLSearchParams();
-      if (values.ip !== undefined) query.set('ip', ipArgument(values.ip, '--ip'));
+      if (values.ip !== undefined)
+        query.set('ip', ipArgument(values.ip, '--ip'));
       if (values.since !== undefined) {
         const back = parseDuration(values.since);
-        const at = back !== undefined ? now() - back * 1000 : Date.parse(values.since);
-        if (Number.isNaN(at)) throw new UsageError(`--since must be a duration back from now (2h) or an ISO time, not "${values.since}"`);
+        const at =
+          back !== undefined ? now() - back * 1000 : Date.parse(values.since);
+        if (Number.isNaN(at))
+          throw new UsageError(
+            `--since must be a duration back from now (2h) or an ISO time, not "${values.since}"`,
+          );
         query.set('since', new Date(at).toISOString());
       }
       if (values.limit !== undefined) {
-        if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1 || Number(values.limit) > 1000) {
-          throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
+        if (
+          !/^\d+$/.test(values.limit) ||
+          Number(values.limit) < 1 ||
+          Number(values.limit) > 1000
+        ) {
+          throw new UsageError(
+            `--limit must be a whole number from 1 to 1000, not "${values.limit}"`,
+          );
         }
         query.set('limit', values.limit);
       }
-      const answer = await api('GET', `/v1/events${query.size ? `?${query}` : ''}`);
+      const answer = await api(
+        'GET',
+        `/v1/events${query.size ? `?${query}` : ''}`,
+      );
       if (values.json) printJson(io, answer.body);
       else io.stdout(eventsTable(answer.body.events as AuditEvent[]));
       return EXIT.ok;
@@ -240,14 +349,19 @@ async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: 
         answer = await api('POST', '/v1/reporter-tokens', { body: { ip } });
       } catch (error) {
         if (error instanceof CliError && error.exitCode === EXIT.notFound) {
-          throw new CliError(EXIT.notFound, `this status center has no POST /v1/reporter-tokens (an older version?): ${error.message}`);
+          throw new CliError(
+            EXIT.notFound,
+            `this status center has no POST /v1/reporter-tokens (an older version?): ${error.message}`,
+          );
         }
         throw error;
       }
       if (values.json) printJson(io, answer.body);
       else {
         io.stdout(`${answer.body.token}\n`);
-        io.stderr(`reporter token for ${answer.body.ip}: set it as RELAYWATCH_REPORTER_TOKEN on that machine only\n`);
+        io.stderr(
+          `reporter token for ${answer.body.ip}: set it as RELAYWATCH_REPORTER_TOKEN on that machine only\n`,
+        );
       }
       return EXIT.ok;
     }
@@ -255,39 +369,76 @@ async function run(parsed: Parsed, io: CliIo, api: Api, now: () => number, url: 
       const ip = ipArgument(values.ip, '--ip');
       await api('DELETE', `/v1/reporter-tokens/${encodeURIComponent(ip)}`);
       if (values.json) printJson(io, { ip, revoked: true });
-      else io.stdout(`revoked every reporter token issued to ${ip} until now (in force within the status center's credential cache age)\n`);
+      else
+        io.stdout(
+          `revoked every reporter token issued to ${ip} until now (in force within the status center's credential cache age)\n`,
+        );
       return EXIT.ok;
     }
   }
 }
 
-async function ban(target: string, values: Values, io: CliIo, api: Api, now: () => number): Promise<number> {
+async function ban(
+  target: string,
+  values: Values,
+  io: CliIo,
+  api: Api,
+  now: () => number,
+): Promise<number> {
   const targets = banTargets(target);
   if (!targets.ok) throw new UsageError(targets.error);
-  if (values.for === undefined) throw new UsageError('ban needs --for <duration>, like 15m or 2h');
+  if (values.for === undefined)
+    throw new UsageError('ban needs --for <duration>, like 15m or 2h');
   const durationSeconds = durationOption(values.for, '--for');
-  if (durationSeconds < 1 || durationSeconds > MAX_BAN_SECONDS) throw new UsageError(`--for must be from 1s to 30d (${MAX_BAN_SECONDS}s)`);
-  if (values.reason !== undefined && (values.reason.length < 1 || values.reason.length > MAX_REASON_CHARS)) {
-    throw new UsageError(`--reason must be 1 to ${MAX_REASON_CHARS} characters`);
+  if (durationSeconds < 1 || durationSeconds > MAX_BAN_SECONDS)
+    throw new UsageError(`--for must be from 1s to 30d (${MAX_BAN_SECONDS}s)`);
+  if (
+    values.reason !== undefined &&
+    (values.reason.length < 1 || values.reason.length > MAX_REASON_CHARS)
+  ) {
+    throw new UsageError(
+      `--reason must be 1 to ${MAX_REASON_CHARS} characters`,
+    );
   }
-  const body = { durationSeconds, ...(values.reason !== undefined ? { reason: values.reason } : {}) };
-  if (targets.cidr) io.stderr(`relaywatch: the API bans single IPs; banning the ${targets.ips.length} addresses of ${target} one by one\n`);
+  const body = {
+    durationSeconds,
+    ...(values.reason !== undefined ? { reason: values.reason } : {}),
+  };
+  if (targets.cidr)
+    io.stderr(
+      `relaywatch: the API bans single IPs; banning the ${targets.ips.length} addresses of ${target} one by one\n`,
+    );
   const placed: { ip: string; replaced: boolean; entry: BanView }[] = [];
   for (const ip of targets.ips) {
     try {
-      const answer = await api('PUT', `/v1/bans/${encodeURIComponent(ip)}`, { body });
-      placed.push({ ip, replaced: answer.status === 200, entry: answer.body as BanView });
+      const answer = await api('PUT', `/v1/bans/${encodeURIComponent(ip)}`, {
+        body,
+      });
+      placed.push({
+        ip,
+        replaced: answer.status === 200,
+        entry: answer.body as BanView,
+      });
     } catch (error) {
       if (error instanceof CliError && placed.length > 0) {
-        throw new CliError(error.exitCode, `${error.message}; ${placed.length} of ${targets.ips.length} bans were placed before it (up to ${placed.at(-1)?.ip})`);
+        throw new CliError(
+          error.exitCode,
+          `${error.message}; ${placed.length} of ${targets.ips.length} bans were placed before it (up to ${placed.at(-1)?.ip})`,
+        );
       }
       throw error;
     }
   }
-  if (values.json) printJson(io, targets.cidr ? { bans: placed.map((p) => p.entry) } : placed[0]?.entry);
+  if (values.json)
+    printJson(
+      io,
+      targets.cidr ? { bans: placed.map((p) => p.entry) } : placed[0]?.entry,
+    );
   else {
     for (const { ip, replaced, entry } of placed) {
-      io.stdout(`${replaced ? 'replaced the ban on' : 'banned'} ${ip} until ${untilText(entry.until, now())}: ${entry.reason}\n`);
+      io.stdout(
+        `${replaced ? 'replaced the ban on' : 'banned'} ${ip} until ${untilText(entry.until, now())}: ${entry.reason}\n`,
+      );
     }
   }
   return EXIT.ok;
@@ -306,18 +457,31 @@ export async function runCli(io: CliIo): Promise<number> {
       return EXIT.ok;
     }
     const settings = connection(parsed.values, io.env);
-    const api = createApi({ ...settings, ...(io.fetch ? { fetch: io.fetch } : {}) });
-    return await run(parsed, io, api, io.now ?? Date.now, settings.url.replace(/\/+$/, ''));
+    const api = createApi({
+      ...settings,
+      ...(io.fetch ? { fetch: io.fetch } : {}),
+    });
+    return await run(
+      parsed,
+      io,
+      api,
+      io.now ?? Date.now,
+      settings.url.replace(/\/+$/, ''),
+    );
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr(`relaywatch: ${error.message}\nRun relaywatch --help for usage.\n`);
+      io.stderr(
+        `relaywatch: ${error.message}\nRun relaywatch --help for usage.\n`,
+      );
       return EXIT.usage;
     }
     if (error instanceof CliError) {
       io.stderr(`relaywatch: ${error.message}\n`);
       return error.exitCode;
     }
-    io.stderr(`relaywatch: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    io.stderr(
+      `relaywatch: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return EXIT.internal;
   }
 }

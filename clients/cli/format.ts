@@ -6,7 +6,12 @@ import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import type { IpEvidence } from '../../functions/core/rules/evidence.js';
 import { formatDuration } from './duration.js';
 
-export type Counts = { ok: number; connect_failed: number; origin_error: number; error: number };
+export type Counts = {
+  ok: number;
+  connect_failed: number;
+  origin_error: number;
+  error: number;
+};
 /** A ban as GET /v1/blocklist and GET /v1/ips/{ip} give it (the wire contract), with the fields only the latter has. */
 export type BanView = BlocklistEntry & { offense?: number; rule?: string };
 /** One reporting IP's evidence in GET /v1/fleet: the status center's own type. */
@@ -30,7 +35,13 @@ export type IpView = {
   ip: string;
   banned: boolean;
   ban: BanView | null;
-  minutes: { minute: string; start: string; relay: Counts; probe: Counts; origins: number }[];
+  minutes: {
+    minute: string;
+    start: string;
+    relay: Counts;
+    probe: Counts;
+    origins: number;
+  }[];
 };
 export type AuditEvent = {
   type: string;
@@ -44,17 +55,25 @@ export type AuditEvent = {
 };
 
 /** Columns padded to their widest cell; the last column is not padded. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .map((cell, i) =>
+        i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0),
+      )
       .join('  ')
       .trimEnd();
   return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
-const percent = (ratio: number | null | undefined) => (ratio === null || ratio === undefined ? '-' : `${Math.round(ratio * 100)}%`);
+const percent = (ratio: number | null | undefined) =>
+  ratio === null || ratio === undefined ? '-' : `${Math.round(ratio * 100)}%`;
 const time = (iso: string) => iso.replace(/\.\d{3}Z$/, 'Z');
 
 /** "until 2026-12-01T07:31:15Z (in 59m 40s)". */
@@ -73,36 +92,73 @@ export function verdictOf(ip: string, fleet: FleetView): string {
   return 'ok';
 }
 
-export function statusText(fleet: FleetView, blocklistSize: number, url: string): string {
+export function statusText(
+  fleet: FleetView,
+  blocklistSize: number,
+  url: string,
+): string {
   const lag = fleet.aggregationLagMinutes;
   const flags = [
     fleet.dryRun ? 'DRY RUN (decisions are recorded, no ban changes)' : '',
-    fleet.fleetWideFailure ? 'FLEET-WIDE FAILURE (nobody is banned while it lasts)' : '',
-    fleet.fleetSilence ? 'FLEET SILENCE (many IPs went quiet at once: nobody is banned for silence)' : '',
-    fleet.capInForce ? `CAP IN FORCE (not banned: ${fleet.capped.join(', ') || 'none'})` : '',
+    fleet.fleetWideFailure
+      ? 'FLEET-WIDE FAILURE (nobody is banned while it lasts)'
+      : '',
+    fleet.fleetSilence
+      ? 'FLEET SILENCE (many IPs went quiet at once: nobody is banned for silence)'
+      : '',
+    fleet.capInForce
+      ? `CAP IN FORCE (not banned: ${fleet.capped.join(', ') || 'none'})`
+      : '',
   ].filter(Boolean);
   const rows: [string, string][] = [
     ['status center', url],
     ['last aggregated minute', fleet.aggregatedMinute ?? 'none yet'],
-    ['aggregation lag', lag === null ? 'unknown (nothing aggregated yet)' : `${lag} min${lag > 2 ? '  (BEHIND: is the schedule running?)' : ''}`],
+    [
+      'aggregation lag',
+      lag === null
+        ? 'unknown (nothing aggregated yet)'
+        : `${lag} min${lag > 2 ? '  (BEHIND: is the schedule running?)' : ''}`,
+    ],
     ['reporting IPs', String(fleet.reporting.length)],
     ['bans in force', String(blocklistSize)],
-    ['silent IPs', fleet.silent.length ? fleet.silent.map((entry) => entry.ip).join(', ') : 'none'],
-    ['origin outages', fleet.originOutages.length ? fleet.originOutages.join(', ') : 'none'],
+    [
+      'silent IPs',
+      fleet.silent.length
+        ? fleet.silent.map((entry) => entry.ip).join(', ')
+        : 'none',
+    ],
+    [
+      'origin outages',
+      fleet.originOutages.length ? fleet.originOutages.join(', ') : 'none',
+    ],
     ['flags', flags.length ? flags.join('; ') : 'none'],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
-  return rows.map(([label, value]) => `${`${label}:`.padEnd(width + 1)}  ${value}\n`).join('');
+  return rows
+    .map(([label, value]) => `${`${label}:`.padEnd(width + 1)}  ${value}\n`)
+    .join('');
 }
 
 export function fleetTable(fleet: FleetView, now: number): string {
-  const ips = [...new Set([...fleet.reporting.map((e) => e.ip), ...fleet.banned.map((b) => b.ip), ...fleet.silent.map((s) => s.ip)])].sort();
+  const ips = [
+    ...new Set([
+      ...fleet.reporting.map((e) => e.ip),
+      ...fleet.banned.map((b) => b.ip),
+      ...fleet.silent.map((s) => s.ip),
+    ]),
+  ].sort();
   if (ips.length === 0) return 'no IP has reported yet\n';
   const rows = ips.map((ip) => {
     const evidence = fleet.reporting.find((entry) => entry.ip === ip);
     const ban = fleet.banned.find((entry) => entry.ip === ip);
     const silent = fleet.silent.find((entry) => entry.ip === ip);
-    const why = ban ? ban.reason : silent ? `silent since ${time(silent.lastSeen)}` : fleet.capped.includes(ip) ? 'cap on automatic bans in force' : '';
+    const why = ban
+      ? ban.reason
+      : silent
+        ? `silent since ${time(silent.lastSeen)}`
+        : fleet.capped.includes(ip)
+          ? 'cap on automatic bans in force'
+          : '';
     return [
       ip,
       verdictOf(ip, fleet),
@@ -113,7 +169,10 @@ export function fleetTable(fleet: FleetView, now: number): string {
       why,
     ];
   });
-  return table(['IP', 'VERDICT', 'RATIO', 'SAMPLES', 'CONN_FAIL', 'BANNED UNTIL', 'WHY'], rows);
+  return table(
+    ['IP', 'VERDICT', 'RATIO', 'SAMPLES', 'CONN_FAIL', 'BANNED UNTIL', 'WHY'],
+    rows,
+  );
 }
 
 export function bansTable(entries: readonly BanView[], now: number): string {
@@ -206,17 +265,30 @@ export function eventsTable(events: readonly AuditEvent[]): string {
   if (events.length === 0) return 'no events in that time\n';
   return table(
     ['AT', 'TYPE', 'SUBJECT', 'RULE', 'WHAT'],
-    events.map((event) => [time(event.at), event.type, event.ip ?? event.origin ?? '(fleet)', event.rule ?? '-', describeEvent(event)]),
+    events.map((event) => [
+      time(event.at),
+      event.type,
+      event.ip ?? event.origin ?? '(fleet)',
+      event.rule ?? '-',
+      describeEvent(event),
+    ]),
   );
 }
 
 /** `relaywatch why <ip>`: its ban, the evidence, the recent minutes and events, in words. */
-export function whyText(options: { ip: IpView; fleet: FleetView; events: readonly AuditEvent[]; now: number }): string {
+export function whyText(options: {
+  ip: IpView;
+  fleet: FleetView;
+  events: readonly AuditEvent[];
+  now: number;
+}): string {
   const { ip: view, fleet, events, now } = options;
   const lines: string[] = [];
   const ban = view.ban;
   if (ban) {
-    lines.push(`${view.ip} is BANNED until ${untilText(ban.until, now)}, since ${time(ban.since)}.`);
+    lines.push(
+      `${view.ip} is BANNED until ${untilText(ban.until, now)}, since ${time(ban.since)}.`,
+    );
     if (ban.manual) {
       lines.push(`  A manual ban by an operator: "${ban.reason}".`);
     } else {
@@ -241,20 +313,36 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
   const evidence = fleet.reporting.find((entry) => entry.ip === view.ip);
   if (evidence) {
     const excused = [
-      evidence.excusedFailures ? `${evidence.excusedFailures} excused (origin in outage)` : '',
-      evidence.uncorroboratedFailures ? `${evidence.uncorroboratedFailures} on origins no other IP reached (not counted)` : '',
+      evidence.excusedFailures
+        ? `${evidence.excusedFailures} excused (origin in outage)`
+        : '',
+      evidence.uncorroboratedFailures
+        ? `${evidence.uncorroboratedFailures} on origins no other IP reached (not counted)`
+        : '',
     ].filter(Boolean);
     lines.push(
       `In the last aggregated minute (${fleet.aggregatedMinute}): ${evidence.connectFailed} of ${evidence.samples} counted samples failed to connect (${percent(evidence.failRatio)}) over ${evidence.origins} origin${evidence.origins === 1 ? '' : 's'}${excused.length ? `; ${excused.join('; ')}` : ''}.`,
     );
   } else {
-    lines.push(`It did not report in the last aggregated minute (${fleet.aggregatedMinute ?? 'none yet'}).`);
+    lines.push(
+      `It did not report in the last aggregated minute (${fleet.aggregatedMinute ?? 'none yet'}).`,
+    );
   }
-  if (fleet.capped.includes(view.ip)) lines.push('It fails, but is not banned: the cap on automatic bans is in force.');
+  if (fleet.capped.includes(view.ip))
+    lines.push(
+      'It fails, but is not banned: the cap on automatic bans is in force.',
+    );
   const silent = fleet.silent.find((entry) => entry.ip === view.ip);
-  if (silent) lines.push(`It is silent: nothing heard since ${time(silent.lastSeen)}.`);
-  if (fleet.fleetWideFailure) lines.push('A fleet-wide failure is in force: nobody is banned automatically while it lasts.');
-  if (fleet.fleetSilence) lines.push('A fleet silence is in force: nobody is banned for silence while it lasts.');
+  if (silent)
+    lines.push(`It is silent: nothing heard since ${time(silent.lastSeen)}.`);
+  if (fleet.fleetWideFailure)
+    lines.push(
+      'A fleet-wide failure is in force: nobody is banned automatically while it lasts.',
+    );
+  if (fleet.fleetSilence)
+    lines.push(
+      'A fleet silence is in force: nobody is banned for silence while it lasts.',
+    );
 
   lines.push('', 'Recent minutes, newest first:');
   for (const minute of view.minutes) {
@@ -269,6 +357,7 @@ export function whyText(options: { ip: IpView; fleet: FleetView; events: readonl
   }
   lines.push('', 'Events, newest first:');
   if (events.length === 0) lines.push('  none');
-  for (const event of events) lines.push(`  ${time(event.at)}  ${describeEvent(event)}`);
+  for (const event of events)
+    lines.push(`  ${time(event.at)}  ${describeEvent(event)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,10 @@
  * the last good list (fail-static); list older than maxStaleMs → block
  * nothing (fail-open); too few healthy candidates → use them all (panic).
  */
-import type { BlocklistEntry, BlocklistResponse } from '../../functions/core/blocklist.js';
+import type {
+  BlocklistEntry,
+  BlocklistResponse,
+} from '../../functions/core/blocklist.js';
 import { blocklistResponseSchema } from '../../functions/core/blocklist.js';
 import type { CachedList } from './cached-list.js';
 import { activeBanOf, buildCachedList, countActive } from './cached-list.js';
@@ -22,7 +25,12 @@ import type { BlocklistSnapshot } from './snapshot.js';
  */
 export type BlocklistStatus = 'fresh' | 'stale' | 'failed-open';
 
-export type RefreshErrorKind = 'network' | 'timeout' | 'auth' | 'http' | 'invalid';
+export type RefreshErrorKind =
+  | 'network'
+  | 'timeout'
+  | 'auth'
+  | 'http'
+  | 'invalid';
 
 export type RefreshError = {
   kind: RefreshErrorKind;
@@ -100,7 +108,11 @@ type PollFailure = Omit<RefreshError, 'at'>;
 /** Polls are spread ±10 % around refreshMs. */
 const POLL_JITTER = 0.1;
 
-const failure = (kind: RefreshErrorKind, message: string, status: number | null = null): PollFailure => ({
+const failure = (
+  kind: RefreshErrorKind,
+  message: string,
+  status: number | null = null,
+): PollFailure => ({
   kind,
   message,
   status,
@@ -123,11 +135,14 @@ const failure = (kind: RefreshErrorKind, message: string, status: number | null 
  *   { url: 'http://10.0.0.8:7001', ip: '203.0.113.8' },
  * ]);
  */
-export function createBlocklistClient(options: BlocklistClientOptions): BlocklistClient {
+export function createBlocklistClient(
+  options: BlocklistClientOptions,
+): BlocklistClient {
   const config: ResolvedOptions = resolveOptions(options);
   const { logger, now } = config;
   // The longest a healthy poller leaves a list unconfirmed: the jittered interval plus a slow answer.
-  const overdueMs = Math.ceil(config.refreshMs * (1 + POLL_JITTER)) + config.timeoutMs;
+  const overdueMs =
+    Math.ceil(config.refreshMs * (1 + POLL_JITTER)) + config.timeoutMs;
 
   let list: CachedList | undefined;
   let etag: string | null = null;
@@ -154,7 +169,9 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
       // A snapshot dated in the future (clock skew) must not stay fresh forever.
       lastSuccessAt = Math.min(Date.parse(config.snapshot.fetchedAt), now());
     } else {
-      logger.warn('ignoring a saved blocklist that cannot be read', { problem: built.message });
+      logger.warn('ignoring a saved blocklist that cannot be read', {
+        problem: built.message,
+      });
     }
   }
 
@@ -171,18 +188,31 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
   function noteStatus(at: number): BlocklistStatus {
     const status = statusAt(at);
     // Before the first attempt "failed-open" only means "not loaded yet"; nothing to report.
-    if (status === reportedStatus || (lastAttemptAt === null && reportedStatus === undefined)) return status;
+    if (
+      status === reportedStatus ||
+      (lastAttemptAt === null && reportedStatus === undefined)
+    )
+      return status;
     const fields = {
       status,
       previousStatus: reportedStatus ?? null,
-      lastSuccessAt: lastSuccessAt === null ? null : new Date(lastSuccessAt).toISOString(),
+      lastSuccessAt:
+        lastSuccessAt === null ? null : new Date(lastSuccessAt).toISOString(),
       ageMs: lastSuccessAt === null ? null : at - lastSuccessAt,
       maxStaleMs: config.maxStaleMs,
-      lastError: lastError && { kind: lastError.kind, status: lastError.status, message: lastError.message },
+      lastError: lastError && {
+        kind: lastError.kind,
+        status: lastError.status,
+        message: lastError.message,
+      },
     };
     reportedStatus = status;
     if (status === 'fresh') logger.info('blocklist is fresh', fields);
-    else if (status === 'stale') logger.warn('blocklist is stale: using the last good list (fail-static)', fields);
+    else if (status === 'stale')
+      logger.warn(
+        'blocklist is stale: using the last good list (fail-static)',
+        fields,
+      );
     else
       logger.error(
         lastSuccessAt === null
@@ -194,7 +224,8 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
   }
 
   function banAt(ip: string, at: number): BlocklistEntry | undefined {
-    if (list === undefined || noteStatus(at) === 'failed-open') return undefined;
+    if (list === undefined || noteStatus(at) === 'failed-open')
+      return undefined;
     const ban = activeBanOf(list, ip, at);
     if (ban === undefined) return undefined;
     const { untilMs: _untilMs, ...entry } = ban;
@@ -232,7 +263,11 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
         blocked: assessment.blocked.map(({ ban }) => ban.ip),
         minHealthyShare: config.minHealthyShare,
       };
-      if (assessment.panic) logger.warn('panic: too few healthy candidates, using blocked ones too', fields);
+      if (assessment.panic)
+        logger.warn(
+          'panic: too few healthy candidates, using blocked ones too',
+          fields,
+        );
       else logger.info('panic over: using healthy candidates only', fields);
     }
     panic = assessment.panic;
@@ -241,13 +276,20 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     const choice =
       usable.length === 0
         ? undefined
-        : usable[Math.min(Math.floor(config.random() * usable.length), usable.length - 1)];
+        : usable[
+            Math.min(
+              Math.floor(config.random() * usable.length),
+              usable.length - 1,
+            )
+          ];
     return { ...assessment, choice, status: statusAt(at) };
   }
 
   async function poll(
     stopSignal: AbortSignal,
-  ): Promise<{ ok: true; updated: boolean } | { ok: false; failure: PollFailure }> {
+  ): Promise<
+    { ok: true; updated: boolean } | { ok: false; failure: PollFailure }
+  > {
     const headers: Record<string, string> = {
       authorization: `Bearer ${config.token}`,
       accept: 'application/json',
@@ -258,37 +300,73 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     let response: Response;
     try {
       // A redirect is answered as an HTTP failure rather than followed with the token attached.
-      response = await config.fetch(config.blocklistUrl, { method: 'GET', headers, signal, redirect: 'manual' });
+      response = await config.fetch(config.blocklistUrl, {
+        method: 'GET',
+        headers,
+        signal,
+        redirect: 'manual',
+      });
     } catch (error) {
-      if (timeout.aborted) return { ok: false, failure: failure('timeout', `no answer within ${config.timeoutMs} ms`) };
+      if (timeout.aborted)
+        return {
+          ok: false,
+          failure: failure(
+            'timeout',
+            `no answer within ${config.timeoutMs} ms`,
+          ),
+        };
       return { ok: false, failure: failure('network', errorMessage(error)) };
     }
     try {
       if (response.status === 304) {
         await response.body?.cancel();
-        if (list === undefined) return { ok: false, failure: failure('invalid', '304 without a cached list', 304) };
+        if (list === undefined)
+          return {
+            ok: false,
+            failure: failure('invalid', '304 without a cached list', 304),
+          };
         return { ok: true, updated: false };
       }
       if (response.status !== 200) {
         await response.body?.cancel();
-        const kind = response.status === 401 || response.status === 403 ? 'auth' : 'http';
-        return { ok: false, failure: failure(kind, `HTTP ${response.status}`, response.status) };
+        const kind =
+          response.status === 401 || response.status === 403 ? 'auth' : 'http';
+        return {
+          ok: false,
+          failure: failure(kind, `HTTP ${response.status}`, response.status),
+        };
       }
-      const parsed = blocklistResponseSchema.safeParse(JSON.parse(await response.text()));
+      const parsed = blocklistResponseSchema.safeParse(
+        JSON.parse(await response.text()),
+      );
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const where = issue?.path.map(String).join('.') || '(body)';
-        return { ok: false, failure: failure('invalid', `${where}: ${issue?.message}`, 200) };
+        return {
+          ok: false,
+          failure: failure('invalid', `${where}: ${issue?.message}`, 200),
+        };
       }
       const built = buildCachedList(parsed.data);
-      if (!built.ok) return { ok: false, failure: failure('invalid', built.message, 200) };
+      if (!built.ok)
+        return { ok: false, failure: failure('invalid', built.message, 200) };
       list = built.list;
       etag = response.headers.get('etag');
       return { ok: true, updated: true };
     } catch (error) {
       if (timeout.aborted)
-        return { ok: false, failure: failure('timeout', `body not read within ${config.timeoutMs} ms`) };
-      if (error instanceof SyntaxError) return { ok: false, failure: failure('invalid', 'body is not JSON', 200) };
+        return {
+          ok: false,
+          failure: failure(
+            'timeout',
+            `body not read within ${config.timeoutMs} ms`,
+          ),
+        };
+      if (error instanceof SyntaxError)
+        return {
+          ok: false,
+          failure: failure('invalid', 'body is not JSON', 200),
+        };
       return { ok: false, failure: failure('network', errorMessage(error)) };
     }
   }
@@ -318,7 +396,8 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
         httpStatus: error.status,
         error: error.message,
         consecutiveFailures,
-        lastSuccessAt: lastSuccessAt === null ? null : new Date(lastSuccessAt).toISOString(),
+        lastSuccessAt:
+          lastSuccessAt === null ? null : new Date(lastSuccessAt).toISOString(),
       };
       if (error.kind === 'auth') {
         // Loud on purpose: a revoked or mistyped token is an outage that a human must fix.
@@ -336,7 +415,11 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
       }
     }
     return settle({
-      outcome: result.ok ? (result.updated ? 'updated' : 'not-modified') : 'failed',
+      outcome: result.ok
+        ? result.updated
+          ? 'updated'
+          : 'not-modified'
+        : 'failed',
       error,
       state: state(),
     });
@@ -359,7 +442,9 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
   function schedule(): void {
     if (!polling) return;
     // Jitter keeps a fleet of dispatchers from polling in lockstep after an outage.
-    const delay = Math.round(config.refreshMs * (1 - POLL_JITTER + 2 * POLL_JITTER * config.random()));
+    const delay = Math.round(
+      config.refreshMs * (1 - POLL_JITTER + 2 * POLL_JITTER * config.random()),
+    );
     timer = setTimeout(() => {
       void refresh().then(schedule);
     }, delay);
@@ -410,7 +495,11 @@ export function createBlocklistClient(options: BlocklistClientOptions): Blocklis
     },
     snapshot() {
       if (list === undefined || lastSuccessAt === null) return null;
-      return { fetchedAt: new Date(lastSuccessAt).toISOString(), etag, blocklist: list.response };
+      return {
+        fetchedAt: new Date(lastSuccessAt).toISOString(),
+        etag,
+        blocklist: list.response,
+      };
     },
   };
 }

@@ -2,7 +2,10 @@
  * The blocklist as the client holds it: entries keyed by canonical IP with
  * `until` parsed once, so each lookup is a map get and a comparison.
  */
-import type { BlocklistEntry, BlocklistResponse } from '../../functions/core/blocklist.js';
+import type {
+  BlocklistEntry,
+  BlocklistResponse,
+} from '../../functions/core/blocklist.js';
 import { isBanActive } from '../../functions/core/blocklist.js';
 import { canonicalIp } from '../../functions/core/ip.js';
 
@@ -21,7 +24,9 @@ export function ipKey(ip: string): string {
   return canonicalIp(ip.trim()) ?? ip.trim().toLowerCase();
 }
 
-export type BuiltList = { ok: true; list: CachedList } | { ok: false; message: string };
+export type BuiltList =
+  | { ok: true; list: CachedList }
+  | { ok: false; message: string };
 
 /**
  * Indexes a response. An entry whose IP or `until` cannot be read rejects the
@@ -32,24 +37,34 @@ export function buildCachedList(response: BlocklistResponse): BuiltList {
   const byIp = new Map<string, ListedBan>();
   for (const [index, entry] of response.entries.entries()) {
     const ip = canonicalIp(entry.ip);
-    if (ip === undefined) return { ok: false, message: `entries.${index}.ip is not an IP address` };
+    if (ip === undefined)
+      return { ok: false, message: `entries.${index}.ip is not an IP address` };
     const untilMs = Date.parse(entry.until);
-    if (Number.isNaN(untilMs)) return { ok: false, message: `entries.${index}.until is not a date` };
+    if (Number.isNaN(untilMs))
+      return { ok: false, message: `entries.${index}.until is not a date` };
     const known = byIp.get(ip);
     // Two spellings of one address: the longer ban wins.
-    if (known === undefined || known.untilMs < untilMs) byIp.set(ip, { ...entry, untilMs });
+    if (known === undefined || known.untilMs < untilMs)
+      byIp.set(ip, { ...entry, untilMs });
   }
   return { ok: true, list: { response, byIp } };
 }
 
 /** The ban on `ip` still in force at `now`; expired entries no longer block, even in a stale list. */
-export function activeBanOf(list: CachedList, ip: string, now: number): ListedBan | undefined {
+export function activeBanOf(
+  list: CachedList,
+  ip: string,
+  now: number,
+): ListedBan | undefined {
   const ban = list.byIp.get(ipKey(ip));
-  return ban !== undefined && isBanActive({ until: ban.untilMs }, now) ? ban : undefined;
+  return ban !== undefined && isBanActive({ until: ban.untilMs }, now)
+    ? ban
+    : undefined;
 }
 
 export function countActive(list: CachedList, now: number): number {
   let count = 0;
-  for (const ban of list.byIp.values()) if (isBanActive({ until: ban.untilMs }, now)) count++;
+  for (const ban of list.byIp.values())
+    if (isBanActive({ until: ban.untilMs }, now)) count++;
   return count;
 }

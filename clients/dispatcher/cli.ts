@@ -8,6 +8,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../functions/log.js';
+import packageJson from '../../package.json' with { type: 'json' };
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
@@ -16,10 +17,12 @@ import type { Attempt, DispatchResult } from './dispatch.js';
 import { DISPATCH_DEFAULTS, dispatch as dispatchJob } from './dispatch.js';
 import { rewriteDurationFlags } from './duration-flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
-import { BLOCKLIST_CLIENT_DEFAULTS, BlocklistClientOptionsError } from './options.js';
+import {
+  BLOCKLIST_CLIENT_DEFAULTS,
+  BlocklistClientOptionsError,
+} from './options.js';
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
-import packageJson from '../../package.json' with { type: 'json' };
 
 export const EXIT = {
   /** An agent took the job (flowing, starting or unknown), or --dry-run chose an agent. */
@@ -173,33 +176,51 @@ const FLAG_OF_OPTION: Record<string, string> = {
   minHealthyShare: '--min-healthy-share',
 };
 
-function numberFlag(flag: string, text: string | undefined): number | undefined {
+function numberFlag(
+  flag: string,
+  text: string | undefined,
+): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`${flag} must be a number (got "${text}")`);
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new UsageError(`${flag} must be a number (got "${text}")`);
   return value;
 }
 
 function required(value: string | undefined, what: string): string {
-  if (value === undefined || value.trim() === '') throw new UsageError(`${what} is required`);
+  if (value === undefined || value.trim() === '')
+    throw new UsageError(`${what} is required`);
   return value;
 }
 
 /** A whole number flag from 1 to `max`, or its default. */
-function wholeFlag(flag: string, text: string | undefined, fallback: number, what: string, max: number): number {
+function wholeFlag(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  what: string,
+  max: number,
+): number {
   const value = numberFlag(flag, text) ?? fallback;
   if (!Number.isInteger(value) || value <= 0 || value > max) {
-    throw new UsageError(`${flag} must be a whole number of ${what} above 0 and at most ${max} (got ${value})`);
+    throw new UsageError(
+      `${flag} must be a whole number of ${what} above 0 and at most ${max} (got ${value})`,
+    );
   }
   return value;
 }
 
-async function parseSettings(argv: readonly string[], env: DispatchIo['env']): Promise<Settings | 'help' | 'version'> {
+async function parseSettings(
+  argv: readonly string[],
+  env: DispatchIo['env'],
+): Promise<Settings | 'help' | 'version'> {
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse(argv).values;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(
+      error instanceof Error ? error.message : String(error),
+    );
   }
   if (values.help) return 'help';
   if (values.version) return 'version';
@@ -214,24 +235,50 @@ async function parseSettings(argv: readonly string[], env: DispatchIo['env']): P
     try {
       text = await readFile(values['agents-file'], 'utf8');
     } catch (error) {
-      throw new UsageError(`--agents-file ${values['agents-file']}: cannot read it (${(error as Error).message})`);
+      throw new UsageError(
+        `--agents-file ${values['agents-file']}: cannot read it (${(error as Error).message})`,
+      );
     }
     const parsed = parseAgentsFile(text, values['agents-file']);
     if (!parsed.ok) throw new UsageError(parsed.message);
     agents.push(...parsed.agents);
   }
-  if (agents.length === 0) throw new UsageError('at least one --agent <url>=<ip> or --agents-file is required');
+  if (agents.length === 0)
+    throw new UsageError(
+      'at least one --agent <url>=<ip> or --agents-file is required',
+    );
   const dryRun = values['dry-run'] ?? false;
   const agentToken = values['agent-token'] ?? env.RELAYWATCH_AGENT_TOKEN;
-  if (!dryRun) required(agentToken, '--agent-token (or RELAYWATCH_AGENT_TOKEN)');
+  if (!dryRun)
+    required(agentToken, '--agent-token (or RELAYWATCH_AGENT_TOKEN)');
   const ms = (flag: string, text: string | undefined, fallback: number) =>
     wholeFlag(flag, text, fallback, 'milliseconds', MAX_TIMER_MS);
-  const postTimeoutMs = ms('--post-timeout-ms', values['post-timeout-ms'], CLI_DEFAULTS.postTimeoutMs);
-  const totalTimeoutMs = ms('--total-timeout-ms', values['total-timeout-ms'], CLI_DEFAULTS.totalTimeoutMs);
-  const maxAttempts = wholeFlag('--max-attempts', values['max-attempts'], CLI_DEFAULTS.maxAttempts, 'agents', 10_000);
+  const postTimeoutMs = ms(
+    '--post-timeout-ms',
+    values['post-timeout-ms'],
+    CLI_DEFAULTS.postTimeoutMs,
+  );
+  const totalTimeoutMs = ms(
+    '--total-timeout-ms',
+    values['total-timeout-ms'],
+    CLI_DEFAULTS.totalTimeoutMs,
+  );
+  const maxAttempts = wholeFlag(
+    '--max-attempts',
+    values['max-attempts'],
+    CLI_DEFAULTS.maxAttempts,
+    'agents',
+    10_000,
+  );
   return {
-    url: required(values.url ?? env.RELAYWATCH_URL, '--url (or RELAYWATCH_URL)'),
-    readerToken: required(values['reader-token'] ?? env.RELAYWATCH_READER_TOKEN, '--reader-token (or RELAYWATCH_READER_TOKEN)'),
+    url: required(
+      values.url ?? env.RELAYWATCH_URL,
+      '--url (or RELAYWATCH_URL)',
+    ),
+    readerToken: required(
+      values['reader-token'] ?? env.RELAYWATCH_READER_TOKEN,
+      '--reader-token (or RELAYWATCH_READER_TOKEN)',
+    ),
     agentToken,
     agents,
     job: {
@@ -241,7 +288,10 @@ async function parseSettings(argv: readonly string[], env: DispatchIo['env']): P
     },
     timeoutMs: numberFlag('--timeout-ms', values['timeout-ms']),
     maxStaleMs: numberFlag('--max-stale-ms', values['max-stale-ms']),
-    minHealthyShare: numberFlag('--min-healthy-share', values['min-healthy-share']),
+    minHealthyShare: numberFlag(
+      '--min-healthy-share',
+      values['min-healthy-share'],
+    ),
     postTimeoutMs,
     totalTimeoutMs,
     maxAttempts,
@@ -278,17 +328,26 @@ function parse(argv: readonly string[]) {
   });
 }
 
-function jsonLineLogger(write: (text: string) => void, component: string): DispatcherLogger {
+function jsonLineLogger(
+  write: (text: string) => void,
+  component: string,
+): DispatcherLogger {
   return createLogger({ level: 'info', fields: { component }, write });
 }
 
-async function readCache(path: string, log: DispatcherLogger): Promise<BlocklistSnapshot | undefined> {
+async function readCache(
+  path: string,
+  log: DispatcherLogger,
+): Promise<BlocklistSnapshot | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      log.warn('cannot read the blocklist cache; starting without it', { cacheFile: path, error: String(error) });
+      log.warn('cannot read the blocklist cache; starting without it', {
+        cacheFile: path,
+        error: String(error),
+      });
     }
     return undefined;
   }
@@ -300,23 +359,35 @@ async function readCache(path: string, log: DispatcherLogger): Promise<Blocklist
   }
   const parsed = parseSnapshot(json);
   if (parsed.ok) return parsed.value;
-  log.warn('ignoring a blocklist cache that is not a saved blocklist', { cacheFile: path });
+  log.warn('ignoring a blocklist cache that is not a saved blocklist', {
+    cacheFile: path,
+  });
   return undefined;
 }
 
 /** Write-then-rename, so a concurrent run never reads half a file. */
-async function writeCache(path: string, snapshot: BlocklistSnapshot, log: DispatcherLogger): Promise<void> {
+async function writeCache(
+  path: string,
+  snapshot: BlocklistSnapshot,
+  log: DispatcherLogger,
+): Promise<void> {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
-    await writeFile(temporary, `${JSON.stringify(snapshot)}\n`, { mode: 0o600 });
+    await writeFile(temporary, `${JSON.stringify(snapshot)}\n`, {
+      mode: 0o600,
+    });
     await rename(temporary, path);
   } catch (error) {
-    log.warn('cannot save the blocklist cache', { cacheFile: path, error: String(error) });
+    log.warn('cannot save the blocklist cache', {
+      cacheFile: path,
+      error: String(error),
+    });
   }
 }
 
 function describeState(state: BlocklistClientState) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const iso = (ms: number | null) =>
+    ms === null ? null : new Date(ms).toISOString();
   return {
     status: state.status,
     lastSuccessAt: iso(state.lastSuccessAt),
@@ -325,20 +396,33 @@ function describeState(state: BlocklistClientState) {
     etag: state.etag,
     activeEntries: state.activeEntries,
     lastError:
-      state.lastError === null || (state.lastSuccessAt !== null && state.lastError.at < state.lastSuccessAt)
+      state.lastError === null ||
+      (state.lastSuccessAt !== null && state.lastError.at < state.lastSuccessAt)
         ? null
-        : { kind: state.lastError.kind, status: state.lastError.status, message: state.lastError.message },
+        : {
+            kind: state.lastError.kind,
+            status: state.lastError.status,
+            message: state.lastError.message,
+          },
   };
 }
 
-function why(decision: Decision<Agent>, minHealthyShare: number | undefined, status: string) {
+function why(
+  decision: Decision<Agent>,
+  minHealthyShare: number | undefined,
+  status: string,
+) {
   const total = decision.healthy.length + decision.blocked.length;
-  const blockedIps = decision.blocked.map(({ candidate }) => candidate.ip).join(', ');
+  const blockedIps = decision.blocked
+    .map(({ candidate }) => candidate.ip)
+    .join(', ');
   const parts = [
     `${decision.healthy.length} of ${total} agents healthy${blockedIps ? ` (blocked: ${blockedIps})` : ''}`,
   ];
-  if (decision.panic) parts.push('panic: too few healthy, so picked at random among all agents');
-  else if (decision.choice !== undefined) parts.push('picked at random among the healthy agents');
+  if (decision.panic)
+    parts.push('panic: too few healthy, so picked at random among all agents');
+  else if (decision.choice !== undefined)
+    parts.push('picked at random among the healthy agents');
   else parts.push('no agent usable');
   parts.push(
     status === 'fresh'
@@ -359,25 +443,41 @@ function why(decision: Decision<Agent>, minHealthyShare: number | undefined, sta
       manual: ban.manual,
     })),
     panic: decision.panic,
-    minHealthyShare: minHealthyShare ?? BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare,
+    minHealthyShare:
+      minHealthyShare ?? BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare,
   };
 }
 
 async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
   const log = jsonLineLogger(io.stderr, 'relaywatch-dispatch');
-  const fetch = io.fetch ?? ((input: string, init: RequestInit) => globalThis.fetch(input, init));
-  const snapshot = settings.cacheFile === undefined ? undefined : await readCache(settings.cacheFile, log);
-  const maxStaleMs = settings.maxStaleMs ?? BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs;
+  const fetch =
+    io.fetch ??
+    ((input: string, init: RequestInit) => globalThis.fetch(input, init));
+  const snapshot =
+    settings.cacheFile === undefined
+      ? undefined
+      : await readCache(settings.cacheFile, log);
+  const maxStaleMs =
+    settings.maxStaleMs ?? BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs;
   let client: ReturnType<typeof createBlocklistClient>;
   try {
     client = createBlocklistClient({
       url: settings.url,
       token: settings.readerToken,
       // One-shot: refreshMs only sets when a cached list stops counting as fresh.
-      refreshMs: Math.max(1, Math.min(BLOCKLIST_CLIENT_DEFAULTS.refreshMs, Math.trunc(maxStaleMs))),
-      ...(settings.maxStaleMs === undefined ? {} : { maxStaleMs: settings.maxStaleMs }),
-      ...(settings.timeoutMs === undefined ? {} : { timeoutMs: settings.timeoutMs }),
-      ...(settings.minHealthyShare === undefined ? {} : { minHealthyShare: settings.minHealthyShare }),
+      refreshMs: Math.max(
+        1,
+        Math.min(BLOCKLIST_CLIENT_DEFAULTS.refreshMs, Math.trunc(maxStaleMs)),
+      ),
+      ...(settings.maxStaleMs === undefined
+        ? {}
+        : { maxStaleMs: settings.maxStaleMs }),
+      ...(settings.timeoutMs === undefined
+        ? {}
+        : { timeoutMs: settings.timeoutMs }),
+      ...(settings.minHealthyShare === undefined
+        ? {}
+        : { minHealthyShare: settings.minHealthyShare }),
       ...(snapshot === undefined ? {} : { snapshot }),
       ...(io.now === undefined ? {} : { now: io.now }),
       ...(io.random === undefined ? {} : { random: io.random }),
@@ -387,7 +487,9 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
   } catch (error) {
     if (error instanceof BlocklistClientOptionsError) {
       const flag = FLAG_OF_OPTION[error.option] ?? error.option;
-      throw new UsageError(`${flag}: ${error.message.replace(/^createBlocklistClient: \S+ /, '')}`);
+      throw new UsageError(
+        `${flag}: ${error.message.replace(/^createBlocklistClient: \S+ /, '')}`,
+      );
     }
     throw error;
   }
@@ -413,7 +515,10 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
 
   const choice = decision.choice;
   if (choice === undefined) {
-    report({ outcome: 'no-agent', error: 'every agent is blocked and panic is off (--min-healthy-share 0)' });
+    report({
+      outcome: 'no-agent',
+      error: 'every agent is blocked and panic is off (--min-healthy-share 0)',
+    });
     return EXIT.noAgent;
   }
   if (settings.dryRun) {
@@ -426,13 +531,19 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
   let tried = 0;
   const result = await dispatchJob(settings.job, order, {
     blocklist: client,
-    ...(settings.agentToken === undefined ? {} : { token: settings.agentToken }),
+    ...(settings.agentToken === undefined
+      ? {}
+      : { token: settings.agentToken }),
     attemptTimeoutMs: settings.postTimeoutMs,
     totalTimeoutMs: settings.totalTimeoutMs,
     maxAttempts: settings.maxAttempts,
     fetch,
     onAttempt: (attempt) => {
-      const fields = { job: settings.job.id, attempt: ++tried, ...attemptFields(attempt) };
+      const fields = {
+        job: settings.job.id,
+        attempt: ++tried,
+        ...attemptFields(attempt),
+      };
       if (attempt.outcome === 'landed') log.info('attempt', fields);
       else log.warn('attempt', fields);
     },
@@ -448,7 +559,15 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
       reason: result.reason,
       agentStatus: last?.httpStatus ?? null,
       agentResponse: last?.answer ?? null,
-      ...(result.landed ? {} : { error: last?.networkError ?? last?.detail ?? last?.reason ?? result.reason }),
+      ...(result.landed
+        ? {}
+        : {
+            error:
+              last?.networkError ??
+              last?.detail ??
+              last?.reason ??
+              result.reason,
+          }),
       attempts: result.attempts.map(attemptFields),
       durationMs: result.durationMs,
       why: why(decision, settings.minHealthyShare, blocklist.status),
@@ -458,7 +577,13 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
   return EXIT_OF_OUTCOME[outcome];
 }
 
-type Outcome = 'dispatched' | 'no-agent' | 'refused' | 'unreachable' | 'not-started' | 'bad-job';
+type Outcome =
+  | 'dispatched'
+  | 'no-agent'
+  | 'refused'
+  | 'unreachable'
+  | 'not-started'
+  | 'bad-job';
 
 const EXIT_OF_OUTCOME: Record<Outcome, number> = {
   dispatched: EXIT.dispatched,
@@ -472,9 +597,16 @@ const EXIT_OF_OUTCOME: Record<Outcome, number> = {
 function outcomeOf(result: DispatchResult): Outcome {
   if (result.landed) return 'dispatched';
   if (result.stoppedBy === 'bad_job') return 'bad-job';
-  if (result.stoppedBy === 'no_usable_agent' || result.attempts.length === 0) return 'no-agent';
-  if (result.attempts.every((attempt) => attempt.outcome === 'refused')) return 'refused';
-  if (result.attempts.every((attempt) => attempt.outcome === 'unreachable' || attempt.outcome === 'timeout')) {
+  if (result.stoppedBy === 'no_usable_agent' || result.attempts.length === 0)
+    return 'no-agent';
+  if (result.attempts.every((attempt) => attempt.outcome === 'refused'))
+    return 'refused';
+  if (
+    result.attempts.every(
+      (attempt) =>
+        attempt.outcome === 'unreachable' || attempt.outcome === 'timeout',
+    )
+  ) {
     return 'unreachable';
   }
   return 'not-started';
@@ -482,13 +614,39 @@ function outcomeOf(result: DispatchResult): Outcome {
 
 /** An attempt as printed: everything but the answer body, which can be long and holds the job's URLs. */
 function attemptFields(attempt: Attempt) {
-  const { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs } = attempt;
-  return { agent, outcome, httpStatus, error, status, detail, state, networkError, reason, cancel, durationMs };
+  const {
+    agent,
+    outcome,
+    httpStatus,
+    error,
+    status,
+    detail,
+    state,
+    networkError,
+    reason,
+    cancel,
+    durationMs,
+  } = attempt;
+  return {
+    agent,
+    outcome,
+    httpStatus,
+    error,
+    status,
+    detail,
+    state,
+    networkError,
+    reason,
+    cancel,
+    durationMs,
+  };
 }
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  return error.cause instanceof Error
+    ? `${error.message}: ${error.cause.message}`
+    : error.message;
 }
 
 /** Runs the CLI and returns its exit code; never throws. */
@@ -496,7 +654,8 @@ export async function runDispatch(io: DispatchIo): Promise<number> {
   try {
     const rewritten = rewriteDurationFlags(io.argv);
     if (!rewritten.ok) throw new UsageError(rewritten.message);
-    for (const warning of rewritten.warnings) jsonLineLogger(io.stderr, 'relaywatch-dispatch').warn(warning);
+    for (const warning of rewritten.warnings)
+      jsonLineLogger(io.stderr, 'relaywatch-dispatch').warn(warning);
     const settings = await parseSettings(rewritten.argv, io.env);
     if (settings === 'help') {
       io.stdout(HELP);
@@ -509,10 +668,14 @@ export async function runDispatch(io: DispatchIo): Promise<number> {
     return await dispatch(settings, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr(`relaywatch-dispatch: ${error.message}\nRun relaywatch-dispatch --help for usage.\n`);
+      io.stderr(
+        `relaywatch-dispatch: ${error.message}\nRun relaywatch-dispatch --help for usage.\n`,
+      );
       return EXIT.usage;
     }
-    jsonLineLogger(io.stderr, 'relaywatch-dispatch').error('internal error', { error: describeError(error) });
+    jsonLineLogger(io.stderr, 'relaywatch-dispatch').error('internal error', {
+      error: describeError(error),
+    });
     return EXIT.internal;
   }
 }

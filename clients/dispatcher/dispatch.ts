@@ -9,7 +9,12 @@ import type { Agent } from './agents.js';
 import { relaysUrlOf } from './agents.js';
 import type { BlocklistClient } from './blocklist-client.js';
 import type { FetchLike } from './options.js';
-import { BlocklistClientOptionsError, describeValue, fn, milliseconds } from './options.js';
+import {
+  BlocklistClientOptionsError,
+  describeValue,
+  fn,
+  milliseconds,
+} from './options.js';
 import type { BlockedCandidate } from './selection.js';
 
 export type DispatchJob = { id: string; source: string; target: string };
@@ -54,7 +59,13 @@ export type LandedState = 'flowing' | 'starting' | 'unknown';
  * - `bad_job`: 400, the job is invalid; no other agent is tried.
  * - `unreachable`: a network error. `timeout`: no answer within the attempt's limit.
  */
-export type AttemptOutcome = 'landed' | 'failed_start' | 'refused' | 'bad_job' | 'unreachable' | 'timeout';
+export type AttemptOutcome =
+  | 'landed'
+  | 'failed_start'
+  | 'refused'
+  | 'bad_job'
+  | 'unreachable'
+  | 'timeout';
 
 export type Attempt = {
   agent: Agent;
@@ -81,7 +92,13 @@ export type Attempt = {
 };
 
 /** Why dispatch() stopped trying. */
-export type DispatchStop = 'landed' | 'bad_job' | 'exhausted' | 'max_attempts' | 'total_timeout' | 'no_usable_agent';
+export type DispatchStop =
+  | 'landed'
+  | 'bad_job'
+  | 'exhausted'
+  | 'max_attempts'
+  | 'total_timeout'
+  | 'no_usable_agent';
 
 export type DispatchSelection = {
   candidates: number;
@@ -104,7 +121,12 @@ type DispatchCommon = {
 };
 
 export type DispatchResult =
-  | (DispatchCommon & { landed: true; agent: Agent; state: LandedState; relay: unknown })
+  | (DispatchCommon & {
+      landed: true;
+      agent: Agent;
+      state: LandedState;
+      relay: unknown;
+    })
   | (DispatchCommon & { landed: false; agent: null; state: null; relay: null });
 
 const SOURCE = 'dispatch';
@@ -129,64 +151,134 @@ type Resolved = {
   onAttempt: ((attempt: Attempt) => void) | undefined;
 };
 
-const refuse = (option: string, message: string) => new BlocklistClientOptionsError(option, message, SOURCE);
+const refuse = (option: string, message: string) =>
+  new BlocklistClientOptionsError(option, message, SOURCE);
 
 /** Validates dispatch()'s options and fills in the defaults; throws BlocklistClientOptionsError naming the option. */
-export function resolveDispatchOptions(options: DispatchOptions = {}): Resolved {
-  if (typeof options !== 'object' || options === null) throw refuse('options', 'must be an object');
+export function resolveDispatchOptions(
+  options: DispatchOptions = {},
+): Resolved {
+  if (typeof options !== 'object' || options === null)
+    throw refuse('options', 'must be an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw refuse(key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+    if (!KNOWN_OPTIONS.has(key))
+      throw refuse(
+        key,
+        `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`,
+      );
   }
   // A token with whitespace or control characters would break (or inject into) the header.
-  if (options.token !== undefined && (typeof options.token !== 'string' || !/^[\x21-\x7e]+$/.test(options.token))) {
-    throw refuse('token', 'must be a non-empty agent token of printable characters without spaces');
+  if (
+    options.token !== undefined &&
+    (typeof options.token !== 'string' || !/^[\x21-\x7e]+$/.test(options.token))
+  ) {
+    throw refuse(
+      'token',
+      'must be a non-empty agent token of printable characters without spaces',
+    );
   }
-  if (options.blocklist !== undefined && typeof options.blocklist?.decide !== 'function') {
-    throw refuse('blocklist', 'must be a blocklist client (from createBlocklistClient)');
+  if (
+    options.blocklist !== undefined &&
+    typeof options.blocklist?.decide !== 'function'
+  ) {
+    throw refuse(
+      'blocklist',
+      'must be a blocklist client (from createBlocklistClient)',
+    );
   }
   const maxAttempts = options.maxAttempts ?? DISPATCH_DEFAULTS.maxAttempts;
-  if (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw refuse('maxAttempts', `must be a whole number from 1 (got ${describeValue(options.maxAttempts)})`);
+  if (
+    typeof maxAttempts !== 'number' ||
+    !Number.isInteger(maxAttempts) ||
+    maxAttempts < 1
+  ) {
+    throw refuse(
+      'maxAttempts',
+      `must be a whole number from 1 (got ${describeValue(options.maxAttempts)})`,
+    );
   }
   return {
     token: options.token,
     blocklist: options.blocklist,
-    attemptTimeoutMs: milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, DISPATCH_DEFAULTS.attemptTimeoutMs, SOURCE),
-    totalTimeoutMs: milliseconds('totalTimeoutMs', options.totalTimeoutMs, DISPATCH_DEFAULTS.totalTimeoutMs, SOURCE),
+    attemptTimeoutMs: milliseconds(
+      'attemptTimeoutMs',
+      options.attemptTimeoutMs,
+      DISPATCH_DEFAULTS.attemptTimeoutMs,
+      SOURCE,
+    ),
+    totalTimeoutMs: milliseconds(
+      'totalTimeoutMs',
+      options.totalTimeoutMs,
+      DISPATCH_DEFAULTS.totalTimeoutMs,
+      SOURCE,
+    ),
     maxAttempts,
-    fetch: fn<FetchLike>('fetch', options.fetch, (input, init) => globalThis.fetch(input, init), SOURCE),
-    onAttempt: fn<((attempt: Attempt) => void) | undefined>('onAttempt', options.onAttempt, undefined, SOURCE),
+    fetch: fn<FetchLike>(
+      'fetch',
+      options.fetch,
+      (input, init) => globalThis.fetch(input, init),
+      SOURCE,
+    ),
+    onAttempt: fn<((attempt: Attempt) => void) | undefined>(
+      'onAttempt',
+      options.onAttempt,
+      undefined,
+      SOURCE,
+    ),
   };
 }
 
 function checkJob(job: unknown): DispatchJob {
-  const record = typeof job === 'object' && job !== null ? (job as Record<string, unknown>) : undefined;
+  const record =
+    typeof job === 'object' && job !== null
+      ? (job as Record<string, unknown>)
+      : undefined;
   for (const field of ['id', 'source', 'target'] as const) {
     const value = record?.[field];
     if (typeof value !== 'string' || value === '') {
-      throw refuse(`job.${field}`, `must be a non-empty string (got ${describeValue(value)})`);
+      throw refuse(
+        `job.${field}`,
+        `must be a non-empty string (got ${describeValue(value)})`,
+      );
     }
   }
   return job as DispatchJob;
 }
 
 function checkAgents(agents: unknown): Agent[] {
-  if (!Array.isArray(agents)) throw refuse('agents', `must be an array of {url, ip} (got ${describeValue(agents)})`);
+  if (!Array.isArray(agents))
+    throw refuse(
+      'agents',
+      `must be an array of {url, ip} (got ${describeValue(agents)})`,
+    );
   for (const [index, agent] of agents.entries()) {
     const url = typeof agent?.url === 'string' ? URL.parse(agent.url) : null;
-    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw refuse(`agents[${index}].url`, `must be an http(s) URL (got ${describeValue(agent?.url)})`);
+    if (
+      url === null ||
+      (url.protocol !== 'http:' && url.protocol !== 'https:')
+    ) {
+      throw refuse(
+        `agents[${index}].url`,
+        `must be an http(s) URL (got ${describeValue(agent?.url)})`,
+      );
     }
-    if (typeof agent.ip !== 'string') throw refuse(`agents[${index}].ip`, `must be a string (got ${describeValue(agent.ip)})`);
+    if (typeof agent.ip !== 'string')
+      throw refuse(
+        `agents[${index}].ip`,
+        `must be a string (got ${describeValue(agent.ip)})`,
+      );
   }
   return agents as Agent[];
 }
 
 type Answer = Record<string, unknown> | undefined;
 
-const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+const text = (value: unknown): string | null =>
+  typeof value === 'string' && value !== '' ? value : null;
 const asRecord = (value: unknown): Answer =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 
 /** `{"issues": [{"path", "message"}]}` → "source must be …; target …". */
 function issuesText(issues: unknown): string | null {
@@ -194,7 +286,11 @@ function issuesText(issues: unknown): string | null {
   const parts = issues
     .map((issue) => asRecord(issue))
     .filter((issue) => issue !== undefined)
-    .map((issue) => [text(issue.path), text(issue.message)].filter((part) => part !== null).join(' '))
+    .map((issue) =>
+      [text(issue.path), text(issue.message)]
+        .filter((part) => part !== null)
+        .join(' '),
+    )
     .filter((part) => part !== '');
   return parts.length === 0 ? null : parts.join('; ');
 }
@@ -211,7 +307,9 @@ async function readAnswer(response: Response): Promise<unknown> {
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  return error.cause instanceof Error
+    ? `${error.message}: ${error.cause.message}`
+    : error.message;
 }
 
 /** What the agent says of a relay it keeps: its `state`, else what its status and HTTP status imply. */
@@ -235,19 +333,39 @@ const FAILED_START_REASON: Record<string, string> = {
   origin_error: 'origin refused the relay or answered an error',
 };
 
-type Verdict = Omit<Attempt, 'agent' | 'durationMs' | 'cancel' | 'networkError'>;
+type Verdict = Omit<
+  Attempt,
+  'agent' | 'durationMs' | 'cancel' | 'networkError'
+>;
 
-type Context = { config: Resolved; job: DispatchJob; headers: Record<string, string> };
+type Context = {
+  config: Resolved;
+  job: DispatchJob;
+  headers: Record<string, string>;
+};
 
 /** After 409 relay_exists: the job counts as landed only if the relay under its id is this very job. */
-async function checkExisting(agent: Agent, context: Context, signal: AbortSignal, base: Verdict): Promise<Verdict> {
+async function checkExisting(
+  agent: Agent,
+  context: Context,
+  signal: AbortSignal,
+  base: Verdict,
+): Promise<Verdict> {
   const url = `${relaysUrlOf(agent)}/${encodeURIComponent(context.job.id)}`;
   let problem: string;
   try {
-    const response = await context.config.fetch(url, { method: 'GET', headers: context.headers, redirect: 'manual', signal });
+    const response = await context.config.fetch(url, {
+      method: 'GET',
+      headers: context.headers,
+      redirect: 'manual',
+      signal,
+    });
     const view = asRecord(await readAnswer(response));
     if (response.status === 200 && view !== undefined) {
-      if (view.source === context.job.source && view.target === context.job.target) {
+      if (
+        view.source === context.job.source &&
+        view.target === context.job.target
+      ) {
         const state = stateOf(view, response.status);
         return {
           ...base,
@@ -264,22 +382,49 @@ async function checkExisting(agent: Agent, context: Context, signal: AbortSignal
   } catch (error) {
     problem = signal.aborted ? 'no answer in time' : describeError(error);
   }
-  return { ...base, reason: `agent already has a job with this id and could not show it (${problem})` };
+  return {
+    ...base,
+    reason: `agent already has a job with this id and could not show it (${problem})`,
+  };
 }
 
-async function judge(agent: Agent, context: Context, response: Response, signal: AbortSignal): Promise<Verdict> {
+async function judge(
+  agent: Agent,
+  context: Context,
+  response: Response,
+  signal: AbortSignal,
+): Promise<Verdict> {
   const httpStatus = response.status;
   const answer = await readAnswer(response);
   const body = asRecord(answer);
   const error = text(body?.error);
   const detail = text(body?.detail) ?? issuesText(body?.issues);
-  const base: Verdict = { outcome: 'refused', httpStatus, error, status: null, detail, state: null, answer, reason: '' };
+  const base: Verdict = {
+    outcome: 'refused',
+    httpStatus,
+    error,
+    status: null,
+    detail,
+    state: null,
+    answer,
+    reason: '',
+  };
   if (httpStatus >= 200 && httpStatus < 300) {
     const state = stateOf(body, httpStatus);
-    return { ...base, outcome: 'landed', state, status: text(body?.status), reason: LANDED_REASON[state] };
+    return {
+      ...base,
+      outcome: 'landed',
+      state,
+      status: text(body?.status),
+      reason: LANDED_REASON[state],
+    };
   }
   if (httpStatus === 400) {
-    return { ...base, outcome: 'bad_job', reason: `the agent refused the job as invalid: ${detail ?? error ?? 'HTTP 400'}` };
+    return {
+      ...base,
+      outcome: 'bad_job',
+      reason: `the agent refused the job as invalid: ${detail ?? error ?? 'HTTP 400'}`,
+    };
   }
   if (httpStatus === 401 || httpStatus === 403) {
     return { ...base, reason: `agent refused our token (HTTP ${httpStatus})` };
@@ -287,23 +432,42 @@ async function judge(agent: Agent, context: Context, response: Response, signal:
   if (httpStatus === 502 && error === 'relay_failed') {
     const status = text(body?.status) ?? 'error';
     const words = FAILED_START_REASON[status] ?? 'relay failed to start';
-    return { ...base, outcome: 'failed_start', status, reason: detail === null ? words : `${words}: ${detail}` };
+    return {
+      ...base,
+      outcome: 'failed_start',
+      status,
+      reason: detail === null ? words : `${words}: ${detail}`,
+    };
   }
-  if (httpStatus === 409 && error === 'relay_exists') return checkExisting(agent, context, signal, base);
-  if (httpStatus === 409 && error === 'relay_limit') return { ...base, reason: 'agent at its relay limit' };
-  if (httpStatus === 429 || httpStatus === 503) return { ...base, reason: `agent busy (HTTP ${httpStatus})` };
-  return { ...base, reason: `agent answered HTTP ${httpStatus}${error === null ? '' : ` ${error}`}` };
+  if (httpStatus === 409 && error === 'relay_exists')
+    return checkExisting(agent, context, signal, base);
+  if (httpStatus === 409 && error === 'relay_limit')
+    return { ...base, reason: 'agent at its relay limit' };
+  if (httpStatus === 429 || httpStatus === 503)
+    return { ...base, reason: `agent busy (HTTP ${httpStatus})` };
+  return {
+    ...base,
+    reason: `agent answered HTTP ${httpStatus}${error === null ? '' : ` ${error}`}`,
+  };
 }
 
 /** Best effort: a job whose POST timed out may still start, and we are about to send it elsewhere. */
-async function cancel(agent: Agent, context: Context): Promise<Attempt['cancel']> {
+async function cancel(
+  agent: Agent,
+  context: Context,
+): Promise<Attempt['cancel']> {
   try {
-    const response = await context.config.fetch(`${relaysUrlOf(agent)}/${encodeURIComponent(context.job.id)}`, {
-      method: 'DELETE',
-      headers: context.headers,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(Math.min(CANCEL_TIMEOUT_MS, context.config.attemptTimeoutMs)),
-    });
+    const response = await context.config.fetch(
+      `${relaysUrlOf(agent)}/${encodeURIComponent(context.job.id)}`,
+      {
+        method: 'DELETE',
+        headers: context.headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(
+          Math.min(CANCEL_TIMEOUT_MS, context.config.attemptTimeoutMs),
+        ),
+      },
+    );
     await response.body?.cancel();
     if (response.status === 204 || response.status === 200) return 'deleted';
     return response.status === 404 ? 'not_found' : 'failed';
@@ -312,11 +476,23 @@ async function cancel(agent: Agent, context: Context): Promise<Attempt['cancel']
   }
 }
 
-async function attemptOn(agent: Agent, context: Context, timeoutMs: number, cutByTotal: boolean): Promise<Attempt> {
+async function attemptOn(
+  agent: Agent,
+  context: Context,
+  timeoutMs: number,
+  cutByTotal: boolean,
+): Promise<Attempt> {
   const begin = performance.now();
   const signal = AbortSignal.timeout(timeoutMs);
   const elapsed = () => Math.round(performance.now() - begin);
-  const none = { httpStatus: null, error: null, status: null, detail: null, state: null, answer: null } as const;
+  const none = {
+    httpStatus: null,
+    error: null,
+    status: null,
+    detail: null,
+    state: null,
+    answer: null,
+  } as const;
   try {
     const response = await context.config.fetch(relaysUrlOf(agent), {
       method: 'POST',
@@ -327,67 +503,133 @@ async function attemptOn(agent: Agent, context: Context, timeoutMs: number, cutB
       signal,
     });
     const verdict = await judge(agent, context, response, signal);
-    return { ...verdict, agent, networkError: null, cancel: null, durationMs: elapsed() };
+    return {
+      ...verdict,
+      agent,
+      networkError: null,
+      cancel: null,
+      durationMs: elapsed(),
+    };
   } catch (error) {
     const durationMs = elapsed();
     if (signal.aborted) {
       const networkError = `no answer within ${timeoutMs} ms${cutByTotal ? ' (the overall bound)' : ''}`;
       const cancelled = await cancel(agent, context);
-      return { ...none, agent, outcome: 'timeout', networkError, reason: networkError, cancel: cancelled, durationMs };
+      return {
+        ...none,
+        agent,
+        outcome: 'timeout',
+        networkError,
+        reason: networkError,
+        cancel: cancelled,
+        durationMs,
+      };
     }
     const networkError = describeError(error);
-    return { ...none, agent, outcome: 'unreachable', networkError, reason: `agent unreachable: ${networkError}`, cancel: null, durationMs };
+    return {
+      ...none,
+      agent,
+      outcome: 'unreachable',
+      networkError,
+      reason: `agent unreachable: ${networkError}`,
+      cancel: null,
+      durationMs,
+    };
   }
 }
 
 const agentsWord = (total: number) => (total === 1 ? 'agent' : 'agents');
 
 /** The group an unsuccessful attempt is counted in, and how a group reads. */
-function groupOf(attempt: Attempt): { key: string; phrase: (of: string) => string } {
+function groupOf(attempt: Attempt): {
+  key: string;
+  phrase: (of: string) => string;
+} {
   const { httpStatus, error } = attempt;
   switch (attempt.outcome) {
     case 'failed_start':
-      if (attempt.status === 'connect_failed') return { key: 'connect_failed', phrase: (of) => `origin unreachable from ${of}` };
-      if (attempt.status === 'origin_error') return { key: 'origin_error', phrase: (of) => `origin refused the relay at ${of}` };
-      return { key: 'start_error', phrase: (of) => `relay failed to start on ${of}` };
+      if (attempt.status === 'connect_failed')
+        return {
+          key: 'connect_failed',
+          phrase: (of) => `origin unreachable from ${of}`,
+        };
+      if (attempt.status === 'origin_error')
+        return {
+          key: 'origin_error',
+          phrase: (of) => `origin refused the relay at ${of}`,
+        };
+      return {
+        key: 'start_error',
+        phrase: (of) => `relay failed to start on ${of}`,
+      };
     case 'unreachable':
       return { key: 'unreachable', phrase: (of) => `${of} unreachable` };
     case 'timeout':
       return { key: 'timeout', phrase: (of) => `no answer in time from ${of}` };
     default:
-      if (httpStatus === 401 || httpStatus === 403) return { key: 'auth', phrase: (of) => `${of} refused our token` };
-      if (httpStatus === 409 && error === 'relay_limit') return { key: 'limit', phrase: (of) => `${of} at their relay limit` };
+      if (httpStatus === 401 || httpStatus === 403)
+        return { key: 'auth', phrase: (of) => `${of} refused our token` };
+      if (httpStatus === 409 && error === 'relay_limit')
+        return { key: 'limit', phrase: (of) => `${of} at their relay limit` };
       if (httpStatus === 409 && error === 'relay_exists') {
-        return { key: 'exists', phrase: (of) => `${of} already had another job with this id` };
+        return {
+          key: 'exists',
+          phrase: (of) => `${of} already had another job with this id`,
+        };
       }
-      return { key: `http:${httpStatus}`, phrase: (of) => `${of} answered HTTP ${httpStatus}` };
+      return {
+        key: `http:${httpStatus}`,
+        phrase: (of) => `${of} answered HTTP ${httpStatus}`,
+      };
   }
 }
 
 /** "origin unreachable from 3 of 5 agents, 2 of 5 agents unreachable". */
 export function summarizeFailures(attempts: readonly Attempt[]): string {
   const total = attempts.length;
-  const groups = new Map<string, { count: number; phrase: (of: string) => string }>();
+  const groups = new Map<
+    string,
+    { count: number; phrase: (of: string) => string }
+  >();
   for (const attempt of attempts) {
     const { key, phrase } = groupOf(attempt);
     const group = groups.get(key) ?? { count: 0, phrase };
     group.count += 1;
     groups.set(key, group);
   }
-  return [...groups.values()].map(({ count, phrase }) => phrase(`${count} of ${total} ${agentsWord(total)}`)).join(', ');
+  return [...groups.values()]
+    .map(({ count, phrase }) =>
+      phrase(`${count} of ${total} ${agentsWord(total)}`),
+    )
+    .join(', ');
 }
 
-function untriedText(stoppedBy: DispatchStop, notTried: number, config: Resolved): string | null {
+function untriedText(
+  stoppedBy: DispatchStop,
+  notTried: number,
+  config: Resolved,
+): string | null {
   if (notTried === 0) return null;
   const agents = `${notTried} more ${agentsWord(notTried)} not tried`;
-  if (stoppedBy === 'max_attempts') return `${agents} (maxAttempts ${config.maxAttempts})`;
-  if (stoppedBy === 'total_timeout') return `${agents} (overall bound of ${config.totalTimeoutMs} ms reached)`;
+  if (stoppedBy === 'max_attempts')
+    return `${agents} (maxAttempts ${config.maxAttempts})`;
+  if (stoppedBy === 'total_timeout')
+    return `${agents} (overall bound of ${config.totalTimeoutMs} ms reached)`;
   return null;
 }
 
-function selectionOf(agents: Agent[], blocklist: Resolved['blocklist']): DispatchSelection {
+function selectionOf(
+  agents: Agent[],
+  blocklist: Resolved['blocklist'],
+): DispatchSelection {
   if (blocklist === undefined) {
-    return { candidates: agents.length, healthy: agents.length, blocked: [], panic: false, usable: [...agents] };
+    return {
+      candidates: agents.length,
+      healthy: agents.length,
+      blocked: [],
+      panic: false,
+      usable: [...agents],
+    };
   }
   const decision = blocklist.decide(agents);
   return {
@@ -413,18 +655,27 @@ function selectionOf(agents: Agent[], blocklist: Resolved['blocklist']): Dispatc
  * if (result.landed) console.log(`on ${result.agent.ip}, ${result.state}`);
  * else console.error(result.reason); // e.g. "origin unreachable from 5 of 5 agents"
  */
-export async function dispatch(job: DispatchJob, agents: readonly Agent[], options?: DispatchOptions): Promise<DispatchResult> {
+export async function dispatch(
+  job: DispatchJob,
+  agents: readonly Agent[],
+  options?: DispatchOptions,
+): Promise<DispatchResult> {
   const config = resolveDispatchOptions(options);
   const checkedJob = checkJob(job);
   const checkedAgents = checkAgents(agents);
   const begin = performance.now();
   const deadline = begin + config.totalTimeoutMs;
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (config.token !== undefined) headers.authorization = `Bearer ${config.token}`;
+  if (config.token !== undefined)
+    headers.authorization = `Bearer ${config.token}`;
   const context: Context = { config, job: checkedJob, headers };
   const selection = selectionOf(checkedAgents, config.blocklist);
   const attempts: Attempt[] = [];
-  const common = (stoppedBy: DispatchStop, reason: string, notTried: Agent[] = []) => ({
+  const common = (
+    stoppedBy: DispatchStop,
+    reason: string,
+    notTried: Agent[] = [],
+  ) => ({
     stoppedBy,
     reason,
     attempts,
@@ -432,7 +683,11 @@ export async function dispatch(job: DispatchJob, agents: readonly Agent[], optio
     notTried,
     durationMs: Math.round(performance.now() - begin),
   });
-  const failed = (stoppedBy: DispatchStop, reason: string, notTried?: Agent[]): DispatchResult => ({
+  const failed = (
+    stoppedBy: DispatchStop,
+    reason: string,
+    notTried?: Agent[],
+  ): DispatchResult => ({
     ...common(stoppedBy, reason, notTried),
     landed: false,
     agent: null,
@@ -442,7 +697,9 @@ export async function dispatch(job: DispatchJob, agents: readonly Agent[], optio
 
   if (selection.usable.length === 0) {
     const reason =
-      checkedAgents.length === 0 ? 'no agent given' : `every agent is blocked (${checkedAgents.length}) and panic is off`;
+      checkedAgents.length === 0
+        ? 'no agent given'
+        : `every agent is blocked (${checkedAgents.length}) and panic is off`;
     return failed('no_usable_agent', reason);
   }
   let stoppedBy: DispatchStop = 'exhausted';
@@ -456,7 +713,12 @@ export async function dispatch(job: DispatchJob, agents: readonly Agent[], optio
       stoppedBy = 'total_timeout';
       break;
     }
-    const attempt = await attemptOn(agent, context, Math.min(config.attemptTimeoutMs, remaining), remaining < config.attemptTimeoutMs);
+    const attempt = await attemptOn(
+      agent,
+      context,
+      Math.min(config.attemptTimeoutMs, remaining),
+      remaining < config.attemptTimeoutMs,
+    );
     attempts.push(attempt);
     try {
       config.onAttempt?.(attempt);
@@ -465,9 +727,15 @@ export async function dispatch(job: DispatchJob, agents: readonly Agent[], optio
     }
     if (attempt.outcome === 'landed') {
       const state = attempt.state ?? 'unknown';
-      const before = attempts.length > 1 ? `; before it: ${summarizeFailures(attempts.slice(0, -1))}` : '';
+      const before =
+        attempts.length > 1
+          ? `; before it: ${summarizeFailures(attempts.slice(0, -1))}`
+          : '';
       return {
-        ...common('landed', `landed on ${agent.ip} (${state}) at attempt ${attempts.length}${before}`),
+        ...common(
+          'landed',
+          `landed on ${agent.ip} (${state}) at attempt ${attempts.length}${before}`,
+        ),
         landed: true,
         agent,
         state,
@@ -475,13 +743,26 @@ export async function dispatch(job: DispatchJob, agents: readonly Agent[], optio
       };
     }
     if (attempt.outcome === 'bad_job') {
-      return failed('bad_job', `${attempt.reason}; no other agent tried`, selection.usable.slice(attempts.length));
+      return failed(
+        'bad_job',
+        `${attempt.reason}; no other agent tried`,
+        selection.usable.slice(attempts.length),
+      );
     }
   }
   const notTried = selection.usable.slice(attempts.length);
-  const parts = [summarizeFailures(attempts), untriedText(stoppedBy, notTried.length, config)];
+  const parts = [
+    summarizeFailures(attempts),
+    untriedText(stoppedBy, notTried.length, config),
+  ];
   if (!selection.panic && selection.blocked.length > 0) {
-    parts.push(`${selection.blocked.length} blocked ${agentsWord(selection.blocked.length)} not tried`);
+    parts.push(
+      `${selection.blocked.length} blocked ${agentsWord(selection.blocked.length)} not tried`,
+    );
   }
-  return failed(stoppedBy, parts.filter((part) => part !== null).join('; '), notTried);
+  return failed(
+    stoppedBy,
+    parts.filter((part) => part !== null).join('; '),
+    notTried,
+  );
 }

@@ -15,13 +15,19 @@ export const DURATION_FLAGS = {
   'total-timeout': 'total-timeout-ms',
 } as const;
 
-export type DurationFlagsResult = { ok: true; argv: string[]; warnings: string[] } | { ok: false; message: string };
+export type DurationFlagsResult =
+  | { ok: true; argv: string[]; warnings: string[] }
+  | { ok: false; message: string };
 
 /** `--timeout 5s` → `--timeout-ms 5000`; `--timeout-ms 5000` kept, with a warning. */
-export function rewriteDurationFlags(argv: readonly string[]): DurationFlagsResult {
+export function rewriteDurationFlags(
+  argv: readonly string[],
+): DurationFlagsResult {
   const out: string[] = [];
   const warnings: string[] = [];
-  const olds = new Map<string, string>(Object.entries(DURATION_FLAGS).map(([now, old]) => [old, now]));
+  const olds = new Map<string, string>(
+    Object.entries(DURATION_FLAGS).map(([now, old]) => [old, now]),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     // Everything after "--" is not a flag.
@@ -33,14 +39,28 @@ export function rewriteDurationFlags(argv: readonly string[]): DurationFlagsResu
     const name = match?.[1] ?? '';
     if (name in DURATION_FLAGS) {
       const text = match?.[2] ?? argv[++i];
-      if (text === undefined) return { ok: false, message: `--${name} needs a value: ${DURATION_FORMS}` };
+      if (text === undefined)
+        return {
+          ok: false,
+          message: `--${name} needs a value: ${DURATION_FORMS}`,
+        };
       const ms = parseDurationMs(text);
-      if (ms === undefined) return { ok: false, message: `--${name} must be ${DURATION_FORMS} (got "${text}")` };
-      out.push(`--${DURATION_FLAGS[name as keyof typeof DURATION_FLAGS]}`, String(ms));
+      if (ms === undefined)
+        return {
+          ok: false,
+          message: `--${name} must be ${DURATION_FORMS} (got "${text}")`,
+        };
+      out.push(
+        `--${DURATION_FLAGS[name as keyof typeof DURATION_FLAGS]}`,
+        String(ms),
+      );
       continue;
     }
     const now = olds.get(name);
-    if (now !== undefined) warnings.push(`--${name} is deprecated; use --${now} (durations with units: 500ms, 10s, 2m)`);
+    if (now !== undefined)
+      warnings.push(
+        `--${name} is deprecated; use --${now} (durations with units: 500ms, 10s, 2m)`,
+      );
     out.push(arg);
   }
   return { ok: true, argv: out, warnings };

@@ -1,4 +1,6 @@
 /** The dispatcher client library: import from here, not from the files behind it. */
+
+export type { Agent } from './agents.js';
 export type {
   BlocklistClient,
   BlocklistClientState,
@@ -9,7 +11,6 @@ export type {
   RefreshResult,
 } from './blocklist-client.js';
 export { createBlocklistClient } from './blocklist-client.js';
-export type { Agent } from './agents.js';
 export type {
   Attempt,
   AttemptOutcome,
@@ -21,8 +22,15 @@ export type {
   LandedState,
 } from './dispatch.js';
 export { CANCEL_TIMEOUT_MS, DISPATCH_DEFAULTS, dispatch } from './dispatch.js';
-export type { BlocklistClientOptions, DispatcherLogger, FetchLike } from './options.js';
-export { BLOCKLIST_CLIENT_DEFAULTS, BlocklistClientOptionsError } from './options.js';
+export type {
+  BlocklistClientOptions,
+  DispatcherLogger,
+  FetchLike,
+} from './options.js';
+export {
+  BLOCKLIST_CLIENT_DEFAULTS,
+  BlocklistClientOptionsError,
+} from './options.js';
 export type { Assessment, BlockedCandidate, Candidate } from './selection.js';
 export type { BlocklistSnapshot } from './snapshot.js';
 export { parseSnapshot } from './snapshot.js';

@@ -3,9 +3,10 @@
  * so that a bad knob fails at start-up with its name, not as a silent
  * fail-open hours later.
  */
+
+import { createLogger, toStderr } from '../../functions/log.js';
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
-import { createLogger, toStderr } from '../../functions/log.js';
 
 /** Where the client writes what it does; structurally compatible with console-like JSON loggers. */
 export type DispatcherLogger = {
@@ -48,7 +49,9 @@ export type BlocklistClientOptions = {
   snapshot?: BlocklistSnapshot;
 };
 
-export type ResolvedOptions = Required<Omit<BlocklistClientOptions, 'snapshot'>> & {
+export type ResolvedOptions = Required<
+  Omit<BlocklistClientOptions, 'snapshot'>
+> & {
   blocklistUrl: string;
   snapshot: BlocklistSnapshot | undefined;
 };
@@ -84,7 +87,11 @@ const KNOWN_OPTIONS = new Set<string>([
 export class BlocklistClientOptionsError extends Error {
   readonly option: string;
 
-  constructor(option: string, message: string, source = 'createBlocklistClient') {
+  constructor(
+    option: string,
+    message: string,
+    source = 'createBlocklistClient',
+  ) {
     super(`${source}: ${option} ${message}`);
     this.name = 'BlocklistClientOptionsError';
     this.option = option;
@@ -100,9 +107,19 @@ const describe = (value: unknown): string => {
 /** A value as it appears in an options error message. */
 export const describeValue = (value: unknown): string => describe(value);
 
-export function milliseconds(option: string, value: unknown, fallback: number, source?: string): number {
+export function milliseconds(
+  option: string,
+  value: unknown,
+  fallback: number,
+  source?: string,
+): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value <= 0 ||
+    value > MAX_TIMER_MS
+  ) {
     throw new BlocklistClientOptionsError(
       option,
       `must be a whole number of milliseconds between 1 and ${MAX_TIMER_MS} (got ${describe(value)})`,
@@ -112,10 +129,19 @@ export function milliseconds(option: string, value: unknown, fallback: number, s
   return value;
 }
 
-export function fn<T>(option: string, value: unknown, fallback: T, source?: string): T {
+export function fn<T>(
+  option: string,
+  value: unknown,
+  fallback: T,
+  source?: string,
+): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'function') {
-    throw new BlocklistClientOptionsError(option, `must be a function (got ${describe(value)})`, source);
+    throw new BlocklistClientOptionsError(
+      option,
+      `must be a function (got ${describe(value)})`,
+      source,
+    );
   }
   return value as T;
 }
@@ -130,10 +156,16 @@ function statusCenterUrl(value: unknown): URL {
   }
   // Credentials in the URL would end up in logs and error messages; the token option carries them.
   if (url.username !== '' || url.password !== '') {
-    throw new BlocklistClientOptionsError('url', 'must not contain a user or password; pass the token option');
+    throw new BlocklistClientOptionsError(
+      'url',
+      'must not contain a user or password; pass the token option',
+    );
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new BlocklistClientOptionsError('url', `must not have a query or fragment (got ${describe(value)})`);
+    throw new BlocklistClientOptionsError(
+      'url',
+      `must not have a query or fragment (got ${describe(value)})`,
+    );
   }
   return url;
 }
@@ -144,29 +176,52 @@ export function blocklistUrlOf(base: URL): string {
 }
 
 export function defaultLogger(): DispatcherLogger {
-  return createLogger({ level: 'info', fields: { component: 'blocklist-client' }, write: toStderr });
+  return createLogger({
+    level: 'info',
+    fields: { component: 'blocklist-client' },
+    write: toStderr,
+  });
 }
 
 /** Validates every option and fills in the documented defaults. */
-export function resolveOptions(options: BlocklistClientOptions): ResolvedOptions {
+export function resolveOptions(
+  options: BlocklistClientOptions,
+): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new BlocklistClientOptionsError('options', 'must be an object with at least url and token');
+    throw new BlocklistClientOptionsError(
+      'options',
+      'must be an object with at least url and token',
+    );
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) {
-      throw new BlocklistClientOptionsError(key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+      throw new BlocklistClientOptionsError(
+        key,
+        `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`,
+      );
     }
   }
   const url = statusCenterUrl(options.url);
   // A token with whitespace or control characters would break (or inject into) the header.
-  if (typeof options.token !== 'string' || !/^[\x21-\x7e]+$/.test(options.token)) {
+  if (
+    typeof options.token !== 'string' ||
+    !/^[\x21-\x7e]+$/.test(options.token)
+  ) {
     throw new BlocklistClientOptionsError(
       'token',
       'must be a non-empty reader token of printable characters without spaces',
     );
   }
-  const refreshMs = milliseconds('refreshMs', options.refreshMs, BLOCKLIST_CLIENT_DEFAULTS.refreshMs);
-  const maxStaleMs = milliseconds('maxStaleMs', options.maxStaleMs, BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs);
+  const refreshMs = milliseconds(
+    'refreshMs',
+    options.refreshMs,
+    BLOCKLIST_CLIENT_DEFAULTS.refreshMs,
+  );
+  const maxStaleMs = milliseconds(
+    'maxStaleMs',
+    options.maxStaleMs,
+    BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs,
+  );
   if (maxStaleMs < refreshMs) {
     // Otherwise the list would fail open between two healthy polls.
     throw new BlocklistClientOptionsError(
@@ -174,8 +229,13 @@ export function resolveOptions(options: BlocklistClientOptions): ResolvedOptions
       `must be at least refreshMs (${refreshMs}) (got ${maxStaleMs})`,
     );
   }
-  const timeoutMs = milliseconds('timeoutMs', options.timeoutMs, BLOCKLIST_CLIENT_DEFAULTS.timeoutMs);
-  const share = options.minHealthyShare ?? BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare;
+  const timeoutMs = milliseconds(
+    'timeoutMs',
+    options.timeoutMs,
+    BLOCKLIST_CLIENT_DEFAULTS.timeoutMs,
+  );
+  const share =
+    options.minHealthyShare ?? BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare;
   if (typeof share !== 'number' || !(share >= 0 && share <= 1)) {
     throw new BlocklistClientOptionsError(
       'minHealthyShare',
@@ -185,13 +245,20 @@ export function resolveOptions(options: BlocklistClientOptions): ResolvedOptions
   const logger = options.logger ?? defaultLogger();
   for (const method of ['info', 'warn', 'error'] as const) {
     if (typeof logger?.[method] !== 'function') {
-      throw new BlocklistClientOptionsError('logger', `must have info, warn and error methods (${method} is missing)`);
+      throw new BlocklistClientOptionsError(
+        'logger',
+        `must have info, warn and error methods (${method} is missing)`,
+      );
     }
   }
   let snapshot: BlocklistSnapshot | undefined;
   if (options.snapshot !== undefined) {
     const parsed = parseSnapshot(options.snapshot);
-    if (!parsed.ok) throw new BlocklistClientOptionsError('snapshot', `is not a saved blocklist: ${parsed.message}`);
+    if (!parsed.ok)
+      throw new BlocklistClientOptionsError(
+        'snapshot',
+        `is not a saved blocklist: ${parsed.message}`,
+      );
     snapshot = parsed.value;
   }
   return {
@@ -202,7 +269,9 @@ export function resolveOptions(options: BlocklistClientOptions): ResolvedOptions
     maxStaleMs,
     timeoutMs,
     minHealthyShare: share,
-    fetch: fn<FetchLike>('fetch', options.fetch, (input, init) => globalThis.fetch(input, init)),
+    fetch: fn<FetchLike>('fetch', options.fetch, (input, init) =>
+      globalThis.fetch(input, init),
+    ),
     now: fn('now', options.now, Date.now),
     random: fn('random', options.random, Math.random),
     logger,

@@ -25,7 +25,9 @@ export type Assessment<T> = {
 export function ipOfCandidate(candidate: Candidate): string {
   const ip = typeof candidate === 'string' ? candidate : candidate?.ip;
   if (typeof ip !== 'string') {
-    throw new TypeError('a candidate must be an IP string or an object with a string `ip` field');
+    throw new TypeError(
+      'a candidate must be an IP string or an object with a string `ip` field',
+    );
   }
   return ip;
 }
@@ -38,7 +40,9 @@ export type AssessOptions<T> = {
   minHealthyShare: number;
 };
 
-export function assessCandidates<T extends Candidate>(options: AssessOptions<T>): Assessment<T> {
+export function assessCandidates<T extends Candidate>(
+  options: AssessOptions<T>,
+): Assessment<T> {
   const healthy: T[] = [];
   const blocked: BlockedCandidate<T>[] = [];
   for (const candidate of options.candidates) {
@@ -48,6 +52,12 @@ export function assessCandidates<T extends Candidate>(options: AssessOptions<T>)
   }
   const total = options.candidates.length;
   // A ratio, not healthy < share × total: 0.7 × 10 is 7.000000000000001 in floating point.
-  const panic = blocked.length > 0 && healthy.length / total < options.minHealthyShare;
-  return { healthy, blocked, usable: panic ? [...options.candidates] : healthy, panic };
+  const panic =
+    blocked.length > 0 && healthy.length / total < options.minHealthyShare;
+  return {
+    healthy,
+    blocked,
+    usable: panic ? [...options.candidates] : healthy,
+    panic,
+  };
 }

@@ -14,7 +14,9 @@ export const blocklistSnapshotSchema = z.object({
 });
 export type BlocklistSnapshot = z.infer<typeof blocklistSnapshotSchema>;
 
-export type ParsedSnapshot = { ok: true; value: BlocklistSnapshot } | { ok: false; message: string };
+export type ParsedSnapshot =
+  | { ok: true; value: BlocklistSnapshot }
+  | { ok: false; message: string };
 
 export function parseSnapshot(input: unknown): ParsedSnapshot {
   const result = blocklistSnapshotSchema.safeParse(input);

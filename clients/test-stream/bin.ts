@@ -32,7 +32,9 @@ const { values } = (() => {
       },
     });
   } catch (error) {
-    process.stderr.write(`relaywatch-test-stream: ${(error as Error).message}\n\n${HELP}`);
+    process.stderr.write(
+      `relaywatch-test-stream: ${(error as Error).message}\n\n${HELP}`,
+    );
     process.exit(2);
   }
 })();
@@ -47,7 +49,9 @@ if (values.version) {
 const port = (name: string, text: string) => {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0 || value > 65_535) {
-    process.stderr.write(`relaywatch-test-stream: ${name} must be a port number, not "${text}"\n`);
+    process.stderr.write(
+      `relaywatch-test-stream: ${name} must be a port number, not "${text}"\n`,
+    );
     process.exit(2);
   }
   return value;
@@ -55,13 +59,26 @@ const port = (name: string, text: string) => {
 
 const dir = await mkdtemp(join(tmpdir(), 'relaywatch-test-stream-'));
 const flvPath = await createTestFlv({ dir, ffmpegPath: values.ffmpeg });
-const origin = await startOrigin({ flvPath, host: values.host, port: port('--origin-port', values['origin-port']) });
-const sink = await startSink({ host: values.host, port: port('--sink-port', values['sink-port']) });
-process.stdout.write(`test stream  ${origin.url('/live.flv')}\npush sink    ${sink.url('/out/<name>.flv')}\n`);
+const origin = await startOrigin({
+  flvPath,
+  host: values.host,
+  port: port('--origin-port', values['origin-port']),
+});
+const sink = await startSink({
+  host: values.host,
+  port: port('--sink-port', values['sink-port']),
+});
+process.stdout.write(
+  `test stream  ${origin.url('/live.flv')}\npush sink    ${sink.url('/out/<name>.flv')}\n`,
+);
 
 const report = setInterval(() => {
-  const pushes = sink.received().map(({ path, bytes }) => `${path} ${(bytes / 1024).toFixed(0)} KiB`);
-  process.stdout.write(`${new Date().toISOString()} pulling: ${origin.liveStreams()}  pushed: ${pushes.join(', ') || 'nothing yet'}\n`);
+  const pushes = sink
+    .received()
+    .map(({ path, bytes }) => `${path} ${(bytes / 1024).toFixed(0)} KiB`);
+  process.stdout.write(
+    `${new Date().toISOString()} pulling: ${origin.liveStreams()}  pushed: ${pushes.join(', ') || 'nothing yet'}\n`,
+  );
 }, 10_000);
 
 const stop = async () => {

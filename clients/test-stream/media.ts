@@ -7,8 +7,8 @@
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +16,10 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Makes a 4 s, 10 fps, 160x120 H.264 FLV with a keyframe every second. */
-export async function createTestFlv(options: { dir: string; ffmpegPath?: string }): Promise<string> {
+export async function createTestFlv(options: {
+  dir: string;
+  ffmpegPath?: string;
+}): Promise<string> {
   const path = join(options.dir, 'testsrc.flv');
   await run(
     options.ffmpegPath ?? 'ffmpeg',
@@ -32,7 +35,12 @@ export async function createTestFlv(options: { dir: string; ffmpegPath?: string 
 }
 
 type FlvTag = { timestamp: number; bytes: Buffer };
-type FlvStream = { header: Buffer; prelude: Buffer[]; media: FlvTag[]; loopMs: number };
+type FlvStream = {
+  header: Buffer;
+  prelude: Buffer[];
+  media: FlvTag[];
+  loopMs: number;
+};
 
 /** Splits an FLV file into what a player needs once and what repeats. */
 export function parseFlv(file: Buffer): FlvStream {
@@ -44,7 +52,8 @@ export function parseFlv(file: Buffer): FlvStream {
   while (offset + 11 <= file.length) {
     const type = (file[offset] ?? 0) & 0x1f;
     const size = file.readUIntBE(offset + 1, 3);
-    const timestamp = file.readUIntBE(offset + 4, 3) | ((file[offset + 7] ?? 0) << 24);
+    const timestamp =
+      file.readUIntBE(offset + 4, 3) | ((file[offset + 7] ?? 0) << 24);
     const bytes = file.subarray(offset, offset + 11 + size + 4);
     const first = file[offset + 11] ?? 0;
     const second = file[offset + 12] ?? 0;
@@ -61,7 +70,8 @@ export function parseFlv(file: Buffer): FlvStream {
     offset += 11 + size + 4;
   }
   const last = media.at(-1)?.timestamp ?? 0;
-  const beforeLast = media.findLast((tag) => tag.timestamp < last)?.timestamp ?? last - 100;
+  const beforeLast =
+    media.findLast((tag) => tag.timestamp < last)?.timestamp ?? last - 100;
   return { header, prelude, media, loopMs: last + (last - beforeLast) };
 }
 
@@ -88,7 +98,10 @@ function streamLive(
   // Without chunking, as many HTTP-FLV servers send it, a reader can only
   // learn of a cut from the connection closing early.
   response.useChunkedEncodingByDefault = options.chunked;
-  response.writeHead(200, { 'content-type': 'video/x-flv', connection: 'close' });
+  response.writeHead(200, {
+    'content-type': 'video/x-flv',
+    connection: 'close',
+  });
   response.write(flv.header);
   for (const tag of flv.prelude) response.write(tag);
   const startedAt = Date.now();
@@ -146,33 +159,39 @@ export async function startOrigin(options: {
   const host = options.host ?? '127.0.0.1';
   const requests: string[] = [];
   const live = new Set<ServerResponse>();
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
-    requests.push(path);
-    if (path === '/live.flv' || path === '/chunked.flv' || /^\/live\/[\w.-]+\.flv$/.test(path)) {
-      live.add(response);
-      streamLive(flv, response, {
-        chunked: path === '/chunked.flv',
-        leadMs: options.leadMs ?? DEFAULT_LEAD_MS,
-        onEnd: () => live.delete(response),
-      });
-      return;
-    }
-    const status = /^\/status\/([1-5]\d\d)$/.exec(path)?.[1];
-    if (status !== undefined) {
-      response.writeHead(Number(status), { 'content-type': 'text/plain' });
-      response.end(`status ${status}\n`);
-      return;
-    }
-    if (path === '/hang') return;
-    if (path === '/html.flv') {
-      response.writeHead(200, { 'content-type': 'text/html' });
-      response.end('<html><body>maintenance</body></html>\n');
-      return;
-    }
-    response.writeHead(404, { 'content-type': 'text/plain' });
-    response.end('no such stream\n');
-  });
+  const server = createServer(
+    (request: IncomingMessage, response: ServerResponse) => {
+      const path = (request.url ?? '/').split('?')[0] ?? '/';
+      requests.push(path);
+      if (
+        path === '/live.flv' ||
+        path === '/chunked.flv' ||
+        /^\/live\/[\w.-]+\.flv$/.test(path)
+      ) {
+        live.add(response);
+        streamLive(flv, response, {
+          chunked: path === '/chunked.flv',
+          leadMs: options.leadMs ?? DEFAULT_LEAD_MS,
+          onEnd: () => live.delete(response),
+        });
+        return;
+      }
+      const status = /^\/status\/([1-5]\d\d)$/.exec(path)?.[1];
+      if (status !== undefined) {
+        response.writeHead(Number(status), { 'content-type': 'text/plain' });
+        response.end(`status ${status}\n`);
+        return;
+      }
+      if (path === '/hang') return;
+      if (path === '/html.flv') {
+        response.writeHead(200, { 'content-type': 'text/html' });
+        response.end('<html><body>maintenance</body></html>\n');
+        return;
+      }
+      response.writeHead(404, { 'content-type': 'text/plain' });
+      response.end('no such stream\n');
+    },
+  );
   const sockets = trackSockets(server);
   const port = await listen(server, host, options.port ?? 0);
   const bracketed = host.includes(':') ? `[${host}]` : host;
@@ -201,7 +220,9 @@ export type TestSink = {
 };
 
 /** Accepts pushed streams (ffmpeg POSTs its output, chunked) and counts bytes. */
-export async function startSink(options: { host?: string; port?: number } = {}): Promise<TestSink> {
+export async function startSink(
+  options: { host?: string; port?: number } = {},
+): Promise<TestSink> {
   const host = options.host ?? '127.0.0.1';
   const received = new Map<string, number>();
   const server = createServer((request, response) => {
@@ -236,7 +257,9 @@ function trackSockets(server: Server): Set<Socket> {
 function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen(port, host, () =>
+      resolve((server.address() as AddressInfo).port),
+    );
   });
 }
 

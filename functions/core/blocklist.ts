@@ -57,7 +57,10 @@ export function toBlocklistEntry(ban: Ban): BlocklistEntry {
 }
 
 /** The blocklist at `now`: active bans only, in a stable order (by IP). */
-export function blocklistAt(bans: readonly Ban[], now: number): BlocklistResponse {
+export function blocklistAt(
+  bans: readonly Ban[],
+  now: number,
+): BlocklistResponse {
   const entries = bans
     .filter((ban) => isBanActive(ban, now))
     .sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0))
@@ -83,15 +86,27 @@ export function blocklistEtag(entries: readonly BlocklistEntry[]): string {
   return `"${hex(a)}${hex(b)}"`;
 }
 
-export const MANUAL_BAN_LIMITS = { maxDurationSeconds: 30 * 86_400, maxReasonLength: 256 } as const;
+export const MANUAL_BAN_LIMITS = {
+  maxDurationSeconds: 30 * 86_400,
+  maxReasonLength: 256,
+} as const;
 
 /** Body of PUT /v1/bans/{ip}. */
 export const manualBanSchema = z.object({
-  durationSeconds: z.number().check(
-    z.int(),
-    z.positive(),
-    z.lte(MANUAL_BAN_LIMITS.maxDurationSeconds, `must be at most ${MANUAL_BAN_LIMITS.maxDurationSeconds} (30 days)`),
+  durationSeconds: z
+    .number()
+    .check(
+      z.int(),
+      z.positive(),
+      z.lte(
+        MANUAL_BAN_LIMITS.maxDurationSeconds,
+        `must be at most ${MANUAL_BAN_LIMITS.maxDurationSeconds} (30 days)`,
+      ),
+    ),
+  reason: z.optional(
+    z
+      .string()
+      .check(z.minLength(1), z.maxLength(MANUAL_BAN_LIMITS.maxReasonLength)),
   ),
-  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(MANUAL_BAN_LIMITS.maxReasonLength))),
 });
 export type ManualBanRequest = z.infer<typeof manualBanSchema>;

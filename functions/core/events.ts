@@ -38,4 +38,8 @@ export type AuditEvent = {
   evidence: Record<string, unknown>;
 };
 
-export const EVENT_QUERY_LIMITS = { defaultLimit: 100, maxLimit: 1000, defaultSinceMs: 86_400_000 } as const;
+export const EVENT_QUERY_LIMITS = {
+  defaultLimit: 100,
+  maxLimit: 1000,
+  defaultSinceMs: 86_400_000,
+} as const;

@@ -50,42 +50,60 @@ const ipField = z.string().check(
 
 export const heartbeatSchema = z.object({
   ip: ipField,
-  process: z.string().check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxProcessLength)),
+  process: z
+    .string()
+    .check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxProcessLength)),
   status: z.enum(HEARTBEAT_STATUSES),
   kind: z.optional(z.enum(HEARTBEAT_KINDS)),
   origin: z.optional(
-    z.string().check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxOriginLength)),
+    z
+      .string()
+      .check(z.minLength(1), z.maxLength(HEARTBEAT_LIMITS.maxOriginLength)),
   ),
   ts: z.optional(z.number().check(z.int(), z.positive())),
-  detail: z.optional(z.string().check(z.maxLength(HEARTBEAT_LIMITS.maxDetailLength))),
+  detail: z.optional(
+    z.string().check(z.maxLength(HEARTBEAT_LIMITS.maxDetailLength)),
+  ),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const heartbeatEnvelopeSchema = z.object({
   // At least one, except in a lease renewal (checked in parseHeartbeatBody).
-  heartbeats: z.array(heartbeatSchema).check(z.maxLength(HEARTBEAT_LIMITS.maxBatch)),
+  heartbeats: z
+    .array(heartbeatSchema)
+    .check(z.maxLength(HEARTBEAT_LIMITS.maxBatch)),
   /**
    * The reporting machine's IP. With reportIntervalSeconds it lets an idle
    * agent (nothing relayed, nothing probed) renew its lease with an empty list.
    */
   ip: z.optional(ipField),
   batchId: z.optional(
-    z.string().check(
-      z.minLength(1),
-      z.maxLength(HEARTBEAT_LIMITS.maxBatchIdLength),
-      z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
-    ),
+    z
+      .string()
+      .check(
+        z.minLength(1),
+        z.maxLength(HEARTBEAT_LIMITS.maxBatchIdLength),
+        z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+      ),
   ),
   /**
    * The agent's lease: it promises its next report within this many seconds.
    * Its silence then counts as evidence (docs/policy.md, rule silent).
    */
   reportIntervalSeconds: z.optional(
-    z.number().check(
-      z.int('must be an integer number of seconds'),
-      z.gte(HEARTBEAT_LIMITS.minReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
-      z.lte(HEARTBEAT_LIMITS.maxReportIntervalSeconds, `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`),
-    ),
+    z
+      .number()
+      .check(
+        z.int('must be an integer number of seconds'),
+        z.gte(
+          HEARTBEAT_LIMITS.minReportIntervalSeconds,
+          `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`,
+        ),
+        z.lte(
+          HEARTBEAT_LIMITS.maxReportIntervalSeconds,
+          `must be from ${HEARTBEAT_LIMITS.minReportIntervalSeconds} to ${HEARTBEAT_LIMITS.maxReportIntervalSeconds}`,
+        ),
+      ),
   ),
 });
 export type HeartbeatEnvelope = z.infer<typeof heartbeatEnvelopeSchema>;
@@ -100,7 +118,10 @@ export function isHeartbeatEnvelope(body: unknown): boolean {
   return typeof body === 'object' && body !== null && 'heartbeats' in body;
 }
 
-export function parseHeartbeatBody(body: unknown, now: number): Parsed<HeartbeatEnvelope> {
+export function parseHeartbeatBody(
+  body: unknown,
+  now: number,
+): Parsed<HeartbeatEnvelope> {
   const isEnvelope = isHeartbeatEnvelope(body);
   const parsed = isEnvelope
     ? parseWith(heartbeatEnvelopeSchema, body)
@@ -110,14 +131,21 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
     ? (parsed.value as HeartbeatEnvelope)
     : { heartbeats: [parsed.value as Heartbeat] };
   const issues: InputIssue[] = [];
-  if (envelope.heartbeats.length === 0 && (envelope.ip === undefined || envelope.reportIntervalSeconds === undefined)) {
+  if (
+    envelope.heartbeats.length === 0 &&
+    (envelope.ip === undefined || envelope.reportIntervalSeconds === undefined)
+  ) {
     issues.push({
       path: 'heartbeats',
-      message: 'must hold at least 1 heartbeat (an empty list only renews a lease: give ip and reportIntervalSeconds)',
+      message:
+        'must hold at least 1 heartbeat (an empty list only renews a lease: give ip and reportIntervalSeconds)',
     });
   }
   envelope.heartbeats.forEach((heartbeat, index) => {
-    if (heartbeat.ts !== undefined && heartbeat.ts > now + HEARTBEAT_LIMITS.maxFutureSkewMs) {
+    if (
+      heartbeat.ts !== undefined &&
+      heartbeat.ts > now + HEARTBEAT_LIMITS.maxFutureSkewMs
+    ) {
       issues.push({
         path: isEnvelope ? `heartbeats.${index}.ts` : 'ts',
         message: `is more than ${HEARTBEAT_LIMITS.maxFutureSkewMs / 1000} s in the future (server time ${new Date(now).toISOString()})`,
@@ -129,7 +157,10 @@ export function parseHeartbeatBody(body: unknown, now: number): Parsed<Heartbeat
 }
 
 /** The heartbeats past the distinct-origin limits, named once per limit. */
-function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue[] {
+function originIssues(
+  heartbeats: readonly Heartbeat[],
+  now: number,
+): InputIssue[] {
   const all = new Set<string>();
   const perIpMinute = new Map<string, Set<string>>();
   let ipMinuteIssue: InputIssue | undefined;
@@ -140,7 +171,10 @@ function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue
     const slot = `${minuteOf(heartbeat.ts ?? now)} ${canonicalIp(heartbeat.ip)}`;
     const origins = perIpMinute.get(slot) ?? new Set<string>();
     perIpMinute.set(slot, origins.add(origin));
-    if (!ipMinuteIssue && origins.size > HEARTBEAT_LIMITS.maxOriginsPerIpMinute) {
+    if (
+      !ipMinuteIssue &&
+      origins.size > HEARTBEAT_LIMITS.maxOriginsPerIpMinute
+    ) {
       ipMinuteIssue = {
         path: `heartbeats.${index}.origin`,
         message: `is origin number ${origins.size} of ${heartbeat.ip} in one minute; at most ${HEARTBEAT_LIMITS.maxOriginsPerIpMinute} distinct origins per IP and minute`,
@@ -150,7 +184,12 @@ function originIssues(heartbeats: readonly Heartbeat[], now: number): InputIssue
   return [
     ...(ipMinuteIssue ? [ipMinuteIssue] : []),
     ...(all.size > HEARTBEAT_LIMITS.maxOriginsPerRequest
-      ? [{ path: 'heartbeats', message: `name ${all.size} distinct origins; at most ${HEARTBEAT_LIMITS.maxOriginsPerRequest} per request` }]
+      ? [
+          {
+            path: 'heartbeats',
+            message: `name ${all.size} distinct origins; at most ${HEARTBEAT_LIMITS.maxOriginsPerRequest} per request`,
+          },
+        ]
       : []),
   ];
 }

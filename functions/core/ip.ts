@@ -100,7 +100,9 @@ function formatIpv6(value: bigint): string {
 
 function formatIp(ip: ParsedIp): string {
   if (ip.version === 6) return formatIpv6(ip.value);
-  return [24n, 16n, 8n, 0n].map((s) => String((ip.value >> s) & 0xffn)).join('.');
+  return [24n, 16n, 8n, 0n]
+    .map((s) => String((ip.value >> s) & 0xffn))
+    .join('.');
 }
 
 /**
@@ -131,17 +133,26 @@ export function parseCidr(text: string): Cidr | undefined {
   const ip = parseIp(address);
   if (ip === undefined) return undefined;
   const bits = ip.version === 4 ? 32 : 128;
-  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText))
+    return undefined;
   const prefix = prefixText === undefined ? bits : Number(prefixText);
   if (prefix > bits) return undefined;
   // Addresses are keyed in canonical form, where an IPv4-mapped address is the
   // IPv4 machine; a mapped range must therefore match those IPv4 addresses.
   if (ip.version === 6 && prefix >= 96 && ip.value >> 32n === 0xffffn) {
     const v4HostBits = BigInt(128 - prefix);
-    return { version: 4, network: ((ip.value & 0xffffffffn) >> v4HostBits) << v4HostBits, prefix: prefix - 96 };
+    return {
+      version: 4,
+      network: ((ip.value & 0xffffffffn) >> v4HostBits) << v4HostBits,
+      prefix: prefix - 96,
+    };
   }
   const hostBits = BigInt(bits - prefix);
-  return { version: ip.version, network: (ip.value >> hostBits) << hostBits, prefix };
+  return {
+    version: ip.version,
+    network: (ip.value >> hostBits) << hostBits,
+    prefix,
+  };
 }
 
 export function cidrContains(cidr: Cidr, ip: ParsedIp): boolean {

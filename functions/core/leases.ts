@@ -9,7 +9,12 @@ import { totalOf } from './tally.js';
  * report after the gap). A tuple, because the aggregator's state holds one per
  * leased IP.
  */
-export type Lease = readonly [seenAt: number, intervalSeconds: number, active: 0 | 1, returnedAt?: number];
+export type Lease = readonly [
+  seenAt: number,
+  intervalSeconds: number,
+  active: 0 | 1,
+  returnedAt?: number,
+];
 export type Leases = Readonly<Record<string, Lease>>;
 
 /** How long a lease is remembered after the IP's last report: as long as `lastSeen`. */
@@ -31,34 +36,51 @@ export function mergeLeases(
   knobs: { graceSeconds: number },
 ): Record<string, Lease> {
   const leases: Record<string, Lease> = {};
-  for (const [ip, lease] of Object.entries(previous ?? {})) if (now - lease[0] <= LEASE_MEMORY_MS) leases[ip] = lease;
+  for (const [ip, lease] of Object.entries(previous ?? {}))
+    if (now - lease[0] <= LEASE_MEMORY_MS) leases[ip] = lease;
   const firstNew = new Map<string, number>();
   const seenWithout = new Map<string, number>();
   for (const row of rows) {
     const at = row.receivedAt;
     if (at === undefined) continue;
     const before = leases[row.ip];
-    if (before && at > before[0] && at < (firstNew.get(row.ip) ?? Number.POSITIVE_INFINITY)) firstNew.set(row.ip, at);
+    if (
+      before &&
+      at > before[0] &&
+      at < (firstNew.get(row.ip) ?? Number.POSITIVE_INFINITY)
+    )
+      firstNew.set(row.ip, at);
     if (row.leaseSeconds === undefined) {
       if (at > (seenWithout.get(row.ip) ?? 0)) seenWithout.set(row.ip, at);
       continue;
     }
-    const active: 0 | 1 = row.origins.some((o) => totalOf(o.counts) > 0) ? 1 : 0;
+    const active: 0 | 1 = row.origins.some((o) => totalOf(o.counts) > 0)
+      ? 1
+      : 0;
     const current = leases[row.ip];
-    if (!current || at > current[0]) leases[row.ip] = [at, row.leaseSeconds, active, current?.[3]];
-    else if (at === current[0] && active) leases[row.ip] = [current[0], current[1], 1, current[3]];
+    if (!current || at > current[0])
+      leases[row.ip] = [at, row.leaseSeconds, active, current?.[3]];
+    else if (at === current[0] && active)
+      leases[row.ip] = [current[0], current[1], 1, current[3]];
   }
   for (const [ip, first] of firstNew) {
     const before = previous?.[ip];
     const lease = leases[ip];
-    if (before && lease && first - before[0] > (before[1] + knobs.graceSeconds) * 1000) leases[ip] = [lease[0], lease[1], lease[2], first];
+    if (
+      before &&
+      lease &&
+      first - before[0] > (before[1] + knobs.graceSeconds) * 1000
+    )
+      leases[ip] = [lease[0], lease[1], lease[2], first];
   }
   for (const [ip, at] of seenWithout) {
     const current = leases[ip];
     if (current && at > current[0]) delete leases[ip];
   }
   // No trailing undefined: the state item stays as small as before for IPs that never came back.
-  for (const [ip, lease] of Object.entries(leases)) if (lease.length > 3 && lease[3] === undefined) leases[ip] = [lease[0], lease[1], lease[2]];
+  for (const [ip, lease] of Object.entries(leases))
+    if (lease.length > 3 && lease[3] === undefined)
+      leases[ip] = [lease[0], lease[1], lease[2]];
   return leases;
 }
 
@@ -69,20 +91,35 @@ export function mergeLeases(
  */
 export function freshGrace(leases: Leases, now: number): Record<string, Lease> {
   const fresh: Record<string, Lease> = {};
-  for (const [ip, [seenAt, interval, active, returnedAt]] of Object.entries(leases)) {
-    fresh[ip] = returnedAt === undefined ? [Math.max(seenAt, now), interval, active] : [Math.max(seenAt, now), interval, active, returnedAt];
+  for (const [ip, [seenAt, interval, active, returnedAt]] of Object.entries(
+    leases,
+  )) {
+    fresh[ip] =
+      returnedAt === undefined
+        ? [Math.max(seenAt, now), interval, active]
+        : [Math.max(seenAt, now), interval, active, returnedAt];
   }
   return fresh;
 }
 
 /** Milliseconds of silence after which a lease counts as broken: `silentLeases` intervals plus the grace. */
-export function silentAfterMs(intervalSeconds: number, knobs: { silentLeases: number; graceSeconds: number }): number {
+export function silentAfterMs(
+  intervalSeconds: number,
+  knobs: { silentLeases: number; graceSeconds: number },
+): number {
   return (knobs.silentLeases * intervalSeconds + knobs.graceSeconds) * 1000;
 }
 
 /** IPs that missed at least one report at `now`: the ones the silence rule may judge. */
-export function quietIps(leases: Leases | undefined, now: number, knobs: { graceSeconds: number }): string[] {
+export function quietIps(
+  leases: Leases | undefined,
+  now: number,
+  knobs: { graceSeconds: number },
+): string[] {
   return Object.entries(leases ?? {})
-    .filter(([, [seenAt, interval]]) => now - seenAt > (interval + knobs.graceSeconds) * 1000)
+    .filter(
+      ([, [seenAt, interval]]) =>
+        now - seenAt > (interval + knobs.graceSeconds) * 1000,
+    )
     .map(([ip]) => ip);
 }

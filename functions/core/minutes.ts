@@ -31,7 +31,10 @@ export function bucketId(minute: number): string {
 }
 
 /** True while heartbeats of `minute` still count: until its end plus the grace. */
-export function isMinuteOpen(minute: number, options: { now: number; graceMs: number }): boolean {
+export function isMinuteOpen(
+  minute: number,
+  options: { now: number; graceMs: number },
+): boolean {
   return options.now < minuteEnd(minute) + options.graceMs;
 }
 
@@ -45,9 +48,15 @@ export function minuteClosesAt(minute: number, graceMs: number): number {
  * of each row (a report), so a live decision judges the trailing window and
  * not whole minutes. Rows without that time are kept by their minute.
  */
-export function trailingWindow<T extends { minute: number; observedAt?: number }>(rows: readonly T[], now: number, windowMs: number): T[] {
+export function trailingWindow<
+  T extends { minute: number; observedAt?: number },
+>(rows: readonly T[], now: number, windowMs: number): T[] {
   const from = now - windowMs;
-  return rows.filter((row) => (row.observedAt === undefined ? minuteEnd(row.minute) > from : row.observedAt > from));
+  return rows.filter((row) =>
+    row.observedAt === undefined
+      ? minuteEnd(row.minute) > from
+      : row.observedAt > from,
+  );
 }
 
 /**
@@ -63,7 +72,10 @@ export function minutesToAggregate(options: {
 }): number[] {
   const target = minuteOf(options.eventTime) - 1;
   const earliest = target - options.maxCatchUp + 1;
-  const first = options.lastDone === undefined ? target : Math.max(options.lastDone + 1, earliest);
+  const first =
+    options.lastDone === undefined
+      ? target
+      : Math.max(options.lastDone + 1, earliest);
   const minutes: number[] = [];
   for (let minute = first; minute <= target; minute++) minutes.push(minute);
   return minutes;

@@ -1,30 +1,36 @@
+import type {
+  PolicyInput,
+  PolicyKnobs,
+  PolicyResult,
+  Rule,
+  Verdict,
+} from './rules/evidence.js';
+import { gatherEvidence } from './rules/evidence.js';
 import { failRatioRule } from './rules/fail-ratio.js';
 import { fleetWideRule } from './rules/fleet-wide.js';
 import { originOutageRule } from './rules/origin-outage.js';
 import { probeReleaseRule } from './rules/probe-release.js';
 import { silentRule } from './rules/silent.js';
 import { silentReleaseRule } from './rules/silent-release.js';
-import type { PolicyInput, PolicyKnobs, PolicyResult, Rule, Verdict } from './rules/evidence.js';
-import { gatherEvidence } from './rules/evidence.js';
 
 export { automaticBanCap, banDurationSeconds } from './rules/cap.js';
-export { isAllowlisted } from './rules/evidence.js';
 export type {
   CapEvidence,
   Decision,
   DecisionEvent,
   FleetEvidence,
   IpEvidence,
+  NewestReport,
   OriginEvidence,
   PolicyInput,
   PolicyKnobs,
   PolicyResult,
-  NewestReport,
   ProbeMinute,
   Rule,
   SilenceEvidence,
   Verdict,
 } from './rules/evidence.js';
+export { isAllowlisted } from './rules/evidence.js';
 
 /**
  * The detection rules, in the order they decide. Adding a rule: its file in
@@ -45,7 +51,10 @@ export const RULES: readonly Rule[] = [
  * same input, same decisions, whatever the order of rows or bans. The facts
  * are gathered once; each rule of RULES then decides in turn (docs/policy.md).
  */
-export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResult {
+export function decideMinute(
+  input: PolicyInput,
+  knobs: PolicyKnobs,
+): PolicyResult {
   const evidence = gatherEvidence(input, knobs);
   const verdicts: Verdict[] = [];
   const metrics: Record<string, number> = {
@@ -57,7 +66,8 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
     for (const metric of rule.metrics) metrics[metric] ??= 0;
     for (const verdict of rule.decide(evidence, knobs, verdicts)) {
       verdicts.push(verdict);
-      if (verdict.metric) metrics[verdict.metric] = (metrics[verdict.metric] ?? 0) + 1;
+      if (verdict.metric)
+        metrics[verdict.metric] = (metrics[verdict.metric] ?? 0) + 1;
     }
   }
   const decisions = verdicts.map((v) => v.decision);
@@ -67,8 +77,10 @@ export function decideMinute(input: PolicyInput, knobs: PolicyKnobs): PolicyResu
     reporting: evidence.reporting,
     outages: [...evidence.outages.keys()].sort(),
     fleetWide: evidence.fleetWide,
-    fleetSilent: decisions.some((d) => d.type === 'fleet_silence') ||
-      ((input.previous.fleetSilent ?? false) && !decisions.some((d) => d.type === 'fleet_silence_recovered')),
+    fleetSilent:
+      decisions.some((d) => d.type === 'fleet_silence') ||
+      ((input.previous.fleetSilent ?? false) &&
+        !decisions.some((d) => d.type === 'fleet_silence_recovered')),
     capInForce: decisions.some((d) => d.type === 'capped'),
     metrics,
   };

@@ -9,16 +9,30 @@ import { canonicalIp } from './ip.js';
 
 /** Query of GET /v1/events. */
 export const eventQuerySchema = z.object({
-  ip: z.optional(z.string().check(z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }))),
+  ip: z.optional(
+    z.string().check(
+      z.refine((ip) => canonicalIp(ip) !== undefined, {
+        message: 'must be an IPv4 or IPv6 address',
+      }),
+    ),
+  ),
   since: z.optional(
-    z.string().check(z.refine((since) => !Number.isNaN(Date.parse(since)), { message: 'must be an ISO 8601 time, e.g. 2026-11-24T14:00:00Z' })),
+    z.string().check(
+      z.refine((since) => !Number.isNaN(Date.parse(since)), {
+        message: 'must be an ISO 8601 time, e.g. 2026-11-24T14:00:00Z',
+      }),
+    ),
   ),
   limit: z.optional(
     z.string().check(
       z.regex(/^\d+$/, 'must be a whole number'),
-      z.refine((limit) => Number(limit) >= 1 && Number(limit) <= EVENT_QUERY_LIMITS.maxLimit, {
-        message: `must be from 1 to ${EVENT_QUERY_LIMITS.maxLimit}`,
-      }),
+      z.refine(
+        (limit) =>
+          Number(limit) >= 1 && Number(limit) <= EVENT_QUERY_LIMITS.maxLimit,
+        {
+          message: `must be from 1 to ${EVENT_QUERY_LIMITS.maxLimit}`,
+        },
+      ),
     ),
   ),
 });
@@ -27,6 +41,8 @@ export const eventQuerySchema = z.object({
 export const reporterTokenRequestSchema = z.object({
   ip: z.string().check(
     z.maxLength(45),
-    z.refine((ip) => canonicalIp(ip) !== undefined, { message: 'must be an IPv4 or IPv6 address' }),
+    z.refine((ip) => canonicalIp(ip) !== undefined, {
+      message: 'must be an IPv4 or IPv6 address',
+    }),
   ),
 });

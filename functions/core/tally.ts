@@ -6,7 +6,11 @@ import { isMinuteOpen, minuteOf } from './minutes.js';
 export type StatusCounts = Record<HeartbeatStatus, number>;
 
 /** Counts of one (origin, kind) pair, as one machine saw it in one minute. */
-export type OriginTally = { origin: string; kind: HeartbeatKind; counts: StatusCounts };
+export type OriginTally = {
+  origin: string;
+  kind: HeartbeatKind;
+  counts: StatusCounts;
+};
 
 /** Everything one request said about one IP in one minute. */
 export type MinuteTally = {
@@ -27,7 +31,10 @@ export function emptyCounts(): StatusCounts {
   return { ok: 0, connect_failed: 0, origin_error: 0, error: 0 };
 }
 
-export function addCounts(into: StatusCounts, from: StatusCounts): StatusCounts {
+export function addCounts(
+  into: StatusCounts,
+  from: StatusCounts,
+): StatusCounts {
   into.ok += from.ok;
   into.connect_failed += from.connect_failed;
   into.origin_error += from.origin_error;
@@ -59,7 +66,11 @@ export function originKey(origin: string | undefined): string {
 }
 
 /** `accepted` is every heartbeat of the request; `stale` says how many of them were too late to count. */
-export type TallyResult = { tallies: MinuteTally[]; accepted: number; stale: number };
+export type TallyResult = {
+  tallies: MinuteTally[];
+  accepted: number;
+  stale: number;
+};
 
 /**
  * Pre-combines a request's heartbeats per (minute, ip), so that storage cost
@@ -69,9 +80,23 @@ export type TallyResult = { tallies: MinuteTally[]; accepted: number; stale: num
  */
 export function tallyHeartbeats(
   heartbeats: readonly Heartbeat[],
-  options: { now: number; graceMs: number; receivedAt?: number; leaseSeconds?: number | undefined; ip?: string | undefined },
+  options: {
+    now: number;
+    graceMs: number;
+    receivedAt?: number;
+    leaseSeconds?: number | undefined;
+    ip?: string | undefined;
+  },
 ): TallyResult {
-  const byMinuteAndIp = new Map<string, { minute: number; ip: string; observedAt: number; origins: Map<string, OriginTally> }>();
+  const byMinuteAndIp = new Map<
+    string,
+    {
+      minute: number;
+      ip: string;
+      observedAt: number;
+      origins: Map<string, OriginTally>;
+    }
+  >();
   let stale = 0;
   for (const heartbeat of heartbeats) {
     const observedAt = heartbeat.ts ?? options.now;
@@ -82,18 +107,36 @@ export function tallyHeartbeats(
     }
     const ip = canonicalIp(heartbeat.ip) ?? heartbeat.ip;
     const key = `${minute} ${ip}`;
-    const tally = getOrInsert(byMinuteAndIp, key, () => ({ minute, ip, observedAt, origins: new Map<string, OriginTally>() }));
+    const tally = getOrInsert(byMinuteAndIp, key, () => ({
+      minute,
+      ip,
+      observedAt,
+      origins: new Map<string, OriginTally>(),
+    }));
     tally.observedAt = Math.max(tally.observedAt, observedAt);
     const kind = heartbeat.kind ?? 'relay';
     const origin = originKey(heartbeat.origin);
-    const originTally = getOrInsert(tally.origins, `${kind} ${origin}`, () => ({ origin, kind, counts: emptyCounts() }));
+    const originTally = getOrInsert(tally.origins, `${kind} ${origin}`, () => ({
+      origin,
+      kind,
+      counts: emptyCounts(),
+    }));
     originTally.counts[heartbeat.status]++;
   }
   // A lease renewal of an idle agent: a row of its IP that says "alive, running nothing".
-  if (heartbeats.length === 0 && options.ip !== undefined && options.leaseSeconds !== undefined) {
+  if (
+    heartbeats.length === 0 &&
+    options.ip !== undefined &&
+    options.leaseSeconds !== undefined
+  ) {
     const ip = canonicalIp(options.ip) ?? options.ip;
     const at = options.receivedAt ?? options.now;
-    byMinuteAndIp.set(`renewal ${ip}`, { minute: minuteOf(at), ip, observedAt: at, origins: new Map() });
+    byMinuteAndIp.set(`renewal ${ip}`, {
+      minute: minuteOf(at),
+      ip,
+      observedAt: at,
+      origins: new Map(),
+    });
   }
   const tallies = [...byMinuteAndIp.values()].map(
     ({ minute, ip, observedAt, origins }): MinuteTally => ({
@@ -102,7 +145,9 @@ export function tallyHeartbeats(
       origins: [...origins.values()],
       receivedAt: options.receivedAt ?? options.now,
       observedAt,
-      ...(options.leaseSeconds === undefined ? {} : { leaseSeconds: options.leaseSeconds }),
+      ...(options.leaseSeconds === undefined
+        ? {}
+        : { leaseSeconds: options.leaseSeconds }),
     }),
   );
   return { tallies, accepted: heartbeats.length, stale };
@@ -122,9 +167,16 @@ export function originId(origin: string): string {
     h1 = Math.imul(h1 ^ code, 2654435761);
     h2 = Math.imul(h2 ^ code, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (h2 & 0xffff).toString(16).padStart(4, '0') + (h1 >>> 0).toString(16).padStart(8, '0');
+  h1 =
+    Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^
+    Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 =
+    Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^
+    Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (
+    (h2 & 0xffff).toString(16).padStart(4, '0') +
+    (h1 >>> 0).toString(16).padStart(8, '0')
+  );
 }
 
 /**

@@ -19,7 +19,10 @@ export type Parsed<T> =
   | { ok: false; issues: InputIssue[] };
 
 /** safeParse that answers in relaywatch's issue shape. */
-export function parseWith<T>(schema: z.ZodMiniType<T>, input: unknown): Parsed<T> {
+export function parseWith<T>(
+  schema: z.ZodMiniType<T>,
+  input: unknown,
+): Parsed<T> {
   const result = schema.safeParse(input);
   return result.success
     ? { ok: true, value: result.data }

@@ -15,18 +15,38 @@ const PASS_MARGIN_MS = 20_000;
  */
 export function createHandler(runtime: Runtime) {
   const aggregator = createAggregator({ ...runtime, clock: runtime.now });
-  return async (event: Pick<ScheduledEvent, 'time'>, context?: Pick<Context, 'awsRequestId'> & Partial<Pick<Context, 'getRemainingTimeInMillis'>>) => {
+  return async (
+    event: Pick<ScheduledEvent, 'time'>,
+    context?: Pick<Context, 'awsRequestId'> &
+      Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
+  ) => {
     const eventTime = Date.parse(event.time);
-    if (Number.isNaN(eventTime)) throw new Error(`aggregation event has no valid time: ${JSON.stringify(event.time)}`);
+    if (Number.isNaN(eventTime))
+      throw new Error(
+        `aggregation event has no valid time: ${JSON.stringify(event.time)}`,
+      );
     const remaining = context?.getRemainingTimeInMillis?.();
-    const summary = await aggregator.run(eventTime, remaining === undefined ? {} : { deadline: runtime.now() + remaining - PASS_MARGIN_MS });
+    const summary = await aggregator.run(
+      eventTime,
+      remaining === undefined
+        ? {}
+        : { deadline: runtime.now() + remaining - PASS_MARGIN_MS },
+    );
     const log = invocationLogger(runtime.log, context);
-    log.info(summary.supersededAt ? 'aggregation stopped: another run got ahead' : 'aggregation done', {
-      eventTime: event.time,
-      ...summary,
-    });
+    log.info(
+      summary.supersededAt
+        ? 'aggregation stopped: another run got ahead'
+        : 'aggregation done',
+      {
+        eventTime: event.time,
+        ...summary,
+      },
+    );
     // One per finished run: the lag alarm fires when these stop.
-    log.metrics({ AggregationRuns: 1, AggregationSuperseded: summary.supersededAt ? 1 : 0 });
+    log.metrics({
+      AggregationRuns: 1,
+      AggregationSuperseded: summary.supersededAt ? 1 : 0,
+    });
     return summary;
   };
 }

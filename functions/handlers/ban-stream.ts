@@ -1,12 +1,15 @@
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { invocationLogger } from '../log.js';
-import { createRuntime } from '../runtime.js';
 import type { Runtime } from '../runtime.js';
+import { createRuntime } from '../runtime.js';
 import { endedBansOf } from '../store/ban-stream.js';
 
 /** Table stream → an "expiry" event for every ban that ended and was removed. */
 export function createHandler(runtime: Runtime) {
-  return async (event: Pick<DynamoDBStreamEvent, 'Records'>, context?: Pick<Context, 'awsRequestId'>) => {
+  return async (
+    event: Pick<DynamoDBStreamEvent, 'Records'>,
+    context?: Pick<Context, 'awsRequestId'>,
+  ) => {
     const ended = endedBansOf(event.Records, runtime.now());
     // Keyed by the ban's end, so a redelivered record rewrites the same event.
     await runtime.events.putEvents(
@@ -16,10 +19,17 @@ export function createHandler(runtime: Runtime) {
         ip: ban.ip,
         enforced: true,
         rule: ban.rule,
-        evidence: { ban, removedAt: new Date(removedAt).toISOString(), removedBy: byTtl ? 'dynamodb-ttl' : 'expired-item-removal' },
+        evidence: {
+          ban,
+          removedAt: new Date(removedAt).toISOString(),
+          removedBy: byTtl ? 'dynamodb-ttl' : 'expired-item-removal',
+        },
       })),
     );
-    if (ended.length) invocationLogger(runtime.log, context).info('ban expiries recorded', { ips: ended.map((e) => e.ban.ip) });
+    if (ended.length)
+      invocationLogger(runtime.log, context).info('ban expiries recorded', {
+        ips: ended.map((e) => e.ban.ip),
+      });
     return { expiries: ended.length };
   };
 }

@@ -11,22 +11,30 @@ import { routes } from '../routes.js';
  * refreshed (RELAYWATCH_CREDENTIAL_CACHE_SECONDS); a token issued later works.
  */
 export function createHandler(runtime: ApiRuntime) {
-  return apiHandler(routes.deleteReporterTokens, runtime, async ({ event, now, principal }) => {
-    const ip = pathIp(event);
-    await runtime.revocations.revoke({ ip, before: now, actor: principal.actor });
-    await runtime.events.putEvents([
-      {
-        type: 'reporter_token_revoked',
-        at: new Date(now).toISOString(),
+  return apiHandler(
+    routes.deleteReporterTokens,
+    runtime,
+    async ({ event, now, principal }) => {
+      const ip = pathIp(event);
+      await runtime.revocations.revoke({
         ip,
-        enforced: true,
-        rule: 'manual',
+        before: now,
         actor: principal.actor,
-        evidence: { revokedBefore: new Date(now).toISOString() },
-      },
-    ]);
-    return noContent();
-  });
+      });
+      await runtime.events.putEvents([
+        {
+          type: 'reporter_token_revoked',
+          at: new Date(now).toISOString(),
+          ip,
+          enforced: true,
+          rule: 'manual',
+          actor: principal.actor,
+          evidence: { revokedBefore: new Date(now).toISOString() },
+        },
+      ]);
+      return noContent();
+    },
+  );
 }
 
 export const handler = createHandler(await createApiRuntime(process.env));

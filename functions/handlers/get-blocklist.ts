@@ -2,10 +2,10 @@ import { gzipSync } from 'node:zlib';
 import type { Ban } from '../core/blocklist.js';
 import { blocklistAt, blocklistEtag } from '../core/blocklist.js';
 import { apiHandler } from '../http/api-handler.js';
-import { notModified, ok } from '../http/responses.js';
-import { routes } from '../routes.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
+import { notModified, ok } from '../http/responses.js';
+import { routes } from '../routes.js';
 
 /** Bodies smaller than this go out as they are: gzip would save less than its own framing costs. */
 const GZIP_MIN_BYTES = 1024;
@@ -13,7 +13,10 @@ const GZIP_MIN_BYTES = 1024;
 const acceptsGzip = (header: string | undefined) =>
   header?.split(',').some((part) => {
     const [coding, ...params] = part.trim().toLowerCase().split(';');
-    return (coding === 'gzip' || coding === '*') && !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
+    return (
+      (coding === 'gzip' || coding === '*') &&
+      !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p))
+    );
   }) ?? false;
 
 /**
@@ -35,11 +38,24 @@ export function createHandler(runtime: ApiRuntime) {
     const blocklist = blocklistAt(cached.bans, now);
     const etag = blocklistEtag(blocklist.entries);
     const ifNoneMatch = event.headers?.['if-none-match'];
-    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) return notModified(etag);
-    const headers = { etag, 'cache-control': 'no-cache', vary: 'accept-encoding' };
+    if (
+      ifNoneMatch
+        ?.split(',')
+        .some((tag) => tag.trim().replace(/^W\//, '') === etag)
+    )
+      return notModified(etag);
+    const headers = {
+      etag,
+      'cache-control': 'no-cache',
+      vary: 'accept-encoding',
+    };
     const response = ok(blocklist, headers);
     const body = response.body ?? '';
-    if (!acceptsGzip(event.headers?.['accept-encoding']) || body.length < GZIP_MIN_BYTES) return response;
+    if (
+      !acceptsGzip(event.headers?.['accept-encoding']) ||
+      body.length < GZIP_MIN_BYTES
+    )
+      return response;
     // API Gateway HTTP APIs carry binary bodies base64-encoded and decode them on the way out.
     return {
       ...response,

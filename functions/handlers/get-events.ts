@@ -3,11 +3,11 @@ import { canonicalIp } from '../core/ip.js';
 import { eventQuerySchema } from '../core/requests.js';
 import { parseWith } from '../core/validation.js';
 import { apiHandler } from '../http/api-handler.js';
+import type { ApiRuntime } from '../http/api-runtime.js';
+import { createApiRuntime } from '../http/api-runtime.js';
 import { badRequest } from '../http/errors.js';
 import { ok } from '../http/responses.js';
 import { routes } from '../routes.js';
-import type { ApiRuntime } from '../http/api-runtime.js';
-import { createApiRuntime } from '../http/api-runtime.js';
 
 const querySchema = eventQuerySchema;
 
@@ -23,7 +23,13 @@ export function createHandler(runtime: ApiRuntime) {
     const oldest = now - runtime.config.eventTtlDays * DAY_MS;
     const query = {
       ...(ip ? { ip: canonicalIp(ip) } : {}),
-      since: Math.min(now, Math.max(oldest, since ? Date.parse(since) : now - EVENT_QUERY_LIMITS.defaultSinceMs)),
+      since: Math.min(
+        now,
+        Math.max(
+          oldest,
+          since ? Date.parse(since) : now - EVENT_QUERY_LIMITS.defaultSinceMs,
+        ),
+      ),
       limit: limit ? Number(limit) : EVENT_QUERY_LIMITS.defaultLimit,
       now,
     };

@@ -10,7 +10,11 @@ export function createHandler() {
   const body = JSON.stringify(buildOpenApi());
   return async (): Promise<APIGatewayProxyStructuredResultV2> => ({
     statusCode: 200,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' },
+    headers: {
+      'content-type': 'application/json',
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    },
     body,
   });
 }

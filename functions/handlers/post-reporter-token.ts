@@ -13,27 +13,32 @@ const bodySchema = reporterTokenRequestSchema;
 
 /** POST /v1/reporter-tokens (admin): a reporter token that speaks for one machine only. */
 export function createHandler(runtime: ApiRuntime) {
-  return apiHandler(routes.postReporterToken, runtime, async ({ body, now, principal }) => {
-    const parsed = parseWith(bodySchema, body ?? {});
-    if (!parsed.ok) throw badRequest('invalid reporter token request', parsed.issues);
-    const key = await runtime.signingKey?.();
-    if (!key) throw new HttpError(500, 'no reporter signing key configured');
-    const ip = canonicalIp(parsed.value.ip) as string;
-    const token = issueMachineToken({ key, ip, issuedAt: now });
-    // The event names the key and the issue time, never the token.
-    await runtime.events.putEvents([
-      {
-        type: 'reporter_token_issued',
-        at: new Date(now).toISOString(),
-        ip,
-        enforced: true,
-        rule: 'manual',
-        actor: principal.actor,
-        evidence: { keyId: key.id, issuedAt: new Date(now).toISOString() },
-      },
-    ]);
-    return created({ ip, token });
-  });
+  return apiHandler(
+    routes.postReporterToken,
+    runtime,
+    async ({ body, now, principal }) => {
+      const parsed = parseWith(bodySchema, body ?? {});
+      if (!parsed.ok)
+        throw badRequest('invalid reporter token request', parsed.issues);
+      const key = await runtime.signingKey?.();
+      if (!key) throw new HttpError(500, 'no reporter signing key configured');
+      const ip = canonicalIp(parsed.value.ip) as string;
+      const token = issueMachineToken({ key, ip, issuedAt: now });
+      // The event names the key and the issue time, never the token.
+      await runtime.events.putEvents([
+        {
+          type: 'reporter_token_issued',
+          at: new Date(now).toISOString(),
+          ip,
+          enforced: true,
+          rule: 'manual',
+          actor: principal.actor,
+          evidence: { keyId: key.id, issuedAt: new Date(now).toISOString() },
+        },
+      ]);
+      return created({ ip, token });
+    },
+  );
 }
 
 export const handler = createHandler(await createApiRuntime(process.env));

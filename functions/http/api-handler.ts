@@ -1,11 +1,11 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { ROLE_ADMITS } from '../routes.js';
-import type { HttpRoute, Role } from '../routes.js';
-import type { ApiRuntime } from './api-runtime.js';
 import type { Logger } from '../log.js';
 import { invocationLogger } from '../log.js';
+import type { HttpRoute, Role } from '../routes.js';
+import { ROLE_ADMITS } from '../routes.js';
 import { isRetryableStoreError } from '../store/errors.js';
+import type { ApiRuntime } from './api-runtime.js';
 import { HttpError } from './errors.js';
 import type { HttpResponse } from './responses.js';
 import { json } from './responses.js';
@@ -30,51 +30,85 @@ export type ApiHandlerOptions = {
 const DEFAULT_MAX_BODY_BYTES = 16_384;
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
-function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+function header(
+  event: APIGatewayProxyEventV2,
+  name: string,
+): string | undefined {
   // API Gateway v2 lower-cases header names; the local gateway does the same.
   return event.headers?.[name];
 }
 
-async function authorize(event: APIGatewayProxyEventV2, route: HttpRoute, runtime: ApiRuntime): Promise<Principal> {
+async function authorize(
+  event: APIGatewayProxyEventV2,
+  route: HttpRoute,
+  runtime: ApiRuntime,
+): Promise<Principal> {
   const authorization = header(event, 'authorization');
   const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
   if (!match?.[1]) {
-    throw new HttpError(401, 'missing bearer token: send "Authorization: Bearer <token>"', undefined, {
-      'www-authenticate': 'Bearer realm="relaywatch"',
-    });
+    throw new HttpError(
+      401,
+      'missing bearer token: send "Authorization: Bearer <token>"',
+      undefined,
+      {
+        'www-authenticate': 'Bearer realm="relaywatch"',
+      },
+    );
   }
   const unknown = () =>
-    new HttpError(401, 'unknown token', undefined, { 'www-authenticate': 'Bearer realm="relaywatch", error="invalid_token"' });
+    new HttpError(401, 'unknown token', undefined, {
+      'www-authenticate': 'Bearer realm="relaywatch", error="invalid_token"',
+    });
   const check = await runtime.checkToken(match[1]);
   if (!check.known) throw unknown();
   const { known: _known, ...principal } = check;
   if (!ROLE_ADMITS[route.role].includes(principal.role)) {
-    throw new HttpError(403, `this route needs the ${route.role} role; the token is ${principal.role === 'admin' ? 'an' : 'a'} ${principal.role} token`);
+    throw new HttpError(
+      403,
+      `this route needs the ${route.role} role; the token is ${principal.role === 'admin' ? 'an' : 'a'} ${principal.role} token`,
+    );
   }
   // Its shape claims an admitted role, yet this function holds that role's secrets and they do not match.
   if (!principal.verified) throw unknown();
   if (principal.ip !== undefined && principal.issuedAt !== undefined) {
-    const revoked = runtime.isRevoked ? await runtime.isRevoked({ ip: principal.ip, issuedAt: principal.issuedAt }) : true;
+    const revoked = runtime.isRevoked
+      ? await runtime.isRevoked({
+          ip: principal.ip,
+          issuedAt: principal.issuedAt,
+        })
+      : true;
     if (revoked) throw unknown();
   }
   return principal;
 }
 
 function readBody(event: APIGatewayProxyEventV2, maxBytes: number): unknown {
-  if (event.body === undefined || event.body === null || event.body === '') return undefined;
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (event.body === undefined || event.body === null || event.body === '')
+    return undefined;
+  const text = event.isBase64Encoded
+    ? Buffer.from(event.body, 'base64').toString('utf8')
+    : event.body;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxBytes) {
-    throw new HttpError(413, `body is ${bytes} bytes; the limit is ${maxBytes} bytes`);
+    throw new HttpError(
+      413,
+      `body is ${bytes} bytes; the limit is ${maxBytes} bytes`,
+    );
   }
   const contentType = header(event, 'content-type');
   if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
-    throw new HttpError(415, `content-type must be application/json, not "${contentType}" (curl: add -H "content-type: application/json")`);
+    throw new HttpError(
+      415,
+      `content-type must be application/json, not "${contentType}" (curl: add -H "content-type: application/json")`,
+    );
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
+    throw new HttpError(
+      400,
+      `body is not valid JSON: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -91,32 +125,69 @@ export function apiHandler(
   options: ApiHandlerOptions = {},
 ) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context>({ timeoutEarlyInMillis: 0 })
+  return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context>({
+    timeoutEarlyInMillis: 0,
+  })
     .use({
       onError: (request) => {
         const error = request.error;
-        const log = runtime.log.child({ requestId: request.context?.awsRequestId, route: `${route.method} ${route.path}` });
+        const log = runtime.log.child({
+          requestId: request.context?.awsRequestId,
+          route: `${route.method} ${route.path}`,
+        });
         if (error instanceof HttpError) {
-          if (error.statusCode >= 500) log.error('request failed', { status: error.statusCode, error: error.message });
-          else log.info('request refused', { status: error.statusCode, error: error.message });
+          if (error.statusCode >= 500)
+            log.error('request failed', {
+              status: error.statusCode,
+              error: error.message,
+            });
+          else
+            log.info('request refused', {
+              status: error.statusCode,
+              error: error.message,
+            });
           request.response = json(
             error.statusCode,
-            error.expose ? { error: error.message, ...(error.issues ? { issues: error.issues } : {}) } : { error: 'internal error' },
+            error.expose
+              ? {
+                  error: error.message,
+                  ...(error.issues ? { issues: error.issues } : {}),
+                }
+              : { error: 'internal error' },
             error.headers,
           );
         } else if (isRetryableStoreError(error)) {
           log.warn('store busy', { error: String(error) });
-          request.response = json(503, { error: 'storage is busy; retry the same request (with the same batchId)' }, { 'retry-after': '1' });
+          request.response = json(
+            503,
+            {
+              error:
+                'storage is busy; retry the same request (with the same batchId)',
+            },
+            { 'retry-after': '1' },
+          );
         } else {
-          log.error('unexpected error', { error: String(error), stack: (error as Error | undefined)?.stack });
+          log.error('unexpected error', {
+            error: String(error),
+            stack: (error as Error | undefined)?.stack,
+          });
           request.response = json(500, { error: 'internal error' });
         }
       },
     })
     .handler(async (event, context) => {
-      const log = invocationLogger(runtime.log, context, { route: `${route.method} ${route.path}` });
+      const log = invocationLogger(runtime.log, context, {
+        route: `${route.method} ${route.path}`,
+      });
       const principal = await authorize(event, route, runtime);
       const body = readBody(event, maxBodyBytes);
-      return handle({ event, body, role: principal.role, principal, log, now: runtime.now() });
+      return handle({
+        event,
+        body,
+        role: principal.role,
+        principal,
+        log,
+        now: runtime.now(),
+      });
     });
 }

@@ -23,14 +23,20 @@ export type ApiRuntime = Runtime & {
 const ROLES: readonly Role[] = ['reporter', 'reader', 'admin'];
 
 type SecretNames = Partial<Record<Role | 'reporterKeys', string>>;
-type Credentials = { tokens: TokensByRole; reporterKeys: SigningKey[] | undefined };
+type Credentials = {
+  tokens: TokensByRole;
+  reporterKeys: SigningKey[] | undefined;
+};
 
 async function loadCredentials(config: Config): Promise<Credentials> {
   if (!config.tokenSecrets) {
     // Locally every route runs in one process, which holds every credential.
     return {
       tokens: Object.fromEntries(
-        ROLES.map((role) => [role, splitTokens(config[`${role}Token` as 'readerToken'])]),
+        ROLES.map((role) => [
+          role,
+          splitTokens(config[`${role}Token` as 'readerToken']),
+        ]),
       ) as TokensByRole,
       reporterKeys: parseSigningKeys(config.reporterKeys),
     };
@@ -39,13 +45,22 @@ async function loadCredentials(config: Config): Promise<Credentials> {
   try {
     secretArns = JSON.parse(config.tokenSecrets);
   } catch {
-    throw new ConfigError('RELAYWATCH_TOKEN_SECRETS must be JSON like {"reader": "<secret ARN>", ...}');
+    throw new ConfigError(
+      'RELAYWATCH_TOKEN_SECRETS must be JSON like {"reader": "<secret ARN>", ...}',
+    );
   }
   // Only the secrets this function was given: the roles its route admits.
   const raw = await readTokenSecrets({ region: config.region, secretArns });
   const tokens: TokensByRole = {};
-  for (const role of ROLES) if (role in secretArns) tokens[role] = splitTokens(raw[role]);
-  return { tokens, reporterKeys: 'reporterKeys' in secretArns ? parseSigningKeys(raw.reporterKeys) : undefined };
+  for (const role of ROLES)
+    if (role in secretArns) tokens[role] = splitTokens(raw[role]);
+  return {
+    tokens,
+    reporterKeys:
+      'reporterKeys' in secretArns
+        ? parseSigningKeys(raw.reporterKeys)
+        : undefined,
+  };
 }
 
 /**
@@ -54,12 +69,20 @@ async function loadCredentials(config: Config): Promise<Credentials> {
  * last value (logged) rather than failing requests while Secrets Manager or
  * DynamoDB has a bad minute.
  */
-export function boundedAge<T>(options: { initial?: T; load: () => Promise<T>; maxAgeMs: number; log: Logger; what: string }) {
+export function boundedAge<T>(options: {
+  initial?: T;
+  load: () => Promise<T>;
+  maxAgeMs: number;
+  log: Logger;
+  what: string;
+}) {
   let value = options.initial;
-  let loadedAt = options.initial === undefined ? Number.NEGATIVE_INFINITY : Date.now();
+  let loadedAt =
+    options.initial === undefined ? Number.NEGATIVE_INFINITY : Date.now();
   let pending: Promise<T> | undefined;
   return async (): Promise<T> => {
-    if (value !== undefined && Date.now() - loadedAt < options.maxAgeMs) return value;
+    if (value !== undefined && Date.now() - loadedAt < options.maxAgeMs)
+      return value;
     pending ??= options
       .load()
       .then((fresh) => {
@@ -70,7 +93,10 @@ export function boundedAge<T>(options: { initial?: T; load: () => Promise<T>; ma
       .catch((error) => {
         // Never loaded: nothing to fall back on, the request fails (503 when DynamoDB is busy).
         if (value === undefined) throw error;
-        options.log.warn(`could not refresh ${options.what}; keeping the last one`, { error: String(error) });
+        options.log.warn(
+          `could not refresh ${options.what}; keeping the last one`,
+          { error: String(error) },
+        );
         return value;
       })
       .finally(() => {
@@ -94,20 +120,40 @@ export async function createApiRuntime(
   const { config, log } = runtime;
   const maxAgeMs = config.credentialCacheSeconds * 1000;
   const initial = await loadCredentials(config);
-  const held = Object.values(initial.tokens).some((list) => list.length > 0) || (initial.reporterKeys?.length ?? 0) > 0;
+  const held =
+    Object.values(initial.tokens).some((list) => list.length > 0) ||
+    (initial.reporterKeys?.length ?? 0) > 0;
   if (!held) {
     throw new ConfigError(
       'no API credentials configured: set RELAYWATCH_READER_TOKEN, RELAYWATCH_ADMIN_TOKEN and RELAYWATCH_REPORTER_KEYS (or RELAYWATCH_TOKEN_SECRETS in AWS)',
     );
   }
-  const credentials = boundedAge({ initial, load: () => loadCredentials(config), maxAgeMs, log, what: 'credentials' });
+  const credentials = boundedAge({
+    initial,
+    load: () => loadCredentials(config),
+    maxAgeMs,
+    log,
+    what: 'credentials',
+  });
   const { revocations } = runtime;
   // Read on first use, not at cold start: a module import does no DynamoDB I/O.
-  const revoked = boundedAge({ load: () => revocations.listRevocations(), maxAgeMs, log, what: 'reporter revocations' });
+  const revoked = boundedAge({
+    load: () => revocations.listRevocations(),
+    maxAgeMs,
+    log,
+    what: 'reporter revocations',
+  });
 
-  let checker = { from: initial, check: createTokenChecker(initial.tokens, optionalKeys(initial)) };
+  let checker = {
+    from: initial,
+    check: createTokenChecker(initial.tokens, optionalKeys(initial)),
+  };
   const checkerOf = (current: Credentials) => {
-    if (checker.from !== current) checker = { from: current, check: createTokenChecker(current.tokens, optionalKeys(current)) };
+    if (checker.from !== current)
+      checker = {
+        from: current,
+        check: createTokenChecker(current.tokens, optionalKeys(current)),
+      };
     return checker.check;
   };
 
@@ -126,4 +172,5 @@ export async function createApiRuntime(
   };
 }
 
-const optionalKeys = (credentials: Credentials) => (credentials.reporterKeys ? { reporterKeys: credentials.reporterKeys } : {});
+const optionalKeys = (credentials: Credentials) =>
+  credentials.reporterKeys ? { reporterKeys: credentials.reporterKeys } : {};

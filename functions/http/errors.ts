@@ -18,5 +18,6 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string, issues?: InputIssue[]) => new HttpError(400, message, issues);
+export const badRequest = (message: string, issues?: InputIssue[]) =>
+  new HttpError(400, message, issues);
 export const notFound = (message: string) => new HttpError(404, message);

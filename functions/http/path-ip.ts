@@ -1,5 +1,5 @@
-import { canonicalIp } from '../core/ip.js';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { canonicalIp } from '../core/ip.js';
 import { badRequest } from './errors.js';
 
 /** The {ip} path parameter in its canonical spelling, or a 400 naming it. */
@@ -10,9 +10,14 @@ export function pathIp(event: APIGatewayProxyEventV2): string {
     raw = decodeURIComponent(encoded);
   } catch {
     // "%", "%zz" or a cut UTF-8 sequence: a client mistake, not a 500.
-    throw badRequest('invalid ip', [{ path: 'ip', message: `"${encoded}" is not valid percent-encoding` }]);
+    throw badRequest('invalid ip', [
+      { path: 'ip', message: `"${encoded}" is not valid percent-encoding` },
+    ]);
   }
   const ip = canonicalIp(raw);
-  if (!ip) throw badRequest('invalid ip', [{ path: 'ip', message: `"${raw}" is not an IPv4 or IPv6 address` }]);
+  if (!ip)
+    throw badRequest('invalid ip', [
+      { path: 'ip', message: `"${raw}" is not an IPv4 or IPv6 address` },
+    ]);
   return ip;
 }

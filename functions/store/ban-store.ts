@@ -1,12 +1,15 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { Ban } from '../core/blocklist.js';
 import { isBanActive } from '../core/blocklist.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
-export type BanStoreOptions = { client: DynamoDBDocumentClient; tableName: string };
+export type BanStoreOptions = {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+};
 
 type BanItem = Ban & { pk: string; sk: string; expiresAt: number };
 
@@ -37,7 +40,9 @@ function banConditionFailed(error: unknown): boolean {
   return (
     error instanceof TransactionCanceledException &&
     error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed' &&
-    error.CancellationReasons.slice(1).every((reason) => !reason.Code || reason.Code === 'None')
+    error.CancellationReasons.slice(1).every(
+      (reason) => !reason.Code || reason.Code === 'None',
+    )
   );
 }
 
@@ -48,8 +53,14 @@ function banConditionFailed(error: unknown): boolean {
  */
 export function createBanStore(options: BanStoreOptions) {
   const { client, tableName } = options;
-  const key = (ip: string) => ({ [TABLE.partitionKey]: keys.banPartition(), [TABLE.sortKey]: keys.ban(ip) });
-  const versionKey = { [TABLE.partitionKey]: keys.banVersionPartition(), [TABLE.sortKey]: keys.banVersion() };
+  const key = (ip: string) => ({
+    [TABLE.partitionKey]: keys.banPartition(),
+    [TABLE.sortKey]: keys.ban(ip),
+  });
+  const versionKey = {
+    [TABLE.partitionKey]: keys.banVersionPartition(),
+    [TABLE.sortKey]: keys.banVersion(),
+  };
   const bumpVersion = {
     Update: {
       TableName: tableName,
@@ -61,48 +72,67 @@ export function createBanStore(options: BanStoreOptions) {
   };
   /** Writes the ban change and the version bump together, or neither. */
   const changeWithVersion = (change: Record<string, unknown>) =>
-    client.send(new TransactWriteCommand({ TransactItems: [change, bumpVersion] }));
+    client.send(
+      new TransactWriteCommand({ TransactItems: [change, bumpVersion] }),
+    );
   const listBans = async (now: number, consistent: boolean): Promise<Ban[]> => {
     const items = await queryItems(client, {
       TableName: tableName,
       KeyConditionExpression: '#pk = :pk',
       FilterExpression: BAN_IN_FORCE,
-      ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
+      ExpressionAttributeNames: {
+        '#pk': TABLE.partitionKey,
+        '#until': 'until',
+      },
       ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
       ConsistentRead: consistent,
     });
     return items.map(fromItem);
   };
   const readBan = async (ip: string) => {
-    const result = await client.send(new GetCommand({ TableName: tableName, Key: key(ip), ConsistentRead: true }));
+    const result = await client.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: key(ip),
+        ConsistentRead: true,
+      }),
+    );
     return result.Item ? fromItem(result.Item) : undefined;
   };
 
   return {
     async getBan(ip: string): Promise<Ban | undefined> {
-      const result = await client.send(new GetCommand({ TableName: tableName, Key: key(ip) }));
+      const result = await client.send(
+        new GetCommand({ TableName: tableName, Key: key(ip) }),
+      );
       return result.Item ? fromItem(result.Item) : undefined;
     },
 
     /** Bans in force at `now` (expired-but-not-yet-deleted items are filtered out). */
     listBans: (now: number) => listBans(now, false),
 
-        KeyConditionExpression: '#pk = :pk',
-        FilterExpression: BAN_IN_FORCE,
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
+    KeyConditionExpression: '#pk = :pk',
+    FilterExpression: BAN_IN_FORCE,
+    ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
 
     /**
      * Puts an automatic ban unless one is already in force: two overlapping
      * aggregation runs cannot ban (and escalate) the same IP twice.
      */
-    async putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }> {
+    async putBanIfNoneInForce(
+      ban: Ban,
+      now: number,
+    ): Promise<{ applied: boolean }> {
       try {
         await changeWithVersion({
           Put: {
             TableName: tableName,
             Item: toItem(ban),
             ConditionExpression: NO_BAN_IN_FORCE,
-            ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
+            ExpressionAttributeNames: {
+              '#pk': TABLE.partitionKey,
+              '#until': 'until',
+            },
             ExpressionAttributeValues: { ':now': now },
           },
         });
@@ -118,7 +148,10 @@ export function createBanStore(options: BanStoreOptions) {
      * force. The item is read first (a transaction cannot return the old one)
      * and written only if it is still what was read.
      */
-    async putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }> {
+    async putBan(
+      ban: Ban,
+      now: number,
+    ): Promise<{ replaced: Ban | undefined }> {
       for (let attempt = 1; ; attempt++) {
         const old = await readBan(ban.ip);
         try {
@@ -129,15 +162,25 @@ export function createBanStore(options: BanStoreOptions) {
               ...(old
                 ? {
                     ConditionExpression: '#until = :until AND #since = :since',
-                    ExpressionAttributeNames: { '#until': 'until', '#since': 'since' },
-                    ExpressionAttributeValues: { ':until': old.until, ':since': old.since },
+                    ExpressionAttributeNames: {
+                      '#until': 'until',
+                      '#since': 'since',
+                    },
+                    ExpressionAttributeValues: {
+                      ':until': old.until,
+                      ':since': old.since,
+                    },
                   }
-                : { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE.partitionKey } }),
+                : {
+                    ConditionExpression: 'attribute_not_exists(#pk)',
+                    ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+                  }),
             },
           });
           return { replaced: old && old.until > now ? old : undefined };
         } catch (error) {
-          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS) throw error;
+          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS)
+            throw error;
         }
       }
     },
@@ -148,10 +191,19 @@ export function createBanStore(options: BanStoreOptions) {
      * `onlyIfUntil` makes the delete apply only to the ban the caller saw, so
      * an early release never removes a newer ban.
      */
-    async liftBan(ip: string, now: number, onlyIfUntil?: number): Promise<Ban | undefined> {
+    async liftBan(
+      ip: string,
+      now: number,
+      onlyIfUntil?: number,
+    ): Promise<Ban | undefined> {
       for (let attempt = 1; ; attempt++) {
         const seen = await readBan(ip);
-        if (!seen || !isBanActive(seen, now) || (onlyIfUntil !== undefined && seen.until !== onlyIfUntil)) return undefined;
+        if (
+          !seen ||
+          !isBanActive(seen, now) ||
+          (onlyIfUntil !== undefined && seen.until !== onlyIfUntil)
+        )
+          return undefined;
         try {
           await changeWithVersion({
             Delete: {
@@ -159,13 +211,21 @@ export function createBanStore(options: BanStoreOptions) {
               Key: key(ip),
               // Still in force and still the ban we read.
               ConditionExpression: `${BAN_IN_FORCE} AND #until = :seen AND #since = :since`,
-              ExpressionAttributeNames: { '#until': 'until', '#since': 'since' },
-              ExpressionAttributeValues: { ':now': now, ':seen': seen.until, ':since': seen.since },
+              ExpressionAttributeNames: {
+                '#until': 'until',
+                '#since': 'since',
+              },
+              ExpressionAttributeValues: {
+                ':now': now,
+                ':seen': seen.until,
+                ':since': seen.since,
+              },
             },
           });
           return seen;
         } catch (error) {
-          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS) throw error;
+          if (!banConditionFailed(error) || attempt >= MAX_RACE_ATTEMPTS)
+            throw error;
         }
       }
     },
@@ -175,7 +235,9 @@ export function createBanStore(options: BanStoreOptions) {
      * move when a ban runs out (readers check `until` themselves).
      */
     async getVersion(): Promise<number> {
-      const result = await client.send(new GetCommand({ TableName: tableName, Key: versionKey }));
+      const result = await client.send(
+        new GetCommand({ TableName: tableName, Key: versionKey }),
+      );
       return typeof result.Item?.version === 'number' ? result.Item.version : 0;
     },
 

@@ -17,7 +17,10 @@ const RECORD_TIME_PRECISION_MS = 60_000;
  * early releases remove bans before their end and record their own events; one
  * lifted in its last minute may also be reported as an expiry locally.
  */
-export function endedBansOf(records: readonly DynamoDBRecord[], now: number): RemovedBan[] {
+export function endedBansOf(
+  records: readonly DynamoDBRecord[],
+  now: number,
+): RemovedBan[] {
   const removed: RemovedBan[] = [];
   for (const record of records) {
     const image = record.dynamodb?.OldImage;
@@ -25,10 +28,14 @@ export function endedBansOf(records: readonly DynamoDBRecord[], now: number): Re
     const item = unmarshall(image as Record<string, AttributeValue>);
     if (item[TABLE.partitionKey] !== keys.banPartition()) continue;
     const { pk: _pk, sk: _sk, [TABLE.ttlAttribute]: _ttl, ...ban } = item;
-    const removedAt = (record.dynamodb?.ApproximateCreationDateTime ?? now / 1000) * 1000;
+    const removedAt =
+      (record.dynamodb?.ApproximateCreationDateTime ?? now / 1000) * 1000;
     const byTtl = record.userIdentity?.principalId === 'dynamodb.amazonaws.com';
     const until = (ban as Ban).until;
-    if (byTtl || (until <= now && until < removedAt + RECORD_TIME_PRECISION_MS)) {
+    if (
+      byTtl ||
+      (until <= now && until < removedAt + RECORD_TIME_PRECISION_MS)
+    ) {
       removed.push({ ban: ban as Ban, removedAt, byTtl });
     }
   }

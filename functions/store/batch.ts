@@ -21,25 +21,42 @@ export async function putAll(
   options: { concurrency?: number } = {},
 ): Promise<void> {
   const batches: Record<string, unknown>[][] = [];
-  for (let start = 0; start < items.length; start += BATCH_WRITE_LIMIT) batches.push(items.slice(start, start + BATCH_WRITE_LIMIT));
+  for (let start = 0; start < items.length; start += BATCH_WRITE_LIMIT)
+    batches.push(items.slice(start, start + BATCH_WRITE_LIMIT));
   let next = 0;
   // One batch at a time by default: a request's rows stop at the first batch that cannot be written.
   // Large writes of the aggregator (state pages, events) keep a few in flight.
   await Promise.all(
-    Array.from({ length: Math.min(options.concurrency ?? 1, batches.length) }, async () => {
-      while (next < batches.length) await putBatch(client, tableName, batches[next++] as Record<string, unknown>[]);
-    }),
+    Array.from(
+      { length: Math.min(options.concurrency ?? 1, batches.length) },
+      async () => {
+        while (next < batches.length)
+          await putBatch(
+            client,
+            tableName,
+            batches[next++] as Record<string, unknown>[],
+          );
+      },
+    ),
   );
 }
 
-async function putBatch(client: DynamoDBDocumentClient, tableName: string, batch: Record<string, unknown>[]): Promise<void> {
+async function putBatch(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  batch: Record<string, unknown>[],
+): Promise<void> {
   let pending = batch.map((Item) => ({ PutRequest: { Item } }));
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > MAX_ATTEMPTS) {
-      throw new StoreUnavailableError(`${pending.length} writes still unprocessed after ${MAX_ATTEMPTS} attempts`);
+      throw new StoreUnavailableError(
+        `${pending.length} writes still unprocessed after ${MAX_ATTEMPTS} attempts`,
+      );
     }
     if (attempt > 1) await sleep(Math.random() * BASE_DELAY_MS * 2 ** attempt);
-    const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
+    const result = await client.send(
+      new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
+    );
     pending = (result.UnprocessedItems?.[tableName] ?? []) as typeof pending;
   }
 }

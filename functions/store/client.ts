@@ -1,7 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
-export type DocumentClientOptions = { region: string; endpoint?: string | undefined };
+export type DocumentClientOptions = {
+  region: string;
+  endpoint?: string | undefined;
+};
 
 /**
  * Bounds on one DynamoDB round trip. Without them a hung connection holds a
@@ -16,11 +19,16 @@ const REQUEST_TIMEOUT_MS = 5_000;
  * and pass it in. With `endpoint` it talks to DynamoDB Local, which accepts any
  * credentials, so fixed dummy ones are supplied when none are configured.
  */
-export function createDocumentClient(options: DocumentClientOptions): DynamoDBDocumentClient {
+export function createDocumentClient(
+  options: DocumentClientOptions,
+): DynamoDBDocumentClient {
   const local = options.endpoint !== undefined;
   const client = new DynamoDBClient({
     region: options.region,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+    requestHandler: {
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+    },
     ...(local
       ? {
           endpoint: options.endpoint,

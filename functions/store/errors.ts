@@ -40,5 +40,7 @@ export function isRetryableStoreError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
   // Dual-stack connects fail with one error per address.
-  return error instanceof AggregateError && error.errors.some(isRetryableStoreError);
+  return (
+    error instanceof AggregateError && error.errors.some(isRetryableStoreError)
+  );
 }

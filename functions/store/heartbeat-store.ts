@@ -4,8 +4,13 @@ import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
 import { putAll } from './batch.js';
-import { decodeOrigins, encodeOrigins, OriginNameBook, RowFormatError } from './row-codec.js';
 import { queryItems } from './query.js';
+import {
+  decodeOrigins,
+  encodeOrigins,
+  OriginNameBook,
+  RowFormatError,
+} from './row-codec.js';
 import { keys, shardOf, TABLE } from './table.js';
 
 export type HeartbeatStoreOptions = {
@@ -25,10 +30,26 @@ const originRowV1 = z.object({
   c: z.tuple([z.number(), z.number(), z.number(), z.number()]),
 });
 /** Received at, observed at (epoch ms) and the declared lease (s): see MinuteTally. */
-const rowTimes = { r: z.optional(z.number()), t: z.optional(z.number()), l: z.optional(z.number()) };
+const rowTimes = {
+  r: z.optional(z.number()),
+  t: z.optional(z.number()),
+  l: z.optional(z.number()),
+};
 const heartbeatItemSchema = z.union([
-  z.object({ v: z.literal(ROW_FORMAT), ip: z.string(), minute: z.number(), d: z.instanceof(Uint8Array), ...rowTimes }),
-  z.object({ v: z.optional(z.literal(1)), ip: z.string(), minute: z.number(), origins: z.array(originRowV1), ...rowTimes }),
+  z.object({
+    v: z.literal(ROW_FORMAT),
+    ip: z.string(),
+    minute: z.number(),
+    d: z.instanceof(Uint8Array),
+    ...rowTimes,
+  }),
+  z.object({
+    v: z.optional(z.literal(1)),
+    ip: z.string(),
+    minute: z.number(),
+    origins: z.array(originRowV1),
+    ...rowTimes,
+  }),
 ]);
 
 /**
@@ -50,7 +71,11 @@ const rowBody = (tally: MinuteTally, data: Uint8Array) => ({
 });
 
 /** The row's times as MinuteTally names them. */
-const timesOf = (item: { r?: number | undefined; t?: number | undefined; l?: number | undefined }) => ({
+const timesOf = (item: {
+  r?: number | undefined;
+  t?: number | undefined;
+  l?: number | undefined;
+}) => ({
   ...(item.r === undefined ? {} : { receivedAt: item.r }),
   ...(item.t === undefined ? {} : { observedAt: item.t }),
   ...(item.l === undefined ? {} : { leaseSeconds: item.l }),
@@ -63,9 +88,15 @@ const timesOf = (item: { r?: number | undefined; t?: number | undefined; l?: num
  * Names are learned into `book` here, so by the time a caller reads
  * `origins` every name of the rows read so far is known.
  */
-function fromItem(raw: Record<string, unknown>, book: OriginNameBook): MinuteTally {
+function fromItem(
+  raw: Record<string, unknown>,
+  book: OriginNameBook,
+): MinuteTally {
   const parsed = heartbeatItemSchema.safeParse(raw);
-  if (!parsed.success) throw new RowFormatError(`unreadable heartbeat row ${String(raw[TABLE.sortKey])}`);
+  if (!parsed.success)
+    throw new RowFormatError(
+      `unreadable heartbeat row ${String(raw[TABLE.sortKey])}`,
+    );
   const item = parsed.data;
   if ('d' in item) {
     const data = item.d;
@@ -84,7 +115,11 @@ function fromItem(raw: Record<string, unknown>, book: OriginNameBook): MinuteTal
     minute: item.minute,
     ip: item.ip,
     origins: item.origins.map(
-      ({ o, k, c: [ok, connect_failed, origin_error, error] }): OriginTally => ({
+      ({
+        o,
+        k,
+        c: [ok, connect_failed, origin_error, error],
+      }): OriginTally => ({
         origin: o,
         kind: k,
         counts: { ok, connect_failed, origin_error, error },
@@ -108,9 +143,15 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
   const queryAll = async (pk: string, skPrefix?: string) =>
     (await queryItems(client, {
       TableName: tableName,
-      KeyConditionExpression: skPrefix ? '#pk = :pk AND begins_with(#sk, :prefix)' : '#pk = :pk',
-      ExpressionAttributeNames: skPrefix ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey } : { '#pk': TABLE.partitionKey },
-      ExpressionAttributeValues: skPrefix ? { ':pk': pk, ':prefix': skPrefix } : { ':pk': pk },
+      KeyConditionExpression: skPrefix
+        ? '#pk = :pk AND begins_with(#sk, :prefix)'
+        : '#pk = :pk',
+      ExpressionAttributeNames: skPrefix
+        ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
+        : { '#pk': TABLE.partitionKey },
+      ExpressionAttributeValues: skPrefix
+        ? { ':pk': pk, ':prefix': skPrefix }
+        : { ':pk': pk },
     })) as Record<string, unknown>[];
 
   return {
@@ -118,15 +159,25 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
      * Stores a request's tallies. `writeId` is the request's batchId when it has
      * one, so a retried batch overwrites its own rows instead of adding to them.
      */
-    async addTallies(tallies: readonly MinuteTally[], write: { writeId: string }): Promise<void> {
+    async addTallies(
+      tallies: readonly MinuteTally[],
+      write: { writeId: string },
+    ): Promise<void> {
       // Readers sum every row of an IP's minute, so a tally split into parts counts the same.
       const items = tallies.flatMap((tally) =>
-        encodeOrigins(tally.origins, MAX_ORIGIN_BYTES_PER_ROW).map((data, part) => ({
-          [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(tally.minute), shardOf(tally.ip, shards)),
-          [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
-          ...rowBody(tally, data),
-          [TABLE.ttlAttribute]: Math.floor(minuteEnd(tally.minute) / 1000) + options.bucketTtlHours * 3600,
-        })),
+        encodeOrigins(tally.origins, MAX_ORIGIN_BYTES_PER_ROW).map(
+          (data, part) => ({
+            [TABLE.partitionKey]: keys.heartbeatBucket(
+              bucketId(tally.minute),
+              shardOf(tally.ip, shards),
+            ),
+            [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
+            ...rowBody(tally, data),
+            [TABLE.ttlAttribute]:
+              Math.floor(minuteEnd(tally.minute) / 1000) +
+              options.bucketTtlHours * 3600,
+          }),
+        ),
       );
       await putAll(client, tableName, items);
     },
@@ -140,7 +191,9 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
     async readMinute(minute: number): Promise<MinuteTally[]> {
       const bucket = bucketId(minute);
       const pages = await Promise.all(
-        Array.from({ length: shards * 2 }, (_, shard) => queryAll(keys.heartbeatBucket(bucket, shard))),
+        Array.from({ length: shards * 2 }, (_, shard) =>
+          queryAll(keys.heartbeatBucket(bucket, shard)),
+        ),
       );
       return pages.flat().map((item) => fromItem(item, book));
     },
@@ -155,12 +208,24 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
      * count, and under half and twice that count (the minutes around a change
      * of RELAYWATCH_SHARDS by doubling or halving).
      */
-    async readIpMinutes(ip: string, minutes: readonly number[]): Promise<MinuteTally[]> {
-      const counts = [shards, shards * 2, ...(shards % 2 === 0 ? [shards / 2] : [])];
+    async readIpMinutes(
+      ip: string,
+      minutes: readonly number[],
+    ): Promise<MinuteTally[]> {
+      const counts = [
+        shards,
+        shards * 2,
+        ...(shards % 2 === 0 ? [shards / 2] : []),
+      ];
       const ipShards = [...new Set(counts.map((count) => shardOf(ip, count)))];
       const pages = await Promise.all(
         minutes.flatMap((minute) =>
-          ipShards.map((shard) => queryAll(keys.heartbeatBucket(bucketId(minute), shard), keys.heartbeatRowPrefix(ip))),
+          ipShards.map((shard) =>
+            queryAll(
+              keys.heartbeatBucket(bucketId(minute), shard),
+              keys.heartbeatRowPrefix(ip),
+            ),
+          ),
         ),
       );
       return pages.flat().map((item) => fromItem(item, book));

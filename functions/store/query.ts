@@ -1,4 +1,7 @@
-import type { DynamoDBDocumentClient, QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import type {
+  DynamoDBDocumentClient,
+  QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 
 /**

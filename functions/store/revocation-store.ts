@@ -3,7 +3,10 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
-export type RevocationStoreOptions = { client: DynamoDBDocumentClient; tableName: string };
+export type RevocationStoreOptions = {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+};
 
 /** A machine's reporter tokens issued at or before `before` (epoch ms) are refused. */
 export type Revocation = { ip: string; before: number; actor: string };
@@ -20,7 +23,11 @@ export function createRevocationStore(options: RevocationStoreOptions) {
       await client.send(
         new PutCommand({
           TableName: tableName,
-          Item: { [TABLE.partitionKey]: keys.revocationPartition(), [TABLE.sortKey]: keys.revocation(revocation.ip), ...revocation },
+          Item: {
+            [TABLE.partitionKey]: keys.revocationPartition(),
+            [TABLE.sortKey]: keys.revocation(revocation.ip),
+            ...revocation,
+          },
         }),
       );
     },
@@ -33,7 +40,9 @@ export function createRevocationStore(options: RevocationStoreOptions) {
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
         ExpressionAttributeValues: { ':pk': keys.revocationPartition() },
       });
-      return new Map(items.map((item) => [item.ip as string, item.before as number]));
+      return new Map(
+        items.map((item) => [item.ip as string, item.before as number]),
+      );
     },
   };
 }

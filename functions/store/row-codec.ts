@@ -35,19 +35,25 @@ function entriesOf(origins: readonly OriginTally[]): Entry[] {
   for (const { origin, kind, counts } of origins) {
     let entry = byName.get(origin);
     if (!entry) {
-      entry = { id: originId(origin), name: origin, counts: [0, 0, 0, 0, 0, 0, 0, 0] };
+      entry = {
+        id: originId(origin),
+        name: origin,
+        counts: [0, 0, 0, 0, 0, 0, 0, 0],
+      };
       byName.set(origin, entry);
     }
     const base = kind === 'probe' ? 4 : 0;
     STATUS_ORDER.forEach((status, i) => {
-      (entry as Entry).counts[base + i] = ((entry as Entry).counts[base + i] ?? 0) + counts[status];
+      (entry as Entry).counts[base + i] =
+        ((entry as Entry).counts[base + i] ?? 0) + counts[status];
     });
   }
   return [...byName.values()];
 }
 
 const needsName = (entry: Entry) =>
-  entry.name === UNKNOWN_ORIGIN || entry.counts.some((count, i) => i % 4 !== 0 && count > 0);
+  entry.name === UNKNOWN_ORIGIN ||
+  entry.counts.some((count, i) => i % 4 !== 0 && count > 0);
 
 class Writer {
   private bytes: number[] = [];
@@ -99,7 +105,8 @@ class Reader {
     return value;
   }
   take(length: number): Uint8Array {
-    if (this.at + length > this.bytes.length) throw new RowFormatError('row data ends early');
+    if (this.at + length > this.bytes.length)
+      throw new RowFormatError('row data ends early');
     const slice = this.bytes.subarray(this.at, this.at + length);
     this.at += length;
     return slice;
@@ -134,7 +141,8 @@ function encodeEntries(entries: readonly Entry[]): Uint8Array {
   out.varint(entries.length);
   const named: Array<[number, Uint8Array]> = [];
   entries.forEach((entry, index) => {
-    for (let i = 0; i < ID_BYTES; i++) out.byte(Number.parseInt(entry.id.slice(i * 2, i * 2 + 2), 16));
+    for (let i = 0; i < ID_BYTES; i++)
+      out.byte(Number.parseInt(entry.id.slice(i * 2, i * 2 + 2), 16));
     let nonZero = 0;
     let big = 0;
     entry.counts.forEach((count, i) => {
@@ -156,13 +164,17 @@ function encodeEntries(entries: readonly Entry[]): Uint8Array {
 }
 
 /** Rough encoded size of one entry, to cut a tally into parts that fit an item. */
-const entryBytes = (entry: Entry) => ID_BYTES + 2 + 8 * 3 + (needsName(entry) ? 6 + entry.name.length * 3 : 0);
+const entryBytes = (entry: Entry) =>
+  ID_BYTES + 2 + 8 * 3 + (needsName(entry) ? 6 + entry.name.length * 3 : 0);
 
 /**
  * Packs one tally's origins into one or more blobs of at most `maxBytes`
  * (a request may name 500 origins of up to 1 KB; DynamoDB items stop at 400 KB).
  */
-export function encodeOrigins(origins: readonly OriginTally[], maxBytes: number): Uint8Array[] {
+export function encodeOrigins(
+  origins: readonly OriginTally[],
+  maxBytes: number,
+): Uint8Array[] {
   const parts: Entry[][] = [[]];
   let bytes = 0;
   for (const entry of entriesOf(origins)) {
@@ -221,7 +233,8 @@ function namesIn(data: Uint8Array): Array<[number, string]> {
   const total = input.varint();
   for (let n = 0; n < total; n++) {
     const id = ids[input.varint()];
-    if (id === undefined) throw new RowFormatError('name of an entry that does not exist');
+    if (id === undefined)
+      throw new RowFormatError('name of an entry that does not exist');
     named.push([id, decoder.decode(input.take(input.varint()))]);
   }
   if (!input.ended) throw new RowFormatError('trailing bytes after row data');
@@ -232,7 +245,10 @@ function namesIn(data: Uint8Array): Array<[number, string]> {
  * The origin tallies packed in `data`; an origin the blob does not name gets
  * its name from `book`, else its id. Throws RowFormatError on a damaged blob.
  */
-export function decodeOrigins(data: Uint8Array, book?: OriginNameBook): OriginTally[] {
+export function decodeOrigins(
+  data: Uint8Array,
+  book?: OriginNameBook,
+): OriginTally[] {
   const input = new Reader(data);
   const count = input.varint();
   const entries: Array<{ id: number; counts: number[] }> = [];
@@ -258,7 +274,10 @@ export function decodeOrigins(data: Uint8Array, book?: OriginNameBook): OriginTa
   const tallies: OriginTally[] = [];
   entries.forEach(({ id, counts }, index) => {
     const origin = names.get(index) ?? book?.nameOf(id) ?? placeholderOf(id);
-    for (const [kind, base] of [['relay', 0], ['probe', 4]] as Array<[HeartbeatKind, number]>) {
+    for (const [kind, base] of [
+      ['relay', 0],
+      ['probe', 4],
+    ] as Array<[HeartbeatKind, number]>) {
       const slice = counts.slice(base, base + 4);
       if (slice.every((c) => c === 0)) continue;
       const statusCounts: StatusCounts = {

@@ -1,16 +1,24 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { bucketId } from '../core/minutes.js';
 import type { Lease, Leases } from '../core/leases.js';
+import { bucketId } from '../core/minutes.js';
 import type { IpEvidence } from '../core/policy.js';
 import { putAll } from './batch.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
-export type StateStoreOptions = { client: DynamoDBDocumentClient; tableName: string };
+export type StateStoreOptions = {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+};
 
 /**
  * What the aggregator knows after its last minute: its progress, what it
@@ -53,7 +61,13 @@ const PROGRESS_FORMAT = 2;
 const WRITE_CONCURRENCY = 4;
 const PIECE_FORMAT = 1;
 
-const PIECE_KINDS = { reporting: 'R', lastSeen: 'S', leases: 'L', outages: 'O', capped: 'C' } as const;
+const PIECE_KINDS = {
+  reporting: 'R',
+  lastSeen: 'S',
+  leases: 'L',
+  outages: 'O',
+  capped: 'C',
+} as const;
 type PieceKind = keyof typeof PIECE_KINDS;
 
 /**
@@ -77,7 +91,13 @@ const pieceSchemas = {
   capped: z.array(z.string()),
 } as const;
 
-const pageCountsSchema = z.object({ reporting: z.number(), lastSeen: z.number(), leases: z.number(), outages: z.number(), capped: z.number() });
+const pageCountsSchema = z.object({
+  reporting: z.number(),
+  lastSeen: z.number(),
+  leases: z.number(),
+  outages: z.number(),
+  capped: z.number(),
+});
 const progressSchema = z.object({
   v: z.literal(PROGRESS_FORMAT),
   lastMinute: z.number(),
@@ -133,23 +153,40 @@ function paginate<T>(values: readonly T[]): T[][] {
 /** The aggregator's own items: its state and the IPs' ban history. */
 export function createStateStore(options: StateStoreOptions) {
   const { client, tableName } = options;
-  const stateKey = (sk: string) => ({ [TABLE.partitionKey]: keys.statePartition(), [TABLE.sortKey]: sk });
-  const offensesKey = (ip: string) => ({ [TABLE.partitionKey]: keys.offensesPartition(ip), [TABLE.sortKey]: keys.offenses() });
+  const stateKey = (sk: string) => ({
+    [TABLE.partitionKey]: keys.statePartition(),
+    [TABLE.sortKey]: sk,
+  });
+  const offensesKey = (ip: string) => ({
+    [TABLE.partitionKey]: keys.offensesPartition(ip),
+    [TABLE.sortKey]: keys.offenses(),
+  });
 
-  type Read = { progress: Progress } | { v1: z.infer<typeof stateV1Schema>['state'] } | undefined;
+  type Read =
+    | { progress: Progress }
+    | { v1: z.infer<typeof stateV1Schema>['state'] }
+    | undefined;
 
   async function readProgress(consistent: boolean): Promise<Read> {
     const result = await client.send(
-      new GetCommand({ TableName: tableName, Key: stateKey(keys.aggregatorState()), ConsistentRead: consistent }),
+      new GetCommand({
+        TableName: tableName,
+        Key: stateKey(keys.aggregatorState()),
+        ConsistentRead: consistent,
+      }),
     );
     if (!result.Item) return undefined;
     if (result.Item.v === undefined) {
       const v1 = stateV1Schema.safeParse(result.Item);
-      if (!v1.success) throw new StateFormatError('aggregator state item (v1) is unreadable');
+      if (!v1.success)
+        throw new StateFormatError('aggregator state item (v1) is unreadable');
       return { v1: v1.data.state };
     }
     const parsed = progressSchema.safeParse(result.Item);
-    if (!parsed.success) throw new StateFormatError(`aggregator progress item is unreadable: ${parsed.error.issues[0]?.message ?? ''}`);
+    if (!parsed.success)
+      throw new StateFormatError(
+        `aggregator progress item is unreadable: ${parsed.error.issues[0]?.message ?? ''}`,
+      );
     return { progress: parsed.data };
   }
 
@@ -162,24 +199,42 @@ export function createStateStore(options: StateStoreOptions) {
     const items = await queryItems(client, {
       TableName: tableName,
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-      ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
-      ExpressionAttributeValues: { ':pk': pieces, ':prefix': keys.statePiecePrefix(PIECE_KINDS[kind]) },
+      ExpressionAttributeNames: {
+        '#pk': TABLE.partitionKey,
+        '#sk': TABLE.sortKey,
+      },
+      ExpressionAttributeValues: {
+        ':pk': pieces,
+        ':prefix': keys.statePiecePrefix(PIECE_KINDS[kind]),
+      },
       ConsistentRead: consistent,
     });
     if (items.length !== expected) {
-      throw new StateFormatError(`state ${pieces} has ${items.length} ${kind} pages, progress says ${expected}`);
+      throw new StateFormatError(
+        `state ${pieces} has ${items.length} ${kind} pages, progress says ${expected}`,
+      );
     }
     const values: unknown[] = [];
     for (const item of items) {
-      if (item.v !== PIECE_FORMAT || !(item.d instanceof Uint8Array)) throw new StateFormatError(`state piece ${String(item.sk)} has an unknown format`);
-      const parsed = pieceSchemas[kind].safeParse(JSON.parse(gunzipSync(item.d).toString('utf8')));
-      if (!parsed.success) throw new StateFormatError(`state piece ${String(item.sk)} is unreadable`);
+      if (item.v !== PIECE_FORMAT || !(item.d instanceof Uint8Array))
+        throw new StateFormatError(
+          `state piece ${String(item.sk)} has an unknown format`,
+        );
+      const parsed = pieceSchemas[kind].safeParse(
+        JSON.parse(gunzipSync(item.d).toString('utf8')),
+      );
+      if (!parsed.success)
+        throw new StateFormatError(
+          `state piece ${String(item.sk)} is unreadable`,
+        );
       values.push(...parsed.data);
     }
     return values as z.infer<(typeof pieceSchemas)[K]>;
   }
 
-  async function putProgress(progress: Progress): Promise<{ applied: boolean }> {
+  async function putProgress(
+    progress: Progress,
+  ): Promise<{ applied: boolean }> {
     try {
       await client.send(
         new PutCommand({
@@ -188,12 +243,16 @@ export function createStateStore(options: StateStoreOptions) {
           // Only forward (minute first, then pass time): of two overlapping runs, the one behind does not undo the other's progress.
           ConditionExpression:
             'attribute_not_exists(lastMinute) OR lastMinute < :minute OR (lastMinute = :minute AND (attribute_not_exists(lastPassAt) OR lastPassAt < :at))',
-          ExpressionAttributeValues: { ':minute': progress.lastMinute, ':at': progress.lastPassAt },
+          ExpressionAttributeValues: {
+            ':minute': progress.lastMinute,
+            ':at': progress.lastPassAt,
+          },
         }),
       );
       return { applied: true };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { applied: false };
+      if (error instanceof ConditionalCheckFailedException)
+        return { applied: false };
       throw error;
     }
   }
@@ -217,7 +276,9 @@ export function createStateStore(options: StateStoreOptions) {
      * aggregator itself (it must see its own last write), eventual for
      * GET /v1/fleet.
      */
-    async getAggregatorState(options: { consistent: boolean }): Promise<AggregatorState | undefined> {
+    async getAggregatorState(options: {
+      consistent: boolean;
+    }): Promise<AggregatorState | undefined> {
       const read = await readProgress(options.consistent);
       if (read === undefined) return undefined;
       if ('v1' in read) return read.v1 as AggregatorState;
@@ -225,7 +286,12 @@ export function createStateStore(options: StateStoreOptions) {
       const at = progress.pieces;
       if (at === null) return emptyState(progress);
       const [reporting, seen, leases, outages, capped] = await Promise.all([
-        readPieces(at, 'reporting', progress.pages.reporting, options.consistent),
+        readPieces(
+          at,
+          'reporting',
+          progress.pages.reporting,
+          options.consistent,
+        ),
         readPieces(at, 'lastSeen', progress.pages.lastSeen, options.consistent),
         readPieces(at, 'leases', progress.pages.leases, options.consistent),
         readPieces(at, 'outages', progress.pages.outages, options.consistent),
@@ -246,10 +312,14 @@ export function createStateStore(options: StateStoreOptions) {
      * `state.lastPassAt`: its pieces first, then the progress item, only
      * moving forward. Answers whether this write won.
      */
-    async advanceAggregatorState(state: AggregatorState): Promise<{ applied: boolean }> {
+    async advanceAggregatorState(
+      state: AggregatorState,
+    ): Promise<{ applied: boolean }> {
       const passAt = state.lastPassAt ?? 0;
       const pieces = keys.statePieces(bucketId(state.lastMinute), passAt);
-      const expiresAt = Math.floor(Math.max(state.lastMinute * 60_000, passAt) / 1000) + PIECE_TTL_SECONDS;
+      const expiresAt =
+        Math.floor(Math.max(state.lastMinute * 60_000, passAt) / 1000) +
+        PIECE_TTL_SECONDS;
       const pages = {
         reporting: paginate(state.reporting),
         lastSeen: paginate(Object.entries(state.lastSeen)),
@@ -266,7 +336,9 @@ export function createStateStore(options: StateStoreOptions) {
           [TABLE.ttlAttribute]: expiresAt,
         })),
       );
-      await putAll(client, tableName, items, { concurrency: WRITE_CONCURRENCY });
+      await putAll(client, tableName, items, {
+        concurrency: WRITE_CONCURRENCY,
+      });
       return putProgress({
         v: PROGRESS_FORMAT,
         lastMinute: state.lastMinute,
@@ -292,7 +364,12 @@ export function createStateStore(options: StateStoreOptions) {
      */
     async skipMinute(minute: number): Promise<{ applied: boolean }> {
       const read = await readProgress(true);
-      if (read !== undefined && 'progress' in read) return putProgress({ ...read.progress, lastMinute: minute, lastPassAt: 0 });
+      if (read !== undefined && 'progress' in read)
+        return putProgress({
+          ...read.progress,
+          lastMinute: minute,
+          lastPassAt: 0,
+        });
       // No state yet, or a v1 item: start over with no pieces (the v1 item is what failed to grow).
       return putProgress({
         v: PROGRESS_FORMAT,
@@ -300,23 +377,36 @@ export function createStateStore(options: StateStoreOptions) {
         lastPassAt: 0,
         pieces: null,
         pages: { reporting: 0, lastSeen: 0, leases: 0, outages: 0, capped: 0 },
-        fleetWide: read !== undefined && 'v1' in read ? read.v1.fleetWide : false,
+        fleetWide:
+          read !== undefined && 'v1' in read ? read.v1.fleetWide : false,
         fleetSilent: false,
         capInForce: false,
       });
     },
 
     /** Start times of each IP's automatic bans in the last 24 h. */
-    async getOffenses(ips: readonly string[]): Promise<Record<string, number[]>> {
+    async getOffenses(
+      ips: readonly string[],
+    ): Promise<Record<string, number[]>> {
       const offenses: Record<string, number[]> = {};
       for (let start = 0; start < ips.length; start += 100) {
-        let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+        let request:
+          | Record<string, { Keys: Record<string, unknown>[] }>
+          | undefined = {
           [tableName]: { Keys: ips.slice(start, start + 100).map(offensesKey) },
         };
-        for (let attempt = 0; request && Object.keys(request).length && attempt < 6; attempt++) {
-          const result = await client.send(new BatchGetCommand({ RequestItems: request }));
+        for (
+          let attempt = 0;
+          request && Object.keys(request).length && attempt < 6;
+          attempt++
+        ) {
+          const result = await client.send(
+            new BatchGetCommand({ RequestItems: request }),
+          );
           for (const item of result.Responses?.[tableName] ?? []) {
-            offenses[item.ip as string] = [...((item.starts as Set<number> | undefined) ?? [])].sort((a, b) => a - b);
+            offenses[item.ip as string] = [
+              ...((item.starts as Set<number> | undefined) ?? []),
+            ].sort((a, b) => a - b);
           }
           request = result.UnprocessedKeys as typeof request;
         }

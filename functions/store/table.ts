@@ -14,25 +14,30 @@ export const TABLE = {
    * that has a GSI (checked with 3.3), and the local runtime must behave like
    * AWS. Events are written under a second key per IP instead (KEYS.md).
    */
-  indexes: {} as Readonly<Record<string, { name: string; partitionKey: string; sortKey: string }>>,
+  indexes: {} as Readonly<
+    Record<string, { name: string; partitionKey: string; sortKey: string }>
+  >,
 } as const;
 
 /** Shard of an IP: a calculated suffix keeps one IP's rows in one shard. */
 export function shardOf(ip: string, shards: number): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < ip.length; i++) hash = Math.imul(hash ^ ip.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < ip.length; i++)
+    hash = Math.imul(hash ^ ip.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % shards;
 }
 
 export const keys = {
   /** One minute's heartbeat rows, write-sharded: HB#202611241403#2 */
-  heartbeatBucket: (bucketId: string, shard: number) => `HB#${bucketId}#${shard}`,
+  heartbeatBucket: (bucketId: string, shard: number) =>
+    `HB#${bucketId}#${shard}`,
   /**
    * One request's counts for one IP in that minute: <ip>#<writeId>. A tally too
    * big for one item continues in parts <ip>#p<n>:<writeId> (n ≥ 1); writeIds
    * start with "b:" or "r:", so a part never collides with another write's row.
    */
-  heartbeatRow: (ip: string, writeId: string, part = 0) => (part === 0 ? `${ip}#${writeId}` : `${ip}#p${part}:${writeId}`),
+  heartbeatRow: (ip: string, writeId: string, part = 0) =>
+    part === 0 ? `${ip}#${writeId}` : `${ip}#p${part}:${writeId}`,
   heartbeatRowPrefix: (ip: string) => `${ip}#`,
   banPartition: () => 'BAN',
   /** The ban list's version item, apart from the bans so listing them never reads it. */
@@ -44,12 +49,15 @@ export const keys = {
   statePartition: () => 'STATE',
   aggregatorState: () => 'AGGREGATOR',
   /** The aggregator state's pieces as of one minute and pass (epoch ms, 0 for a closing): STATE#202611241403#0 */
-  statePieces: (bucketId: string, passAt: number) => `STATE#${bucketId}#${passAt}`,
+  statePieces: (bucketId: string, passAt: number) =>
+    `STATE#${bucketId}#${passAt}`,
   /** One page of one kind (R reporting, S last seen, O outages, C capped): R#00012 */
-  statePiece: (kind: string, page: number) => `${kind}#${String(page).padStart(5, '0')}`,
+  statePiece: (kind: string, page: number) =>
+    `${kind}#${String(page).padStart(5, '0')}`,
   statePiecePrefix: (kind: string) => `${kind}#`,
   eventDay: (day: string) => `EVT#${day}`,
-  event: (isoTime: string, ip: string, type: string) => `${isoTime}#${ip}#${type}`,
+  event: (isoTime: string, ip: string, type: string) =>
+    `${isoTime}#${ip}#${type}`,
   eventsOfIp: (ip: string) => `EVTIP#${ip}`,
   /** Revoked per-machine reporter tokens, one partition: the ingest function reads it whole. */
   revocationPartition: () => 'REVOKED',

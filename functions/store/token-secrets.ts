@@ -1,4 +1,7 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import type { Role } from '../routes.js';
 
 /** One client per region and process: secrets are read again every cache age, not only at cold start. */
@@ -18,10 +21,14 @@ export async function readTokenSecrets<Name extends string = Role>(options: {
     clients.set(options.region, client);
   }
   const entries = await Promise.all(
-    (Object.entries(options.secretArns) as [Name, string][]).map(async ([name, arn]) => {
-      const result = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-      return [name, result.SecretString ?? ''] as const;
-    }),
+    (Object.entries(options.secretArns) as [Name, string][]).map(
+      async ([name, arn]) => {
+        const result = await client.send(
+          new GetSecretValueCommand({ SecretId: arn }),
+        );
+        return [name, result.SecretString ?? ''] as const;
+      },
+    ),
   );
   return Object.fromEntries(entries) as Partial<Record<Name, string>>;
 }

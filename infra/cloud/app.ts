@@ -8,7 +8,8 @@ const { AwsSolutionsChecks } = cdkNag;
 // Environment-agnostic: synth needs no account lookups and works offline.
 const app = new App();
 new RelaywatchStack(app, 'Relaywatch', {
-  description: 'relaywatch: failure-detection status center for live-video relay fleets',
+  description:
+    'relaywatch: failure-detection status center for live-video relay fleets',
 });
 // Synth stops on any finding that is not acknowledged with a reason next to its resource.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -2,11 +2,17 @@ import type { RemovalPolicy } from 'aws-cdk-lib';
 import { Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { KNOBS } from '../../functions/core/config.js';
@@ -58,10 +64,20 @@ export type RelaywatchFunctionProps = Omit<
  */
 export class RelaywatchFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: RelaywatchFunctionProps) {
-    const { logLevel = KNOBS.logLevel.fallback as LogLevel, logRetention, removalPolicy, ...functionProps } = props;
-    const logGroup = new LogGroup(scope, `${id}Logs`, { retention: logRetention, removalPolicy });
+    const {
+      logLevel = KNOBS.logLevel.fallback as LogLevel,
+      logRetention,
+      removalPolicy,
+      ...functionProps
+    } = props;
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: logRetention,
+      removalPolicy,
+    });
     // Our own role instead of AWSLambdaBasicExecutionRole, whose logs grant covers every log group.
-    const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    });
     logGroup.grantWrite(role);
     super(scope, id, {
       // At 128 MB the first invoke after a cold start is CPU-starved (TLS to DynamoDB, lazy SDK code).
@@ -78,7 +94,9 @@ export class RelaywatchFunction extends NodejsFunction {
       environment: {
         ...functionProps.environment,
         NODE_OPTIONS: '--enable-source-maps',
-        ...(props.logLevel === undefined ? {} : { [KNOBS.logLevel.env]: props.logLevel }),
+        ...(props.logLevel === undefined
+          ? {}
+          : { [KNOBS.logLevel.env]: props.logLevel }),
       },
       bundling: {
         format: OutputFormat.ESM,
@@ -89,7 +107,8 @@ export class RelaywatchFunction extends NodejsFunction {
         sourcesContent: false,
         bundleAwsSDK: true,
         // Bundled CommonJS dependencies call require(), which ESM lacks.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
     Validations.of(this).acknowledge({
@@ -103,19 +122,49 @@ export class RelaywatchFunction extends NodejsFunction {
    * reads) and sets TABLE_NAME. `writes`/`reads` key scopes add a
    * dynamodb:LeadingKeys condition: only items whose partition key matches.
    */
-  bindTable({ table, access, writes, reads }: { table: ITable; access: TableAccess } & KeyAccess): void {
+  bindTable({
+    table,
+    access,
+    writes,
+    reads,
+  }: { table: ITable; access: TableAccess } & KeyAccess): void {
     this.addEnvironment(KNOBS.tableName.env, table.tableName);
     const onlyKeys = (scopes: KeyAccess['writes']) =>
-      scopes ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': scopes.flatMap((scope) => [...KEY_SCOPES[scope]]) } } } : {};
+      scopes
+        ? {
+            conditions: {
+              'ForAllValues:StringLike': {
+                'dynamodb:LeadingKeys': scopes.flatMap((scope) => [
+                  ...KEY_SCOPES[scope],
+                ]),
+              },
+            },
+          }
+        : {};
     if (access === 'read' || access === 'readWrite' || reads) {
-      const indexArns = Object.values(TABLE.indexes).map((index) => `${table.tableArn}/index/${index.name}`);
+      const indexArns = Object.values(TABLE.indexes).map(
+        (index) => `${table.tableArn}/index/${index.name}`,
+      );
       this.addToRolePolicy(
-        new PolicyStatement({ actions: [...TABLE_ACTIONS.read], resources: [table.tableArn, ...indexArns], ...onlyKeys(reads) }),
+        new PolicyStatement({
+          actions: [...TABLE_ACTIONS.read],
+          resources: [table.tableArn, ...indexArns],
+          ...onlyKeys(reads),
+        }),
       );
     }
     if (access === 'write' || access === 'readWrite') {
-      const actions = [...TABLE_ACTIONS.write, ...(access === 'readWrite' ? TABLE_ACTIONS.delete : [])];
-      this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn], ...onlyKeys(writes) }));
+      const actions = [
+        ...TABLE_ACTIONS.write,
+        ...(access === 'readWrite' ? TABLE_ACTIONS.delete : []),
+      ];
+      this.addToRolePolicy(
+        new PolicyStatement({
+          actions,
+          resources: [table.tableArn],
+          ...onlyKeys(writes),
+        }),
+      );
     }
   }
 
@@ -125,10 +174,15 @@ export class RelaywatchFunction extends NodejsFunction {
    * tokens). Only ARNs reach the environment; the handler reads the values.
    */
   bindSecrets(secrets: Record<string, ISecret>): void {
-    const arns = Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, secret.secretArn]));
+    const arns = Object.fromEntries(
+      Object.entries(secrets).map(([name, secret]) => [name, secret.secretArn]),
+    );
     this.addEnvironment(KNOBS.tokenSecrets.env, this.stack.toJsonString(arns));
     this.addToRolePolicy(
-      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: Object.values(arns) }),
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: Object.values(arns),
+      }),
     );
   }
 }
@@ -139,5 +193,7 @@ export class RelaywatchFunction extends NodejsFunction {
  * the metrics; the function's own logger already filters by LOG_LEVEL.
  */
 function applicationLogLevel(logLevel: LogLevel): ApplicationLogLevel {
-  return logLevel === 'debug' ? ApplicationLogLevel.DEBUG : ApplicationLogLevel.INFO;
+  return logLevel === 'debug'
+    ? ApplicationLogLevel.DEBUG
+    : ApplicationLogLevel.INFO;
 }

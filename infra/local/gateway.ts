@@ -2,13 +2,24 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import type { HttpRoute } from '../../functions/routes.js';
 import { lambdaContext } from './lambda-context.js';
 
-export type HttpLambda = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2 | undefined>;
+export type HttpLambda = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2 | undefined>;
 
-export type GatewayRoute = { name: string; route: Pick<HttpRoute, 'method' | 'path'>; handler: HttpLambda };
+export type GatewayRoute = {
+  name: string;
+  route: Pick<HttpRoute, 'method' | 'path'>;
+  handler: HttpLambda;
+};
 
 /** API Gateway HTTP APIs refuse payloads over 10 MB; so does the local gateway. */
 export const GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -90,10 +101,14 @@ export function toApiGatewayEvent(
   const url = new URL(request.url ?? '/', 'http://localhost');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+    if (value !== undefined)
+      headers[name.toLowerCase()] = Array.isArray(value)
+        ? value.join(',')
+        : value;
   }
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  for (const [name, value] of url.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
   const now = new Date();
   const text = body.toString('utf8');
   // Like API Gateway: bodies that are not valid UTF-8 arrive base64-encoded.
@@ -105,7 +120,9 @@ export function toApiGatewayEvent(
     rawQueryString: url.search.slice(1),
     headers,
     ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
-    ...(Object.keys(match.pathParameters).length ? { pathParameters: match.pathParameters } : {}),
+    ...(Object.keys(match.pathParameters).length
+      ? { pathParameters: match.pathParameters }
+      : {}),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -124,44 +141,73 @@ export function toApiGatewayEvent(
       time: now.toISOString(),
       timeEpoch: now.getTime(),
     },
-    ...(body.length ? { body: binary ? body.toString('base64') : text, isBase64Encoded: binary } : { isBase64Encoded: false }),
+    ...(body.length
+      ? {
+          body: binary ? body.toString('base64') : text,
+          isBase64Encoded: binary,
+        }
+      : { isBase64Encoded: false }),
   };
 }
 
-function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV2 | undefined): void {
+function send(
+  response: ServerResponse,
+  result: APIGatewayProxyStructuredResultV2 | undefined,
+): void {
   const statusCode = result?.statusCode ?? 200;
-  const headers = { ...(result?.headers ?? {}) } as Record<string, string | number | boolean>;
+  const headers = { ...(result?.headers ?? {}) } as Record<
+    string,
+    string | number | boolean
+  >;
   let body: string | Buffer = result?.body ?? '';
   if (result?.isBase64Encoded) body = Buffer.from(result.body ?? '', 'base64');
   response.writeHead(statusCode, headers as Record<string, string>);
   response.end(statusCode === 204 || statusCode === 304 ? undefined : body);
 }
 
-const jsonResult = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
+const jsonResult = (
+  statusCode: number,
+  body: unknown,
+): APIGatewayProxyStructuredResultV2 => ({
   statusCode,
   headers: { 'content-type': 'application/json; charset=utf-8' },
   body: JSON.stringify(body),
 });
 
-export type Gateway = { url: string; port: number; server: Server; close(): Promise<void> };
+export type Gateway = {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+};
 
 /**
  * Serves the route table over HTTP, turning each request into the event API
  * Gateway would send and the handler's result back into a response, so the
  * same handler code answers locally and in Lambda.
  */
-export async function startGateway(options: { host: string; port: number; routes: readonly GatewayRoute[] }): Promise<Gateway> {
+export async function startGateway(options: {
+  host: string;
+  port: number;
+  routes: readonly GatewayRoute[];
+}): Promise<Gateway> {
   const compiled = options.routes.map(compile);
   const server = createServer(async (request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     const candidates = compiled.filter((route) => route.pattern.test(path));
-    const route = candidates.find((candidate) => candidate.route.method === request.method);
+    const route = candidates.find(
+      (candidate) => candidate.route.method === request.method,
+    );
     if (!route) {
       send(
         response,
         candidates.length
-          ? jsonResult(405, { error: `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}` })
-          : jsonResult(404, { error: `no route for ${request.method} ${path}` }),
+          ? jsonResult(405, {
+              error: `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
+            })
+          : jsonResult(404, {
+              error: `no route for ${request.method} ${path}`,
+            }),
       );
       return;
     }
@@ -172,21 +218,39 @@ export async function startGateway(options: { host: string; port: number; routes
       if (error instanceof PayloadTooLargeError) {
         // Like API Gateway: 413, and the connection is not reused.
         response.shouldKeepAlive = false;
-        send(response, { ...jsonResult(413, { error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes` }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+        send(response, {
+          ...jsonResult(413, {
+            error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes`,
+          }),
+          headers: {
+            'content-type': 'application/json; charset=utf-8',
+            connection: 'close',
+          },
+        });
         drainAndClose(request);
       } else {
-        send(response, jsonResult(400, { error: 'could not read the request body' }));
+        send(
+          response,
+          jsonResult(400, { error: 'could not read the request body' }),
+        );
       }
       return;
     }
     const values = path.match(route.pattern)?.slice(1) ?? [];
-    const pathParameters = Object.fromEntries(route.params.map((name, i) => [name, values[i] ?? '']));
-    const event = toApiGatewayEvent(request, body, { routeKey: `${route.route.method} ${route.route.path}`, pathParameters });
+    const pathParameters = Object.fromEntries(
+      route.params.map((name, i) => [name, values[i] ?? '']),
+    );
+    const event = toApiGatewayEvent(request, body, {
+      routeKey: `${route.route.method} ${route.route.path}`,
+      pathParameters,
+    });
     try {
       send(response, await route.handler(event, lambdaContext(route.name)));
     } catch (error) {
       // A handler that throws is a 500 in API Gateway too; say so without details.
-      process.stderr.write(`${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`,
+      );
       send(response, jsonResult(500, { error: 'internal error' }));
     }
   });
@@ -195,7 +259,10 @@ export async function startGateway(options: { host: string; port: number; routes
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const shownHost =
+    options.host === '0.0.0.0' || options.host === '::'
+      ? '127.0.0.1'
+      : options.host;
   return {
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`,
     port,

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 
 /** A Lambda context for local runs: middy and the logs need the request id and the time left. */
-export function lambdaContext(functionName: string, timeoutMs = 30_000): Context {
+export function lambdaContext(
+  functionName: string,
+  timeoutMs = 30_000,
+): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: false,

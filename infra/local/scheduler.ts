@@ -7,17 +7,25 @@ import type { Logger } from '../../functions/log.js';
  * A failing run is logged and the schedule goes on, as EventBridge would retry
  * and move on.
  */
-export function startScheduler(options: { everyMs: number; run: (time: string) => Promise<unknown>; log: Logger }): { stop(): void } {
+export function startScheduler(options: {
+  everyMs: number;
+  run: (time: string) => Promise<unknown>;
+  log: Logger;
+}): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const schedule = () => {
-    const next = Math.ceil((Date.now() + 1) / options.everyMs) * options.everyMs;
+    const next =
+      Math.ceil((Date.now() + 1) / options.everyMs) * options.everyMs;
     timer = setTimeout(() => {
       if (stopped) return;
       schedule();
       options.run(new Date(next).toISOString()).catch((error) => {
         // A run cut short by stop() is not a failure.
-        if (!stopped) options.log.error('scheduled aggregation failed', { error: String(error) });
+        if (!stopped)
+          options.log.error('scheduled aggregation failed', {
+            error: String(error),
+          });
       });
     }, next - Date.now());
     timer.unref();

@@ -1,8 +1,11 @@
 import { parseArgs } from 'node:util';
-import packageJson from '../../package.json' with { type: 'json' };
 import { ConfigError } from '../../functions/core/config.js';
 import { publicRoutes, routes } from '../../functions/routes.js';
-import { LOCAL_AGGREGATE_ROUTE, startLocalStatusCenter } from './status-center.js';
+import packageJson from '../../package.json' with { type: 'json' };
+import {
+  LOCAL_AGGREGATE_ROUTE,
+  startLocalStatusCenter,
+} from './status-center.js';
 
 const HELP = `relaywatch local status center
 
@@ -65,7 +68,8 @@ if (values.version) {
 const portOf = (name: string, text: string | undefined, fallback: number) => {
   if (text === undefined || text === '') return fallback;
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(`${name} must be a port number (0-65535), not "${text}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    fail(`${name} must be a port number (0-65535), not "${text}"`);
   return port;
 };
 
@@ -73,20 +77,35 @@ try {
   const center = await startLocalStatusCenter({
     port: portOf('--port / PORT', values.port ?? process.env.PORT, 3000),
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
-    dynamodbPort: portOf('--dynamodb-port / DYNAMODB_PORT', values['dynamodb-port'] ?? process.env.DYNAMODB_PORT, 8000),
+    dynamodbPort: portOf(
+      '--dynamodb-port / DYNAMODB_PORT',
+      values['dynamodb-port'] ?? process.env.DYNAMODB_PORT,
+      8000,
+    ),
     dataDir: values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR,
-    dynamodbEndpoint: values['dynamodb-endpoint'] ?? process.env.DYNAMODB_ENDPOINT,
+    dynamodbEndpoint:
+      values['dynamodb-endpoint'] ?? process.env.DYNAMODB_ENDPOINT,
     schedule: !values['no-schedule'],
   });
   const routeLines = [...Object.values(routes), LOCAL_AGGREGATE_ROUTE]
-    .map((route) => `  ${route.method.padEnd(6)} ${center.url}${route.path}  (${route.role})`)
+    .map(
+      (route) =>
+        `  ${route.method.padEnd(6)} ${center.url}${route.path}  (${route.role})`,
+    )
     .join('\n')
-    .concat(Object.values(publicRoutes).map((route) => `\n  ${route.method.padEnd(6)} ${center.url}${route.path}  (no token)`).join(''));
+    .concat(
+      Object.values(publicRoutes)
+        .map(
+          (route) =>
+            `\n  ${route.method.padEnd(6)} ${center.url}${route.path}  (no token)`,
+        )
+        .join(''),
+    );
   process.stdout.write(`
 relaywatch status center is running
   API        ${center.url}
   dashboard  ${center.url}${publicRoutes.getDashboard.path}  (paste the reader token)
-  DynamoDB   ${center.dynamodbEndpoint} (table ${center.tableName}${values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR ? '' : ', in memory'})
+  DynamoDB   ${center.dynamodbEndpoint} (table ${center.tableName}${(values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR) ? '' : ', in memory'})
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
 
 Tokens (Authorization: Bearer <token>)
@@ -113,12 +132,18 @@ Ctrl-C stops everything.
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`\n${signal}: stopping the API and DynamoDB Local...\n`);
+    process.stdout.write(
+      `\n${signal}: stopping the API and DynamoDB Local...\n`,
+    );
     await center.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 } catch (error) {
-  fail(error instanceof ConfigError ? error.message : `could not start: ${(error as Error).message}`);
+  fail(
+    error instanceof ConfigError
+      ? error.message
+      : `could not start: ${(error as Error).message}`,
+  );
 }

@@ -6,12 +6,17 @@ import * as z from 'zod/mini';
 import { parseConfig } from '../../functions/core/config.js';
 import { parseWith } from '../../functions/core/validation.js';
 import { apiHandler } from '../../functions/http/api-handler.js';
+import type { ApiRuntime } from '../../functions/http/api-runtime.js';
+import { createApiRuntime } from '../../functions/http/api-runtime.js';
 import { badRequest } from '../../functions/http/errors.js';
 import { ok } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
-import { publicRoutes, routes, schedules, streamConsumers } from '../../functions/routes.js';
-import type { ApiRuntime } from '../../functions/http/api-runtime.js';
-import { createApiRuntime } from '../../functions/http/api-runtime.js';
+import {
+  publicRoutes,
+  routes,
+  schedules,
+  streamConsumers,
+} from '../../functions/routes.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { DynamoDbLocal } from './dynamodb-local.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
@@ -22,7 +27,10 @@ import { startScheduler } from './scheduler.js';
 import { startStreamPoller } from './stream-poller.js';
 import { ensureTable } from './table.js';
 
-const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../functions');
+const FUNCTIONS_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../functions',
+);
 
 /** The local-only route that runs the aggregation on demand. */
 export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
@@ -33,7 +41,9 @@ export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
   table: 'readWrite',
 };
 
-const aggregateRequestSchema = z.object({ time: z.optional(z.iso.datetime({ offset: true })) });
+const aggregateRequestSchema = z.object({
+  time: z.optional(z.iso.datetime({ offset: true })),
+});
 
 /**
  * How far ahead of the clock a requested aggregation time may be. Further
@@ -72,19 +82,26 @@ export type LocalStatusCenter = {
   stop(): Promise<void>;
 };
 
-const generatedToken = (role: string) => `${role}-${randomBytes(18).toString('base64url')}`;
+const generatedToken = (role: string) =>
+  `${role}-${randomBytes(18).toString('base64url')}`;
 
 /**
  * The whole status center on one machine: DynamoDB Local, the table, the HTTP
  * routes from functions/routes.ts served by the very handlers Lambda runs, and
  * the minute schedule. Used by `npm start` and by the tests.
  */
-export async function startLocalStatusCenter(options: LocalStatusCenterOptions): Promise<LocalStatusCenter> {
+export async function startLocalStatusCenter(
+  options: LocalStatusCenterOptions,
+): Promise<LocalStatusCenter> {
   const baseEnv = options.env ?? process.env;
   const dynamodb: DynamoDbLocal | undefined = options.dynamodbEndpoint
     ? undefined
-    : await startDynamoDbLocal({ port: options.dynamodbPort ?? 8000, dataDir: options.dataDir });
-  const endpoint = options.dynamodbEndpoint ?? (dynamodb as DynamoDbLocal).endpoint;
+    : await startDynamoDbLocal({
+        port: options.dynamodbPort ?? 8000,
+        dataDir: options.dataDir,
+      });
+  const endpoint =
+    options.dynamodbEndpoint ?? (dynamodb as DynamoDbLocal).endpoint;
   try {
     const tokens = {
       reporter: baseEnv.RELAYWATCH_REPORTER_TOKEN || generatedToken('reporter'),
@@ -98,18 +115,28 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
       RELAYWATCH_READER_TOKEN: tokens.reader,
       RELAYWATCH_ADMIN_TOKEN: tokens.admin,
       // Signs per-machine reporter tokens; a new one each start unless set (tokens then last one run).
-      RELAYWATCH_REPORTER_KEYS: baseEnv.RELAYWATCH_REPORTER_KEYS || randomBytes(36).toString('base64url'),
+      RELAYWATCH_REPORTER_KEYS:
+        baseEnv.RELAYWATCH_REPORTER_KEYS ||
+        randomBytes(36).toString('base64url'),
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
     const config = parseConfig(env);
-    const table = await ensureTable({ endpoint, region: config.region, tableName: config.tableName });
+    const table = await ensureTable({
+      endpoint,
+      region: config.region,
+      tableName: config.tableName,
+    });
 
     // Handler modules build their own runtime from process.env when imported,
     // as in Lambda; give them the same environment.
-    for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] ??= value;
+    for (const [name, value] of Object.entries(env))
+      if (value !== undefined) process.env[name] ??= value;
     // A scheduled run sleeps between its passes; stop() cuts those sleeps short
     // so no run goes on against a stopped table.
-    const sleeping = new Set<{ timer: NodeJS.Timeout; reject: (error: Error) => void }>();
+    const sleeping = new Set<{
+      timer: NodeJS.Timeout;
+      reject: (error: Error) => void;
+    }>();
     const sleep = (ms: number) =>
       new Promise<void>((resolve, reject) => {
         const entry = {
@@ -121,42 +148,69 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
         };
         sleeping.add(entry);
       });
-    const runtime = await createApiRuntime(env, { sleep, ...options.overrides });
+    const runtime = await createApiRuntime(env, {
+      sleep,
+      ...options.overrides,
+    });
     const load = async (entry: string) =>
-      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as { createHandler(runtime: ApiRuntime): unknown };
+      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as {
+        createHandler(runtime: ApiRuntime): unknown;
+      };
 
     const gatewayRoutes: GatewayRoute[] = [];
     for (const [name, route] of Object.entries(routes)) {
-      gatewayRoutes.push({ name, route, handler: (await load(route.entry)).createHandler(runtime) as HttpLambda });
+      gatewayRoutes.push({
+        name,
+        route,
+        handler: (await load(route.entry)).createHandler(runtime) as HttpLambda,
+      });
     }
     for (const [name, route] of Object.entries(publicRoutes)) {
-      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, route.entry)).href)) as { createHandler(): HttpLambda };
+      const module = (await import(
+        pathToFileURL(join(FUNCTIONS_DIR, route.entry)).href
+      )) as { createHandler(): HttpLambda };
       gatewayRoutes.push({ name, route, handler: module.createHandler() });
     }
-    const aggregateLambda = (await load(schedules.aggregate.entry)).createHandler(runtime) as (
+    const aggregateLambda = (
+      await load(schedules.aggregate.entry)
+    ).createHandler(runtime) as (
       event: Pick<ScheduledEvent, 'time'>,
       context: Context,
     ) => Promise<unknown>;
     const aggregate = (time?: string) =>
-      aggregateLambda({ time: time ?? new Date(runtime.now()).toISOString() }, lambdaContext('aggregate', schedules.aggregate.timeoutSeconds * 1000));
+      aggregateLambda(
+        { time: time ?? new Date(runtime.now()).toISOString() },
+        lambdaContext('aggregate', schedules.aggregate.timeoutSeconds * 1000),
+      );
 
     gatewayRoutes.push({
       name: 'localAggregate',
       route: LOCAL_AGGREGATE_ROUTE,
       handler: apiHandler(LOCAL_AGGREGATE_ROUTE, runtime, async ({ body }) => {
         const parsed = parseWith(aggregateRequestSchema, body ?? {});
-        if (!parsed.ok) throw badRequest('invalid aggregation request', parsed.issues);
+        if (!parsed.ok)
+          throw badRequest('invalid aggregation request', parsed.issues);
         const { time } = parsed.value;
-        if (time !== undefined && Date.parse(time) > runtime.now() + MAX_AGGREGATE_AHEAD_MS) {
+        if (
+          time !== undefined &&
+          Date.parse(time) > runtime.now() + MAX_AGGREGATE_AHEAD_MS
+        ) {
           throw badRequest('invalid aggregation request', [
-            { path: 'time', message: `must be at most ${MAX_AGGREGATE_AHEAD_MS / 1000} s ahead of the clock (${new Date(runtime.now()).toISOString()})` },
+            {
+              path: 'time',
+              message: `must be at most ${MAX_AGGREGATE_AHEAD_MS / 1000} s ahead of the clock (${new Date(runtime.now()).toISOString()})`,
+            },
           ]);
         }
         return ok(await aggregate(time));
       }) as HttpLambda,
     });
 
-    const gateway = await startGateway({ host: options.host ?? '127.0.0.1', port: options.port, routes: gatewayRoutes });
+    const gateway = await startGateway({
+      host: options.host ?? '127.0.0.1',
+      port: options.port,
+      routes: gatewayRoutes,
+    });
     const pollers =
       options.streams === false || !table.streamArn
         ? []
@@ -166,13 +220,19 @@ export async function startLocalStatusCenter(options: LocalStatusCenterOptions):
                 endpoint,
                 region: config.region,
                 streamArn: table.streamArn as string,
-                handler: (await load(consumer.entry)).createHandler(runtime) as (event: DynamoDBStreamEvent) => Promise<unknown>,
+                handler: (await load(consumer.entry)).createHandler(
+                  runtime,
+                ) as (event: DynamoDBStreamEvent) => Promise<unknown>,
                 log: runtime.log,
               }),
             ),
           );
     const scheduler = options.schedule
-      ? startScheduler({ everyMs: schedules.aggregate.everyMs, run: (time) => aggregate(time), log: runtime.log })
+      ? startScheduler({
+          everyMs: schedules.aggregate.everyMs,
+          run: (time) => aggregate(time),
+          log: runtime.log,
+        })
       : undefined;
 
     return {

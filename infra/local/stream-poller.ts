@@ -21,7 +21,10 @@ function toLambdaRecord(record: StreamRecord): DynamoDBRecord {
       ...(dynamodb?.OldImage ? { OldImage: dynamodb.OldImage as never } : {}),
       ...(dynamodb?.NewImage ? { NewImage: dynamodb.NewImage as never } : {}),
       ...(dynamodb?.ApproximateCreationDateTime
-        ? { ApproximateCreationDateTime: dynamodb.ApproximateCreationDateTime.getTime() / 1000 }
+        ? {
+            ApproximateCreationDateTime:
+              dynamodb.ApproximateCreationDateTime.getTime() / 1000,
+          }
         : {}),
       SequenceNumber: dynamodb?.SequenceNumber,
       StreamViewType: dynamodb?.StreamViewType,
@@ -53,7 +56,9 @@ export function startStreamPoller(options: {
   let timer: NodeJS.Timeout | undefined;
 
   async function discoverShards() {
-    const description = await client.send(new DescribeStreamCommand({ StreamArn: options.streamArn }));
+    const description = await client.send(
+      new DescribeStreamCommand({ StreamArn: options.streamArn }),
+    );
     for (const shard of description.StreamDescription?.Shards ?? []) {
       if (!shard.ShardId || iterators.has(shard.ShardId)) continue;
       const iterator = await client.send(
@@ -73,9 +78,12 @@ export function startStreamPoller(options: {
     await discoverShards();
     for (const [shardId, iterator] of iterators) {
       if (!iterator) continue;
-      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      const page = await client.send(
+        new GetRecordsCommand({ ShardIterator: iterator }),
+      );
       iterators.set(shardId, page.NextShardIterator);
-      if (page.Records?.length) await options.handler({ Records: page.Records.map(toLambdaRecord) });
+      if (page.Records?.length)
+        await options.handler({ Records: page.Records.map(toLambdaRecord) });
     }
   }
 
@@ -84,7 +92,10 @@ export function startStreamPoller(options: {
     try {
       await poll();
     } catch (error) {
-      if (!stopped) options.log.warn('stream poll failed; will retry', { error: String(error) });
+      if (!stopped)
+        options.log.warn('stream poll failed; will retry', {
+          error: String(error),
+        });
     }
     if (!stopped) {
       timer = setTimeout(loop, options.everyMs ?? 1000);

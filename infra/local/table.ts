@@ -11,11 +11,18 @@ import { TABLE } from '../../functions/store/table.js';
 /** CreateTable input built from the same TABLE definition the CDK stack uses. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
   const indexes = Object.values(TABLE.indexes);
-  const keyAttributes = new Set([TABLE.partitionKey, TABLE.sortKey, ...indexes.flatMap((i) => [i.partitionKey, i.sortKey])]);
+  const keyAttributes = new Set([
+    TABLE.partitionKey,
+    TABLE.sortKey,
+    ...indexes.flatMap((i) => [i.partitionKey, i.sortKey]),
+  ]);
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [...keyAttributes].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+    AttributeDefinitions: [...keyAttributes].map((AttributeName) => ({
+      AttributeName,
+      AttributeType: 'S',
+    })),
     KeySchema: [
       { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
       { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
@@ -32,30 +39,47 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
           })),
         }
       : {}),
-    StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    StreamSpecification: {
+      StreamEnabled: true,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
   };
 }
 
 /** Creates the table with TTL on, unless it exists (a persistent data directory). */
-export async function ensureTable(options: { endpoint: string; region: string; tableName: string }): Promise<{ created: boolean; streamArn?: string }> {
+export async function ensureTable(options: {
+  endpoint: string;
+  region: string;
+  tableName: string;
+}): Promise<{ created: boolean; streamArn?: string }> {
   const client = new DynamoDBClient({
     region: options.region,
     endpoint: options.endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   try {
-    const existing = await client.send(new DescribeTableCommand({ TableName: options.tableName }));
+    const existing = await client.send(
+      new DescribeTableCommand({ TableName: options.tableName }),
+    );
     return { created: false, streamArn: existing.Table?.LatestStreamArn };
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
-  const created = await client.send(new CreateTableCommand(createTableInput(options.tableName)));
+  const created = await client.send(
+    new CreateTableCommand(createTableInput(options.tableName)),
+  );
   await client.send(
     new UpdateTimeToLiveCommand({
       TableName: options.tableName,
-      TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE.ttlAttribute },
+      TimeToLiveSpecification: {
+        Enabled: true,
+        AttributeName: TABLE.ttlAttribute,
+      },
     }),
   );
   client.destroy();
-  return { created: true, streamArn: created.TableDescription?.LatestStreamArn };
+  return {
+    created: true,
+    streamArn: created.TableDescription?.LatestStreamArn,
+  };
 }

@@ -25,7 +25,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseConfig } from '../../functions/core/config.js';
-import { minuteClosesAt, minuteStart } from '../../functions/core/minutes.js';
+import {
+  bucketId,
+  minuteClosesAt,
+  minuteStart,
+} from '../../functions/core/minutes.js';
 import { decideMinute } from '../../functions/core/policy.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../functions/core/tally.js';
@@ -33,7 +37,6 @@ import { createDocumentClient } from '../../functions/store/client.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
 import { queryItems } from '../../functions/store/query.js';
 import { keys, TABLE } from '../../functions/store/table.js';
-import { bucketId } from '../../functions/core/minutes.js';
 import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
@@ -46,7 +49,11 @@ const WRITE_CONCURRENCY = 8;
 
 const progress = (text: string) => process.stdout.write(`… ${text}\n`);
 
-async function pool<T>(items: number, concurrency: number, work: (index: number) => Promise<T>): Promise<void> {
+async function pool<T>(
+  items: number,
+  concurrency: number,
+  work: (index: number) => Promise<T>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -66,31 +73,57 @@ export type FleetTarget = {
 };
 
 /** Writes one minute of `machines` machines; answers how it wrote them. */
-export async function writeFleet(target: FleetTarget, machines: number, minute: number): Promise<string> {
+export async function writeFleet(
+  target: FleetTarget,
+  machines: number,
+  minute: number,
+): Promise<string> {
   target.setClock(minuteStart(minute) + 55_000);
   const step = Math.max(1, Math.floor(machines / 10));
   if (machines <= GATEWAY_MAX_MACHINES) {
     await pool(machines, WRITE_CONCURRENCY, async (n) => {
-      if (n % step === 0) progress(`  posting machine ${n + 1}/${machines} through the gateway`);
+      if (n % step === 0)
+        progress(`  posting machine ${n + 1}/${machines} through the gateway`);
       const response = await fetch(`${target.url}/v1/heartbeats`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${target.reporterToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ heartbeats: machineReport(n, minute), batchId: `bench-${minute}-${n}` }),
+        headers: {
+          authorization: `Bearer ${target.reporterToken}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          heartbeats: machineReport(n, minute),
+          batchId: `bench-${minute}-${n}`,
+        }),
       });
       const answer = await response.text();
-      if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${answer.slice(0, 300)}`);
+      if (response.status !== 202)
+        throw new Error(
+          `ingest answered ${response.status}: ${answer.slice(0, 300)}`,
+        );
     });
     return 'gateway';
   }
-  const client = createDocumentClient({ region: 'us-east-1', endpoint: target.dynamodbEndpoint });
-  const store = createHeartbeatStore({ client, tableName: target.tableName, shards: target.shards, bucketTtlHours: 48 });
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: target.dynamodbEndpoint,
+  });
+  const store = createHeartbeatStore({
+    client,
+    tableName: target.tableName,
+    shards: target.shards,
+    bucketTtlHours: 48,
+  });
   const now = minuteStart(minute) + 55_000;
   const groups = Math.ceil(machines / 25);
   await pool(groups, WRITE_CONCURRENCY, async (g) => {
-    if ((g * 25) % step < 25) progress(`  writing machine ${g * 25 + 1}/${machines} through the store`);
+    if ((g * 25) % step < 25)
+      progress(`  writing machine ${g * 25 + 1}/${machines} through the store`);
     const tallies: MinuteTally[] = [];
     for (let n = g * 25; n < Math.min(machines, (g + 1) * 25); n++) {
-      tallies.push(...tallyHeartbeats(machineReport(n, minute), { now, graceMs: 10_000 }).tallies);
+      tallies.push(
+        ...tallyHeartbeats(machineReport(n, minute), { now, graceMs: 10_000 })
+          .tallies,
+      );
     }
     await store.addTallies(tallies, { writeId: `b:bench-${minute}-${g}` });
   });
@@ -99,8 +132,14 @@ export async function writeFleet(target: FleetTarget, machines: number, minute: 
 }
 
 /** The bare read of one minute's rows: every shard in parallel, nothing but Query. */
-export async function floorRead(target: FleetTarget, minute: number): Promise<{ ms: number; rows: number }> {
-  const client = createDocumentClient({ region: 'us-east-1', endpoint: target.dynamodbEndpoint });
+export async function floorRead(
+  target: FleetTarget,
+  minute: number,
+): Promise<{ ms: number; rows: number }> {
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: target.dynamodbEndpoint,
+  });
   // One small query first, so the floor does not include opening the connection.
   await queryItems(client, {
     TableName: target.tableName,
@@ -115,7 +154,9 @@ export async function floorRead(target: FleetTarget, minute: number): Promise<{ 
         TableName: target.tableName,
         KeyConditionExpression: '#pk = :pk',
         ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: { ':pk': keys.heartbeatBucket(bucketId(minute), shard) },
+        ExpressionAttributeValues: {
+          ':pk': keys.heartbeatBucket(bucketId(minute), shard),
+        },
       }),
     ),
   );
@@ -124,7 +165,14 @@ export async function floorRead(target: FleetTarget, minute: number): Promise<{ 
   return { ms, rows: pages.reduce((sum, page) => sum + page.length, 0) };
 }
 
-export type AggregateRun = { ok: boolean; ms: number; maxRssMb: number; minutes: number; decisions: string; error?: string };
+export type AggregateRun = {
+  ok: boolean;
+  ms: number;
+  maxRssMb: number;
+  minutes: number;
+  decisions: string;
+  error?: string;
+};
 
 /** Runs the bundled aggregate handler once, in a fresh process capped like a 1,024 MB Lambda. */
 export async function runBundledAggregate(options: {
@@ -155,16 +203,26 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
 `,
   );
   // Asynchronous: the metering proxy the child talks to runs in this process's event loop.
-  const child = spawn(options.node, [`--max-old-space-size=${LAMBDA_HEAP_MB}`, driver], {
-    env: { PATH: process.env.PATH, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    options.node,
+    [`--max-old-space-size=${LAMBDA_HEAP_MB}`, driver],
+    {
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout = (stdout + chunk).slice(-100_000)));
+  child.stdout.on(
+    'data',
+    (chunk) => (stdout = (stdout + chunk).slice(-100_000)),
+  );
   child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4_000)));
   const timer = setTimeout(() => child.kill('SIGKILL'), AGGREGATE_TIMEOUT_MS);
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  const [code, signal] = (await once(child, 'exit')) as [
+    number | null,
+    string | null,
+  ];
   clearTimeout(timer);
   const last = stdout.trim().split('\n').at(-1) ?? '';
   try {
@@ -173,7 +231,14 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
     const why = /heap out of memory|Allocation failed/i.test(stderr)
       ? `out of memory (heap capped at ${LAMBDA_HEAP_MB} MB)`
       : `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
-    return { ok: false, ms: Number.NaN, maxRssMb: Number.NaN, minutes: 0, decisions: '', error: why };
+    return {
+      ok: false,
+      ms: Number.NaN,
+      maxRssMb: Number.NaN,
+      minutes: 0,
+      decisions: '',
+      error: why,
+    };
   }
 }
 
@@ -183,16 +248,40 @@ export function benchPolicy(machines: number): (string | number)[] {
   const now = minuteClosesAt(minute, 10_000);
   progress(`policy: building ${machines} IPs' rows in memory`);
   const rows: MinuteTally[] = [];
-  for (let n = 0; n < machines; n++) rows.push(...tallyHeartbeats(machineReport(n, minute), { now: minuteStart(minute) + 55_000, graceMs: 10_000 }).tallies);
+  for (let n = 0; n < machines; n++)
+    rows.push(
+      ...tallyHeartbeats(machineReport(n, minute), {
+        now: minuteStart(minute) + 55_000,
+        graceMs: 10_000,
+      }).tallies,
+    );
   const knobs = parseConfig({});
   const heapBefore = process.memoryUsage().heapUsed;
   progress(`policy: deciding ${machines} IPs`);
   const started = performance.now();
-  const result = decideMinute({ minute, now, window: rows, recent: rows, bans: [], offenses: {}, previous: { outages: [], fleetWide: false } }, knobs);
+  const result = decideMinute(
+    {
+      minute,
+      now,
+      window: rows,
+      recent: rows,
+      bans: [],
+      offenses: {},
+      previous: { outages: [], fleetWide: false },
+    },
+    knobs,
+  );
   const ms = performance.now() - started;
   const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
   const bans = result.decisions.filter((d) => d.type === 'ban').length;
-  return [machines, rows.length, ms, Math.max(0, heapMb), result.reporting.length, bans];
+  return [
+    machines,
+    rows.length,
+    ms,
+    Math.max(0, heapMb),
+    result.reporting.length,
+    bans,
+  ];
 }
 
 export type FleetRow = (string | number)[];
@@ -208,14 +297,20 @@ export async function benchFleet(options: {
   dir: string;
 }): Promise<FleetRow> {
   const { machines, minute, target, meter } = options;
-  await ensureTable({ endpoint: target.dynamodbEndpoint, region: 'us-east-1', tableName: target.tableName });
+  await ensureTable({
+    endpoint: target.dynamodbEndpoint,
+    region: 'us-east-1',
+    tableName: target.tableName,
+  });
   progress(`fleet ${machines}: writing one minute`);
   const writeStarted = performance.now();
   const path = await writeFleet(target, machines, minute);
   const writeSeconds = (performance.now() - writeStarted) / 1000;
   progress(`fleet ${machines}: bare read of the minute`);
   const floor = await floorRead(target, minute);
-  progress(`fleet ${machines}: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`);
+  progress(
+    `fleet ${machines}: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
+  );
   meter.reset();
   const run = await runBundledAggregate({
     bundle: options.bundle,
@@ -248,5 +343,25 @@ export async function benchFleet(options: {
   ];
 }
 
-export const FLEET_HEADERS = ['IPs', 'written via', 'rows', 'aggregation', 'ms', 'floor ms', 'ratio', 'peak MB', 'RRU', 'WRU', 'largest KB', 'decisions'];
-export const POLICY_HEADERS = ['IPs', 'rows', 'ms', 'heap MB', 'reporting', 'bans'];
+export const FLEET_HEADERS = [
+  'IPs',
+  'written via',
+  'rows',
+  'aggregation',
+  'ms',
+  'floor ms',
+  'ratio',
+  'peak MB',
+  'RRU',
+  'WRU',
+  'largest KB',
+  'decisions',
+];
+export const POLICY_HEADERS = [
+  'IPs',
+  'rows',
+  'ms',
+  'heap MB',
+  'reporting',
+  'bans',
+];

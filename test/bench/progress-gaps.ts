@@ -19,25 +19,47 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { buildFfmpegArgs, PROGRESS_FD } from '../../clients/agent/ffmpeg-args.js';
+import {
+  buildFfmpegArgs,
+  PROGRESS_FD,
+} from '../../clients/agent/ffmpeg-args.js';
 import { createProgressParser } from '../../clients/agent/progress.js';
-import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
+import {
+  createTestFlv,
+  startOrigin,
+  startSink,
+} from '../../clients/test-stream/media.js';
 import { startRtmpOrigin } from '../helpers/nginx-rtmp.js';
 
 const RELAYS_PER_KIND = 2;
 const PUBLISHER_WARMUP_MS = 1_500;
 
-async function relayGaps(source: string, target: string, durationMs: number): Promise<number[]> {
-  const args = buildFfmpegArgs({ source, target, timeouts: { ioTimeoutMs: 10_000, progressPeriodMs: 1_000 } });
-  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+async function relayGaps(
+  source: string,
+  target: string,
+  durationMs: number,
+): Promise<number[]> {
+  const args = buildFfmpegArgs({
+    source,
+    target,
+    timeouts: { ioTimeoutMs: 10_000, progressPeriodMs: 1_000 },
+  });
+  const child = spawn('ffmpeg', args, {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  });
   const advances: number[] = [];
   let last: { frame: number; outTimeUs: number } | undefined;
   const parser = createProgressParser((block) => {
-    const advanced = last === undefined ? block.frame > 0 : block.frame > last.frame || block.outTimeUs > last.outTimeUs;
+    const advanced =
+      last === undefined
+        ? block.frame > 0
+        : block.frame > last.frame || block.outTimeUs > last.outTimeUs;
     last = block;
     if (advanced) advances.push(performance.now());
   });
-  (child.stdio[PROGRESS_FD] as Readable).setEncoding('utf8').on('data', (chunk: string) => parser.push(chunk));
+  (child.stdio[PROGRESS_FD] as Readable)
+    .setEncoding('utf8')
+    .on('data', (chunk: string) => parser.push(chunk));
   await new Promise((resolve) => setTimeout(resolve, durationMs));
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('close', resolve));
@@ -46,7 +68,10 @@ async function relayGaps(source: string, target: string, durationMs: number): Pr
 }
 
 function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return (
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ??
+    Number.NaN
+  );
 }
 
 async function main(): Promise<void> {
@@ -60,23 +85,41 @@ async function main(): Promise<void> {
     rtmp.publish('bench', flvPath);
     await new Promise((resolve) => setTimeout(resolve, PUBLISHER_WARMUP_MS));
     const relays = [
-      ...Array.from({ length: RELAYS_PER_KIND }, (_, i) => ({ kind: 'http', source: origin.url('/live.flv'), i })),
-      ...Array.from({ length: RELAYS_PER_KIND }, (_, i) => ({ kind: 'rtmp', source: rtmp.url('bench'), i })),
+      ...Array.from({ length: RELAYS_PER_KIND }, (_, i) => ({
+        kind: 'http',
+        source: origin.url('/live.flv'),
+        i,
+      })),
+      ...Array.from({ length: RELAYS_PER_KIND }, (_, i) => ({
+        kind: 'rtmp',
+        source: rtmp.url('bench'),
+        i,
+      })),
     ];
     const results = await Promise.all(
       relays.map(async (relay) => ({
         relay: `${relay.kind}-${relay.i}`,
-        gaps: await relayGaps(relay.source, sink.url(`/bench/${relay.kind}-${relay.i}.flv`), seconds * 1000),
+        gaps: await relayGaps(
+          relay.source,
+          sink.url(`/bench/${relay.kind}-${relay.i}.flv`),
+          seconds * 1000,
+        ),
       })),
     );
-    console.log(`progress gaps of healthy relays over ${seconds} s (progress period 1 s)`);
+    console.log(
+      `progress gaps of healthy relays over ${seconds} s (progress period 1 s)`,
+    );
     console.log('relay     advances  median ms  p99 ms  max ms');
     for (const { relay, gaps } of results) {
       const sorted = [...gaps].sort((a, b) => a - b);
-      const cells = [quantile(sorted, 0.5), quantile(sorted, 0.99), sorted.at(-1) ?? Number.NaN].map((ms) =>
-        String(Math.round(ms)).padStart(8),
+      const cells = [
+        quantile(sorted, 0.5),
+        quantile(sorted, 0.99),
+        sorted.at(-1) ?? Number.NaN,
+      ].map((ms) => String(Math.round(ms)).padStart(8));
+      console.log(
+        `${relay.padEnd(9)} ${String(gaps.length + 1).padStart(8)} ${cells.join(' ')}`,
       );
-      console.log(`${relay.padEnd(9)} ${String(gaps.length + 1).padStart(8)} ${cells.join(' ')}`);
     }
   } finally {
     await rtmp.stop();

@@ -36,13 +36,23 @@
  *      (the runtime is built at import; no network call is made).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { minuteClosesAt, minuteOf, minuteStart } from '../../functions/core/minutes.js';
+import {
+  minuteClosesAt,
+  minuteOf,
+  minuteStart,
+} from '../../functions/core/minutes.js';
 import { createLogger } from '../../functions/log.js';
 import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
@@ -52,7 +62,12 @@ import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
 import { freePort } from '../helpers/ports.js';
 import type { FleetTarget } from './fleet.js';
-import { benchFleet, benchPolicy, FLEET_HEADERS, POLICY_HEADERS } from './fleet.js';
+import {
+  benchFleet,
+  benchPolicy,
+  FLEET_HEADERS,
+  POLICY_HEADERS,
+} from './fleet.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE22 = join(ROOT, 'node_modules/.bin/node');
@@ -64,7 +79,13 @@ const INGEST_SHAPES = [
   { label: '500 hb, 1 ip', heartbeats: 500, ips: 1, requests: 60 },
   { label: '500 hb, 50 ips', heartbeats: 500, ips: 50, requests: 30 },
   // An agent's periodic report at its defaults: 100 relays over 100 origin hosts, each origin probed, 3 canaries.
-  { label: 'report 100 relays/100 origins', heartbeats: 203, ips: 1, requests: 60, report: true },
+  {
+    label: 'report 100 relays/100 origins',
+    heartbeats: 203,
+    ips: 1,
+    requests: 60,
+    report: true,
+  },
 ] as const;
 const WARMUP_REQUESTS = 20;
 const AGGREGATION = { ips: 200, heartbeatsPerIp: 20, failingIps: 6, runs: 5 };
@@ -75,17 +96,46 @@ const progress = (text: string) => process.stdout.write(`… ${text}\n`);
 
 function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+  return (
+    sorted[
+      Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+    ] ?? Number.NaN
+  );
 }
 const median = (values: readonly number[]) => quantile(values, 0.5);
 
 function table(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((row) => row.map((cell) => (typeof cell === 'number' ? format(cell) : cell)))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((row) => String(row[i]).length)));
-  const line = (row: (string | number)[]) => row.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i] ?? 0) : String(cell).padStart(widths[i] ?? 0))).join('  ');
-  return [line(cells[0] as string[]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+  const cells = [
+    headers,
+    ...rows.map((row) =>
+      row.map((cell) => (typeof cell === 'number' ? format(cell) : cell)),
+    ),
+  ];
+  const widths = headers.map((_, i) =>
+    Math.max(...cells.map((row) => String(row[i]).length)),
+  );
+  const line = (row: (string | number)[]) =>
+    row
+      .map((cell, i) =>
+        i === 0
+          ? String(cell).padEnd(widths[i] ?? 0)
+          : String(cell).padStart(widths[i] ?? 0),
+      )
+      .join('  ');
+  return [
+    line(cells[0] as string[]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...cells.slice(1).map(line),
+  ].join('\n');
 }
-const format = (n: number) => (Number.isInteger(n) ? String(n) : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const format = (n: number) =>
+  Number.isInteger(n)
+    ? String(n)
+    : n >= 100
+      ? n.toFixed(0)
+      : n >= 10
+        ? n.toFixed(1)
+        : n.toFixed(2);
 
 // ---------------------------------------------------------------------------
 
@@ -102,28 +152,60 @@ function nextIp(): string {
 }
 
 /** One machine's periodic report: `relays` relays over as many origin hosts, a probe of each, 3 canaries. */
-function periodicReport(ip: string, relays: number, options: { failing?: boolean; hostOf?: (i: number) => string } = {}) {
-  const hostOf = options.hostOf ?? ((i: number) => `live-${i}.customer-${i * 7}.example.com`);
+function periodicReport(
+  ip: string,
+  relays: number,
+  options: { failing?: boolean; hostOf?: (i: number) => string } = {},
+) {
+  const hostOf =
+    options.hostOf ??
+    ((i: number) => `live-${i}.customer-${i * 7}.example.com`);
   const heartbeats: Array<Record<string, unknown>> = [];
   for (let i = 0; i < relays; i++) {
     const status = options.failing && i % 5 !== 0 ? 'connect_failed' : 'ok';
-    heartbeats.push({ ip, process: `ffmpeg-${i}`, status, origin: `rtmp://${hostOf(i)}:1935/live/s${i}` });
-    heartbeats.push({ ip, process: `probe:${hostOf(i)}:1935`, kind: 'probe', status, origin: `rtmp://${hostOf(i)}:1935` });
+    heartbeats.push({
+      ip,
+      process: `ffmpeg-${i}`,
+      status,
+      origin: `rtmp://${hostOf(i)}:1935/live/s${i}`,
+    });
+    heartbeats.push({
+      ip,
+      process: `probe:${hostOf(i)}:1935`,
+      kind: 'probe',
+      status,
+      origin: `rtmp://${hostOf(i)}:1935`,
+    });
   }
   for (const canary of ['a', 'b', 'c']) {
     const status = options.failing ? 'connect_failed' : 'ok';
-    heartbeats.push({ ip, process: `probe:canary-${canary}.example.org:443`, kind: 'probe', status, origin: `tcp://canary-${canary}.example.org:443` });
+    heartbeats.push({
+      ip,
+      process: `probe:canary-${canary}.example.org:443`,
+      kind: 'probe',
+      status,
+      origin: `tcp://canary-${canary}.example.org:443`,
+    });
   }
   return heartbeats;
 }
 
 /** `total` heartbeats spread evenly over `ips`; a failing ip fails 4 in 5, the others 1 in 10. */
-function heartbeatsFor(ips: readonly string[], total: number, failing = new Set<string>()) {
+function heartbeatsFor(
+  ips: readonly string[],
+  total: number,
+  failing = new Set<string>(),
+) {
   return Array.from({ length: total }, (_, i) => {
     const ip = ips[i % ips.length] as string;
     const nth = Math.floor(i / ips.length);
     const failed = failing.has(ip) ? nth % 5 !== 0 : nth % 10 === 9;
-    return { ip, process: `ffmpeg-${i}`, status: failed ? 'connect_failed' : 'ok', origin: `rtmp://origin-${i % 4}.example.net/live/s${i}` };
+    return {
+      ip,
+      process: `ffmpeg-${i}`,
+      status: failed ? 'connect_failed' : 'ok',
+      origin: `rtmp://origin-${i % 4}.example.net/live/s${i}`,
+    };
   });
 }
 
@@ -132,14 +214,19 @@ async function benchIngest(center: LocalStatusCenter, meter: MeteringProxy) {
     const started = performance.now();
     const response = await fetch(`${center.url}/v1/heartbeats`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${center.tokens.reporter}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify(body),
     });
     await response.arrayBuffer();
-    if (response.status !== 202) throw new Error(`ingest answered ${response.status}`);
+    if (response.status !== 202)
+      throw new Error(`ingest answered ${response.status}`);
     return performance.now() - started;
   };
-  for (let i = 0; i < WARMUP_REQUESTS; i++) await post({ heartbeats: heartbeatsFor([nextIp()], 50) });
+  for (let i = 0; i < WARMUP_REQUESTS; i++)
+    await post({ heartbeats: heartbeatsFor([nextIp()], 50) });
   const rows: (string | number)[][] = [];
   for (const shape of INGEST_SHAPES) {
     progress(`ingest: ${shape.requests} requests of ${shape.label}`);
@@ -147,7 +234,10 @@ async function benchIngest(center: LocalStatusCenter, meter: MeteringProxy) {
     const times: number[] = [];
     for (let i = 0; i < shape.requests; i++) {
       const ips = Array.from({ length: shape.ips }, nextIp);
-      const heartbeats = 'report' in shape ? periodicReport(ips[0] as string, 100) : heartbeatsFor(ips, shape.heartbeats);
+      const heartbeats =
+        'report' in shape
+          ? periodicReport(ips[0] as string, 100)
+          : heartbeatsFor(ips, shape.heartbeats);
       times.push(await post({ heartbeats }));
     }
     const used = meter.reset();
@@ -163,14 +253,29 @@ async function benchIngest(center: LocalStatusCenter, meter: MeteringProxy) {
       (wru / shape.heartbeats) * 1000,
     ]);
   }
-  return table(['batch', 'requests', 'median ms', 'p95 ms', 'rows/req', 'BatchWrite/req', 'WRU/req', 'WRU/1k hb'], rows);
+  return table(
+    [
+      'batch',
+      'requests',
+      'median ms',
+      'p95 ms',
+      'rows/req',
+      'BatchWrite/req',
+      'WRU/req',
+      'WRU/1k hb',
+    ],
+    rows,
+  );
 }
 
 /** "ban 6, origin_outage 1": what a run decided, by type. */
 function decisionCounts(decisions: readonly { type: string }[]): string {
   const counts = new Map<string, number>();
-  for (const { type } of decisions) counts.set(type, (counts.get(type) ?? 0) + 1);
-  return counts.size ? [...counts].map(([type, n]) => `${type} ${n}`).join(', ') : 'none';
+  for (const { type } of decisions)
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts.size
+    ? [...counts].map(([type, n]) => `${type} ${n}`).join(', ')
+    : 'none';
 }
 
 async function benchAggregation(
@@ -184,15 +289,26 @@ async function benchAggregation(
   const rows: (string | number)[][] = [];
   for (let run = 0; run < AGGREGATION.runs; run++) {
     const minute = firstMinute + run;
-    progress(`aggregation run ${run + 1}/${AGGREGATION.runs}: ${AGGREGATION.ips} ips × 1 minute`);
+    progress(
+      `aggregation run ${run + 1}/${AGGREGATION.runs}: ${AGGREGATION.ips} ips × 1 minute`,
+    );
     clock.set(minuteStart(minute) + 5_000);
     // Each machine reports once, as its agent would; sent in envelopes of 500.
-    const heartbeats = heartbeatsFor(ips, AGGREGATION.ips * AGGREGATION.heartbeatsPerIp, failing);
+    const heartbeats = heartbeatsFor(
+      ips,
+      AGGREGATION.ips * AGGREGATION.heartbeatsPerIp,
+      failing,
+    );
     for (let start = 0; start < heartbeats.length; start += 500) {
       const response = await fetch(`${center.url}/v1/heartbeats`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${center.tokens.reporter}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ heartbeats: heartbeats.slice(start, start + 500) }),
+        headers: {
+          authorization: `Bearer ${center.tokens.reporter}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          heartbeats: heartbeats.slice(start, start + 500),
+        }),
       });
       await response.arrayBuffer();
     }
@@ -200,10 +316,15 @@ async function benchAggregation(
     clock.set(eventTime);
     meter.reset();
     const started = performance.now();
-    const summary = (await center.aggregate(new Date(eventTime).toISOString())) as { minutes: string[]; decisions: { type: string }[] };
+    const summary = (await center.aggregate(
+      new Date(eventTime).toISOString(),
+    )) as { minutes: string[]; decisions: { type: string }[] };
     const ms = performance.now() - started;
     const used = meter.reset();
-    if (summary.minutes.length !== 1) throw new Error(`run ${run + 1} aggregated ${summary.minutes.length} minutes`);
+    if (summary.minutes.length !== 1)
+      throw new Error(
+        `run ${run + 1} aggregated ${summary.minutes.length} minutes`,
+      );
     rows.push([
       `run ${run + 1}`,
       AGGREGATION.ips,
@@ -217,7 +338,10 @@ async function benchAggregation(
   }
   const msColumn = rows.map((row) => row[2] as number);
   rows.push(['median', AGGREGATION.ips, median(msColumn), '', '', '', '', '']);
-  return table(['run', 'ips', 'ms', 'queries', 'gets', 'RRU', 'WRU', 'decisions'], rows);
+  return table(
+    ['run', 'ips', 'ms', 'queries', 'gets', 'RRU', 'WRU', 'decisions'],
+    rows,
+  );
 }
 
 /** Bundles a handler as the CDK stack ships it; answers the bundle's path. */
@@ -232,7 +356,9 @@ async function bundleHandler(entry: string, dir: string): Promise<string> {
     target: 'node22',
     minify: true,
     mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
     logLevel: 'error',
   });
   return outfile;
@@ -242,7 +368,9 @@ async function benchBundles() {
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-bench-'));
   try {
     const handlersDir = join(ROOT, 'functions/handlers');
-    const entries = readdirSync(handlersDir).filter((file) => file.endsWith('.ts')).sort();
+    const entries = readdirSync(handlersDir)
+      .filter((file) => file.endsWith('.ts'))
+      .sort();
     const rows: (string | number)[][] = [];
     for (const entry of entries) {
       progress(`bundle and import ${entry}`);
@@ -250,8 +378,15 @@ async function benchBundles() {
       const bytes = statSync(outfile).size;
       const gzipBytes = gzipSync(readFileSync(outfile)).length;
       const times: number[] = [];
-      for (let i = 0; i < IMPORTS_PER_HANDLER; i++) times.push(coldImportMs(outfile));
-      rows.push([entry, bytes / 1024, gzipBytes / 1024, median(times), Math.min(...times)]);
+      for (let i = 0; i < IMPORTS_PER_HANDLER; i++)
+        times.push(coldImportMs(outfile));
+      rows.push([
+        entry,
+        bytes / 1024,
+        gzipBytes / 1024,
+        median(times),
+        Math.min(...times),
+      ]);
     }
     return table(['handler', 'KB', 'gzip KB', 'import ms', 'min ms'], rows);
   } finally {
@@ -277,7 +412,10 @@ function coldImportMs(file: string): number {
     },
   });
   const ms = Number(result.stdout);
-  if (result.status !== 0 || !Number.isFinite(ms)) throw new Error(`importing ${basename(file)} failed: ${result.stderr || result.error}`);
+  if (result.status !== 0 || !Number.isFinite(ms))
+    throw new Error(
+      `importing ${basename(file)} failed: ${result.stderr || result.error}`,
+    );
   return ms;
 }
 
@@ -303,9 +441,15 @@ async function mainFleet(sizes: number[], policySize: number) {
   const rows: (string | number)[][] = [];
   try {
     progress('bundling the aggregate handler');
-    const bundle = await bundleHandler(join(ROOT, 'functions/handlers/aggregate.ts'), dir);
+    const bundle = await bundleHandler(
+      join(ROOT, 'functions/handlers/aggregate.ts'),
+      dir,
+    );
     progress('starting DynamoDB Local');
-    dynamodb = await startDynamoDbLocal({ port: await freePort(), startTimeoutMs: 60_000 });
+    dynamodb = await startDynamoDbLocal({
+      port: await freePort(),
+      startTimeoutMs: 60_000,
+    });
     proxy = await startMeteringProxy(dynamodb.port);
     for (const machines of sizes) {
       // A closed minute of the real clock: the bundled aggregator runs on the real clock.
@@ -316,10 +460,18 @@ async function mainFleet(sizes: number[], policySize: number) {
       center = await startLocalStatusCenter({
         port: 0,
         dynamodbEndpoint: proxy.endpoint,
-        env: { TABLE_NAME: tableName, AWS_REGION: 'us-east-1', LOG_LEVEL: 'error', RELAYWATCH_SHARDS: String(shards) },
+        env: {
+          TABLE_NAME: tableName,
+          AWS_REGION: 'us-east-1',
+          LOG_LEVEL: 'error',
+          RELAYWATCH_SHARDS: String(shards),
+        },
         schedule: false,
         streams: false,
-        overrides: { now: clock.now, log: createLogger({ level: 'error', write: () => undefined }) },
+        overrides: {
+          now: clock.now,
+          log: createLogger({ level: 'error', write: () => undefined }),
+        },
       });
       const target: FleetTarget = {
         url: center.url,
@@ -329,7 +481,17 @@ async function mainFleet(sizes: number[], policySize: number) {
         tableName,
         shards,
       };
-      rows.push(await benchFleet({ machines, minute, target, meter: proxy, bundle, node: NODE22, dir }));
+      rows.push(
+        await benchFleet({
+          machines,
+          minute,
+          target,
+          meter: proxy,
+          bundle,
+          node: NODE22,
+          dir,
+        }),
+      );
       await center.stop();
       center = undefined;
       process.stdout.write(`${table(FLEET_HEADERS, rows)}\n`);
@@ -338,7 +500,10 @@ async function mainFleet(sizes: number[], policySize: number) {
     progress('stopping DynamoDB Local');
     await stopAll();
   }
-  const policy = policySize > 0 ? table(POLICY_HEADERS, [benchPolicy(policySize)]) : '(skipped)';
+  const policy =
+    policySize > 0
+      ? table(POLICY_HEADERS, [benchPolicy(policySize)])
+      : '(skipped)';
   process.stdout.write(
     `\n(f) fleet: one minute of N machines, aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
@@ -347,23 +512,35 @@ async function mainFleet(sizes: number[], policySize: number) {
 }
 
 /** --fleet 1000,10000 [--policy 100000]; nothing else runs the fleet bench. */
-function fleetArgs(argv: readonly string[]): { sizes: number[]; policySize: number } | undefined {
+function fleetArgs(
+  argv: readonly string[],
+): { sizes: number[]; policySize: number } | undefined {
   const at = argv.indexOf('--fleet');
   if (at === -1) return undefined;
   const sizes = (argv[at + 1] ?? '').split(',').map(Number);
-  if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1_000_000)) {
-    throw new Error('--fleet takes comma-separated machine counts from 1 to 1,000,000, e.g. --fleet 1000,10000,100000');
+  if (
+    !sizes.length ||
+    sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1_000_000)
+  ) {
+    throw new Error(
+      '--fleet takes comma-separated machine counts from 1 to 1,000,000, e.g. --fleet 1000,10000,100000',
+    );
   }
   const policyAt = argv.indexOf('--policy');
   const policySize = policyAt === -1 ? 100_000 : Number(argv[policyAt + 1]);
-  if (!Number.isInteger(policySize) || policySize < 0 || policySize > 1_000_000) throw new Error('--policy takes a machine count from 0 to 1,000,000');
+  if (!Number.isInteger(policySize) || policySize < 0 || policySize > 1_000_000)
+    throw new Error('--policy takes a machine count from 0 to 1,000,000');
   return { sizes, policySize };
 }
 
 async function main() {
   const started = performance.now();
-  const node = spawnSync(NODE22, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  process.stdout.write(`relaywatch bench: Node ${node} (imports), ${process.version} (driver), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
+  const node = spawnSync(NODE22, ['--version'], {
+    encoding: 'utf8',
+  }).stdout.trim();
+  process.stdout.write(
+    `relaywatch bench: Node ${node} (imports), ${process.version} (driver), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
+  );
 
   let dynamodb: DynamoDbLocal | undefined;
   let proxy: MeteringProxy | undefined;
@@ -382,7 +559,10 @@ async function main() {
   const results: string[] = [];
   try {
     progress('starting DynamoDB Local');
-    dynamodb = await startDynamoDbLocal({ port: await freePort(), startTimeoutMs: 60_000 });
+    dynamodb = await startDynamoDbLocal({
+      port: await freePort(),
+      startTimeoutMs: 60_000,
+    });
     proxy = await startMeteringProxy(dynamodb.port);
     const firstMinute = minuteOf(Date.now());
     const clock = manualClock(minuteStart(firstMinute) + 5_000);
@@ -398,18 +578,29 @@ async function main() {
       },
       schedule: false,
       streams: false,
-      overrides: { now: clock.now, log: createLogger({ level: 'error', write: () => undefined }) },
+      overrides: {
+        now: clock.now,
+        log: createLogger({ level: 'error', write: () => undefined }),
+      },
     });
 
-    results.push(`(a) ingest through the local gateway on DynamoDB Local\n${await benchIngest(center, proxy)}`);
+    results.push(
+      `(a) ingest through the local gateway on DynamoDB Local\n${await benchIngest(center, proxy)}`,
+    );
     // Aggregate minutes after the one the ingest runs wrote into.
-    results.push(`(b) aggregation, ${AGGREGATION.ips} ips × 1 minute (${AGGREGATION.failingIps} failing)\n${await benchAggregation(center, proxy, clock, firstMinute + 2)}`);
+    results.push(
+      `(b) aggregation, ${AGGREGATION.ips} ips × 1 minute (${AGGREGATION.failingIps} failing)\n${await benchAggregation(center, proxy, clock, firstMinute + 2)}`,
+    );
   } finally {
     progress('stopping DynamoDB Local');
     await stopAll();
   }
-  results.push(`(c) handler bundles (esbuild, ESM, minified, node22, SDK bundled) and cold import in a fresh process\n${await benchBundles()}`);
-  process.stdout.write(`\n${results.join('\n\n')}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  results.push(
+    `(c) handler bundles (esbuild, ESM, minified, node22, SDK bundled) and cold import in a fresh process\n${await benchBundles()}`,
+  );
+  process.stdout.write(
+    `\n${results.join('\n\n')}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
 }

@@ -18,15 +18,56 @@ export const EXIT = {
   overTarget: 5,
 } as const;
 
-export type ScenarioSpec = { name: string; kind: ScenarioKind; topology: Topology; about: string };
+export type ScenarioSpec = {
+  name: string;
+  kind: ScenarioKind;
+  topology: Topology;
+  about: string;
+};
 
 export const SCENARIOS: readonly ScenarioSpec[] = [
-  { name: 'cut-internal', kind: 'cut', topology: 'internal', about: 'one machine\'s external link cut, then repaired; status center over the internal link' },
-  { name: 'cut-silenced', kind: 'cut', topology: 'external', about: 'the same, status center only over the external link: the cut silences the agent' },
-  { name: 'origin-blackhole', kind: 'origin-outage', topology: 'internal', about: 'every packet to the origin dropped, then restored: nobody may be banned' },
-  { name: 'origin-stopped', kind: 'origin-outage', topology: 'internal', about: 'the origin (nginx) stopped, then started again: nobody may be banned' },
-  { name: 'fleet-cut', kind: 'fleet-cut', topology: 'internal', about: 'every machine\'s external link cut, then repaired: nobody may be banned' },
-  { name: 'fleet-cut-silenced', kind: 'fleet-cut', topology: 'external', about: 'the same with the status center only over the external links: every agent silent' },
+  {
+    name: 'cut-internal',
+    kind: 'cut',
+    topology: 'internal',
+    about:
+      "one machine's external link cut, then repaired; status center over the internal link",
+  },
+  {
+    name: 'cut-silenced',
+    kind: 'cut',
+    topology: 'external',
+    about:
+      'the same, status center only over the external link: the cut silences the agent',
+  },
+  {
+    name: 'origin-blackhole',
+    kind: 'origin-outage',
+    topology: 'internal',
+    about:
+      'every packet to the origin dropped, then restored: nobody may be banned',
+  },
+  {
+    name: 'origin-stopped',
+    kind: 'origin-outage',
+    topology: 'internal',
+    about:
+      'the origin (nginx) stopped, then started again: nobody may be banned',
+  },
+  {
+    name: 'fleet-cut',
+    kind: 'fleet-cut',
+    topology: 'internal',
+    about:
+      "every machine's external link cut, then repaired: nobody may be banned",
+  },
+  {
+    name: 'fleet-cut-silenced',
+    kind: 'fleet-cut',
+    topology: 'external',
+    about:
+      'the same with the status center only over the external links: every agent silent',
+  },
 ];
 
 const SHORT_SCENARIOS = ['cut-internal', 'cut-silenced'];
@@ -111,16 +152,23 @@ function numberFlag(
 ): number {
   if (text === undefined) return limits.fallback;
   const value = Number(text);
-  const ok = text.trim() !== '' && Number.isFinite(value) && (!integer || Number.isInteger(value));
+  const ok =
+    text.trim() !== '' &&
+    Number.isFinite(value) &&
+    (!integer || Number.isInteger(value));
   if (!ok || value < limits.min || value > limits.max) {
     const what = integer ? 'a whole number' : 'a number';
-    throw new UsageError(`--${flag} must be ${what} from ${limits.min} to ${limits.max} (got "${text}")`);
+    throw new UsageError(
+      `--${flag} must be ${what} from ${limits.min} to ${limits.max} (got "${text}")`,
+    );
   }
   return value;
 }
 
 /** Flags → options; throws UsageError naming the flag. */
-export function parseDrillArgs(argv: readonly string[]): DrillOptions | 'help' | 'version' {
+export function parseDrillArgs(
+  argv: readonly string[],
+): DrillOptions | 'help' | 'version' {
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse(argv).values;
@@ -130,14 +178,27 @@ export function parseDrillArgs(argv: readonly string[]): DrillOptions | 'help' |
   if (values.help) return 'help';
   if (values.version) return 'version';
   const short = values.short ?? false;
-  const requested = (values.scenario ?? []).flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+  const requested = (values.scenario ?? [])
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter(Boolean);
   for (const name of requested) {
     if (!SCENARIOS.some((spec) => spec.name === name)) {
-      throw new UsageError(`--scenario ${JSON.stringify(name)} is not one of ${SCENARIOS.map((spec) => spec.name).join(', ')}`);
+      throw new UsageError(
+        `--scenario ${JSON.stringify(name)} is not one of ${SCENARIOS.map((spec) => spec.name).join(', ')}`,
+      );
     }
   }
-  const names = requested.length > 0 ? requested : short ? SHORT_SCENARIOS : SCENARIOS.map((spec) => spec.name);
-  const repeat = short && values.repeat === undefined ? 1 : numberFlag('repeat', values.repeat, LIMITS.repeat, true);
+  const names =
+    requested.length > 0
+      ? requested
+      : short
+        ? SHORT_SCENARIOS
+        : SCENARIOS.map((spec) => spec.name);
+  const repeat =
+    short && values.repeat === undefined
+      ? 1
+      : numberFlag('repeat', values.repeat, LIMITS.repeat, true);
   return {
     scenarios: SCENARIOS.filter((spec) => names.includes(spec.name)),
     repeat,
@@ -145,9 +206,24 @@ export function parseDrillArgs(argv: readonly string[]): DrillOptions | 'help' |
     short,
     reportFile: values.report,
     keepLogs: values['keep-logs'],
-    agentIntervalSeconds: numberFlag('agent-interval', values['agent-interval'], LIMITS.agentIntervalSeconds, false),
-    jobEverySeconds: numberFlag('job-every', values['job-every'], LIMITS.jobEverySeconds, false),
-    jobSeconds: numberFlag('job-seconds', values['job-seconds'], LIMITS.jobSeconds, false),
+    agentIntervalSeconds: numberFlag(
+      'agent-interval',
+      values['agent-interval'],
+      LIMITS.agentIntervalSeconds,
+      false,
+    ),
+    jobEverySeconds: numberFlag(
+      'job-every',
+      values['job-every'],
+      LIMITS.jobEverySeconds,
+      false,
+    ),
+    jobSeconds: numberFlag(
+      'job-seconds',
+      values['job-seconds'],
+      LIMITS.jobSeconds,
+      false,
+    ),
     strict: values.strict ?? false,
   };
 }

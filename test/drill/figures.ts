@@ -23,7 +23,12 @@ export type JobRecord = {
   finalStatus?: string | undefined;
 };
 
-export type Attempt = { ip: string; outcome?: string; status?: number; relayStatus?: string };
+export type Attempt = {
+  ip: string;
+  outcome?: string;
+  status?: number;
+  relayStatus?: string;
+};
 
 /** One stretch of time an IP was on the blocklist, as the drill's poller saw it. */
 export type BanSighting = {
@@ -77,7 +82,11 @@ const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
 /** True when the job's "started" answer was followed by no byte at the sink. */
 export function neverFlowed(job: JobRecord): boolean {
-  return job.landedOn !== undefined && job.sinkBytes !== undefined && job.sinkBytes === 0;
+  return (
+    job.landedOn !== undefined &&
+    job.sinkBytes !== undefined &&
+    job.sinkBytes === 0
+  );
 }
 
 /**
@@ -98,11 +107,17 @@ export function avoidSeconds(options: {
     .sort((a, b) => a.sentAt - b.sentAt);
   // A job sent just before the repair may start once the machine is whole again: that landing is no
   // failure to avoid a cut machine, so only landings answered while the cut lasted count.
-  const landedWhileCut = (job: JobRecord) => job.landedOn === options.ip && (job.answeredAt ?? job.sentAt) < options.until;
-  const lastLanding = during.findLast(landedWhileCut)?.sentAt ?? Number.NEGATIVE_INFINITY;
-  const avoidedTurns = during.filter((job) => job.turn === options.ip && job.sentAt > lastLanding);
+  const landedWhileCut = (job: JobRecord) =>
+    job.landedOn === options.ip &&
+    (job.answeredAt ?? job.sentAt) < options.until;
+  const lastLanding =
+    during.findLast(landedWhileCut)?.sentAt ?? Number.NEGATIVE_INFINITY;
+  const avoidedTurns = during.filter(
+    (job) => job.turn === options.ip && job.sentAt > lastLanding,
+  );
   const first = avoidedTurns[0];
-  if (first === undefined || avoidedTurns.length < options.minAvoidedTurns) return null;
+  if (first === undefined || avoidedTurns.length < options.minAvoidedTurns)
+    return null;
   return seconds(first.sentAt - options.cutAt);
 }
 
@@ -114,12 +129,21 @@ export function computeFigures(observation: ScenarioObservation): Figures {
   let tRelease: number | null = null;
   let banAfterRepair: number | null = null;
   if (single !== undefined) {
-    const own = bans.filter((ban) => ban.ip === single).sort((a, b) => a.firstSeen - b.firstSeen);
-    const duringCut = own.find((ban) => ban.firstSeen >= faultAt && ban.firstSeen < cutEnd);
+    const own = bans
+      .filter((ban) => ban.ip === single)
+      .sort((a, b) => a.firstSeen - b.firstSeen);
+    const duringCut = own.find(
+      (ban) => ban.firstSeen >= faultAt && ban.firstSeen < cutEnd,
+    );
     if (duringCut) tBan = seconds(duringCut.firstSeen - faultAt);
     if (repairAt !== undefined) {
-      const inForce = own.find((ban) => ban.firstSeen < repairAt && (ban.goneAt === undefined || ban.goneAt > repairAt));
-      if (inForce?.goneAt !== undefined) tRelease = seconds(inForce.goneAt - repairAt);
+      const inForce = own.find(
+        (ban) =>
+          ban.firstSeen < repairAt &&
+          (ban.goneAt === undefined || ban.goneAt > repairAt),
+      );
+      if (inForce?.goneAt !== undefined)
+        tRelease = seconds(inForce.goneAt - repairAt);
       const late = own.find((ban) => ban.firstSeen >= repairAt);
       if (late) banAfterRepair = seconds(late.firstSeen - repairAt);
     }
@@ -128,7 +152,12 @@ export function computeFigures(observation: ScenarioObservation): Figures {
   const falseBans = [
     ...new Set(
       bans
-        .filter((ban) => !allowed.has(ban.ip) && ban.firstSeen >= observation.startAt && ban.firstSeen <= endAt)
+        .filter(
+          (ban) =>
+            !allowed.has(ban.ip) &&
+            ban.firstSeen >= observation.startAt &&
+            ban.firstSeen <= endAt,
+        )
         .map((ban) => ban.ip),
     ),
   ].sort();
@@ -138,7 +167,13 @@ export function computeFigures(observation: ScenarioObservation): Figures {
     tAvoid:
       single === undefined
         ? null
-        : avoidSeconds({ ip: single, cutAt: faultAt, until: cutEnd, jobs, minAvoidedTurns: observation.minAvoidedTurns }),
+        : avoidSeconds({
+            ip: single,
+            cutAt: faultAt,
+            until: cutEnd,
+            jobs,
+            minAvoidedTurns: observation.minAvoidedTurns,
+          }),
     tBan,
     tRelease,
     banAfterRepair,
@@ -149,13 +184,21 @@ export function computeFigures(observation: ScenarioObservation): Figures {
       started: started.length,
       notStarted: jobs.length - started.length,
       landedOnCut: started.filter(
-        (job) => cut.has(job.landedOn as string) && job.sentAt >= faultAt && job.sentAt < cutEnd,
+        (job) =>
+          cut.has(job.landedOn as string) &&
+          job.sentAt >= faultAt &&
+          job.sentAt < cutEnd,
       ).length,
     },
   };
 }
 
-export type FigureName = 'tAvoid' | 'tBan' | 'tRelease' | 'falseBans' | 'startedNeverFlowed';
+export type FigureName =
+  | 'tAvoid'
+  | 'tBan'
+  | 'tRelease'
+  | 'falseBans'
+  | 'startedNeverFlowed';
 
 /** A figure's target: at most `max` (seconds or a count). */
 export type Target = { figure: FigureName; max: number; unit: 's' | '' };
@@ -180,12 +223,21 @@ export type Topology = 'internal' | 'external';
 export type ScenarioKind = 'cut' | 'origin-outage' | 'fleet-cut';
 
 /** A figure's value for the table: null (not reached) sorts above every number. */
-export function figureValue(figures: Figures, figure: FigureName): number | null {
+export function figureValue(
+  figures: Figures,
+  figure: FigureName,
+): number | null {
   if (figure === 'falseBans') return figures.falseBans.length;
   return figures[figure];
 }
 
-export type Spread = { min: number | null; median: number | null; max: number | null; runs: number; notReached: number };
+export type Spread = {
+  min: number | null;
+  median: number | null;
+  max: number | null;
+  runs: number;
+  notReached: number;
+};
 
 /** min/median/max over repetitions; a null (not reached) counts as above every number. */
 export function spread(values: ReadonlyArray<number | null>): Spread {
@@ -194,7 +246,9 @@ export function spread(values: ReadonlyArray<number | null>): Spread {
     .sort((a, b) => a - b);
   const at = (index: number) => {
     const value = sorted[index];
-    return value === undefined || value === Number.POSITIVE_INFINITY ? null : value;
+    return value === undefined || value === Number.POSITIVE_INFINITY
+      ? null
+      : value;
   };
   const middle = sorted.length / 2;
   let median: number | null;
@@ -203,7 +257,10 @@ export function spread(values: ReadonlyArray<number | null>): Spread {
   else {
     const low = sorted[middle - 1] as number;
     const high = sorted[middle] as number;
-    median = high === Number.POSITIVE_INFINITY ? null : Math.round(((low + high) / 2) * 10) / 10;
+    median =
+      high === Number.POSITIVE_INFINITY
+        ? null
+        : Math.round(((low + high) / 2) * 10) / 10;
   }
   return {
     min: at(0),
@@ -223,7 +280,12 @@ export type SummaryRow = {
   over: boolean;
 };
 
-export type ScenarioRun = { scenario: string; topology: Topology; kind: ScenarioKind; figures: Figures };
+export type ScenarioRun = {
+  scenario: string;
+  topology: Topology;
+  kind: ScenarioKind;
+  figures: Figures;
+};
 
 /** One row per scenario and targeted figure, over every repetition of the scenario. */
 export function summarize(runs: readonly ScenarioRun[]): SummaryRow[] {
@@ -240,7 +302,9 @@ export function summarize(runs: readonly ScenarioRun[]): SummaryRow[] {
         figure: target.figure,
         target,
         spread: figureSpread,
-        over: figureSpread.notReached > 0 || (figureSpread.max !== null && figureSpread.max > target.max),
+        over:
+          figureSpread.notReached > 0 ||
+          (figureSpread.max !== null && figureSpread.max > target.max),
       });
     }
   }
@@ -257,8 +321,11 @@ const LABEL: Record<FigureName, string> = {
 
 /** The table printed at the end: one line per scenario and figure, over-target rows marked loudly. */
 export function formatTable(rows: readonly SummaryRow[]): string {
-  const cell = (value: number | null, unit: string) => (value === null ? 'not reached' : `${value}${unit}`);
-  const lines = [['scenario', 'figure', 'runs', 'min', 'median', 'max', 'target', '']];
+  const cell = (value: number | null, unit: string) =>
+    value === null ? 'not reached' : `${value}${unit}`;
+  const lines = [
+    ['scenario', 'figure', 'runs', 'min', 'median', 'max', 'target', ''],
+  ];
   for (const row of rows) {
     const { unit } = row.target;
     lines.push([
@@ -272,6 +339,15 @@ export function formatTable(rows: readonly SummaryRow[]): string {
       row.over ? '<<< OVER TARGET' : 'ok',
     ]);
   }
-  const widths = (lines[0] as string[]).map((_, column) => Math.max(...lines.map((line) => (line[column] ?? '').length)));
-  return lines.map((line) => line.map((text, column) => text.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+  const widths = (lines[0] as string[]).map((_, column) =>
+    Math.max(...lines.map((line) => (line[column] ?? '').length)),
+  );
+  return lines
+    .map((line) =>
+      line
+        .map((text, column) => text.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -9,7 +9,10 @@ import type { TestSink } from '../../clients/test-stream/media.js';
 import type { BanSighting, JobRecord } from './figures.js';
 
 export type DrillAgent = { url: string; ip: string };
-export type DispatchOutcome = Pick<JobRecord, 'landedOn' | 'state' | 'attempts'>;
+export type DispatchOutcome = Pick<
+  JobRecord,
+  'landedOn' | 'state' | 'attempts'
+>;
 
 const CHECK_TIMEOUT_MS = 5_000;
 
@@ -25,7 +28,10 @@ export async function dispatchJob(options: {
   blocklist: BlocklistClient;
   agentToken: string;
 }): Promise<DispatchOutcome> {
-  const result = await dispatch(options.job, options.agents, { token: options.agentToken, blocklist: options.blocklist });
+  const result = await dispatch(options.job, options.agents, {
+    token: options.agentToken,
+    blocklist: options.blocklist,
+  });
   return {
     landedOn: result.landed ? result.agent.ip : undefined,
     state: result.state ?? undefined,
@@ -77,13 +83,23 @@ export function startJobStream(options: {
     const agent = agentOf.get(record.landedOn as string) as DrillAgent;
     const url = `${agent.url}/relays/${encodeURIComponent(record.id)}`;
     try {
-      const response = await fetch(url, { headers, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
-      if (response.ok) record.finalStatus = ((await response.json()) as { status?: string }).status;
+      const response = await fetch(url, {
+        headers,
+        signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+      });
+      if (response.ok)
+        record.finalStatus = (
+          (await response.json()) as { status?: string }
+        ).status;
       else await response.body?.cancel();
     } catch {
       record.finalStatus = 'unknown';
     }
-    await fetch(url, { method: 'DELETE', headers, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) })
+    await fetch(url, {
+      method: 'DELETE',
+      headers,
+      signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+    })
       .then((response) => response.body?.cancel())
       .catch(() => undefined);
   };
@@ -93,7 +109,12 @@ export function startJobStream(options: {
     const agents = rotation(options.agents, index);
     const id = `${options.idPrefix}-${index}`;
     const path = `/out/${id}.flv`;
-    const record: JobRecord = { id, sentAt: Date.now(), turn: (agents[0] as DrillAgent).ip, attempts: [] };
+    const record: JobRecord = {
+      id,
+      sentAt: Date.now(),
+      turn: (agents[0] as DrillAgent).ip,
+      attempts: [],
+    };
     jobs.push(record);
     const outcome = await dispatchJob({
       job: { id, source: options.source, target: options.sink.url(path) },
@@ -108,7 +129,10 @@ export function startJobStream(options: {
     if (record.landedOn !== undefined) await end(record, path);
   };
 
-  const timer = setInterval(() => ending.push(send().catch(() => undefined)), options.everyMs);
+  const timer = setInterval(
+    () => ending.push(send().catch(() => undefined)),
+    options.everyMs,
+  );
   ending.push(send().catch(() => undefined));
   return {
     jobs,
@@ -127,7 +151,11 @@ export type BlocklistWatch = {
 };
 
 /** Polls GET /v1/blocklist every `everyMs` and records when each IP appears and leaves. */
-export function watchBlocklist(options: { url: string; readerToken: string; everyMs: number }): BlocklistWatch {
+export function watchBlocklist(options: {
+  url: string;
+  readerToken: string;
+  everyMs: number;
+}): BlocklistWatch {
   const sightings: BanSighting[] = [];
   const open = new Map<string, BanSighting>();
   let stopped = false;
@@ -144,14 +172,20 @@ export function watchBlocklist(options: { url: string; readerToken: string; ever
         await response.body?.cancel();
         return;
       }
-      const body = (await response.json()) as { entries: Array<{ ip: string; reason: string; until: string }> };
+      const body = (await response.json()) as {
+        entries: Array<{ ip: string; reason: string; until: string }>;
+      };
       const at = Date.now();
       const now = new Set<string>();
       for (const entry of body.entries) {
         if (Date.parse(entry.until) <= at) continue;
         now.add(entry.ip);
         if (!open.has(entry.ip)) {
-          const sighting: BanSighting = { ip: entry.ip, reason: entry.reason, firstSeen: at };
+          const sighting: BanSighting = {
+            ip: entry.ip,
+            reason: entry.reason,
+            firstSeen: at,
+          };
           open.set(entry.ip, sighting);
           sightings.push(sighting);
         }

@@ -26,7 +26,9 @@ function say(line: string): void {
 }
 
 async function version(): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(
+    await readFile(join(REPO, 'package.json'), 'utf8'),
+  ) as { version: string };
   return pkg.version;
 }
 
@@ -38,7 +40,9 @@ let cleaning: Promise<void> | undefined;
 function cleanUp(): Promise<void> {
   cleaning ??= (async () => {
     if (world) {
-      say('removing the world (agents, relays, nginx, namespaces, status center)…');
+      say(
+        'removing the world (agents, relays, nginx, namespaces, status center)…',
+      );
       await world.destroy();
     }
     if (logDir && !keepLogs) await rm(logDir, { recursive: true, force: true });
@@ -68,7 +72,9 @@ async function main(argv: string[]): Promise<number> {
     options = parsed;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`drill: ${error.message}\n\nRun with --help for every flag.\n`);
+    process.stderr.write(
+      `drill: ${error.message}\n\nRun with --help for every flag.\n`,
+    );
     return EXIT.usage;
   }
 
@@ -100,14 +106,19 @@ async function main(argv: string[]): Promise<number> {
 
   // One report interval, so every machine has reported (and probed) before the first scenario.
   say(`warming up for one report interval (${options.agentIntervalSeconds} s)`);
-  await new Promise((resolve) => setTimeout(resolve, options.agentIntervalSeconds * 1000 + 5_000));
+  await new Promise((resolve) =>
+    setTimeout(resolve, options.agentIntervalSeconds * 1000 + 5_000),
+  );
 
   const reports: ScenarioReport[] = [];
   let cuts = 0;
   for (let repetition = 1; repetition <= options.repeat; repetition++) {
     for (const spec of options.scenarios) {
       // Each single cut hits the next machine, so no cut inherits an earlier ban's probation.
-      const machine = world.machines[spec.kind === 'cut' ? cuts++ % world.machines.length : 0];
+      const machine =
+        world.machines[
+          spec.kind === 'cut' ? cuts++ % world.machines.length : 0
+        ];
       if (machine === undefined) throw new Error('no machine to cut');
       reports.push(
         await runScenario({
@@ -126,26 +137,51 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const rows = summarize(reports.map(({ scenario, topology, kind, figures }) => ({ scenario, topology, kind, figures })));
+  const rows = summarize(
+    reports.map(({ scenario, topology, kind, figures }) => ({
+      scenario,
+      topology,
+      kind,
+      figures,
+    })),
+  );
   const table = formatTable(rows);
-  process.stdout.write(`\nFigures over ${options.repeat} repetition(s), with issue 8's targets:\n\n${table}\n\n`);
-  const falseBans = reports.filter((report) => report.figures.falseBans.length > 0);
+  process.stdout.write(
+    `\nFigures over ${options.repeat} repetition(s), with issue 8's targets:\n\n${table}\n\n`,
+  );
+  const falseBans = reports.filter(
+    (report) => report.figures.falseBans.length > 0,
+  );
   const over = rows.filter((row) => row.over);
   if (over.length > 0) {
-    say(`!!! ${over.length} figure(s) OVER TARGET: ${over.map((row) => `${row.scenario} ${row.figure}`).join(', ')}`);
+    say(
+      `!!! ${over.length} figure(s) OVER TARGET: ${over.map((row) => `${row.scenario} ${row.figure}`).join(', ')}`,
+    );
   }
-  const lateBans = reports.filter((report) => report.figures.banAfterRepair !== null);
+  const lateBans = reports.filter(
+    (report) => report.figures.banAfterRepair !== null,
+  );
   if (lateBans.length > 0) {
-    say(`!!! a repaired machine was banned again after its repair in: ${lateBans.map((report) => `${report.scenario}#${report.repetition}`).join(', ')}`);
+    say(
+      `!!! a repaired machine was banned again after its repair in: ${lateBans.map((report) => `${report.scenario}#${report.repetition}`).join(', ')}`,
+    );
   }
 
-  const reportFile = options.reportFile ? resolve(options.reportFile) : join(tmpdir(), `relaywatch-drill-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`);
+  const reportFile = options.reportFile
+    ? resolve(options.reportFile)
+    : join(
+        tmpdir(),
+        `relaywatch-drill-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`,
+      );
   const report = {
     drill: 'relaywatch fiber-cut drill',
     version: await version(),
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date().toISOString(),
-    options: { ...options, scenarios: options.scenarios.map((spec) => spec.name) },
+    options: {
+      ...options,
+      scenarios: options.scenarios.map((spec) => spec.name),
+    },
     bounds,
     world: world.describe(),
     summary: rows,
@@ -156,7 +192,9 @@ async function main(argv: string[]): Promise<number> {
   say(`JSON report: ${reportFile}${keepLogs ? `; logs in ${logDir}` : ''}`);
 
   if (falseBans.length > 0) {
-    say(`!!! FALSE BAN in ${falseBans.map((report) => `${report.scenario}#${report.repetition} (${report.figures.falseBans.join(', ')})`).join('; ')}`);
+    say(
+      `!!! FALSE BAN in ${falseBans.map((report) => `${report.scenario}#${report.repetition} (${report.figures.falseBans.join(', ')})`).join('; ')}`,
+    );
     return EXIT.falseBan;
   }
   if (options.strict && over.length > 0) return EXIT.overTarget;
@@ -165,7 +203,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2))
   .catch((error: unknown) => {
-    say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    say(
+      `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     return EXIT.internal;
   })
   .then(async (code) => {

@@ -5,8 +5,13 @@
 import { createBlocklistClient } from '../../clients/dispatcher/index.js';
 import { createLogger } from '../../functions/log.js';
 import type { ScenarioSpec } from './cli.js';
-import type { Attempt, Figures, ScenarioObservation, Target } from './figures.js';
-import { computeFigures, targetsFor, figureValue } from './figures.js';
+import type {
+  Attempt,
+  Figures,
+  ScenarioObservation,
+  Target,
+} from './figures.js';
+import { computeFigures, figureValue, targetsFor } from './figures.js';
 import { startJobStream, watchBlocklist } from './jobs.js';
 import type { Machine, World } from './world.js';
 
@@ -25,9 +30,23 @@ export type PhaseBounds = {
 };
 
 export const BOUNDS: Record<'full' | 'short', PhaseBounds> = {
-  full: { leadMs: 45_000, cutMaxMs: { internal: 240_000, external: 240_000 }, repairMinMs: 90_000, repairMaxMs: 300_000, outageMs: 180_000, recoveryMs: 120_000 },
+  full: {
+    leadMs: 45_000,
+    cutMaxMs: { internal: 240_000, external: 240_000 },
+    repairMinMs: 90_000,
+    repairMaxMs: 300_000,
+    outageMs: 180_000,
+    recoveryMs: 120_000,
+  },
   // Each target plus a margin: enough to measure a passing figure, and the run stays short.
-  short: { leadMs: 20_000, cutMaxMs: { internal: 110_000, external: 165_000 }, repairMinMs: 75_000, repairMaxMs: 130_000, outageMs: 150_000, recoveryMs: 90_000 },
+  short: {
+    leadMs: 20_000,
+    cutMaxMs: { internal: 110_000, external: 165_000 },
+    repairMinMs: 75_000,
+    repairMaxMs: 130_000,
+    outageMs: 150_000,
+    recoveryMs: 90_000,
+  },
 };
 
 const PROGRESS_EVERY_MS = 15_000;
@@ -51,7 +70,13 @@ export type ScenarioReport = {
   targets: Array<Target & { value: number | null; over: boolean }>;
   timeline: TimelineEntry[];
   /** Status center events in the scenario's window (bans, releases, outages, fleet-wide failures). */
-  events: Array<{ type: string; at: string; ip?: string; origin?: string; rule?: string }>;
+  events: Array<{
+    type: string;
+    at: string;
+    ip?: string;
+    origin?: string;
+    rule?: string;
+  }>;
   jobs: Array<{
     id: string;
     t: number;
@@ -81,7 +106,11 @@ export type ScenarioContext = {
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function admin(world: World, method: string, path: string): Promise<Response> {
+async function admin(
+  world: World,
+  method: string,
+  path: string,
+): Promise<Response> {
   return fetch(`${world.statusCenter.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${world.statusCenter.tokens.admin}` },
@@ -90,44 +119,78 @@ async function admin(world: World, method: string, path: string): Promise<Respon
 }
 
 /** Lifts every ban left by an earlier scenario, so each scenario starts from an empty blocklist. */
-async function clearBans(world: World, note: (event: string) => void): Promise<void> {
+async function clearBans(
+  world: World,
+  note: (event: string) => void,
+): Promise<void> {
   const response = await admin(world, 'GET', '/v1/blocklist');
-  const body = (await response.json()) as { entries?: Array<{ ip: string; until: string }> };
+  const body = (await response.json()) as {
+    entries?: Array<{ ip: string; until: string }>;
+  };
   for (const entry of body.entries ?? []) {
     if (Date.parse(entry.until) <= Date.now()) continue;
-    const deleted = await admin(world, 'DELETE', `/v1/bans/${encodeURIComponent(entry.ip)}`);
+    const deleted = await admin(
+      world,
+      'DELETE',
+      `/v1/bans/${encodeURIComponent(entry.ip)}`,
+    );
     await deleted.body?.cancel();
-    note(`left over from an earlier scenario: ban of ${entry.ip} lifted (DELETE ${deleted.status})`);
+    note(
+      `left over from an earlier scenario: ban of ${entry.ip} lifted (DELETE ${deleted.status})`,
+    );
   }
 }
 
-async function statusCenterEvents(world: World, since: number): Promise<ScenarioReport['events']> {
+async function statusCenterEvents(
+  world: World,
+  since: number,
+): Promise<ScenarioReport['events']> {
   try {
-    const response = await admin(world, 'GET', `/v1/events?since=${encodeURIComponent(new Date(since).toISOString())}&limit=1000`);
-    const body = (await response.json()) as { events?: ScenarioReport['events'] };
+    const response = await admin(
+      world,
+      'GET',
+      `/v1/events?since=${encodeURIComponent(new Date(since).toISOString())}&limit=1000`,
+    );
+    const body = (await response.json()) as {
+      events?: ScenarioReport['events'];
+    };
     return (body.events ?? [])
-      .map(({ type, at, ip, origin, rule }) => ({ type, at, ...(ip ? { ip } : {}), ...(origin ? { origin } : {}), ...(rule ? { rule } : {}) }))
+      .map(({ type, at, ip, origin, rule }) => ({
+        type,
+        at,
+        ...(ip ? { ip } : {}),
+        ...(origin ? { origin } : {}),
+        ...(rule ? { rule } : {}),
+      }))
       .reverse();
   } catch {
     return [];
   }
 }
 
-export async function runScenario(context: ScenarioContext): Promise<ScenarioReport> {
+export async function runScenario(
+  context: ScenarioContext,
+): Promise<ScenarioReport> {
   const { world, spec, bounds, say } = context;
   const label = `${spec.name}#${context.repetition}`;
   const timeline: TimelineEntry[] = [];
   let faultAt = Number.NaN;
   const note = (event: string) => {
     const now = Date.now();
-    const t = Number.isNaN(faultAt) ? 0 : Math.round((now - faultAt) / 100) / 10;
+    const t = Number.isNaN(faultAt)
+      ? 0
+      : Math.round((now - faultAt) / 100) / 10;
     timeline.push({ t, at: new Date(now).toISOString(), event });
-    say(`${label} ${Number.isNaN(faultAt) ? '        ' : `t=${t.toFixed(1).padStart(6)}s`} ${event}`);
+    say(
+      `${label} ${Number.isNaN(faultAt) ? '        ' : `t=${t.toFixed(1).padStart(6)}s`} ${event}`,
+    );
   };
 
   if (world.topology !== spec.topology) {
     await world.setTopology(spec.topology);
-    note(`topology: status center over the ${spec.topology} link; settling one report interval`);
+    note(
+      `topology: status center over the ${spec.topology} link; settling one report interval`,
+    );
     await delay(context.agentIntervalMs + 5_000);
   }
   await clearBans(world, note);
@@ -136,12 +199,23 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
   const blocklist = createBlocklistClient({
     url: world.statusCenter.url,
     token: world.statusCenter.tokens.reader,
-    logger: createLogger({ level: 'info', fields: { component: 'drill-dispatcher' }, write: context.libraryLog }),
+    logger: createLogger({
+      level: 'info',
+      fields: { component: 'drill-dispatcher' },
+      write: context.libraryLog,
+    }),
   });
   blocklist.start();
   await blocklist.ready();
-  const watch = watchBlocklist({ url: world.statusCenter.url, readerToken: world.statusCenter.tokens.reader, everyMs: POLL_MS });
-  const agents = world.machines.map((machine) => ({ url: machine.agentUrl, ip: machine.ip }));
+  const watch = watchBlocklist({
+    url: world.statusCenter.url,
+    readerToken: world.statusCenter.tokens.reader,
+    everyMs: POLL_MS,
+  });
+  const agents = world.machines.map((machine) => ({
+    url: machine.agentUrl,
+    ip: machine.ip,
+  }));
   const stream = startJobStream({
     agents,
     blocklist,
@@ -153,7 +227,12 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
     jobMs: context.jobMs,
   });
 
-  const cutIps = spec.kind === 'cut' ? [context.machine.ip] : spec.kind === 'fleet-cut' ? agents.map((agent) => agent.ip) : [];
+  const cutIps =
+    spec.kind === 'cut'
+      ? [context.machine.ip]
+      : spec.kind === 'fleet-cut'
+        ? agents.map((agent) => agent.ip)
+        : [];
   const mayBan = spec.kind === 'cut' ? [context.machine.ip] : [];
   let repairAt: number | undefined;
   const observation = (): ScenarioObservation => ({
@@ -174,8 +253,15 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
       const key = `${sighting.ip}@${sighting.firstSeen}`;
       if (!seen.has(key)) {
         seen.add(key);
-        const late = repairAt !== undefined && sighting.firstSeen >= repairAt && cutIps.includes(sighting.ip);
-        const flag = !mayBan.includes(sighting.ip) ? '  <<< FALSE BAN' : late ? '  <<< BANNED AFTER ITS REPAIR' : '';
+        const late =
+          repairAt !== undefined &&
+          sighting.firstSeen >= repairAt &&
+          cutIps.includes(sighting.ip);
+        const flag = !mayBan.includes(sighting.ip)
+          ? '  <<< FALSE BAN'
+          : late
+            ? '  <<< BANNED AFTER ITS REPAIR'
+            : '';
         note(`blocklist: ${sighting.ip} listed (${sighting.reason})${flag}`);
       }
       if (sighting.goneAt !== undefined && !seen.has(`${key}-gone`)) {
@@ -197,7 +283,9 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
         say(
           `${label}   … ${what}: ${Math.round((Date.now() - from) / 1000)} of at most ${Math.round(maxMs / 1000)} s; ` +
             `jobs ${figures.jobs.sent} sent, ${figures.jobs.started} started` +
-            (cutIps.length > 0 ? `, ${figures.jobs.landedOnCut} landed on a cut machine` : '') +
+            (cutIps.length > 0
+              ? `, ${figures.jobs.landedOnCut} landed on a cut machine`
+              : '') +
             `; listed now: ${[...watch.listed()].join(', ') || 'nobody'}`,
         );
       }
@@ -207,17 +295,25 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
   };
 
   try {
-    note(`start: ${spec.about}; jobs every ${context.jobEveryMs / 1000} s, each ${context.jobMs / 1000} s`);
+    note(
+      `start: ${spec.about}; jobs every ${context.jobEveryMs / 1000} s, each ${context.jobMs / 1000} s`,
+    );
     await phase('lead-in', bounds.leadMs, () => false);
     faultAt = Date.now();
     switch (spec.kind) {
       case 'cut':
         await world.cut(context.machine);
-        note(`fault: fiber cut of ${context.machine.ip} (external link dropped, internal kept)`);
-        await phase(`cut of ${context.machine.ip}`, bounds.cutMaxMs[spec.topology], () => {
-          const figures = computeFigures(observation());
-          return figures.tBan !== null && figures.tAvoid !== null;
-        });
+        note(
+          `fault: fiber cut of ${context.machine.ip} (external link dropped, internal kept)`,
+        );
+        await phase(
+          `cut of ${context.machine.ip}`,
+          bounds.cutMaxMs[spec.topology],
+          () => {
+            const figures = computeFigures(observation());
+            return figures.tBan !== null && figures.tAvoid !== null;
+          },
+        );
         break;
       case 'fleet-cut':
         for (const machine of world.machines) await world.cut(machine);
@@ -230,7 +326,9 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
           note('fault: origin stopped (nginx and its publisher)');
         } else {
           await world.blackholeOrigin();
-          note('fault: origin black-holed (every packet to and from it dropped)');
+          note(
+            'fault: origin black-holed (every packet to and from it dropped)',
+          );
         }
         await phase('origin outage', bounds.outageMs, () => false);
         break;
@@ -241,9 +339,16 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
       case 'cut':
         await world.repair(context.machine);
         note(`repair: ${context.machine.ip}'s external link restored`);
-        await phase(`repair of ${context.machine.ip}`, bounds.repairMaxMs, () => {
-          return Date.now() - (repairAt as number) >= bounds.repairMinMs && !watch.listed().has(context.machine.ip);
-        });
+        await phase(
+          `repair of ${context.machine.ip}`,
+          bounds.repairMaxMs,
+          () => {
+            return (
+              Date.now() - (repairAt as number) >= bounds.repairMinMs &&
+              !watch.listed().has(context.machine.ip)
+            );
+          },
+        );
         break;
       case 'fleet-cut':
         for (const machine of world.machines) await world.repair(machine);
@@ -299,13 +404,21 @@ export async function runScenario(context: ScenarioContext): Promise<ScenarioRep
   };
 }
 
-function describeFigures(figures: Figures, targets: Array<Target & { value: number | null; over: boolean }>): string {
+function describeFigures(
+  figures: Figures,
+  targets: Array<Target & { value: number | null; over: boolean }>,
+): string {
   const parts = targets.map((target) => {
-    const shown = target.value === null ? 'not reached' : `${target.value}${target.unit}`;
+    const shown =
+      target.value === null ? 'not reached' : `${target.value}${target.unit}`;
     return `${target.figure}=${shown} (≤ ${target.max}${target.unit})${target.over ? ' <<< OVER TARGET' : ''}`;
   });
-  if (figures.banAfterRepair !== null) parts.push(`banned again ${figures.banAfterRepair}s after the repair <<<`);
-  if (figures.falseBans.length > 0) parts.push(`false bans: ${figures.falseBans.join(', ')}`);
-  parts.push(`jobs ${figures.jobs.sent} sent / ${figures.jobs.started} started / ${figures.jobs.landedOnCut} on a cut machine`);
+  if (figures.banAfterRepair !== null)
+    parts.push(`banned again ${figures.banAfterRepair}s after the repair <<<`);
+  if (figures.falseBans.length > 0)
+    parts.push(`false bans: ${figures.falseBans.join(', ')}`);
+  parts.push(
+    `jobs ${figures.jobs.sent} sent / ${figures.jobs.started} started / ${figures.jobs.landedOnCut} on a cut machine`,
+  );
   return parts.join('; ');
 }

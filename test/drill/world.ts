@@ -17,16 +17,16 @@ import type { ChildProcess } from 'node:child_process';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { access, mkdir, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import type { Server } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startSink } from '../../clients/test-stream/media.js';
 import type { TestSink } from '../../clients/test-stream/media.js';
+import { startSink } from '../../clients/test-stream/media.js';
 import { createLogger } from '../../functions/log.js';
-import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
+import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import { freePort } from '../helpers/ports.js';
 import type { Topology } from './figures.js';
 
@@ -81,10 +81,13 @@ type Say = (line: string) => void;
 
 async function sh(command: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(command, args, { timeout: COMMAND_TIMEOUT_MS });
+    const { stdout } = await run(command, args, {
+      timeout: COMMAND_TIMEOUT_MS,
+    });
     return stdout;
   } catch (error) {
-    const detail = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
+    const detail =
+      (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     throw new WorldError(`${command} ${args.join(' ')}: ${detail}`);
   }
 }
@@ -93,14 +96,21 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Root, and every program the world needs; throws WorldError naming what is missing. */
 export async function checkPrerequisites(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new WorldError('the drill must run as root (network namespaces, nft)');
+  if (process.getuid?.() !== 0)
+    throw new WorldError(
+      'the drill must run as root (network namespaces, nft)',
+    );
   for (const program of ['ip', 'nft', 'nginx', 'ffmpeg', 'ffprobe', 'java']) {
     await sh('sh', ['-c', `command -v ${program}`]).catch(() => {
-      throw new WorldError(`${program} is not installed (apt-get install -y iproute2 nftables nginx libnginx-mod-rtmp ffmpeg default-jre-headless)`);
+      throw new WorldError(
+        `${program} is not installed (apt-get install -y iproute2 nftables nginx libnginx-mod-rtmp ffmpeg default-jre-headless)`,
+      );
     });
   }
   await access(RTMP_MODULE).catch(() => {
-    throw new WorldError(`${RTMP_MODULE} is missing (apt-get install -y libnginx-mod-rtmp)`);
+    throw new WorldError(
+      `${RTMP_MODULE} is missing (apt-get install -y libnginx-mod-rtmp)`,
+    );
   });
 }
 
@@ -109,16 +119,27 @@ async function pickSegment(): Promise<number> {
   const inUse = await sh('ip', ['-4', '-o', 'addr', 'show']);
   for (let attempt = 0; attempt < 50; attempt++) {
     const third = 1 + Math.floor(Math.random() * 254);
-    if (!inUse.includes(`198.18.${third}.`) && !inUse.includes(`198.19.${third}.`)) return third;
+    if (
+      !inUse.includes(`198.18.${third}.`) &&
+      !inUse.includes(`198.19.${third}.`)
+    )
+      return third;
   }
-  throw new WorldError('no free 198.18.S.0/24 + 198.19.S.0/24 pair for the drill');
+  throw new WorldError(
+    'no free 198.18.S.0/24 + 198.19.S.0/24 pair for the drill',
+  );
 }
 
 /** Processes started by the world, each in its own process group so its children go with it. */
 class Processes {
   private readonly children: Array<{ name: string; child: ChildProcess }> = [];
 
-  start(name: string, command: string, args: string[], options: { logFile: string; env?: NodeJS.ProcessEnv }) {
+  start(
+    name: string,
+    command: string,
+    args: string[],
+    options: { logFile: string; env?: NodeJS.ProcessEnv },
+  ) {
     const fd = openSync(options.logFile, 'a');
     try {
       const child = spawn(command, args, {
@@ -139,8 +160,15 @@ class Processes {
   async stop(child: ChildProcess, graceMs = 8_000): Promise<void> {
     const index = this.children.findIndex((entry) => entry.child === child);
     if (index >= 0) this.children.splice(index, 1);
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (
+      child.exitCode !== null ||
+      child.signalCode !== null ||
+      child.pid === undefined
+    )
+      return;
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', () => resolve()),
+    );
     const signal = (name: NodeJS.Signals) => {
       try {
         process.kill(-(child.pid as number), name);
@@ -149,7 +177,10 @@ class Processes {
       }
     };
     signal('SIGTERM');
-    const killed = await Promise.race([exited.then(() => false), delay(graceMs).then(() => true)]);
+    const killed = await Promise.race([
+      exited.then(() => false),
+      delay(graceMs).then(() => true),
+    ]);
     if (killed) {
       signal('SIGKILL');
       await Promise.race([exited, delay(2_000)]);
@@ -161,7 +192,11 @@ class Processes {
   }
 }
 
-async function waitFor(what: string, boundMs: number, check: () => Promise<boolean>): Promise<void> {
+async function waitFor(
+  what: string,
+  boundMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + boundMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
@@ -202,7 +237,9 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
       await processes.stopAll();
       // Anything still running inside our namespaces was started by the world (ffmpeg children).
       for (const namespace of namespaces) {
-        const pids = await sh('ip', ['netns', 'pids', namespace]).catch(() => '');
+        const pids = await sh('ip', ['netns', 'pids', namespace]).catch(
+          () => '',
+        );
         for (const pid of pids.split(/\s+/).filter(Boolean)) {
           try {
             process.kill(Number(pid), 'SIGKILL');
@@ -211,8 +248,10 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
           }
         }
       }
-      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-      for (const namespace of namespaces.reverse()) await sh('ip', ['netns', 'del', namespace]).catch(() => undefined);
+      for (const cleanup of cleanups.reverse())
+        await cleanup().catch(() => undefined);
+      for (const namespace of namespaces.reverse())
+        await sh('ip', ['netns', 'del', namespace]).catch(() => undefined);
     })();
     return destroyed;
   };
@@ -222,7 +261,8 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     namespaces.push(name);
     await sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   };
-  const nft = (namespace: string, script: string) => sh('ip', ['netns', 'exec', namespace, 'nft', script]);
+  const nft = (namespace: string, script: string) =>
+    sh('ip', ['netns', 'exec', namespace, 'nft', script]);
   const addCutTable = (namespace: string) =>
     nft(
       namespace,
@@ -231,9 +271,15 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
         `add chain inet ${NFT_TABLE} cut_in { type filter hook input priority 0; policy accept; }`,
     );
   const cutExt = (namespace: string) =>
-    nft(namespace, `add rule inet ${NFT_TABLE} cut_out oifname "ext" drop; add rule inet ${NFT_TABLE} cut_in iifname "ext" drop`);
+    nft(
+      namespace,
+      `add rule inet ${NFT_TABLE} cut_out oifname "ext" drop; add rule inet ${NFT_TABLE} cut_in iifname "ext" drop`,
+    );
   const uncutExt = (namespace: string) =>
-    nft(namespace, `flush chain inet ${NFT_TABLE} cut_out; flush chain inet ${NFT_TABLE} cut_in`);
+    nft(
+      namespace,
+      `flush chain inet ${NFT_TABLE} cut_out; flush chain inet ${NFT_TABLE} cut_in`,
+    );
 
   try {
     const s = await pickSegment();
@@ -243,7 +289,9 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     const canaryAddress = ext(2);
     const originAddress = ext(10);
     const sinkAddress = int(1);
-    say(`building the world: segments ${ext(0)}/24 (external) and ${int(0)}/24 (internal), ${options.machines} machines`);
+    say(
+      `building the world: segments ${ext(0)}/24 (external) and ${int(0)}/24 (internal), ${options.machines} machines`,
+    );
 
     // The hub: two bridges. Bridging inside a fresh namespace keeps the host's firewall out of the path.
     const hub = `${tag}h`;
@@ -252,10 +300,37 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
       await sh('ip', ['-n', hub, 'link', 'add', bridge, 'type', 'bridge']);
       await sh('ip', ['-n', hub, 'link', 'set', bridge, 'up']);
     }
-    const plug = async (bridge: 'brx' | 'bri', hubEnd: string, peer: string, peerNamespace?: string) => {
-      const peerSide = peerNamespace === undefined ? ['peer', 'name', peer] : ['peer', 'name', peer, 'netns', peerNamespace];
-      await sh('ip', ['link', 'add', 'name', hubEnd, 'netns', hub, 'type', 'veth', ...peerSide]);
-      await sh('ip', ['-n', hub, 'link', 'set', hubEnd, 'master', bridge, 'up']);
+    const plug = async (
+      bridge: 'brx' | 'bri',
+      hubEnd: string,
+      peer: string,
+      peerNamespace?: string,
+    ) => {
+      const peerSide =
+        peerNamespace === undefined
+          ? ['peer', 'name', peer]
+          : ['peer', 'name', peer, 'netns', peerNamespace];
+      await sh('ip', [
+        'link',
+        'add',
+        'name',
+        hubEnd,
+        'netns',
+        hub,
+        'type',
+        'veth',
+        ...peerSide,
+      ]);
+      await sh('ip', [
+        '-n',
+        hub,
+        'link',
+        'set',
+        hubEnd,
+        'master',
+        bridge,
+        'up',
+      ]);
     };
 
     // The root namespace's ends: status center and canaries (external), sink (internal).
@@ -275,7 +350,15 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     const originNs = `${tag}o`;
     await addNamespace(originNs);
     await plug('brx', 'origin', 'ext', originNs);
-    await sh('ip', ['-n', originNs, 'addr', 'add', `${originAddress}/24`, 'dev', 'ext']);
+    await sh('ip', [
+      '-n',
+      originNs,
+      'addr',
+      'add',
+      `${originAddress}/24`,
+      'dev',
+      'ext',
+    ]);
     await sh('ip', ['-n', originNs, 'link', 'set', 'ext', 'up']);
     await addCutTable(originNs);
     const originDir = join(logDir, 'origin');
@@ -298,23 +381,83 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     let publisher: ChildProcess | undefined;
     const sourceUrl = `rtmp://${originAddress}:${RTMP_PORT}/live/${STREAM}`;
     const startOrigin = async () => {
-      nginx = processes.start('nginx', 'ip', ['netns', 'exec', originNs, 'nginx', '-e', join(originDir, 'nginx-error.log'), '-p', originDir, '-c', nginxConf], {
-        logFile: join(originDir, 'nginx.log'),
-      });
-      await waitFor('nginx-rtmp', READY_BOUND_MS.origin, () => tcpReachable(originAddress, RTMP_PORT));
+      nginx = processes.start(
+        'nginx',
+        'ip',
+        [
+          'netns',
+          'exec',
+          originNs,
+          'nginx',
+          '-e',
+          join(originDir, 'nginx-error.log'),
+          '-p',
+          originDir,
+          '-c',
+          nginxConf,
+        ],
+        {
+          logFile: join(originDir, 'nginx.log'),
+        },
+      );
+      await waitFor('nginx-rtmp', READY_BOUND_MS.origin, () =>
+        tcpReachable(originAddress, RTMP_PORT),
+      );
       // A low-bitrate test pattern with sound, paced in real time; a keyframe every second.
       publisher = processes.start(
         'publisher',
         'ip',
         [
-          ...['netns', 'exec', originNs, 'ffmpeg', '-nostdin', '-hide_banner', '-loglevel', 'warning', '-re'],
-          ...['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=22050'],
-          ...['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '10', '-pix_fmt', 'yuv420p', '-b:v', '100k'],
-          ...['-c:a', 'aac', '-b:a', '32k', '-f', 'flv', `rtmp://127.0.0.1:${RTMP_PORT}/live/${STREAM}`],
+          ...[
+            'netns',
+            'exec',
+            originNs,
+            'ffmpeg',
+            '-nostdin',
+            '-hide_banner',
+            '-loglevel',
+            'warning',
+            '-re',
+          ],
+          ...[
+            '-f',
+            'lavfi',
+            '-i',
+            'testsrc=size=160x120:rate=10',
+            '-f',
+            'lavfi',
+            '-i',
+            'sine=frequency=440:sample_rate=22050',
+          ],
+          ...[
+            '-c:v',
+            'libx264',
+            '-preset',
+            'ultrafast',
+            '-tune',
+            'zerolatency',
+            '-g',
+            '10',
+            '-pix_fmt',
+            'yuv420p',
+            '-b:v',
+            '100k',
+          ],
+          ...[
+            '-c:a',
+            'aac',
+            '-b:a',
+            '32k',
+            '-f',
+            'flv',
+            `rtmp://127.0.0.1:${RTMP_PORT}/live/${STREAM}`,
+          ],
         ],
         { logFile: join(originDir, 'publisher.log') },
       );
-      await waitFor('the origin stream', READY_BOUND_MS.origin, () => streamPlays(sourceUrl));
+      await waitFor('the origin stream', READY_BOUND_MS.origin, () =>
+        streamPlays(sourceUrl),
+      );
     };
     const stopOrigin = async () => {
       if (publisher) await processes.stop(publisher, 3_000);
@@ -326,11 +469,16 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     say(`origin up: ${sourceUrl}`);
 
     // Canaries and the sink, in this process.
-    const canaryServers = await Promise.all(Array.from({ length: CANARIES }, () => listenCanary(canaryAddress)));
+    const canaryServers = await Promise.all(
+      Array.from({ length: CANARIES }, () => listenCanary(canaryAddress)),
+    );
     cleanups.push(async () => {
       for (const server of canaryServers) server.close();
     });
-    const canaries = canaryServers.map((server) => `${canaryAddress}:${(server.address() as { port: number }).port}`);
+    const canaries = canaryServers.map(
+      (server) =>
+        `${canaryAddress}:${(server.address() as { port: number }).port}`,
+    );
     const sink = await startSink({ host: sinkAddress });
     cleanups.push(() => sink.stop());
 
@@ -344,7 +492,10 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
       dynamodbPort: await freePort(),
       schedule: true,
       overrides: {
-        log: createLogger({ level: 'info', write: (line) => writeToFd(scFd, line) }),
+        log: createLogger({
+          level: 'info',
+          write: (line) => writeToFd(scFd, line),
+        }),
       },
     });
     cleanups.push(() => statusCenter.stop());
@@ -360,20 +511,58 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
       await plug('bri', `m${index}i`, 'int', namespace);
       const ip = ext(100 + index);
       const internalIp = int(100 + index);
-      await sh('ip', ['-n', namespace, 'addr', 'add', `${ip}/24`, 'dev', 'ext']);
-      await sh('ip', ['-n', namespace, 'addr', 'add', `${internalIp}/24`, 'dev', 'int']);
+      await sh('ip', [
+        '-n',
+        namespace,
+        'addr',
+        'add',
+        `${ip}/24`,
+        'dev',
+        'ext',
+      ]);
+      await sh('ip', [
+        '-n',
+        namespace,
+        'addr',
+        'add',
+        `${internalIp}/24`,
+        'dev',
+        'int',
+      ]);
       await sh('ip', ['-n', namespace, 'link', 'set', 'ext', 'up']);
       await sh('ip', ['-n', namespace, 'link', 'set', 'int', 'up']);
       await addCutTable(namespace);
-      machines.push({ index, namespace, ip, internalIp, agentUrl: `http://${internalIp}:${AGENT_PORT}` });
+      machines.push({
+        index,
+        namespace,
+        ip,
+        internalIp,
+        agentUrl: `http://${internalIp}:${AGENT_PORT}`,
+      });
     }
     let currentTopology: Topology = 'internal';
     const setTopology = async (topology: Topology) => {
       for (const machine of machines) {
         if (topology === 'internal') {
-          await sh('ip', ['-n', machine.namespace, 'route', 'replace', `${statusAddress}/32`, 'via', sinkAddress, 'dev', 'int']);
+          await sh('ip', [
+            '-n',
+            machine.namespace,
+            'route',
+            'replace',
+            `${statusAddress}/32`,
+            'via',
+            sinkAddress,
+            'dev',
+            'int',
+          ]);
         } else {
-          await sh('ip', ['-n', machine.namespace, 'route', 'del', `${statusAddress}/32`]).catch(() => undefined);
+          await sh('ip', [
+            '-n',
+            machine.namespace,
+            'route',
+            'del',
+            `${statusAddress}/32`,
+          ]).catch(() => undefined);
         }
       }
       currentTopology = topology;
@@ -381,15 +570,41 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     await setTopology('internal');
 
     const reporterTokens = new Map<string, string>();
-    for (const machine of machines) reporterTokens.set(machine.ip, await reporterTokenFor(statusCenter, machine.ip));
+    for (const machine of machines)
+      reporterTokens.set(
+        machine.ip,
+        await reporterTokenFor(statusCenter, machine.ip),
+      );
     for (const machine of machines) {
       processes.start(
         `agent-${machine.index}`,
         'ip',
         [
-          ...['netns', 'exec', machine.namespace, process.execPath, '--import', 'tsx', 'clients/agent/bin.ts'],
-          ...['--url', statusCenter.url, '--host', machine.internalIp, '--port', String(AGENT_PORT)],
-          ...['--ip', machine.ip, '--interval', String(options.agentIntervalSeconds), '--probes', canaries.join(',')],
+          ...[
+            'netns',
+            'exec',
+            machine.namespace,
+            process.execPath,
+            '--import',
+            'tsx',
+            'clients/agent/bin.ts',
+          ],
+          ...[
+            '--url',
+            statusCenter.url,
+            '--host',
+            machine.internalIp,
+            '--port',
+            String(AGENT_PORT),
+          ],
+          ...[
+            '--ip',
+            machine.ip,
+            '--interval',
+            String(options.agentIntervalSeconds),
+            '--probes',
+            canaries.join(','),
+          ],
         ],
         {
           logFile: join(logDir, `agent-${machine.index}-${machine.ip}.log`),
@@ -402,16 +617,22 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
       );
     }
     for (const machine of machines) {
-      await waitFor(`the agent on ${machine.ip}`, READY_BOUND_MS.agent, async () => {
-        const response = await fetch(`${machine.agentUrl}/status`, {
-          headers: { authorization: `Bearer ${agentToken}` },
-          signal: AbortSignal.timeout(2_000),
-        });
-        await response.body?.cancel();
-        return response.ok;
-      });
+      await waitFor(
+        `the agent on ${machine.ip}`,
+        READY_BOUND_MS.agent,
+        async () => {
+          const response = await fetch(`${machine.agentUrl}/status`, {
+            headers: { authorization: `Bearer ${agentToken}` },
+            signal: AbortSignal.timeout(2_000),
+          });
+          await response.body?.cancel();
+          return response.ok;
+        },
+      );
     }
-    say(`${machines.length} agents up (report interval ${options.agentIntervalSeconds} s, ${CANARIES} canaries each)`);
+    say(
+      `${machines.length} agents up (report interval ${options.agentIntervalSeconds} s, ${CANARIES} canaries each)`,
+    );
 
     const world: World = {
       machines,
@@ -435,7 +656,11 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
         origin: sourceUrl,
         canaries,
         sink: sink.url('/'),
-        machines: machines.map(({ ip, internalIp, namespace }) => ({ ip, internalIp, namespace })),
+        machines: machines.map(({ ip, internalIp, namespace }) => ({
+          ip,
+          internalIp,
+          namespace,
+        })),
       }),
       destroy,
     };
@@ -443,7 +668,9 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
   } catch (error) {
     await destroy();
     if (error instanceof WorldError) throw error;
-    throw new WorldError(`building the world failed: ${(error as Error).message}`);
+    throw new WorldError(
+      `building the world failed: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -451,10 +678,16 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
  * The machine's own reporter token where the status center issues them
  * (POST /v1/reporter-tokens), else the fleet-wide one.
  */
-async function reporterTokenFor(statusCenter: LocalStatusCenter, ip: string): Promise<string> {
+async function reporterTokenFor(
+  statusCenter: LocalStatusCenter,
+  ip: string,
+): Promise<string> {
   const response = await fetch(`${statusCenter.url}/v1/reporter-tokens`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${statusCenter.tokens.admin}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${statusCenter.tokens.admin}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ ip }),
     signal: AbortSignal.timeout(10_000),
   }).catch(() => undefined);
@@ -493,7 +726,17 @@ function tcpReachable(host: string, port: number): Promise<boolean> {
 async function streamPlays(url: string): Promise<boolean> {
   const { stdout } = await run(
     'ffprobe',
-    ['-v', 'error', '-rw_timeout', '3000000', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', url],
+    [
+      '-v',
+      'error',
+      '-rw_timeout',
+      '3000000',
+      '-show_entries',
+      'stream=codec_type',
+      '-of',
+      'csv=p=0',
+      url,
+    ],
     { timeout: 8_000 },
   );
   return stdout.includes('video');

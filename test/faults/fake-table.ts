@@ -1,6 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { BatchWriteCommandInput, BatchWriteCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  BatchWriteCommandInput,
+  BatchWriteCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 
 export const TABLE_NAME = 'relaywatch-faults';
@@ -22,7 +28,11 @@ export function fakeBatchTable(
   } = {},
 ) {
   const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+    new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
   const mock = mockClient(client);
@@ -32,21 +42,30 @@ export function fakeBatchTable(
   let calls = 0;
   const keyOf = (item: Record<string, unknown>) => `${item.pk} ${item.sk}`;
 
-  mock.on(BatchWriteCommand).callsFake(async (input: BatchWriteCommandInput): Promise<Partial<BatchWriteCommandOutput>> => {
-    calls++;
-    const error = options.fail?.(calls);
-    if (error) throw error;
-    const requests = (input.RequestItems?.[TABLE_NAME] ?? []) as PutRequest[];
-    requestSizes.push(requests.length);
-    const unprocessed = options.leaveUnprocessed?.(calls, requests) ?? [];
-    for (const request of requests) {
-      if (unprocessed.includes(request)) continue;
-      const key = keyOf(request.PutRequest.Item);
-      items.set(key, request.PutRequest.Item);
-      writes.set(key, (writes.get(key) ?? 0) + 1);
-    }
-    return unprocessed.length ? { UnprocessedItems: { [TABLE_NAME]: unprocessed } } : { UnprocessedItems: {} };
-  });
+  mock
+    .on(BatchWriteCommand)
+    .callsFake(
+      async (
+        input: BatchWriteCommandInput,
+      ): Promise<Partial<BatchWriteCommandOutput>> => {
+        calls++;
+        const error = options.fail?.(calls);
+        if (error) throw error;
+        const requests = (input.RequestItems?.[TABLE_NAME] ??
+          []) as PutRequest[];
+        requestSizes.push(requests.length);
+        const unprocessed = options.leaveUnprocessed?.(calls, requests) ?? [];
+        for (const request of requests) {
+          if (unprocessed.includes(request)) continue;
+          const key = keyOf(request.PutRequest.Item);
+          items.set(key, request.PutRequest.Item);
+          writes.set(key, (writes.get(key) ?? 0) + 1);
+        }
+        return unprocessed.length
+          ? { UnprocessedItems: { [TABLE_NAME]: unprocessed } }
+          : { UnprocessedItems: {} };
+      },
+    );
 
   return {
     client,
@@ -65,5 +84,9 @@ export function fakeBatchTable(
 
 /** An SDK-shaped service error: what the client throws for an error response. */
 export function serviceError(name: string, message = 'injected fault'): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+  return Object.assign(new Error(message), {
+    name,
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+  });
 }

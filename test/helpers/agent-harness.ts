@@ -5,14 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Heartbeat } from '../../functions/core/heartbeat.js';
-import { startAgent } from '../../clients/agent/agent.js';
+import { fileURLToPath } from 'node:url';
 import type { Agent } from '../../clients/agent/agent.js';
-import { parseAgentConfig } from '../../clients/agent/config.js';
+import { startAgent } from '../../clients/agent/agent.js';
 import type { AgentConfig } from '../../clients/agent/config.js';
+import { parseAgentConfig } from '../../clients/agent/config.js';
+import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { createLogger } from '../../functions/log.js';
 import { readResponse } from './http.js';
 
@@ -26,7 +26,10 @@ export async function waitFor<T>(
   for (;;) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${options.timeoutMs} ms waiting for ${what}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
   }
 }
@@ -64,7 +67,9 @@ export type HeartbeatRecorder = {
  * Receives POST /v1/heartbeats. Without `upstream` it answers like the status
  * center (202 {"accepted"}); with it, it forwards to a real status center.
  */
-export async function startHeartbeatRecorder(options: { upstream?: string; host?: string } = {}): Promise<HeartbeatRecorder> {
+export async function startHeartbeatRecorder(
+  options: { upstream?: string; host?: string } = {},
+): Promise<HeartbeatRecorder> {
   const posts: RecordedPost[] = [];
   const renewals: RecordedPost[] = [];
   const sockets = new Set<Socket>();
@@ -82,7 +87,13 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
         // recorded as empty; the agent never sends this
       }
       const record = (fate: RecordedPost['fate']) => {
-        const post = { receivedAt: Date.now(), batchId: body.batchId ?? '', heartbeats: body.heartbeats ?? [], authorization, fate };
+        const post = {
+          receivedAt: Date.now(),
+          batchId: body.batchId ?? '',
+          heartbeats: body.heartbeats ?? [],
+          authorization,
+          fate,
+        };
         (post.heartbeats.length ? posts : renewals).push(post);
       };
       if (request.url !== '/v1/heartbeats' || request.method !== 'POST') {
@@ -91,7 +102,9 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
       }
       if (mode === 'unavailable') {
         record('unavailable');
-        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable","issues":[]}');
+        response
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end('{"error":"unavailable","issues":[]}');
         return;
       }
       let status = 202;
@@ -112,7 +125,9 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
         return;
       }
       record(options.upstream ? 'forwarded' : 'accepted');
-      response.writeHead(status, { 'content-type': 'application/json' }).end(answer);
+      response
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(answer);
     });
   });
   server.on('connection', (socket: Socket) => {
@@ -129,7 +144,12 @@ export async function startHeartbeatRecorder(options: { upstream?: string; host?
     received: () =>
       posts
         .filter((post) => post.fate !== 'unavailable')
-        .flatMap((post) => post.heartbeats.map((heartbeat) => ({ ...heartbeat, receivedAt: post.receivedAt }))),
+        .flatMap((post) =>
+          post.heartbeats.map((heartbeat) => ({
+            ...heartbeat,
+            receivedAt: post.receivedAt,
+          })),
+        ),
     setMode: (next) => {
       mode = next;
     },
@@ -162,14 +182,27 @@ export const FAST_AGENT_ENV: Record<string, string> = {
   RELAYWATCH_AGENT_LOG_LEVEL: 'debug',
 };
 
-export type ApiAnswer = { status: number; headers: Headers; json: any; text: string };
+export type ApiAnswer = {
+  status: number;
+  headers: Headers;
+  json: any;
+  text: string;
+};
 
 export type TestAgent = {
   agent: Agent;
   config: AgentConfig;
   logs: Record<string, unknown>[];
   /** Calls the job API with the agent token (or `token`, or none with `token: null`). */
-  request(method: string, path: string, options?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<ApiAnswer>;
+  request(
+    method: string,
+    path: string,
+    options?: {
+      body?: unknown;
+      token?: string | null;
+      headers?: Record<string, string>;
+    },
+  ): Promise<ApiAnswer>;
   stop(): Promise<void>;
 };
 
@@ -196,7 +229,10 @@ export async function startTestAgent(options: {
     detectIp: () => undefined,
   });
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger({ level: config.logLevel, write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = createLogger({
+    level: config.logLevel,
+    write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
+  });
   const agent = await startAgent({ config, log });
   return {
     agent,
@@ -204,14 +240,23 @@ export async function startTestAgent(options: {
     logs,
     async request(method, path, requestOptions = {}) {
       const headers: Record<string, string> = { ...requestOptions.headers };
-      const token = requestOptions.token === undefined ? agentToken : requestOptions.token;
+      const token =
+        requestOptions.token === undefined ? agentToken : requestOptions.token;
       if (token !== null) headers.authorization ??= `Bearer ${token}`;
       let body: string | undefined;
       if (requestOptions.body !== undefined) {
-        body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+        body =
+          typeof requestOptions.body === 'string'
+            ? requestOptions.body
+            : JSON.stringify(requestOptions.body);
         headers['content-type'] ??= 'application/json';
       }
-      const response = await fetch(`${agent.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+      const response = await fetch(`${agent.url}${path}`, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(30_000),
+      });
       return readResponse(response);
     },
     stop: () => agent.stop(),
@@ -222,7 +267,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** A started agent process that does not stop on SIGTERM within this is killed. */
 const PROCESS_STOP_BOUND_MS = 15_000;
 
-export type AgentProcess = Pick<TestAgent, 'logs' | 'request' | 'stop'> & { url: string; pid: number };
+export type AgentProcess = Pick<TestAgent, 'logs' | 'request' | 'stop'> & {
+  url: string;
+  pid: number;
+};
 
 /**
  * Runs the agent's bin as its own process, inside network namespace `netns`
@@ -238,7 +286,17 @@ export async function startAgentProcess(options: {
   const agentToken = `agent-${randomBytes(12).toString('hex')}`;
   const child = spawn(
     'ip',
-    ['netns', 'exec', options.netns, process.execPath, '--import', 'tsx', 'clients/agent/bin.ts', '--host', options.host],
+    [
+      'netns',
+      'exec',
+      options.netns,
+      process.execPath,
+      '--import',
+      'tsx',
+      'clients/agent/bin.ts',
+      '--host',
+      options.host,
+    ],
     {
       cwd: ROOT,
       env: {
@@ -266,21 +324,31 @@ export async function startAgentProcess(options: {
       }
     }
   });
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const closed = new Promise<void>((resolve) =>
+    child.once('close', () => resolve()),
+  );
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const bound = setTimeout(() => child.kill('SIGKILL'), PROCESS_STOP_BOUND_MS);
+    const bound = setTimeout(
+      () => child.kill('SIGKILL'),
+      PROCESS_STOP_BOUND_MS,
+    );
     child.kill('SIGTERM');
     await closed;
     clearTimeout(bound);
   };
   let url: string;
   try {
-    url = await waitFor('the agent process to start', () => {
-      if (child.exitCode !== null) throw new Error(`the agent exited: ${JSON.stringify(logs)}`);
-      const started = logs.find((entry) => entry.message === 'agent started');
-      return typeof started?.url === 'string' ? started.url : undefined;
-    }, { timeoutMs: 30_000 });
+    url = await waitFor(
+      'the agent process to start',
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`the agent exited: ${JSON.stringify(logs)}`);
+        const started = logs.find((entry) => entry.message === 'agent started');
+        return typeof started?.url === 'string' ? started.url : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -291,14 +359,23 @@ export async function startAgentProcess(options: {
     logs,
     async request(method, path, requestOptions = {}) {
       const headers: Record<string, string> = { ...requestOptions.headers };
-      const token = requestOptions.token === undefined ? agentToken : requestOptions.token;
+      const token =
+        requestOptions.token === undefined ? agentToken : requestOptions.token;
       if (token !== null) headers.authorization ??= `Bearer ${token}`;
       let body: string | undefined;
       if (requestOptions.body !== undefined) {
-        body = typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+        body =
+          typeof requestOptions.body === 'string'
+            ? requestOptions.body
+            : JSON.stringify(requestOptions.body);
         headers['content-type'] ??= 'application/json';
       }
-      const response = await fetch(`${url}${path}`, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(30_000),
+      });
       return readResponse(response);
     },
     stop,

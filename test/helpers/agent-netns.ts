@@ -33,7 +33,10 @@ export type RelayNamespace = {
   /** Silently drops TCP packets from the namespace to hostAddress:port (a cut path). */
   dropTcpTo(port: number): Promise<void>;
   /** Answers TCP packets to hostAddress:port with an ICMP error. */
-  rejectTcpTo(port: number, reason: 'host-unreachable' | 'net-unreachable'): Promise<void>;
+  rejectTcpTo(
+    port: number,
+    reason: 'host-unreachable' | 'net-unreachable',
+  ): Promise<void>;
   /** Removes every fault rule. */
   clearFaults(): Promise<void>;
   /** Points the namespace's resolver (for programs run through `exec`/ffmpegPath) at `nameserver`. */
@@ -71,9 +74,13 @@ export async function createRelayNamespace(options: {
 
   await ip('netns', 'add', name);
   const exec = async (command: string, args: string[]) => {
-    const { stdout } = await run('ip', ['netns', 'exec', name, command, ...args], {
-      timeout: COMMAND_TIMEOUT_MS,
-    });
+    const { stdout } = await run(
+      'ip',
+      ['netns', 'exec', name, command, ...args],
+      {
+        timeout: COMMAND_TIMEOUT_MS,
+      },
+    );
     return stdout;
   };
   const destroy = async () => {
@@ -82,11 +89,26 @@ export async function createRelayNamespace(options: {
     await rm(resolverDir, { recursive: true, force: true });
   };
   try {
-    await ip('link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', namespaceVeth);
+    await ip(
+      'link',
+      'add',
+      hostVeth,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      namespaceVeth,
+    );
     await ip('link', 'set', namespaceVeth, 'netns', name);
     await ip('addr', 'add', `${hostAddress}/30`, 'dev', hostVeth);
     await ip('link', 'set', hostVeth, 'up');
-    await exec('ip', ['addr', 'add', `${namespaceAddress}/30`, 'dev', namespaceVeth]);
+    await exec('ip', [
+      'addr',
+      'add',
+      `${namespaceAddress}/30`,
+      'dev',
+      namespaceVeth,
+    ]);
     await exec('ip', ['link', 'set', namespaceVeth, 'up']);
     await exec('ip', ['link', 'set', 'lo', 'up']);
     await exec('nft', [
@@ -106,7 +128,9 @@ export async function createRelayNamespace(options: {
   await chmod(ffmpegPath, 0o755);
 
   const addRule = (rule: string) =>
-    exec('nft', [`add rule inet ${FAULT_TABLE} output ${rule}`]).then(() => undefined);
+    exec('nft', [`add rule inet ${FAULT_TABLE} output ${rule}`]).then(
+      () => undefined,
+    );
 
   return {
     name,
@@ -115,14 +139,23 @@ export async function createRelayNamespace(options: {
     unroutedAddress,
     ffmpegPath,
     exec,
-    dropTcpTo: (port) => addRule(`ip daddr ${hostAddress} tcp dport ${port} drop`),
+    dropTcpTo: (port) =>
+      addRule(`ip daddr ${hostAddress} tcp dport ${port} drop`),
     rejectTcpTo: (port, reason) =>
-      addRule(`ip daddr ${hostAddress} tcp dport ${port} reject with icmp type ${reason}`),
-    clearFaults: () => exec('nft', [`flush chain inet ${FAULT_TABLE} output`]).then(() => undefined),
+      addRule(
+        `ip daddr ${hostAddress} tcp dport ${port} reject with icmp type ${reason}`,
+      ),
+    clearFaults: () =>
+      exec('nft', [`flush chain inet ${FAULT_TABLE} output`]).then(
+        () => undefined,
+      ),
     setResolver: async (nameserver) => {
       // `ip netns exec` bind-mounts this file over /etc/resolv.conf.
       await mkdir(resolverDir, { recursive: true });
-      await writeFile(join(resolverDir, 'resolv.conf'), `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`);
+      await writeFile(
+        join(resolverDir, 'resolv.conf'),
+        `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`,
+      );
     },
     destroy,
   };

@@ -16,7 +16,11 @@ const START_BOUND_MS = 60_000;
 const CALL_BOUND_MS = 60_000;
 const POLL_MS = 100;
 
-type Pending = { resolve: (value: any) => void; reject: (error: Error) => void; timer: NodeJS.Timeout };
+type Pending = {
+  resolve: (value: any) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+};
 
 export type Page = {
   goto(url: string): Promise<void>;
@@ -29,7 +33,10 @@ export type Page = {
   screenshot(): Promise<Buffer>;
 };
 
-export type Browser = { page(options?: { width: number; height: number }): Promise<Page>; close(): Promise<void> };
+export type Browser = {
+  page(options?: { width: number; height: number }): Promise<Page>;
+  close(): Promise<void>;
+};
 
 export async function launchChromium(): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'relaywatch-chromium-'));
@@ -62,7 +69,10 @@ export async function launchChromium(): Promise<Browser> {
 
   const endpoint = await new Promise<string>((resolve, reject) => {
     let stderr = '';
-    const bound = setTimeout(() => reject(new Error(`chromium did not start: ${stderr.slice(-2000)}`)), START_BOUND_MS);
+    const bound = setTimeout(
+      () => reject(new Error(`chromium did not start: ${stderr.slice(-2000)}`)),
+      START_BOUND_MS,
+    );
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const match = stderr.match(/DevTools listening on (ws:\/\/\S+)/);
@@ -84,12 +94,18 @@ export async function launchChromium(): Promise<Browser> {
   const socket = new WebSocket(endpoint);
   await new Promise<void>((resolve, reject) => {
     socket.addEventListener('open', () => resolve(), { once: true });
-    socket.addEventListener('error', () => reject(new Error(`cannot connect to ${endpoint}`)), { once: true });
+    socket.addEventListener(
+      'error',
+      () => reject(new Error(`cannot connect to ${endpoint}`)),
+      { once: true },
+    );
   });
 
   let nextId = 1;
   const pending = new Map<number, Pending>();
-  const listeners = new Set<(message: { method: string; sessionId?: string; params: any }) => void>();
+  const listeners = new Set<
+    (message: { method: string; sessionId?: string; params: any }) => void
+  >();
   socket.addEventListener('message', (event) => {
     const message = JSON.parse(String(event.data));
     if (message.id !== undefined) {
@@ -97,14 +113,21 @@ export async function launchChromium(): Promise<Browser> {
       if (!call) return;
       pending.delete(message.id);
       clearTimeout(call.timer);
-      if (message.error) call.reject(new Error(`${message.error.message} ${message.error.data ?? ''}`));
+      if (message.error)
+        call.reject(
+          new Error(`${message.error.message} ${message.error.data ?? ''}`),
+        );
       else call.resolve(message.result);
     } else {
       for (const listener of listeners) listener(message);
     }
   });
 
-  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> =>
+  const send = (
+    method: string,
+    params: Record<string, unknown> = {},
+    sessionId?: string,
+  ): Promise<any> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       const timer = setTimeout(() => {
@@ -112,7 +135,14 @@ export async function launchChromium(): Promise<Browser> {
         reject(new Error(`${method}: no answer within ${CALL_BOUND_MS} ms`));
       }, CALL_BOUND_MS);
       pending.set(id, { resolve, reject, timer });
-      socket.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+      socket.send(
+        JSON.stringify({
+          id,
+          method,
+          params,
+          ...(sessionId ? { sessionId } : {}),
+        }),
+      );
     });
 
   const nextEvent = (method: string, sessionId: string) =>
@@ -133,28 +163,48 @@ export async function launchChromium(): Promise<Browser> {
 
   return {
     async page(options = { width: 1280, height: 900 }) {
-      const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
-      const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
+      const { targetId } = await send('Target.createTarget', {
+        url: 'about:blank',
+      });
+      const { sessionId } = await send('Target.attachToTarget', {
+        targetId,
+        flatten: true,
+      });
       await send('Page.enable', {}, sessionId);
       await send('Runtime.enable', {}, sessionId);
-      await send('Emulation.setDeviceMetricsOverride', { ...options, deviceScaleFactor: 1, mobile: false }, sessionId);
+      await send(
+        'Emulation.setDeviceMetricsOverride',
+        { ...options, deviceScaleFactor: 1, mobile: false },
+        sessionId,
+      );
       const evaluate = async <T>(expression: string): Promise<T> => {
-        const answer = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId);
-        if (answer.exceptionDetails) throw new Error(`page threw: ${JSON.stringify(answer.exceptionDetails)}`);
+        const answer = await send(
+          'Runtime.evaluate',
+          { expression, awaitPromise: true, returnByValue: true },
+          sessionId,
+        );
+        if (answer.exceptionDetails)
+          throw new Error(
+            `page threw: ${JSON.stringify(answer.exceptionDetails)}`,
+          );
         return answer.result.value as T;
       };
       return {
         async goto(url) {
           const loaded = nextEvent('Page.loadEventFired', sessionId);
           const result = await send('Page.navigate', { url }, sessionId);
-          if (result.errorText) throw new Error(`navigation to ${url} failed: ${result.errorText}`);
+          if (result.errorText)
+            throw new Error(`navigation to ${url} failed: ${result.errorText}`);
           await loaded;
         },
         evaluate,
         async waitFor(expression, boundMs = CALL_BOUND_MS) {
           const deadline = Date.now() + boundMs;
           while (!(await evaluate<boolean>(`Boolean(${expression})`))) {
-            if (Date.now() > deadline) throw new Error(`page never showed ${expression} within ${boundMs} ms`);
+            if (Date.now() > deadline)
+              throw new Error(
+                `page never showed ${expression} within ${boundMs} ms`,
+              );
             await new Promise((resolve) => setTimeout(resolve, POLL_MS));
           }
         },
@@ -162,12 +212,29 @@ export async function launchChromium(): Promise<Browser> {
           await send('Input.insertText', { text }, sessionId);
         },
         async pressEnter() {
-          const key = { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, nativeVirtualKeyCode: 13 };
-          await send('Input.dispatchKeyEvent', { type: 'keyDown', ...key, text: '\r' }, sessionId);
-          await send('Input.dispatchKeyEvent', { type: 'keyUp', ...key }, sessionId);
+          const key = {
+            key: 'Enter',
+            code: 'Enter',
+            windowsVirtualKeyCode: 13,
+            nativeVirtualKeyCode: 13,
+          };
+          await send(
+            'Input.dispatchKeyEvent',
+            { type: 'keyDown', ...key, text: '\r' },
+            sessionId,
+          );
+          await send(
+            'Input.dispatchKeyEvent',
+            { type: 'keyUp', ...key },
+            sessionId,
+          );
         },
         async screenshot() {
-          const { data } = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, sessionId);
+          const { data } = await send(
+            'Page.captureScreenshot',
+            { format: 'png', captureBeyondViewport: true },
+            sessionId,
+          );
           return Buffer.from(data as string, 'base64');
         },
       };

@@ -2,9 +2,17 @@
 import type { DispatchIo } from '../../clients/dispatcher/cli.js';
 import { runDispatch } from '../../clients/dispatcher/cli.js';
 
-export type CliRun = { code: number; stdout: string; stderr: string; output: any };
+export type CliRun = {
+  code: number;
+  stdout: string;
+  stderr: string;
+  output: any;
+};
 
-export async function runCli(argv: string[], io: Partial<Omit<DispatchIo, 'argv'>> = {}): Promise<CliRun> {
+export async function runCli(
+  argv: string[],
+  io: Partial<Omit<DispatchIo, 'argv'>> = {},
+): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runDispatch({

@@ -2,9 +2,13 @@
  * In-process stand-ins for the dispatcher client's unit tests: a clock moved by
  * hand, a logger that keeps its lines, and a fetch that answers from a script.
  */
+
+import type {
+  DispatcherLogger,
+  FetchLike,
+} from '../../clients/dispatcher/index.js';
 import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import { blocklistEtag } from '../../functions/core/blocklist.js';
-import type { DispatcherLogger, FetchLike } from '../../clients/dispatcher/index.js';
 
 export const T0 = Date.parse('2026-09-01T12:00:00.000Z');
 
@@ -21,18 +25,27 @@ export function manualClock(start = T0) {
   };
 }
 
-export type LogLine = { level: 'info' | 'warn' | 'error'; message: string; fields: Record<string, unknown> };
+export type LogLine = {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+};
 
 export function recordingLogger(): DispatcherLogger & { lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (message: string, fields: Record<string, unknown> = {}) => {
-    lines.push({ level, message, fields });
-  };
+  const at =
+    (level: LogLine['level']) =>
+    (message: string, fields: Record<string, unknown> = {}) => {
+      lines.push({ level, message, fields });
+    };
   return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 /** A blocklist entry banning `ip` from `since` until `until` (epoch ms). */
-export function ban(ip: string, options: { since?: number; until: number; reason?: string; manual?: boolean }) {
+export function ban(
+  ip: string,
+  options: { since?: number; until: number; reason?: string; manual?: boolean },
+) {
   return {
     ip,
     reason: options.reason ?? 'connect failures',
@@ -63,33 +76,51 @@ export type SeenRequest = { url: string; headers: Record<string, string> };
  * repeats) and records what was asked. `hang` waits for the abort signal, as
  * a dead server would, so poll timeouts are exercised without a network.
  */
-export function scriptedFetch(...script: Reply[]): FetchLike & { requests: SeenRequest[]; setReply: (r: Reply) => void } {
+export function scriptedFetch(
+  ...script: Reply[]
+): FetchLike & { requests: SeenRequest[]; setReply: (r: Reply) => void } {
   const queue = [...script];
   const requests: SeenRequest[] = [];
   const fetch = async (url: string, init: RequestInit): Promise<Response> => {
-    requests.push({ url, headers: { ...(init.headers as Record<string, string>) } });
+    requests.push({
+      url,
+      headers: { ...(init.headers as Record<string, string>) },
+    });
     const reply = queue.length > 1 ? queue.shift() : queue[0];
-    if (reply === undefined) throw new Error('scriptedFetch: no reply scripted');
+    if (reply === undefined)
+      throw new Error('scriptedFetch: no reply scripted');
     switch (reply.kind) {
       case 'list': {
-        const etag = reply.etag === undefined ? blocklistEtag(reply.entries) : reply.etag;
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        const etag =
+          reply.etag === undefined ? blocklistEtag(reply.entries) : reply.etag;
+        const headers: Record<string, string> = {
+          'content-type': 'application/json',
+        };
         if (etag !== null) headers.etag = etag;
-        return new Response(JSON.stringify(blocklistBody(reply.entries)), { status: 200, headers });
+        return new Response(JSON.stringify(blocklistBody(reply.entries)), {
+          status: 200,
+          headers,
+        });
       }
       case 'not-modified':
         return new Response(null, { status: 304 });
       case 'status':
-        return new Response(JSON.stringify({ error: 'scripted' }), { status: reply.status });
+        return new Response(JSON.stringify({ error: 'scripted' }), {
+          status: reply.status,
+        });
       case 'body':
         return new Response(reply.text, { status: reply.status });
       case 'network-error':
-        throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:9') });
+        throw new TypeError('fetch failed', {
+          cause: new Error('connect ECONNREFUSED 127.0.0.1:9'),
+        });
       case 'hang':
         return new Promise<Response>((_, reject) => {
           const signal = init.signal;
           if (signal?.aborted) reject(signal.reason);
-          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+          signal?.addEventListener('abort', () => reject(signal.reason), {
+            once: true,
+          });
         });
     }
   };

@@ -9,7 +9,12 @@ import type { AddressInfo } from 'node:net';
 import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import { blocklistEtag } from '../../functions/core/blocklist.js';
 
-export type SeenHttpRequest = { method: string; path: string; headers: IncomingMessage['headers']; body: string };
+export type SeenHttpRequest = {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+};
 
 /** Serves on a free loopback port; resolves with its base URL. */
 async function listen(server: Server): Promise<string> {
@@ -32,8 +37,16 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const sendJson = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+const sendJson = (
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) => {
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    ...headers,
+  });
   response.end(JSON.stringify(body));
 };
 
@@ -50,25 +63,48 @@ export type FakeStatusCenter = {
 };
 
 export async function startFakeStatusCenter(): Promise<FakeStatusCenter> {
-  const tokens = { reader: 'reader-fake-token', reporter: 'reporter-fake-token' };
+  const tokens = {
+    reader: 'reader-fake-token',
+    reporter: 'reporter-fake-token',
+  };
   const requests: SeenHttpRequest[] = [];
   let entries: BlocklistEntry[] = [];
   let fault: FakeFault = null;
   const server = createServer(async (request, response) => {
     const body = await readBody(request);
-    requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    requests.push({
+      method: request.method ?? '',
+      path: request.url ?? '',
+      headers: request.headers,
+      body,
+    });
     if (fault === 'hang') return;
-    if (fault !== null) return sendJson(response, fault.status, { error: 'fault injected by the test' });
-    if (request.method !== 'GET' || request.url !== '/v1/blocklist') return sendJson(response, 404, { error: 'not found' });
-    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
-    if (token === tokens.reporter) return sendJson(response, 403, { error: 'forbidden' });
-    if (token !== tokens.reader) return sendJson(response, 401, { error: 'missing or unknown bearer token' });
+    if (fault !== null)
+      return sendJson(response, fault.status, {
+        error: 'fault injected by the test',
+      });
+    if (request.method !== 'GET' || request.url !== '/v1/blocklist')
+      return sendJson(response, 404, { error: 'not found' });
+    const token = /^Bearer (\S+)$/.exec(
+      request.headers.authorization ?? '',
+    )?.[1];
+    if (token === tokens.reporter)
+      return sendJson(response, 403, { error: 'forbidden' });
+    if (token !== tokens.reader)
+      return sendJson(response, 401, {
+        error: 'missing or unknown bearer token',
+      });
     const etag = blocklistEtag(entries);
     if (request.headers['if-none-match'] === etag) {
       response.writeHead(304, { etag });
       return response.end();
     }
-    sendJson(response, 200, { generatedAt: new Date().toISOString(), entries }, { etag, 'cache-control': 'no-cache' });
+    sendJson(
+      response,
+      200,
+      { generatedAt: new Date().toISOString(), entries },
+      { etag, 'cache-control': 'no-cache' },
+    );
   });
   const url = await listen(server);
   return {
@@ -85,7 +121,12 @@ export async function startFakeStatusCenter(): Promise<FakeStatusCenter> {
   };
 }
 
-export type FakeAgent = { url: string; token: string; posts: SeenHttpRequest[]; stop(): Promise<void> };
+export type FakeAgent = {
+  url: string;
+  token: string;
+  posts: SeenHttpRequest[];
+  stop(): Promise<void>;
+};
 
 /** What a scripted fake agent does with one request: answer, never answer, or close the connection. */
 export type AgentReply = { status: number; body?: unknown } | 'hang' | 'drop';
@@ -96,25 +137,43 @@ export type AgentReply = { status: number; body?: unknown } | 'hang' | 'drop';
  * POST /relays with `status` (202) and `{"id", "state": "starting"}`.
  */
 export async function startFakeAgent(
-  options: { token?: string; status?: number; reply?: (request: SeenHttpRequest) => AgentReply } = {},
+  options: {
+    token?: string;
+    status?: number;
+    reply?: (request: SeenHttpRequest) => AgentReply;
+  } = {},
 ): Promise<FakeAgent> {
   const token = options.token ?? 'agent-fake-token';
   const posts: SeenHttpRequest[] = [];
   const server = createServer(async (request, response) => {
     const body = await readBody(request);
-    const seen = { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body };
+    const seen = {
+      method: request.method ?? '',
+      path: request.url ?? '',
+      headers: request.headers,
+      body,
+    };
     posts.push(seen);
-    if (request.headers.authorization !== `Bearer ${token}`) return sendJson(response, 401, { error: 'bad token' });
+    if (request.headers.authorization !== `Bearer ${token}`)
+      return sendJson(response, 401, { error: 'bad token' });
     if (options.reply !== undefined) {
       const reply = options.reply(seen);
       if (reply === 'hang') return;
       if (reply === 'drop') return void request.socket.destroy();
-      if (reply.body === undefined) return void response.writeHead(reply.status).end();
+      if (reply.body === undefined)
+        return void response.writeHead(reply.status).end();
       return sendJson(response, reply.status, reply.body);
     }
-    if (request.method !== 'POST' || request.url !== '/relays') return sendJson(response, 404, { error: 'not found' });
+    if (request.method !== 'POST' || request.url !== '/relays')
+      return sendJson(response, 404, { error: 'not found' });
     const status = options.status ?? 202;
-    sendJson(response, status, status < 300 ? { id: JSON.parse(body).id, state: 'starting' } : { error: 'refused by the test' });
+    sendJson(
+      response,
+      status,
+      status < 300
+        ? { id: JSON.parse(body).id, state: 'starting' }
+        : { error: 'refused by the test' },
+    );
   });
   const url = await listen(server);
   return { url, token, posts, stop: () => close(server) };

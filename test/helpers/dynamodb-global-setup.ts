@@ -13,7 +13,10 @@ let dynamodb: DynamoDbLocal | undefined;
 
 /** One DynamoDB Local for the whole run; each test file creates its own table. */
 export async function setup(project: TestProject): Promise<void> {
-  dynamodb = await startDynamoDbLocal({ port: await freePort(), startTimeoutMs: 60_000 });
+  dynamodb = await startDynamoDbLocal({
+    port: await freePort(),
+    startTimeoutMs: 60_000,
+  });
   project.provide('dynamodbEndpoint', dynamodb.endpoint);
 }
 

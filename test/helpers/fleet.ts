@@ -9,7 +9,11 @@ import { minuteStart } from '../../functions/core/minutes.js';
  */
 const ORIGIN_POOL = 200;
 export const FAILING_SHARE = 0.03;
-const CANARIES = ['tcp://canary-a.example.org:443', 'tcp://canary-b.example.org:443', 'tcp://canary-c.example.org:443'];
+const CANARIES = [
+  'tcp://canary-a.example.org:443',
+  'tcp://canary-b.example.org:443',
+  'tcp://canary-c.example.org:443',
+];
 
 /** A small deterministic PRNG (mulberry32), so every run writes the same fleet. */
 function random(seed: number) {
@@ -23,10 +27,12 @@ function random(seed: number) {
   };
 }
 
-const originHost = (i: number) => `rtmp://live-${i}.customer-${(i * 37) % 101}.example.com:1935`;
+const originHost = (i: number) =>
+  `rtmp://live-${i}.customer-${(i * 37) % 101}.example.com:1935`;
 
 /** Machine n's IP: 10.a.b.c for the first 16 M. */
-export const fleetIp = (n: number) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+export const fleetIp = (n: number) =>
+  `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
 /** One machine's periodic report in `minute`, as its agent sends it. */
 export function machineReport(n: number, minute: number): Heartbeat[] {
@@ -42,14 +48,33 @@ export function machineReport(n: number, minute: number): Heartbeat[] {
     const origin = Math.floor(next() * ORIGIN_POOL);
     origins.add(origin);
     const status = failing && next() < 0.8 ? 'connect_failed' : 'ok';
-    heartbeats.push({ ip, process: `ffmpeg-${j}`, status, origin: `${originHost(origin)}/live/s${n}-${j}`, ts });
+    heartbeats.push({
+      ip,
+      process: `ffmpeg-${j}`,
+      status,
+      origin: `${originHost(origin)}/live/s${n}-${j}`,
+      ts,
+    });
   }
   for (const origin of origins) {
-    heartbeats.push({ ip, process: `probe:${origin}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: originHost(origin), ts });
+    heartbeats.push({
+      ip,
+      process: `probe:${origin}`,
+      kind: 'probe',
+      status: failing ? 'connect_failed' : 'ok',
+      origin: originHost(origin),
+      ts,
+    });
   }
   for (const canary of CANARIES) {
-    heartbeats.push({ ip, process: `probe:${canary}`, kind: 'probe', status: failing ? 'connect_failed' : 'ok', origin: canary, ts });
+    heartbeats.push({
+      ip,
+      process: `probe:${canary}`,
+      kind: 'probe',
+      status: failing ? 'connect_failed' : 'ok',
+      origin: canary,
+      ts,
+    });
   }
   return heartbeats;
 }
-

@@ -6,13 +6,30 @@ import { createServer, request as httpRequest } from 'node:http';
  * signatures, so the proxy can ask for ConsumedCapacity on every call and add
  * up what comes back. Used by the bench and by tests that assert costs.
  */
-export type Meter = { calls: Record<string, number>; readUnits: number; writeUnits: number; putRequests: number; largestItemBytes: number };
-const emptyMeter = (): Meter => ({ calls: {}, readUnits: 0, writeUnits: 0, putRequests: 0, largestItemBytes: 0 });
+export type Meter = {
+  calls: Record<string, number>;
+  readUnits: number;
+  writeUnits: number;
+  putRequests: number;
+  largestItemBytes: number;
+};
+const emptyMeter = (): Meter => ({
+  calls: {},
+  readUnits: 0,
+  writeUnits: 0,
+  putRequests: 0,
+  largestItemBytes: 0,
+});
 
 type WireValue = Record<string, unknown>;
 const utf8 = (text: unknown) => Buffer.byteLength(String(text));
 /** A number's stored size: about one byte per two significant digits, plus one. */
-const numberBytes = (text: unknown) => Math.ceil(String(text).replace(/^-|\.|e.*$/gi, '').replace(/^0+/, '').length / 2) + 1;
+const numberBytes = (text: unknown) =>
+  Math.ceil(
+    String(text)
+      .replace(/^-|\.|e.*$/gi, '')
+      .replace(/^0+/, '').length / 2,
+  ) + 1;
 
 /** An attribute value's size as DynamoDB counts it (wire JSON: {"S": ...}, {"B": base64}, ...). */
 function valueBytes(value: WireValue): number {
@@ -20,34 +37,72 @@ function valueBytes(value: WireValue): number {
   if ('N' in value) return numberBytes(value.N);
   if ('B' in value) return Buffer.from(String(value.B), 'base64').length;
   if ('BOOL' in value || 'NULL' in value) return 1;
-  if ('SS' in value) return (value.SS as string[]).reduce((sum, v) => sum + utf8(v), 0);
-  if ('NS' in value) return (value.NS as string[]).reduce((sum, v) => sum + numberBytes(v), 0);
-  if ('BS' in value) return (value.BS as string[]).reduce((sum, v) => sum + Buffer.from(v, 'base64').length, 0);
-  if ('L' in value) return 3 + (value.L as WireValue[]).reduce((sum, v) => sum + 1 + valueBytes(v), 0);
+  if ('SS' in value)
+    return (value.SS as string[]).reduce((sum, v) => sum + utf8(v), 0);
+  if ('NS' in value)
+    return (value.NS as string[]).reduce((sum, v) => sum + numberBytes(v), 0);
+  if ('BS' in value)
+    return (value.BS as string[]).reduce(
+      (sum, v) => sum + Buffer.from(v, 'base64').length,
+      0,
+    );
+  if ('L' in value)
+    return (
+      3 +
+      (value.L as WireValue[]).reduce((sum, v) => sum + 1 + valueBytes(v), 0)
+    );
   if ('M' in value) return 3 + itemBytes(value.M as Record<string, WireValue>);
   return 0;
 }
 
 /** An item's size as DynamoDB counts it: attribute names plus values. */
 export function itemBytes(item: Record<string, WireValue>): number {
-  return Object.entries(item).reduce((sum, [name, value]) => sum + utf8(name) + valueBytes(value), 0);
+  return Object.entries(item).reduce(
+    (sum, [name, value]) => sum + utf8(name) + valueBytes(value),
+    0,
+  );
 }
 
 /** Every item a write request puts. */
-function putItems(op: string, body: Record<string, unknown>): Array<Record<string, WireValue>> {
+function putItems(
+  op: string,
+  body: Record<string, unknown>,
+): Array<Record<string, WireValue>> {
   if (op === 'PutItem') return [body.Item as Record<string, WireValue>];
   if (op === 'BatchWriteItem') {
-    return Object.values((body.RequestItems ?? {}) as Record<string, Array<{ PutRequest?: { Item: Record<string, WireValue> } }>>)
+    return Object.values(
+      (body.RequestItems ?? {}) as Record<
+        string,
+        Array<{ PutRequest?: { Item: Record<string, WireValue> } }>
+      >,
+    )
       .flat()
       .flatMap((r) => (r.PutRequest ? [r.PutRequest.Item] : []));
   }
   if (op === 'TransactWriteItems') {
-    return ((body.TransactItems ?? []) as Array<{ Put?: { Item: Record<string, WireValue> } }>).flatMap((t) => (t.Put ? [t.Put.Item] : []));
+    return (
+      (body.TransactItems ?? []) as Array<{
+        Put?: { Item: Record<string, WireValue> };
+      }>
+    ).flatMap((t) => (t.Put ? [t.Put.Item] : []));
   }
   return [];
 }
-const WRITE_OPS = new Set(['BatchWriteItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems']);
-const METERED_OPS = new Set([...WRITE_OPS, 'GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+const WRITE_OPS = new Set([
+  'BatchWriteItem',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'TransactWriteItems',
+]);
+const METERED_OPS = new Set([
+  ...WRITE_OPS,
+  'GetItem',
+  'BatchGetItem',
+  'Query',
+  'Scan',
+  'TransactGetItems',
+]);
 
 function readAll(stream: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -61,45 +116,70 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
 function capacityOf(body: Record<string, unknown>): number {
   const consumed = body.ConsumedCapacity;
   const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
-  return list.reduce((sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0), 0);
+  return list.reduce(
+    (sum: number, c: { CapacityUnits?: number }) =>
+      sum + (c.CapacityUnits ?? 0),
+    0,
+  );
 }
 
 export async function startMeteringProxy(upstreamPort: number) {
   let meter = emptyMeter();
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    let payload = await readAll(req);
-    if (METERED_OPS.has(op)) {
-      const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
-      body.ReturnConsumedCapacity = 'TOTAL';
-      for (const item of putItems(op, body)) meter.largestItemBytes = Math.max(meter.largestItemBytes, itemBytes(item));
-      if (op === 'BatchWriteItem') {
-        const requests = Object.values((body.RequestItems ?? {}) as Record<string, unknown[]>).flat();
-        meter.putRequests += requests.filter((r) => typeof r === 'object' && r !== null && 'PutRequest' in r).length;
-      }
-      payload = Buffer.from(JSON.stringify(body));
-    }
-    meter.calls[op] = (meter.calls[op] ?? 0) + 1;
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { ...req.headers, 'content-length': String(payload.length) } },
-      async (response) => {
-        const answer = await readAll(response);
-        if (METERED_OPS.has(op) && response.statusCode === 200) {
-          const units = capacityOf(JSON.parse(answer.toString('utf8')));
-          if (WRITE_OPS.has(op)) meter.writeUnits += units;
-          else meter.readUnits += units;
+  const server = createServer(
+    async (req: IncomingMessage, res: ServerResponse) => {
+      const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+      let payload = await readAll(req);
+      if (METERED_OPS.has(op)) {
+        const body = JSON.parse(payload.toString('utf8')) as Record<
+          string,
+          unknown
+        >;
+        body.ReturnConsumedCapacity = 'TOTAL';
+        for (const item of putItems(op, body))
+          meter.largestItemBytes = Math.max(
+            meter.largestItemBytes,
+            itemBytes(item),
+          );
+        if (op === 'BatchWriteItem') {
+          const requests = Object.values(
+            (body.RequestItems ?? {}) as Record<string, unknown[]>,
+          ).flat();
+          meter.putRequests += requests.filter(
+            (r) => typeof r === 'object' && r !== null && 'PutRequest' in r,
+          ).length;
         }
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        res.end(answer);
-      },
-    );
-    upstream.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    upstream.end(payload);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+        payload = Buffer.from(JSON.stringify(body));
+      }
+      meter.calls[op] = (meter.calls[op] ?? 0) + 1;
+      const upstream = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: upstreamPort,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, 'content-length': String(payload.length) },
+        },
+        async (response) => {
+          const answer = await readAll(response);
+          if (METERED_OPS.has(op) && response.statusCode === 200) {
+            const units = capacityOf(JSON.parse(answer.toString('utf8')));
+            if (WRITE_OPS.has(op)) meter.writeUnits += units;
+            else meter.readUnits += units;
+          }
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          res.end(answer);
+        },
+      );
+      upstream.on('error', () => {
+        res.writeHead(502);
+        res.end();
+      });
+      upstream.end(payload);
+    },
+  );
+  await new Promise<void>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve()),
+  );
   const address = server.address();
   return {
     endpoint: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
@@ -116,6 +196,5 @@ export async function startMeteringProxy(upstreamPort: number) {
       }),
   };
 }
-
 
 export type MeteringProxy = Awaited<ReturnType<typeof startMeteringProxy>>;

@@ -4,8 +4,9 @@
  * listens on one address of this machine only (loopback, or the root end of a
  * test namespace's veth).
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -30,7 +31,9 @@ function freePortOn(host: string): Promise<number> {
     server.once('error', reject);
     server.listen(0, host, () => {
       const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      server.close(() =>
+        resolve(typeof address === 'object' && address ? address.port : 0),
+      );
     });
   });
 }
@@ -49,7 +52,8 @@ function accepts(host: string, port: number): Promise<boolean> {
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve();
   return new Promise((resolve) => {
     const bound = setTimeout(() => {
       child.kill('SIGKILL');
@@ -64,7 +68,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Starts nginx-rtmp (application `live`, `idle_streams off`) in `dir`; resolves once it accepts connects. */
-export async function startRtmpOrigin(options: { dir: string; host?: string }): Promise<RtmpOrigin> {
+export async function startRtmpOrigin(options: {
+  dir: string;
+  host?: string;
+}): Promise<RtmpOrigin> {
   const host = options.host ?? '127.0.0.1';
   const port = await freePortOn(host);
   const conf = join(options.dir, `nginx-${port}.conf`);
@@ -79,7 +86,9 @@ export async function startRtmpOrigin(options: { dir: string; host?: string }): 
       `rtmp { server { listen ${host}:${port}; application live { live on; idle_streams off; } } }`,
     ].join('\n'),
   );
-  const nginx = spawn('nginx', ['-p', options.dir, '-c', conf], { stdio: 'ignore' });
+  const nginx = spawn('nginx', ['-p', options.dir, '-c', conf], {
+    stdio: 'ignore',
+  });
   const publishers = new Set<ChildProcess>();
   const stop = async () => {
     await Promise.all([...publishers].map(stopChild));
@@ -89,7 +98,9 @@ export async function startRtmpOrigin(options: { dir: string; host?: string }): 
   while (!(await accepts(host, port))) {
     if (nginx.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`nginx-rtmp did not start on ${host}:${port} (see ${options.dir})`);
+      throw new Error(
+        `nginx-rtmp did not start on ${host}:${port} (see ${options.dir})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -101,7 +112,21 @@ export async function startRtmpOrigin(options: { dir: string; host?: string }): 
     publish(name, flvPath) {
       const publisher = spawn(
         'ffmpeg',
-        ['-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', flvPath, '-c', 'copy', '-f', 'flv', url(name)],
+        [
+          '-nostdin',
+          '-loglevel',
+          'error',
+          '-re',
+          '-stream_loop',
+          '-1',
+          '-i',
+          flvPath,
+          '-c',
+          'copy',
+          '-f',
+          'flv',
+          url(name),
+        ],
         { stdio: 'ignore' },
       );
       publishers.add(publisher);

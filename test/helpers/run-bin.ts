@@ -13,8 +13,15 @@ export type BinRun = { code: number | null; stdout: string; stderr: string };
  * Starts a bin: `command` is a .ts entry (run through tsx) or a built .mjs file
  * (run by node alone). `exited` resolves with its exit code and output.
  */
-export function startBin(command: string, args: readonly string[], env: Record<string, string> = {}, boundMs = RUN_BOUND_MS) {
-  const nodeArgs = command.endsWith('.ts') ? ['--import', 'tsx', command] : [command];
+export function startBin(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  boundMs = RUN_BOUND_MS,
+) {
+  const nodeArgs = command.endsWith('.ts')
+    ? ['--import', 'tsx', command]
+    : [command];
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -39,6 +46,10 @@ export function startBin(command: string, args: readonly string[], env: Record<s
 }
 
 /** Runs a bin to its end. */
-export function runBin(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<BinRun> {
+export function runBin(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<BinRun> {
   return startBin(command, args, env).exited;
 }

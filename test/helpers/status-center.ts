@@ -3,16 +3,18 @@ import { inject } from 'vitest';
 import { createLogger } from '../../functions/log.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
-import { freePort } from './ports.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import { readResponse } from './http.js';
+import { freePort } from './ports.js';
 
 /** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
 export function localEndpoint(): string {
   const endpoint = inject('dynamodbEndpoint');
   const host = new URL(endpoint).hostname;
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) {
-    throw new Error(`refusing to run tests against a non-local DynamoDB endpoint: ${endpoint}`);
+    throw new Error(
+      `refusing to run tests against a non-local DynamoDB endpoint: ${endpoint}`,
+    );
   }
   return endpoint;
 }
@@ -39,7 +41,9 @@ export async function startStatusCenter(
 ): Promise<TestStatusCenter> {
   return startLocalStatusCenter({
     port: 0,
-    ...(options.ownDynamoDb ? { dynamodbPort: await freePort() } : { dynamodbEndpoint: localEndpoint() }),
+    ...(options.ownDynamoDb
+      ? { dynamodbPort: await freePort() }
+      : { dynamodbEndpoint: localEndpoint() }),
     env: {
       TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
       LOG_LEVEL: 'warn',
@@ -48,7 +52,10 @@ export async function startStatusCenter(
     },
     schedule: false,
     // Metric lines would flood the test output; tests that check them pass their own log.
-    overrides: { log: createLogger({ level: 'warn', metrics: false }), ...options.overrides },
+    overrides: {
+      log: createLogger({ level: 'warn', metrics: false }),
+      ...options.overrides,
+    },
   });
 }
 
@@ -57,17 +64,33 @@ export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
   return async (
     method: string,
     path: string,
-    options: { role?: keyof LocalStatusCenter['tokens'] | null; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+    options: {
+      role?: keyof LocalStatusCenter['tokens'] | null;
+      token?: string;
+      body?: unknown;
+      headers?: Record<string, string>;
+    } = {},
   ) => {
     const headers: Record<string, string> = { ...options.headers };
-    const token = options.token ?? (options.role === null ? undefined : center.tokens[options.role ?? 'admin']);
+    const token =
+      options.token ??
+      (options.role === null
+        ? undefined
+        : center.tokens[options.role ?? 'admin']);
     if (token) headers.authorization = `Bearer ${token}`;
     let body: string | undefined;
     if (options.body !== undefined) {
-      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      body =
+        typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
-    const response = await fetch(`${center.url}${path}`, { method, headers, body });
+    const response = await fetch(`${center.url}${path}`, {
+      method,
+      headers,
+      body,
+    });
     return readResponse(response);
   };
 }

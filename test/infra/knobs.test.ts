@@ -15,7 +15,11 @@ function synthTemplate(options: Parameters<typeof synthesize>[0]): Template {
 
 const functionsOf = (template: Template) =>
   Object.values(resourcesOf(template, 'AWS::Lambda::Function')).map(
-    (fn) => fn.Properties as { Environment: { Variables: Record<string, unknown> }; LoggingConfig: Record<string, unknown> },
+    (fn) =>
+      fn.Properties as {
+        Environment: { Variables: Record<string, unknown> };
+        LoggingConfig: Record<string, unknown>;
+      },
   );
 
 describe('knobs of a deployment', () => {
@@ -25,17 +29,26 @@ describe('knobs of a deployment', () => {
   });
 
   it('passes a knob set in CDK context to every function as its variable', () => {
-    const template = synthTemplate({ context: { 'relaywatch:FAIL_RATIO': '0.6', 'relaywatch:SHARDS': 8 } });
+    const template = synthTemplate({
+      context: { 'relaywatch:FAIL_RATIO': '0.6', 'relaywatch:SHARDS': 8 },
+    });
     const functions = functionsOf(template);
     expect(functions.length).toBeGreaterThan(1);
     for (const fn of functions) {
-      expect(fn.Environment.Variables).toMatchObject({ [KNOBS.failRatio.env]: '0.6', [KNOBS.shards.env]: '8' });
+      expect(fn.Environment.Variables).toMatchObject({
+        [KNOBS.failRatio.env]: '0.6',
+        [KNOBS.shards.env]: '8',
+      });
     }
   });
 
   it('lets stack props win over CDK context for the same knob', () => {
-    const template = synthTemplate({ context: { 'relaywatch:FAIL_RATIO': '0.6' }, props: { knobs: { failRatio: 0.7 } } });
-    for (const fn of functionsOf(template)) expect(fn.Environment.Variables[KNOBS.failRatio.env]).toBe('0.7');
+    const template = synthTemplate({
+      context: { 'relaywatch:FAIL_RATIO': '0.6' },
+      props: { knobs: { failRatio: 0.7 } },
+    });
+    for (const fn of functionsOf(template))
+      expect(fn.Environment.Variables[KNOBS.failRatio.env]).toBe('0.7');
   });
 
   it('lets Lambda pass debug lines when LOG_LEVEL is debug', () => {
@@ -55,11 +68,15 @@ describe('knobs of a deployment', () => {
   });
 
   it('fails synth naming the variable when a knob value is invalid', () => {
-    expect(() => synthTemplate({ context: { 'relaywatch:FAIL_RATIO': '1.5' } })).toThrow(/RELAYWATCH_FAIL_RATIO/);
+    expect(() =>
+      synthTemplate({ context: { 'relaywatch:FAIL_RATIO': '1.5' } }),
+    ).toThrow(/RELAYWATCH_FAIL_RATIO/);
   });
 
   it('fails synth on a relaywatch: context key that names no knob', () => {
-    expect(() => synthTemplate({ context: { 'relaywatch:FAIL_RATI0': '0.6' } })).toThrow(/relaywatch:FAIL_RATI0/);
+    expect(() =>
+      synthTemplate({ context: { 'relaywatch:FAIL_RATI0': '0.6' } }),
+    ).toThrow(/relaywatch:FAIL_RATI0/);
   });
 });
 
@@ -67,10 +84,17 @@ describe('API access logs', () => {
   it('are written to a log group with retention only when asked for, and still satisfy cdk-nag', () => {
     const synth = synthesize({ bundle: false, props: { apiAccessLogs: true } });
     synth.cleanUp();
-    const stage = Object.values(resourcesOf(synth.template, 'AWS::ApiGatewayV2::Stage'))[0];
-    const settings = stage?.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+    const stage = Object.values(
+      resourcesOf(synth.template, 'AWS::ApiGatewayV2::Stage'),
+    )[0];
+    const settings = stage?.Properties.AccessLogSettings as {
+      DestinationArn: unknown;
+      Format: string;
+    };
     expect(settings.DestinationArn).toBeDefined();
-    expect(Object.keys(JSON.parse(settings.Format))).toEqual(expect.arrayContaining(['ip', 'route', 'status']));
+    expect(Object.keys(JSON.parse(settings.Format))).toEqual(
+      expect.arrayContaining(['ip', 'route', 'status']),
+    );
     expect(nagFindings(synth.app)).toEqual([]);
   });
 });
@@ -78,7 +102,14 @@ describe('API access logs', () => {
 describe('the cdk-nag check itself', () => {
   it('reports a finding nobody acknowledged', () => {
     const stack = new Stack(new App(), 'Bare');
-    new CfnFunction(stack, 'Fn', { code: { zipFile: 'x' }, role: 'arn:aws:iam::123456789012:role/x', runtime: 'nodejs22.x', handler: 'index.handler' });
-    expect(nagFindings(stack).map((finding) => finding.rule)).toContain('AwsSolutions-L1');
+    new CfnFunction(stack, 'Fn', {
+      code: { zipFile: 'x' },
+      role: 'arn:aws:iam::123456789012:role/x',
+      runtime: 'nodejs22.x',
+      handler: 'index.handler',
+    });
+    expect(nagFindings(stack).map((finding) => finding.rule)).toContain(
+      'AwsSolutions-L1',
+    );
   });
 });

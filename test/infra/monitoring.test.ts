@@ -8,36 +8,76 @@ import { METRICS_NAMESPACE } from '../../functions/log.js';
 import type { Synthesized } from './synth.js';
 import { nagFindings, resourcesOf, synthesize } from './synth.js';
 
-const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
+const FUNCTIONS_DIR = fileURLToPath(
+  new URL('../../functions/', import.meta.url),
+);
 
 /** Every TypeScript source under functions/, concatenated: where metric names are written. */
 function functionSources(dir = FUNCTIONS_DIR): string {
   return readdirSync(dir, { withFileTypes: true })
-    .map((entry) => (entry.isDirectory() ? functionSources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? readFileSync(join(dir, entry.name), 'utf8') : ''))
+    .map((entry) =>
+      entry.isDirectory()
+        ? functionSources(join(dir, entry.name))
+        : entry.name.endsWith('.ts')
+          ? readFileSync(join(dir, entry.name), 'utf8')
+          : '',
+    )
     .join('\n');
 }
 
-type AlarmProps = { MetricName?: string; Namespace?: string; Metrics?: unknown; AlarmActions: unknown[]; OKActions: unknown[]; TreatMissingData: string; ComparisonOperator: string; Threshold: number };
+type AlarmProps = {
+  MetricName?: string;
+  Namespace?: string;
+  Metrics?: unknown;
+  AlarmActions: unknown[];
+  OKActions: unknown[];
+  TreatMissingData: string;
+  ComparisonOperator: string;
+  Threshold: number;
+};
 
-describe('the stack\'s monitoring', () => {
+describe("the stack's monitoring", () => {
   let synth: Synthesized;
   let template: Template;
   let alarms: Record<string, AlarmProps>;
   const alarmNamed = (name: string) => {
-    const entry = Object.entries(alarms).find(([id]) => id.startsWith(`Monitoring${name}`));
-    if (!entry) throw new Error(`no alarm ${name}; alarms are ${Object.keys(alarms).join(', ')}`);
+    const entry = Object.entries(alarms).find(([id]) =>
+      id.startsWith(`Monitoring${name}`),
+    );
+    if (!entry)
+      throw new Error(
+        `no alarm ${name}; alarms are ${Object.keys(alarms).join(', ')}`,
+      );
     return entry[1];
   };
 
   beforeAll(() => {
-    synth = synthesize({ bundle: false, props: { alarmEmail: 'oncall@example.com' } });
+    synth = synthesize({
+      bundle: false,
+      props: { alarmEmail: 'oncall@example.com' },
+    });
     template = synth.template;
-    alarms = Object.fromEntries(Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map(([id, r]) => [id, r.Properties as AlarmProps]));
+    alarms = Object.fromEntries(
+      Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map(
+        ([id, r]) => [id, r.Properties as AlarmProps],
+      ),
+    );
   });
   afterAll(() => synth?.cleanUp());
 
   it('has an alarm for each failure an operator must hear about', () => {
-    for (const name of ['AggregationErrors', 'AggregationFailures', 'AggregationStopped', 'AggregationLag', 'CapInForce', 'FleetWideFailure', 'FleetSilent', 'Api5xx', 'TableThrottles', 'StreamFailures']) {
+    for (const name of [
+      'AggregationErrors',
+      'AggregationFailures',
+      'AggregationStopped',
+      'AggregationLag',
+      'CapInForce',
+      'FleetWideFailure',
+      'FleetSilent',
+      'Api5xx',
+      'TableThrottles',
+      'StreamFailures',
+    ]) {
       expect(() => alarmNamed(name)).not.toThrow();
     }
   });
@@ -49,34 +89,75 @@ describe('the stack\'s monitoring', () => {
       expect(alarm.AlarmActions).toEqual([{ Ref: topics[0] }]);
       expect(alarm.OKActions).toEqual([{ Ref: topics[0] }]);
     }
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: { Ref: topics[0] } });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      TopicArn: { Ref: topics[0] },
+    });
   });
 
   it('alarms when aggregation runs stop, treating no data as breaching: a stopped aggregation writes no metric', () => {
     const stopped = alarmNamed('AggregationStopped');
-    expect(stopped).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: 'AggregationRuns', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'breaching' });
+    expect(stopped).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      MetricName: 'AggregationRuns',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
   });
 
-  it('watches the aggregate function\'s errors, the API\'s 5xx and the stream failure queue\'s depth', () => {
-    expect(alarmNamed('AggregationErrors')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' });
-    expect(alarmNamed('AggregationFailures')).toMatchObject({ Namespace: 'Relaywatch', MetricName: 'AggregationFailures', Threshold: 1 });
-    expect(alarmNamed('Api5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5xx' });
-    expect(alarmNamed('StreamFailures')).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible' });
-    expect(JSON.stringify(alarmNamed('TableThrottles').Metrics)).toContain('ThrottledRequests');
+  it("watches the aggregate function's errors, the API's 5xx and the stream failure queue's depth", () => {
+    expect(alarmNamed('AggregationErrors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+    });
+    expect(alarmNamed('AggregationFailures')).toMatchObject({
+      Namespace: 'Relaywatch',
+      MetricName: 'AggregationFailures',
+      Threshold: 1,
+    });
+    expect(alarmNamed('Api5xx')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+    });
+    expect(alarmNamed('StreamFailures')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+    });
+    expect(JSON.stringify(alarmNamed('TableThrottles').Metrics)).toContain(
+      'ThrottledRequests',
+    );
   });
 
   it('only alarms on relaywatch metrics that the functions actually write', () => {
     const sources = functionSources();
-    const names = Object.values(alarms).flatMap((alarm) => (alarm.Namespace === METRICS_NAMESPACE && alarm.MetricName ? [alarm.MetricName] : []));
+    const names = Object.values(alarms).flatMap((alarm) =>
+      alarm.Namespace === METRICS_NAMESPACE && alarm.MetricName
+        ? [alarm.MetricName]
+        : [],
+    );
     expect(names.length).toBeGreaterThan(3);
-    for (const name of names) expect(sources, `metric ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
+    for (const name of names)
+      expect(sources, `metric ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
   });
 
   it('has a dashboard showing the alarms and the metrics, and outputs the topic and the dashboard', () => {
-    const dashboards = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'));
+    const dashboards = Object.values(
+      resourcesOf(template, 'AWS::CloudWatch::Dashboard'),
+    );
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
-    for (const metric of ['BansInForce', 'BansDecided', 'CappedBans', 'SilentIps', 'OriginOutages', 'AggregationLagSeconds', 'HeartbeatsAccepted', 'HeartbeatsStale']) {
+    for (const metric of [
+      'BansInForce',
+      'BansDecided',
+      'CappedBans',
+      'SilentIps',
+      'OriginOutages',
+      'AggregationLagSeconds',
+      'HeartbeatsAccepted',
+      'HeartbeatsStale',
+    ]) {
       expect(body).toContain(metric);
     }
     template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.anyValue() } });

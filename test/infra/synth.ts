@@ -3,15 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { IConstruct } from 'constructs';
 import cdkNag from 'cdk-nag';
+import type { IConstruct } from 'constructs';
 import type { RelaywatchStackProps } from '../../infra/cloud/relaywatch-stack.js';
 import { RelaywatchStack } from '../../infra/cloud/relaywatch-stack.js';
 
 // CommonJS without statically listed exports: see infra/cloud/app.ts.
 const { AwsSolutionsChecks } = cdkNag;
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+const cdkJson = JSON.parse(
+  readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'),
+) as {
   context?: Record<string, unknown>;
 };
 
@@ -32,7 +34,11 @@ export type Synthesized = {
  * tests that look at the template only.
  */
 export function synthesize(
-  options: { props?: RelaywatchStackProps; context?: Record<string, unknown>; bundle?: boolean } = {},
+  options: {
+    props?: RelaywatchStackProps;
+    context?: Record<string, unknown>;
+    bundle?: boolean;
+  } = {},
 ): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'relaywatch-cdk-'));
   const app = new App({
@@ -56,18 +62,31 @@ export function synthesize(
 }
 
 /** cdk-nag AwsSolutions findings in `scope` that nobody acknowledged. */
-export function nagFindings(scope: IConstruct): { rule: string; severity: string; paths: string[] }[] {
-  return new AwsSolutionsChecks().validateScope(scope).violations.map((violation) => ({
-    rule: violation.ruleName,
-    severity: violation.severity ?? 'error',
-    paths: violation.violatingResources.map((resource) => resource.constructPath ?? '?'),
-  }));
+export function nagFindings(
+  scope: IConstruct,
+): { rule: string; severity: string; paths: string[] }[] {
+  return new AwsSolutionsChecks()
+    .validateScope(scope)
+    .violations.map((violation) => ({
+      rule: violation.ruleName,
+      severity: violation.severity ?? 'error',
+      paths: violation.violatingResources.map(
+        (resource) => resource.constructPath ?? '?',
+      ),
+    }));
 }
 
-type CfnResource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+type CfnResource = {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DeletionPolicy?: string;
+};
 
 /** Resources of one type, by logical id. */
-export function resourcesOf(template: Template, type: string): Record<string, CfnResource> {
+export function resourcesOf(
+  template: Template,
+  type: string,
+): Record<string, CfnResource> {
   return template.findResources(type) as Record<string, CfnResource>;
 }
 
@@ -77,18 +96,31 @@ export function actionsOf(
   functionLogicalId: string,
 ): { action: string; resources: unknown[]; condition?: Record<string, any> }[] {
   const fn = template.toJSON().Resources[functionLogicalId] as CfnResource;
-  const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  const grants: { action: string; resources: unknown[]; condition?: Record<string, any> }[] = [];
-  for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
+  const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })[
+    'Fn::GetAtt'
+  ][0];
+  const grants: {
+    action: string;
+    resources: unknown[];
+    condition?: Record<string, any>;
+  }[] = [];
+  for (const policy of Object.values(
+    resourcesOf(template, 'AWS::IAM::Policy'),
+  )) {
     const roles = policy.Properties.Roles as { Ref: string }[];
     if (!roles.some((role) => role.Ref === roleId)) continue;
-    const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+    const statements = (
+      policy.Properties.PolicyDocument as {
+        Statement: Record<string, unknown>[];
+      }
+    ).Statement;
     for (const statement of statements) {
       if (statement.Effect !== 'Allow') continue;
       const actions = [statement.Action].flat() as string[];
       const resources = [statement.Resource].flat();
       const condition = statement.Condition as Record<string, any> | undefined;
-      for (const action of actions) grants.push({ action, resources, ...(condition ? { condition } : {}) });
+      for (const action of actions)
+        grants.push({ action, resources, ...(condition ? { condition } : {}) });
     }
   }
   return grants;

@@ -3,10 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_LIMITS } from '../../clients/agent/job.js';
-import { isRunning, startHeartbeatRecorder, startTestAgent, waitFor } from '../helpers/agent-harness.js';
-import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
-import { createTestFlv, startOrigin, startSink } from '../../clients/test-stream/media.js';
 import type { TestOrigin, TestSink } from '../../clients/test-stream/media.js';
+import {
+  createTestFlv,
+  startOrigin,
+  startSink,
+} from '../../clients/test-stream/media.js';
+import type { HeartbeatRecorder, TestAgent } from '../helpers/agent-harness.js';
+import {
+  isRunning,
+  startHeartbeatRecorder,
+  startTestAgent,
+  waitFor,
+} from '../helpers/agent-harness.js';
 
 describe('the job API', () => {
   let dir: string;
@@ -21,8 +30,15 @@ describe('the job API', () => {
     origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
     sink = await startSink();
     recorder = await startHeartbeatRecorder();
-    agent = await startTestAgent({ statusUrl: recorder.url, env: { RELAYWATCH_AGENT_MAX_RELAYS: '2' } });
-    job = { id: 'api-1', source: origin.url('/live.flv'), target: sink.url('/ingest/api-1.flv') };
+    agent = await startTestAgent({
+      statusUrl: recorder.url,
+      env: { RELAYWATCH_AGENT_MAX_RELAYS: '2' },
+    });
+    job = {
+      id: 'api-1',
+      source: origin.url('/live.flv'),
+      target: sink.url('/ingest/api-1.flv'),
+    };
   });
 
   afterAll(async () => {
@@ -37,11 +53,17 @@ describe('the job API', () => {
 
       expect(answer.status).toBe(401);
       expect(answer.headers.get('www-authenticate')).toBe('Bearer');
-      expect(answer.json).toEqual({ error: 'unauthorized', issues: [{ path: 'authorization', message: expect.any(String) }] });
+      expect(answer.json).toEqual({
+        error: 'unauthorized',
+        issues: [{ path: 'authorization', message: expect.any(String) }],
+      });
     });
 
     it('answers 401 to a wrong token and starts nothing', async () => {
-      const answer = await agent.request('POST', '/relays', { token: 'wrong-token', body: { ...job, id: 'intruder' } });
+      const answer = await agent.request('POST', '/relays', {
+        token: 'wrong-token',
+        body: { ...job, id: 'intruder' },
+      });
 
       expect(answer.status).toBe(401);
       expect((await agent.request('GET', '/relays/intruder')).status).toBe(404);
@@ -54,8 +76,17 @@ describe('the job API', () => {
 
       expect(answer.status).toBe(201);
       expect(answer.headers.get('location')).toBe('/relays/api-1');
-      expect(answer.json).toMatchObject({ id: 'api-1', source: job.source, target: job.target, state: 'flowing' });
-      const running = await waitFor('a pid', async () => (await agent.request('GET', '/relays/api-1')).json.pid, { timeoutMs: 10_000 });
+      expect(answer.json).toMatchObject({
+        id: 'api-1',
+        source: job.source,
+        target: job.target,
+        state: 'flowing',
+      });
+      const running = await waitFor(
+        'a pid',
+        async () => (await agent.request('GET', '/relays/api-1')).json.pid,
+        { timeoutMs: 10_000 },
+      );
       expect(isRunning(running)).toBe(true);
     });
 
@@ -65,31 +96,50 @@ describe('the job API', () => {
 
       expect(refused.status).toBe(401);
       expect(answer.status).toBe(200);
-      expect(answer.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(answer.headers.get('content-type')).toBe(
+        'text/plain; version=0.0.4; charset=utf-8',
+      );
       expect(answer.text).toContain('# TYPE relaywatch_agent_relays gauge');
-      expect(answer.text).toMatch(/^relaywatch_agent_relays\{state="flowing",status="ok"\} 1$/m);
-      expect(answer.text).toMatch(/^relaywatch_agent_origin_checks_total\{status="ok"\} [1-9]\d*$/m);
-      expect(answer.text).toMatch(/^relaywatch_agent_report_batches_total\{outcome="sent"\} \d+$/m);
+      expect(answer.text).toMatch(
+        /^relaywatch_agent_relays\{state="flowing",status="ok"\} 1$/m,
+      );
+      expect(answer.text).toMatch(
+        /^relaywatch_agent_origin_checks_total\{status="ok"\} [1-9]\d*$/m,
+      );
+      expect(answer.text).toMatch(
+        /^relaywatch_agent_report_batches_total\{outcome="sent"\} \d+$/m,
+      );
     });
 
     it('answers 200 to the same job again and keeps one relay', async () => {
       const answer = await agent.request('POST', '/relays', { body: job });
 
       expect(answer.status).toBe(200);
-      expect((await agent.request('GET', '/relays')).json.relays.filter((r: { id: string }) => r.id === 'api-1')).toHaveLength(1);
+      expect(
+        (await agent.request('GET', '/relays')).json.relays.filter(
+          (r: { id: string }) => r.id === 'api-1',
+        ),
+      ).toHaveLength(1);
     });
 
     it('answers 409 naming the id when the id already relays something else', async () => {
-      const answer = await agent.request('POST', '/relays', { body: { ...job, target: sink.url('/ingest/other.flv') } });
+      const answer = await agent.request('POST', '/relays', {
+        body: { ...job, target: sink.url('/ingest/other.flv') },
+      });
 
       expect(answer.status).toBe(409);
-      expect(answer.json).toMatchObject({ error: 'relay_exists', issues: [{ path: 'id' }] });
+      expect(answer.json).toMatchObject({
+        error: 'relay_exists',
+        issues: [{ path: 'id' }],
+      });
     });
 
     it('answers 409 once the relay limit is reached', async () => {
       await agent.request('POST', '/relays', { body: { ...job, id: 'api-2' } });
 
-      const answer = await agent.request('POST', '/relays', { body: { ...job, id: 'api-3' } });
+      const answer = await agent.request('POST', '/relays', {
+        body: { ...job, id: 'api-3' },
+      });
 
       expect(answer.status).toBe(409);
       expect(answer.json.error).toBe('relay_limit');
@@ -97,30 +147,48 @@ describe('the job API', () => {
 
     it('answers 400 naming each bad field', async () => {
       const answer = await agent.request('POST', '/relays', {
-        body: { id: 'bad id', source: 'file:///etc/passwd', target: 'rtmp://ingest.example/live/key' },
+        body: {
+          id: 'bad id',
+          source: 'file:///etc/passwd',
+          target: 'rtmp://ingest.example/live/key',
+        },
       });
 
       expect(answer.status).toBe(400);
       expect(answer.json.error).toBe('invalid_relay');
-      expect(answer.json.issues.map((issue: { path: string }) => issue.path).sort()).toEqual(['id', 'source']);
+      expect(
+        answer.json.issues.map((issue: { path: string }) => issue.path).sort(),
+      ).toEqual(['id', 'source']);
     });
 
     it('answers 400 naming the body when it is not JSON', async () => {
-      const answer = await agent.request('POST', '/relays', { body: '{"id": ' });
+      const answer = await agent.request('POST', '/relays', {
+        body: '{"id": ',
+      });
 
       expect(answer.status).toBe(400);
-      expect(answer.json).toMatchObject({ error: 'invalid_json', issues: [{ path: '(body)' }] });
+      expect(answer.json).toMatchObject({
+        error: 'invalid_json',
+        issues: [{ path: '(body)' }],
+      });
     });
 
     it('answers 415 when the body is not declared as JSON', async () => {
-      const answer = await agent.request('POST', '/relays', { body: JSON.stringify(job), headers: { 'content-type': 'text/plain' } });
+      const answer = await agent.request('POST', '/relays', {
+        body: JSON.stringify(job),
+        headers: { 'content-type': 'text/plain' },
+      });
 
       expect(answer.status).toBe(415);
       expect(answer.json.issues[0].path).toBe('content-type');
     });
 
     it('answers 413 to a body over the limit', async () => {
-      const body = JSON.stringify({ ...job, id: 'big', padding: 'x'.repeat(JOB_LIMITS.maxBodyBytes) });
+      const body = JSON.stringify({
+        ...job,
+        id: 'big',
+        padding: 'x'.repeat(JOB_LIMITS.maxBodyBytes),
+      });
 
       const answer = await agent.request('POST', '/relays', { body });
 
@@ -131,23 +199,35 @@ describe('the job API', () => {
     it('answers 400 naming the source when its URL is over the length limit', async () => {
       const source = `http://origin.example/${'a'.repeat(JOB_LIMITS.maxUrlLength)}`;
 
-      const answer = await agent.request('POST', '/relays', { body: { ...job, id: 'long-url', source } });
+      const answer = await agent.request('POST', '/relays', {
+        body: { ...job, id: 'long-url', source },
+      });
 
       expect(answer.status).toBe(400);
-      expect(answer.json.issues).toEqual([{ path: 'source', message: `must be at most ${JOB_LIMITS.maxUrlLength} characters` }]);
+      expect(answer.json.issues).toEqual([
+        {
+          path: 'source',
+          message: `must be at most ${JOB_LIMITS.maxUrlLength} characters`,
+        },
+      ]);
     });
   });
 
   describe('reading and deleting relays', () => {
     it('answers 400 naming the id for an id over the length limit', async () => {
-      const answer = await agent.request('GET', `/relays/${'x'.repeat(JOB_LIMITS.maxIdLength + 1)}`);
+      const answer = await agent.request(
+        'GET',
+        `/relays/${'x'.repeat(JOB_LIMITS.maxIdLength + 1)}`,
+      );
 
       expect(answer.status).toBe(400);
       expect(answer.json.issues[0].path).toBe('id');
     });
 
     it('answers 404 for an unknown relay and an unknown route, 405 for a wrong method', async () => {
-      expect((await agent.request('DELETE', '/relays/nobody')).status).toBe(404);
+      expect((await agent.request('DELETE', '/relays/nobody')).status).toBe(
+        404,
+      );
       expect((await agent.request('GET', '/nowhere')).status).toBe(404);
       const wrongMethod = await agent.request('PUT', '/relays');
       expect(wrongMethod.status).toBe(405);
@@ -155,7 +235,8 @@ describe('the job API', () => {
     });
 
     it('stops the ffmpeg of a deleted relay before answering 204', async () => {
-      const pid = (await agent.request('GET', '/relays/api-2')).json.pid as number;
+      const pid = (await agent.request('GET', '/relays/api-2')).json
+        .pid as number;
       expect(isRunning(pid)).toBe(true);
 
       const answer = await agent.request('DELETE', '/relays/api-2');
@@ -171,7 +252,11 @@ describe('the job API', () => {
       expect(answer.json).toMatchObject({
         ip: agent.config.ip,
         relays: { total: 1 },
-        reports: { droppedHeartbeats: 0, rejectedHeartbeats: 0, queuedBatches: expect.any(Number) },
+        reports: {
+          droppedHeartbeats: 0,
+          rejectedHeartbeats: 0,
+          queuedBatches: expect.any(Number),
+        },
       });
     });
   });
@@ -185,20 +270,37 @@ describe('deleting a relay while its start is being confirmed', () => {
     // The origin accepts and never answers: ffmpeg waits out its I/O timeout, the POST its confirm timeout.
     const agent = await startTestAgent({
       statusUrl: recorder.url,
-      env: { RELAYWATCH_AGENT_IO_TIMEOUT: '60', RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '60', RELAYWATCH_AGENT_STARTUP_TIMEOUT: '120' },
+      env: {
+        RELAYWATCH_AGENT_IO_TIMEOUT: '60',
+        RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '60',
+        RELAYWATCH_AGENT_STARTUP_TIMEOUT: '120',
+      },
     });
     try {
       const pending = agent.request('POST', '/relays', {
-        body: { id: 'pending', source: origin.url('/hang'), target: 'http://127.0.0.1:9/ingest/x.flv' },
+        body: {
+          id: 'pending',
+          source: origin.url('/hang'),
+          target: 'http://127.0.0.1:9/ingest/x.flv',
+        },
       });
-      await waitFor('the relay listed as starting', async () => (await agent.request('GET', '/relays/pending')).json.state === 'starting', { timeoutMs: 20_000 });
+      await waitFor(
+        'the relay listed as starting',
+        async () =>
+          (await agent.request('GET', '/relays/pending')).json.state ===
+          'starting',
+        { timeoutMs: 20_000 },
+      );
 
       const deleted = await agent.request('DELETE', '/relays/pending');
       const answer = await pending;
 
       expect(deleted.status).toBe(204);
       expect(answer.status).toBe(409);
-      expect(answer.json).toMatchObject({ error: 'relay_stopped', issues: [{ path: 'id' }] });
+      expect(answer.json).toMatchObject({
+        error: 'relay_stopped',
+        issues: [{ path: 'id' }],
+      });
       expect((await agent.request('GET', '/relays')).json.relays).toEqual([]);
     } finally {
       await agent.stop();
@@ -219,29 +321,48 @@ describe('stopping an ffmpeg that ignores SIGTERM', () => {
       "require('node:fs').writeSync(3, 'frame=1\\nout_time_us=40000\\nspeed=1x\\nprogress=continue\\n');",
       'setInterval(() => {}, 1000);',
     ].join(' ');
-    await writeFile(stubborn, `#!/bin/sh\nexec "${process.execPath}" -e "${program}"\n`);
+    await writeFile(
+      stubborn,
+      `#!/bin/sh\nexec "${process.execPath}" -e "${program}"\n`,
+    );
     await chmod(stubborn, 0o755);
     const recorder = await startHeartbeatRecorder();
     const agent = await startTestAgent({
       statusUrl: recorder.url,
-      env: { RELAYWATCH_AGENT_FFMPEG: stubborn, RELAYWATCH_AGENT_STOP_GRACE: '0.5', RELAYWATCH_AGENT_STARTUP_TIMEOUT: '60' },
+      env: {
+        RELAYWATCH_AGENT_FFMPEG: stubborn,
+        RELAYWATCH_AGENT_STOP_GRACE: '0.5',
+        RELAYWATCH_AGENT_STARTUP_TIMEOUT: '60',
+      },
     });
     try {
       // The source names a port that accepts connects, so the agent's origin check passes.
       await agent.request('POST', '/relays', {
-        body: { id: 'stubborn', source: `${recorder.url}/live.flv`, target: 'http://127.0.0.1:9/ingest/x.flv' },
+        body: {
+          id: 'stubborn',
+          source: `${recorder.url}/live.flv`,
+          target: 'http://127.0.0.1:9/ingest/x.flv',
+        },
       });
-      const running = await waitFor('the stand-in reporting a frame', async () => {
-        const relay = (await agent.request('GET', '/relays/stubborn')).json;
-        return relay.status === 'ok' && relay;
-      }, { timeoutMs: 10_000 });
+      const running = await waitFor(
+        'the stand-in reporting a frame',
+        async () => {
+          const relay = (await agent.request('GET', '/relays/stubborn')).json;
+          return relay.status === 'ok' && relay;
+        },
+        { timeoutMs: 10_000 },
+      );
       const pid = running.pid as number;
 
       const answer = await agent.request('DELETE', '/relays/stubborn');
 
       expect(answer.status).toBe(204);
       expect(isRunning(pid)).toBe(false);
-      expect(agent.logs.some((entry) => entry.message === 'relay ignored SIGTERM; killing')).toBe(true);
+      expect(
+        agent.logs.some(
+          (entry) => entry.message === 'relay ignored SIGTERM; killing',
+        ),
+      ).toBe(true);
     } finally {
       await agent.stop();
       await recorder.stop();

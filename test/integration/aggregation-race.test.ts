@@ -32,7 +32,14 @@ describe('two aggregation runs racing for one minute', () => {
         origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
         ts: minuteStart(first) + 1_000 + i * 3_000,
       }));
-      expect((await api('POST', '/v1/heartbeats', { role: 'reporter', body: { heartbeats } })).status).toBe(202);
+      expect(
+        (
+          await api('POST', '/v1/heartbeats', {
+            role: 'reporter',
+            body: { heartbeats },
+          })
+        ).status,
+      ).toBe(202);
     }
     now = minuteStart(first + 1) + 15_000;
   });
@@ -40,8 +47,19 @@ describe('two aggregation runs racing for one minute', () => {
 
   it('the run that placed the ban but lost the state write reports the ban and that it was superseded; the other, which saw the ban in force, reports no ban', async () => {
     const runtime = center.runtime;
-    const log = createLogger({ level: 'info', metrics: false, write: (line) => void lines.push(JSON.parse(line)) });
-    const base = { config: runtime.config, heartbeats: runtime.heartbeats, bans: runtime.bans, events: runtime.events, log, clock: () => now };
+    const log = createLogger({
+      level: 'info',
+      metrics: false,
+      write: (line) => void lines.push(JSON.parse(line)),
+    });
+    const base = {
+      config: runtime.config,
+      heartbeats: runtime.heartbeats,
+      bans: runtime.bans,
+      events: runtime.events,
+      log,
+      clock: () => now,
+    };
     const runB = createAggregator({ ...base, state: runtime.state });
     let summaryB: AggregationSummary | undefined;
     const runA = createAggregator({
@@ -58,13 +76,23 @@ describe('two aggregation runs racing for one minute', () => {
 
     const summaryA = await runA.run(minuteStart(first + 1) + 15_000);
 
-    expect(summaryA.decisions.filter((d) => d.type === 'ban').map((d) => d.ip)).toEqual([bad]);
+    expect(
+      summaryA.decisions.filter((d) => d.type === 'ban').map((d) => d.ip),
+    ).toEqual([bad]);
     expect(summaryA.supersededAt).toBeDefined();
     expect(summaryB?.decisions.filter((d) => d.type === 'ban')).toEqual([]);
     expect(summaryB?.supersededAt).toBeUndefined();
-    const stopped = lines.find((line) => /another run already/.test(line.message));
-    expect(stopped?.applied).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'ban', ip: bad })]));
-    const entries = (await apiClient(center)('GET', '/v1/blocklist', { role: 'reader' })).json.entries as Array<{ ip: string }>;
+    const stopped = lines.find((line) =>
+      /another run already/.test(line.message),
+    );
+    expect(stopped?.applied).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'ban', ip: bad }),
+      ]),
+    );
+    const entries = (
+      await apiClient(center)('GET', '/v1/blocklist', { role: 'reader' })
+    ).json.entries as Array<{ ip: string }>;
     expect(entries.map((e) => e.ip)).toEqual([bad]);
   });
 });

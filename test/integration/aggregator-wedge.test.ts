@@ -3,8 +3,12 @@ import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../functions/aggregator.js';
 import { parseConfig } from '../../functions/core/config.js';
-import { bucketId, minuteOf, minuteStart } from '../../functions/core/minutes.js';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
+import {
+  bucketId,
+  minuteOf,
+  minuteStart,
+} from '../../functions/core/minutes.js';
 import { tallyHeartbeats } from '../../functions/core/tally.js';
 import { createLogger } from '../../functions/log.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
@@ -13,7 +17,11 @@ import { createEventStore } from '../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../functions/store/state-store.js';
 import { ensureTable } from '../../infra/local/table.js';
-import { apiClient, localEndpoint, startStatusCenter } from '../helpers/status-center.js';
+import {
+  apiClient,
+  localEndpoint,
+  startStatusCenter,
+} from '../helpers/status-center.js';
 
 /**
  * A minute that cannot be decided must not stop detection. Before the state
@@ -24,17 +32,40 @@ import { apiClient, localEndpoint, startStatusCenter } from '../helpers/status-c
 
 const FLEET = Array.from({ length: 10 }, (_, i) => `203.0.113.${i + 11}`);
 const BROKEN = FLEET[6] as string;
-const ORIGINS = ['rtmp://origin-a.example.net/live', 'rtmp://origin-b.example.net/live'];
+const ORIGINS = [
+  'rtmp://origin-a.example.net/live',
+  'rtmp://origin-b.example.net/live',
+];
 
-type Beat = { ip: string; process: string; status: string; kind?: string; origin: string; ts: number };
+type Beat = {
+  ip: string;
+  process: string;
+  status: string;
+  kind?: string;
+  origin: string;
+  ts: number;
+};
 
 /** Minute `m` of the ten machines: 12 relays and 4 canary probes each; `broken` fails everything. */
 function fleetMinute(m: number, broken: string | undefined): Beat[][] {
   return FLEET.map((ip) => {
     const status = ip === broken ? 'connect_failed' : 'ok';
     return [
-      ...Array.from({ length: 12 }, (_, n) => ({ ip, process: `ffmpeg-${n}`, status, origin: `${ORIGINS[n % 2]}/s${n}`, ts: minuteStart(m) + 1_000 + n * 1_000 })),
-      ...Array.from({ length: 4 }, (_, n) => ({ ip, process: 'probe', kind: 'probe', status, origin: 'tcp://canary.example.net:443', ts: minuteStart(m) + 20_000 + n * 1_000 })),
+      ...Array.from({ length: 12 }, (_, n) => ({
+        ip,
+        process: `ffmpeg-${n}`,
+        status,
+        origin: `${ORIGINS[n % 2]}/s${n}`,
+        ts: minuteStart(m) + 1_000 + n * 1_000,
+      })),
+      ...Array.from({ length: 4 }, (_, n) => ({
+        ip,
+        process: 'probe',
+        kind: 'probe',
+        status,
+        origin: 'tcp://canary.example.net:443',
+        ts: minuteStart(m) + 20_000 + n * 1_000,
+      })),
     ];
   });
 }
@@ -57,12 +88,27 @@ describe('a minute that cannot be decided does not stop detection', () => {
     for (let request = 0; request < 6; request++) {
       const heartbeats = Array.from({ length: 500 }, (_, i) => {
         const n = request * 500 + i;
-        return { ip: `2001:db8:${(n >> 8).toString(16)}:${(n & 255).toString(16)}::${randomBytes(2).toString('hex')}`, process: 'p', status: 'ok', origin: ORIGINS[0] };
+        return {
+          ip: `2001:db8:${(n >> 8).toString(16)}:${(n & 255).toString(16)}::${randomBytes(2).toString('hex')}`,
+          process: 'p',
+          status: 'ok',
+          origin: ORIGINS[0],
+        };
       });
-      expect((await api('POST', '/v1/heartbeats', { role: 'reporter', body: { heartbeats } })).status).toBe(202);
+      expect(
+        (
+          await api('POST', '/v1/heartbeats', {
+            role: 'reporter',
+            body: { heartbeats },
+          })
+        ).status,
+      ).toBe(202);
     }
     now = minuteStart(m + 1) + 15_000;
-    const flood = (await center.aggregate(new Date(now).toISOString())) as { minutes: string[]; failedMinutes: string[] };
+    const flood = (await center.aggregate(new Date(now).toISOString())) as {
+      minutes: string[];
+      failedMinutes: string[];
+    };
     expect(flood.minutes).toEqual([bucketId(m)]);
     expect(flood.failedMinutes).toEqual([]);
     const view = (await api('GET', '/v1/fleet', { role: 'reader' })).json;
@@ -73,22 +119,47 @@ describe('a minute that cannot be decided does not stop detection', () => {
     const later = m + 2;
     now = minuteStart(later) + 30_000;
     for (const heartbeats of fleetMinute(later, BROKEN)) {
-      expect((await api('POST', '/v1/heartbeats', { role: 'reporter', body: { heartbeats } })).status).toBe(202);
+      expect(
+        (
+          await api('POST', '/v1/heartbeats', {
+            role: 'reporter',
+            body: { heartbeats },
+          })
+        ).status,
+      ).toBe(202);
     }
     now = minuteStart(later + 1) + 15_000;
-    const decided = (await center.aggregate(new Date(now).toISOString())) as { minutes: string[]; decisions: Array<{ type: string; ip?: string }> };
+    const decided = (await center.aggregate(new Date(now).toISOString())) as {
+      minutes: string[];
+      decisions: Array<{ type: string; ip?: string }>;
+    };
     expect(decided.minutes).toEqual([bucketId(m + 1), bucketId(later)]);
-    expect(decided.decisions).toContainEqual(expect.objectContaining({ type: 'ban', ip: BROKEN }));
-    const blocklist = (await api('GET', '/v1/blocklist', { role: 'reader' })).json;
-    expect(blocklist.entries.map((e: { ip: string }) => e.ip)).toEqual([BROKEN]);
+    expect(decided.decisions).toContainEqual(
+      expect.objectContaining({ type: 'ban', ip: BROKEN }),
+    );
+    const blocklist = (await api('GET', '/v1/blocklist', { role: 'reader' }))
+      .json;
+    expect(blocklist.entries.map((e: { ip: string }) => e.ip)).toEqual([
+      BROKEN,
+    ]);
   });
 
   it('moves past a minute whose state write DynamoDB refuses, records why, and decides the next minute on time', async () => {
     let now = minuteStart(minuteOf(Date.now())) + 5_000;
     const tableName = `relaywatch-wedge-${randomBytes(6).toString('hex')}`;
-    await ensureTable({ endpoint: localEndpoint(), region: 'us-east-1', tableName });
-    const config = parseConfig({ TABLE_NAME: tableName, RELAYWATCH_AGGREGATE_WAITS: 'false' });
-    const client = createDocumentClient({ region: 'us-east-1', endpoint: localEndpoint() });
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
+    const config = parseConfig({
+      TABLE_NAME: tableName,
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+    });
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: localEndpoint(),
+    });
     cleanups.push(() => client.destroy());
     const first = minuteOf(now) + 1;
     // Fault injection: DynamoDB refuses every write of minute `first`'s state, as it refused the 400 KB item.
@@ -96,15 +167,28 @@ describe('a minute that cannot be decided does not stop detection', () => {
     client.middlewareStack.add(
       (next) => async (args) => {
         if (JSON.stringify(args.input).includes(poisoned)) {
-          throw new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', $metadata: {}, message: 'Item size has exceeded the maximum allowed size' });
+          throw new DynamoDBServiceException({
+            name: 'ValidationException',
+            $fault: 'client',
+            $metadata: {},
+            message: 'Item size has exceeded the maximum allowed size',
+          });
         }
         return next(args);
       },
       { step: 'initialize', name: 'poisonOneMinute' },
     );
     const logged: Array<Record<string, any>> = [];
-    const log = createLogger({ level: 'error', write: (line) => void logged.push(JSON.parse(line)) });
-    const heartbeats = createHeartbeatStore({ client, tableName, shards: config.shards, bucketTtlHours: 48 });
+    const log = createLogger({
+      level: 'error',
+      write: (line) => void logged.push(JSON.parse(line)),
+    });
+    const heartbeats = createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: 48,
+    });
     const events = createEventStore({ client, tableName, eventTtlDays: 30 });
     const aggregator = createAggregator({
       config,
@@ -118,8 +202,13 @@ describe('a minute that cannot be decided does not stop detection', () => {
     const write = async (m: number, broken: string | undefined) => {
       for (const beats of fleetMinute(m, broken)) {
         // Received 2 s after the newest heartbeat: on time (a backlog would count against nobody).
-        const { tallies } = tallyHeartbeats(beats as Heartbeat[], { now: minuteStart(m) + 25_000, graceMs: 10_000 });
-        await heartbeats.addTallies(tallies, { writeId: `b:${m}-${beats[0]?.ip}` });
+        const { tallies } = tallyHeartbeats(beats as Heartbeat[], {
+          now: minuteStart(m) + 25_000,
+          graceMs: 10_000,
+        });
+        await heartbeats.addTallies(tallies, {
+          writeId: `b:${m}-${beats[0]?.ip}`,
+        });
       }
     };
 
@@ -127,9 +216,20 @@ describe('a minute that cannot be decided does not stop detection', () => {
     now = minuteStart(first + 1) + 15_000;
     const failed = await aggregator.run(now);
     expect(failed.failedMinutes).toEqual([bucketId(first)]);
-    expect(logged.some((line) => line.level === 'error' && /could not be decided/.test(line.message))).toBe(true);
-    expect(logged.some((line) => line._aws && line.AggregationFailures === 1)).toBe(true);
-    const trail = await events.listEvents({ since: minuteStart(first - 1), limit: 10, now });
+    expect(
+      logged.some(
+        (line) =>
+          line.level === 'error' && /could not be decided/.test(line.message),
+      ),
+    ).toBe(true);
+    expect(
+      logged.some((line) => line._aws && line.AggregationFailures === 1),
+    ).toBe(true);
+    const trail = await events.listEvents({
+      since: minuteStart(first - 1),
+      limit: 10,
+      now,
+    });
     expect(trail.map((e) => e.type)).toContain('aggregation_failed');
 
     // The next minute: decided on time, and the broken machine is banned.
@@ -138,6 +238,8 @@ describe('a minute that cannot be decided does not stop detection', () => {
     const next = await aggregator.run(now);
     expect(next.minutes).toEqual([bucketId(first + 1)]);
     expect(next.failedMinutes).toEqual([]);
-    expect(next.decisions).toContainEqual(expect.objectContaining({ type: 'ban', ip: BROKEN }));
+    expect(next.decisions).toContainEqual(
+      expect.objectContaining({ type: 'ban', ip: BROKEN }),
+    );
   });
 });

@@ -4,25 +4,50 @@
  * bounds and the reason in words.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Agent, Attempt, DispatchOptions } from '../../clients/dispatcher/index.js';
+import type {
+  Agent,
+  Attempt,
+  DispatchOptions,
+} from '../../clients/dispatcher/index.js';
 import {
   BlocklistClientOptionsError,
   createBlocklistClient,
   dispatch,
 } from '../../clients/dispatcher/index.js';
-import { T0, ban, manualClock, recordingLogger, scriptedFetch } from '../helpers/dispatcher-fakes.js';
-import type { AgentReply, FakeAgent, SeenHttpRequest } from '../helpers/dispatcher-servers.js';
+import {
+  ban,
+  manualClock,
+  recordingLogger,
+  scriptedFetch,
+  T0,
+} from '../helpers/dispatcher-fakes.js';
+import type {
+  AgentReply,
+  FakeAgent,
+  SeenHttpRequest,
+} from '../helpers/dispatcher-servers.js';
 import { startFakeAgent } from '../helpers/dispatcher-servers.js';
 
-const JOB = { id: 'job-9', source: 'rtmp://origin.example/live/9', target: 'rtmp://cdn.example/live/9' };
+const JOB = {
+  id: 'job-9',
+  source: 'rtmp://origin.example/live/9',
+  target: 'rtmp://cdn.example/live/9',
+};
 const TOKEN = 'agent-fake-token';
 
-const flowing = (): AgentReply => ({ status: 201, body: { ...JOB, status: 'ok', state: 'flowing' } });
+const flowing = (): AgentReply => ({
+  status: 201,
+  body: { ...JOB, status: 'ok', state: 'flowing' },
+});
 const failedStart = (status: string, detail: string): AgentReply => ({
   status: 502,
   body: { error: 'relay_failed', status, detail },
 });
-const connectFailed = () => failedStart('connect_failed', 'Connection to tcp://origin.example:1935 failed: Connection timed out');
+const connectFailed = () =>
+  failedStart(
+    'connect_failed',
+    'Connection to tcp://origin.example:1935 failed: Connection timed out',
+  );
 
 let started: FakeAgent[] = [];
 
@@ -35,18 +60,35 @@ type Handler = (request: SeenHttpRequest) => AgentReply;
 
 /** Answers POST /relays with `post`, and GET or DELETE /relays/{id} with `other` (404 unless given). */
 const onPost =
-  (post: Handler, other: Handler = () => ({ status: 404, body: { error: 'relay_not_found' } })): Handler =>
+  (
+    post: Handler,
+    other: Handler = () => ({
+      status: 404,
+      body: { error: 'relay_not_found' },
+    }),
+  ): Handler =>
   (request) =>
     request.method === 'POST' ? post(request) : other(request);
 
 /** Fake agents on loopback, each answering POST /relays with its handler, reporting as 198.51.100.1, .2, … */
-async function agentsAnswering(...posts: Handler[]): Promise<{ fakes: FakeAgent[]; agents: Agent[] }> {
-  const fakes = await Promise.all(posts.map((post) => startFakeAgent({ reply: onPost(post) })));
+async function agentsAnswering(
+  ...posts: Handler[]
+): Promise<{ fakes: FakeAgent[]; agents: Agent[] }> {
+  const fakes = await Promise.all(
+    posts.map((post) => startFakeAgent({ reply: onPost(post) })),
+  );
   started.push(...fakes);
-  return { fakes, agents: fakes.map((fake, i) => ({ url: fake.url, ip: `198.51.100.${i + 1}` })) };
+  return {
+    fakes,
+    agents: fakes.map((fake, i) => ({
+      url: fake.url,
+      ip: `198.51.100.${i + 1}`,
+    })),
+  };
 }
 
-const postsTo = (fakes: FakeAgent[]) => fakes.map((fake) => fake.posts.filter((r) => r.method === 'POST').length);
+const postsTo = (fakes: FakeAgent[]) =>
+  fakes.map((fake) => fake.posts.filter((r) => r.method === 'POST').length);
 
 /** A blocklist client whose list bans `ips`, loaded from a scripted status center. */
 async function blocklistBanning(ips: string[], minHealthyShare?: number) {
@@ -54,7 +96,10 @@ async function blocklistBanning(ips: string[], minHealthyShare?: number) {
   const client = createBlocklistClient({
     url: 'http://127.0.0.1:9',
     token: 'reader-token',
-    fetch: scriptedFetch({ kind: 'list', entries: ips.map((ip) => ban(ip, { until: T0 + 3_600_000 })) }),
+    fetch: scriptedFetch({
+      kind: 'list',
+      entries: ips.map((ip) => ban(ip, { until: T0 + 3_600_000 })),
+    }),
     now: clock.now,
     logger: recordingLogger(),
     ...(minHealthyShare === undefined ? {} : { minHealthyShare }),
@@ -69,10 +114,20 @@ describe('dispatch: where the job lands', () => {
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: true, agent: agents[0], state: 'flowing', stoppedBy: 'landed' });
+    expect(result).toMatchObject({
+      landed: true,
+      agent: agents[0],
+      state: 'flowing',
+      stoppedBy: 'landed',
+    });
     expect(result.relay).toMatchObject({ id: JOB.id, state: 'flowing' });
     expect(result.attempts).toHaveLength(1);
-    expect(result.attempts[0]).toMatchObject({ outcome: 'landed', httpStatus: 201, state: 'flowing', status: 'ok' });
+    expect(result.attempts[0]).toMatchObject({
+      outcome: 'landed',
+      httpStatus: 201,
+      state: 'flowing',
+      status: 'ok',
+    });
     expect(result.reason).toBe('landed on 198.51.100.1 (flowing) at attempt 1');
     expect(postsTo(fakes)).toEqual([1, 0]);
     const post = fakes[0]?.posts[0];
@@ -82,7 +137,10 @@ describe('dispatch: where the job lands', () => {
   });
 
   it('counts 202 starting as landed, reported as starting rather than flowing', async () => {
-    const { agents } = await agentsAnswering(() => ({ status: 202, body: { ...JOB, status: 'starting', state: 'starting' } }));
+    const { agents } = await agentsAnswering(() => ({
+      status: 202,
+      body: { ...JOB, status: 'starting', state: 'starting' },
+    }));
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
@@ -91,11 +149,18 @@ describe('dispatch: where the job lands', () => {
   });
 
   it('counts a 201 without a state (an agent that answers at once) as landed with state unknown', async () => {
-    const { fakes, agents } = await agentsAnswering(() => ({ status: 201, body: { ...JOB, status: 'starting', runs: 0 } }), flowing);
+    const { fakes, agents } = await agentsAnswering(
+      () => ({ status: 201, body: { ...JOB, status: 'starting', runs: 0 } }),
+      flowing,
+    );
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: true, agent: agents[0], state: 'unknown' });
+    expect(result).toMatchObject({
+      landed: true,
+      agent: agents[0],
+      state: 'unknown',
+    });
     expect(postsTo(fakes)).toEqual([1, 0]);
   });
 
@@ -109,16 +174,29 @@ describe('dispatch: where the job lands', () => {
     started.push(same);
     const { fakes, agents } = await agentsAnswering(flowing);
 
-    const result = await dispatch(JOB, [{ url: same.url, ip: '198.51.100.9' }, ...agents], { token: TOKEN });
+    const result = await dispatch(
+      JOB,
+      [{ url: same.url, ip: '198.51.100.9' }, ...agents],
+      { token: TOKEN },
+    );
 
-    expect(result).toMatchObject({ landed: true, state: 'flowing', agent: { url: same.url } });
+    expect(result).toMatchObject({
+      landed: true,
+      state: 'flowing',
+      agent: { url: same.url },
+    });
     expect(result.reason).toBe('landed on 198.51.100.9 (flowing) at attempt 1');
-    expect(same.posts.map((request) => `${request.method} ${request.path}`)).toEqual(['POST /relays', `GET /relays/${JOB.id}`]);
+    expect(
+      same.posts.map((request) => `${request.method} ${request.path}`),
+    ).toEqual(['POST /relays', `GET /relays/${JOB.id}`]);
     expect(postsTo(fakes)).toEqual([0]);
   });
 
   it('treats an agent that answers 200 for a job it already runs as landed', async () => {
-    const { agents } = await agentsAnswering(() => ({ status: 200, body: { ...JOB, status: 'ok', runs: 3 } }));
+    const { agents } = await agentsAnswering(() => ({
+      status: 200,
+      body: { ...JOB, status: 'ok', runs: 3 },
+    }));
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
@@ -132,8 +210,15 @@ describe('dispatch: moving on', () => {
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: true, agent: agents[1], state: 'flowing' });
-    expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(['failed_start', 'landed']);
+    expect(result).toMatchObject({
+      landed: true,
+      agent: agents[1],
+      state: 'flowing',
+    });
+    expect(result.attempts.map((attempt) => attempt.outcome)).toEqual([
+      'failed_start',
+      'landed',
+    ]);
     expect(result.attempts[0]).toMatchObject({
       agent: agents[0],
       httpStatus: 502,
@@ -142,24 +227,63 @@ describe('dispatch: moving on', () => {
       detail: expect.stringContaining('Connection timed out'),
       networkError: null,
     });
-    expect(result.reason).toBe('landed on 198.51.100.2 (flowing) at attempt 2; before it: origin unreachable from 1 of 1 agent');
+    expect(result.reason).toBe(
+      'landed on 198.51.100.2 (flowing) at attempt 2; before it: origin unreachable from 1 of 1 agent',
+    );
     expect(postsTo(fakes)).toEqual([1, 1]);
   });
 
-  it.each<[string, AgentReply | ((request: SeenHttpRequest) => AgentReply), RegExp]>([
-    ['an origin error', failedStart('origin_error', 'Connection refused'), /origin refused the relay or answered an error: Connection refused/],
-    ['another start error', failedStart('error', 'Invalid data found'), /relay failed to start: Invalid data found/],
-    ['401', { status: 401, body: { error: 'unauthorized' } }, /agent refused our token \(HTTP 401\)/],
-    ['403', { status: 403, body: { error: 'forbidden' } }, /agent refused our token \(HTTP 403\)/],
-    ['409 relay_limit', { status: 409, body: { error: 'relay_limit' } }, /agent at its relay limit/],
-    ['429', { status: 429, body: { error: 'busy' } }, /agent busy \(HTTP 429\)/],
+  it.each<
+    [string, AgentReply | ((request: SeenHttpRequest) => AgentReply), RegExp]
+  >([
+    [
+      'an origin error',
+      failedStart('origin_error', 'Connection refused'),
+      /origin refused the relay or answered an error: Connection refused/,
+    ],
+    [
+      'another start error',
+      failedStart('error', 'Invalid data found'),
+      /relay failed to start: Invalid data found/,
+    ],
+    [
+      '401',
+      { status: 401, body: { error: 'unauthorized' } },
+      /agent refused our token \(HTTP 401\)/,
+    ],
+    [
+      '403',
+      { status: 403, body: { error: 'forbidden' } },
+      /agent refused our token \(HTTP 403\)/,
+    ],
+    [
+      '409 relay_limit',
+      { status: 409, body: { error: 'relay_limit' } },
+      /agent at its relay limit/,
+    ],
+    [
+      '429',
+      { status: 429, body: { error: 'busy' } },
+      /agent busy \(HTTP 429\)/,
+    ],
     ['503', { status: 503 }, /agent busy \(HTTP 503\)/],
-    ['500', { status: 500, body: { error: 'internal' } }, /agent answered HTTP 500 internal/],
-    ['a 502 that is not relay_failed', { status: 502, body: 'bad gateway' }, /agent answered HTTP 502/],
+    [
+      '500',
+      { status: 500, body: { error: 'internal' } },
+      /agent answered HTTP 500 internal/,
+    ],
+    [
+      'a 502 that is not relay_failed',
+      { status: 502, body: 'bad gateway' },
+      /agent answered HTTP 502/,
+    ],
     ['a redirect', { status: 307 }, /agent answered HTTP 307/],
     ['a dropped connection', 'drop', /agent unreachable/],
   ])('moves on to the next agent after %s', async (_, reply, reason) => {
-    const { fakes, agents } = await agentsAnswering(typeof reply === 'function' ? reply : () => reply, flowing);
+    const { fakes, agents } = await agentsAnswering(
+      typeof reply === 'function' ? reply : () => reply,
+      flowing,
+    );
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
@@ -173,16 +297,31 @@ describe('dispatch: moving on', () => {
     const other = await startFakeAgent({
       reply: onPost(
         () => ({ status: 409, body: { error: 'relay_exists' } }),
-        () => ({ status: 200, body: { ...JOB, source: 'rtmp://elsewhere.example/live/1', status: 'ok' } }),
+        () => ({
+          status: 200,
+          body: {
+            ...JOB,
+            source: 'rtmp://elsewhere.example/live/1',
+            status: 'ok',
+          },
+        }),
       ),
     });
     started.push(other);
     const { agents } = await agentsAnswering(flowing);
 
-    const result = await dispatch(JOB, [{ url: other.url, ip: '198.51.100.9' }, ...agents], { token: TOKEN });
+    const result = await dispatch(
+      JOB,
+      [{ url: other.url, ip: '198.51.100.9' }, ...agents],
+      { token: TOKEN },
+    );
 
     expect(result).toMatchObject({ landed: true, agent: agents[0] });
-    expect(result.attempts[0]).toMatchObject({ outcome: 'refused', httpStatus: 409, reason: 'agent already runs another job with this id' });
+    expect(result.attempts[0]).toMatchObject({
+      outcome: 'refused',
+      httpStatus: 409,
+      reason: 'agent already runs another job with this id',
+    });
   });
 
   it('moves on from an agent that cannot be reached', async () => {
@@ -192,14 +331,21 @@ describe('dispatch: moving on', () => {
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
     expect(result).toMatchObject({ landed: true, agent: agents[1] });
-    expect(result.attempts[0]).toMatchObject({ outcome: 'unreachable', httpStatus: null, networkError: expect.stringMatching(/fetch failed|ECONNREFUSED/) });
+    expect(result.attempts[0]).toMatchObject({
+      outcome: 'unreachable',
+      httpStatus: null,
+      networkError: expect.stringMatching(/fetch failed|ECONNREFUSED/),
+    });
   });
 
   it('moves on from an agent that does not answer in time, after asking it to drop the job', async () => {
     const { fakes, agents } = await agentsAnswering(() => 'hang', flowing);
 
     // Long enough for the second agent to answer on a loaded machine; the first never answers at all.
-    const result = await dispatch(JOB, agents, { token: TOKEN, attemptTimeoutMs: 2_000 });
+    const result = await dispatch(JOB, agents, {
+      token: TOKEN,
+      attemptTimeoutMs: 2_000,
+    });
 
     expect(result).toMatchObject({ landed: true, agent: agents[1] });
     expect(result.attempts[0]).toMatchObject({
@@ -208,21 +354,40 @@ describe('dispatch: moving on', () => {
       networkError: 'no answer within 2000 ms',
       cancel: 'not_found',
     });
-    expect(fakes[0]?.posts.map((request) => `${request.method} ${request.path}`)).toEqual(['POST /relays', `DELETE /relays/${JOB.id}`]);
+    expect(
+      fakes[0]?.posts.map((request) => `${request.method} ${request.path}`),
+    ).toEqual(['POST /relays', `DELETE /relays/${JOB.id}`]);
   });
 
   it('stops at a 400 without trying any other agent: the job itself is bad', async () => {
     const invalid = (): AgentReply => ({
       status: 400,
-      body: { error: 'invalid_relay', issues: [{ path: 'source', message: 'must be an http(s), rtmp(s), rtsp or srt URL' }] },
+      body: {
+        error: 'invalid_relay',
+        issues: [
+          {
+            path: 'source',
+            message: 'must be an http(s), rtmp(s), rtsp or srt URL',
+          },
+        ],
+      },
     });
     const { fakes, agents } = await agentsAnswering(invalid, flowing, flowing);
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: false, agent: null, state: null, stoppedBy: 'bad_job' });
+    expect(result).toMatchObject({
+      landed: false,
+      agent: null,
+      state: null,
+      stoppedBy: 'bad_job',
+    });
     expect(result.attempts).toHaveLength(1);
-    expect(result.attempts[0]).toMatchObject({ outcome: 'bad_job', httpStatus: 400, error: 'invalid_relay' });
+    expect(result.attempts[0]).toMatchObject({
+      outcome: 'bad_job',
+      httpStatus: 400,
+      error: 'invalid_relay',
+    });
     expect(result.reason).toBe(
       'the agent refused the job as invalid: source must be an http(s), rtmp(s), rtsp or srt URL; no other agent tried',
     );
@@ -230,13 +395,19 @@ describe('dispatch: moving on', () => {
   });
 
   it('tries the agents in the order given, telling onAttempt about each before the next one starts', async () => {
-    const { fakes, agents } = await agentsAnswering(connectFailed, connectFailed, flowing, flowing);
+    const { fakes, agents } = await agentsAnswering(
+      connectFailed,
+      connectFailed,
+      flowing,
+      flowing,
+    );
     const heard: Array<{ ip: string; postsSoFar: number[] }> = [];
     const order = [agents[1], agents[0], agents[3], agents[2]] as Agent[];
 
     const result = await dispatch(JOB, order, {
       token: TOKEN,
-      onAttempt: (attempt: Attempt) => heard.push({ ip: attempt.agent.ip, postsSoFar: postsTo(fakes) }),
+      onAttempt: (attempt: Attempt) =>
+        heard.push({ ip: attempt.agent.ip, postsSoFar: postsTo(fakes) }),
     });
 
     expect(result).toMatchObject({ landed: true, agent: agents[3] });
@@ -263,13 +434,27 @@ describe('dispatch: moving on', () => {
 
 describe('dispatch: when no agent takes the job', () => {
   it('says "origin unreachable from 5 of 5 agents" when every agent answers connect_failed, never landed', async () => {
-    const { fakes, agents } = await agentsAnswering(connectFailed, connectFailed, connectFailed, connectFailed, connectFailed);
+    const { fakes, agents } = await agentsAnswering(
+      connectFailed,
+      connectFailed,
+      connectFailed,
+      connectFailed,
+      connectFailed,
+    );
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: false, agent: null, state: null, stoppedBy: 'exhausted', notTried: [] });
+    expect(result).toMatchObject({
+      landed: false,
+      agent: null,
+      state: null,
+      stoppedBy: 'exhausted',
+      notTried: [],
+    });
     expect(result.reason).toBe('origin unreachable from 5 of 5 agents');
-    expect(result.attempts.map((attempt) => attempt.status)).toEqual(Array(5).fill('connect_failed'));
+    expect(result.attempts.map((attempt) => attempt.status)).toEqual(
+      Array(5).fill('connect_failed'),
+    );
     expect(postsTo(fakes)).toEqual([1, 1, 1, 1, 1]);
   });
 
@@ -293,41 +478,74 @@ describe('dispatch: when no agent takes the job', () => {
   it('says "no agent given" for an empty list and sends nothing', async () => {
     const result = await dispatch(JOB, [], { token: TOKEN });
 
-    expect(result).toMatchObject({ landed: false, stoppedBy: 'no_usable_agent', reason: 'no agent given', attempts: [] });
+    expect(result).toMatchObject({
+      landed: false,
+      stoppedBy: 'no_usable_agent',
+      reason: 'no agent given',
+      attempts: [],
+    });
   });
 });
 
 describe('dispatch: the blocklist and the panic rule', () => {
   it('leaves blocked agents out and says so when the others fail', async () => {
-    const { fakes, agents } = await agentsAnswering(flowing, connectFailed, connectFailed);
+    const { fakes, agents } = await agentsAnswering(
+      flowing,
+      connectFailed,
+      connectFailed,
+    );
     const blocklist = await blocklistBanning(['198.51.100.1']);
 
     const result = await dispatch(JOB, agents, { token: TOKEN, blocklist });
 
     expect(result.landed).toBe(false);
-    expect(result.selection).toMatchObject({ candidates: 3, healthy: 2, panic: false, usable: [agents[1], agents[2]] });
-    expect(result.selection.blocked.map(({ candidate }) => candidate)).toEqual([agents[0]]);
-    expect(result.reason).toBe('origin unreachable from 2 of 2 agents; 1 blocked agent not tried');
+    expect(result.selection).toMatchObject({
+      candidates: 3,
+      healthy: 2,
+      panic: false,
+      usable: [agents[1], agents[2]],
+    });
+    expect(result.selection.blocked.map(({ candidate }) => candidate)).toEqual([
+      agents[0],
+    ]);
+    expect(result.reason).toBe(
+      'origin unreachable from 2 of 2 agents; 1 blocked agent not tried',
+    );
     expect(postsTo(fakes)).toEqual([0, 1, 1]);
   });
 
   it('tries blocked agents too, in order, when too few are healthy (panic)', async () => {
-    const { fakes, agents } = await agentsAnswering(connectFailed, flowing, flowing);
+    const { fakes, agents } = await agentsAnswering(
+      connectFailed,
+      flowing,
+      flowing,
+    );
     const blocklist = await blocklistBanning(['198.51.100.1', '198.51.100.2']);
 
     const result = await dispatch(JOB, agents, { token: TOKEN, blocklist });
 
-    expect(result).toMatchObject({ landed: true, agent: agents[1], selection: { panic: true, healthy: 1 } });
+    expect(result).toMatchObject({
+      landed: true,
+      agent: agents[1],
+      selection: { panic: true, healthy: 1 },
+    });
     expect(postsTo(fakes)).toEqual([1, 1, 0]);
   });
 
   it('sends nothing when every agent is blocked and panic is off', async () => {
     const { fakes, agents } = await agentsAnswering(flowing, flowing);
-    const blocklist = await blocklistBanning(['198.51.100.1', '198.51.100.2'], 0);
+    const blocklist = await blocklistBanning(
+      ['198.51.100.1', '198.51.100.2'],
+      0,
+    );
 
     const result = await dispatch(JOB, agents, { token: TOKEN, blocklist });
 
-    expect(result).toMatchObject({ landed: false, stoppedBy: 'no_usable_agent', attempts: [] });
+    expect(result).toMatchObject({
+      landed: false,
+      stoppedBy: 'no_usable_agent',
+      attempts: [],
+    });
     expect(result.reason).toBe('every agent is blocked (2) and panic is off');
     expect(postsTo(fakes)).toEqual([0, 0]);
   });
@@ -335,12 +553,25 @@ describe('dispatch: the blocklist and the panic rule', () => {
 
 describe('dispatch: bounds', () => {
   it('tries at most maxAttempts agents and names the ones left', async () => {
-    const { fakes, agents } = await agentsAnswering(connectFailed, connectFailed, flowing);
+    const { fakes, agents } = await agentsAnswering(
+      connectFailed,
+      connectFailed,
+      flowing,
+    );
 
-    const result = await dispatch(JOB, agents, { token: TOKEN, maxAttempts: 2 });
+    const result = await dispatch(JOB, agents, {
+      token: TOKEN,
+      maxAttempts: 2,
+    });
 
-    expect(result).toMatchObject({ landed: false, stoppedBy: 'max_attempts', notTried: [agents[2]] });
-    expect(result.reason).toBe('origin unreachable from 2 of 2 agents; 1 more agent not tried (maxAttempts 2)');
+    expect(result).toMatchObject({
+      landed: false,
+      stoppedBy: 'max_attempts',
+      notTried: [agents[2]],
+    });
+    expect(result.reason).toBe(
+      'origin unreachable from 2 of 2 agents; 1 more agent not tried (maxAttempts 2)',
+    );
     expect(postsTo(fakes)).toEqual([1, 1, 0]);
   });
 
@@ -351,12 +582,24 @@ describe('dispatch: bounds', () => {
       flowing,
     );
 
-    const result = await dispatch(JOB, agents, { token: TOKEN, attemptTimeoutMs: 60_000, totalTimeoutMs: 300 });
+    const result = await dispatch(JOB, agents, {
+      token: TOKEN,
+      attemptTimeoutMs: 60_000,
+      totalTimeoutMs: 300,
+    });
 
-    expect(result).toMatchObject({ landed: false, stoppedBy: 'total_timeout', notTried: [agents[1], agents[2]] });
+    expect(result).toMatchObject({
+      landed: false,
+      stoppedBy: 'total_timeout',
+      notTried: [agents[1], agents[2]],
+    });
     expect(result.attempts).toHaveLength(1);
-    expect(result.attempts[0]?.networkError).toMatch(/^no answer within \d+ ms \(the overall bound\)$/);
-    expect(result.reason).toBe('no answer in time from 1 of 1 agent; 2 more agents not tried (overall bound of 300 ms reached)');
+    expect(result.attempts[0]?.networkError).toMatch(
+      /^no answer within \d+ ms \(the overall bound\)$/,
+    );
+    expect(result.reason).toBe(
+      'no answer in time from 1 of 1 agent; 2 more agents not tried (overall bound of 300 ms reached)',
+    );
     expect(postsTo(fakes)).toEqual([1, 0, 0]);
   });
 });
@@ -365,24 +608,91 @@ describe('dispatch: bad arguments', () => {
   const agents: Agent[] = [{ url: 'http://127.0.0.1:9', ip: '198.51.100.1' }];
 
   it.each<[string, unknown, unknown, unknown, RegExp]>([
-    ['attemptTimeoutMs', JOB, agents, { attemptTimeoutMs: 0 }, /attemptTimeoutMs must be a whole number of milliseconds/],
-    ['totalTimeoutMs', JOB, agents, { totalTimeoutMs: 1.5 }, /totalTimeoutMs must be a whole number/],
-    ['maxAttempts', JOB, agents, { maxAttempts: 0 }, /maxAttempts must be a whole number from 1 \(got 0\)/],
-    ['token', JOB, agents, { token: 'two words' }, /token must be a non-empty agent token/],
-    ['blocklist', JOB, agents, { blocklist: {} }, /blocklist must be a blocklist client/],
+    [
+      'attemptTimeoutMs',
+      JOB,
+      agents,
+      { attemptTimeoutMs: 0 },
+      /attemptTimeoutMs must be a whole number of milliseconds/,
+    ],
+    [
+      'totalTimeoutMs',
+      JOB,
+      agents,
+      { totalTimeoutMs: 1.5 },
+      /totalTimeoutMs must be a whole number/,
+    ],
+    [
+      'maxAttempts',
+      JOB,
+      agents,
+      { maxAttempts: 0 },
+      /maxAttempts must be a whole number from 1 \(got 0\)/,
+    ],
+    [
+      'token',
+      JOB,
+      agents,
+      { token: 'two words' },
+      /token must be a non-empty agent token/,
+    ],
+    [
+      'blocklist',
+      JOB,
+      agents,
+      { blocklist: {} },
+      /blocklist must be a blocklist client/,
+    ],
     ['fetch', JOB, agents, { fetch: 'fetch' }, /fetch must be a function/],
-    ['onAttempt', JOB, agents, { onAttempt: 1 }, /onAttempt must be a function/],
-    ['attemptTimeout', JOB, agents, { attemptTimeout: 10 }, /attemptTimeout is not an option/],
-    ['job.id', { ...JOB, id: '' }, agents, {}, /job\.id must be a non-empty string/],
-    ['job.target', { id: 'x', source: 'y' }, agents, {}, /job\.target must be a non-empty string/],
+    [
+      'onAttempt',
+      JOB,
+      agents,
+      { onAttempt: 1 },
+      /onAttempt must be a function/,
+    ],
+    [
+      'attemptTimeout',
+      JOB,
+      agents,
+      { attemptTimeout: 10 },
+      /attemptTimeout is not an option/,
+    ],
+    [
+      'job.id',
+      { ...JOB, id: '' },
+      agents,
+      {},
+      /job\.id must be a non-empty string/,
+    ],
+    [
+      'job.target',
+      { id: 'x', source: 'y' },
+      agents,
+      {},
+      /job\.target must be a non-empty string/,
+    ],
     ['agents', JOB, 'http://127.0.0.1:9', {}, /agents must be an array/],
-    ['agents[0].url', JOB, [{ url: 'ftp://x', ip: '198.51.100.1' }], {}, /agents\[0\]\.url must be an http\(s\) URL/],
-  ])('throws BlocklistClientOptionsError naming %s', async (option, job, list, options, message) => {
-    const error = await dispatch(job as typeof JOB, list as Agent[], options as DispatchOptions).catch((e: unknown) => e);
+    [
+      'agents[0].url',
+      JOB,
+      [{ url: 'ftp://x', ip: '198.51.100.1' }],
+      {},
+      /agents\[0\]\.url must be an http\(s\) URL/,
+    ],
+  ])(
+    'throws BlocklistClientOptionsError naming %s',
+    async (option, job, list, options, message) => {
+      const error = await dispatch(
+        job as typeof JOB,
+        list as Agent[],
+        options as DispatchOptions,
+      ).catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(BlocklistClientOptionsError);
-    expect(error).toMatchObject({ option });
-    expect((error as Error).message).toMatch(/^dispatch: /);
-    expect((error as Error).message).toMatch(message);
-  });
+      expect(error).toBeInstanceOf(BlocklistClientOptionsError);
+      expect(error).toMatchObject({ option });
+      expect((error as Error).message).toMatch(/^dispatch: /);
+      expect((error as Error).message).toMatch(message);
+    },
+  );
 });

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BlocklistClientOptions } from '../../clients/dispatcher/index.js';
 import { createBlocklistClient } from '../../clients/dispatcher/index.js';
-import { T0, ban, manualClock, recordingLogger } from '../helpers/dispatcher-fakes.js';
+import {
+  ban,
+  manualClock,
+  recordingLogger,
+  T0,
+} from '../helpers/dispatcher-fakes.js';
 import type { FakeStatusCenter } from '../helpers/dispatcher-servers.js';
 import { startFakeStatusCenter } from '../helpers/dispatcher-servers.js';
 
@@ -45,7 +50,11 @@ describe('the blocklist client against a status center over loopback HTTP', () =
     expect(center.requests[1]?.headers['if-none-match']).toBe(first.state.etag);
     expect(second.outcome).toBe('not-modified');
     expect(client.isBlocked(BANNED)).toBe(true);
-    expect(client.state()).toMatchObject({ status: 'fresh', etag: first.state.etag, lastSuccessAt: T0 + 10_000 });
+    expect(client.state()).toMatchObject({
+      status: 'fresh',
+      etag: first.state.etag,
+      lastSuccessAt: T0 + 10_000,
+    });
   });
 
   it('takes a changed list on the next poll', async () => {
@@ -70,8 +79,15 @@ describe('the blocklist client against a status center over loopback HTTP', () =
 
     expect(result.error?.kind).toBe('network');
     expect(client.isBlocked(BANNED)).toBe(true);
-    expect(client.filterHealthy([BANNED, OTHER, '203.0.113.9'])).toEqual([OTHER, '203.0.113.9']);
-    expect(client.state()).toMatchObject({ status: 'stale', lastSuccessAt: T0, consecutiveFailures: 1 });
+    expect(client.filterHealthy([BANNED, OTHER, '203.0.113.9'])).toEqual([
+      OTHER,
+      '203.0.113.9',
+    ]);
+    expect(client.state()).toMatchObject({
+      status: 'stale',
+      lastSuccessAt: T0,
+      consecutiveFailures: 1,
+    });
   });
 
   it('fails open once the status center has been down for longer than maxStaleMs', async () => {
@@ -85,12 +101,18 @@ describe('the blocklist client against a status center over loopback HTTP', () =
     await client.refresh();
 
     expect(client.isBlocked(BANNED)).toBe(false);
-    expect(client.state()).toMatchObject({ status: 'failed-open', consecutiveFailures: 2 });
+    expect(client.state()).toMatchObject({
+      status: 'failed-open',
+      consecutiveFailures: 2,
+    });
   });
 
   it('lets an entry expire on its until while the status center is down', async () => {
     const { client, clock } = await setup();
-    center.setEntries([ban(BANNED, { until: T0 + 20_000 }), ban(OTHER, { until: T0 + HOUR })]);
+    center.setEntries([
+      ban(BANNED, { until: T0 + 20_000 }),
+      ban(OTHER, { until: T0 + HOUR }),
+    ]);
     await client.refresh();
     await center.stop();
     await client.refresh();
@@ -102,16 +124,19 @@ describe('the blocklist client against a status center over loopback HTTP', () =
     expect(client.state().status).toBe('stale');
   });
 
-  it.each([500, 502, 503])('treats a %i as an outage and keeps the last good list', async (status) => {
-    const { client } = await setup();
-    await client.refresh();
-    center.setFault({ status });
+  it.each([500, 502, 503])(
+    'treats a %i as an outage and keeps the last good list',
+    async (status) => {
+      const { client } = await setup();
+      await client.refresh();
+      center.setFault({ status });
 
-    const result = await client.refresh();
+      const result = await client.refresh();
 
-    expect(result.error).toMatchObject({ kind: 'http', status });
-    expect(client.isBlocked(BANNED)).toBe(true);
-  });
+      expect(result.error).toMatchObject({ kind: 'http', status });
+      expect(client.isBlocked(BANNED)).toBe(true);
+    },
+  );
 
   it('times out a status center that accepts the connection but never answers', async () => {
     const { client } = await setup({ timeoutMs: 200 });
@@ -129,9 +154,16 @@ describe('the blocklist client against a status center over loopback HTTP', () =
 
     const state = await client.ready();
 
-    expect(state).toMatchObject({ status: 'failed-open', lastError: { kind: 'auth', status: 401 } });
+    expect(state).toMatchObject({
+      status: 'failed-open',
+      lastError: { kind: 'auth', status: 401 },
+    });
     expect(client.isBlocked(BANNED)).toBe(false);
-    expect(logger.lines.some((line) => line.level === 'error' && line.fields.httpStatus === 401)).toBe(true);
+    expect(
+      logger.lines.some(
+        (line) => line.level === 'error' && line.fields.httpStatus === 401,
+      ),
+    ).toBe(true);
   });
 
   it('answers a token of the wrong role (403) as an outage, keeping a saved list', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../clients/dispatcher/cli.js';
 import type { BlocklistClient } from '../../clients/dispatcher/index.js';
 import { createBlocklistClient } from '../../clients/dispatcher/index.js';
-import { EXIT } from '../../clients/dispatcher/cli.js';
 import { runCli } from '../helpers/dispatcher-cli.js';
 import { recordingLogger } from '../helpers/dispatcher-fakes.js';
 import type { FakeAgent } from '../helpers/dispatcher-servers.js';
@@ -52,7 +52,9 @@ describe('the dispatcher against the real status center', () => {
   });
 
   it('blocks an IP on the poll after an admin bans it by hand', async () => {
-    const put = await api('PUT', `/v1/bans/${BANNED}`, { body: { durationSeconds: 600, reason: 'bad uplink' } });
+    const put = await api('PUT', `/v1/bans/${BANNED}`, {
+      body: { durationSeconds: 600, reason: 'bad uplink' },
+    });
     expect(put.status).toBe(201);
 
     const result = await client.refresh();
@@ -60,7 +62,10 @@ describe('the dispatcher against the real status center', () => {
     expect(result.outcome).toBe('updated');
     expect(client.isBlocked(BANNED)).toBe(true);
     expect(client.isBlocked(OTHER)).toBe(false);
-    expect(client.banOf(BANNED)).toMatchObject({ reason: 'bad uplink', manual: true });
+    expect(client.banOf(BANNED)).toMatchObject({
+      reason: 'bad uplink',
+      manual: true,
+    });
   });
 
   it('revalidates with the ETag and gets a 304 that leaves the list as it was', async () => {
@@ -79,7 +84,9 @@ describe('the dispatcher against the real status center', () => {
       url: center.url,
       token: center.tokens.reporter,
       logger: recordingLogger(),
-      ...(client.snapshot() ? { snapshot: client.snapshot() ?? undefined } : {}),
+      ...(client.snapshot()
+        ? { snapshot: client.snapshot() ?? undefined }
+        : {}),
     });
 
     const result = await wrongRole.refresh();
@@ -89,12 +96,27 @@ describe('the dispatcher against the real status center', () => {
   });
 
   it('lets relaywatch-dispatch send the job to the agent whose machine is not banned', async () => {
-    const agents: FakeAgent[] = await Promise.all([startFakeAgent(), startFakeAgent()]);
+    const agents: FakeAgent[] = await Promise.all([
+      startFakeAgent(),
+      startFakeAgent(),
+    ]);
     try {
       const run = await runCli(
         [
-          ...['--id', 'job-7', '--source', 'rtmp://origin.example/live/s', '--target', 'rtmp://cdn.example/live/s'],
-          ...['--agent', `${agents[0]?.url}=${BANNED}`, '--agent', `${agents[1]?.url}=${OTHER}`],
+          ...[
+            '--id',
+            'job-7',
+            '--source',
+            'rtmp://origin.example/live/s',
+            '--target',
+            'rtmp://cdn.example/live/s',
+          ],
+          ...[
+            '--agent',
+            `${agents[0]?.url}=${BANNED}`,
+            '--agent',
+            `${agents[1]?.url}=${OTHER}`,
+          ],
         ],
         {
           env: {

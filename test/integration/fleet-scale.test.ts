@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../functions/aggregator.js';
 import { parseConfig } from '../../functions/core/config.js';
-import { bucketId, minuteClosesAt, minuteOf, minuteStart } from '../../functions/core/minutes.js';
+import {
+  bucketId,
+  minuteClosesAt,
+  minuteOf,
+  minuteStart,
+} from '../../functions/core/minutes.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../functions/core/tally.js';
 import { createLogger } from '../../functions/log.js';
@@ -32,17 +37,34 @@ describe(`a fleet of ${MACHINES} machines`, () => {
   let proxy: MeteringProxy;
   const tableName = `relaywatch-scale-${randomBytes(6).toString('hex')}`;
   beforeAll(async () => {
-    await ensureTable({ endpoint: localEndpoint(), region: 'us-east-1', tableName });
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
     proxy = await startMeteringProxy(Number(new URL(localEndpoint()).port));
   });
   afterAll(async () => {
     await proxy?.close();
   });
 
-  it('is decided in one pass with every failing machine banned and no item over 64 KB', { timeout: 900_000 }, async () => {
-    const client = createDocumentClient({ region: 'us-east-1', endpoint: proxy.endpoint });
-    const config = parseConfig({ TABLE_NAME: tableName, RELAYWATCH_AGGREGATE_WAITS: 'false' });
-    const heartbeats = createHeartbeatStore({ client, tableName, shards: config.shards, bucketTtlHours: 48 });
+  it('is decided in one pass with every failing machine banned and no item over 64 KB', {
+    timeout: 900_000,
+  }, async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    const config = parseConfig({
+      TABLE_NAME: tableName,
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+    });
+    const heartbeats = createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: 48,
+    });
     const state = createStateStore({ client, tableName });
     const minute = minuteOf(Date.now()) - 1;
 
@@ -51,8 +73,18 @@ describe(`a fleet of ${MACHINES} machines`, () => {
       const tallies: MinuteTally[] = [];
       for (let n = group * 25; n < (group + 1) * 25; n++) {
         const report = machineReport(n, minute);
-        if (report.some((h) => h.kind === 'probe' && h.status === 'connect_failed')) failing.add(fleetIp(n));
-        tallies.push(...tallyHeartbeats(report, { now: minuteStart(minute) + 55_000, graceMs: 10_000 }).tallies);
+        if (
+          report.some(
+            (h) => h.kind === 'probe' && h.status === 'connect_failed',
+          )
+        )
+          failing.add(fleetIp(n));
+        tallies.push(
+          ...tallyHeartbeats(report, {
+            now: minuteStart(minute) + 55_000,
+            graceMs: 10_000,
+          }).tallies,
+        );
       }
       await heartbeats.addTallies(tallies, { writeId: `b:scale-${group}` });
     }
@@ -68,12 +100,16 @@ describe(`a fleet of ${MACHINES} machines`, () => {
       log: createLogger({ level: 'error', metrics: false }),
       clock: () => minuteClosesAt(minute, 10_000) + 1_000,
     });
-    const summary = await aggregator.run(minuteClosesAt(minute, 10_000) + 1_000);
+    const summary = await aggregator.run(
+      minuteClosesAt(minute, 10_000) + 1_000,
+    );
     const used = proxy.reset();
 
     expect(summary.minutes).toEqual([bucketId(minute)]);
     expect(summary.failedMinutes).toEqual([]);
-    const banned = new Set(summary.decisions.filter((d) => d.type === 'ban').map((d) => d.ip));
+    const banned = new Set(
+      summary.decisions.filter((d) => d.type === 'ban').map((d) => d.ip),
+    );
     expect(banned).toEqual(failing);
     expect(used.largestItemBytes).toBeGreaterThan(0);
     expect(used.largestItemBytes).toBeLessThanOrEqual(MAX_ITEM_BYTES);

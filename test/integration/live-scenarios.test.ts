@@ -13,7 +13,11 @@ import { apiClient, startStatusCenter } from '../helpers/status-center.js';
 
 const FLEET = Array.from({ length: 10 }, (_, i) => `203.0.113.${i + 41}`);
 const ip = (n: number) => FLEET[n - 1]!;
-const ORIGINS = ['rtmp://origin-a.example.net/live', 'rtmp://origin-b.example.net/live', 'https://origin-c.example.net/hls'];
+const ORIGINS = [
+  'rtmp://origin-a.example.net/live',
+  'rtmp://origin-b.example.net/live',
+  'https://origin-c.example.net/hls',
+];
 const CANARY = 'tcp://canary.example.net:443';
 const S = 1000;
 
@@ -28,32 +32,66 @@ async function world(env: Record<string, string> = {}) {
   const during: Array<{ at: number; run: () => Promise<unknown> }> = [];
   const sleep = async (ms: number) => {
     const until = now + ms;
-    for (const hook of during.filter((h) => h.at <= until).sort((a, b) => a.at - b.at)) {
+    for (const hook of during
+      .filter((h) => h.at <= until)
+      .sort((a, b) => a.at - b.at)) {
       during.splice(during.indexOf(hook), 1);
       now = Math.max(now, hook.at);
       await hook.run();
     }
     now = until;
   };
-  const center: TestStatusCenter = await startStatusCenter({ env, overrides: { now: () => now, sleep } });
+  const center: TestStatusCenter = await startStatusCenter({
+    env,
+    overrides: { now: () => now, sleep },
+  });
   const api = apiClient(center);
   let sequence = 0;
 
   /** One agent report of `address` at `at` (its heartbeats observed at `observedAt`). */
-  async function report(address: string, at: number, status: Status, options: { lease?: number | null; observedAt?: number } = {}) {
+  async function report(
+    address: string,
+    at: number,
+    status: Status,
+    options: { lease?: number | null; observedAt?: number } = {},
+  ) {
     now = at;
     const ts = options.observedAt ?? at;
     const heartbeats = [
-      ...Array.from({ length: 12 }, (_, n) => ({ ip: address, process: `ffmpeg-${n}`, kind: 'relay', status, origin: `${ORIGINS[n % 3]}/s-${n}`, ts })),
-      ...Array.from({ length: 4 }, (_, n) => ({ ip: address, process: `probe-${n}`, kind: 'probe', status, origin: CANARY, ts })),
+      ...Array.from({ length: 12 }, (_, n) => ({
+        ip: address,
+        process: `ffmpeg-${n}`,
+        kind: 'relay',
+        status,
+        origin: `${ORIGINS[n % 3]}/s-${n}`,
+        ts,
+      })),
+      ...Array.from({ length: 4 }, (_, n) => ({
+        ip: address,
+        process: `probe-${n}`,
+        kind: 'probe',
+        status,
+        origin: CANARY,
+        ts,
+      })),
     ];
     const lease = options.lease === undefined ? 60 : options.lease;
-    const body = { batchId: `${address}-${sequence++}`, heartbeats, ...(lease === null ? {} : { reportIntervalSeconds: lease }) };
-    const response = await api('POST', '/v1/heartbeats', { role: 'reporter', body });
+    const body = {
+      batchId: `${address}-${sequence++}`,
+      heartbeats,
+      ...(lease === null ? {} : { reportIntervalSeconds: lease }),
+    };
+    const response = await api('POST', '/v1/heartbeats', {
+      role: 'reporter',
+      body,
+    });
     expect(response.status).toBe(202);
   }
   /** Every machine `statusOf` names reports at `at`. */
-  async function reports(at: number, statusOf: (address: string) => Status | undefined = () => 'ok') {
+  async function reports(
+    at: number,
+    statusOf: (address: string) => Status | undefined = () => 'ok',
+  ) {
     for (const address of FLEET) {
       const status = statusOf(address);
       if (status) await report(address, at, status);
@@ -61,42 +99,86 @@ async function world(env: Record<string, string> = {}) {
   }
   async function pass(at: number) {
     now = at;
-    return (await center.aggregate(new Date(at).toISOString())) as { minutes: string[]; passes: string[] };
+    return (await center.aggregate(new Date(at).toISOString())) as {
+      minutes: string[];
+      passes: string[];
+    };
   }
-  const blocklist = async () => ((await api('GET', '/v1/blocklist', { role: 'reader' })).json.entries as Array<{ ip: string; since: string; reason: string }>);
+  const blocklist = async () =>
+    (await api('GET', '/v1/blocklist', { role: 'reader' })).json
+      .entries as Array<{ ip: string; since: string; reason: string }>;
   const events = async (query = '') =>
-    (await api('GET', `/v1/events${query}`, { role: 'reader' })).json.events as Array<{ type: string; ip?: string; rule?: string; minute?: string; evidence: any }>;
-  const at = (minute: number, second: number) => minuteStart(m + minute) + second * S;
+    (await api('GET', `/v1/events${query}`, { role: 'reader' })).json
+      .events as Array<{
+      type: string;
+      ip?: string;
+      rule?: string;
+      minute?: string;
+      evidence: any;
+    }>;
+  const at = (minute: number, second: number) =>
+    minuteStart(m + minute) + second * S;
   const post = async (time: number, body: unknown) => {
     now = time;
     return api('POST', '/v1/heartbeats', { role: 'reporter', body });
   };
-  return { m, at, during, report, reports, post, pass, blocklist, events, fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json, stop: () => center.stop() };
+  return {
+    m,
+    at,
+    during,
+    report,
+    reports,
+    post,
+    pass,
+    blocklist,
+    events,
+    fleet: async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json,
+    stop: () => center.stop(),
+  };
 }
 
-const trail = (entries: Array<{ type: string; ip?: string; rule?: string }>) => entries.map((e) => `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.rule ? ` (${e.rule})` : ''}`);
+const trail = (entries: Array<{ type: string; ip?: string; rule?: string }>) =>
+  entries.map(
+    (e) => `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.rule ? ` (${e.rule})` : ''}`,
+  );
 
 describe('live decisions and silence over HTTP on DynamoDB Local', () => {
   afterAll(() => {
-    console.log(['| scenario | observed |', '|---|---|', ...table.map((r) => `| ${r.scenario} | ${r.observed} |`)].join('\n'));
+    console.log(
+      [
+        '| scenario | observed |',
+        '|---|---|',
+        ...table.map((r) => `| ${r.scenario} | ${r.observed} |`),
+      ].join('\n'),
+    );
   });
 
   it('decides evidence that arrives mid-minute at the next pass, long before the minute closes', async () => {
     const w = await world();
     try {
-      await w.reports(w.at(0, 5), (a) => (a === ip(7) ? 'connect_failed' : 'ok'));
+      await w.reports(w.at(0, 5), (a) =>
+        a === ip(7) ? 'connect_failed' : 'ok',
+      );
       expect(await w.blocklist()).toEqual([]);
       await w.pass(w.at(0, 15));
 
       const [entry, ...rest] = await w.blocklist();
       expect(rest).toEqual([]);
-      expect(entry).toMatchObject({ ip: ip(7), since: new Date(w.at(0, 15)).toISOString() });
+      expect(entry).toMatchObject({
+        ip: ip(7),
+        since: new Date(w.at(0, 15)).toISOString(),
+      });
       const events = await w.events(`?ip=${ip(7)}`);
       expect(trail(events)).toEqual([`ban ${ip(7)} (fail-ratio)`]);
       // A later pass and the minute's own close change nothing.
       await w.pass(w.at(1, 15));
-      expect(trail(await w.events(`?ip=${ip(7)}`))).toEqual([`ban ${ip(7)} (fail-ratio)`]);
-      table.push({ scenario: 'evidence at :05, pass at :15', observed: `banned at +10 s after the evidence (minute closes at +65 s); events ${trail(events)}` });
+      expect(trail(await w.events(`?ip=${ip(7)}`))).toEqual([
+        `ban ${ip(7)} (fail-ratio)`,
+      ]);
+      table.push({
+        scenario: 'evidence at :05, pass at :15',
+        observed: `banned at +10 s after the evidence (minute closes at +65 s); events ${trail(events)}`,
+      });
     } finally {
       await w.stop();
     }
@@ -105,14 +187,37 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
   it('passes every 10 s through its minute in one scheduled run, so evidence posted at second 5 is a ban at second 10', async () => {
     const w = await world({ RELAYWATCH_AGGREGATE_WAITS: 'true' });
     try {
-      w.during.push({ at: w.at(0, 5), run: () => w.reports(w.at(0, 5), (a) => (a === ip(7) ? 'connect_failed' : 'ok')) });
-      const summary = (await w.pass(w.at(0, 0))) as unknown as { passes: string[]; waitedMs: number; decisions: Array<{ type: string; ip?: string; at: string }> };
+      w.during.push({
+        at: w.at(0, 5),
+        run: () =>
+          w.reports(w.at(0, 5), (a) => (a === ip(7) ? 'connect_failed' : 'ok')),
+      });
+      const summary = (await w.pass(w.at(0, 0))) as unknown as {
+        passes: string[];
+        waitedMs: number;
+        decisions: Array<{ type: string; ip?: string; at: string }>;
+      };
 
-      expect(summary.passes).toEqual([0, 10, 20, 30, 40, 50].map((second) => new Date(w.at(0, second)).toISOString()));
+      expect(summary.passes).toEqual(
+        [0, 10, 20, 30, 40, 50].map((second) =>
+          new Date(w.at(0, second)).toISOString(),
+        ),
+      );
       expect(summary.waitedMs).toBe(50_000);
-      expect(summary.decisions).toEqual([expect.objectContaining({ type: 'ban', ip: ip(7), at: new Date(w.at(0, 10)).toISOString() })]);
-      expect((await w.blocklist()).map((e) => [e.ip, e.since])).toEqual([[ip(7), new Date(w.at(0, 10)).toISOString()]]);
-      table.push({ scenario: 'one run, passes every 10 s; evidence at :05', observed: `passes at :00..:50; banned at :10 (5 s after the evidence)` });
+      expect(summary.decisions).toEqual([
+        expect.objectContaining({
+          type: 'ban',
+          ip: ip(7),
+          at: new Date(w.at(0, 10)).toISOString(),
+        }),
+      ]);
+      expect((await w.blocklist()).map((e) => [e.ip, e.since])).toEqual([
+        [ip(7), new Date(w.at(0, 10)).toISOString()],
+      ]);
+      table.push({
+        scenario: 'one run, passes every 10 s; evidence at :05',
+        observed: `passes at :00..:50; banned at :10 (5 s after the evidence)`,
+      });
     } finally {
       await w.stop();
     }
@@ -124,7 +229,9 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.reports(w.at(0, 30));
       await w.pass(w.at(0, 40));
       for (const minute of [1, 2]) {
-        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.reports(w.at(minute, 30), (a) =>
+          a === ip(7) ? undefined : 'ok',
+        );
         await w.pass(w.at(minute, 35));
       }
       expect(await w.blocklist()).toEqual([]); // 125 s of silence: not yet
@@ -132,11 +239,19 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
 
       const entries = await w.blocklist();
       expect(entries.map((e) => e.ip)).toEqual([ip(7)]);
-      expect(entries[0]!.reason).toMatch(/^silent for 135 s \(report interval 60 s; limit 2 x 60 s \+ 10 s grace\)/);
+      expect(entries[0]!.reason).toMatch(
+        /^silent for 135 s \(report interval 60 s; limit 2 x 60 s \+ 10 s grace\)/,
+      );
       const events = await w.events(`?ip=${ip(7)}`);
       expect(trail(events)).toEqual([`ban ${ip(7)} (silent)`]);
-      expect(events[0]!.evidence.silence).toMatchObject({ intervalSeconds: 60, silentSeconds: 135 });
-      table.push({ scenario: 'one machine silent (lease 60 s)', observed: `not banned at 125 s, banned at 135 s: ${entries[0]!.reason}` });
+      expect(events[0]!.evidence.silence).toMatchObject({
+        intervalSeconds: 60,
+        silentSeconds: 135,
+      });
+      table.push({
+        scenario: 'one machine silent (lease 60 s)',
+        observed: `not banned at 125 s, banned at 135 s: ${entries[0]!.reason}`,
+      });
     } finally {
       await w.stop();
     }
@@ -166,8 +281,14 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       }
       expect(await w.blocklist()).toEqual([]);
       const all = trail(await w.events());
-      expect(all.sort()).toEqual(['fleet_silence (silent)', 'fleet_silence_recovered (silent)']);
-      table.push({ scenario: 'whole fleet silent for 4 min, then back', observed: `banned []; events ${all}` });
+      expect(all.sort()).toEqual([
+        'fleet_silence (silent)',
+        'fleet_silence_recovered (silent)',
+      ]);
+      table.push({
+        scenario: 'whole fleet silent for 4 min, then back',
+        observed: `banned []; events ${all}`,
+      });
     } finally {
       await w.stop();
     }
@@ -179,7 +300,9 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.reports(w.at(0, 30));
       await w.pass(w.at(0, 40));
       for (const minute of [1, 2]) {
-        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.reports(w.at(minute, 30), (a) =>
+          a === ip(7) ? undefined : 'ok',
+        );
         await w.pass(w.at(minute, 35));
       }
       await w.pass(w.at(2, 45));
@@ -188,8 +311,12 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       // Repaired at 3:05: the agent first delivers what it buffered while cut off
       // (failures observed at 2:30, late), and a pass runs before its current report.
       // The last buffered report was observed 2 s before the repair: fresh, yet backlog.
-      await w.report(ip(7), w.at(3, 5), 'connect_failed', { observedAt: w.at(2, 30) });
-      await w.report(ip(7), w.at(3, 5), 'connect_failed', { observedAt: w.at(3, 3) });
+      await w.report(ip(7), w.at(3, 5), 'connect_failed', {
+        observedAt: w.at(2, 30),
+      });
+      await w.report(ip(7), w.at(3, 5), 'connect_failed', {
+        observedAt: w.at(3, 3),
+      });
       await w.pass(w.at(3, 6));
       expect((await w.blocklist()).map((e) => e.ip)).toEqual([ip(7)]);
       await w.report(ip(7), w.at(3, 7), 'ok');
@@ -197,7 +324,9 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       expect(await w.blocklist()).toEqual([]);
       // The minute of the backlog, closed by that pass: its failures are shown as late, counted against nobody.
       const view = await w.fleet();
-      expect(view.reporting.find((e: { ip: string }) => e.ip === ip(7))).toMatchObject({ lateFailures: 16, connectFailed: 0 });
+      expect(
+        view.reporting.find((e: { ip: string }) => e.ip === ip(7)),
+      ).toMatchObject({ lateFailures: 16, connectFailed: 0 });
 
       // Passes that still see the backlog in their window ban nothing.
       await w.reports(w.at(3, 30), (a) => (a === ip(7) ? undefined : 'ok'));
@@ -205,8 +334,14 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.pass(w.at(4, 15));
       expect(await w.blocklist()).toEqual([]);
       const events = await w.events(`?ip=${ip(7)}`);
-      expect(trail(events)).toEqual([`release ${ip(7)} (reported-healthy)`, `ban ${ip(7)} (silent)`]);
-      table.push({ scenario: 'silent-banned, repaired, backlog then healthy report', observed: `still banned after the backlog, released 8 s after the healthy report; events ${trail(events).reverse()}` });
+      expect(trail(events)).toEqual([
+        `release ${ip(7)} (reported-healthy)`,
+        `ban ${ip(7)} (silent)`,
+      ]);
+      table.push({
+        scenario: 'silent-banned, repaired, backlog then healthy report',
+        observed: `still banned after the backlog, released 8 s after the healthy report; events ${trail(events).reverse()}`,
+      });
     } finally {
       await w.stop();
     }
@@ -218,9 +353,15 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.reports(w.at(0, 30));
       await w.pass(w.at(0, 40));
       for (const minute of [1, 2, 3, 4]) {
-        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.reports(w.at(minute, 30), (a) =>
+          a === ip(7) ? undefined : 'ok',
+        );
         // Its last job ended: nothing to relay or probe, so it only renews its lease.
-        const renewal = { ip: ip(7), reportIntervalSeconds: 60, heartbeats: [] };
+        const renewal = {
+          ip: ip(7),
+          reportIntervalSeconds: 60,
+          heartbeats: [],
+        };
         expect((await w.post(w.at(minute, 31), renewal)).status).toBe(202);
         await w.pass(w.at(minute, 45));
       }
@@ -228,11 +369,16 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       expect(await w.events(`?ip=${ip(7)}`)).toEqual([]);
       // Once it stops renewing too, its last report ran nothing: still never banned for silence.
       for (const minute of [5, 6, 7]) {
-        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.reports(w.at(minute, 30), (a) =>
+          a === ip(7) ? undefined : 'ok',
+        );
         await w.pass(w.at(minute, 45));
       }
       expect(await w.blocklist()).toEqual([]);
-      table.push({ scenario: 'idle machine renewing its lease, then gone', observed: 'banned []; no events' });
+      table.push({
+        scenario: 'idle machine renewing its lease, then gone',
+        observed: 'banned []; no events',
+      });
     } finally {
       await w.stop();
     }
@@ -245,12 +391,17 @@ describe('live decisions and silence over HTTP on DynamoDB Local', () => {
       await w.reports(w.at(0, 30), (a) => (a === ip(7) ? undefined : 'ok'));
       await w.pass(w.at(0, 40));
       for (const minute of [1, 2, 3, 4]) {
-        await w.reports(w.at(minute, 30), (a) => (a === ip(7) ? undefined : 'ok'));
+        await w.reports(w.at(minute, 30), (a) =>
+          a === ip(7) ? undefined : 'ok',
+        );
         await w.pass(w.at(minute, 45));
       }
       expect(await w.blocklist()).toEqual([]);
       expect(await w.events(`?ip=${ip(7)}`)).toEqual([]);
-      table.push({ scenario: 'older agent (no interval) silent 4 min', observed: 'banned []; no events' });
+      table.push({
+        scenario: 'older agent (no interval) silent 4 min',
+        observed: 'banned []; no events',
+      });
     } finally {
       await w.stop();
     }

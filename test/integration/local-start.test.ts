@@ -16,7 +16,11 @@ async function commandLines(): Promise<string[]> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      lines.push((await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' '));
+      lines.push(
+        (await readFile(`/proc/${entry}/cmdline`, 'utf8'))
+          .split('\0')
+          .join(' '),
+      );
     } catch {
       // the process ended while we looked
     }
@@ -33,7 +37,13 @@ function waitForOutput(child: ChildProcess, text: string): Promise<string> {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code, signal) => reject(new Error(`npm start exited (${code ?? signal}) before "${text}":\n${output}`)));
+    child.once('exit', (code, signal) =>
+      reject(
+        new Error(
+          `npm start exited (${code ?? signal}) before "${text}":\n${output}`,
+        ),
+      ),
+    );
   });
 }
 
@@ -42,18 +52,37 @@ describe('npm start', () => {
     'stops the API and DynamoDB Local on %s to the npm process: no java left, both ports free',
     async (signal) => {
       const [port, dynamodbPort] = [await freePort(), await freePort()];
-      const child = spawn('npm', ['start', '--', '--port', String(port), '--dynamodb-port', String(dynamodbPort), '--no-schedule'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        'npm',
+        [
+          'start',
+          '--',
+          '--port',
+          String(port),
+          '--dynamodb-port',
+          String(dynamodbPort),
+          '--no-schedule',
+        ],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       try {
         await waitForOutput(child, 'relaywatch status center is running');
         expect(await portOpen(port)).toBe(true);
         expect(await portOpen(dynamodbPort)).toBe(true);
-        const javaOfThisRun = (lines: string[]) => lines.filter((line) => line.includes('DynamoDBLocal') && line.includes(`-port ${dynamodbPort}`));
+        const javaOfThisRun = (lines: string[]) =>
+          lines.filter(
+            (line) =>
+              line.includes('DynamoDBLocal') &&
+              line.includes(`-port ${dynamodbPort}`),
+          );
         expect(javaOfThisRun(await commandLines())).toHaveLength(1);
 
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        const exited = new Promise<number | null>((resolve) =>
+          child.once('exit', (code) => resolve(code)),
+        );
         child.kill(signal);
         // npm waits for its child, which waits for java: once npm is gone, everything is.
         await exited;
@@ -67,19 +96,25 @@ describe('npm start', () => {
   );
 });
 
-describe('the local programs\' flags', () => {
+describe("the local programs' flags", () => {
   const run = (script: string, args: string[]) => runBin(script, args);
 
   it.each([
     ['infra/local/start.ts', 'relaywatch'],
     ['clients/test-stream/bin.ts', 'relaywatch-test-stream'],
-  ])('%s prints its version, and refuses an unknown flag with exit 2 and its usage (no stack trace)', async (script, name) => {
-    const version = await run(script, ['--version']);
-    expect(version).toMatchObject({ code: 0, stdout: `${name} ${packageJson.version}\n` });
-    const unknown = await run(script, ['--no-such-flag']);
-    expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("Unknown option '--no-such-flag'");
-    expect(unknown.stderr).toContain('Usage:');
-    expect(unknown.stderr).not.toMatch(/\n\s+at /);
-  });
+  ])(
+    '%s prints its version, and refuses an unknown flag with exit 2 and its usage (no stack trace)',
+    async (script, name) => {
+      const version = await run(script, ['--version']);
+      expect(version).toMatchObject({
+        code: 0,
+        stdout: `${name} ${packageJson.version}\n`,
+      });
+      const unknown = await run(script, ['--no-such-flag']);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain("Unknown option '--no-such-flag'");
+      expect(unknown.stderr).toContain('Usage:');
+      expect(unknown.stderr).not.toMatch(/\n\s+at /);
+    },
+  );
 });

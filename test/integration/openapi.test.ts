@@ -15,6 +15,13 @@ describe('GET /v1/openapi.json on the local status center', () => {
 
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json');
-    expect(await response.json()).toEqual(JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')));
+    expect(await response.json()).toEqual(
+      JSON.parse(
+        readFileSync(
+          new URL('../../docs/openapi.json', import.meta.url),
+          'utf8',
+        ),
+      ),
+    );
   });
 });

@@ -12,16 +12,28 @@ import { apiClient, startStatusCenter } from '../helpers/status-center.js';
  * 15 s into the next minute (after the 10 s grace).
  */
 
-const FLEET = [...Array.from({ length: 9 }, (_, i) => `203.0.113.${i + 11}`), '2001:db8:a::10'];
+const FLEET = [
+  ...Array.from({ length: 9 }, (_, i) => `203.0.113.${i + 11}`),
+  '2001:db8:a::10',
+];
 const ip = (n: number) => FLEET[n - 1]!;
-const ORIGINS = ['rtmp://origin-a.example.net/live', 'rtmp://origin-b.example.net/live', 'https://origin-c.example.net/hls'];
+const ORIGINS = [
+  'rtmp://origin-a.example.net/live',
+  'rtmp://origin-b.example.net/live',
+  'https://origin-c.example.net/hls',
+];
 const CANARY = 'tcp://canary.example.net:443';
 const RELAYS_PER_MINUTE = 12;
 const PROBES_PER_MINUTE = 4;
 
 type Status = 'ok' | 'connect_failed' | 'origin_error' | 'error';
 /** What one heartbeat of a machine says: `n` counts its heartbeats in the minute, relays first. */
-type Health = (beat: { ip: string; kind: 'relay' | 'probe'; origin: string; n: number }) => Status | undefined;
+type Health = (beat: {
+  ip: string;
+  kind: 'relay' | 'probe';
+  origin: string;
+  n: number;
+}) => Status | undefined;
 
 type Row = { scenario: string; expected: string; observed: string };
 const table: Row[] = [];
@@ -36,8 +48,14 @@ async function story(env: Record<string, string> = {}) {
   const clock = manualClock(minuteStart(first) + 5_000);
   // The center's log lines (warnings and metrics), kept for the stories to read.
   const logged: Array<Record<string, any>> = [];
-  const log = createLogger({ level: 'warn', write: (line) => void logged.push(JSON.parse(line)) });
-  const center: TestStatusCenter = await startStatusCenter({ env, overrides: { now: clock.now, log } });
+  const log = createLogger({
+    level: 'warn',
+    write: (line) => void logged.push(JSON.parse(line)),
+  });
+  const center: TestStatusCenter = await startStatusCenter({
+    env,
+    overrides: { now: clock.now, log },
+  });
   const api = apiClient(center);
 
   /**
@@ -45,20 +63,38 @@ async function story(env: Record<string, string> = {}) {
    * undefined means silent. Relays spread over the three origins unless
    * `originOf` names another one.
    */
-  async function minute(m: number, health: Health, originOf: (ip: string, n: number) => string | undefined = () => undefined) {
+  async function minute(
+    m: number,
+    health: Health,
+    originOf: (ip: string, n: number) => string | undefined = () => undefined,
+  ) {
     clock.set(minuteStart(m) + 30_000);
     for (const address of FLEET) {
       const beats: object[] = [];
       for (let n = 0; n < RELAYS_PER_MINUTE + PROBES_PER_MINUTE; n++) {
         const kind = n < RELAYS_PER_MINUTE ? 'relay' : 'probe';
-        const origin = kind === 'relay' ? (originOf(address, n) ?? `${ORIGINS[n % ORIGINS.length]}/stream-${n}`) : CANARY;
+        const origin =
+          kind === 'relay'
+            ? (originOf(address, n) ??
+              `${ORIGINS[n % ORIGINS.length]}/stream-${n}`)
+            : CANARY;
         const status = health({ ip: address, kind, origin, n });
         if (!status) continue;
         const ts = minuteStart(m) + 1_000 + n * 3_000;
-        beats.push({ ip: address, process: kind === 'relay' ? `ffmpeg-${n}` : 'probe', kind, status, origin, ts });
+        beats.push({
+          ip: address,
+          process: kind === 'relay' ? `ffmpeg-${n}` : 'probe',
+          kind,
+          status,
+          origin,
+          ts,
+        });
       }
       if (!beats.length) continue;
-      const response = await api('POST', '/v1/heartbeats', { role: 'reporter', body: { heartbeats: beats } });
+      const response = await api('POST', '/v1/heartbeats', {
+        role: 'reporter',
+        body: { heartbeats: beats },
+      });
       expect(response.status).toBe(202);
     }
   }
@@ -71,27 +107,65 @@ async function story(env: Record<string, string> = {}) {
 
   const blocklist = async () => {
     const response = await api('GET', '/v1/blocklist', { role: 'reader' });
-    return response.json.entries as Array<{ ip: string; since: string; until: string; manual: boolean; failRatio: number; samples: number }>;
+    return response.json.entries as Array<{
+      ip: string;
+      since: string;
+      until: string;
+      manual: boolean;
+      failRatio: number;
+      samples: number;
+    }>;
   };
   const events = async (query = '') => {
     const response = await api('GET', `/v1/events${query}`, { role: 'reader' });
     expect(response.status).toBe(200);
-    return response.json.events as Array<{ type: string; ip?: string; origin?: string; enforced: boolean; rule?: string; evidence: any }>;
+    return response.json.events as Array<{
+      type: string;
+      ip?: string;
+      origin?: string;
+      enforced: boolean;
+      rule?: string;
+      evidence: any;
+    }>;
   };
-  const fleet = async () => (await api('GET', '/v1/fleet', { role: 'reader' })).json;
+  const fleet = async () =>
+    (await api('GET', '/v1/fleet', { role: 'reader' })).json;
 
-  return { first, center, logged, minute, aggregate, blocklist, events, fleet, stop: () => center.stop() };
+  return {
+    first,
+    center,
+    logged,
+    minute,
+    aggregate,
+    blocklist,
+    events,
+    fleet,
+    stop: () => center.stop(),
+  };
 }
 
-const seconds = (entry: { since: string; until: string }) => (Date.parse(entry.until) - Date.parse(entry.since)) / 1000;
-const ipsOf = (entries: Array<{ ip: string }>) => entries.map((e) => e.ip).sort();
-const summary = (entries: Array<{ type: string; ip?: string; origin?: string }>) =>
-  entries.map((e) => `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.origin ? ` ${e.origin}` : ''}`);
+const seconds = (entry: { since: string; until: string }) =>
+  (Date.parse(entry.until) - Date.parse(entry.since)) / 1000;
+const ipsOf = (entries: Array<{ ip: string }>) =>
+  entries.map((e) => e.ip).sort();
+const summary = (
+  entries: Array<{ type: string; ip?: string; origin?: string }>,
+) =>
+  entries.map(
+    (e) =>
+      `${e.type}${e.ip ? ` ${e.ip}` : ''}${e.origin ? ` ${e.origin}` : ''}`,
+  );
 
 describe('detection stories over HTTP on DynamoDB Local', () => {
   afterAll(() => {
     console.log(
-      ['| scenario | expected | observed |', '|---|---|---|', ...table.map((r) => `| ${r.scenario} | ${r.expected} | ${r.observed} |`)].join('\n'),
+      [
+        '| scenario | expected | observed |',
+        '|---|---|---|',
+        ...table.map(
+          (r) => `| ${r.scenario} | ${r.expected} | ${r.observed} |`,
+        ),
+      ].join('\n'),
     );
   });
 
@@ -104,15 +178,32 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
 
       const entries = await s.blocklist();
       expect(ipsOf(entries)).toEqual([ip(7)]);
-      expect(entries[0]).toMatchObject({ manual: false, failRatio: 1, samples: 16 });
+      expect(entries[0]).toMatchObject({
+        manual: false,
+        failRatio: 1,
+        samples: 16,
+      });
       expect(seconds(entries[0]!)).toBe(3600);
       const trail = await s.events(`?ip=${ip(7)}`);
       expect(summary(trail)).toEqual([`ban ${ip(7)}`]);
-      expect(trail[0]!.evidence).toMatchObject({ samples: 16, connectFailed: 16, failRatio: 1, excusedFailures: 0 });
+      expect(trail[0]!.evidence).toMatchObject({
+        samples: 16,
+        connectFailed: 16,
+        failRatio: 1,
+        excusedFailures: 0,
+      });
       const view = await s.fleet();
-      expect(view).toMatchObject({ originOutages: [], fleetWideFailure: false, capInForce: false });
+      expect(view).toMatchObject({
+        originOutages: [],
+        fleetWideFailure: false,
+        capInForce: false,
+      });
       expect(view.reporting).toHaveLength(10);
-      table.push({ scenario: 'one machine of ten cut off', expected: `banned [${ip(7)}]`, observed: `banned [${ipsOf(entries)}]; events ${summary(trail)}` });
+      table.push({
+        scenario: 'one machine of ten cut off',
+        expected: `banned [${ip(7)}]`,
+        observed: `banned [${ipsOf(entries)}]; events ${summary(trail)}`,
+      });
     } finally {
       await s.stop();
     }
@@ -123,15 +214,23 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
     try {
       const datacenter = [ip(8), ip(9), ip(10)];
       const m = s.first + 1;
-      await s.minute(m, (b) => (datacenter.includes(b.ip) ? 'connect_failed' : 'ok'));
+      await s.minute(m, (b) =>
+        datacenter.includes(b.ip) ? 'connect_failed' : 'ok',
+      );
       await s.aggregate(m);
 
       const entries = await s.blocklist();
       expect(ipsOf(entries)).toEqual([...datacenter].sort());
       const trail = await s.events();
-      expect(summary(trail).sort()).toEqual(datacenter.map((a) => `ban ${a}`).sort());
+      expect(summary(trail).sort()).toEqual(
+        datacenter.map((a) => `ban ${a}`).sort(),
+      );
       expect((await s.fleet()).originOutages).toEqual([]);
-      table.push({ scenario: 'datacenter of 3/10 cut off', expected: 'banned all 3', observed: `banned [${ipsOf(entries)}]; no origin outage` });
+      table.push({
+        scenario: 'datacenter of 3/10 cut off',
+        expected: 'banned all 3',
+        observed: `banned [${ipsOf(entries)}]; no origin outage`,
+      });
     } finally {
       await s.stop();
     }
@@ -141,17 +240,32 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
     const s = await story();
     try {
       const m = s.first + 1;
-      await s.minute(m, (b) => (b.origin.startsWith(ORIGINS[1]!) ? 'connect_failed' : 'ok'));
+      await s.minute(m, (b) =>
+        b.origin.startsWith(ORIGINS[1]!) ? 'connect_failed' : 'ok',
+      );
       await s.aggregate(m);
 
       expect(await s.blocklist()).toEqual([]);
       const trail = await s.events();
-      expect(summary(trail)).toEqual(['origin_outage rtmp://origin-b.example.net']);
-      expect(trail[0]!.evidence).toEqual({ origin: 'rtmp://origin-b.example.net', relayingIps: 10, failingIps: 10 });
+      expect(summary(trail)).toEqual([
+        'origin_outage rtmp://origin-b.example.net',
+      ]);
+      expect(trail[0]!.evidence).toEqual({
+        origin: 'rtmp://origin-b.example.net',
+        relayingIps: 10,
+        failingIps: 10,
+      });
       const view = await s.fleet();
       expect(view.originOutages).toEqual(['rtmp://origin-b.example.net']);
-      expect(view.reporting[0]).toMatchObject({ excusedFailures: 4, connectFailed: 0 });
-      table.push({ scenario: 'origin down', expected: 'no ban; origin_outage; in /v1/fleet', observed: `banned []; events ${summary(trail)}; originOutages ${view.originOutages}` });
+      expect(view.reporting[0]).toMatchObject({
+        excusedFailures: 4,
+        connectFailed: 0,
+      });
+      table.push({
+        scenario: 'origin down',
+        expected: 'no ban; origin_outage; in /v1/fleet',
+        observed: `banned []; events ${summary(trail)}; originOutages ${view.originOutages}`,
+      });
     } finally {
       await s.stop();
     }
@@ -163,20 +277,40 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       const m = s.first + 1;
       // Machines 4 and 5 relay only origin D, which answers nobody; their probes reach the canary.
       const relaysD = [ip(4), ip(5)];
-      await s.minute(m, (b) => (relaysD.includes(b.ip) && b.kind === 'relay' ? 'connect_failed' : 'ok'), (address, n) =>
-        relaysD.includes(address) ? `rtmp://origin-d.example.net/live/stream-${n}` : undefined,
+      await s.minute(
+        m,
+        (b) =>
+          relaysD.includes(b.ip) && b.kind === 'relay'
+            ? 'connect_failed'
+            : 'ok',
+        (address, n) =>
+          relaysD.includes(address)
+            ? `rtmp://origin-d.example.net/live/stream-${n}`
+            : undefined,
       );
       await s.aggregate(m);
 
       expect(await s.blocklist()).toEqual([]);
       expect(await s.events()).toEqual([]);
       const view = await s.fleet();
-      const evidence = view.reporting.filter((e: { ip: string }) => relaysD.includes(e.ip));
-      expect(evidence.map((e: Record<string, number>) => [e.connectFailed, e.uncorroboratedFailures, e.ok])).toEqual([
+      const evidence = view.reporting.filter((e: { ip: string }) =>
+        relaysD.includes(e.ip),
+      );
+      expect(
+        evidence.map((e: Record<string, number>) => [
+          e.connectFailed,
+          e.uncorroboratedFailures,
+          e.ok,
+        ]),
+      ).toEqual([
         [0, 12, 4],
         [0, 12, 4],
       ]);
-      table.push({ scenario: 'dead origin relayed by only 2 machines', expected: 'no ban (nothing to cross-check)', observed: `banned []; no events; uncorroboratedFailures 12 each in /v1/fleet` });
+      table.push({
+        scenario: 'dead origin relayed by only 2 machines',
+        expected: 'no ban (nothing to cross-check)',
+        observed: `banned []; no events; uncorroboratedFailures 12 each in /v1/fleet`,
+      });
     } finally {
       await s.stop();
     }
@@ -196,7 +330,11 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       const view = await s.fleet();
       expect(view.fleetWideFailure).toBe(true);
       expect(view.banned).toEqual([]);
-      table.push({ scenario: 'everyone failing', expected: 'no ban; fleet_failure; fleetWideFailure true', observed: `banned []; events ${[...new Set(types.map((t) => t.split(' ')[0]))].sort()}; fleetWideFailure ${view.fleetWideFailure}` });
+      table.push({
+        scenario: 'everyone failing',
+        expected: 'no ban; fleet_failure; fleetWideFailure true',
+        observed: `banned []; events ${[...new Set(types.map((t) => t.split(' ')[0]))].sort()}; fleetWideFailure ${view.fleetWideFailure}`,
+      });
     } finally {
       await s.stop();
     }
@@ -226,8 +364,15 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       expect(seconds(secondBan[0]!)).toBe(240);
       const trail = await s.events(`?ip=${ip(3)}`);
       expect(summary(trail)).toEqual([`escalation ${ip(3)}`, `ban ${ip(3)}`]);
-      expect(trail[0]).toMatchObject({ rule: 'fail-ratio-escalated', evidence: { ban: { offense: 2 } } });
-      table.push({ scenario: 'repeat offender (BAN_SECONDS 120)', expected: '1st ban 120 s, 2nd 240 s', observed: `1st ${seconds(firstBan[0]!)} s, 2nd ${seconds(secondBan[0]!)} s; events ${summary(trail).reverse()}` });
+      expect(trail[0]).toMatchObject({
+        rule: 'fail-ratio-escalated',
+        evidence: { ban: { offense: 2 } },
+      });
+      table.push({
+        scenario: 'repeat offender (BAN_SECONDS 120)',
+        expected: '1st ban 120 s, 2nd 240 s',
+        observed: `1st ${seconds(firstBan[0]!)} s, 2nd ${seconds(secondBan[0]!)} s; events ${summary(trail).reverse()}`,
+      });
     } finally {
       await s.stop();
     }
@@ -241,12 +386,22 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       await s.aggregate(m);
       expect(ipsOf(await s.blocklist())).toEqual([ip(5)]);
 
-      await s.minute(m + 1, (b) => (b.ip === ip(5) && b.kind === 'relay' ? undefined : 'ok'));
+      await s.minute(m + 1, (b) =>
+        b.ip === ip(5) && b.kind === 'relay' ? undefined : 'ok',
+      );
       await s.aggregate(m + 1);
 
       expect(await s.blocklist()).toEqual([]);
-      expect(summary(await s.events(`?ip=${ip(5)}`))).toEqual([`release ${ip(5)}`, `ban ${ip(5)}`]);
-      table.push({ scenario: 'banned machine, probes recover (defaults)', expected: 'released after 1 healthy minute', observed: 'released at the first decision whose window holds only healthy probes' });
+      expect(summary(await s.events(`?ip=${ip(5)}`))).toEqual([
+        `release ${ip(5)}`,
+        `ban ${ip(5)}`,
+      ]);
+      table.push({
+        scenario: 'banned machine, probes recover (defaults)',
+        expected: 'released after 1 healthy minute',
+        observed:
+          'released at the first decision whose window holds only healthy probes',
+      });
     } finally {
       await s.stop();
     }
@@ -261,7 +416,8 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       expect(ipsOf(await s.blocklist())).toEqual([ip(5)]);
 
       // The banned machine relays nothing; its probes reach the canary again.
-      const probesOnly: Health = (b) => (b.ip === ip(5) && b.kind === 'relay' ? undefined : 'ok');
+      const probesOnly: Health = (b) =>
+        b.ip === ip(5) && b.kind === 'relay' ? undefined : 'ok';
       const stillBanned: string[][] = [];
       for (const later of [m + 1, m + 2]) {
         await s.minute(later, probesOnly);
@@ -276,8 +432,15 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       const trail = await s.events(`?ip=${ip(5)}`);
       expect(summary(trail)).toEqual([`release ${ip(5)}`, `ban ${ip(5)}`]);
       expect(trail[0]!.evidence.healthyMinutes).toHaveLength(3);
-      expect(trail[0]!.evidence.healthyMinutes[0]).toMatchObject({ ok: 4, connectFailed: 0 });
-      table.push({ scenario: 'banned machine, probes recover', expected: 'released after 3 healthy minutes', observed: `banned through 2 healthy minutes, released after the 3rd; events ${summary(trail).reverse()}` });
+      expect(trail[0]!.evidence.healthyMinutes[0]).toMatchObject({
+        ok: 4,
+        connectFailed: 0,
+      });
+      table.push({
+        scenario: 'banned machine, probes recover',
+        expected: 'released after 3 healthy minutes',
+        observed: `banned through 2 healthy minutes, released after the 3rd; events ${summary(trail).reverse()}`,
+      });
     } finally {
       await s.stop();
     }
@@ -292,19 +455,35 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       const [firstBan] = await s.blocklist();
       expect(firstBan?.ip).toBe(ip(6));
 
-      const failingProbesOnly: Health = (b) => (b.ip !== ip(6) ? 'ok' : b.kind === 'probe' ? 'connect_failed' : undefined);
+      const failingProbesOnly: Health = (b) =>
+        b.ip !== ip(6)
+          ? 'ok'
+          : b.kind === 'probe'
+            ? 'connect_failed'
+            : undefined;
       await s.minute(m + 1, failingProbesOnly);
       await s.aggregate(m + 1);
-      expect((await s.blocklist()).map((e) => e.until)).toEqual([firstBan!.until]);
+      expect((await s.blocklist()).map((e) => e.until)).toEqual([
+        firstBan!.until,
+      ]);
       await s.minute(m + 2, failingProbesOnly);
       await s.aggregate(m + 2);
 
       const [secondBan] = await s.blocklist();
-      expect(secondBan).toMatchObject({ ip: ip(6), since: firstBan!.until, samples: 4, failRatio: 1 });
+      expect(secondBan).toMatchObject({
+        ip: ip(6),
+        since: firstBan!.until,
+        samples: 4,
+        failRatio: 1,
+      });
       expect(seconds(secondBan!)).toBe(240);
       const trail = await s.events(`?ip=${ip(6)}`);
       expect(summary(trail)).toEqual([`escalation ${ip(6)}`, `ban ${ip(6)}`]);
-      table.push({ scenario: 'banned machine, probes keep failing (BAN_SECONDS 120)', expected: 're-banned at expiry on 4 probes, 240 s', observed: `re-banned since = 1st until, samples ${secondBan!.samples}, ${seconds(secondBan!)} s; events ${summary(trail).reverse()}` });
+      table.push({
+        scenario: 'banned machine, probes keep failing (BAN_SECONDS 120)',
+        expected: 're-banned at expiry on 4 probes, 240 s',
+        observed: `re-banned since = 1st until, samples ${secondBan!.samples}, ${seconds(secondBan!)} s; events ${summary(trail).reverse()}`,
+      });
     } finally {
       await s.stop();
     }
@@ -322,24 +501,42 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
       expect(trail.map((e) => [e.type, e.enforced])).toEqual([['ban', false]]);
       const view = await s.fleet();
       expect(view).toMatchObject({ dryRun: true, banned: [] });
-      table.push({ scenario: 'dry run', expected: 'ban event enforced=false; blocklist empty', observed: `blocklist []; events ${trail.map((e) => `${e.type} enforced=${e.enforced}`)}` });
+      table.push({
+        scenario: 'dry run',
+        expected: 'ban event enforced=false; blocklist empty',
+        observed: `blocklist []; events ${trail.map((e) => `${e.type} enforced=${e.enforced}`)}`,
+      });
     } finally {
       await s.stop();
     }
   });
 
   it('never bans allowlisted machines (an IPv4 and an IPv6 CIDR), records why, and still bans the others', async () => {
-    const s = await story({ RELAYWATCH_ALLOWLIST: '203.0.113.16/30, 2001:db8:a::/48' });
+    const s = await story({
+      RELAYWATCH_ALLOWLIST: '203.0.113.16/30, 2001:db8:a::/48',
+    });
     try {
       const failing = [ip(2), ip(7), ip(10)]; // .12 outside; .17 and the IPv6 machine inside
       const m = s.first + 1;
-      await s.minute(m, (b) => (failing.includes(b.ip) ? 'connect_failed' : 'ok'));
+      await s.minute(m, (b) =>
+        failing.includes(b.ip) ? 'connect_failed' : 'ok',
+      );
       await s.aggregate(m);
 
       expect(ipsOf(await s.blocklist())).toEqual([ip(2)]);
       const trail = await s.events();
-      expect(summary(trail).sort()).toEqual([`allowlisted ${ip(10)}`, `allowlisted ${ip(7)}`, `ban ${ip(2)}`].sort());
-      table.push({ scenario: 'allowlist (v4 /30 + v6 /48)', expected: `banned [${ip(2)}]; allowlisted ${ip(7)}, ${ip(10)}`, observed: `banned [${ipsOf(await s.blocklist())}]; events ${summary(trail).sort()}` });
+      expect(summary(trail).sort()).toEqual(
+        [
+          `allowlisted ${ip(10)}`,
+          `allowlisted ${ip(7)}`,
+          `ban ${ip(2)}`,
+        ].sort(),
+      );
+      table.push({
+        scenario: 'allowlist (v4 /30 + v6 /48)',
+        expected: `banned [${ip(2)}]; allowlisted ${ip(7)}, ${ip(10)}`,
+        observed: `banned [${ipsOf(await s.blocklist())}]; events ${summary(trail).sort()}`,
+      });
     } finally {
       await s.stop();
     }
@@ -349,22 +546,52 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
     const s = await story({ RELAYWATCH_MAX_BAN_FRACTION: '0.2' });
     try {
       // Failing heartbeats of 16: ip1 16, ip3 14, ip2 12, ip4 9.
-      const failures: Record<string, number> = { [ip(1)]: 16, [ip(2)]: 12, [ip(3)]: 14, [ip(4)]: 9 };
+      const failures: Record<string, number> = {
+        [ip(1)]: 16,
+        [ip(2)]: 12,
+        [ip(3)]: 14,
+        [ip(4)]: 9,
+      };
       const m = s.first + 1;
-      await s.minute(m, (b) => (b.n < (failures[b.ip] ?? 0) ? 'connect_failed' : 'ok'));
+      await s.minute(m, (b) =>
+        b.n < (failures[b.ip] ?? 0) ? 'connect_failed' : 'ok',
+      );
       await s.aggregate(m);
 
       const entries = await s.blocklist();
       expect(ipsOf(entries)).toEqual([ip(1), ip(3)]);
       const trail = await s.events();
-      expect(summary(trail).sort()).toEqual([`ban ${ip(1)}`, `ban ${ip(3)}`, `capped ${ip(2)}`, `capped ${ip(4)}`].sort());
+      expect(summary(trail).sort()).toEqual(
+        [
+          `ban ${ip(1)}`,
+          `ban ${ip(3)}`,
+          `capped ${ip(2)}`,
+          `capped ${ip(4)}`,
+        ].sort(),
+      );
       const capped = trail.find((e) => e.type === 'capped')!;
-      expect(capped.evidence.cap).toMatchObject({ reportingIps: 10, cap: 2, formula: 'max(1, floor(10 x 0.2)) = 2' });
+      expect(capped.evidence.cap).toMatchObject({
+        reportingIps: 10,
+        cap: 2,
+        formula: 'max(1, floor(10 x 0.2)) = 2',
+      });
       const view = await s.fleet();
       expect(view).toMatchObject({ capInForce: true, capped: [ip(2), ip(4)] });
-      expect(s.logged).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/ban cap in force/), capped: [ip(2), ip(4)] }));
-      expect(s.logged).toContainEqual(expect.objectContaining({ BansDecided: 2, CappedBans: 2 }));
-      table.push({ scenario: 'cap in force (4/10 failing, fraction 0.2)', expected: `banned 2 worst [${ip(1)}, ${ip(3)}]; 2 capped`, observed: `banned [${ipsOf(entries)}]; capped [${view.capped}]; capInForce ${view.capInForce}` });
+      expect(s.logged).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          message: expect.stringMatching(/ban cap in force/),
+          capped: [ip(2), ip(4)],
+        }),
+      );
+      expect(s.logged).toContainEqual(
+        expect.objectContaining({ BansDecided: 2, CappedBans: 2 }),
+      );
+      table.push({
+        scenario: 'cap in force (4/10 failing, fraction 0.2)',
+        expected: `banned 2 worst [${ip(1)}, ${ip(3)}]; 2 capped`,
+        observed: `banned [${ipsOf(entries)}]; capped [${view.capped}]; capInForce ${view.capInForce}`,
+      });
     } finally {
       await s.stop();
     }

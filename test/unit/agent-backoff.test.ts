@@ -3,16 +3,32 @@ import { backoffDelay } from '../../clients/agent/backoff.js';
 
 describe('backoff with jitter', () => {
   it('doubles the planned delay per attempt', () => {
-    const delays = [0, 1, 2, 3].map((attempt) => backoffDelay({ attempt, minMs: 1_000, maxMs: 60_000, random: () => 1 }));
+    const delays = [0, 1, 2, 3].map((attempt) =>
+      backoffDelay({ attempt, minMs: 1_000, maxMs: 60_000, random: () => 1 }),
+    );
 
     expect(delays).toEqual([1_000, 2_000, 4_000, 8_000]);
   });
 
   it('never exceeds the maximum, however many attempts failed', () => {
-    expect(backoffDelay({ attempt: 5_000, minMs: 1_000, maxMs: 60_000, random: () => 1 })).toBe(60_000);
+    expect(
+      backoffDelay({
+        attempt: 5_000,
+        minMs: 1_000,
+        maxMs: 60_000,
+        random: () => 1,
+      }),
+    ).toBe(60_000);
   });
 
   it('never goes below half the planned delay', () => {
-    expect(backoffDelay({ attempt: 3, minMs: 1_000, maxMs: 60_000, random: () => 0 })).toBe(4_000);
+    expect(
+      backoffDelay({
+        attempt: 3,
+        minMs: 1_000,
+        maxMs: 60_000,
+        random: () => 0,
+      }),
+    ).toBe(4_000);
   });
 });

@@ -45,6 +45,8 @@ describe('the change report budget', () => {
   });
 
   it('sends no change report at all with a budget of 0', () => {
-    expect(createChangeBudget({ perHour: 0, burst: 5, now: 0 }).waitMs(MINUTE)).toBe(Number.POSITIVE_INFINITY);
+    expect(
+      createChangeBudget({ perHour: 0, burst: 5, now: 0 }).waitMs(MINUTE),
+    ).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { buildFfmpegArgs, outputFormatOf, PROGRESS_FD } from '../../clients/agent/ffmpeg-args.js';
+import {
+  buildFfmpegArgs,
+  outputFormatOf,
+  PROGRESS_FD,
+} from '../../clients/agent/ffmpeg-args.js';
 
 const timeouts = { ioTimeoutMs: 10_000, progressPeriodMs: 1_000 };
 const argsFor = (source: string, target = 'rtmp://ingest.example/live/key') =>
@@ -12,7 +16,10 @@ describe('building the relay command line', () => {
   it('copies the streams without re-encoding from source to target', () => {
     const args = argsFor('http://origin.example/live.flv');
 
-    expect(args.slice(args.indexOf('-i'), args.indexOf('-i') + 2)).toEqual(['-i', 'http://origin.example/live.flv']);
+    expect(args.slice(args.indexOf('-i'), args.indexOf('-i') + 2)).toEqual([
+      '-i',
+      'http://origin.example/live.flv',
+    ]);
     expect(args).toContain('copy');
     expect(args[args.indexOf('-c') + 1]).toBe('copy');
     expect(args.at(-1)).toBe('rtmp://ingest.example/live/key');
@@ -26,7 +33,12 @@ describe('building the relay command line', () => {
   });
 
   it('bounds reads of every input with -rw_timeout in microseconds', () => {
-    for (const source of ['http://o.example/a', 'rtmp://o.example/live/a', 'rtsp://o.example/a', 'srt://o.example:9000']) {
+    for (const source of [
+      'http://o.example/a',
+      'rtmp://o.example/live/a',
+      'rtsp://o.example/a',
+      'srt://o.example:9000',
+    ]) {
       const options = inputOptions(argsFor(source));
 
       expect(options[options.indexOf('-rw_timeout') + 1]).toBe('10000000');
@@ -34,12 +46,21 @@ describe('building the relay command line', () => {
   });
 
   it('never passes -timeout to an rtmp input, where it would mean "listen"', () => {
-    expect(inputOptions(argsFor('rtmp://o.example/live/a'))).not.toContain('-timeout');
-    expect(inputOptions(argsFor('rtmps://o.example/live/a'))).not.toContain('-timeout');
+    expect(inputOptions(argsFor('rtmp://o.example/live/a'))).not.toContain(
+      '-timeout',
+    );
+    expect(inputOptions(argsFor('rtmps://o.example/live/a'))).not.toContain(
+      '-timeout',
+    );
   });
 
   it('bounds the connect of http, rtsp and srt inputs with -timeout', () => {
-    for (const source of ['http://o.example/a', 'https://o.example/a', 'rtsp://o.example/a', 'srt://o.example:9000']) {
+    for (const source of [
+      'http://o.example/a',
+      'https://o.example/a',
+      'rtsp://o.example/a',
+      'srt://o.example:9000',
+    ]) {
       const options = inputOptions(argsFor(source));
 
       expect(options[options.indexOf('-timeout') + 1]).toBe('10000000');
@@ -51,18 +72,35 @@ describe('building the relay command line', () => {
     const whitelist = options[options.indexOf('-protocol_whitelist') + 1] ?? '';
 
     expect(whitelist.split(',')).not.toContain('file');
-    expect(whitelist.split(',')).toEqual(expect.arrayContaining(['http', 'https', 'tcp', 'tls', 'rtmp']));
+    expect(whitelist.split(',')).toEqual(
+      expect.arrayContaining(['http', 'https', 'tcp', 'tls', 'rtmp']),
+    );
   });
 
   it('keeps ffmpeg from writing local files through the output', () => {
-    const args = argsFor('http://o.example/a.flv', 'rtmps://ingest.example/live/key');
+    const args = argsFor(
+      'http://o.example/a.flv',
+      'rtmps://ingest.example/live/key',
+    );
     const output = args.slice(args.indexOf('-i') + 2);
-    const whitelist = (output[output.indexOf('-protocol_whitelist') + 1] ?? '').split(',');
+    const whitelist = (
+      output[output.indexOf('-protocol_whitelist') + 1] ?? ''
+    ).split(',');
 
     expect(output.indexOf('-protocol_whitelist')).toBeGreaterThanOrEqual(0);
     expect(whitelist).not.toContain('file');
     expect(whitelist).not.toContain('pipe');
-    expect(whitelist).toEqual(expect.arrayContaining(['rtmp', 'rtmps', 'tls', 'tcp', 'srt', 'http', 'https']));
+    expect(whitelist).toEqual(
+      expect.arrayContaining([
+        'rtmp',
+        'rtmps',
+        'tls',
+        'tcp',
+        'srt',
+        'http',
+        'https',
+      ]),
+    );
   });
 
   it('muxes FLV for RTMP and HTTP targets and MPEG-TS for SRT and .ts targets', () => {

@@ -16,7 +16,7 @@ const REPORTS: ReporterStats = {
   failedAttempts: 4,
 };
 
-describe('the agent\'s Prometheus text', () => {
+describe("the agent's Prometheus text", () => {
   it('groups relays by state and status, counts probes and origin checks by status, and reports by outcome', () => {
     const text = prometheusText({
       uptimeSeconds: 90,
@@ -29,7 +29,9 @@ describe('the agent\'s Prometheus text', () => {
       originChecks: { origin_error: 2 },
       reports: REPORTS,
     });
-    const samples = text.split('\n').filter((line) => line && !line.startsWith('#'));
+    const samples = text
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'));
 
     expect(samples).toEqual(
       expect.arrayContaining([
@@ -46,12 +48,21 @@ describe('the agent\'s Prometheus text', () => {
       ]),
     );
     // Every sample's family has a TYPE line before it, and the text ends with a newline.
-    for (const sample of samples) expect(text).toContain(`# TYPE ${sample.split(/[{ ]/)[0]} `);
+    for (const sample of samples)
+      expect(text).toContain(`# TYPE ${sample.split(/[{ ]/)[0]} `);
     expect(text.endsWith('\n')).toBe(true);
   });
 
   it('escapes quotes, backslashes and newlines in label values', () => {
-    const text = prometheusText({ uptimeSeconds: 0, relays: [], probes: { 'a"b\\c\nd': 1 }, originChecks: {}, reports: REPORTS });
-    expect(text).toContain('relaywatch_agent_probes_total{status="a\\"b\\\\c\\nd"} 1');
+    const text = prometheusText({
+      uptimeSeconds: 0,
+      relays: [],
+      probes: { 'a"b\\c\nd': 1 },
+      originChecks: {},
+      reports: REPORTS,
+    });
+    expect(text).toContain(
+      'relaywatch_agent_probes_total{status="a\\"b\\\\c\\nd"} 1',
+    );
   });
 });

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createLineSplitter, createLineTail, createProgressParser } from '../../clients/agent/progress.js';
 import type { ProgressBlock } from '../../clients/agent/progress.js';
+import {
+  createLineSplitter,
+  createLineTail,
+  createProgressParser,
+} from '../../clients/agent/progress.js';
 
 // A block as ffmpeg 5.1 writes it with -progress (out_time_ms is microseconds too).
 const BLOCK = [
@@ -26,7 +30,9 @@ describe('reading ffmpeg progress blocks', () => {
 
     parser.push(BLOCK);
 
-    expect(blocks).toEqual([{ frame: 27, outTimeUs: 1_044_000, speed: '1.03x', end: false }]);
+    expect(blocks).toEqual([
+      { frame: 27, outTimeUs: 1_044_000, speed: '1.03x', end: false },
+    ]);
   });
 
   it('assembles a block split across chunks at any byte', () => {
@@ -54,7 +60,9 @@ describe('reading ffmpeg progress blocks', () => {
 
     parser.push('frame=0\nout_time_us=N/A\nspeed=N/A\nprogress=continue\n');
 
-    expect(blocks).toEqual([{ frame: 0, outTimeUs: 0, speed: 'N/A', end: false }]);
+    expect(blocks).toEqual([
+      { frame: 0, outTimeUs: 0, speed: 'N/A', end: false },
+    ]);
   });
 });
 

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Ban } from '../../functions/core/blocklist.js';
-import { blocklistAt, blocklistEtag, blocklistResponseSchema, isBanActive, manualBanSchema, toBlocklistEntry } from '../../functions/core/blocklist.js';
+import {
+  blocklistAt,
+  blocklistEtag,
+  blocklistResponseSchema,
+  isBanActive,
+  manualBanSchema,
+  toBlocklistEntry,
+} from '../../functions/core/blocklist.js';
 import { parseWith } from '../../functions/core/validation.js';
 
 const NOW = Date.parse('2026-11-24T14:03:20Z');
@@ -30,20 +37,39 @@ describe('isBanActive', () => {
 
 describe('blocklistAt', () => {
   it('never lists an expired ban, even when the store still returns it', () => {
-    const list = blocklistAt([ban('192.0.2.1'), ban('192.0.2.2', { until: NOW }), ban('192.0.2.3', { until: NOW - 1 })], NOW);
+    const list = blocklistAt(
+      [
+        ban('192.0.2.1'),
+        ban('192.0.2.2', { until: NOW }),
+        ban('192.0.2.3', { until: NOW - 1 }),
+      ],
+      NOW,
+    );
     expect(list.entries.map((e) => e.ip)).toEqual(['192.0.2.1']);
   });
 
   it('lists nothing when every ban has expired', () => {
-    expect(blocklistAt([ban('192.0.2.1', { until: NOW - 5 })], NOW).entries).toEqual([]);
+    expect(
+      blocklistAt([ban('192.0.2.1', { until: NOW - 5 })], NOW).entries,
+    ).toEqual([]);
   });
 
   it('lists entries in the same order whatever order the bans come in', () => {
-    const bans = [ban('198.51.100.7'), ban('192.0.2.10'), ban('2001:db8::1'), ban('192.0.2.9')];
+    const bans = [
+      ban('198.51.100.7'),
+      ban('192.0.2.10'),
+      ban('2001:db8::1'),
+      ban('192.0.2.9'),
+    ];
     const forward = blocklistAt(bans, NOW);
     const backward = blocklistAt([...bans].reverse(), NOW);
     expect(backward.entries).toEqual(forward.entries);
-    expect(forward.entries.map((e) => e.ip)).toEqual(['192.0.2.10', '192.0.2.9', '198.51.100.7', '2001:db8::1']);
+    expect(forward.entries.map((e) => e.ip)).toEqual([
+      '192.0.2.10',
+      '192.0.2.9',
+      '198.51.100.7',
+      '2001:db8::1',
+    ]);
   });
 
   it('stamps the list with the time it was made', () => {
@@ -51,7 +77,13 @@ describe('blocklistAt', () => {
   });
 
   it('produces a body that the dispatcher schema accepts', () => {
-    const list = blocklistAt([ban('192.0.2.1'), ban('192.0.2.2', { manual: true, failRatio: null, samples: null })], NOW);
+    const list = blocklistAt(
+      [
+        ban('192.0.2.1'),
+        ban('192.0.2.2', { manual: true, failRatio: null, samples: null }),
+      ],
+      NOW,
+    );
     expect(parseWith(blocklistResponseSchema, list).ok).toBe(true);
   });
 });
@@ -81,20 +113,32 @@ describe('blocklistEtag', () => {
   });
 
   it('stays the same when the bans come in another order', () => {
-    expect(blocklistEtag(blocklistAt([...bans].reverse(), NOW).entries)).toBe(blocklistEtag(blocklistAt(bans, NOW).entries));
+    expect(blocklistEtag(blocklistAt([...bans].reverse(), NOW).entries)).toBe(
+      blocklistEtag(blocklistAt(bans, NOW).entries),
+    );
   });
 
   it('changes when a ban is added', () => {
     const before = blocklistEtag(blocklistAt(bans, NOW).entries);
-    const after = blocklistEtag(blocklistAt([...bans, ban('192.0.2.3')], NOW).entries);
+    const after = blocklistEtag(
+      blocklistAt([...bans, ban('192.0.2.3')], NOW).entries,
+    );
     expect(after).not.toBe(before);
   });
 
   it('changes when a ban expires', () => {
-    const withTwo = blocklistAt([ban('192.0.2.1'), ban('192.0.2.2', { until: NOW + 10_000 })], NOW);
-    const withOne = blocklistAt([ban('192.0.2.1'), ban('192.0.2.2', { until: NOW + 10_000 })], NOW + 10_000);
+    const withTwo = blocklistAt(
+      [ban('192.0.2.1'), ban('192.0.2.2', { until: NOW + 10_000 })],
+      NOW,
+    );
+    const withOne = blocklistAt(
+      [ban('192.0.2.1'), ban('192.0.2.2', { until: NOW + 10_000 })],
+      NOW + 10_000,
+    );
     expect(withOne.entries).toHaveLength(1);
-    expect(blocklistEtag(withOne.entries)).not.toBe(blocklistEtag(withTwo.entries));
+    expect(blocklistEtag(withOne.entries)).not.toBe(
+      blocklistEtag(withTwo.entries),
+    );
   });
 
   it.each<[string, Partial<Ban>]>([
@@ -104,7 +148,9 @@ describe('blocklistEtag', () => {
     ['its ratio changes', { failRatio: 0.9 }],
   ])('changes when an entry changes because %s', (_why, change) => {
     const before = blocklistEtag(blocklistAt(bans, NOW).entries);
-    const after = blocklistEtag(blocklistAt([ban('192.0.2.1', change), ban('192.0.2.2')], NOW).entries);
+    const after = blocklistEtag(
+      blocklistAt([ban('192.0.2.1', change), ban('192.0.2.2')], NOW).entries,
+    );
     expect(after).not.toBe(before);
   });
 
@@ -114,7 +160,11 @@ describe('blocklistEtag', () => {
 
   it('tells apart many distinct single-entry lists', () => {
     const etags = new Set(
-      Array.from({ length: 1000 }, (_, i) => blocklistEtag(blocklistAt([ban(`10.0.${i >> 8}.${i & 255}`)], NOW).entries)),
+      Array.from({ length: 1000 }, (_, i) =>
+        blocklistEtag(
+          blocklistAt([ban(`10.0.${i >> 8}.${i & 255}`)], NOW).entries,
+        ),
+      ),
     );
     expect(etags.size).toBe(1000);
   });

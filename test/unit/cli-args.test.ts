@@ -14,9 +14,12 @@ describe('relaywatch durations', () => {
     expect(parseDuration(text)).toBe(seconds);
   });
 
-  it.each(['90', '', 'h', '1.5h', '-5m', '1 h', '1w', '1h 30m'])('refuses %j: a duration needs whole numbers with units', (text) => {
-    expect(parseDuration(text)).toBeUndefined();
-  });
+  it.each(['90', '', 'h', '1.5h', '-5m', '1 h', '1w', '1h 30m'])(
+    'refuses %j: a duration needs whole numbers with units',
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
 
   it('writes spans with their two largest units', () => {
     expect(formatDuration(45_000)).toBe('45s');
@@ -29,8 +32,16 @@ describe('relaywatch durations', () => {
 
 describe('relaywatch ban targets', () => {
   it('takes one address in its canonical spelling', () => {
-    expect(banTargets('2001:DB8:0::7')).toEqual({ ok: true, ips: ['2001:db8::7'], cidr: false });
-    expect(banTargets('::ffff:192.0.2.7')).toEqual({ ok: true, ips: ['192.0.2.7'], cidr: false });
+    expect(banTargets('2001:DB8:0::7')).toEqual({
+      ok: true,
+      ips: ['2001:db8::7'],
+      cidr: false,
+    });
+    expect(banTargets('::ffff:192.0.2.7')).toEqual({
+      ok: true,
+      ips: ['192.0.2.7'],
+      cidr: false,
+    });
   });
 
   it('expands a small IPv4 block into each of its addresses', () => {
@@ -43,7 +54,12 @@ describe('relaywatch ban targets', () => {
 
   it('expands an IPv6 block, and a /24 is the largest IPv4 block it takes', () => {
     const v6 = banTargets('2001:db8::/126');
-    expect(v6.ok && v6.ips).toEqual(['2001:db8::', '2001:db8::1', '2001:db8::2', '2001:db8::3']);
+    expect(v6.ok && v6.ips).toEqual([
+      '2001:db8::',
+      '2001:db8::1',
+      '2001:db8::2',
+      '2001:db8::3',
+    ]);
     const v4 = banTargets('10.1.2.0/24');
     expect(v4.ok && v4.ips.length).toBe(MAX_CIDR_ADDRESSES);
     expect(v4.ok && v4.ips.at(-1)).toBe('10.1.2.255');
@@ -52,12 +68,19 @@ describe('relaywatch ban targets', () => {
   it('refuses a block over 256 addresses, naming the limit', () => {
     expect(banTargets('10.1.2.0/23')).toEqual({
       ok: false,
-      error: '10.1.2.0/23 holds 512 addresses; the CLI bans at most 256 at once (a /24 or smaller)',
+      error:
+        '10.1.2.0/23 holds 512 addresses; the CLI bans at most 256 at once (a /24 or smaller)',
     });
-    expect(banTargets('2001:db8::/64')).toMatchObject({ ok: false, error: expect.stringContaining('a /120 or smaller') });
+    expect(banTargets('2001:db8::/64')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('a /120 or smaller'),
+    });
   });
 
-  it.each(['300.1.2.3', 'host.example', '10.0.0.0/33', '10.0.0.0/x'])('refuses %j as neither address nor block', (text) => {
-    expect(banTargets(text).ok).toBe(false);
-  });
+  it.each(['300.1.2.3', 'host.example', '10.0.0.0/33', '10.0.0.0/x'])(
+    'refuses %j as neither address nor block',
+    (text) => {
+      expect(banTargets(text).ok).toBe(false);
+    },
+  );
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, KNOBS, parseConfig } from '../../functions/core/config.js';
+import {
+  ConfigError,
+  KNOBS,
+  parseConfig,
+} from '../../functions/core/config.js';
 
 /**
  * Values each knob must refuse. A knob whose schema takes any non-empty text
@@ -26,7 +30,12 @@ const BAD_VALUES: Record<string, string[] | null> = {
   RELAYWATCH_RELEASE_MINUTES: ['0', '61', '1.5', 'x'],
   RELAYWATCH_PROBE_OK_RATIO: ['0', '1.2', 'x'],
   RELAYWATCH_PROBE_MIN_SAMPLES: ['0', '100001', '1.5', 'x'],
-  RELAYWATCH_ALLOWLIST: ['example.net', '10.0.0.0/33', '10.0.0.0/8, 300.1.1.1', '10.0.0.0/8;192.0.2.1'],
+  RELAYWATCH_ALLOWLIST: [
+    'example.net',
+    '10.0.0.0/33',
+    '10.0.0.0/8, 300.1.1.1',
+    '10.0.0.0/8;192.0.2.1',
+  ],
   RELAYWATCH_DRY_RUN: ['maybe', 'TRUE', '2'],
   RELAYWATCH_SILENT_LEASES: ['0', '11', '1.5', 'x'],
   RELAYWATCH_FLEET_SILENCE_SHARE: ['0', '1.5', 'x'],
@@ -44,7 +53,11 @@ const BAD_VALUES: Record<string, string[] | null> = {
   RELAYWATCH_TOKEN_SECRETS: null,
 };
 
-const knobList = Object.entries(KNOBS).map(([key, knob]) => ({ key, env: knob.env, fallback: knob.fallback }));
+const knobList = Object.entries(KNOBS).map(([key, knob]) => ({
+  key,
+  env: knob.env,
+  fallback: knob.fallback,
+}));
 
 function configErrorOf(env: Record<string, string>): ConfigError {
   try {
@@ -84,7 +97,9 @@ describe('parseConfig defaults', () => {
   });
 
   it('treats an empty variable as unset', () => {
-    expect(parseConfig({ RELAYWATCH_SHARDS: '', TABLE_NAME: '' })).toMatchObject({ shards: 4, tableName: 'relaywatch' });
+    expect(
+      parseConfig({ RELAYWATCH_SHARDS: '', TABLE_NAME: '' }),
+    ).toMatchObject({ shards: 4, tableName: 'relaywatch' });
   });
 
   it('returns a frozen object', () => {
@@ -102,12 +117,21 @@ describe('parseConfig defaults', () => {
       LOG_LEVEL: 'debug',
       TABLE_NAME: 'relaywatch-prod',
     });
-    expect(config).toMatchObject({ shards: 16, failRatio: 0.75, dryRun: true, waitForGrace: false, logLevel: 'debug', tableName: 'relaywatch-prod' });
-    expect(config.allowlist.map((cidr) => [cidr.version, cidr.prefix])).toEqual([
-      [4, 8],
-      [6, 32],
-      [4, 32],
-    ]);
+    expect(config).toMatchObject({
+      shards: 16,
+      failRatio: 0.75,
+      dryRun: true,
+      waitForGrace: false,
+      logLevel: 'debug',
+      tableName: 'relaywatch-prod',
+    });
+    expect(config.allowlist.map((cidr) => [cidr.version, cidr.prefix])).toEqual(
+      [
+        [4, 8],
+        [6, 32],
+        [4, 32],
+      ],
+    );
   });
 
   it.each([
@@ -128,39 +152,64 @@ describe('parseConfig defaults', () => {
 
 describe('parseConfig refuses a bad value, naming the variable', () => {
   it('has bad values listed for every knob, so a new knob cannot go untested', () => {
-    expect(Object.keys(BAD_VALUES).sort()).toEqual(knobList.map((knob) => knob.env).sort());
+    expect(Object.keys(BAD_VALUES).sort()).toEqual(
+      knobList.map((knob) => knob.env).sort(),
+    );
   });
 
-  const cases = knobList.flatMap(({ env }) => (BAD_VALUES[env] ?? []).map((value) => [env, value] as const));
+  const cases = knobList.flatMap(({ env }) =>
+    (BAD_VALUES[env] ?? []).map((value) => [env, value] as const),
+  );
 
-  it.each(cases)('%s=%j throws a ConfigError naming the variable', (env, value) => {
-    const error = configErrorOf({ [env]: value });
-    expect(error.name).toBe('ConfigError');
-    expect(error.message).toContain(`${env}=`);
-  });
+  it.each(cases)(
+    '%s=%j throws a ConfigError naming the variable',
+    (env, value) => {
+      const error = configErrorOf({ [env]: value });
+      expect(error.name).toBe('ConfigError');
+      expect(error.message).toContain(`${env}=`);
+    },
+  );
 
-  it.each(knobList.filter(({ env }) => BAD_VALUES[env] === null))('takes any non-empty text for $env', ({ key, env }) => {
-    const config = parseConfig({ [env]: 'some text, with punctuation: {"a": 1}' }) as Record<string, unknown>;
-    expect(config[key]).toBe('some text, with punctuation: {"a": 1}');
-  });
+  it.each(knobList.filter(({ env }) => BAD_VALUES[env] === null))(
+    'takes any non-empty text for $env',
+    ({ key, env }) => {
+      const config = parseConfig({
+        [env]: 'some text, with punctuation: {"a": 1}',
+      }) as Record<string, unknown>;
+      expect(config[key]).toBe('some text, with punctuation: {"a": 1}');
+    },
+  );
 
   it('names every bad variable in one error, not just the first', () => {
-    const error = configErrorOf({ RELAYWATCH_SHARDS: '0', RELAYWATCH_FAIL_RATIO: '2', LOG_LEVEL: 'loud' });
+    const error = configErrorOf({
+      RELAYWATCH_SHARDS: '0',
+      RELAYWATCH_FAIL_RATIO: '2',
+      LOG_LEVEL: 'loud',
+    });
     expect(error.message).toContain('RELAYWATCH_SHARDS=');
     expect(error.message).toContain('RELAYWATCH_FAIL_RATIO=');
     expect(error.message).toContain('LOG_LEVEL=');
   });
 
   it('says what a ratio must be', () => {
-    expect(configErrorOf({ RELAYWATCH_FAIL_RATIO: '1.5' }).message).toContain('must be a number in (0, 1]');
+    expect(configErrorOf({ RELAYWATCH_FAIL_RATIO: '1.5' }).message).toContain(
+      'must be a number in (0, 1]',
+    );
   });
 
   it('quotes the allowlist item that is not an IP or CIDR', () => {
-    expect(configErrorOf({ RELAYWATCH_ALLOWLIST: '10.0.0.0/8,relay-7' }).message).toContain('"relay-7" is not an IP or CIDR');
+    expect(
+      configErrorOf({ RELAYWATCH_ALLOWLIST: '10.0.0.0/8,relay-7' }).message,
+    ).toContain('"relay-7" is not an IP or CIDR');
   });
 
   it('refuses a maximum ban shorter than the first ban', () => {
-    const error = configErrorOf({ RELAYWATCH_BAN_SECONDS: '7200', RELAYWATCH_MAX_BAN_SECONDS: '3600' });
-    expect(error.message).toContain('RELAYWATCH_MAX_BAN_SECONDS must be at least RELAYWATCH_BAN_SECONDS');
+    const error = configErrorOf({
+      RELAYWATCH_BAN_SECONDS: '7200',
+      RELAYWATCH_MAX_BAN_SECONDS: '3600',
+    });
+    expect(error.message).toContain(
+      'RELAYWATCH_MAX_BAN_SECONDS must be at least RELAYWATCH_BAN_SECONDS',
+    );
   });
 });

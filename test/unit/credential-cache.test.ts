@@ -26,7 +26,13 @@ describe('a credential kept with a bounded age', () => {
 
   it('serves the value it has until it is older than the age, then reads it again', async () => {
     const secret = source(['rotated']);
-    const get = boundedAge({ initial: 'original', load: secret.load, maxAgeMs: 300_000, log, what: 'secret' });
+    const get = boundedAge({
+      initial: 'original',
+      load: secret.load,
+      maxAgeMs: 300_000,
+      log,
+      what: 'secret',
+    });
     vi.advanceTimersByTime(299_000);
     expect(await get()).toBe('original');
     vi.advanceTimersByTime(1_000);
@@ -36,7 +42,13 @@ describe('a credential kept with a bounded age', () => {
 
   it('keeps the last value when a refresh fails, and tries again on the next call', async () => {
     const secret = source([new Error('secrets manager down'), 'rotated']);
-    const get = boundedAge({ initial: 'original', load: secret.load, maxAgeMs: 1_000, log, what: 'secret' });
+    const get = boundedAge({
+      initial: 'original',
+      load: secret.load,
+      maxAgeMs: 1_000,
+      log,
+      what: 'secret',
+    });
     vi.advanceTimersByTime(1_000);
     expect(await get()).toBe('original');
     expect(await get()).toBe('rotated');
@@ -44,7 +56,12 @@ describe('a credential kept with a bounded age', () => {
 
   it('fails the call when there is no value yet and the first read fails', async () => {
     const list = source([new Error('dynamodb unreachable'), 'revocations']);
-    const get = boundedAge<string>({ load: list.load, maxAgeMs: 60_000, log, what: 'revocations' });
+    const get = boundedAge<string>({
+      load: list.load,
+      maxAgeMs: 60_000,
+      log,
+      what: 'revocations',
+    });
     await expect(get()).rejects.toThrow('dynamodb unreachable');
     expect(await get()).toBe('revocations');
   });

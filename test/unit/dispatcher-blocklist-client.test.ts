@@ -2,7 +2,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BlocklistClientOptions } from '../../clients/dispatcher/index.js';
 import { createBlocklistClient } from '../../clients/dispatcher/index.js';
 import type { Reply } from '../helpers/dispatcher-fakes.js';
-import { T0, ban, manualClock, recordingLogger, scriptedFetch } from '../helpers/dispatcher-fakes.js';
+import {
+  ban,
+  manualClock,
+  recordingLogger,
+  scriptedFetch,
+  T0,
+} from '../helpers/dispatcher-fakes.js';
 
 const BANNED = '203.0.113.7';
 const OTHER = '203.0.113.8';
@@ -27,7 +33,10 @@ function setup(script: Reply[], options: Partial<BlocklistClientOptions> = {}) {
   return { client, clock, fetch, logger };
 }
 
-const listOf = (...ips: string[]): Reply => ({ kind: 'list', entries: ips.map((ip) => ban(ip, { until: T0 + HOUR })) });
+const listOf = (...ips: string[]): Reply => ({
+  kind: 'list',
+  entries: ips.map((ip) => ban(ip, { until: T0 + HOUR })),
+});
 
 describe('polling the blocklist', () => {
   it('asks GET /v1/blocklist under the base URL with the reader token as a bearer token', async () => {
@@ -37,7 +46,9 @@ describe('polling the blocklist', () => {
 
     expect(fetch.requests).toHaveLength(1);
     expect(fetch.requests[0]?.url).toBe('http://127.0.0.1:1/prod/v1/blocklist');
-    expect(fetch.requests[0]?.headers.authorization).toBe('Bearer reader-token');
+    expect(fetch.requests[0]?.headers.authorization).toBe(
+      'Bearer reader-token',
+    );
     expect(fetch.requests[0]?.headers['if-none-match']).toBeUndefined();
   });
 
@@ -52,11 +63,22 @@ describe('polling the blocklist', () => {
     expect(client.isBlocked('2001:DB8:0:0::1')).toBe(true);
     expect(client.isBlocked('::ffff:203.0.113.7')).toBe(true);
     expect(client.banOf(BANNED)?.reason).toBe('connect failures');
-    expect(client.state()).toMatchObject({ status: 'fresh', activeEntries: 2, lastSuccessAt: T0 });
+    expect(client.state()).toMatchObject({
+      status: 'fresh',
+      activeEntries: 2,
+      lastSuccessAt: T0,
+    });
   });
 
   it('sends If-None-Match with the last ETag and keeps the list on 304', async () => {
-    const { client, fetch, clock } = setup([{ kind: 'list', entries: [ban(BANNED, { until: T0 + HOUR })], etag: '"v1"' }, { kind: 'not-modified' }]);
+    const { client, fetch, clock } = setup([
+      {
+        kind: 'list',
+        entries: [ban(BANNED, { until: T0 + HOUR })],
+        etag: '"v1"',
+      },
+      { kind: 'not-modified' },
+    ]);
     await client.refresh();
     clock.advance(10_000);
 
@@ -65,7 +87,11 @@ describe('polling the blocklist', () => {
     expect(fetch.requests[1]?.headers['if-none-match']).toBe('"v1"');
     expect(result.outcome).toBe('not-modified');
     expect(client.isBlocked(BANNED)).toBe(true);
-    expect(client.state()).toMatchObject({ status: 'fresh', etag: '"v1"', lastSuccessAt: T0 + 10_000 });
+    expect(client.state()).toMatchObject({
+      status: 'fresh',
+      etag: '"v1"',
+      lastSuccessAt: T0 + 10_000,
+    });
   });
 
   it('replaces the list when a poll brings a new one, so a lifted ban stops blocking', async () => {
@@ -79,7 +105,10 @@ describe('polling the blocklist', () => {
   });
 
   it('does not send If-None-Match when the server gave no ETag', async () => {
-    const { client, fetch } = setup([{ kind: 'list', entries: [], etag: null }, listOf(BANNED)]);
+    const { client, fetch } = setup([
+      { kind: 'list', entries: [], etag: null },
+      listOf(BANNED),
+    ]);
     await client.refresh();
 
     await client.refresh();
@@ -104,44 +133,75 @@ describe('fail-static when the status center cannot be reached', () => {
     ['a 503', { kind: 'status', status: 503 }, 'http'],
     ['a 500', { kind: 'status', status: 500 }, 'http'],
     ['a 404 (wrong URL)', { kind: 'status', status: 404 }, 'http'],
-    ['a body that is not JSON', { kind: 'body', status: 200, text: '<html>' }, 'invalid'],
-    ['a body that breaks the contract', { kind: 'body', status: 200, text: '{"entries":"none"}' }, 'invalid'],
     [
-      'an entry whose IP is not an IP',
-      { kind: 'body', status: 200, text: JSON.stringify({ generatedAt: 'x', entries: [{ ...ban('nope', { until: T0 + HOUR }) }] }) },
+      'a body that is not JSON',
+      { kind: 'body', status: 200, text: '<html>' },
       'invalid',
     ],
-  ])('keeps blocking the last listed IPs after %s and reports stale', async (_, failure, kind) => {
-    const { client, clock } = setup([listOf(BANNED), failure]);
-    await client.refresh();
-    clock.advance(10_000);
+    [
+      'a body that breaks the contract',
+      { kind: 'body', status: 200, text: '{"entries":"none"}' },
+      'invalid',
+    ],
+    [
+      'an entry whose IP is not an IP',
+      {
+        kind: 'body',
+        status: 200,
+        text: JSON.stringify({
+          generatedAt: 'x',
+          entries: [{ ...ban('nope', { until: T0 + HOUR }) }],
+        }),
+      },
+      'invalid',
+    ],
+  ])(
+    'keeps blocking the last listed IPs after %s and reports stale',
+    async (_, failure, kind) => {
+      const { client, clock } = setup([listOf(BANNED), failure]);
+      await client.refresh();
+      clock.advance(10_000);
 
-    const result = await client.refresh();
+      const result = await client.refresh();
 
-    expect(result.outcome).toBe('failed');
-    expect(client.isBlocked(BANNED)).toBe(true);
-    expect(client.state()).toMatchObject({
-      status: 'stale',
-      lastSuccessAt: T0,
-      consecutiveFailures: 1,
-      lastError: { kind, at: T0 + 10_000 },
-    });
-  });
+      expect(result.outcome).toBe('failed');
+      expect(client.isBlocked(BANNED)).toBe(true);
+      expect(client.state()).toMatchObject({
+        status: 'stale',
+        lastSuccessAt: T0,
+        consecutiveFailures: 1,
+        lastError: { kind, at: T0 + 10_000 },
+      });
+    },
+  );
 
-  it.each([401, 403])('treats HTTP %i as an outage, not as an empty list, and logs it as an error', async (status) => {
-    const { client, logger } = setup([listOf(BANNED), { kind: 'status', status }]);
-    await client.refresh();
+  it.each([401, 403])(
+    'treats HTTP %i as an outage, not as an empty list, and logs it as an error',
+    async (status) => {
+      const { client, logger } = setup([
+        listOf(BANNED),
+        { kind: 'status', status },
+      ]);
+      await client.refresh();
 
-    await client.refresh();
+      await client.refresh();
 
-    expect(client.isBlocked(BANNED)).toBe(true);
-    expect(client.state()).toMatchObject({ status: 'stale', lastError: { kind: 'auth', status } });
-    const refused = logger.lines.find((line) => line.message.includes('refused the reader token'));
-    expect(refused?.level).toBe('error');
-  });
+      expect(client.isBlocked(BANNED)).toBe(true);
+      expect(client.state()).toMatchObject({
+        status: 'stale',
+        lastError: { kind: 'auth', status },
+      });
+      const refused = logger.lines.find((line) =>
+        line.message.includes('refused the reader token'),
+      );
+      expect(refused?.level).toBe('error');
+    },
+  );
 
   it('gives up on a poll that never answers after timeoutMs and keeps the last good list', async () => {
-    const { client } = setup([listOf(BANNED), { kind: 'hang' }], { timeoutMs: 20 });
+    const { client } = setup([listOf(BANNED), { kind: 'hang' }], {
+      timeoutMs: 20,
+    });
     await client.refresh();
 
     const result = await client.refresh();
@@ -152,28 +212,41 @@ describe('fail-static when the status center cannot be reached', () => {
   });
 
   it('says in its logs that it is using the last good list, once per change of status', async () => {
-    const { client, logger } = setup([listOf(BANNED), { kind: 'network-error' }]);
+    const { client, logger } = setup([
+      listOf(BANNED),
+      { kind: 'network-error' },
+    ]);
     await client.refresh();
 
     await client.refresh();
     await client.refresh();
     client.isBlocked(BANNED);
 
-    const staleLines = logger.lines.filter((line) => line.message.includes('fail-static'));
+    const staleLines = logger.lines.filter((line) =>
+      line.message.includes('fail-static'),
+    );
     expect(staleLines).toHaveLength(1);
     expect(staleLines[0]?.level).toBe('warn');
-    expect(logger.lines.filter((line) => line.message.includes('refresh failed'))).toHaveLength(2);
+    expect(
+      logger.lines.filter((line) => line.message.includes('refresh failed')),
+    ).toHaveLength(2);
   });
 
   it('becomes fresh again on the next good poll', async () => {
-    const { client, fetch } = setup([listOf(BANNED), { kind: 'network-error' }]);
+    const { client, fetch } = setup([
+      listOf(BANNED),
+      { kind: 'network-error' },
+    ]);
     await client.refresh();
     await client.refresh();
     fetch.setReply({ kind: 'not-modified' });
 
     await client.refresh();
 
-    expect(client.state()).toMatchObject({ status: 'fresh', consecutiveFailures: 0 });
+    expect(client.state()).toMatchObject({
+      status: 'fresh',
+      consecutiveFailures: 0,
+    });
     expect(client.isBlocked(BANNED)).toBe(true);
   });
 
@@ -190,7 +263,10 @@ describe('fail-static when the status center cannot be reached', () => {
 
 describe('fail-open past maxStaleMs', () => {
   it('treats nothing as blocked once the last good list is older than maxStaleMs', async () => {
-    const { client, clock, logger } = setup([listOf(BANNED), { kind: 'network-error' }]);
+    const { client, clock, logger } = setup([
+      listOf(BANNED),
+      { kind: 'network-error' },
+    ]);
     await client.refresh();
     clock.advance(59_000);
     await client.refresh();
@@ -200,8 +276,16 @@ describe('fail-open past maxStaleMs', () => {
 
     expect(client.isBlocked(BANNED)).toBe(false);
     expect(client.filterHealthy([BANNED, OTHER])).toEqual([BANNED, OTHER]);
-    expect(client.state()).toMatchObject({ status: 'failed-open', lastSuccessAt: T0 });
-    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('failing open'))).toBe(true);
+    expect(client.state()).toMatchObject({
+      status: 'failed-open',
+      lastSuccessAt: T0,
+    });
+    expect(
+      logger.lines.some(
+        (line) =>
+          line.level === 'error' && line.message.includes('failing open'),
+      ),
+    ).toBe(true);
   });
 
   it('fails open while no list has ever been loaded', async () => {
@@ -211,11 +295,18 @@ describe('fail-open past maxStaleMs', () => {
 
     expect(client.isBlocked(BANNED)).toBe(false);
     expect(client.pick([BANNED])).toBe(BANNED);
-    expect(client.state()).toMatchObject({ status: 'failed-open', lastSuccessAt: null, lastError: { kind: 'network' } });
+    expect(client.state()).toMatchObject({
+      status: 'failed-open',
+      lastSuccessAt: null,
+      lastError: { kind: 'network' },
+    });
   });
 
   it('blocks again as soon as a poll succeeds after failing open', async () => {
-    const { client, clock, fetch } = setup([listOf(BANNED), { kind: 'network-error' }]);
+    const { client, clock, fetch } = setup([
+      listOf(BANNED),
+      { kind: 'network-error' },
+    ]);
     await client.refresh();
     clock.advance(120_000);
     await client.refresh();
@@ -232,7 +323,13 @@ describe('fail-open past maxStaleMs', () => {
 describe('ban expiry on the client', () => {
   it('stops blocking an entry once its until has passed, even while the list is stale', async () => {
     const { client, clock } = setup([
-      { kind: 'list', entries: [ban(BANNED, { until: T0 + 30_000 }), ban(OTHER, { until: T0 + HOUR })] },
+      {
+        kind: 'list',
+        entries: [
+          ban(BANNED, { until: T0 + 30_000 }),
+          ban(OTHER, { until: T0 + HOUR }),
+        ],
+      },
       { kind: 'network-error' },
     ]);
     await client.refresh();
@@ -246,7 +343,9 @@ describe('ban expiry on the client', () => {
   });
 
   it('does not block an entry that had already expired when it was listed', async () => {
-    const { client } = setup([{ kind: 'list', entries: [ban(BANNED, { until: T0 - 1 })] }]);
+    const { client } = setup([
+      { kind: 'list', entries: [ban(BANNED, { until: T0 - 1 })] },
+    ]);
 
     await client.refresh();
 
@@ -275,7 +374,9 @@ describe('choosing among candidates', () => {
 
   it('never picks a blocked candidate outside panic, whatever the random draw', async () => {
     let draw = 0;
-    const { client } = setup([listOf('198.51.100.1', '198.51.100.3')], { random: () => draw });
+    const { client } = setup([listOf('198.51.100.1', '198.51.100.3')], {
+      random: () => draw,
+    });
     await client.refresh();
 
     const picks = [0, 0.25, 0.5, 0.75, 0.999999].map((value) => {
@@ -287,17 +388,25 @@ describe('choosing among candidates', () => {
   });
 
   it('uses every candidate and reports panic when fewer than minHealthyShare are healthy', async () => {
-    const { client, logger } = setup([listOf('198.51.100.1', '198.51.100.2', '198.51.100.3')]);
+    const { client, logger } = setup([
+      listOf('198.51.100.1', '198.51.100.2', '198.51.100.3'),
+    ]);
     await client.refresh();
 
     const decision = client.decide(agents);
 
     expect(decision.panic).toBe(true);
     expect(decision.usable).toEqual(agents);
-    expect(decision.blocked.map(({ candidate }) => candidate.ip)).toEqual(['198.51.100.1', '198.51.100.2', '198.51.100.3']);
+    expect(decision.blocked.map(({ candidate }) => candidate.ip)).toEqual([
+      '198.51.100.1',
+      '198.51.100.2',
+      '198.51.100.3',
+    ]);
     expect(client.filterHealthy(agents)).toEqual(agents);
     expect(client.state().panic).toBe(true);
-    expect(logger.lines.filter((line) => line.message.startsWith('panic:'))).toHaveLength(1);
+    expect(
+      logger.lines.filter((line) => line.message.startsWith('panic:')),
+    ).toHaveLength(1);
   });
 
   it('does not panic when exactly minHealthyShare of the candidates is healthy', async () => {
@@ -309,7 +418,10 @@ describe('choosing among candidates', () => {
   });
 
   it('leaves panic when enough candidates are healthy again', async () => {
-    const { client } = setup([listOf('198.51.100.1', '198.51.100.2', '198.51.100.3'), listOf('198.51.100.1')]);
+    const { client } = setup([
+      listOf('198.51.100.1', '198.51.100.2', '198.51.100.3'),
+      listOf('198.51.100.1'),
+    ]);
     await client.refresh();
     client.filterHealthy(agents);
     await client.refresh();
@@ -332,7 +444,10 @@ describe('choosing among candidates', () => {
     const { client } = setup([listOf('198.51.100.4')], { minHealthyShare: 1 });
     await client.refresh();
 
-    expect(client.decide(agents)).toMatchObject({ panic: true, usable: agents });
+    expect(client.decide(agents)).toMatchObject({
+      panic: true,
+      usable: agents,
+    });
   });
 
   it('picks nothing from an empty pool', async () => {
@@ -346,7 +461,9 @@ describe('choosing among candidates', () => {
   it('refuses a candidate without an ip', () => {
     const { client } = setup([listOf(BANNED)]);
 
-    expect(() => client.filterHealthy([{ url: 'x' } as unknown as { ip: string }])).toThrow(/ip/);
+    expect(() =>
+      client.filterHealthy([{ url: 'x' } as unknown as { ip: string }]),
+    ).toThrow(/ip/);
   });
 });
 
@@ -369,7 +486,10 @@ describe('ready, start and stop', () => {
 
     const state = await client.ready();
 
-    expect(state).toMatchObject({ status: 'failed-open', lastError: { kind: 'http', status: 503 } });
+    expect(state).toMatchObject({
+      status: 'failed-open',
+      lastError: { kind: 'http', status: 503 },
+    });
   });
 
   it('ready() gives up after its own timeout when the first poll hangs', async () => {
@@ -399,7 +519,9 @@ describe('ready, start and stop', () => {
   });
 
   it('stop() aborts a poll in flight without recording an outage, and keeps the list usable', async () => {
-    const { client, fetch } = setup([listOf(BANNED), { kind: 'hang' }], { timeoutMs: 60_000 });
+    const { client, fetch } = setup([listOf(BANNED), { kind: 'hang' }], {
+      timeoutMs: 60_000,
+    });
     await client.refresh();
     const pending = client.refresh();
 
@@ -407,7 +529,11 @@ describe('ready, start and stop', () => {
     const result = await pending;
 
     expect(result.error).toBeNull();
-    expect(client.state()).toMatchObject({ consecutiveFailures: 0, lastError: null, status: 'fresh' });
+    expect(client.state()).toMatchObject({
+      consecutiveFailures: 0,
+      lastError: null,
+      status: 'fresh',
+    });
     expect(client.isBlocked(BANNED)).toBe(true);
     fetch.setReply(listOf(OTHER));
     await client.refresh();
@@ -423,11 +549,19 @@ describe('snapshots', () => {
   });
 
   it('restores a saved list, blocks from it before any poll, and revalidates it with its ETag', async () => {
-    const first = setup([{ kind: 'list', entries: [ban(BANNED, { until: T0 + HOUR })], etag: '"saved"' }]);
+    const first = setup([
+      {
+        kind: 'list',
+        entries: [ban(BANNED, { until: T0 + HOUR })],
+        etag: '"saved"',
+      },
+    ]);
     await first.client.refresh();
     const saved = JSON.parse(JSON.stringify(first.client.snapshot()));
 
-    const { client, fetch } = setup([{ kind: 'not-modified' }], { snapshot: saved });
+    const { client, fetch } = setup([{ kind: 'not-modified' }], {
+      snapshot: saved,
+    });
 
     expect(client.isBlocked(BANNED)).toBe(true);
     await client.refresh();
@@ -439,7 +573,9 @@ describe('snapshots', () => {
     const first = setup([listOf(BANNED)]);
     await first.client.refresh();
     const saved = first.client.snapshot() ?? undefined;
-    const { client, clock } = setup([{ kind: 'network-error' }], { snapshot: saved });
+    const { client, clock } = setup([{ kind: 'network-error' }], {
+      snapshot: saved,
+    });
     clock.advance(30_000);
 
     await client.refresh();

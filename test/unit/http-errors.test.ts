@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../functions/core/config.js';
 import type { ApiRequest } from '../../functions/http/api-handler.js';
 import { apiHandler } from '../../functions/http/api-handler.js';
-import { HttpError, badRequest, notFound } from '../../functions/http/errors.js';
+import type { ApiRuntime } from '../../functions/http/api-runtime.js';
+import {
+  badRequest,
+  HttpError,
+  notFound,
+} from '../../functions/http/errors.js';
 import { pathIp } from '../../functions/http/path-ip.js';
 import type { HttpResponse } from '../../functions/http/responses.js';
 import { accepted, ok } from '../../functions/http/responses.js';
@@ -11,13 +16,17 @@ import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import { routes } from '../../functions/routes.js';
-import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { StoreUnavailableError } from '../../functions/store/errors.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
 
-const TOKENS = { reporter: 'reporter-token', reader: 'reader-token', admin: 'admin-token' };
+const TOKENS = {
+  reporter: 'reporter-token',
+  reader: 'reader-token',
+  admin: 'admin-token',
+};
 const NOW = Date.parse('2026-11-24T14:03:20Z');
-const SECRET = 'table arn:aws:dynamodb:eu-west-1:123456789012:table/relaywatch-prod at 10.1.2.3';
+const SECRET =
+  'table arn:aws:dynamodb:eu-west-1:123456789012:table/relaywatch-prod at 10.1.2.3';
 
 /**
  * A runtime without DynamoDB: the chain only needs the log, the token check
@@ -25,27 +34,50 @@ const SECRET = 'table arn:aws:dynamodb:eu-west-1:123456789012:table/relaywatch-p
  */
 function fakeRuntime() {
   const lines: Record<string, unknown>[] = [];
-  const untouchable = new Proxy({}, { get: () => () => Promise.reject(new Error('the store must not be reached')) });
+  const untouchable = new Proxy(
+    {},
+    {
+      get: () => () =>
+        Promise.reject(new Error('the store must not be reached')),
+    },
+  );
   const runtime = {
     config: parseConfig({}),
-    log: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line)) }),
+    log: createLogger({
+      level: 'debug',
+      write: (line) => lines.push(JSON.parse(line)),
+    }),
     heartbeats: untouchable,
     bans: untouchable,
     events: untouchable,
     state: untouchable,
-    checkToken: createTokenChecker({ reporter: [TOKENS.reporter], reader: [TOKENS.reader], admin: [TOKENS.admin] }),
+    checkToken: createTokenChecker({
+      reporter: [TOKENS.reporter],
+      reader: [TOKENS.reader],
+      admin: [TOKENS.admin],
+    }),
     now: () => NOW,
     sleep: async () => undefined,
   } as unknown as ApiRuntime;
   return { runtime, lines };
 }
 
-function event(options: { token?: string | null; body?: string; contentType?: string; base64?: boolean; ip?: string } = {}): APIGatewayProxyEventV2 {
+function event(
+  options: {
+    token?: string | null;
+    body?: string;
+    contentType?: string;
+    base64?: boolean;
+    ip?: string;
+  } = {},
+): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   const token = options.token === undefined ? TOKENS.reporter : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.contentType !== undefined) headers['content-type'] = options.contentType;
-  else if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.contentType !== undefined)
+    headers['content-type'] = options.contentType;
+  else if (options.body !== undefined)
+    headers['content-type'] = 'application/json';
   return {
     version: '2.0',
     routeKey: 'POST /v1/heartbeats',
@@ -53,7 +85,10 @@ function event(options: { token?: string | null; body?: string; contentType?: st
     rawQueryString: '',
     headers,
     ...(options.ip === undefined ? {} : { pathParameters: { ip: options.ip } }),
-    requestContext: { requestId: 'test', http: { method: 'POST', path: '/v1/heartbeats' } } as APIGatewayProxyEventV2['requestContext'],
+    requestContext: {
+      requestId: 'test',
+      http: { method: 'POST', path: '/v1/heartbeats' },
+    } as APIGatewayProxyEventV2['requestContext'],
     isBase64Encoded: options.base64 ?? false,
     ...(options.body === undefined ? {} : { body: options.body }),
   };
@@ -66,19 +101,30 @@ async function call(
   options: { route?: HttpRoute; maxBodyBytes?: number } = {},
 ) {
   const { runtime, lines } = fakeRuntime();
-  const lambda = apiHandler(options.route ?? routes.postHeartbeats, runtime, handle, { maxBodyBytes: options.maxBodyBytes ?? 1024 });
-  const response = (await lambda(request, lambdaContext('test'))) as HttpResponse;
+  const lambda = apiHandler(
+    options.route ?? routes.postHeartbeats,
+    runtime,
+    handle,
+    { maxBodyBytes: options.maxBodyBytes ?? 1024 },
+  );
+  const response = (await lambda(
+    request,
+    lambdaContext('test'),
+  )) as HttpResponse;
   const body = response.body ? JSON.parse(response.body) : undefined;
   return { response, body, lines };
 }
 
-const echo = async (request: ApiRequest) => ok({ body: request.body, role: request.role, now: request.now });
+const echo = async (request: ApiRequest) =>
+  ok({ body: request.body, role: request.role, now: request.now });
 
 describe('apiHandler auth', () => {
   it('answers 401 with a JSON error and a Bearer challenge when the token is missing', async () => {
     const { response, body } = await call(echo, event({ token: null }));
     expect(response.statusCode).toBe(401);
-    expect(response.headers?.['www-authenticate']).toMatch(/^Bearer realm="relaywatch"/);
+    expect(response.headers?.['www-authenticate']).toMatch(
+      /^Bearer realm="relaywatch"/,
+    );
     expect(response.headers?.['content-type']).toMatch(/^application\/json/);
     expect(body).toEqual({ error: expect.stringContaining('bearer token') });
   });
@@ -92,24 +138,36 @@ describe('apiHandler auth', () => {
   it('answers 401 with invalid_token to an unknown token', async () => {
     const { response, body } = await call(echo, event({ token: 'guess' }));
     expect(response.statusCode).toBe(401);
-    expect(response.headers?.['www-authenticate']).toContain('error="invalid_token"');
+    expect(response.headers?.['www-authenticate']).toContain(
+      'error="invalid_token"',
+    );
     expect(body).toEqual({ error: 'unknown token' });
   });
 
   it('answers 403 naming the role needed to a token of the wrong role', async () => {
-    const { response, body } = await call(echo, event({ token: TOKENS.reader }));
+    const { response, body } = await call(
+      echo,
+      event({ token: TOKENS.reader }),
+    );
     expect(response.statusCode).toBe(403);
     expect(body).toEqual({ error: expect.stringContaining('reporter role') });
   });
 
   it('lets an admin token through a reader route', async () => {
-    const { response, body } = await call(echo, event({ token: TOKENS.admin }), { route: routes.getBlocklist });
+    const { response, body } = await call(
+      echo,
+      event({ token: TOKENS.admin }),
+      { route: routes.getBlocklist },
+    );
     expect(response.statusCode).toBe(200);
     expect(body.role).toBe('admin');
   });
 
   it('checks the token before reading the body', async () => {
-    const { response } = await call(echo, event({ token: null, body: 'x'.repeat(5000), contentType: 'text/plain' }));
+    const { response } = await call(
+      echo,
+      event({ token: null, body: 'x'.repeat(5000), contentType: 'text/plain' }),
+    );
     expect(response.statusCode).toBe(401);
   });
 
@@ -127,7 +185,13 @@ describe('apiHandler body', () => {
   });
 
   it('decodes a base64-encoded body', async () => {
-    const { body } = await call(echo, event({ body: Buffer.from('{"a":"é"}').toString('base64'), base64: true }));
+    const { body } = await call(
+      echo,
+      event({
+        body: Buffer.from('{"a":"é"}').toString('base64'),
+        base64: true,
+      }),
+    );
     expect(body.body).toEqual({ a: 'é' });
   });
 
@@ -142,48 +206,83 @@ describe('apiHandler body', () => {
     expect((await call(echo, request)).body.body).toEqual({ a: 1 });
   });
 
-  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/vnd.relaywatch+json'])(
-    'accepts the content type %s',
-    async (contentType) => {
-      expect((await call(echo, event({ body: '{}', contentType }))).response.statusCode).toBe(200);
-    },
-  );
+  it.each([
+    'application/json',
+    'application/json; charset=utf-8',
+    'Application/JSON',
+    'application/vnd.relaywatch+json',
+  ])('accepts the content type %s', async (contentType) => {
+    expect(
+      (await call(echo, event({ body: '{}', contentType }))).response
+        .statusCode,
+    ).toBe(200);
+  });
 
-  it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/jsonp', 'multipart/form-data; boundary=x'])(
+  it.each([
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'application/jsonp',
+    'multipart/form-data; boundary=x',
+  ])(
     'answers 415 with a JSON error to the content type %s',
     async (contentType) => {
-      const { response, body } = await call(echo, event({ body: '{}', contentType }));
+      const { response, body } = await call(
+        echo,
+        event({ body: '{}', contentType }),
+      );
       expect(response.statusCode).toBe(415);
-      expect(body).toEqual({ error: expect.stringContaining('application/json') });
+      expect(body).toEqual({
+        error: expect.stringContaining('application/json'),
+      });
     },
   );
 
   it('answers 413 with a JSON error naming the limit to a body over it', async () => {
-    const { response, body } = await call(echo, event({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }), { maxBodyBytes: 1024 });
+    const { response, body } = await call(
+      echo,
+      event({ body: JSON.stringify({ pad: 'x'.repeat(2000) }) }),
+      { maxBodyBytes: 1024 },
+    );
     expect(response.statusCode).toBe(413);
     expect(body).toEqual({ error: expect.stringContaining('1024 bytes') });
   });
 
   it('counts the limit in UTF-8 bytes, not characters', async () => {
     const text = JSON.stringify({ pad: 'é'.repeat(400) }); // 400 characters, 800 bytes of é
-    expect((await call(echo, event({ body: text }), { maxBodyBytes: 600 })).response.statusCode).toBe(413);
+    expect(
+      (await call(echo, event({ body: text }), { maxBodyBytes: 600 })).response
+        .statusCode,
+    ).toBe(413);
   });
 
-  it.each(['{"ip":', 'not json', '{"a":1}}', "{'a':1}"])('answers 400 with a JSON error to the malformed body %j', async (text) => {
-    const { response, body } = await call(echo, event({ body: text }));
-    expect(response.statusCode).toBe(400);
-    expect(body).toEqual({ error: expect.stringMatching(/^body is not valid JSON/) });
-  });
+  it.each(['{"ip":', 'not json', '{"a":1}}', "{'a':1}"])(
+    'answers 400 with a JSON error to the malformed body %j',
+    async (text) => {
+      const { response, body } = await call(echo, event({ body: text }));
+      expect(response.statusCode).toBe(400);
+      expect(body).toEqual({
+        error: expect.stringMatching(/^body is not valid JSON/),
+      });
+    },
+  );
 });
 
 describe('apiHandler error mapping', () => {
   it('writes a 400 with its issues as {"error", "issues"}', async () => {
-    const issues = [{ path: 'heartbeats.3.ip', message: 'must be an IPv4 or IPv6 address' }];
-    const { response, body } = await call(async () => {
-      throw badRequest('invalid heartbeats; nothing was stored', issues);
-    }, event({ body: '{}' }));
+    const issues = [
+      { path: 'heartbeats.3.ip', message: 'must be an IPv4 or IPv6 address' },
+    ];
+    const { response, body } = await call(
+      async () => {
+        throw badRequest('invalid heartbeats; nothing was stored', issues);
+      },
+      event({ body: '{}' }),
+    );
     expect(response.statusCode).toBe(400);
-    expect(body).toEqual({ error: 'invalid heartbeats; nothing was stored', issues });
+    expect(body).toEqual({
+      error: 'invalid heartbeats; nothing was stored',
+      issues,
+    });
   });
 
   it('writes a 404 without issues', async () => {
@@ -209,7 +308,11 @@ describe('apiHandler error mapping', () => {
     expect(body).toEqual({ error: 'internal error' });
     expect(response.body).not.toContain('10.1.2.3');
     // The detail goes to the log instead, for the operator.
-    expect(lines.some((line) => line.level === 'error' && String(line.error).includes(SECRET))).toBe(true);
+    expect(
+      lines.some(
+        (line) => line.level === 'error' && String(line.error).includes(SECRET),
+      ),
+    ).toBe(true);
   });
 
   it('answers a generic body to a 5xx HttpError, hiding its message', async () => {
@@ -235,28 +338,35 @@ describe('apiHandler error mapping', () => {
     'InternalServerError',
     'ServiceUnavailable',
     'TimeoutError',
-  ])('answers 503 with retry-after when the store fails with %s, without its message', async (name) => {
-    const { response, body } = await call(async () => {
-      const error = new Error(SECRET);
-      error.name = name;
-      throw error;
-    }, event({}));
-    expect(response.statusCode).toBe(503);
-    expect(response.headers?.['retry-after']).toBe('1');
-    expect(body).toEqual({ error: expect.stringContaining('retry') });
-    expect(response.body).not.toContain('10.1.2.3');
-  });
+  ])(
+    'answers 503 with retry-after when the store fails with %s, without its message',
+    async (name) => {
+      const { response, body } = await call(async () => {
+        const error = new Error(SECRET);
+        error.name = name;
+        throw error;
+      }, event({}));
+      expect(response.statusCode).toBe(503);
+      expect(response.headers?.['retry-after']).toBe('1');
+      expect(body).toEqual({ error: expect.stringContaining('retry') });
+      expect(response.body).not.toContain('10.1.2.3');
+    },
+  );
 
   it('answers 503 when the store gives up on unprocessed writes', async () => {
     const { response } = await call(async () => {
-      throw new StoreUnavailableError('3 writes still unprocessed after 6 attempts');
+      throw new StoreUnavailableError(
+        '3 writes still unprocessed after 6 attempts',
+      );
     }, event({}));
     expect(response.statusCode).toBe(503);
   });
 
   it('answers 500, not 503, to a store validation error', async () => {
     const { response } = await call(async () => {
-      const error = new Error('Item size has exceeded the maximum allowed size');
+      const error = new Error(
+        'Item size has exceeded the maximum allowed size',
+      );
       error.name = 'ValidationException';
       throw error;
     }, event({}));
@@ -264,7 +374,10 @@ describe('apiHandler error mapping', () => {
   });
 
   it('passes a successful response through unchanged', async () => {
-    const { response, body } = await call(async () => accepted({ accepted: 3 }), event({}));
+    const { response, body } = await call(
+      async () => accepted({ accepted: 3 }),
+      event({}),
+    );
     expect(response.statusCode).toBe(202);
     expect(body).toEqual({ accepted: 3 });
   });
@@ -272,7 +385,11 @@ describe('apiHandler error mapping', () => {
 
 describe('pathIp', () => {
   const ipOf = (raw: string) =>
-    call(async ({ event: request }) => ok({ ip: pathIp(request) }), event({ token: TOKENS.admin, ip: raw }), { route: routes.putBan });
+    call(
+      async ({ event: request }) => ok({ ip: pathIp(request) }),
+      event({ token: TOKENS.admin, ip: raw }),
+      { route: routes.putBan },
+    );
 
   it.each([
     ['192.0.2.1', '192.0.2.1'],
@@ -285,15 +402,25 @@ describe('pathIp', () => {
     expect(body).toEqual({ ip: expected });
   });
 
-  it.each(['300.1.2.3', 'relay-7', '', '%20192.0.2.1'])('answers 400 naming ip to the path ip %j', async (raw) => {
-    const { response, body } = await ipOf(raw);
-    expect(response.statusCode).toBe(400);
-    expect(body.issues).toEqual([{ path: 'ip', message: expect.any(String) }]);
-  });
+  it.each(['300.1.2.3', 'relay-7', '', '%20192.0.2.1'])(
+    'answers 400 naming ip to the path ip %j',
+    async (raw) => {
+      const { response, body } = await ipOf(raw);
+      expect(response.statusCode).toBe(400);
+      expect(body.issues).toEqual([
+        { path: 'ip', message: expect.any(String) },
+      ]);
+    },
+  );
 
-  it.each(['%', '%E0%A4%A', '192.0.2.1%zz'])('answers 400 naming ip to malformed percent-encoding %j', async (raw) => {
-    const { response, body } = await ipOf(raw);
-    expect(response.statusCode).toBe(400);
-    expect(body.issues).toEqual([{ path: 'ip', message: expect.any(String) }]);
-  });
+  it.each(['%', '%E0%A4%A', '192.0.2.1%zz'])(
+    'answers 400 naming ip to malformed percent-encoding %j',
+    async (raw) => {
+      const { response, body } = await ipOf(raw);
+      expect(response.statusCode).toBe(400);
+      expect(body.issues).toEqual([
+        { path: 'ip', message: expect.any(String) },
+      ]);
+    },
+  );
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, cidrContains, isIp, parseCidr, parseIp } from '../../functions/core/ip.js';
+import {
+  canonicalIp,
+  cidrContains,
+  isIp,
+  parseCidr,
+  parseIp,
+} from '../../functions/core/ip.js';
 
 /** Parses a CIDR the test knows to be valid; fails the test otherwise. */
 function cidr(text: string) {
@@ -48,12 +54,25 @@ describe('canonicalIp', () => {
   });
 
   it('gives every spelling of one address the same canonical form', () => {
-    const spellings = ['2001:db8::1', '2001:DB8::1', '2001:db8:0::1', '2001:0db8:0:0:0:0:0:0001', '2001:db8:0:0:0::1'];
-    expect(new Set(spellings.map(canonicalIp))).toEqual(new Set(['2001:db8::1']));
+    const spellings = [
+      '2001:db8::1',
+      '2001:DB8::1',
+      '2001:db8:0::1',
+      '2001:0db8:0:0:0:0:0:0001',
+      '2001:db8:0:0:0::1',
+    ];
+    expect(new Set(spellings.map(canonicalIp))).toEqual(
+      new Set(['2001:db8::1']),
+    );
   });
 
   it('returns a canonical spelling that is its own canonical spelling', () => {
-    for (const input of ['::ffff:192.0.2.1', '2001:DB8:0:0:0:0:0:1', '1:0:0:2:0:0:0:3', '::192.0.2.1']) {
+    for (const input of [
+      '::ffff:192.0.2.1',
+      '2001:DB8:0:0:0:0:0:1',
+      '1:0:0:2:0:0:0:3',
+      '::192.0.2.1',
+    ]) {
       const once = canonicalIp(input) as string;
       expect(canonicalIp(once)).toBe(once);
     }
@@ -95,8 +114,14 @@ describe('canonicalIp', () => {
 describe('parseIp', () => {
   it('tells IPv4 from IPv6 and reads the value', () => {
     expect(parseIp('192.0.2.1')).toEqual({ version: 4, value: 0xc0000201n });
-    expect(parseIp('::ffff:192.0.2.1')).toEqual({ version: 6, value: 0xffffc0000201n });
-    expect(parseIp('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')).toEqual({ version: 6, value: (1n << 128n) - 1n });
+    expect(parseIp('::ffff:192.0.2.1')).toEqual({
+      version: 6,
+      value: 0xffffc0000201n,
+    });
+    expect(parseIp('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')).toEqual({
+      version: 6,
+      value: (1n << 128n) - 1n,
+    });
   });
 });
 
@@ -138,20 +163,36 @@ describe('parseCidr and cidrContains', () => {
     expect(parseCidr('2001:db8::1')).toMatchObject({ version: 6, prefix: 128 });
   });
 
-  it.each(['10.0.0.0/', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/8/8', '10.0.0.0/x', '2001:db8::/129', 'example.net/24', '/8', '', '300.0.0.0/8'])(
-    'refuses %j',
-    (text) => {
-      expect(parseCidr(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    '10.0.0.0/',
+    '10.0.0.0/33',
+    '10.0.0.0/-1',
+    '10.0.0.0/8/8',
+    '10.0.0.0/x',
+    '2001:db8::/129',
+    'example.net/24',
+    '/8',
+    '',
+    '300.0.0.0/8',
+  ])('refuses %j', (text) => {
+    expect(parseCidr(text)).toBeUndefined();
+  });
 
   it('matches an address reported in IPv4-mapped form against an IPv4 allowlist entry', () => {
-    expect(cidrContains(cidr('192.0.2.0/24'), stored('::ffff:192.0.2.7'))).toBe(true);
+    expect(cidrContains(cidr('192.0.2.0/24'), stored('::ffff:192.0.2.7'))).toBe(
+      true,
+    );
   });
 
   it('matches an IPv4 machine against an allowlist entry written in IPv4-mapped form', () => {
-    expect(cidrContains(cidr('::ffff:192.0.2.7'), stored('192.0.2.7'))).toBe(true);
-    expect(cidrContains(cidr('::ffff:192.0.2.0/120'), stored('192.0.2.99'))).toBe(true);
-    expect(cidrContains(cidr('::ffff:192.0.2.0/120'), stored('192.0.3.1'))).toBe(false);
+    expect(cidrContains(cidr('::ffff:192.0.2.7'), stored('192.0.2.7'))).toBe(
+      true,
+    );
+    expect(
+      cidrContains(cidr('::ffff:192.0.2.0/120'), stored('192.0.2.99')),
+    ).toBe(true);
+    expect(
+      cidrContains(cidr('::ffff:192.0.2.0/120'), stored('192.0.3.1')),
+    ).toBe(false);
   });
 });

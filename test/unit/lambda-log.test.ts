@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, invocationLogger, lambdaFields, METRICS_NAMESPACE } from '../../functions/log.js';
+import {
+  createLogger,
+  invocationLogger,
+  lambdaFields,
+  METRICS_NAMESPACE,
+} from '../../functions/log.js';
 
 function capture() {
   const lines: Array<Record<string, any>> = [];
@@ -20,15 +25,27 @@ describe('Lambda log lines', () => {
     invocationLogger(log, { awsRequestId: 'req-1' }).info('first');
     invocationLogger(log, { awsRequestId: 'req-2' }).info('second');
     // Assess
-    expect(lines[0]).toMatchObject({ message: 'first', service: 'relaywatch', function: 'Relaywatch-aggregate', requestId: 'req-1' });
-    expect(lines[1]).toMatchObject({ message: 'second', requestId: 'req-2', coldStart: false });
+    expect(lines[0]).toMatchObject({
+      message: 'first',
+      service: 'relaywatch',
+      function: 'Relaywatch-aggregate',
+      requestId: 'req-1',
+    });
+    expect(lines[1]).toMatchObject({
+      message: 'second',
+      requestId: 'req-2',
+      coldStart: false,
+    });
     // Another test file may have invoked first in this process; the first line here is cold only if none did.
     expect(typeof lines[0]!.coldStart).toBe('boolean');
   });
 
   it('write metrics as EMF in the one namespace, seconds for *Seconds and counts for the rest, with the request id', () => {
     const { log, lines } = capture();
-    invocationLogger(log, { awsRequestId: 'req-3' }).metrics({ BansInForce: 2, AggregationLagSeconds: 15 });
+    invocationLogger(log, { awsRequestId: 'req-3' }).metrics({
+      BansInForce: 2,
+      AggregationLagSeconds: 15,
+    });
     const [line] = lines;
     expect(line!._aws.CloudWatchMetrics).toEqual([
       {
@@ -40,6 +57,11 @@ describe('Lambda log lines', () => {
         ],
       },
     ]);
-    expect(line).toMatchObject({ BansInForce: 2, AggregationLagSeconds: 15, requestId: 'req-3', service: 'relaywatch' });
+    expect(line).toMatchObject({
+      BansInForce: 2,
+      AggregationLagSeconds: 15,
+      requestId: 'req-3',
+      service: 'relaywatch',
+    });
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MINUTE_MS,
   bucketId,
   isMinuteOpen,
+  MINUTE_MS,
   minuteClosesAt,
   minuteEnd,
   minuteOf,
@@ -36,13 +36,23 @@ describe('minuteOf and bucketId', () => {
 
   it('gives consecutive minutes consecutive bucket ids across a year boundary', () => {
     const last = minuteAt('2026-12-31T23:59:00Z');
-    expect([last - 1, last, last + 1].map(bucketId)).toEqual(['202612312358', '202612312359', '202701010000']);
+    expect([last - 1, last, last + 1].map(bucketId)).toEqual([
+      '202612312358',
+      '202612312359',
+      '202701010000',
+    ]);
   });
 
   it('sorts bucket ids in time order', () => {
-    const minutes = [minuteAt('2027-01-01T00:00:00Z'), minuteAt('2026-12-31T23:59:00Z'), minuteAt('2026-02-01T09:05:00Z')];
+    const minutes = [
+      minuteAt('2027-01-01T00:00:00Z'),
+      minuteAt('2026-12-31T23:59:00Z'),
+      minuteAt('2026-02-01T09:05:00Z'),
+    ];
     const ids = minutes.map(bucketId);
-    expect([...ids].sort()).toEqual([...minutes].sort((a, b) => a - b).map(bucketId));
+    expect([...ids].sort()).toEqual(
+      [...minutes].sort((a, b) => a - b).map(bucketId),
+    );
   });
 
   it('puts a minute start and end one minute apart, the start inside the minute and the end outside', () => {
@@ -87,30 +97,44 @@ describe('minutesToAggregate', () => {
   const target = minuteAt('2026-11-24T14:09:00Z');
 
   it('asks for only the minute that just ended on the first run', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: undefined, maxCatchUp: 10 })).toEqual([target]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: undefined, maxCatchUp: 10 }),
+    ).toEqual([target]);
   });
 
   it('asks for the next minute after an on-time previous run', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: target - 1, maxCatchUp: 10 })).toEqual([target]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: target - 1, maxCatchUp: 10 }),
+    ).toEqual([target]);
   });
 
   it('catches up on missed minutes, oldest first', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: target - 4, maxCatchUp: 10 })).toEqual([target - 3, target - 2, target - 1, target]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: target - 4, maxCatchUp: 10 }),
+    ).toEqual([target - 3, target - 2, target - 1, target]);
   });
 
   it('catches up on at most maxCatchUp minutes, ending with the minute that just ended', () => {
-    const minutes = minutesToAggregate({ eventTime, lastDone: target - 100, maxCatchUp: 10 });
+    const minutes = minutesToAggregate({
+      eventTime,
+      lastDone: target - 100,
+      maxCatchUp: 10,
+    });
     expect(minutes).toHaveLength(10);
     expect(minutes[0]).toBe(target - 9);
     expect(minutes.at(-1)).toBe(target);
   });
 
   it('asks for nothing when the minute that just ended is already done', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: target, maxCatchUp: 10 })).toEqual([]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: target, maxCatchUp: 10 }),
+    ).toEqual([]);
   });
 
   it('asks for nothing when a later run already went further (an early or late delivery)', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: target + 3, maxCatchUp: 10 })).toEqual([]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: target + 3, maxCatchUp: 10 }),
+    ).toEqual([]);
   });
 
   it('gives the same answer to a repeated call with the same event time', () => {
@@ -119,12 +143,22 @@ describe('minutesToAggregate', () => {
   });
 
   it('gives the same answer anywhere inside the minute the event fired in', () => {
-    const early = minutesToAggregate({ eventTime: Date.parse('2026-11-24T14:10:00.000Z'), lastDone: target - 2, maxCatchUp: 10 });
-    const late = minutesToAggregate({ eventTime: Date.parse('2026-11-24T14:10:59.999Z'), lastDone: target - 2, maxCatchUp: 10 });
+    const early = minutesToAggregate({
+      eventTime: Date.parse('2026-11-24T14:10:00.000Z'),
+      lastDone: target - 2,
+      maxCatchUp: 10,
+    });
+    const late = minutesToAggregate({
+      eventTime: Date.parse('2026-11-24T14:10:59.999Z'),
+      lastDone: target - 2,
+      maxCatchUp: 10,
+    });
     expect(late).toEqual(early);
   });
 
   it('asks for one minute when maxCatchUp is 1, however far behind', () => {
-    expect(minutesToAggregate({ eventTime, lastDone: target - 50, maxCatchUp: 1 })).toEqual([target]);
+    expect(
+      minutesToAggregate({ eventTime, lastDone: target - 50, maxCatchUp: 1 }),
+    ).toEqual([target]);
   });
 });

@@ -1,14 +1,26 @@
 import type { Ban } from '../blocklist.js';
-import type { CapEvidence, Evidence, IpEvidence, PolicyKnobs, Verdict } from './evidence.js';
+import type {
+  CapEvidence,
+  Evidence,
+  IpEvidence,
+  PolicyKnobs,
+  Verdict,
+} from './evidence.js';
 
 /** How many automatic bans may be in force: max(1, floor(N x fraction)). */
-export function automaticBanCap(reportingIps: number, maxBanFraction: number): number {
+export function automaticBanCap(
+  reportingIps: number,
+  maxBanFraction: number,
+): number {
   // The epsilon keeps 10 x 0.3 = 2.9999999999999996 from flooring to 2.
   return Math.max(1, Math.floor(reportingIps * maxBanFraction + 1e-9));
 }
 
 /** The n-th automatic ban within 24 h lasts banSeconds x n, capped. */
-export function banDurationSeconds(offense: number, knobs: Pick<PolicyKnobs, 'banSeconds' | 'maxBanSeconds'>): number {
+export function banDurationSeconds(
+  offense: number,
+  knobs: Pick<PolicyKnobs, 'banSeconds' | 'maxBanSeconds'>,
+): number {
   return Math.min(knobs.banSeconds * offense, knobs.maxBanSeconds);
 }
 
@@ -17,26 +29,52 @@ export function banDurationSeconds(offense: number, knobs: Pick<PolicyKnobs, 'ba
  * the bans earlier rules made in this decision never exceed the cap. Banned
  * IPs that fell silent still count in N: the cap is a share of the fleet.
  */
-export function capRoom(evidence: Evidence, knobs: PolicyKnobs, earlier: readonly Verdict[], extraIps: readonly string[] = []) {
-  const automaticInForce = [...evidence.bansInForce.values()].filter((ban) => !ban.manual);
-  const fleetSize = new Set([...evidence.reporting.map((e) => e.ip), ...automaticInForce.map((b) => b.ip), ...extraIps]).size;
+export function capRoom(
+  evidence: Evidence,
+  knobs: PolicyKnobs,
+  earlier: readonly Verdict[],
+  extraIps: readonly string[] = [],
+) {
+  const automaticInForce = [...evidence.bansInForce.values()].filter(
+    (ban) => !ban.manual,
+  );
+  const fleetSize = new Set([
+    ...evidence.reporting.map((e) => e.ip),
+    ...automaticInForce.map((b) => b.ip),
+    ...extraIps,
+  ]).size;
   const cap = automaticBanCap(fleetSize, knobs.maxBanFraction);
-  const bannedBefore = earlier.filter(({ decision }) => decision.type === 'ban' || decision.type === 'escalation').length;
+  const bannedBefore = earlier.filter(
+    ({ decision }) => decision.type === 'ban' || decision.type === 'escalation',
+  ).length;
   const capEvidence: CapEvidence = {
     reportingIps: fleetSize,
     cap,
     automaticBansInForce: automaticInForce.length + bannedBefore,
     formula: `max(1, floor(${fleetSize} x ${knobs.maxBanFraction})) = ${cap}`,
   };
-  return { room: Math.max(0, cap - automaticInForce.length - bannedBefore), capEvidence };
+  return {
+    room: Math.max(0, cap - automaticInForce.length - bannedBefore),
+    capEvidence,
+  };
 }
 
 /** A capped decision: the IP qualified but the cap was full. */
-export function cappedVerdict(by: string, evidence: IpEvidence, cap: CapEvidence, perMinute: boolean): Verdict {
+export function cappedVerdict(
+  by: string,
+  evidence: IpEvidence,
+  cap: CapEvidence,
+  perMinute: boolean,
+): Verdict {
   return {
     decision: { type: 'capped', ip: evidence.ip, evidence, cap },
     by,
-    event: { type: 'capped', ip: evidence.ip, rule: 'max-ban-fraction', evidence: { ...evidence, cap } },
+    event: {
+      type: 'capped',
+      ip: evidence.ip,
+      rule: 'max-ban-fraction',
+      evidence: { ...evidence, cap },
+    },
     metric: 'CappedBans',
     perMinute,
   };
@@ -74,7 +112,12 @@ export function banVerdict(options: {
   return {
     decision: { type, ip: evidence.ip, ban, evidence },
     by: options.by,
-    event: { type, ip: evidence.ip, rule: ban.rule, evidence: { ...evidence, ...options.extra, ban } },
+    event: {
+      type,
+      ip: evidence.ip,
+      rule: ban.rule,
+      evidence: { ...evidence, ...options.extra, ban },
+    },
     metric: options.metric,
     ...(options.perMinute ? { perMinute: true } : {}),
   };

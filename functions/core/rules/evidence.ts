@@ -2,8 +2,8 @@ import type { Ban } from '../blocklist.js';
 import { isBanActive } from '../blocklist.js';
 import type { EventType } from '../events.js';
 import type { Cidr } from '../ip.js';
-import type { Leases } from '../leases.js';
 import { cidrContains, parseIp } from '../ip.js';
+import type { Leases } from '../leases.js';
 import { getOrInsert } from '../maps.js';
 import type { MinuteTally, StatusCounts } from '../tally.js';
 import { addCounts, emptyCounts, UNKNOWN_ORIGIN } from '../tally.js';
@@ -80,13 +80,35 @@ export type IpEvidence = {
   origins: number;
 };
 
-export type OriginEvidence = { origin: string; relayingIps: number; failingIps: number };
-export type CapEvidence = { reportingIps: number; cap: number; automaticBansInForce: number; formula: string };
-export type FleetEvidence = { reportingIps: number; failingIps: number; share: number };
+export type OriginEvidence = {
+  origin: string;
+  relayingIps: number;
+  failingIps: number;
+};
+export type CapEvidence = {
+  reportingIps: number;
+  cap: number;
+  automaticBansInForce: number;
+  formula: string;
+};
+export type FleetEvidence = {
+  reportingIps: number;
+  failingIps: number;
+  share: number;
+};
 export type ProbeMinute = { minute: number; ok: number; connectFailed: number };
-export type SilenceEvidence = { recentIps: number; quietIps: number; share: number };
+export type SilenceEvidence = {
+  recentIps: number;
+  quietIps: number;
+  share: number;
+};
 /** An IP's newest report in the window (by heartbeat ts): what it says now. */
-export type NewestReport = { observedAt: number; ok: number; connectFailed: number; healthy: boolean };
+export type NewestReport = {
+  observedAt: number;
+  ok: number;
+  connectFailed: number;
+  healthy: boolean;
+};
 
 /** The audit event a decision is recorded as (the aggregator adds time, minute and enforced). */
 export type DecisionEvent = {
@@ -103,10 +125,18 @@ export type Decision =
   | { type: 'capped'; ip: string; evidence: IpEvidence; cap: CapEvidence }
   | { type: 'allowlisted'; ip: string; evidence: IpEvidence }
   | { type: 'release'; ip: string; ban: Ban; healthyMinutes: ProbeMinute[] }
-  | { type: 'origin_outage' | 'origin_recovered'; origin: string; evidence: OriginEvidence }
+  | {
+      type: 'origin_outage' | 'origin_recovered';
+      origin: string;
+      evidence: OriginEvidence;
+    }
   | { type: 'fleet_failure'; evidence: FleetEvidence; suppressed: IpEvidence[] }
   | { type: 'fleet_recovered'; evidence: FleetEvidence }
-  | { type: 'fleet_silence' | 'fleet_silence_recovered'; evidence: SilenceEvidence; spared: string[] };
+  | {
+      type: 'fleet_silence' | 'fleet_silence_recovered';
+      evidence: SilenceEvidence;
+      spared: string[];
+    };
 
 /**
  * A decision as one rule made it: with the rule's name, the event it is
@@ -171,17 +201,25 @@ export type Rule = {
   name: string;
   /** Metrics its decisions count in; logged as 0 when it decides nothing. */
   metrics: readonly string[];
-  decide(evidence: Evidence, knobs: PolicyKnobs, earlier: readonly Verdict[]): Verdict[];
+  decide(
+    evidence: Evidence,
+    knobs: PolicyKnobs,
+    earlier: readonly Verdict[],
+  ): Verdict[];
 };
 
 const DAY_MS = 86_400_000;
 
-export const ratioOf = (failed: number, samples: number) => (samples === 0 ? 0 : failed / samples);
-export const byIpOrder = (a: { ip: string }, b: { ip: string }) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0);
+export const ratioOf = (failed: number, samples: number) =>
+  samples === 0 ? 0 : failed / samples;
+export const byIpOrder = (a: { ip: string }, b: { ip: string }) =>
+  a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
 
 export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
   const parsed = parseIp(ip);
-  return parsed !== undefined && allowlist.some((cidr) => cidrContains(cidr, parsed));
+  return (
+    parsed !== undefined && allowlist.some((cidr) => cidrContains(cidr, parsed))
+  );
 }
 
 /**
@@ -189,10 +227,19 @@ export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
  * was observed, or delivered on the IP's return from a silence (`returnedAt`)
  * with heartbeats observed before that return.
  */
-export function isLate(row: MinuteTally, graceMs: number, returnedAt: number | undefined): boolean {
-  if (row.receivedAt === undefined || row.observedAt === undefined) return false;
+export function isLate(
+  row: MinuteTally,
+  graceMs: number,
+  returnedAt: number | undefined,
+): boolean {
+  if (row.receivedAt === undefined || row.observedAt === undefined)
+    return false;
   if (row.receivedAt - row.observedAt > graceMs) return true;
-  return returnedAt !== undefined && row.receivedAt >= returnedAt && row.observedAt < returnedAt;
+  return (
+    returnedAt !== undefined &&
+    row.receivedAt >= returnedAt &&
+    row.observedAt < returnedAt
+  );
 }
 
 /**
@@ -200,18 +247,29 @@ export function isLate(row: MinuteTally, graceMs: number, returnedAt: number | u
  * connect failures of late rows are kept apart (per IP): a machine that
  * delivers its backlog after a repair is not judged on what it suffered then.
  */
-function sumByIpAndOrigin(rows: readonly MinuteTally[], graceMs: number, leases: Leases | undefined) {
+function sumByIpAndOrigin(
+  rows: readonly MinuteTally[],
+  graceMs: number,
+  leases: Leases | undefined,
+) {
   const byIp = new Map<string, Map<string, StatusCounts>>();
   const lateFailures = new Map<string, number>();
   for (const row of rows) {
-    const origins = getOrInsert(byIp, row.ip, () => new Map<string, StatusCounts>());
+    const origins = getOrInsert(
+      byIp,
+      row.ip,
+      () => new Map<string, StatusCounts>(),
+    );
     const late = isLate(row, graceMs, leases?.[row.ip]?.[3]);
     for (const { origin, counts } of row.origins) {
       const into = getOrInsert(origins, origin, emptyCounts);
       if (!late) addCounts(into, counts);
       else {
         addCounts(into, { ...counts, connect_failed: 0 });
-        lateFailures.set(row.ip, (lateFailures.get(row.ip) ?? 0) + counts.connect_failed);
+        lateFailures.set(
+          row.ip,
+          (lateFailures.get(row.ip) ?? 0) + counts.connect_failed,
+        );
       }
     }
   }
@@ -223,13 +281,24 @@ function sumByIpAndOrigin(rows: readonly MinuteTally[], graceMs: number, leases:
  * healthy when it has a little volume (the probation minimum) and a ratio
  * below failRatio; then it vetoes a ban on the IP's older failures.
  */
-function newestReports(rows: readonly MinuteTally[], knobs: PolicyKnobs): Map<string, NewestReport> {
+function newestReports(
+  rows: readonly MinuteTally[],
+  knobs: PolicyKnobs,
+): Map<string, NewestReport> {
   const newest = new Map<string, NewestReport>();
   for (const row of rows) {
     if (row.observedAt === undefined) continue;
     const current = newest.get(row.ip);
     if (current && current.observedAt > row.observedAt) continue;
-    const report = current && current.observedAt === row.observedAt ? current : { observedAt: row.observedAt, ok: 0, connectFailed: 0, healthy: false };
+    const report =
+      current && current.observedAt === row.observedAt
+        ? current
+        : {
+            observedAt: row.observedAt,
+            ok: 0,
+            connectFailed: 0,
+            healthy: false,
+          };
     for (const { counts } of row.origins) {
       report.ok += counts.ok;
       report.connectFailed += counts.connect_failed;
@@ -239,7 +308,9 @@ function newestReports(rows: readonly MinuteTally[], knobs: PolicyKnobs): Map<st
   const minimum = Math.min(knobs.probeMinSamples, knobs.minSamples);
   for (const report of newest.values()) {
     const samples = report.ok + report.connectFailed;
-    report.healthy = samples >= minimum && ratioOf(report.connectFailed, samples) < knobs.failRatio;
+    report.healthy =
+      samples >= minimum &&
+      ratioOf(report.connectFailed, samples) < knobs.failRatio;
   }
   return newest;
 }
@@ -252,23 +323,40 @@ export type OriginStats = OriginEvidence & { reachedBy: Set<string> };
  * and those that reached it (their failure ratio on it stays below failRatio).
  * The unknown origin is left out: nothing can be cross-checked without a name.
  */
-function originStatsOf(byIp: Map<string, Map<string, StatusCounts>>, knobs: PolicyKnobs): Map<string, OriginStats> {
+function originStatsOf(
+  byIp: Map<string, Map<string, StatusCounts>>,
+  knobs: PolicyKnobs,
+): Map<string, OriginStats> {
   const stats = new Map<string, OriginStats>();
   for (const [ip, origins] of byIp) {
     for (const [origin, c] of origins) {
       if (origin === UNKNOWN_ORIGIN) continue;
       const tried = c.ok + c.connect_failed + c.origin_error;
       if (tried === 0) continue;
-      const entry = getOrInsert(stats, origin, (): OriginStats => ({ origin, relayingIps: 0, failingIps: 0, reachedBy: new Set() }));
+      const entry = getOrInsert(
+        stats,
+        origin,
+        (): OriginStats => ({
+          origin,
+          relayingIps: 0,
+          failingIps: 0,
+          reachedBy: new Set(),
+        }),
+      );
       entry.relayingIps++;
-      if (ratioOf(c.connect_failed + c.origin_error, tried) >= knobs.failRatio) entry.failingIps++;
+      if (ratioOf(c.connect_failed + c.origin_error, tried) >= knobs.failRatio)
+        entry.failingIps++;
       else entry.reachedBy.add(ip);
     }
   }
   return stats;
 }
 
-export const originEvidenceOf = ({ origin, relayingIps, failingIps }: OriginEvidence): OriginEvidence => ({ origin, relayingIps, failingIps });
+export const originEvidenceOf = ({
+  origin,
+  relayingIps,
+  failingIps,
+}: OriginEvidence): OriginEvidence => ({ origin, relayingIps, failingIps });
 
 /**
  * An origin is in outage when it fails from at least originOutageMinIps IPs
@@ -277,7 +365,10 @@ export const originEvidenceOf = ({ origin, relayingIps, failingIps }: OriginEvid
  * is Kubernetes' zone rule (PartialDisruption needs > 2 NotReady nodes and a
  * share): two failing IPs of three are two suspects, not an outage.
  */
-function findOriginOutages(stats: Map<string, OriginStats>, knobs: PolicyKnobs): Map<string, OriginEvidence> {
+function findOriginOutages(
+  stats: Map<string, OriginStats>,
+  knobs: PolicyKnobs,
+): Map<string, OriginEvidence> {
   const outages = new Map<string, OriginEvidence>();
   for (const [origin, entry] of stats) {
     if (
@@ -316,7 +407,11 @@ export function emptyEvidence(ip: string): IpEvidence {
 function evidenceOf(
   ip: string,
   origins: Map<string, StatusCounts>,
-  judged?: { outages: Map<string, OriginEvidence>; stats: Map<string, OriginStats>; lateFailures: number },
+  judged?: {
+    outages: Map<string, OriginEvidence>;
+    stats: Map<string, OriginStats>;
+    lateFailures: number;
+  },
 ): IpEvidence {
   const evidence: IpEvidence = {
     ...emptyEvidence(ip),
@@ -333,7 +428,9 @@ function evidenceOf(
     evidence.ok += c.ok;
     const reachedBy = judged?.stats.get(origin)?.reachedBy;
     const corroborated =
-      !judged || origin === UNKNOWN_ORIGIN || (reachedBy !== undefined && reachedBy.size > (reachedBy.has(ip) ? 1 : 0));
+      !judged ||
+      origin === UNKNOWN_ORIGIN ||
+      (reachedBy !== undefined && reachedBy.size > (reachedBy.has(ip) ? 1 : 0));
     if (corroborated) evidence.connectFailed += c.connect_failed;
     else evidence.uncorroboratedFailures += c.connect_failed;
   }
@@ -350,17 +447,40 @@ function evidenceOf(
  * probeMinSamples on probation, at a ratio >= failRatio, unless its newest
  * report is healthy: newer healthy samples veto a ban on older failures).
  */
-export function gatherEvidence(input: PolicyInput, knobs: PolicyKnobs): Evidence {
+export function gatherEvidence(
+  input: PolicyInput,
+  knobs: PolicyKnobs,
+): Evidence {
   const { now } = input;
-  const { byIp, lateFailures } = sumByIpAndOrigin(input.window, knobs.graceSeconds * 1000, input.leases);
+  const { byIp, lateFailures } = sumByIpAndOrigin(
+    input.window,
+    knobs.graceSeconds * 1000,
+    input.leases,
+  );
   const stats = originStatsOf(byIp, knobs);
   const outages = findOriginOutages(stats, knobs);
   const reporting = [...byIp]
-    .map(([ip, origins]) => evidenceOf(ip, origins, { outages, stats, lateFailures: lateFailures.get(ip) ?? 0 }))
+    .map(([ip, origins]) =>
+      evidenceOf(ip, origins, {
+        outages,
+        stats,
+        lateFailures: lateFailures.get(ip) ?? 0,
+      }),
+    )
     .sort(byIpOrder);
-  const newest = newestReports([...input.window, ...(input.latest ?? [])], knobs);
-  const bansInForce = new Map(input.bans.filter((ban) => isBanActive(ban, now)).map((ban) => [ban.ip, ban] as const));
-  const recentOffenses = (ip: string) => (input.offenses[ip] ?? []).filter((start) => start > now - DAY_MS && start <= now);
+  const newest = newestReports(
+    [...input.window, ...(input.latest ?? [])],
+    knobs,
+  );
+  const bansInForce = new Map(
+    input.bans
+      .filter((ban) => isBanActive(ban, now))
+      .map((ban) => [ban.ip, ban] as const),
+  );
+  const recentOffenses = (ip: string) =>
+    (input.offenses[ip] ?? []).filter(
+      (start) => start > now - DAY_MS && start <= now,
+    );
 
   // Fleet-wide: judged on raw counts (outages not excused), so a cut-off
   // region that fails everywhere is recognised whatever its origins.
@@ -373,14 +493,32 @@ export function gatherEvidence(input: PolicyInput, knobs: PolicyKnobs): Evidence
     failingIps: rawFailing,
     share: reporting.length ? rawFailing / reporting.length : 0,
   };
-  const fleetWide = reporting.length >= knobs.fleetMinIps && fleet.share >= knobs.fleetFailureShare - 1e-9;
+  const fleetWide =
+    reporting.length >= knobs.fleetMinIps &&
+    fleet.share >= knobs.fleetFailureShare - 1e-9;
 
   const qualifying = reporting.filter((evidence) => {
-    if (bansInForce.has(evidence.ip) || newest.get(evidence.ip)?.healthy) return false;
+    if (bansInForce.has(evidence.ip) || newest.get(evidence.ip)?.healthy)
+      return false;
     const onProbation = recentOffenses(evidence.ip).length > 0;
-    const needed = onProbation ? Math.min(knobs.probeMinSamples, knobs.minSamples) : knobs.minSamples;
+    const needed = onProbation
+      ? Math.min(knobs.probeMinSamples, knobs.minSamples)
+      : knobs.minSamples;
     return evidence.samples >= needed && evidence.failRatio >= knobs.failRatio;
   });
 
-  return { input, now, byIp, stats, outages, reporting, bansInForce, recentOffenses, fleet, fleetWide, qualifying, newest };
+  return {
+    input,
+    now,
+    byIp,
+    stats,
+    outages,
+    reporting,
+    bansInForce,
+    recentOffenses,
+    fleet,
+    fleetWide,
+    qualifying,
+    newest,
+  };
 }

@@ -6,7 +6,11 @@ const NAME = 'fail-ratio';
 
 /** Worst first: highest ratio, then most evidence, then IP for a total order. */
 function worstFirst(a: IpEvidence, b: IpEvidence): number {
-  return b.failRatio - a.failRatio || b.samples - a.samples || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0);
+  return (
+    b.failRatio - a.failRatio ||
+    b.samples - a.samples ||
+    (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0)
+  );
 }
 
 /**
@@ -25,9 +29,18 @@ export const failRatioRule: Rule = {
     for (const ipEvidence of evidence.qualifying) {
       if (isAllowlisted(ipEvidence.ip, knobs.allowlist)) {
         verdicts.push({
-          decision: { type: 'allowlisted', ip: ipEvidence.ip, evidence: ipEvidence },
+          decision: {
+            type: 'allowlisted',
+            ip: ipEvidence.ip,
+            evidence: ipEvidence,
+          },
           by: NAME,
-          event: { type: 'allowlisted', ip: ipEvidence.ip, rule: 'allowlist', evidence: { ...ipEvidence } },
+          event: {
+            type: 'allowlisted',
+            ip: ipEvidence.ip,
+            rule: 'allowlist',
+            evidence: { ...ipEvidence },
+          },
           perMinute: true,
         });
       } else candidates.push(ipEvidence);

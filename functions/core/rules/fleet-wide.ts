@@ -15,14 +15,27 @@ export const fleetWideRule: Rule = {
     const verdicts: Verdict[] = [];
     if (fleetWide && (!input.previous.fleetWide || qualifying.length)) {
       verdicts.push({
-        decision: { type: 'fleet_failure', evidence: fleet, suppressed: qualifying },
+        decision: {
+          type: 'fleet_failure',
+          evidence: fleet,
+          suppressed: qualifying,
+        },
         by: NAME,
-        event: { type: 'fleet_failure', rule: NAME, evidence: { ...fleet, suppressed: qualifying } },
+        event: {
+          type: 'fleet_failure',
+          rule: NAME,
+          evidence: { ...fleet, suppressed: qualifying },
+        },
         perMinute: true,
       });
     }
     if (!fleetWide && input.previous.fleetWide) {
-      verdicts.push({ decision: { type: 'fleet_recovered', evidence: fleet }, by: NAME, event: { type: 'fleet_recovered', rule: NAME, evidence: { ...fleet } }, perMinute: true });
+      verdicts.push({
+        decision: { type: 'fleet_recovered', evidence: fleet },
+        by: NAME,
+        event: { type: 'fleet_recovered', rule: NAME, evidence: { ...fleet } },
+        perMinute: true,
+      });
     }
     return verdicts;
   },

@@ -1,24 +1,37 @@
+import { getOrInsert } from '../maps.js';
 import { MINUTE_MS, minuteEnd } from '../minutes.js';
 import type { MinuteTally } from '../tally.js';
-import { getOrInsert } from '../maps.js';
 import type { ProbeMinute, Rule, Verdict } from './evidence.js';
 import { byIpOrder } from './evidence.js';
 
 const NAME = 'probe-release';
 
 /** When a row's reports were observed; a row of an older format by its minute's end. */
-const observedAt = (row: MinuteTally) => row.observedAt ?? minuteEnd(row.minute);
+const observedAt = (row: MinuteTally) =>
+  row.observedAt ?? minuteEnd(row.minute);
 
 /** Per IP and minute: probe counts of the rows observed in (from, to]. */
-function probeMinutesByIp(rows: readonly MinuteTally[], from: number, to: number): Map<string, Map<number, ProbeMinute>> {
+function probeMinutesByIp(
+  rows: readonly MinuteTally[],
+  from: number,
+  to: number,
+): Map<string, Map<number, ProbeMinute>> {
   const byIp = new Map<string, Map<number, ProbeMinute>>();
   for (const row of rows) {
     const at = observedAt(row);
     if (at <= from || at > to) continue;
     for (const { kind, counts } of row.origins) {
       if (kind !== 'probe') continue;
-      const minutes = getOrInsert(byIp, row.ip, () => new Map<number, ProbeMinute>());
-      const probe = getOrInsert(minutes, row.minute, (): ProbeMinute => ({ minute: row.minute, ok: 0, connectFailed: 0 }));
+      const minutes = getOrInsert(
+        byIp,
+        row.ip,
+        () => new Map<number, ProbeMinute>(),
+      );
+      const probe = getOrInsert(
+        minutes,
+        row.minute,
+        (): ProbeMinute => ({ minute: row.minute, ok: 0, connectFailed: 0 }),
+      );
       probe.ok += counts.ok;
       probe.connectFailed += counts.connect_failed;
     }
@@ -39,20 +52,37 @@ export const probeReleaseRule: Rule = {
   name: NAME,
   metrics: ['Releases'],
   decide({ input, bansInForce }, knobs, earlier) {
-    const released = new Set(earlier.flatMap(({ decision }) => (decision.type === 'release' ? [decision.ip] : [])));
+    const released = new Set(
+      earlier.flatMap(({ decision }) =>
+        decision.type === 'release' ? [decision.ip] : [],
+      ),
+    );
     const from = input.now - knobs.releaseMinutes * MINUTE_MS;
     const probes = probeMinutesByIp(input.recent, from, input.now);
     const verdicts: Verdict[] = [];
     for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
       if (ban.manual || released.has(ban.ip) || from < ban.since) continue;
-      const healthyMinutes = [...(probes.get(ban.ip)?.values() ?? [])].sort((a, b) => a.minute - b.minute);
+      const healthyMinutes = [...(probes.get(ban.ip)?.values() ?? [])].sort(
+        (a, b) => a.minute - b.minute,
+      );
       const ok = healthyMinutes.reduce((sum, probe) => sum + probe.ok, 0);
-      const samples = ok + healthyMinutes.reduce((sum, probe) => sum + probe.connectFailed, 0);
-      if (samples < knobs.probeMinSamples || ok / samples < knobs.probeOkRatio - 1e-9) continue;
+      const samples =
+        ok +
+        healthyMinutes.reduce((sum, probe) => sum + probe.connectFailed, 0);
+      if (
+        samples < knobs.probeMinSamples ||
+        ok / samples < knobs.probeOkRatio - 1e-9
+      )
+        continue;
       verdicts.push({
         decision: { type: 'release', ip: ban.ip, ban, healthyMinutes },
         by: NAME,
-        event: { type: 'release', ip: ban.ip, rule: 'probes-healthy', evidence: { ban, healthyMinutes } },
+        event: {
+          type: 'release',
+          ip: ban.ip,
+          rule: 'probes-healthy',
+          evidence: { ban, healthyMinutes },
+        },
         metric: 'Releases',
       });
     }

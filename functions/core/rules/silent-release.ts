@@ -23,7 +23,12 @@ export const silentReleaseRule: Rule = {
       verdicts.push({
         decision: { type: 'release', ip: ban.ip, ban, healthyMinutes: [] },
         by: NAME,
-        event: { type: 'release', ip: ban.ip, rule: 'reported-healthy', evidence: { ban, report } },
+        event: {
+          type: 'release',
+          ip: ban.ip,
+          rule: 'reported-healthy',
+          evidence: { ban, report },
+        },
         metric: 'Releases',
       });
     }

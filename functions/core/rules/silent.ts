@@ -5,7 +5,13 @@ import { emptyEvidence, isAllowlisted } from './evidence.js';
 
 const NAME = 'silent';
 
-type Silent = { ip: string; seenAt: number; interval: number; silentForMs: number; limitMs: number };
+type Silent = {
+  ip: string;
+  seenAt: number;
+  interval: number;
+  silentForMs: number;
+  limitMs: number;
+};
 
 /**
  * Silence as evidence. An agent that declares its report interval holds a
@@ -25,26 +31,44 @@ export const silentRule: Rule = {
     const { input, now, bansInForce } = evidence;
     if (!input.leases || input.closing) return [];
     const bannedNow = new Set(
-      earlier.flatMap(({ decision }) => (decision.type === 'ban' || decision.type === 'escalation' ? [decision.ip] : [])),
+      earlier.flatMap(({ decision }) =>
+        decision.type === 'ban' || decision.type === 'escalation'
+          ? [decision.ip]
+          : [],
+      ),
     );
     const recent: string[] = [];
     const quiet: string[] = [];
     const silent: Silent[] = [];
-    for (const [ip, [seenAt, interval, active]] of Object.entries(input.leases)) {
+    for (const [ip, [seenAt, interval, active]] of Object.entries(
+      input.leases,
+    )) {
       const silentForMs = now - seenAt;
       const limitMs = silentAfterMs(interval, knobs);
       if (silentForMs > limitMs + interval * 1000) continue;
       recent.push(ip);
       if (silentForMs > (interval + knobs.graceSeconds) * 1000) quiet.push(ip);
-      if (silentForMs > limitMs && active && !bansInForce.has(ip) && !bannedNow.has(ip)) {
+      if (
+        silentForMs > limitMs &&
+        active &&
+        !bansInForce.has(ip) &&
+        !bannedNow.has(ip)
+      ) {
         silent.push({ ip, seenAt, interval, silentForMs, limitMs });
       }
     }
     const share = recent.length ? quiet.length / recent.length : 0;
     const wasSilent = input.previous.fleetSilent ?? false;
     // Nobody recent: the whole fleet has been silent for long; the condition stands as it was.
-    const fleetSilent = recent.length === 0 ? wasSilent : quiet.length > 0 && share >= knobs.fleetSilenceShare - 1e-9;
-    const silence: SilenceEvidence = { recentIps: recent.length, quietIps: quiet.length, share: Math.round(share * 1e4) / 1e4 };
+    const fleetSilent =
+      recent.length === 0
+        ? wasSilent
+        : quiet.length > 0 && share >= knobs.fleetSilenceShare - 1e-9;
+    const silence: SilenceEvidence = {
+      recentIps: recent.length,
+      quietIps: quiet.length,
+      share: Math.round(share * 1e4) / 1e4,
+    };
     const spared = silent.map((s) => s.ip).sort();
 
     if (fleetSilent || wasSilent) {
@@ -62,7 +86,9 @@ export const silentRule: Rule = {
     }
 
     // Capped and allowlisted IPs are recorded once per silence: when it began after the previous live decision.
-    const began = (s: Silent) => input.previous.at === undefined || s.seenAt + s.limitMs > input.previous.at;
+    const began = (s: Silent) =>
+      input.previous.at === undefined ||
+      s.seenAt + s.limitMs > input.previous.at;
     const verdicts: Verdict[] = [];
     const candidates: Silent[] = [];
     for (const s of silent) {
@@ -72,15 +98,25 @@ export const silentRule: Rule = {
         verdicts.push({
           decision: { type: 'allowlisted', ip: s.ip, evidence: ipEvidence },
           by: NAME,
-          event: { type: 'allowlisted', ip: s.ip, rule: 'allowlist', evidence: { ...ipEvidence, silence: silenceOf(s) } },
+          event: {
+            type: 'allowlisted',
+            ip: s.ip,
+            rule: 'allowlist',
+            evidence: { ...ipEvidence, silence: silenceOf(s) },
+          },
         });
       }
     }
-    candidates.sort((a, b) => b.silentForMs - a.silentForMs || (a.ip < b.ip ? -1 : 1));
+    candidates.sort(
+      (a, b) => b.silentForMs - a.silentForMs || (a.ip < b.ip ? -1 : 1),
+    );
     const { room, capEvidence } = capRoom(evidence, knobs, earlier, recent);
     candidates.forEach((s, index) => {
       if (index >= room) {
-        if (began(s)) verdicts.push(cappedVerdict(NAME, emptyEvidence(s.ip), capEvidence, false));
+        if (began(s))
+          verdicts.push(
+            cappedVerdict(NAME, emptyEvidence(s.ip), capEvidence, false),
+          );
         return;
       }
       verdicts.push(
