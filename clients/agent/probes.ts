@@ -22,16 +22,48 @@ export type ProbeResult = ProbeTarget & {
   at: number;
 };
 
+/** Schemes ffmpeg opens over its http protocol, which honours `http_proxy`. */
+const PROXIED_SCHEMES = new Set(['http:', 'https:', 'rtmpt:', 'rtmpts:']);
+
+/**
+ * Whether ffmpeg, started with this environment, reaches `host` through an
+ * HTTP proxy. ffmpeg reads only the lower-case `http_proxy` (an `http://` URL,
+ * also for https sources) and skips it for hosts listed in `no_proxy`: `*`, a
+ * name, or a domain that matches itself and its subdomains.
+ */
+export function viaHttpProxy(
+  scheme: string,
+  host: string,
+  env: Record<string, string | undefined>,
+): boolean {
+  if (!PROXIED_SCHEMES.has(scheme)) return false;
+  if (!env.http_proxy?.startsWith('http://')) return false;
+  const name = host.toLowerCase();
+  return !(env.no_proxy ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .some((entry) => {
+      const domain = entry.toLowerCase().replace(/^\./, '');
+      return entry === '*' || name === domain || name.endsWith(`.${domain}`);
+    });
+}
+
 /**
  * The TCP endpoint of a relay's source, or undefined when a TCP connect
- * proves nothing about it (SRT runs over UDP) or the port is unknown.
+ * proves nothing about it: SRT runs over UDP, the port is unknown, or ffmpeg
+ * reaches the source through an HTTP proxy (a direct connect could fail where
+ * ffmpeg's path works, and refuse a relay that would flow).
  * @example originTarget('rtmp://origin.example/live/key') // { host: 'origin.example', port: 1935, origin: 'rtmp://origin.example' }
  */
-export function originTarget(source: string): ProbeTarget | undefined {
+export function originTarget(
+  source: string,
+  env: Record<string, string | undefined> = process.env,
+): ProbeTarget | undefined {
   const url = parseUrl(source);
   if (url === undefined || url.protocol === 'srt:') return undefined;
   const { host, port } = endpointOf(url);
   if (port === 0) return undefined;
+  if (viaHttpProxy(url.protocol, host, env)) return undefined;
   return { host, port, origin: originOf(source) };
 }
 
