@@ -22,11 +22,14 @@ import type {
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
 import type { Logger } from './log.js';
-import type { BanStore } from './store/ban-store.js';
 import { isRetryableStoreError } from './store/errors.js';
-import type { EventStore } from './store/event-store.js';
-import type { HeartbeatStore } from './store/heartbeat-store.js';
-import type { AggregatorState, StateStore } from './store/state-store.js';
+import type {
+  AggregatorState,
+  BanStore,
+  EventStore,
+  HeartbeatStore,
+  StateStore,
+} from './store/ports.js';
 
 export type AggregatorOptions = {
   config: Config;
@@ -172,7 +175,10 @@ export function createAggregator(options: AggregatorOptions) {
       return true;
     }
     if (decision.type === 'release') {
-      const lifted = await bans.liftBan(decision.ip, now, decision.ban.until);
+      const lifted = await bans.liftBan(decision.ip, {
+        now,
+        onlyIfUntil: decision.ban.until,
+      });
       if (!lifted) return false;
       own.bans.delete(decision.ip);
       own.lifted.set(decision.ip, decision.ban.until);

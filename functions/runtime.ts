@@ -7,6 +7,14 @@ import { createBatchStore } from './store/batch-store.js';
 import { createDocumentClient } from './store/client.js';
 import { createEventStore } from './store/event-store.js';
 import { createHeartbeatStore } from './store/heartbeat-store.js';
+import type {
+  BanStore,
+  BatchStore,
+  EventStore,
+  HeartbeatStore,
+  RevocationStore,
+  StateStore,
+} from './store/ports.js';
 import { createRevocationStore } from './store/revocation-store.js';
 import { createStateStore } from './store/state-store.js';
 
@@ -14,14 +22,14 @@ import { createStateStore } from './store/state-store.js';
 export type Runtime = {
   config: Config;
   log: Logger;
-  heartbeats: ReturnType<typeof createHeartbeatStore>;
-  bans: ReturnType<typeof createBanStore>;
-  events: ReturnType<typeof createEventStore>;
-  state: ReturnType<typeof createStateStore>;
+  heartbeats: HeartbeatStore;
+  bans: BanStore;
+  events: EventStore;
+  state: StateStore;
   /** Which batchIds were posted, with what content and when. */
-  batches: ReturnType<typeof createBatchStore>;
+  batches: BatchStore;
   /** Revoked per-machine reporter tokens. */
-  revocations: ReturnType<typeof createRevocationStore>;
+  revocations: RevocationStore;
   /** The clock; tests and the local runtime may replace it. */
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -52,22 +60,24 @@ export function createRuntime(
     endpoint: config.dynamodbEndpoint,
   });
   const { tableName } = config;
+  const log =
+    overrides.log ??
+    createLogger({ level: config.logLevel, fields: lambdaFields(env) });
   return {
     config,
-    log:
-      overrides.log ??
-      createLogger({ level: config.logLevel, fields: lambdaFields(env) }),
+    log,
     heartbeats: createHeartbeatStore({
       client,
       tableName,
       shards: config.shards,
       bucketTtlHours: config.bucketTtlHours,
     }),
-    bans: createBanStore({ client, tableName }),
+    bans: createBanStore({ client, tableName, log }),
     events: createEventStore({
       client,
       tableName,
       eventTtlDays: config.eventTtlDays,
+      log,
     }),
     state: createStateStore({ client, tableName }),
     batches: createBatchStore({

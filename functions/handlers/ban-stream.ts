@@ -10,7 +10,15 @@ export function createHandler(runtime: Runtime) {
     event: Pick<DynamoDBStreamEvent, 'Records'>,
     context?: Pick<Context, 'awsRequestId'>,
   ) => {
-    const ended = endedBansOf(event.Records, runtime.now());
+    const { ended, unreadable } = endedBansOf(event.Records, runtime.now());
+    const log = invocationLogger(runtime.log, context);
+    for (const error of unreadable)
+      log.warn('removed ban item unreadable; no expiry event', {
+        pk: error.key.pk,
+        sk: error.key.sk,
+        field: error.field,
+        error: error.message,
+      });
     // Keyed by the ban's end, so a redelivered record rewrites the same event.
     await runtime.events.putEvents(
       ended.map(({ ban, removedAt, byTtl }) => ({
@@ -27,7 +35,7 @@ export function createHandler(runtime: Runtime) {
       })),
     );
     if (ended.length)
-      invocationLogger(runtime.log, context).info('ban expiries recorded', {
+      log.info('ban expiries recorded', {
         ips: ended.map((e) => e.ban.ip),
       });
     return { expiries: ended.length };

@@ -13,7 +13,7 @@ export function createHandler(runtime: ApiRuntime) {
     runtime,
     async ({ event, now, principal }) => {
       const ip = pathIp(event);
-      const lifted = await runtime.bans.liftBan(ip, now);
+      const lifted = await runtime.bans.liftBan(ip, { now });
       if (!lifted) throw notFound(`no ban in force for ${ip}`);
       await runtime.events.putEvents([
         {

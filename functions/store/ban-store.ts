@@ -1,34 +1,65 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
 import type { Ban } from '../core/blocklist.js';
 import { isBanActive } from '../core/blocklist.js';
+import type { Logger } from '../log.js';
+import {
+  defaultStoreLog,
+  ITEM_VERSION_1,
+  parseItem,
+  parseItemsSkippingBad,
+} from './items.js';
+import type { BanLift, BanStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
 export type BanStoreOptions = {
   client: DynamoDBDocumentClient;
   tableName: string;
+  /** Where a ban item left out of a list is reported (default: warn lines on stdout). */
+  log?: Pick<Logger, 'warn'>;
 };
 
-type BanItem = Ban & { pk: string; sk: string; expiresAt: number };
+/**
+ * A ban item as stored (beside its key and TTL). `v` came with this schema:
+ * items written before it read as version 1.
+ */
+export const banItemSchema = z.object({
+  v: z._default(z.literal(ITEM_VERSION_1), ITEM_VERSION_1),
+  ip: z.string(),
+  reason: z.string(),
+  since: z.number(),
+  until: z.number(),
+  manual: z.boolean(),
+  failRatio: z.nullable(z.number()),
+  samples: z.nullable(z.number()),
+  offense: z.number(),
+  rule: z.string(),
+});
+
+/** The ban list's version item: a counter every ban change raises. */
+const versionItemSchema = z.object({ version: z.number() });
 
 /** A ban is "in force" while until > now; TTL deletes it only eventually. */
 const BAN_IN_FORCE = '#until > :now';
 const NO_BAN_IN_FORCE = `attribute_not_exists(#pk) OR #until <= :now`;
 
-function toItem(ban: Ban): BanItem {
+function toItem(ban: Ban): Record<string, unknown> {
   return {
     ...ban,
-    pk: keys.banPartition(),
-    sk: keys.ban(ban.ip),
+    v: ITEM_VERSION_1,
+    [TABLE.partitionKey]: keys.banPartition(),
+    [TABLE.sortKey]: keys.ban(ban.ip),
     // TTL is the ban's end: DynamoDB removes the item after it, readers check `until` themselves.
     [TABLE.ttlAttribute]: Math.ceil(ban.until / 1000),
-  } as BanItem;
+  };
 }
 
-function fromItem(item: Record<string, unknown>): Ban {
-  const { pk: _pk, sk: _sk, expiresAt: _ttl, ...ban } = item as BanItem;
+/** The ban a stored item holds; StoredItemError when it does not read as one. */
+export function banOfItem(item: Record<string, unknown>): Ban {
+  const { v: _v, ...ban } = parseItem(banItemSchema, item);
   return ban;
 }
 
@@ -51,8 +82,9 @@ function banConditionFailed(error: unknown): boolean {
  * Query; beside them a version item that every ban change bumps in the same
  * transaction, so a poller can tell "unchanged" with one small read.
  */
-export function createBanStore(options: BanStoreOptions) {
+export function createBanStore(options: BanStoreOptions): BanStore {
   const { client, tableName } = options;
+  const log = options.log ?? defaultStoreLog;
   const key = (ip: string) => ({
     [TABLE.partitionKey]: keys.banPartition(),
     [TABLE.sortKey]: keys.ban(ip),
@@ -87,7 +119,11 @@ export function createBanStore(options: BanStoreOptions) {
       ExpressionAttributeValues: { ':pk': keys.banPartition(), ':now': now },
       ConsistentRead: consistent,
     });
-    return items.map(fromItem);
+    // One damaged item must not empty the blocklist nor stop the aggregator:
+    // it is left out (that one IP goes unbanned) and reported.
+    return parseItemsSkippingBad(banItemSchema, items, log).map(
+      ({ v: _v, ...ban }) => ban,
+    );
   };
   const readBan = async (ip: string) => {
     const result = await client.send(
@@ -97,7 +133,7 @@ export function createBanStore(options: BanStoreOptions) {
         ConsistentRead: true,
       }),
     );
-    return result.Item ? fromItem(result.Item) : undefined;
+    return result.Item ? banOfItem(result.Item) : undefined;
   };
 
   return {
@@ -105,15 +141,11 @@ export function createBanStore(options: BanStoreOptions) {
       const result = await client.send(
         new GetCommand({ TableName: tableName, Key: key(ip) }),
       );
-      return result.Item ? fromItem(result.Item) : undefined;
+      return result.Item ? banOfItem(result.Item) : undefined;
     },
 
     /** Bans in force at `now` (expired-but-not-yet-deleted items are filtered out). */
     listBans: (now: number) => listBans(now, false),
-
-    KeyConditionExpression: '#pk = :pk',
-    FilterExpression: BAN_IN_FORCE,
-    ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#until': 'until' },
 
     /**
      * Puts an automatic ban unless one is already in force: two overlapping
@@ -193,8 +225,7 @@ export function createBanStore(options: BanStoreOptions) {
      */
     async liftBan(
       ip: string,
-      now: number,
-      onlyIfUntil?: number,
+      { now, onlyIfUntil }: BanLift,
     ): Promise<Ban | undefined> {
       for (let attempt = 1; ; attempt++) {
         const seen = await readBan(ip);
@@ -238,7 +269,9 @@ export function createBanStore(options: BanStoreOptions) {
       const result = await client.send(
         new GetCommand({ TableName: tableName, Key: versionKey }),
       );
-      return typeof result.Item?.version === 'number' ? result.Item.version : 0;
+      return result.Item
+        ? parseItem(versionItemSchema, result.Item).version
+        : 0;
     },
 
     /** Bans in force at `now`, read strongly consistent (after a version change). */
@@ -247,5 +280,3 @@ export function createBanStore(options: BanStoreOptions) {
     },
   };
 }
-
-export type BanStore = ReturnType<typeof createBanStore>;

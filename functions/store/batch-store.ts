@@ -3,6 +3,9 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import * as z from 'zod/mini';
+import { ITEM_VERSION_1, parseItem } from './items.js';
+import type { BatchClaim, BatchClaimResult, BatchStore } from './ports.js';
 import { keys, TABLE } from './table.js';
 
 export type BatchStoreOptions = {
@@ -11,17 +14,17 @@ export type BatchStoreOptions = {
   ttlHours: number;
 };
 
-/** What a batchId stands for: its content, and when it first arrived. */
-export type BatchClaim = {
-  scope: string;
-  batchId: string;
-  digest: string;
-  receivedAt: number;
-};
+export type { BatchClaim, BatchClaimResult };
 
-export type BatchClaimResult =
-  | { status: 'first' | 'repeat'; receivedAt: number }
-  | { status: 'conflict' };
+/**
+ * A batch marker as stored (beside its key and TTL). `v` came with this
+ * schema: markers written before it read as version 1.
+ */
+const batchMarkerSchema = z.object({
+  v: z._default(z.literal(ITEM_VERSION_1), ITEM_VERSION_1),
+  digest: z.string(),
+  receivedAt: z.number(),
+});
 
 /**
  * Batch markers: one item per (reporter scope, batchId), written before the
@@ -31,7 +34,7 @@ export type BatchClaimResult =
  * a minute later; other content under a used batchId is a conflict. Kept apart
  * from the heartbeat rows, whose encoding it does not touch.
  */
-export function createBatchStore(options: BatchStoreOptions) {
+export function createBatchStore(options: BatchStoreOptions): BatchStore {
   const { client, tableName } = options;
   return {
     async claim(batch: BatchClaim): Promise<BatchClaimResult> {
@@ -45,6 +48,7 @@ export function createBatchStore(options: BatchStoreOptions) {
                 batch.batchId,
               ),
               [TABLE.sortKey]: keys.batchMarkerSort(),
+              v: ITEM_VERSION_1,
               digest: batch.digest,
               receivedAt: batch.receivedAt,
               [TABLE.ttlAttribute]:
@@ -59,14 +63,17 @@ export function createBatchStore(options: BatchStoreOptions) {
         return { status: 'first', receivedAt: batch.receivedAt };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const old = error.Item
-          ? unmarshall(error.Item as Record<string, AttributeValue>)
-          : undefined;
-        if (!old || old.digest !== batch.digest) return { status: 'conflict' };
-        return { status: 'repeat', receivedAt: old.receivedAt as number };
+        if (!error.Item) return { status: 'conflict' };
+        // A damaged marker fails the request (StoredItemError, a 500 the
+        // reporter retries): calling it a conflict would tell the reporter
+        // its batchId was reused, and its heartbeats would be dropped.
+        const old = parseItem(
+          batchMarkerSchema,
+          unmarshall(error.Item as Record<string, AttributeValue>),
+        );
+        if (old.digest !== batch.digest) return { status: 'conflict' };
+        return { status: 'repeat', receivedAt: old.receivedAt };
       }
     },
   };
 }
-
-export type BatchStore = ReturnType<typeof createBatchStore>;

@@ -44,3 +44,21 @@ export function isRetryableStoreError(error: unknown): boolean {
     error instanceof AggregateError && error.errors.some(isRetryableStoreError)
   );
 }
+
+/**
+ * A stored item does not have the shape this code reads (written by hand, by
+ * a newer version, or damaged). Names the item's key and the first field that
+ * is wrong, so the item can be found and mended; never retryable.
+ */
+export class StoredItemError extends Error {
+  override name = 'StoredItemError';
+  constructor(
+    readonly key: { pk: string; sk: string },
+    readonly field: string,
+    problem: string,
+  ) {
+    super(
+      `stored item ${key.pk} / ${key.sk} is unreadable: ${field}: ${problem}`,
+    );
+  }
+}

@@ -1,6 +1,15 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
 import type { AuditEvent } from '../core/events.js';
+import { EVENT_TYPES } from '../core/events.js';
+import type { Logger } from '../log.js';
 import { putAll } from './batch.js';
+import {
+  defaultStoreLog,
+  ITEM_VERSION_1,
+  parseItemsSkippingBad,
+} from './items.js';
+import type { EventQuery, EventStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -8,7 +17,28 @@ export type EventStoreOptions = {
   client: DynamoDBDocumentClient;
   tableName: string;
   eventTtlDays: number;
+  /** Where an event item left out of a list is reported (default: warn lines on stdout). */
+  log?: Pick<Logger, 'warn'>;
 };
+
+/**
+ * An event item as stored (beside its key and TTL): the event under `event`.
+ * `v` came with this schema: items written before it read as version 1.
+ */
+const eventItemSchema = z.object({
+  v: z._default(z.literal(ITEM_VERSION_1), ITEM_VERSION_1),
+  event: z.object({
+    type: z.enum(EVENT_TYPES),
+    at: z.string(),
+    ip: z.optional(z.string()),
+    origin: z.optional(z.string()),
+    minute: z.optional(z.string()),
+    enforced: z.boolean(),
+    rule: z.optional(z.string()),
+    actor: z.optional(z.string()),
+    evidence: z.record(z.string(), z.unknown()),
+  }),
+});
 
 const DAY_MS = 86_400_000;
 const dayOf = (iso: string) => iso.slice(0, 10).replace(/-/g, '');
@@ -17,8 +47,9 @@ const dayOf = (iso: string) => iso.slice(0, 10).replace(/-/g, '');
  * Events by day (EVT#yyyyMMdd, sorted by time) and by IP (EVTIP#<ip>). The sort key is deterministic (time, subject, type), so an aggregation
  * run repeated for the same minute rewrites its events instead of adding more.
  */
-export function createEventStore(options: EventStoreOptions) {
+export function createEventStore(options: EventStoreOptions): EventStore {
   const { client, tableName } = options;
+  const log = options.log ?? defaultStoreLog;
 
   /** An event is stored by day and, when it concerns an IP, once more under that IP. */
   function toItems(event: AuditEvent) {
@@ -32,6 +63,7 @@ export function createEventStore(options: EventStoreOptions) {
       [TABLE.partitionKey]: keys.eventDay(dayOf(event.at)),
       [TABLE.sortKey]: sk,
       ...ttl,
+      v: ITEM_VERSION_1,
       event,
     };
     return event.ip
@@ -41,6 +73,7 @@ export function createEventStore(options: EventStoreOptions) {
             [TABLE.partitionKey]: keys.eventsOfIp(event.ip),
             [TABLE.sortKey]: sk,
             ...ttl,
+            v: ITEM_VERSION_1,
             event,
           },
         ]
@@ -66,7 +99,11 @@ export function createEventStore(options: EventStoreOptions) {
       },
       { limit: params.limit },
     );
-    return items.map((item) => item.event as AuditEvent);
+    // The trail is read, never decided on: a damaged event is left out
+    // (reported), not allowed to hide every other one.
+    return parseItemsSkippingBad(eventItemSchema, items, log).map(
+      (item): AuditEvent => item.event,
+    );
   }
 
   return {
@@ -77,12 +114,7 @@ export function createEventStore(options: EventStoreOptions) {
     },
 
     /** Events since `since` (epoch ms), newest first, at most `limit`. */
-    async listEvents(query: {
-      ip?: string;
-      since: number;
-      limit: number;
-      now: number;
-    }): Promise<AuditEvent[]> {
+    async listEvents(query: EventQuery): Promise<AuditEvent[]> {
       const fromSk = new Date(query.since).toISOString();
       if (query.ip) {
         return queryNewestFirst({
@@ -113,5 +145,3 @@ export function createEventStore(options: EventStoreOptions) {
     },
   };
 }
-
-export type EventStore = ReturnType<typeof createEventStore>;

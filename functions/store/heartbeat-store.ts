@@ -4,6 +4,7 @@ import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
 import { putAll } from './batch.js';
+import type { HeartbeatStore } from './ports.js';
 import { queryItems } from './query.js';
 import {
   decodeOrigins,
@@ -136,7 +137,9 @@ function fromItem(
  * (minute, ip, write): a request's heartbeats are pre-combined, so a row costs
  * one write unit whatever the number of heartbeats in it.
  */
-export function createHeartbeatStore(options: HeartbeatStoreOptions) {
+export function createHeartbeatStore(
+  options: HeartbeatStoreOptions,
+): HeartbeatStore {
   const { client, tableName, shards } = options;
   const book = new OriginNameBook();
 
@@ -232,5 +235,3 @@ export function createHeartbeatStore(options: HeartbeatStoreOptions) {
     },
   };
 }
-
-export type HeartbeatStore = ReturnType<typeof createHeartbeatStore>;

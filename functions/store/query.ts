@@ -2,11 +2,12 @@ import type {
   DynamoDBDocumentClient,
   QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 
 /**
  * Runs a Query to the end (pages are at most 1 MB each), or until `limit`
- * items were read. Every store reads through this one loop.
+ * items were read. Every store reads through this one call of the SDK's
+ * paginator.
  */
 export async function queryItems(
   client: DynamoDBDocumentClient,
@@ -15,17 +16,26 @@ export async function queryItems(
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await client.send(
-      new QueryCommand({
-        ...input,
-        ExclusiveStartKey,
-        ...(Number.isFinite(limit) ? { Limit: limit - items.length } : {}),
-      }),
-    );
+  const pages = paginateQuery(
+    {
+      client,
+      // Each page asks for what is still missing, so no more than `limit`
+      // items are ever read (and paid for).
+      ...(Number.isFinite(limit)
+        ? {
+            withCommand: (command) => {
+              command.input.Limit = limit - items.length;
+              return command;
+            },
+          }
+        : {}),
+    },
+    // The paginator writes its page token into the input: give it a copy.
+    { ...input },
+  );
+  for await (const page of pages) {
     items.push(...(page.Items ?? []));
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey && items.length < limit);
+    if (items.length >= limit) break;
+  }
   return items;
 }

@@ -1,5 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
+import { ITEM_VERSION_1, parseItem } from './items.js';
+import type { Revocation, RevocationStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -8,15 +11,27 @@ export type RevocationStoreOptions = {
   tableName: string;
 };
 
-/** A machine's reporter tokens issued at or before `before` (epoch ms) are refused. */
-export type Revocation = { ip: string; before: number; actor: string };
+export type { Revocation };
+
+/**
+ * A revocation item as stored (beside its key). `v` came with this schema:
+ * items written before it read as version 1.
+ */
+const revocationItemSchema = z.object({
+  v: z._default(z.literal(ITEM_VERSION_1), ITEM_VERSION_1),
+  ip: z.string(),
+  before: z.number(),
+  actor: z.string(),
+});
 
 /**
  * Revoked per-machine reporter tokens: the only per-machine credential state,
  * written for revoked machines only. One partition, read whole and cached by
  * the functions that verify machine tokens.
  */
-export function createRevocationStore(options: RevocationStoreOptions) {
+export function createRevocationStore(
+  options: RevocationStoreOptions,
+): RevocationStore {
   const { client, tableName } = options;
   return {
     async revoke(revocation: Revocation): Promise<void> {
@@ -26,13 +41,20 @@ export function createRevocationStore(options: RevocationStoreOptions) {
           Item: {
             [TABLE.partitionKey]: keys.revocationPartition(),
             [TABLE.sortKey]: keys.revocation(revocation.ip),
-            ...revocation,
+            v: ITEM_VERSION_1,
+            ip: revocation.ip,
+            before: revocation.before,
+            actor: revocation.actor,
           },
         }),
       );
     },
 
-    /** Every revocation, by IP. */
+    /**
+     * Every revocation, by IP. A damaged item fails the read (StoredItemError)
+     * rather than being left out: leaving it out would let a revoked machine's
+     * tokens back in. The credential cache keeps the last list it read.
+     */
     async listRevocations(): Promise<Map<string, number>> {
       const items = await queryItems(client, {
         TableName: tableName,
@@ -41,10 +63,11 @@ export function createRevocationStore(options: RevocationStoreOptions) {
         ExpressionAttributeValues: { ':pk': keys.revocationPartition() },
       });
       return new Map(
-        items.map((item) => [item.ip as string, item.before as number]),
+        items.map((item) => {
+          const { ip, before } = parseItem(revocationItemSchema, item);
+          return [ip, before];
+        }),
       );
     },
   };
 }
-
-export type RevocationStore = ReturnType<typeof createRevocationStore>;

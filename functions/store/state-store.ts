@@ -12,6 +12,7 @@ import type { Lease, Leases } from '../core/leases.js';
 import { bucketId } from '../core/minutes.js';
 import type { IpEvidence } from '../core/policy.js';
 import { putAll } from './batch.js';
+import type { StateStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -151,7 +152,7 @@ function paginate<T>(values: readonly T[]): T[][] {
 }
 
 /** The aggregator's own items: its state and the IPs' ban history. */
-export function createStateStore(options: StateStoreOptions) {
+export function createStateStore(options: StateStoreOptions): StateStore {
   const { client, tableName } = options;
   const stateKey = (sk: string) => ({
     [TABLE.partitionKey]: keys.statePartition(),
@@ -432,5 +433,3 @@ export function createStateStore(options: StateStoreOptions) {
     },
   };
 }
-
-export type StateStore = ReturnType<typeof createStateStore>;

@@ -229,8 +229,7 @@ export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
  */
 export function isLate(
   row: MinuteTally,
-  graceMs: number,
-  returnedAt: number | undefined,
+  { graceMs, returnedAt }: { graceMs: number; returnedAt: number | undefined },
 ): boolean {
   if (row.receivedAt === undefined || row.observedAt === undefined)
     return false;
@@ -260,7 +259,10 @@ function sumByIpAndOrigin(
       row.ip,
       () => new Map<string, StatusCounts>(),
     );
-    const late = isLate(row, graceMs, leases?.[row.ip]?.[3]);
+    const late = isLate(row, {
+      graceMs,
+      returnedAt: leases?.[row.ip]?.[3],
+    });
     for (const { origin, counts } of row.origins) {
       const into = getOrInsert(origins, origin, emptyCounts);
       if (!late) addCounts(into, counts);

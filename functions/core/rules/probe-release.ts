@@ -13,8 +13,7 @@ const observedAt = (row: MinuteTally) =>
 /** Per IP and minute: probe counts of the rows observed in (from, to]. */
 function probeMinutesByIp(
   rows: readonly MinuteTally[],
-  from: number,
-  to: number,
+  { from, to }: { from: number; to: number },
 ): Map<string, Map<number, ProbeMinute>> {
   const byIp = new Map<string, Map<number, ProbeMinute>>();
   for (const row of rows) {
@@ -58,7 +57,10 @@ export const probeReleaseRule: Rule = {
       ),
     );
     const from = input.now - knobs.releaseMinutes * MINUTE_MS;
-    const probes = probeMinutesByIp(input.recent, from, input.now);
+    const probes = probeMinutesByIp(input.recent, {
+      from,
+      to: input.now,
+    });
     const verdicts: Verdict[] = [];
     for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
       if (ban.manual || released.has(ban.ip) || from < ban.since) continue;

@@ -1,0 +1,117 @@
+/**
+ * The seams between the logic and its storage: what the handlers and the
+ * aggregator may ask of each store, declared here rather than inferred from
+ * the factories, so a store is replaced (a fake in a test, another table
+ * design) by writing an object of this type. The factories in this folder
+ * are annotated with these types; nothing here imports the AWS SDK.
+ */
+import type { Ban } from '../core/blocklist.js';
+import type { AuditEvent } from '../core/events.js';
+import type { MinuteTally } from '../core/tally.js';
+import type { Role } from '../routes.js';
+import type { AggregatorState } from './state-store.js';
+
+export type { AggregatorState };
+
+/** The bans (one per IP) and the ban list's version. Times are epoch ms. */
+export type BanStore = {
+  /** The IP's ban item, in force or not (read eventually consistent). */
+  getBan(ip: string): Promise<Ban | undefined>;
+  /** Bans in force at `now` (expired-but-not-yet-deleted items are filtered out). */
+  listBans(now: number): Promise<Ban[]>;
+  /** Bans in force at `now`, read strongly consistent (after a version change). */
+  listBansConsistent(now: number): Promise<Ban[]>;
+  /** A number every ban change raises; 0 before the first change. */
+  getVersion(): Promise<number>;
+  /** An automatic ban, unless one is in force at `now`. */
+  putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }>;
+  /** A ban whatever was there; answers the ban in force it replaced. */
+  putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }>;
+  /**
+   * Lifts the ban in force at `now`, answering it; `onlyIfUntil` lifts it only
+   * if it is still the ban the caller saw (its `until`).
+   */
+  liftBan(ip: string, lift: BanLift): Promise<Ban | undefined>;
+};
+
+/** When a lift happens, and which ban it may remove. */
+export type BanLift = { now: number; onlyIfUntil?: number | undefined };
+
+/** Which events to list: since `since` (epoch ms), newest first, at most `limit`. */
+export type EventQuery = {
+  ip?: string;
+  since: number;
+  limit: number;
+  now: number;
+};
+
+/** The audit trail, by day and by IP. */
+export type EventStore = {
+  putEvents(events: readonly AuditEvent[]): Promise<void>;
+  listEvents(query: EventQuery): Promise<AuditEvent[]>;
+};
+
+/** A machine's reporter tokens issued at or before `before` (epoch ms) are refused. */
+export type Revocation = { ip: string; before: number; actor: string };
+
+/** Revoked per-machine reporter tokens. */
+export type RevocationStore = {
+  revoke(revocation: Revocation): Promise<void>;
+  /** Every revocation: IP → `before`. */
+  listRevocations(): Promise<Map<string, number>>;
+};
+
+/** What a batchId stands for: its content, and when it first arrived. */
+export type BatchClaim = {
+  scope: string;
+  batchId: string;
+  digest: string;
+  receivedAt: number;
+};
+
+export type BatchClaimResult =
+  | { status: 'first' | 'repeat'; receivedAt: number }
+  | { status: 'conflict' };
+
+/** Which batchIds were posted, with what content and when. */
+export type BatchStore = {
+  claim(batch: BatchClaim): Promise<BatchClaimResult>;
+};
+
+/** Heartbeat rows: pre-combined counts per (minute, ip, write). */
+export type HeartbeatStore = {
+  /** `writeId` makes a retried batch overwrite its own rows. */
+  addTallies(
+    tallies: readonly MinuteTally[],
+    write: { writeId: string },
+  ): Promise<void>;
+  /** Every row of one minute (epoch minute). */
+  readMinute(minute: number): Promise<MinuteTally[]>;
+  /** Names to give origins that rows read later key by id only. */
+  rememberOrigins(names: Iterable<string>): void;
+  /** One IP's rows of the given minutes. */
+  readIpMinutes(ip: string, minutes: readonly number[]): Promise<MinuteTally[]>;
+};
+
+/** The aggregator's own items: its state and the IPs' ban history. */
+export type StateStore = {
+  getAggregatorState(options: {
+    consistent: boolean;
+  }): Promise<AggregatorState | undefined>;
+  /** Only moves forward; answers whether this write won. */
+  advanceAggregatorState(state: AggregatorState): Promise<{ applied: boolean }>;
+  /** Moves progress past an undecidable minute, keeping the last state. */
+  skipMinute(minute: number): Promise<{ applied: boolean }>;
+  /** Start times (epoch ms) of each IP's automatic bans in the last 24 h. */
+  getOffenses(ips: readonly string[]): Promise<Record<string, number[]>>;
+  addOffense(ip: string, start: number): Promise<void>;
+};
+
+/**
+ * Reads named secrets (role tokens, reporter signing keys): name → value, a
+ * value being one token or key, or several comma-separated during a rotation.
+ */
+export type TokenSecrets = <Name extends string = Role>(options: {
+  region: string;
+  secretArns: Partial<Record<Name, string>>;
+}) => Promise<Partial<Record<Name, string>>>;
