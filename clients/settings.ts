@@ -258,7 +258,7 @@ export function columnHelp(
     lines.push(
       setting.env === undefined
         ? head
-        : `${head.padEnd(layout.envColumn)}env ${setting.env}`,
+        : `${head.padEnd(layout.envColumn - 2)}  env ${setting.env}`,
       ...rest.map((line) => `${' '.repeat(layout.flagWidth)}${line}`),
     );
   }
