@@ -269,6 +269,19 @@ export function columnHelp(
 const cell = (text: string) => text.replaceAll('|', '\\|');
 const code = (text: string) => `\`${text}\``;
 
+/** "Formerly …" for old names the help text does not already mention. */
+function formerNote(setting: Setting): string[] {
+  const names = [
+    setting.formerly?.flag === undefined ? [] : [`--${setting.formerly.flag}`],
+    setting.formerly?.env === undefined ? [] : [setting.formerly.env],
+  ]
+    .flat()
+    .filter((name) => !setting.help.includes(name));
+  return names.length === 0
+    ? []
+    : [`(formerly ${names.map(code).join(', ')}, still read with a warning)`];
+}
+
 /**
  * The README table of a program's settings: flag, variable, default and
  * meaning, one row per setting in table order.
@@ -280,7 +293,8 @@ export function settingsMarkdown(settings: readonly Setting[]): string {
       setting.value === undefined ? '' : ` ${setting.value}`,
     ].join('');
     const fallback = defaultText(setting);
-    return `| ${code(flag)} | ${setting.env === undefined ? '' : code(setting.env)} | ${fallback === undefined ? '' : code(fallback)} | ${cell(helpOf(setting, false))} |`;
+    const meaning = [helpOf(setting, false), ...formerNote(setting)].join(' ');
+    return `| ${cell(code(flag))} | ${setting.env === undefined ? '' : code(setting.env)} | ${fallback === undefined ? '' : code(fallback)} | ${cell(meaning)} |`;
   });
   return [
     '| flag | variable | default | meaning |',

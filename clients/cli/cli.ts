@@ -35,7 +35,7 @@ const WHY_EVENTS = 20;
  * (the common ones), the environment and the README table derive from it.
  * Declared before HELP, which lists them.
  */
-const OPTIONS = {
+export const OPTIONS = {
   url: {
     common: true,
     flag: STATUS_URL.flag,
