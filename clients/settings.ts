@@ -265,6 +265,14 @@ export function columnHelp(
   return lines;
 }
 
+/**
+ * A mistake in a program's flags, variables or arguments: each program prints
+ * it with a pointer to its --help and exits 2, having sent nothing.
+ */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 /** A Markdown table cell: pipes escaped, code in backticks. */
 const cell = (text: string) => text.replaceAll('|', '\\|');
 const code = (text: string) => `\`${text}\``;

@@ -6,7 +6,12 @@ import { parseArgs } from 'node:util';
 import { canonicalIp } from '../../functions/core/ip.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
-import { columnHelp, parseArgsOptions, STATUS_URL } from '../settings.js';
+import {
+  columnHelp,
+  parseArgsOptions,
+  STATUS_URL,
+  UsageError,
+} from '../settings.js';
 import type { Api, FetchLike } from './api.js';
 import { CliError, createApi, EXIT } from './api.js';
 import { parseDuration } from './duration.js';
@@ -153,10 +158,6 @@ export type CliIo = {
   fetch?: FetchLike;
   now?: () => number;
 };
-
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 type OptionName = keyof typeof OPTIONS;
 type Values = {

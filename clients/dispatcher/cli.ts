@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../../functions/log.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
-import { parseArgsOptions, parseDurationMs } from '../settings.js';
+import { parseArgsOptions, parseDurationMs, UsageError } from '../settings.js';
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
@@ -112,10 +112,6 @@ export type DispatchIo = {
   now?: () => number;
   random?: () => number;
 };
-
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 type Settings = {
   url: string;
