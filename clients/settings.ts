@@ -1,8 +1,11 @@
 /**
- * What every relaywatch program reads the same way: durations with units, and
- * settings that were renamed (the old name still works, with a warning naming
- * the new one).
+ * What every relaywatch client program reads the same way: durations with
+ * units, settings that were renamed (the old name still works, with a warning
+ * naming the new one), and the machinery that turns a program's one table of
+ * settings into its flag parsing, environment reading, --help and README rows.
  */
+
+import { parseArgs } from 'node:util';
 
 const UNIT_MS = {
   ms: 1,
@@ -42,9 +45,20 @@ export const DURATION_FORMS =
 /** An old name of a setting and the name that replaced it. */
 export type Rename = { old: string; now: string };
 
+/**
+ * The status center's base URL: one setting under one name in every program
+ * (the agent, the dispatcher, the operator CLI). Only the agent ever had the
+ * old name, so only its table spreads `formerly`.
+ */
+export const STATUS_URL = {
+  flag: 'url',
+  env: 'RELAYWATCH_URL',
+  formerly: { env: 'RELAYWATCH_STATUS_URL', flag: 'status-url' },
+} as const;
+
 /** The environment variables that were renamed: the old names still work, with a warning. */
 export const RENAMED_ENV: readonly Rename[] = [
-  { old: 'RELAYWATCH_STATUS_URL', now: 'RELAYWATCH_URL' },
+  { old: STATUS_URL.formerly.env, now: STATUS_URL.env },
 ];
 
 /**
@@ -67,4 +81,234 @@ export function withRenamedEnv(
     result[now] ??= env[old];
   }
   return { env: result, warnings };
+}
+
+/**
+ * One setting of a client program, named once. Each program keeps one table of
+ * these; its flag parsing, environment reading, renamed names, --help text and
+ * README table are all derived from that table.
+ */
+export type Setting = {
+  /** The flag, without its dashes. */
+  flag: string;
+  /** The environment variable read when the flag is not given. */
+  env?: string;
+  /** One-letter alias of the flag. */
+  short?: string;
+  /** The default as text, read like a given value; absent: required, detected or none. */
+  fallback?: string;
+  /**
+   * What it means, for --help and the README. A line break is where --help
+   * wraps (the README joins the lines); `{default}` stands for the default.
+   */
+  help: string;
+  /** How its value is shown in --help and the README, e.g. `<url>`; absent for a switch. */
+  value?: string;
+  /** A switch: takes no value, true when given. */
+  boolean?: true;
+  /** May be given more than once. */
+  multiple?: true;
+  /** Never echoed back in an error message. */
+  secret?: true;
+  /** The names it had before: still read, with a warning naming the new one. */
+  formerly?: { env?: string; flag?: string };
+};
+
+/** A program's settings by key. */
+export type SettingsTable = Readonly<Record<string, Setting>>;
+
+/** `--flag` and the variable, as error messages name a setting. */
+export function settingName(setting: Setting): string {
+  return setting.env === undefined
+    ? `--${setting.flag}`
+    : `${setting.env} (--${setting.flag})`;
+}
+
+/** The default as --help and the README show it. */
+export function defaultText(setting: Setting): string | undefined {
+  if (setting.fallback === undefined) return undefined;
+  return setting.fallback === '' ? 'none' : setting.fallback;
+}
+
+/** The help text with `{default}` filled in; `lines` false joins the wrapped lines. */
+export function helpOf(setting: Setting, lines = true): string {
+  const text = setting.help.replaceAll(
+    '{default}',
+    defaultText(setting) ?? 'none',
+  );
+  return lines ? text : text.replace(/\s*\n\s*/g, ' ');
+}
+
+/** The environment variables a table renamed. */
+export function envRenamesOf(table: SettingsTable): Rename[] {
+  return Object.values(table).flatMap((setting) =>
+    setting.formerly?.env !== undefined && setting.env !== undefined
+      ? [{ old: setting.formerly.env, now: setting.env }]
+      : [],
+  );
+}
+
+/** The flags a table renamed. */
+export function flagRenamesOf(table: SettingsTable): Rename[] {
+  return Object.values(table).flatMap((setting) =>
+    setting.formerly?.flag !== undefined
+      ? [{ old: setting.formerly.flag, now: setting.flag }]
+      : [],
+  );
+}
+
+type ParseArgsOption = {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+};
+
+/** The options node:util parseArgs takes for a table, old flag names included. */
+export function parseArgsOptions(
+  table: SettingsTable,
+): Record<string, ParseArgsOption> {
+  const options: Record<string, ParseArgsOption> = {};
+  for (const setting of Object.values(table)) {
+    const option: ParseArgsOption = {
+      type: setting.boolean ? 'boolean' : 'string',
+      ...(setting.multiple ? { multiple: true } : {}),
+    };
+    options[setting.flag] = {
+      ...option,
+      ...(setting.short === undefined ? {} : { short: setting.short }),
+    };
+    if (setting.formerly?.flag !== undefined)
+      options[setting.formerly.flag] = option;
+  }
+  return options;
+}
+
+/** What the command line and the environment say, before validation. */
+export type SettingTexts<T extends SettingsTable> = {
+  /** The flag's text, else the variable's, else the default. */
+  text(key: keyof T): string | undefined;
+  /** The flags as given (old names read under the new ones). */
+  flags: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  /** One per old name in use. */
+  warnings: string[];
+};
+
+/**
+ * Reads a table's settings: flags over environment over defaults, old names
+ * read under the new ones with a warning. Throws parseArgs' own error on an
+ * unknown flag or a missing value (each program words that in its own way).
+ */
+export function readSettings<T extends SettingsTable>(
+  table: T,
+  input: {
+    argv: readonly string[];
+    env: Readonly<Record<string, string | undefined>>;
+    positionals?: boolean;
+  },
+): SettingTexts<T> {
+  const renamed = withRenamedEnv(input.env, envRenamesOf(table));
+  const parsed = parseArgs({
+    args: [...input.argv],
+    options: parseArgsOptions(table),
+    strict: true,
+    allowPositionals: input.positionals ?? false,
+  });
+  const flags = { ...parsed.values } as SettingTexts<T>['flags'];
+  const warnings = [...renamed.warnings];
+  for (const { old, now } of flagRenamesOf(table)) {
+    if (flags[old] === undefined) continue;
+    warnings.push(`--${old} is deprecated; use --${now} instead`);
+    flags[now] ??= flags[old];
+    delete flags[old];
+  }
+  return {
+    text(key) {
+      const setting = table[key as string] as Setting;
+      const value =
+        flags[setting.flag] ??
+        (setting.env === undefined ? undefined : renamed.env[setting.env]) ??
+        setting.fallback;
+      return typeof value === 'string' ? value : undefined;
+    },
+    flags,
+    positionals: parsed.positionals,
+    warnings,
+  };
+}
+
+/**
+ * Help rows in two columns: the flag with its value, then the meaning
+ * (wrapped where the table says) and, on the first line, the variable.
+ * @example columnHelp([{ flag: 'url', value: '<url>', env: 'RELAYWATCH_URL', help: 'base URL' }], { envColumn: 40 })
+ */
+export function columnHelp(
+  settings: readonly Setting[],
+  layout: { flagWidth: number; envColumn: number },
+): string[] {
+  const lines: string[] = [];
+  for (const setting of settings) {
+    const flag = [
+      setting.short === undefined ? '' : `-${setting.short}, `,
+      `--${setting.flag}`,
+      setting.value === undefined ? '' : ` ${setting.value}`,
+    ].join('');
+    const [first = '', ...rest] = helpOf(setting).split('\n');
+    const head = `  ${flag}`.padEnd(layout.flagWidth) + first;
+    lines.push(
+      setting.env === undefined
+        ? head
+        : `${head.padEnd(layout.envColumn - 2)}  env ${setting.env}`,
+      ...rest.map((line) => `${' '.repeat(layout.flagWidth)}${line}`),
+    );
+  }
+  return lines;
+}
+
+/**
+ * A mistake in a program's flags, variables or arguments: each program prints
+ * it with a pointer to its --help and exits 2, having sent nothing.
+ */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A Markdown table cell: pipes escaped, code in backticks. */
+const cell = (text: string) => text.replaceAll('|', '\\|');
+const code = (text: string) => `\`${text}\``;
+
+/** "Formerly …" for old names the help text does not already mention. */
+function formerNote(setting: Setting): string[] {
+  const names = [
+    setting.formerly?.flag === undefined ? [] : [`--${setting.formerly.flag}`],
+    setting.formerly?.env === undefined ? [] : [setting.formerly.env],
+  ]
+    .flat()
+    .filter((name) => !setting.help.includes(name));
+  return names.length === 0
+    ? []
+    : [`(formerly ${names.map(code).join(', ')}, still read with a warning)`];
+}
+
+/**
+ * The README table of a program's settings: flag, variable, default and
+ * meaning, one row per setting in table order.
+ */
+export function settingsMarkdown(settings: readonly Setting[]): string {
+  const rows = settings.map((setting) => {
+    const flag = [
+      `--${setting.flag}`,
+      setting.value === undefined ? '' : ` ${setting.value}`,
+    ].join('');
+    const fallback = defaultText(setting);
+    const meaning = [helpOf(setting, false), ...formerNote(setting)].join(' ');
+    return `| ${cell(code(flag))} | ${setting.env === undefined ? '' : code(setting.env)} | ${fallback === undefined ? '' : code(fallback)} | ${cell(meaning)} |`;
+  });
+  return [
+    '| flag | variable | default | meaning |',
+    '|---|---|---|---|',
+    ...rows,
+  ]
+    .join('\n')
+    .concat('\n');
 }

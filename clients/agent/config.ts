@@ -1,241 +1,33 @@
 /**
- * Every setting of the agent, named once: its environment variable, its flag,
- * its default and its help text. Parsed once at start; a bad value stops the
- * agent with a message naming the variable.
+ * Every setting of the agent, named once in SETTINGS: its environment
+ * variable, its flag, its default, its help text and the zod schema that turns
+ * its text into the value the agent uses. Parsing, --help, the README table
+ * and the type AgentConfig are derived from that one table. Parsed once at
+ * start; a bad value stops the agent with a message naming the variable.
  */
-import { parseArgs } from 'node:util';
 import * as z from 'zod/mini';
+import { ConfigError } from '../../functions/core/config.js';
 import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
 import { canonicalIp } from '../../functions/core/ip.js';
 import '../../functions/core/validation.js';
-import type { LogLevel } from '../../functions/log.js';
 import { LOG_LEVELS } from '../../functions/log.js';
+import type { Setting } from '../settings.js';
 import {
   DURATION_FORMS,
+  defaultText,
   parseDurationMs,
-  withRenamedEnv,
+  readSettings,
+  STATUS_URL,
+  settingName,
 } from '../settings.js';
 import { JOB_LIMITS } from './job.js';
+
+export { ConfigError } from '../../functions/core/config.js';
 
 /** Change reports the budget lets out back to back (a token bucket's size). */
 export const CHANGE_BURST = 5;
 
-type Setting = {
-  env: string;
-  flag: string;
-  help: string;
-  /** Text default; absent means required or detected. */
-  fallback?: string;
-  secret?: boolean;
-};
-
-export const SETTINGS = {
-  statusUrl: {
-    env: 'RELAYWATCH_URL',
-    flag: 'url',
-    help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required. (Formerly RELAYWATCH_STATUS_URL / --status-url, still read with a warning.)',
-  },
-  reporterToken: {
-    env: 'RELAYWATCH_REPORTER_TOKEN',
-    flag: 'reporter-token',
-    secret: true,
-    help: "Bearer token of the status center's reporter role. Required.",
-  },
-  agentToken: {
-    env: 'RELAYWATCH_AGENT_TOKEN',
-    flag: 'agent-token',
-    secret: true,
-    help: 'Bearer token the dispatcher must send to this agent (at least 16 characters). Required.',
-  },
-  host: {
-    env: 'RELAYWATCH_AGENT_HOST',
-    flag: 'host',
-    fallback: '127.0.0.1',
-    help: 'Address the job API listens on.',
-  },
-  port: {
-    env: 'RELAYWATCH_AGENT_PORT',
-    flag: 'port',
-    fallback: '8787',
-    help: 'Port the job API listens on (0: any free port).',
-  },
-  ip: {
-    env: 'RELAYWATCH_AGENT_IP',
-    flag: 'ip',
-    help: "This machine's IP as the status center should know it. Default: detected from the interfaces (IPv4 first, virtual bridges last).",
-  },
-  intervalSeconds: {
-    env: 'RELAYWATCH_AGENT_INTERVAL',
-    flag: 'interval',
-    fallback: '60',
-    help: "Seconds between periodic reports (every process's status, plus probes).",
-  },
-  changeGapSeconds: {
-    env: 'RELAYWATCH_AGENT_CHANGE_GAP',
-    flag: 'change-gap',
-    fallback: '5',
-    help: 'Least seconds between two immediate reports sent because a process changed status.',
-  },
-  changeBudget: {
-    env: 'RELAYWATCH_AGENT_CHANGE_BUDGET',
-    flag: 'change-budget',
-    fallback: '15',
-    help: `Immediate change reports allowed per hour on average (bursts of up to ${CHANGE_BURST}); beyond it, changes wait for the next periodic report. 0: periodic reports only.`,
-  },
-  probes: {
-    env: 'RELAYWATCH_AGENT_PROBES',
-    flag: 'probes',
-    fallback: '',
-    help: 'Comma-separated host:port canaries reached by TCP every interval ([v6]:port for IPv6).',
-  },
-  probeOrigins: {
-    env: 'RELAYWATCH_AGENT_PROBE_ORIGINS',
-    flag: 'probe-origins',
-    fallback: 'true',
-    help: 'Also probe the host:port of origins used in the last 10 minutes (true/false).',
-  },
-  probeTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_PROBE_TIMEOUT',
-    flag: 'probe-timeout',
-    fallback: '5',
-    help: 'Seconds a probe waits for the TCP connect.',
-  },
-  ffmpegPath: {
-    env: 'RELAYWATCH_AGENT_FFMPEG',
-    flag: 'ffmpeg',
-    fallback: 'ffmpeg',
-    help: 'ffmpeg executable.',
-  },
-  ioTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_IO_TIMEOUT',
-    flag: 'io-timeout',
-    fallback: '10',
-    help: 'ffmpeg read/write timeout in seconds (-rw_timeout; also -timeout on http, rtsp, srt inputs).',
-  },
-  progressPeriodSeconds: {
-    env: 'RELAYWATCH_AGENT_PROGRESS_PERIOD',
-    flag: 'progress-period',
-    fallback: '1',
-    help: 'Seconds between ffmpeg progress reports (-stats_period).',
-  },
-  confirmTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_CONFIRM_TIMEOUT',
-    flag: 'confirm-timeout',
-    fallback: '10',
-    help: 'Seconds POST /relays waits for the first frame (201 flowing) or the first failure (502 relay_failed, job dropped); then it answers 202 starting and keeps the job. 0: answer 202 at once.',
-  },
-  originCheckTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_ORIGIN_CHECK_TIMEOUT',
-    flag: 'origin-check-timeout',
-    fallback: '3',
-    help: "Seconds the TCP connect to a relay's origin host:port may take, when a relay starts, stalls or loses its input (no answer: connect_failed; refused: origin_error).",
-  },
-  stallCheckSeconds: {
-    env: 'RELAYWATCH_AGENT_STALL_CHECK',
-    flag: 'stall-check',
-    fallback: '4',
-    help: 'A flowing relay whose progress has not advanced for this many seconds gets its origin checked; an origin that does not accept the connect is reported at once (ffmpeg keeps running until the stall timeout).',
-  },
-  stallTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_STALL_TIMEOUT',
-    flag: 'stall-timeout',
-    fallback: '15',
-    help: 'A relay whose progress has not advanced for this many seconds is reported as error and restarted.',
-  },
-  startupTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_STARTUP_TIMEOUT',
-    flag: 'startup-timeout',
-    fallback: '30',
-    help: 'A relay that shows no frame this many seconds after start is reported as error and restarted.',
-  },
-  retryMinSeconds: {
-    env: 'RELAYWATCH_AGENT_RETRY_MIN',
-    flag: 'retry-min',
-    fallback: '1',
-    help: 'First delay before restarting a failed relay; doubles per failure, with jitter.',
-  },
-  retryMaxSeconds: {
-    env: 'RELAYWATCH_AGENT_RETRY_MAX',
-    flag: 'retry-max',
-    fallback: '60',
-    help: 'Longest delay before restarting a failed relay.',
-  },
-  stopGraceSeconds: {
-    env: 'RELAYWATCH_AGENT_STOP_GRACE',
-    flag: 'stop-grace',
-    fallback: '5',
-    help: 'Seconds between SIGTERM and SIGKILL when a relay is stopped.',
-  },
-  maxRelays: {
-    env: 'RELAYWATCH_AGENT_MAX_RELAYS',
-    flag: 'max-relays',
-    fallback: '100',
-    help: 'Most relays this agent runs at once; more are refused with 409.',
-  },
-  bufferHeartbeats: {
-    env: 'RELAYWATCH_AGENT_BUFFER',
-    flag: 'buffer',
-    fallback: '20000',
-    help: 'Most heartbeats held while the status center is unreachable; the oldest batches are dropped (and counted) beyond it.',
-  },
-  reportTimeoutSeconds: {
-    env: 'RELAYWATCH_AGENT_REPORT_TIMEOUT',
-    flag: 'report-timeout',
-    fallback: '10',
-    help: 'Seconds one POST to the status center may take.',
-  },
-  reportRetryMaxSeconds: {
-    env: 'RELAYWATCH_AGENT_REPORT_RETRY_MAX',
-    flag: 'report-retry-max',
-    fallback: '60',
-    help: 'Longest delay between two delivery attempts (exponential backoff with jitter from 1 s).',
-  },
-  logLevel: {
-    env: 'RELAYWATCH_AGENT_LOG_LEVEL',
-    flag: 'log-level',
-    fallback: 'info',
-    help: `Least level logged: ${LOG_LEVELS.join(', ')}.`,
-  },
-} as const satisfies Record<string, Setting>;
-
-type SettingKey = keyof typeof SETTINGS;
-
 export type ProbeTarget = { host: string; port: number };
-
-export type AgentConfig = Readonly<{
-  statusUrl: string;
-  reporterToken: string;
-  agentToken: string;
-  host: string;
-  port: number;
-  ip: string;
-  intervalMs: number;
-  changeGapMs: number;
-  changeBudgetPerHour: number;
-  probes: readonly ProbeTarget[];
-  probeOrigins: boolean;
-  probeTimeoutMs: number;
-  ffmpegPath: string;
-  ioTimeoutMs: number;
-  progressPeriodMs: number;
-  confirmTimeoutMs: number;
-  originCheckTimeoutMs: number;
-  stallCheckMs: number;
-  stallTimeoutMs: number;
-  startupTimeoutMs: number;
-  retryMinMs: number;
-  retryMaxMs: number;
-  stopGraceMs: number;
-  maxRelays: number;
-  bufferHeartbeats: number;
-  reportTimeoutMs: number;
-  reportRetryMaxMs: number;
-  logLevel: LogLevel;
-}>;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 /** `host:port` or `[v6]:port`; undefined when the text is neither. */
 export function parseProbeTarget(text: string): ProbeTarget | undefined {
@@ -255,115 +47,333 @@ export function parseProbeTarget(text: string): ProbeTarget | undefined {
   };
 }
 
+/** The text of a setting as read: undefined when neither given nor defaulted. */
+type Text = string | undefined;
+
 const DECIMAL = /^\d+(\.\d+)?$/;
-const toNumber = (text: string) =>
-  DECIMAL.test(text.trim()) ? Number(text) : Number.NaN;
+const orEmpty = () => z.transform((text: Text) => text ?? '');
+/** A duration in milliseconds, bounded in seconds as the help says. */
 const seconds = (min: number, max: number) => {
   const message = `must be ${DURATION_FORMS}, from ${min}s to ${max}s`;
-  return z
-    .number(message)
-    .check(z.refine((n) => n >= min && n <= max, { message }));
+  return z.pipe(
+    z.transform((text: Text) =>
+      text === undefined ? Number.NaN : (parseDurationMs(text) ?? Number.NaN),
+    ),
+    z
+      .number(message)
+      .check(
+        z.refine((ms) => ms / 1000 >= min && ms / 1000 <= max, { message }),
+      ),
+  );
 };
 const integer = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
-  return z
-    .number(message)
-    .check(
-      z.refine((n) => Number.isInteger(n) && n >= min && n <= max, { message }),
-    );
-};
-const token = (minLength: number) =>
-  z
-    .string()
-    .check(
-      z.minLength(
-        minLength,
-        minLength > 1
-          ? `is required, at least ${minLength} characters`
-          : 'is required',
-      ),
-      z.regex(/^[\x21-\x7e]*$/, 'must be printable ASCII without spaces'),
-    );
-
-const rawSchema = z.object({
-  statusUrl: z.string().check(
-    z.refine((text) => /^https?:\/\/[^\s/]+/.test(text) && URL.canParse(text), {
-      message: "is required: the status center's http(s) base URL",
-    }),
-  ),
-  reporterToken: token(1),
-  agentToken: token(16),
-  host: z.string().check(z.minLength(1, 'must not be empty')),
-  port: integer(0, 65_535),
-  ip: z.optional(
-    z.string().check(
-      z.refine((text) => canonicalIp(text) !== undefined, {
-        message: 'must be an IPv4 or IPv6 address',
+  return z.pipe(
+    z.transform((text: Text) =>
+      text !== undefined && DECIMAL.test(text.trim())
+        ? Number(text)
+        : Number.NaN,
+    ),
+    z.number(message).check(
+      z.refine((n) => Number.isInteger(n) && n >= min && n <= max, {
+        message,
       }),
     ),
-  ),
-  intervalSeconds: seconds(0.2, 3_600),
-  changeGapSeconds: seconds(0, 3_600),
-  changeBudget: integer(0, 3_600),
-  probes: z.array(z.string()).check(
-    z.maxLength(100, 'lists at most 100 targets'),
-    z.refine(
-      (items) => items.every((item) => parseProbeTarget(item) !== undefined),
-      {
-        message:
-          'must be comma-separated host:port items ([v6]:port for IPv6), ports 1–65535',
-      },
+  );
+};
+const token = (minLength: number) =>
+  z.pipe(
+    orEmpty(),
+    z
+      .string()
+      .check(
+        z.minLength(
+          minLength,
+          minLength > 1
+            ? `is required, at least ${minLength} characters`
+            : 'is required',
+        ),
+        z.regex(/^[\x21-\x7e]*$/, 'must be printable ASCII without spaces'),
+      ),
+  );
+const nonEmpty = () =>
+  z.pipe(orEmpty(), z.string().check(z.minLength(1, 'must not be empty')));
+const statusUrl = () =>
+  z.pipe(
+    z.pipe(
+      orEmpty(),
+      z
+        .string()
+        .check(
+          z.refine(
+            (text) => /^https?:\/\/[^\s/]+/.test(text) && URL.canParse(text),
+            { message: "is required: the status center's http(s) base URL" },
+          ),
+        ),
     ),
-  ),
-  probeOrigins: z.enum(['true', 'false'], 'must be true or false'),
-  probeTimeoutSeconds: seconds(0.1, 60),
-  ffmpegPath: z.string().check(z.minLength(1, 'must not be empty')),
-  ioTimeoutSeconds: seconds(0.5, 300),
-  progressPeriodSeconds: seconds(0.1, 60),
-  confirmTimeoutSeconds: seconds(0, 60),
-  originCheckTimeoutSeconds: seconds(0.1, 60),
-  stallCheckSeconds: seconds(0.2, 3_600),
-  stallTimeoutSeconds: seconds(0.5, 3_600),
-  startupTimeoutSeconds: seconds(1, 3_600),
-  retryMinSeconds: seconds(0.05, 3_600),
-  retryMaxSeconds: seconds(0.05, 3_600),
-  stopGraceSeconds: seconds(0.1, 300),
-  maxRelays: integer(1, 10_000),
-  bufferHeartbeats: integer(HEARTBEAT_LIMITS.maxBatch, 10_000_000),
-  reportTimeoutSeconds: seconds(0.1, 300),
-  reportRetryMaxSeconds: seconds(0.1, 3_600),
-  logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`),
-});
+    z.transform((text) => text.replace(/\/+$/, '')),
+  );
+/** Given or not; when not, the agent detects it (parseAgentConfig). */
+const address = () =>
+  z.pipe(
+    z.transform((text: Text) => (text === '' ? undefined : text)),
+    z.optional(
+      z.string().check(
+        z.refine((text) => canonicalIp(text) !== undefined, {
+          message: 'must be an IPv4 or IPv6 address',
+        }),
+      ),
+    ),
+  );
+const probeList = () =>
+  z.pipe(
+    z.pipe(
+      z.transform((text: Text) =>
+        (text ?? '')
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+      ),
+      z.array(z.string()).check(
+        z.maxLength(100, 'lists at most 100 targets'),
+        z.refine(
+          (items) =>
+            items.every((item) => parseProbeTarget(item) !== undefined),
+          {
+            message:
+              'must be comma-separated host:port items ([v6]:port for IPv6), ports 1–65535',
+          },
+        ),
+      ),
+    ),
+    z.transform((items): readonly ProbeTarget[] =>
+      items.map((item) => parseProbeTarget(item) as ProbeTarget),
+    ),
+  );
+const trueOrFalse = () =>
+  z.pipe(
+    z.pipe(orEmpty(), z.enum(['true', 'false'], 'must be true or false')),
+    z.transform((text) => text === 'true'),
+  );
+const logLevel = () =>
+  z.pipe(
+    orEmpty(),
+    z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`),
+  );
 
-const NUMERIC = new Set<SettingKey>([
-  'port',
-  'intervalSeconds',
-  'changeGapSeconds',
-  'changeBudget',
-  'probeTimeoutSeconds',
-  'ioTimeoutSeconds',
-  'progressPeriodSeconds',
-  'confirmTimeoutSeconds',
-  'originCheckTimeoutSeconds',
-  'stallCheckSeconds',
-  'stallTimeoutSeconds',
-  'startupTimeoutSeconds',
-  'retryMinSeconds',
-  'retryMaxSeconds',
-  'stopGraceSeconds',
-  'maxRelays',
-  'bufferHeartbeats',
-  'reportTimeoutSeconds',
-  'reportRetryMaxSeconds',
-]);
+type AgentSetting = Setting & { schema: z.ZodMiniType<unknown, Text> };
 
-/** Flags that were renamed: the old ones still work, with a warning. */
-const RENAMED_FLAGS = [{ old: 'status-url', now: 'url' }] as const;
+export const SETTINGS = {
+  statusUrl: {
+    ...STATUS_URL,
+    help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required. (Formerly RELAYWATCH_STATUS_URL / --status-url, still read with a warning.)',
+    schema: statusUrl(),
+  },
+  reporterToken: {
+    env: 'RELAYWATCH_REPORTER_TOKEN',
+    flag: 'reporter-token',
+    secret: true,
+    help: "Bearer token of the status center's reporter role. Required.",
+    schema: token(1),
+  },
+  agentToken: {
+    env: 'RELAYWATCH_AGENT_TOKEN',
+    flag: 'agent-token',
+    secret: true,
+    help: 'Bearer token the dispatcher must send to this agent (at least 16 characters). Required.',
+    schema: token(16),
+  },
+  host: {
+    env: 'RELAYWATCH_AGENT_HOST',
+    flag: 'host',
+    fallback: '127.0.0.1',
+    help: 'Address the job API listens on.',
+    schema: nonEmpty(),
+  },
+  port: {
+    env: 'RELAYWATCH_AGENT_PORT',
+    flag: 'port',
+    fallback: '8787',
+    help: 'Port the job API listens on (0: any free port).',
+    schema: integer(0, 65_535),
+  },
+  ip: {
+    env: 'RELAYWATCH_AGENT_IP',
+    flag: 'ip',
+    help: "This machine's IP as the status center should know it. Default: detected from the interfaces (IPv4 first, virtual bridges last).",
+    schema: address(),
+  },
+  intervalMs: {
+    env: 'RELAYWATCH_AGENT_INTERVAL',
+    flag: 'interval',
+    fallback: '60',
+    help: "Seconds between periodic reports (every process's status, plus probes).",
+    schema: seconds(0.2, 3_600),
+  },
+  changeGapMs: {
+    env: 'RELAYWATCH_AGENT_CHANGE_GAP',
+    flag: 'change-gap',
+    fallback: '5',
+    help: 'Least seconds between two immediate reports sent because a process changed status.',
+    schema: seconds(0, 3_600),
+  },
+  changeBudgetPerHour: {
+    env: 'RELAYWATCH_AGENT_CHANGE_BUDGET',
+    flag: 'change-budget',
+    fallback: '15',
+    help: `Immediate change reports allowed per hour on average (bursts of up to ${CHANGE_BURST}); beyond it, changes wait for the next periodic report. 0: periodic reports only.`,
+    schema: integer(0, 3_600),
+  },
+  probes: {
+    env: 'RELAYWATCH_AGENT_PROBES',
+    flag: 'probes',
+    fallback: '',
+    help: 'Comma-separated host:port canaries reached by TCP every interval ([v6]:port for IPv6).',
+    schema: probeList(),
+  },
+  probeOrigins: {
+    env: 'RELAYWATCH_AGENT_PROBE_ORIGINS',
+    flag: 'probe-origins',
+    fallback: 'true',
+    help: 'Also probe the host:port of origins used in the last 10 minutes (true/false).',
+    schema: trueOrFalse(),
+  },
+  probeTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_PROBE_TIMEOUT',
+    flag: 'probe-timeout',
+    fallback: '5',
+    help: 'Seconds a probe waits for the TCP connect.',
+    schema: seconds(0.1, 60),
+  },
+  ffmpegPath: {
+    env: 'RELAYWATCH_AGENT_FFMPEG',
+    flag: 'ffmpeg',
+    fallback: 'ffmpeg',
+    help: 'ffmpeg executable.',
+    schema: nonEmpty(),
+  },
+  ioTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_IO_TIMEOUT',
+    flag: 'io-timeout',
+    fallback: '10',
+    help: 'ffmpeg read/write timeout in seconds (-rw_timeout; also -timeout on http, rtsp, srt inputs).',
+    schema: seconds(0.5, 300),
+  },
+  progressPeriodMs: {
+    env: 'RELAYWATCH_AGENT_PROGRESS_PERIOD',
+    flag: 'progress-period',
+    fallback: '1',
+    help: 'Seconds between ffmpeg progress reports (-stats_period).',
+    schema: seconds(0.1, 60),
+  },
+  confirmTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_CONFIRM_TIMEOUT',
+    flag: 'confirm-timeout',
+    fallback: '10',
+    help: 'Seconds POST /relays waits for the first frame (201 flowing) or the first failure (502 relay_failed, job dropped); then it answers 202 starting and keeps the job. 0: answer 202 at once.',
+    schema: seconds(0, 60),
+  },
+  originCheckTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_ORIGIN_CHECK_TIMEOUT',
+    flag: 'origin-check-timeout',
+    fallback: '3',
+    help: "Seconds the TCP connect to a relay's origin host:port may take, when a relay starts, stalls or loses its input (no answer: connect_failed; refused: origin_error).",
+    schema: seconds(0.1, 60),
+  },
+  stallCheckMs: {
+    env: 'RELAYWATCH_AGENT_STALL_CHECK',
+    flag: 'stall-check',
+    fallback: '4',
+    help: 'A flowing relay whose progress has not advanced for this many seconds gets its origin checked; an origin that does not accept the connect is reported at once (ffmpeg keeps running until the stall timeout).',
+    schema: seconds(0.2, 3_600),
+  },
+  stallTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_STALL_TIMEOUT',
+    flag: 'stall-timeout',
+    fallback: '15',
+    help: 'A relay whose progress has not advanced for this many seconds is reported as error and restarted.',
+    schema: seconds(0.5, 3_600),
+  },
+  startupTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_STARTUP_TIMEOUT',
+    flag: 'startup-timeout',
+    fallback: '30',
+    help: 'A relay that shows no frame this many seconds after start is reported as error and restarted.',
+    schema: seconds(1, 3_600),
+  },
+  retryMinMs: {
+    env: 'RELAYWATCH_AGENT_RETRY_MIN',
+    flag: 'retry-min',
+    fallback: '1',
+    help: 'First delay before restarting a failed relay; doubles per failure, with jitter.',
+    schema: seconds(0.05, 3_600),
+  },
+  retryMaxMs: {
+    env: 'RELAYWATCH_AGENT_RETRY_MAX',
+    flag: 'retry-max',
+    fallback: '60',
+    help: 'Longest delay before restarting a failed relay.',
+    schema: seconds(0.05, 3_600),
+  },
+  stopGraceMs: {
+    env: 'RELAYWATCH_AGENT_STOP_GRACE',
+    flag: 'stop-grace',
+    fallback: '5',
+    help: 'Seconds between SIGTERM and SIGKILL when a relay is stopped.',
+    schema: seconds(0.1, 300),
+  },
+  maxRelays: {
+    env: 'RELAYWATCH_AGENT_MAX_RELAYS',
+    flag: 'max-relays',
+    fallback: '100',
+    help: 'Most relays this agent runs at once; more are refused with 409.',
+    schema: integer(1, 10_000),
+  },
+  bufferHeartbeats: {
+    env: 'RELAYWATCH_AGENT_BUFFER',
+    flag: 'buffer',
+    fallback: '20000',
+    help: 'Most heartbeats held while the status center is unreachable; the oldest batches are dropped (and counted) beyond it.',
+    schema: integer(HEARTBEAT_LIMITS.maxBatch, 10_000_000),
+  },
+  reportTimeoutMs: {
+    env: 'RELAYWATCH_AGENT_REPORT_TIMEOUT',
+    flag: 'report-timeout',
+    fallback: '10',
+    help: 'Seconds one POST to the status center may take.',
+    schema: seconds(0.1, 300),
+  },
+  reportRetryMaxMs: {
+    env: 'RELAYWATCH_AGENT_REPORT_RETRY_MAX',
+    flag: 'report-retry-max',
+    fallback: '60',
+    help: 'Longest delay between two delivery attempts (exponential backoff with jitter from 1 s).',
+    schema: seconds(0.1, 3_600),
+  },
+  logLevel: {
+    env: 'RELAYWATCH_AGENT_LOG_LEVEL',
+    flag: 'log-level',
+    fallback: 'info',
+    help: `Least level logged: ${LOG_LEVELS.join(', ')}.`,
+    schema: logLevel(),
+  },
+} as const satisfies Record<string, AgentSetting>;
 
-function nameOf(key: SettingKey): string {
-  const setting = SETTINGS[key];
-  return `${setting.env} (--${setting.flag})`;
-}
+type SettingKey = keyof typeof SETTINGS;
+type Values = {
+  [K in SettingKey]: z.output<(typeof SETTINGS)[K]['schema']>;
+};
+
+/** What the agent runs with: SETTINGS' values, the IP detected when not set. */
+export type AgentConfig = Readonly<Omit<Values, 'ip'> & { ip: string }>;
+
+const SCHEMA = z.object(
+  Object.fromEntries(
+    Object.entries(SETTINGS).map(([key, setting]) => [key, setting.schema]),
+  ) as { [K in SettingKey]: (typeof SETTINGS)[K]['schema'] },
+);
+
+const nameOf = (key: SettingKey): string => settingName(SETTINGS[key]);
 
 /**
  * Reads flags over environment over defaults, validates everything at once and
@@ -377,54 +387,17 @@ export function parseAgentConfig(options: {
   /** Told about each renamed setting still in use (old variable or flag). */
   warn?: (message: string) => void;
 }): AgentConfig {
-  const keys = Object.keys(SETTINGS) as SettingKey[];
-  const renamed = withRenamedEnv(options.env);
-  const env = renamed.env;
-  const warnings = [...renamed.warnings];
-  let flags: Record<string, string | boolean | undefined>;
+  let read: ReturnType<typeof readSettings<typeof SETTINGS>>;
   try {
-    flags = parseArgs({
-      args: [...options.argv],
-      options: Object.fromEntries([
-        ...keys.map((key) => [SETTINGS[key].flag, { type: 'string' as const }]),
-        ...RENAMED_FLAGS.map(({ old }) => [old, { type: 'string' as const }]),
-      ]),
-      strict: true,
-      allowPositionals: false,
-    }).values as Record<string, string | undefined>;
+    read = readSettings(SETTINGS, options);
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}; see --help`);
   }
-  for (const { old, now } of RENAMED_FLAGS) {
-    if (flags[old] === undefined) continue;
-    warnings.push(`--${old} is deprecated; use --${now} instead`);
-    flags[now] ??= flags[old];
-  }
-  for (const warning of warnings) options.warn?.(warning);
-  const text = (key: SettingKey): string | undefined => {
-    const setting: Setting = SETTINGS[key];
-    const value = flags[setting.flag] ?? env[setting.env] ?? setting.fallback;
-    return typeof value === 'string' ? value : undefined;
-  };
-  const raw: Record<string, unknown> = {};
-  for (const key of keys) {
-    const value = text(key);
-    if (key === 'probes')
-      raw[key] = (value ?? '')
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
-    else if (NUMERIC.has(key) && key.endsWith('Seconds'))
-      raw[key] =
-        value === undefined
-          ? Number.NaN
-          : (parseDurationMs(value) ?? Number.NaN) / 1000;
-    else if (NUMERIC.has(key))
-      raw[key] = value === undefined ? Number.NaN : toNumber(value);
-    else if (key === 'ip') raw[key] = value === '' ? undefined : value;
-    else raw[key] = value ?? '';
-  }
-  const parsed = rawSchema.safeParse(raw);
+  for (const warning of read.warnings) options.warn?.(warning);
+  const raw = Object.fromEntries(
+    (Object.keys(SETTINGS) as SettingKey[]).map((key) => [key, read.text(key)]),
+  );
+  const parsed = SCHEMA.safeParse(raw);
   const problems: string[] = [];
   if (!parsed.success) {
     const named = new Set<SettingKey>();
@@ -436,20 +409,20 @@ export function parseAgentConfig(options: {
       const setting: Setting = SETTINGS[key];
       const shown = setting.secret
         ? ''
-        : ` (got ${JSON.stringify(text(key) ?? '')})`;
+        : ` (got ${JSON.stringify(read.text(key) ?? '')})`;
       problems.push(`${nameOf(key)} ${issue.message}${shown}`);
     }
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  const value = parsed.data;
-  if (value.retryMaxSeconds < value.retryMinSeconds) {
+  const value = parsed.data as Values;
+  if (value.retryMaxMs < value.retryMinMs) {
     problems.push(
-      `${nameOf('retryMaxSeconds')} must not be less than ${nameOf('retryMinSeconds')}`,
+      `${nameOf('retryMaxMs')} must not be less than ${nameOf('retryMinMs')}`,
     );
   }
-  if (value.stallTimeoutSeconds < 2 * value.progressPeriodSeconds) {
+  if (value.stallTimeoutMs < 2 * value.progressPeriodMs) {
     problems.push(
-      `${nameOf('stallTimeoutSeconds')} must be at least twice ${nameOf('progressPeriodSeconds')}`,
+      `${nameOf('stallTimeoutMs')} must be at least twice ${nameOf('progressPeriodMs')}`,
     );
   }
   const ip = value.ip ?? options.detectIp();
@@ -459,48 +432,15 @@ export function parseAgentConfig(options: {
     );
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
-
-  const ms = (s: number) => Math.round(s * 1000);
-  return Object.freeze({
-    statusUrl: value.statusUrl.replace(/\/+$/, ''),
-    reporterToken: value.reporterToken,
-    agentToken: value.agentToken,
-    host: value.host,
-    port: value.port,
-    ip: canonicalIp(ip ?? '') ?? '',
-    intervalMs: ms(value.intervalSeconds),
-    changeGapMs: ms(value.changeGapSeconds),
-    changeBudgetPerHour: value.changeBudget,
-    probes: value.probes.map((item) => parseProbeTarget(item) as ProbeTarget),
-    probeOrigins: value.probeOrigins === 'true',
-    probeTimeoutMs: ms(value.probeTimeoutSeconds),
-    ffmpegPath: value.ffmpegPath,
-    ioTimeoutMs: ms(value.ioTimeoutSeconds),
-    progressPeriodMs: ms(value.progressPeriodSeconds),
-    confirmTimeoutMs: ms(value.confirmTimeoutSeconds),
-    originCheckTimeoutMs: ms(value.originCheckTimeoutSeconds),
-    stallCheckMs: ms(value.stallCheckSeconds),
-    stallTimeoutMs: ms(value.stallTimeoutSeconds),
-    startupTimeoutMs: ms(value.startupTimeoutSeconds),
-    retryMinMs: ms(value.retryMinSeconds),
-    retryMaxMs: ms(value.retryMaxSeconds),
-    stopGraceMs: ms(value.stopGraceSeconds),
-    maxRelays: value.maxRelays,
-    bufferHeartbeats: value.bufferHeartbeats,
-    reportTimeoutMs: ms(value.reportTimeoutSeconds),
-    reportRetryMaxMs: ms(value.reportRetryMaxSeconds),
-    logLevel: value.logLevel,
-  });
+  return Object.freeze({ ...value, ip: canonicalIp(ip ?? '') ?? '' });
 }
 
 /** The --help text, generated from SETTINGS so it cannot drift. */
 export function helpText(): string {
   const rows = (Object.keys(SETTINGS) as SettingKey[]).map((key) => {
     const setting: Setting = SETTINGS[key];
-    const fallback =
-      setting.fallback === undefined
-        ? ''
-        : ` [default: ${setting.fallback === '' ? 'none' : setting.fallback}]`;
+    const shown = defaultText(setting);
+    const fallback = shown === undefined ? '' : ` [default: ${shown}]`;
     return `  --${setting.flag} <value>\n  ${setting.env}\n      ${setting.help}${fallback}`;
   });
   return [

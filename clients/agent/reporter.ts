@@ -217,18 +217,15 @@ export function createReporter(options: {
           failuresInARow++;
           stats.failedAttempts++;
           stats.lastError = result.reason;
-          const delay = Math.min(
-            options.retryMaxMs,
-            Math.max(
-              result.retryAfterMs ?? 0,
-              backoffDelay({
-                attempt: failuresInARow - 1,
-                minMs: RETRY_MIN_MS,
-                maxMs: options.retryMaxMs,
-                random,
-              }),
-            ),
-          );
+          const delay = backoffDelay({
+            attempt: failuresInARow - 1,
+            minMs: RETRY_MIN_MS,
+            maxMs: options.retryMaxMs,
+            random,
+            ...(result.retryAfterMs === undefined
+              ? {}
+              : { notBeforeMs: result.retryAfterMs }),
+          });
           log.warn('report failed; will retry', {
             batchId: batch.batchId,
             attempt: batch.attempts,

@@ -5,6 +5,13 @@
 import { parseArgs } from 'node:util';
 import { canonicalIp } from '../../functions/core/ip.js';
 import packageJson from '../../package.json' with { type: 'json' };
+import type { Setting } from '../settings.js';
+import {
+  columnHelp,
+  parseArgsOptions,
+  STATUS_URL,
+  UsageError,
+} from '../settings.js';
 import type { Api, FetchLike } from './api.js';
 import { CliError, createApi, EXIT } from './api.js';
 import { parseDuration } from './duration.js';
@@ -26,8 +33,81 @@ export const VERSION: string = packageJson.version;
 /** The API's bounds on a manual ban (functions/core/blocklist.ts). */
 const MAX_BAN_SECONDS = 2_592_000;
 const MAX_REASON_CHARS = 256;
-const DEFAULT_TIMEOUT = '10s';
 const WHY_EVENTS = 20;
+
+/**
+ * Every option, named once: parseArgs' options, the help's Options section
+ * (the common ones), the environment and the README table derive from it.
+ * Declared before HELP, which lists them.
+ */
+export const OPTIONS = {
+  url: {
+    common: true,
+    flag: STATUS_URL.flag,
+    env: STATUS_URL.env,
+    value: '<url>',
+    help: 'status center base URL',
+  },
+  token: {
+    common: true,
+    flag: 'token',
+    env: 'RELAYWATCH_TOKEN',
+    value: '<token>',
+    secret: true,
+    help: 'bearer token: reader to look, admin to change',
+  },
+  json: {
+    common: true,
+    flag: 'json',
+    boolean: true,
+    help: "print the API's JSON instead of tables (for scripts)",
+  },
+  timeout: {
+    common: true,
+    flag: 'timeout',
+    value: '<duration>',
+    fallback: '10s',
+    help: 'limit on each request (default {default})',
+  },
+  help: {
+    common: true,
+    flag: 'help',
+    short: 'h',
+    boolean: true,
+    help: 'this text',
+  },
+  version: {
+    common: true,
+    flag: 'version',
+    boolean: true,
+    help: 'print the version',
+  },
+  for: {
+    flag: 'for',
+    value: '<duration>',
+    help: 'ban: how long the ban lasts',
+  },
+  reason: {
+    flag: 'reason',
+    value: '<text>',
+    help: 'ban: why, shown with the ban',
+  },
+  ip: {
+    flag: 'ip',
+    value: '<ip>',
+    help: 'events: only this IP; token: the machine',
+  },
+  since: {
+    flag: 'since',
+    value: '<duration|time>',
+    help: 'events: from this long ago, or this ISO time',
+  },
+  limit: {
+    flag: 'limit',
+    value: '<n>',
+    help: 'events: at most this many',
+  },
+} as const satisfies Record<string, Setting & { common?: true }>;
 
 export const HELP = `relaywatch: operate the relaywatch status center.
 
@@ -50,12 +130,10 @@ Commands:
   token revoke --ip <ip>           every reporter token issued to that IP until now stops working (admin)
 
 Options:
-  --url <url>          status center base URL                      env RELAYWATCH_URL
-  --token <token>      bearer token: reader to look, admin to change  env RELAYWATCH_TOKEN
-  --json               print the API's JSON instead of tables (for scripts)
-  --timeout <duration> limit on each request (default ${DEFAULT_TIMEOUT})
-  -h, --help           this text
-  --version            print the version
+${columnHelp(
+  Object.values(OPTIONS).filter((option) => 'common' in option),
+  { flagWidth: 23, envColumn: 67 },
+).join('\n')}
 
 Durations take a unit: 90s, 15m, 2h, 1d (or combined, 1h30m). A manual ban lasts 1s to 30d.
 --since takes a duration back from now (2h) or an ISO time (2026-12-01T06:00:00Z).
@@ -81,27 +159,9 @@ export type CliIo = {
   now?: () => number;
 };
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-const OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  json: { type: 'boolean' },
-  timeout: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  for: { type: 'string' },
-  reason: { type: 'string' },
-  ip: { type: 'string' },
-  since: { type: 'string' },
-  limit: { type: 'string' },
-} as const;
-
 type OptionName = keyof typeof OPTIONS;
 type Values = {
-  [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean'
+  [K in OptionName]?: (typeof OPTIONS)[K] extends { boolean: true }
     ? boolean
     : string;
 };
@@ -121,15 +181,9 @@ const COMMANDS = {
   { args: number; options: readonly OptionName[] }
 >;
 type Command = keyof typeof COMMANDS;
-const COMMON: readonly OptionName[] = [
-  'url',
-  'token',
-  'json',
-  'timeout',
-  'help',
-  'version',
-];
-
+const COMMON = (Object.keys(OPTIONS) as OptionName[]).filter(
+  (name) => 'common' in OPTIONS[name],
+);
 type Parsed = { command: Command; args: string[]; values: Values };
 
 function parse(argv: readonly string[]): Parsed | 'help' | 'version' {
@@ -137,7 +191,7 @@ function parse(argv: readonly string[]): Parsed | 'help' | 'version' {
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: OPTIONS,
+      options: parseArgsOptions(OPTIONS),
       allowPositionals: true,
       strict: true,
     }) as typeof parsed;
@@ -204,8 +258,8 @@ function durationOption(text: string, flag: string): number {
 }
 
 function connection(values: Values, env: CliIo['env']) {
-  const url = values.url ?? env.RELAYWATCH_URL;
-  const token = values.token ?? env.RELAYWATCH_TOKEN;
+  const url = values.url ?? env[OPTIONS.url.env];
+  const token = values.token ?? env[OPTIONS.token.env];
   if (!url)
     throw new UsageError(
       'the status center URL is required: --url or RELAYWATCH_URL',
@@ -219,7 +273,7 @@ function connection(values: Values, env: CliIo['env']) {
       'a token is required: --token or RELAYWATCH_TOKEN (reader to look, admin to change)',
     );
   const timeoutSeconds = durationOption(
-    values.timeout ?? DEFAULT_TIMEOUT,
+    values.timeout ?? OPTIONS.timeout.fallback,
     '--timeout',
   );
   if (timeoutSeconds < 1) throw new UsageError('--timeout must be at least 1s');

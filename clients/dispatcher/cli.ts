@@ -9,13 +9,17 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../functions/log.js';
 import packageJson from '../../package.json' with { type: 'json' };
+import type { Setting } from '../settings.js';
+import { parseArgsOptions, parseDurationMs, UsageError } from '../settings.js';
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
 import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
-import { DISPATCH_DEFAULTS, dispatch as dispatchJob } from './dispatch.js';
+import { dispatch as dispatchJob } from './dispatch.js';
 import { rewriteDurationFlags } from './duration-flags.js';
+import type { FlagKey } from './flags.js';
+import { FLAGS, flagName, flagSections } from './flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import {
   BLOCKLIST_CLIENT_DEFAULTS,
@@ -43,12 +47,6 @@ export const EXIT = {
   badJob: 7,
 } as const;
 
-export const CLI_DEFAULTS = {
-  postTimeoutMs: DISPATCH_DEFAULTS.attemptTimeoutMs,
-  totalTimeoutMs: DISPATCH_DEFAULTS.totalTimeoutMs,
-  maxAttempts: DISPATCH_DEFAULTS.maxAttempts,
-} as const;
-
 /** setTimeout fires at once for delays above 2^31 − 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -72,39 +70,7 @@ reasons. If the status center cannot be reached it uses the list saved by --cach
 younger than --max-stale (fail-static), and otherwise treats no agent as blocked (fail-open): a
 status center outage never stops dispatching.
 
-Job:
-  --id <id>                  job id; the agent reports it as the heartbeat's process
-  --source <url>             stream the agent pulls
-  --target <url>             where the agent pushes it
-
-Agents (at least one; both forms can be combined):
-  --agent <url>=<ip>         agent base URL and the machine IP it reports heartbeats as, e.g.
-                             --agent http://127.0.0.1:7001=203.0.113.7; repeatable
-  --agents-file <path>       JSON array of {"url": "<agent base URL>", "ip": "<machine IP>"}
-
-Status center:
-  --url <url>                base URL of the status center         env RELAYWATCH_URL
-  --reader-token <token>     token of the reader role              env RELAYWATCH_READER_TOKEN
-  --timeout <duration>       limit on the blocklist request (default ${BLOCKLIST_CLIENT_DEFAULTS.timeoutMs / 1000}s)
-  --cache-file <path>        save the last good blocklist here and start from it next run: enables
-                             If-None-Match and fail-static across runs (default: no cache, so an
-                             unreachable status center means fail-open)
-  --max-stale <duration>     how old a cached list may be and still block (default ${BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs / 1000}s)
-  --min-healthy-share <0-1>  panic threshold: below this share of healthy agents, use all of them
-                             (default ${BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare}; 0 turns panic off)
-
-Agent:
-  --agent-token <token>      bearer token the agents accept            env RELAYWATCH_AGENT_TOKEN
-  --post-timeout <duration>  limit on each agent's answer (default ${CLI_DEFAULTS.postTimeoutMs / 1000}s, a little above the
-                             agent's confirm timeout)
-  --total-timeout <duration> limit on all attempts together (default ${CLI_DEFAULTS.totalTimeoutMs / 1000}s); a cancelling
-                             DELETE after a timeout may add up to 2s
-  --max-attempts <n>         most agents tried (default ${CLI_DEFAULTS.maxAttempts})
-
-Other:
-  --dry-run                  choose and print, send nothing (no agent token needed)
-  -h, --help                 this text
-  --version                  print the version
+${flagSections()}
 
 Durations take units (500ms, 10s, 2m, 1h); a plain number is seconds, as in the agent and the CLI. The
 old flags --timeout-ms, --max-stale-ms, --post-timeout-ms and --total-timeout-ms (milliseconds) still
@@ -147,10 +113,6 @@ export type DispatchIo = {
   random?: () => number;
 };
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 type Settings = {
   url: string;
   readerToken: string;
@@ -168,13 +130,12 @@ type Settings = {
 };
 
 /** Which flag (or variable) the user sets for each library option, for error messages. */
-const FLAG_OF_OPTION: Record<string, string> = {
-  url: '--url (or RELAYWATCH_URL)',
-  token: '--reader-token (or RELAYWATCH_READER_TOKEN)',
-  timeoutMs: '--timeout-ms',
-  maxStaleMs: '--max-stale-ms',
-  minHealthyShare: '--min-healthy-share',
-};
+const FLAG_OF_OPTION: Record<string, string> = Object.fromEntries(
+  (Object.keys(FLAGS) as FlagKey[]).flatMap((key) => {
+    const flag: Setting & { option?: string } = FLAGS[key];
+    return flag.option === undefined ? [] : [[flag.option, flagName(key)]];
+  }),
+);
 
 function numberFlag(
   flag: string,
@@ -214,32 +175,51 @@ async function parseSettings(
   argv: readonly string[],
   env: DispatchIo['env'],
 ): Promise<Settings | 'help' | 'version'> {
-  let values: ReturnType<typeof parse>['values'];
+  let values: FlagValues;
   try {
-    values = parse(argv).values;
+    values = parse(argv);
   } catch (error) {
     throw new UsageError(
       error instanceof Error ? error.message : String(error),
     );
   }
-  if (values.help) return 'help';
-  if (values.version) return 'version';
+  /** A flag's text; a duration's arrives in milliseconds under its old flag. */
+  const given = (key: FlagKey): string | undefined => {
+    const flag: Setting = FLAGS[key];
+    const value = values[flag.formerly?.flag ?? flag.flag];
+    return typeof value === 'string' ? value : undefined;
+  };
+  /** The flag, else its variable. */
+  const orEnv = (key: FlagKey): string | undefined => {
+    const flag: Setting = FLAGS[key];
+    return given(key) ?? (flag.env === undefined ? undefined : env[flag.env]);
+  };
+  /** A flag the CLI itself defaults (the library options default in the library). */
+  const fallback = (key: FlagKey): number => {
+    const flag: Setting & { duration?: true } = FLAGS[key];
+    const text = flag.fallback ?? '';
+    return (flag.duration ? parseDurationMs(text) : Number(text)) ?? Number.NaN;
+  };
+  if (values[FLAGS.help.flag]) return 'help';
+  if (values[FLAGS.version.flag]) return 'version';
   const agents: Agent[] = [];
-  for (const spec of values.agent ?? []) {
+  const specs = values[FLAGS.agent.flag];
+  for (const spec of Array.isArray(specs) ? specs.map(String) : []) {
     const parsed = parseAgentSpec(spec);
     if (!parsed.ok) throw new UsageError(parsed.message);
     agents.push(parsed.agent);
   }
-  if (values['agents-file'] !== undefined) {
+  const agentsFile = given('agentsFile');
+  if (agentsFile !== undefined) {
     let text: string;
     try {
-      text = await readFile(values['agents-file'], 'utf8');
+      text = await readFile(agentsFile, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `--agents-file ${values['agents-file']}: cannot read it (${(error as Error).message})`,
+        `--agents-file ${agentsFile}: cannot read it (${(error as Error).message})`,
       );
     }
-    const parsed = parseAgentsFile(text, values['agents-file']);
+    const parsed = parseAgentsFile(text, agentsFile);
     if (!parsed.ok) throw new UsageError(parsed.message);
     agents.push(...parsed.agents);
   }
@@ -247,85 +227,62 @@ async function parseSettings(
     throw new UsageError(
       'at least one --agent <url>=<ip> or --agents-file is required',
     );
-  const dryRun = values['dry-run'] ?? false;
-  const agentToken = values['agent-token'] ?? env.RELAYWATCH_AGENT_TOKEN;
-  if (!dryRun)
-    required(agentToken, '--agent-token (or RELAYWATCH_AGENT_TOKEN)');
-  const ms = (flag: string, text: string | undefined, fallback: number) =>
-    wholeFlag(flag, text, fallback, 'milliseconds', MAX_TIMER_MS);
-  const postTimeoutMs = ms(
-    '--post-timeout-ms',
-    values['post-timeout-ms'],
-    CLI_DEFAULTS.postTimeoutMs,
-  );
-  const totalTimeoutMs = ms(
-    '--total-timeout-ms',
-    values['total-timeout-ms'],
-    CLI_DEFAULTS.totalTimeoutMs,
-  );
+  const dryRun = values[FLAGS.dryRun.flag] === true;
+  const agentToken = orEnv('agentToken');
+  if (!dryRun) required(agentToken, flagName('agentToken'));
+  const ms = (key: FlagKey) =>
+    wholeFlag(
+      flagName(key),
+      given(key),
+      fallback(key),
+      'milliseconds',
+      MAX_TIMER_MS,
+    );
+  const postTimeoutMs = ms('postTimeout');
+  const totalTimeoutMs = ms('totalTimeout');
   const maxAttempts = wholeFlag(
-    '--max-attempts',
-    values['max-attempts'],
-    CLI_DEFAULTS.maxAttempts,
+    flagName('maxAttempts'),
+    given('maxAttempts'),
+    fallback('maxAttempts'),
     'agents',
     10_000,
   );
   return {
-    url: required(
-      values.url ?? env.RELAYWATCH_URL,
-      '--url (or RELAYWATCH_URL)',
-    ),
-    readerToken: required(
-      values['reader-token'] ?? env.RELAYWATCH_READER_TOKEN,
-      '--reader-token (or RELAYWATCH_READER_TOKEN)',
-    ),
+    url: required(orEnv('url'), flagName('url')),
+    readerToken: required(orEnv('readerToken'), flagName('readerToken')),
     agentToken,
     agents,
     job: {
-      id: required(values.id, '--id'),
-      source: required(values.source, '--source'),
-      target: required(values.target, '--target'),
+      id: required(given('id'), flagName('id')),
+      source: required(given('source'), flagName('source')),
+      target: required(given('target'), flagName('target')),
     },
-    timeoutMs: numberFlag('--timeout-ms', values['timeout-ms']),
-    maxStaleMs: numberFlag('--max-stale-ms', values['max-stale-ms']),
+    timeoutMs: numberFlag(flagName('timeout'), given('timeout')),
+    maxStaleMs: numberFlag(flagName('maxStale'), given('maxStale')),
     minHealthyShare: numberFlag(
-      '--min-healthy-share',
-      values['min-healthy-share'],
+      flagName('minHealthyShare'),
+      given('minHealthyShare'),
     ),
     postTimeoutMs,
     totalTimeoutMs,
     maxAttempts,
-    cacheFile: values['cache-file'],
+    cacheFile: given('cacheFile'),
     dryRun,
   };
 }
 
-function parse(argv: readonly string[]) {
+type FlagValues = Record<
+  string,
+  string | boolean | (string | boolean)[] | undefined
+>;
+
+function parse(argv: readonly string[]): FlagValues {
   return parseArgs({
     args: [...argv],
     strict: true,
     allowPositionals: false,
-    options: {
-      id: { type: 'string' },
-      source: { type: 'string' },
-      target: { type: 'string' },
-      agent: { type: 'string', multiple: true },
-      'agents-file': { type: 'string' },
-      url: { type: 'string' },
-      'reader-token': { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'cache-file': { type: 'string' },
-      'max-stale-ms': { type: 'string' },
-      'min-healthy-share': { type: 'string' },
-      'agent-token': { type: 'string' },
-      'post-timeout-ms': { type: 'string' },
-      'total-timeout-ms': { type: 'string' },
-      'max-attempts': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-    },
-  });
+    options: parseArgsOptions(FLAGS),
+  }).values;
 }
 
 function jsonLineLogger(

@@ -3,17 +3,20 @@
  * setting: `--timeout 5s`, `--post-timeout 15s` (units, or a plain number of
  * seconds). The old millisecond flags (`--timeout-ms 5000`) still work, with a
  * warning naming the new flag. Rewritten before parsing, so the rest of the
- * CLI sees milliseconds as before.
+ * CLI sees milliseconds as before. Which flags these are comes from the
+ * dispatcher's flag table (flags.ts).
  */
+import type { Setting } from '../settings.js';
 import { DURATION_FORMS, parseDurationMs } from '../settings.js';
+import { FLAGS } from './flags.js';
 
-/** New flag → the millisecond flag it replaces. */
-export const DURATION_FLAGS = {
-  timeout: 'timeout-ms',
-  'max-stale': 'max-stale-ms',
-  'post-timeout': 'post-timeout-ms',
-  'total-timeout': 'total-timeout-ms',
-} as const;
+/** New flag → the millisecond flag it replaces (the table's duration flags). */
+export const DURATION_FLAGS: Readonly<Record<string, string>> =
+  Object.fromEntries(
+    Object.values(FLAGS as Record<string, Setting & { duration?: true }>)
+      .filter((flag) => flag.duration && flag.formerly?.flag !== undefined)
+      .map((flag) => [flag.flag, flag.formerly?.flag as string]),
+  );
 
 export type DurationFlagsResult =
   | { ok: true; argv: string[]; warnings: string[] }
@@ -50,10 +53,7 @@ export function rewriteDurationFlags(
           ok: false,
           message: `--${name} must be ${DURATION_FORMS} (got "${text}")`,
         };
-      out.push(
-        `--${DURATION_FLAGS[name as keyof typeof DURATION_FLAGS]}`,
-        String(ms),
-      );
+      out.push(`--${DURATION_FLAGS[name]}`, String(ms));
       continue;
     }
     const now = olds.get(name);

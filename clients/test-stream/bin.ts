@@ -2,9 +2,38 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import packageJson from '../../package.json' with { type: 'json' };
+import type { SettingsTable } from '../settings.js';
+import { readSettings } from '../settings.js';
 import { createTestFlv, startOrigin, startSink } from './media.js';
+
+/** Its settings, named once: parsing and the usage line derive from this table. */
+const SETTINGS = {
+  host: { flag: 'host', fallback: '127.0.0.1', help: 'address to listen on' },
+  originPort: {
+    flag: 'origin-port',
+    fallback: '8080',
+    help: 'port of the test stream',
+  },
+  sinkPort: {
+    flag: 'sink-port',
+    fallback: '8081',
+    help: 'port of the push sink',
+  },
+  ffmpeg: {
+    flag: 'ffmpeg',
+    fallback: 'ffmpeg',
+    value: 'PATH',
+    help: 'ffmpeg executable',
+  },
+  help: { flag: 'help', short: 'h', boolean: true, help: 'this text' },
+  version: { flag: 'version', boolean: true, help: 'print the version' },
+} as const satisfies SettingsTable;
+
+const usage = Object.values(SETTINGS as SettingsTable)
+  .filter((setting) => !setting.boolean)
+  .map((setting) => `[--${setting.flag} ${setting.value ?? setting.fallback}]`)
+  .join(' ');
 
 const HELP = `relaywatch-test-stream: a local live stream to relay, and a place to push it
 
@@ -13,24 +42,15 @@ Serves a looped test pattern (made once with ffmpeg) as HTTP-FLV at
 and accepts pushed streams (HTTP POST, what ffmpeg sends) at
   http://<host>:<sink-port>/<any path>   printing the bytes received every 10 s.
 
-Usage: npm run test-stream -- [--host 127.0.0.1] [--origin-port 8080] [--sink-port 8081] [--ffmpeg PATH]
+Usage: npm run test-stream -- ${usage}
   -h, --help     this text
   --version      print the version
 Ctrl-C stops it. Needs ffmpeg on the PATH (or --ffmpeg PATH). Exit codes: 0 stopped, 2 usage error.
 `;
 
-const { values } = (() => {
+const read = (() => {
   try {
-    return parseArgs({
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        'origin-port': { type: 'string', default: '8080' },
-        'sink-port': { type: 'string', default: '8081' },
-        ffmpeg: { type: 'string', default: 'ffmpeg' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-    });
+    return readSettings(SETTINGS, { argv: process.argv.slice(2), env: {} });
   } catch (error) {
     process.stderr.write(
       `relaywatch-test-stream: ${(error as Error).message}\n\n${HELP}`,
@@ -38,11 +58,12 @@ const { values } = (() => {
     process.exit(2);
   }
 })();
-if (values.help) {
+const text = (key: keyof typeof SETTINGS) => read.text(key) ?? '';
+if (read.flags.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-if (values.version) {
+if (read.flags.version) {
   process.stdout.write(`relaywatch-test-stream ${packageJson.version}\n`);
   process.exit(0);
 }
@@ -58,15 +79,15 @@ const port = (name: string, text: string) => {
 };
 
 const dir = await mkdtemp(join(tmpdir(), 'relaywatch-test-stream-'));
-const flvPath = await createTestFlv({ dir, ffmpegPath: values.ffmpeg });
+const flvPath = await createTestFlv({ dir, ffmpegPath: text('ffmpeg') });
 const origin = await startOrigin({
   flvPath,
-  host: values.host,
-  port: port('--origin-port', values['origin-port']),
+  host: text('host'),
+  port: port('--origin-port', text('originPort')),
 });
 const sink = await startSink({
-  host: values.host,
-  port: port('--sink-port', values['sink-port']),
+  host: text('host'),
+  port: port('--sink-port', text('sinkPort')),
 });
 process.stdout.write(
   `test stream  ${origin.url('/live.flv')}\npush sink    ${sink.url('/out/<name>.flv')}\n`,

@@ -6,7 +6,8 @@ import './validation.js';
 /**
  * Every knob of the status center: its environment variable, default, and why.
  * parseConfig reads them once per process (cold start) and fails fast naming
- * the variable; the README's knob table is checked against this list.
+ * the variable; the README's knob table is written from this list
+ * (npm run docs:knobs).
  */
 type Knob<T> = {
   env: string;

@@ -1,11 +1,15 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { backoffDelay } from '../core/backoff.js';
 import { StoreUnavailableError } from './errors.js';
 
 /** BatchWriteItem takes at most 25 requests per call. */
 const BATCH_WRITE_LIMIT = 25;
 const MAX_ATTEMPTS = 6;
-const BASE_DELAY_MS = 25;
+/** The first retry waits up to this; each further one up to twice as long. */
+const FIRST_RETRY_MS = 100;
+/** The last retry (the sixth attempt) waits up to this. */
+const MAX_RETRY_MS = FIRST_RETRY_MS * 2 ** (MAX_ATTEMPTS - 2);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -53,7 +57,16 @@ async function putBatch(
         `${pending.length} writes still unprocessed after ${MAX_ATTEMPTS} attempts`,
       );
     }
-    if (attempt > 1) await sleep(Math.random() * BASE_DELAY_MS * 2 ** attempt);
+    if (attempt > 1)
+      await sleep(
+        backoffDelay({
+          attempt: attempt - 2,
+          minMs: FIRST_RETRY_MS,
+          maxMs: MAX_RETRY_MS,
+          random: Math.random,
+          jitter: 'full',
+        }),
+      );
     const result = await client.send(
       new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
     );

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { withKnobTables } from '../../clients/knob-tables.js';
 import { KNOBS } from '../../functions/core/config.js';
 
 describe('the README knob table', () => {
@@ -18,4 +19,24 @@ describe('the README knob table', () => {
       if (knob.fallback) expect(row).toContain(`\`${knob.fallback}\``);
     },
   );
+
+  it('holds every knob table exactly as the settings tables write it (run npm run docs:knobs after changing a setting)', () => {
+    expect(readme).toBe(withKnobTables(readme));
+  });
+
+  it('refuses to write a table whose markers are gone', () => {
+    expect(() =>
+      withKnobTables(readme.replace('<!-- knobs:agent:start -->\n', '')),
+    ).toThrow(/knobs:agent:start/);
+  });
+
+  it('notices a row that drifted', () => {
+    const drifted = readme.replace(
+      '| `RELAYWATCH_FAIL_RATIO` | `0.5` |',
+      '| `RELAYWATCH_FAIL_RATIO` | `0.6` |',
+    );
+
+    expect(drifted).not.toBe(readme);
+    expect(withKnobTables(drifted)).toBe(readme);
+  });
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../clients/dispatcher/cli.js';
 import { rewriteDurationFlags } from '../../clients/dispatcher/duration-flags.js';
-import { parseDurationMs, withRenamedEnv } from '../../clients/settings.js';
+import type { SettingsTable } from '../../clients/settings.js';
+import {
+  columnHelp,
+  parseDurationMs,
+  readSettings,
+  settingName,
+  settingsMarkdown,
+  withRenamedEnv,
+} from '../../clients/settings.js';
 import { runCli } from '../helpers/dispatcher-cli.js';
 
 describe('durations, the same in every program', () => {
@@ -104,5 +112,88 @@ describe("the dispatcher's duration flags", () => {
     const run = await runCli(['--timeout-ms', '5000', '--help']);
     expect(run.code).toBe(EXIT.dispatched);
     expect(run.stderr).toContain('--timeout-ms is deprecated; use --timeout');
+  });
+});
+
+describe('a settings table', () => {
+  const TABLE = {
+    url: {
+      flag: 'url',
+      env: 'X_URL',
+      value: '<url>',
+      help: 'where it is',
+      formerly: { env: 'X_OLD_URL', flag: 'old-url' },
+    },
+    wait: {
+      flag: 'wait',
+      value: '<duration>',
+      fallback: '5s',
+      help: 'how long to wait\n(default {default})',
+    },
+    quiet: { flag: 'quiet', short: 'q', boolean: true, help: 'say less' },
+  } as const satisfies SettingsTable;
+
+  it('reads a flag over its variable over its default', () => {
+    const fromFlag = readSettings(TABLE, {
+      argv: ['--url', 'http://flag', '--wait=1m'],
+      env: { X_URL: 'http://env' },
+    });
+    const fromEnv = readSettings(TABLE, {
+      argv: ['-q'],
+      env: { X_URL: 'http://env' },
+    });
+
+    expect([fromFlag.text('url'), fromFlag.text('wait')]).toEqual([
+      'http://flag',
+      '1m',
+    ]);
+    expect([fromEnv.text('url'), fromEnv.text('wait')]).toEqual([
+      'http://env',
+      '5s',
+    ]);
+    expect(fromEnv.flags.quiet).toBe(true);
+  });
+
+  it('reads old names under the new ones, with one warning each', () => {
+    const read = readSettings(TABLE, {
+      argv: ['--old-url', 'http://flag'],
+      env: { X_OLD_URL: 'http://env' },
+    });
+
+    expect(read.text('url')).toBe('http://flag');
+    expect(read.warnings).toEqual([
+      'X_OLD_URL is deprecated; set X_URL instead',
+      '--old-url is deprecated; use --url instead',
+    ]);
+  });
+
+  it('refuses an unknown flag with parseArgs’ own message', () => {
+    expect(() => readSettings(TABLE, { argv: ['--nope'], env: {} })).toThrow(
+      "Unknown option '--nope'",
+    );
+  });
+
+  it('writes help lines and README rows from the same rows', () => {
+    expect(
+      columnHelp(Object.values(TABLE), { flagWidth: 20, envColumn: 40 }),
+    ).toEqual([
+      '  --url <url>       where it is         env X_URL',
+      '  --wait <duration> how long to wait',
+      '                    (default 5s)',
+      '  -q, --quiet       say less',
+    ]);
+    expect(settingsMarkdown(Object.values(TABLE)).split('\n')).toEqual([
+      '| flag | variable | default | meaning |',
+      '|---|---|---|---|',
+      '| `--url <url>` | `X_URL` |  | where it is (formerly `--old-url`, `X_OLD_URL`, still read with a warning) |',
+      '| `--wait <duration>` |  | `5s` | how long to wait (default 5s) |',
+      '| `--quiet` |  |  | say less |',
+      '',
+    ]);
+  });
+
+  it('names a setting by its variable and flag', () => {
+    expect(settingName(TABLE.url)).toBe('X_URL (--url)');
+    expect(settingName(TABLE.wait)).toBe('--wait');
   });
 });

@@ -1,5 +1,6 @@
 import type { Ban } from '../blocklist.js';
 import { isBanActive } from '../blocklist.js';
+import type { Config } from '../config.js';
 import type { EventType } from '../events.js';
 import type { Cidr } from '../ip.js';
 import { cidrContains, parseIp } from '../ip.js';
@@ -8,26 +9,30 @@ import { getOrInsert } from '../maps.js';
 import type { MinuteTally, StatusCounts } from '../tally.js';
 import { addCounts, emptyCounts, UNKNOWN_ORIGIN } from '../tally.js';
 
-/** The knobs the policy reads (a slice of Config). */
-export type PolicyKnobs = {
-  failRatio: number;
-  minSamples: number;
-  banSeconds: number;
-  maxBanSeconds: number;
-  maxBanFraction: number;
-  originOutageMinIps: number;
-  originOutageRatio: number;
-  fleetFailureShare: number;
-  fleetMinIps: number;
-  releaseMinutes: number;
-  probeOkRatio: number;
-  probeMinSamples: number;
-  allowlist: readonly Cidr[];
-  dryRun: boolean;
-  graceSeconds: number;
-  silentLeases: number;
-  fleetSilenceShare: number;
-};
+/**
+ * The knobs the policy reads: a slice of Config, so their names, types and
+ * documentation are those of functions/core/config.ts and cannot drift.
+ */
+export type PolicyKnobs = Pick<
+  Config,
+  | 'failRatio'
+  | 'minSamples'
+  | 'banSeconds'
+  | 'maxBanSeconds'
+  | 'maxBanFraction'
+  | 'originOutageMinIps'
+  | 'originOutageRatio'
+  | 'fleetFailureShare'
+  | 'fleetMinIps'
+  | 'releaseMinutes'
+  | 'probeOkRatio'
+  | 'probeMinSamples'
+  | 'allowlist'
+  | 'dryRun'
+  | 'graceSeconds'
+  | 'silentLeases'
+  | 'fleetSilenceShare'
+>;
 
 export type PolicyInput = {
   /** The minute being decided: the last minute of the window. */
