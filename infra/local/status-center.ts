@@ -3,7 +3,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { parseConfig } from '../../functions/core/config.js';
 import { parseWith } from '../../functions/core/validation.js';
 import { apiHandler } from '../../functions/http/api-handler.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
@@ -120,17 +119,6 @@ export async function startLocalStatusCenter(
         randomBytes(36).toString('base64url'),
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
-    const config = parseConfig(env);
-    const table = await ensureTable({
-      endpoint,
-      region: config.region,
-      tableName: config.tableName,
-    });
-
-    // Handler modules build their own runtime from process.env when imported,
-    // as in Lambda; give them the same environment.
-    for (const [name, value] of Object.entries(env))
-      if (value !== undefined) process.env[name] ??= value;
     // A scheduled run sleeps between its passes; stop() cuts those sleeps short
     // so no run goes on against a stopped table.
     const sleeping = new Set<{
@@ -148,9 +136,18 @@ export async function startLocalStatusCenter(
         };
         sleeping.add(entry);
       });
+    // The one runtime every handler below is given, built from `env`: the
+    // handlers' exported entries (which read process.env) are never called
+    // here, so nothing is copied into process.env.
     const runtime = await createApiRuntime(env, {
       sleep,
       ...options.overrides,
+    });
+    const { config } = runtime;
+    const table = await ensureTable({
+      endpoint,
+      region: config.region,
+      tableName: config.tableName,
     });
     const load = async (entry: string) =>
       (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as {
