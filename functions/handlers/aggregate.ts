@@ -1,5 +1,6 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { createAggregator } from '../aggregator.js';
+import { lambdaEntry } from '../entry.js';
 import { invocationLogger } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { createRuntime } from '../runtime.js';
@@ -51,4 +52,7 @@ export function createHandler(runtime: Runtime) {
   };
 }
 
-export const handler = createHandler(createRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createRuntime(process.env),
+  createHandler,
+);

@@ -1,4 +1,5 @@
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
+import { lambdaEntry } from '../entry.js';
 import { invocationLogger } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { createRuntime } from '../runtime.js';
@@ -42,4 +43,7 @@ export function createHandler(runtime: Runtime) {
   };
 }
 
-export const handler = createHandler(createRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createRuntime(process.env),
+  createHandler,
+);

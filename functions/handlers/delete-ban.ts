@@ -1,3 +1,4 @@
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -31,4 +32,7 @@ export function createHandler(runtime: ApiRuntime) {
   );
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import type { Ban } from '../core/blocklist.js';
 import { blocklistAt, blocklistEtag } from '../core/blocklist.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -66,4 +67,7 @@ export function createHandler(runtime: ApiRuntime) {
   });
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

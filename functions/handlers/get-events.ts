@@ -2,6 +2,7 @@ import { EVENT_QUERY_LIMITS } from '../core/events.js';
 import { canonicalIp } from '../core/ip.js';
 import { eventQuerySchema } from '../core/requests.js';
 import { parseWith } from '../core/validation.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -38,4 +39,7 @@ export function createHandler(runtime: ApiRuntime) {
   });
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

@@ -1,5 +1,6 @@
 import { blocklistAt } from '../core/blocklist.js';
 import { bucketId, minuteOf, minuteStart } from '../core/minutes.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -47,4 +48,7 @@ export function createHandler(runtime: ApiRuntime) {
   });
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

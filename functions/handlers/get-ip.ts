@@ -1,6 +1,7 @@
 import { isBanActive, toBlocklistEntry } from '../core/blocklist.js';
 import { bucketId, minuteOf } from '../core/minutes.js';
 import { addCounts, emptyCounts } from '../core/tally.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -58,4 +59,7 @@ export function createHandler(runtime: ApiRuntime) {
   });
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

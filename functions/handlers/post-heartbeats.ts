@@ -8,6 +8,7 @@ import {
 import { canonicalIp } from '../core/ip.js';
 import { tallyHeartbeats } from '../core/tally.js';
 import type { InputIssue } from '../core/validation.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -153,4 +154,7 @@ export function createHandler(runtime: ApiRuntime) {
   );
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

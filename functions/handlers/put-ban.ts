@@ -1,6 +1,7 @@
 import type { Ban } from '../core/blocklist.js';
 import { manualBanSchema, toBlocklistEntry } from '../core/blocklist.js';
 import { parseWith } from '../core/validation.js';
+import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
@@ -47,4 +48,7 @@ export function createHandler(runtime: ApiRuntime) {
   );
 }
 
-export const handler = createHandler(await createApiRuntime(process.env));
+export const handler = lambdaEntry(
+  () => createApiRuntime(process.env),
+  createHandler,
+);

@@ -7,6 +7,8 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import { HttpError } from '../../functions/http/errors.js';
+import { json } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import { lambdaContext } from './lambda-context.js';
 
@@ -40,7 +42,16 @@ function compile(route: GatewayRoute): CompiledRoute {
   return { ...route, pattern: new RegExp(`^${source}$`), params };
 }
 
-class PayloadTooLargeError extends Error {}
+/** API Gateway's own answer to an oversized payload: 413, and the connection is not reused. */
+const payloadTooLarge = () =>
+  new HttpError(
+    413,
+    `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes`,
+    undefined,
+    {
+      connection: 'close',
+    },
+  );
 
 /** After a 413, the rest of an oversized body is read and dropped (so the client sees the answer, not a reset), up to this much. */
 const DRAIN_MAX_BYTES = 4 * GATEWAY_MAX_PAYLOAD_BYTES;
@@ -50,7 +61,7 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > GATEWAY_MAX_PAYLOAD_BYTES) {
-      reject(new PayloadTooLargeError());
+      reject(payloadTooLarge());
       return;
     }
     const chunks: Buffer[] = [];
@@ -59,7 +70,7 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
       size += chunk.length;
       if (size > GATEWAY_MAX_PAYLOAD_BYTES) {
         request.off('data', onData);
-        reject(new PayloadTooLargeError());
+        reject(payloadTooLarge());
         return;
       }
       chunks.push(chunk);
@@ -165,14 +176,9 @@ function send(
   response.end(statusCode === 204 || statusCode === 304 ? undefined : body);
 }
 
-const jsonResult = (
-  statusCode: number,
-  body: unknown,
-): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json; charset=utf-8' },
-  body: JSON.stringify(body),
-});
+/** The gateway's own refusals, written like the API's: {"error": sentence}. */
+const refusal = (error: HttpError) =>
+  json(error.statusCode, { error: error.message }, error.headers);
 
 export type Gateway = {
   url: string;
@@ -201,13 +207,14 @@ export async function startGateway(options: {
     if (!route) {
       send(
         response,
-        candidates.length
-          ? jsonResult(405, {
-              error: `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
-            })
-          : jsonResult(404, {
-              error: `no route for ${request.method} ${path}`,
-            }),
+        refusal(
+          candidates.length
+            ? new HttpError(
+                405,
+                `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
+              )
+            : new HttpError(404, `no route for ${request.method} ${path}`),
+        ),
       );
       return;
     }
@@ -215,23 +222,15 @@ export async function startGateway(options: {
     try {
       body = await readBody(request);
     } catch (error) {
-      if (error instanceof PayloadTooLargeError) {
-        // Like API Gateway: 413, and the connection is not reused.
+      if (error instanceof HttpError) {
+        // The size cap, the one refusal while reading: the connection is not reused.
         response.shouldKeepAlive = false;
-        send(response, {
-          ...jsonResult(413, {
-            error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes`,
-          }),
-          headers: {
-            'content-type': 'application/json; charset=utf-8',
-            connection: 'close',
-          },
-        });
+        send(response, refusal(error));
         drainAndClose(request);
       } else {
         send(
           response,
-          jsonResult(400, { error: 'could not read the request body' }),
+          refusal(new HttpError(400, 'could not read the request body')),
         );
       }
       return;
@@ -251,7 +250,7 @@ export async function startGateway(options: {
       process.stderr.write(
         `${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`,
       );
-      send(response, jsonResult(500, { error: 'internal error' }));
+      send(response, json(500, { error: 'internal error' }));
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { parseConfig } from '../../functions/core/config.js';
 import { parseWith } from '../../functions/core/validation.js';
 import { apiHandler } from '../../functions/http/api-handler.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
@@ -20,17 +17,13 @@ import {
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { DynamoDbLocal } from './dynamodb-local.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
+import { entryHandler } from './entries.js';
 import type { GatewayRoute, HttpLambda } from './gateway.js';
 import { startGateway } from './gateway.js';
 import { lambdaContext } from './lambda-context.js';
 import { startScheduler } from './scheduler.js';
 import { startStreamPoller } from './stream-poller.js';
 import { ensureTable } from './table.js';
-
-const FUNCTIONS_DIR = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../functions',
-);
 
 /** The local-only route that runs the aggregation on demand. */
 export const LOCAL_AGGREGATE_ROUTE: HttpRoute = {
@@ -120,17 +113,6 @@ export async function startLocalStatusCenter(
         randomBytes(36).toString('base64url'),
       RELAYWATCH_TOKEN_SECRETS: undefined,
     };
-    const config = parseConfig(env);
-    const table = await ensureTable({
-      endpoint,
-      region: config.region,
-      tableName: config.tableName,
-    });
-
-    // Handler modules build their own runtime from process.env when imported,
-    // as in Lambda; give them the same environment.
-    for (const [name, value] of Object.entries(env))
-      if (value !== undefined) process.env[name] ??= value;
     // A scheduled run sleeps between its passes; stop() cuts those sleeps short
     // so no run goes on against a stopped table.
     const sleeping = new Set<{
@@ -148,35 +130,48 @@ export async function startLocalStatusCenter(
         };
         sleeping.add(entry);
       });
+    // The one runtime every handler below is given, built from `env`: the
+    // handlers' exported entries (which read process.env) are never called
+    // here, so nothing is copied into process.env.
     const runtime = await createApiRuntime(env, {
       sleep,
       ...options.overrides,
     });
-    const load = async (entry: string) =>
-      (await import(pathToFileURL(join(FUNCTIONS_DIR, entry)).href)) as {
-        createHandler(runtime: ApiRuntime): unknown;
-      };
-
+    const { config } = runtime;
+    const table = await ensureTable({
+      endpoint,
+      region: config.region,
+      tableName: config.tableName,
+    });
     const gatewayRoutes: GatewayRoute[] = [];
     for (const [name, route] of Object.entries(routes)) {
       gatewayRoutes.push({
         name,
         route,
-        handler: (await load(route.entry)).createHandler(runtime) as HttpLambda,
+        handler: await entryHandler<ApiRuntime, HttpLambda>(
+          route.entry,
+          runtime,
+        ),
       });
     }
     for (const [name, route] of Object.entries(publicRoutes)) {
-      const module = (await import(
-        pathToFileURL(join(FUNCTIONS_DIR, route.entry)).href
-      )) as { createHandler(): HttpLambda };
-      gatewayRoutes.push({ name, route, handler: module.createHandler() });
+      // Public routes hold no runtime: their createHandler takes none.
+      gatewayRoutes.push({
+        name,
+        route,
+        handler: await entryHandler<undefined, HttpLambda>(
+          route.entry,
+          undefined,
+        ),
+      });
     }
-    const aggregateLambda = (
-      await load(schedules.aggregate.entry)
-    ).createHandler(runtime) as (
-      event: Pick<ScheduledEvent, 'time'>,
-      context: Context,
-    ) => Promise<unknown>;
+    const aggregateLambda = await entryHandler<
+      ApiRuntime,
+      (
+        event: Pick<ScheduledEvent, 'time'>,
+        context: Context,
+      ) => Promise<unknown>
+    >(schedules.aggregate.entry, runtime);
     const aggregate = (time?: string) =>
       aggregateLambda(
         { time: time ?? new Date(runtime.now()).toISOString() },
@@ -220,9 +215,10 @@ export async function startLocalStatusCenter(
                 endpoint,
                 region: config.region,
                 streamArn: table.streamArn as string,
-                handler: (await load(consumer.entry)).createHandler(
-                  runtime,
-                ) as (event: DynamoDBStreamEvent) => Promise<unknown>,
+                handler: await entryHandler<
+                  ApiRuntime,
+                  (event: DynamoDBStreamEvent) => Promise<unknown>
+                >(consumer.entry, runtime),
                 log: runtime.log,
               }),
             ),

@@ -4,23 +4,14 @@ import {
   RequestLimitExceeded,
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import {
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  vi,
-} from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../functions/core/config.js';
 import { minuteOf, minuteStart } from '../../functions/core/minutes.js';
 import { totalOf } from '../../functions/core/tally.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
-import type { HttpResponse } from '../../functions/http/responses.js';
 import { createTokenChecker } from '../../functions/http/tokens.js';
 import { createLogger } from '../../functions/log.js';
+import { routes } from '../../functions/routes.js';
 import { createBanStore } from '../../functions/store/ban-store.js';
 import { createBatchStore } from '../../functions/store/batch-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
@@ -29,13 +20,12 @@ import { createRevocationStore } from '../../functions/store/revocation-store.js
 import { decodeOrigins } from '../../functions/store/row-codec.js';
 import { createStateStore } from '../../functions/store/state-store.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
+import { apiEvent, apiHandlerOf } from '../helpers/lambda.js';
 import { fakeBatchTable, serviceError, TABLE_NAME } from './fake-table.js';
 
 const REPORTER = 'reporter-token-faults';
 const NOW = minuteStart(minuteOf(Date.parse('2026-11-24T14:03:00Z'))) + 20_000;
 
-// The handler module builds its own runtime from process.env when imported, as
-// in Lambda; give it what it needs (no call is made at import).
 const ENV = {
   TABLE_NAME,
   DYNAMODB_ENDPOINT: 'http://127.0.0.1:1',
@@ -44,19 +34,6 @@ const ENV = {
   RELAYWATCH_ADMIN_TOKEN: 'admin-token-faults',
   LOG_LEVEL: 'error',
 };
-
-type CreateHandler = (
-  runtime: ApiRuntime,
-) => (event: APIGatewayProxyEventV2, context: unknown) => Promise<HttpResponse>;
-let createHandler: CreateHandler;
-
-beforeAll(async () => {
-  for (const [name, value] of Object.entries(ENV)) vi.stubEnv(name, value);
-  ({ createHandler } = (await import(
-    '../../functions/handlers/post-heartbeats.js'
-  )) as unknown as { createHandler: CreateHandler });
-  vi.unstubAllEnvs();
-});
 
 /** The ingest handler on a runtime whose stores all use the faulty client. */
 function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
@@ -96,25 +73,17 @@ function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
     now: () => NOW,
     sleep: async () => undefined,
   };
-  const handler = createHandler(runtime);
+  const ingest = apiHandlerOf(routes.postHeartbeats, runtime);
   const post = async (body: unknown) => {
-    const event = {
-      version: '2.0',
-      routeKey: 'POST /v1/heartbeats',
-      rawPath: '/v1/heartbeats',
-      rawQueryString: '',
-      headers: {
-        authorization: `Bearer ${REPORTER}`,
-        'content-type': 'application/json',
-      },
-      requestContext: {
+    const handler = await ingest;
+    const settled = handler(
+      apiEvent(routes.postHeartbeats, {
+        token: REPORTER,
+        body,
         requestId: 'faults',
-        http: { method: 'POST', path: '/v1/heartbeats' },
-      },
-      body: JSON.stringify(body),
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEventV2;
-    const settled = handler(event, lambdaContext('post-heartbeats'));
+      }),
+      lambdaContext('post-heartbeats'),
+    );
     // putAll backs off between retries; fast-forward its sleeps.
     await vi.runAllTimersAsync();
     const response = await settled;

@@ -1,11 +1,11 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ApiRuntime } from '../../functions/http/api-runtime.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiRuntime } from '../../functions/http/api-runtime.js';
-import type { HttpResponse } from '../../functions/http/responses.js';
 import { createLogger } from '../../functions/log.js';
+import type { HttpRoute } from '../../functions/routes.js';
+import { routes } from '../../functions/routes.js';
 import { isRetryableStoreError } from '../../functions/store/errors.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
+import { apiEvent, apiHandlerOf } from '../helpers/lambda.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -13,9 +13,6 @@ import { freePort } from '../helpers/ports.js';
  * listens on, so every call fails with ECONNREFUSED (no SDK mock).
  */
 
-type CreateHandler = (
-  runtime: ApiRuntime,
-) => (event: APIGatewayProxyEventV2, context: unknown) => Promise<HttpResponse>;
 const TOKENS = {
   RELAYWATCH_REPORTER_TOKEN: 'reporter-unreachable',
   RELAYWATCH_READER_TOKEN: 'reader-unreachable',
@@ -23,7 +20,6 @@ const TOKENS = {
 };
 
 let env: Record<string, string>;
-const handlers: Record<string, CreateHandler> = {};
 
 beforeAll(async () => {
   env = {
@@ -32,58 +28,30 @@ beforeAll(async () => {
     LOG_LEVEL: 'error',
     ...TOKENS,
   };
-  // Handler modules build a runtime from process.env when imported, as in Lambda (no call is made then).
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  const modules = {
-    'post-heartbeats': await import(
-      '../../functions/handlers/post-heartbeats.js'
-    ),
-    'get-blocklist': await import('../../functions/handlers/get-blocklist.js'),
-    'put-ban': await import('../../functions/handlers/put-ban.js'),
-  };
-  for (const [entry, module] of Object.entries(modules))
-    handlers[entry] = (
-      module as unknown as { createHandler: CreateHandler }
-    ).createHandler;
-  vi.unstubAllEnvs();
 });
 
+/** One request to `route`'s own handler, on a runtime wired to the dead endpoint. */
 async function call(
-  entry: string,
-  request: { method: string; path: string; token: string; body?: unknown },
+  route: HttpRoute,
+  request: {
+    token: string;
+    body?: unknown;
+    pathParameters?: Record<string, string>;
+  },
 ) {
   const runtime = await createApiRuntime(env, {
     log: createLogger({ level: 'error', write: () => undefined }),
   });
-  const event = {
-    version: '2.0',
-    routeKey: `${request.method} ${request.path}`,
-    rawPath: request.path,
-    rawQueryString: '',
-    headers: {
-      authorization: `Bearer ${request.token}`,
-      'content-type': 'application/json',
-    },
-    pathParameters: request.path.startsWith('/v1/bans/')
-      ? { ip: request.path.slice('/v1/bans/'.length) }
-      : undefined,
-    requestContext: {
-      requestId: 'unreachable',
-      http: { method: request.method, path: request.path },
-    },
-    ...(request.body === undefined
-      ? {}
-      : { body: JSON.stringify(request.body) }),
-    isBase64Encoded: false,
-  } as unknown as APIGatewayProxyEventV2;
-  return handlers[entry]!(runtime)(event, lambdaContext(entry));
+  const handler = await apiHandlerOf(route, runtime);
+  return handler(
+    apiEvent(route, { ...request, requestId: 'unreachable' }),
+    lambdaContext(route.entry),
+  );
 }
 
 describe('the API when DynamoDB cannot be reached', () => {
   it('answers 503 with retry-after to a heartbeat post, not 500', async () => {
-    const response = await call('post-heartbeats', {
-      method: 'POST',
-      path: '/v1/heartbeats',
+    const response = await call(routes.postHeartbeats, {
       token: TOKENS.RELAYWATCH_REPORTER_TOKEN,
       body: {
         batchId: 'b-1',
@@ -95,16 +63,13 @@ describe('the API when DynamoDB cannot be reached', () => {
   });
 
   it('answers 503 with retry-after to a blocklist read and a manual ban', async () => {
-    const read = await call('get-blocklist', {
-      method: 'GET',
-      path: '/v1/blocklist',
+    const read = await call(routes.getBlocklist, {
       token: TOKENS.RELAYWATCH_READER_TOKEN,
     });
     expect(read.statusCode).toBe(503);
     expect(read.headers?.['retry-after']).toBe('1');
-    const ban = await call('put-ban', {
-      method: 'PUT',
-      path: '/v1/bans/192.0.2.9',
+    const ban = await call(routes.putBan, {
+      pathParameters: { ip: '192.0.2.9' },
       token: TOKENS.RELAYWATCH_ADMIN_TOKEN,
       body: { durationSeconds: 60 },
     });

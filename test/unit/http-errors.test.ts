@@ -18,6 +18,7 @@ import type { HttpRoute } from '../../functions/routes.js';
 import { routes } from '../../functions/routes.js';
 import { StoreUnavailableError } from '../../functions/store/errors.js';
 import { lambdaContext } from '../../infra/local/lambda-context.js';
+import { apiEvent } from '../helpers/lambda.js';
 
 const TOKENS = {
   reporter: 'reporter-token',
@@ -62,6 +63,7 @@ function fakeRuntime() {
   return { runtime, lines };
 }
 
+/** A request to the heartbeat route (or any route: the chain reads only the event). */
 function event(
   options: {
     token?: string | null;
@@ -71,27 +73,14 @@ function event(
     ip?: string;
   } = {},
 ): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = {};
   const token = options.token === undefined ? TOKENS.reporter : options.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.contentType !== undefined)
-    headers['content-type'] = options.contentType;
-  else if (options.body !== undefined)
-    headers['content-type'] = 'application/json';
-  return {
-    version: '2.0',
-    routeKey: 'POST /v1/heartbeats',
-    rawPath: '/v1/heartbeats',
-    rawQueryString: '',
-    headers,
+  return apiEvent(routes.postHeartbeats, {
+    token: token ?? undefined,
+    body: options.body,
+    contentType: options.contentType,
+    base64: options.base64 ?? false,
     ...(options.ip === undefined ? {} : { pathParameters: { ip: options.ip } }),
-    requestContext: {
-      requestId: 'test',
-      http: { method: 'POST', path: '/v1/heartbeats' },
-    } as APIGatewayProxyEventV2['requestContext'],
-    isBase64Encoded: options.base64 ?? false,
-    ...(options.body === undefined ? {} : { body: options.body }),
-  };
+  });
 }
 
 /** Runs one request through a route's chain with `handle` as the handler body. */
