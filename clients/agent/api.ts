@@ -4,10 +4,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
-import type { InputIssue } from '../../functions/core/validation.js';
-import { parseWith } from '../../functions/core/validation.js';
-import type { Logger } from '../../functions/log.js';
+import type { HeartbeatStatus } from '#contract/heartbeat';
+import type { Logger } from '#contract/log';
+import type { InputIssue } from '#contract/validation';
+import { parseWith } from '#contract/validation';
 import type { RelayJob } from './job.js';
 import { JOB_LIMITS, relayJobSchema } from './job.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';

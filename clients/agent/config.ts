@@ -4,12 +4,11 @@
  * agent with a message naming the variable.
  */
 import { parseArgs } from 'node:util';
-import * as z from 'zod/mini';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import { canonicalIp } from '../../functions/core/ip.js';
-import '../../functions/core/validation.js';
-import type { LogLevel } from '../../functions/log.js';
-import { LOG_LEVELS } from '../../functions/log.js';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
+import { canonicalIp } from '#contract/ip';
+import type { LogLevel } from '#contract/log';
+import { LOG_LEVELS } from '#contract/log';
+import { z } from '#contract/validation';
 import {
   DURATION_FORMS,
   parseDurationMs,

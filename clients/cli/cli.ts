@@ -3,7 +3,8 @@
  * so tests can run it in process too; the bin only wires the process.
  */
 import { parseArgs } from 'node:util';
-import { canonicalIp } from '../../functions/core/ip.js';
+import { MANUAL_BAN_LIMITS } from '#contract/blocklist';
+import { canonicalIp } from '#contract/ip';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Api, FetchLike } from './api.js';
 import { CliError, createApi, EXIT } from './api.js';
@@ -23,9 +24,9 @@ export { EXIT } from './api.js';
 
 export const VERSION: string = packageJson.version;
 
-/** The API's bounds on a manual ban (functions/core/blocklist.ts). */
-const MAX_BAN_SECONDS = 2_592_000;
-const MAX_REASON_CHARS = 256;
+/** The API's bounds on a manual ban: checked here so nothing is sent when they are broken. */
+const MAX_BAN_SECONDS = MANUAL_BAN_LIMITS.maxDurationSeconds;
+const MAX_REASON_CHARS = MANUAL_BAN_LIMITS.maxReasonLength;
 const DEFAULT_TIMEOUT = '10s';
 const WHY_EVENTS = 20;
 

@@ -7,7 +7,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../functions/log.js';
+import { createLogger } from '#contract/log';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile } from './agents.js';

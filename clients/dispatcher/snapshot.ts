@@ -2,9 +2,9 @@
  * A saved blocklist: what a one-shot dispatcher keeps between runs so that
  * fail-static and If-None-Match work without a long-lived process.
  */
-import * as z from 'zod/mini';
-import { blocklistResponseSchema } from '../../functions/core/blocklist.js';
-import '../../functions/core/validation.js';
+
+import { blocklistResponseSchema } from '#contract/blocklist';
+import { z } from '#contract/validation';
 
 export const blocklistSnapshotSchema = z.object({
   /** When the status center last confirmed this list (200 or 304), ISO. */
