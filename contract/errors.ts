@@ -65,6 +65,18 @@ export type ErrorBody = {
 };
 
 /**
+ * The one error body; `issues` only when there are some to name.
+ * @example errorBody('not_found', 'no ban in force for 192.0.2.7')
+ */
+export function errorBody(
+  code: string,
+  error: string,
+  issues?: readonly InputIssue[],
+): ErrorBody {
+  return { code, error, ...(issues ? { issues: [...issues] } : {}) };
+}
+
+/**
  * The code a status means when nothing more precise was given.
  * @example defaultErrorCode(413) // 'payload_too_large'
  */

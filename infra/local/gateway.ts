@@ -7,6 +7,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import { errorBody } from '#contract/errors';
 import type { HttpRoute } from '../../functions/routes.js';
 import { lambdaContext } from './lambda-context.js';
 
@@ -202,12 +203,17 @@ export async function startGateway(options: {
       send(
         response,
         candidates.length
-          ? jsonResult(405, {
-              error: `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
-            })
-          : jsonResult(404, {
-              error: `no route for ${request.method} ${path}`,
-            }),
+          ? jsonResult(
+              405,
+              errorBody(
+                'method_not_allowed',
+                `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
+              ),
+            )
+          : jsonResult(
+              404,
+              errorBody('not_found', `no route for ${request.method} ${path}`),
+            ),
       );
       return;
     }
@@ -219,9 +225,13 @@ export async function startGateway(options: {
         // Like API Gateway: 413, and the connection is not reused.
         response.shouldKeepAlive = false;
         send(response, {
-          ...jsonResult(413, {
-            error: `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes`,
-          }),
+          ...jsonResult(
+            413,
+            errorBody(
+              'payload_too_large',
+              `payload over ${GATEWAY_MAX_PAYLOAD_BYTES} bytes`,
+            ),
+          ),
           headers: {
             'content-type': 'application/json; charset=utf-8',
             connection: 'close',
@@ -231,7 +241,10 @@ export async function startGateway(options: {
       } else {
         send(
           response,
-          jsonResult(400, { error: 'could not read the request body' }),
+          jsonResult(
+            400,
+            errorBody('validation_failed', 'could not read the request body'),
+          ),
         );
       }
       return;
@@ -251,7 +264,7 @@ export async function startGateway(options: {
       process.stderr.write(
         `${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`,
       );
-      send(response, jsonResult(500, { error: 'internal error' }));
+      send(response, jsonResult(500, errorBody('internal', 'internal error')));
     }
   });
   await new Promise<void>((resolve, reject) => {
