@@ -3,7 +3,9 @@
  * dispatcher client parses it, PUT /v1/bans/{ip} takes a manual ban. How the
  * status center stores a ban stays in functions/core.
  */
-import { z } from './validation.js';
+import * as z from 'zod/mini';
+// zod's English messages, for whoever parses with these schemas.
+import './validation.js';
 
 /**
  * A ban is in force while until > now. DynamoDB's TTL deletes expired bans only

@@ -4,8 +4,9 @@
  * "issues": [{"path", "message"}]}`. Programs branch on `code`, which never
  * changes meaning; people read `error`, whose wording may improve.
  */
+
+import * as z from 'zod/mini';
 import type { InputIssue } from './validation.js';
-import { z } from './validation.js';
 
 /** The codes the status center answers, with the status each comes with. */
 export const STATUS_CENTER_ERRORS = {

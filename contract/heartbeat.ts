@@ -2,8 +2,11 @@
  * The heartbeat wire format: what an agent sends to POST /v1/heartbeats, with
  * every limit named once (the README and the OpenAPI document quote these).
  */
+
+import * as z from 'zod/mini';
 import { canonicalIp } from './ip.js';
-import { z } from './validation.js';
+// zod's English messages, for whoever parses with these schemas.
+import './validation.js';
 
 /** Every limit of the heartbeat API, named once; the README quotes these. */
 export const HEARTBEAT_LIMITS = {

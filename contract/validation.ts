@@ -1,15 +1,15 @@
 /**
- * zod as the contract uses it: zod/mini ships without messages, so this module
- * loads the English ones before any schema is parsed. Code that defines its
- * own schemas imports `z` from here rather than from zod, so the messages are
- * configured by the import itself, not by a side-effect import elsewhere.
+ * How a request's problems are named, and zod's English messages: zod/mini
+ * ships without messages, so this module loads them once. Every contract
+ * module that defines schemas imports this one, so a client that parses with
+ * a contract schema, or with parseWith, gets the messages without doing
+ * anything (zod's namespace is not re-exported from here: a re-exported
+ * namespace would pull all of zod, every locale included, into the bundles).
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 
 z.config(en());
-
-export { z };
 
 /** One problem with a request, named by its dotted path ("heartbeats.3.ip"). */
 export type InputIssue = { path: string; message: string };

@@ -4,11 +4,12 @@
  * agent with a message naming the variable.
  */
 import { parseArgs } from 'node:util';
+import * as z from 'zod/mini';
 import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
 import { canonicalIp } from '#contract/ip';
 import type { LogLevel } from '#contract/log';
 import { LOG_LEVELS } from '#contract/log';
-import { z } from '#contract/validation';
+import { parseWith } from '#contract/validation';
 import {
   DURATION_FORMS,
   parseDurationMs,
@@ -423,12 +424,12 @@ export function parseAgentConfig(options: {
     else if (key === 'ip') raw[key] = value === '' ? undefined : value;
     else raw[key] = value ?? '';
   }
-  const parsed = rawSchema.safeParse(raw);
+  const parsed = parseWith(rawSchema, raw);
   const problems: string[] = [];
-  if (!parsed.success) {
+  if (!parsed.ok) {
     const named = new Set<SettingKey>();
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0]) as SettingKey;
+    for (const issue of parsed.issues) {
+      const key = issue.path.split('.')[0] as SettingKey;
       // One message per setting: the first is the one to fix.
       if (named.has(key)) continue;
       named.add(key);
@@ -440,7 +441,7 @@ export function parseAgentConfig(options: {
     }
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  const value = parsed.data;
+  const value = parsed.value;
   if (value.retryMaxSeconds < value.retryMinSeconds) {
     problems.push(
       `${nameOf('retryMaxSeconds')} must not be less than ${nameOf('retryMinSeconds')}`,

@@ -3,8 +3,8 @@
  * push it. Every limit is named once here; the HTTP API and --help quote them.
  */
 
+import * as z from 'zod/mini';
 import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
-import { z } from '#contract/validation';
 
 export const JOB_LIMITS = {
   /** The id is the heartbeat's `process`, so it obeys that field's limit. */
