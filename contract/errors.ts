@@ -18,6 +18,11 @@ export const STATUS_CENTER_ERRORS = {
   /** A known token without the route's role, or a machine token speaking for another IP. */
   forbidden: 403,
   not_found: 404,
+  /**
+   * The local gateway has no such route (API Gateway's own answer,
+   * {"message": "Not Found"}, has no code at all).
+   */
+  route_not_found: 404,
   method_not_allowed: 405,
   /** A batchId reused for other heartbeats. */
   conflict: 409,

@@ -56,7 +56,7 @@ function describeRefusal(status: number, refusal: Refusal): string {
 }
 
 /** The CliError of a non-2xx answer: its exit code follows the status. */
-function refusalError(status: number, answer: Refusal): CliError {
+export function refusalError(status: number, answer: Refusal): CliError {
   const refusal = describeRefusal(status, answer);
   if (status === 401)
     return new CliError(

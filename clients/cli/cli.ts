@@ -4,10 +4,11 @@
  */
 import { parseArgs } from 'node:util';
 import { MANUAL_BAN_LIMITS } from '#contract/blocklist';
+import { readRefusal } from '#contract/errors';
 import { canonicalIp } from '#contract/ip';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Api, FetchLike } from './api.js';
-import { CliError, createApi, EXIT } from './api.js';
+import { CliError, createApi, EXIT, refusalError } from './api.js';
 import { parseDuration } from './duration.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
 import {
@@ -276,6 +277,9 @@ async function run(
         allow: [404],
       });
       if (answer.status === 404) {
+        // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
+        const refusal = readRefusal(answer.body);
+        if (refusal.code !== 'not_found') throw refusalError(404, refusal);
         io.stderr(`relaywatch: no ban in force for ${ip}\n`);
         return EXIT.notFound;
       }

@@ -212,7 +212,10 @@ export async function startGateway(options: {
             )
           : jsonResult(
               404,
-              errorBody('not_found', `no route for ${request.method} ${path}`),
+              errorBody(
+                'route_not_found',
+                `no route for ${request.method} ${path}`,
+              ),
             ),
       );
       return;

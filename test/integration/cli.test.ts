@@ -177,7 +177,6 @@ describe('the relaywatch CLI against the local status center', () => {
     const again = await cli(['unban', '203.0.113.9']);
     expect(again.code).toBe(EXIT.notFound);
     expect(again.stderr).toContain('no ban in force for 203.0.113.9');
-    expect(again.stderr).toContain('[not_found]');
   });
 
   it('refuses a CIDR over 256 addresses before sending anything', async () => {
