@@ -4,7 +4,10 @@
  * it cannot say something the code does not do. docs/openapi.json is this
  * document, written by `npm run openapi`; a test fails when they differ.
  */
+
 import * as z from 'zod/mini';
+import type { StatusCenterErrorCode } from '#contract/errors';
+import { STATUS_CENTER_ERRORS } from '#contract/errors';
 import {
   blocklistEntrySchema,
   blocklistResponseSchema,
@@ -124,8 +127,12 @@ const jsonSchema = (schema: Schema, io: 'input' | 'output') => {
   return rest;
 };
 
-const errorResponse = (description: string) => ({
-  description,
+/** An error answer; its description names the body's code(s). */
+const errorResponse = (
+  description: string,
+  codes: readonly StatusCenterErrorCode[],
+) => ({
+  description: `${description} (code ${codes.join(' or ')})`,
   content: {
     'application/json': { schema: { $ref: '#/components/schemas/Error' } },
   },
@@ -183,16 +190,29 @@ function operation(
   if (doc.body) {
     responses['400'] = errorResponse(
       'Invalid body: issues name each bad field',
+      ['validation_failed', 'invalid_json'],
     );
-    responses['413'] = errorResponse('Body over the limit');
-    responses['415'] = errorResponse('Body not declared as application/json');
+    responses['413'] = errorResponse('Body over the limit', [
+      'payload_too_large',
+    ]);
+    responses['415'] = errorResponse('Body not declared as application/json', [
+      'unsupported_media_type',
+    ]);
   } else if (doc.query || parameters.length) {
-    responses['400'] = errorResponse('Invalid parameter: issues name it');
+    responses['400'] = errorResponse('Invalid parameter: issues name it', [
+      'validation_failed',
+    ]);
   }
   if (roles) {
-    responses['401'] = errorResponse('Missing or unknown token');
-    responses['403'] = errorResponse("The token's role may not do this");
-    responses['503'] = errorResponse('Storage busy: retry the same request');
+    responses['401'] = errorResponse('Missing or unknown token', [
+      'unauthorized',
+    ]);
+    responses['403'] = errorResponse("The token's role may not do this", [
+      'forbidden',
+    ]);
+    responses['503'] = errorResponse('Storage busy: retry the same request', [
+      'store_unavailable',
+    ]);
   }
   return {
     operationId: name,
@@ -267,9 +287,19 @@ export function buildOpenApi() {
       schemas: {
         Error: {
           type: 'object',
-          required: ['error'],
+          required: ['code', 'error'],
           properties: {
-            error: { type: 'string' },
+            code: {
+              type: 'string',
+              enum: Object.keys(STATUS_CENTER_ERRORS),
+              description:
+                'Stable machine code: programs branch on it, its meaning never changes',
+            },
+            error: {
+              type: 'string',
+              description:
+                'What went wrong, in a sentence for people; its wording may change',
+            },
             issues: {
               type: 'array',
               items: {

@@ -6,9 +6,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Heartbeat } from '../../functions/core/heartbeat.js';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import type { Logger } from '../../functions/log.js';
+import type { Heartbeat } from '#contract/heartbeat';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
+import type { Logger } from '#contract/log';
 import type { AddOutcome, RelayRegistry } from './api.js';
 import { createJobApi } from './api.js';
 import { createChangeBudget } from './change-budget.js';

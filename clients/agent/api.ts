@@ -1,13 +1,16 @@
 /**
  * The job API the dispatcher talks to. Every request needs the agent's bearer
- * token; every refusal is JSON `{"error", "issues": [{"path", "message"}]}`.
+ * token; every refusal is the contract's error body, JSON
+ * `{"code", "error", "issues": [{"path", "message"}]}`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
-import type { InputIssue } from '../../functions/core/validation.js';
-import { parseWith } from '../../functions/core/validation.js';
-import type { Logger } from '../../functions/log.js';
+import type { AgentErrorCode } from '#contract/errors';
+import { errorBody } from '#contract/errors';
+import type { HeartbeatStatus } from '#contract/heartbeat';
+import type { Logger } from '#contract/log';
+import type { InputIssue } from '#contract/validation';
+import { parseWith } from '#contract/validation';
 import type { RelayJob } from './job.js';
 import { JOB_LIMITS, relayJobSchema } from './job.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -44,14 +47,33 @@ export type RelayRegistry = {
 /** A request line longer than this is refused before routing (414). */
 const MAX_REQUEST_PATH = JOB_LIMITS.maxIdLength * 3 + 64;
 
+/** The sentence of each code; what exactly was wrong is in the issues. */
+const SENTENCES: Record<AgentErrorCode, string> = {
+  invalid_json: 'the body is not JSON',
+  invalid_relay: 'the relay job is not valid',
+  invalid_id: 'the relay id is not valid',
+  unauthorized: 'the agent token is missing or wrong',
+  not_found: 'no such route',
+  relay_not_found: 'no such relay',
+  method_not_allowed: 'this method is not allowed here',
+  relay_exists: 'a relay with this id runs another job',
+  relay_stopped: 'the relay was stopped before it flowed or failed',
+  relay_limit: 'this agent runs its maximum number of relays',
+  body_too_large: 'the body is too large',
+  uri_too_long: 'the request path is too long',
+  unsupported_media_type: 'the body must be application/json',
+  internal: 'internal error',
+  relay_failed: 'the relay failed before it flowed; the job was not kept',
+};
+
 class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: AgentErrorCode,
     readonly issues: InputIssue[] = [],
     readonly headers: Record<string, string> = {},
   ) {
-    super(code);
+    super(SENTENCES[code]);
   }
 }
 
@@ -183,7 +205,10 @@ export function createJobApi(options: {
       case 'failed':
         // Not a refusal of the request: the relay ran and failed; the job is not kept.
         return send(response, 502, {
-          error: 'relay_failed',
+          ...errorBody(
+            'relay_failed',
+            `${SENTENCES.relay_failed} (${added.status}, ${added.cause})`,
+          ),
           status: added.status,
           cause: added.cause,
           detail: added.detail,
@@ -299,7 +324,7 @@ export function createJobApi(options: {
         send(
           response,
           error.status,
-          { error: error.code, issues: error.issues },
+          errorBody(error.code, error.message, error.issues),
           { ...error.headers, ...closing },
         );
         return;
@@ -308,7 +333,7 @@ export function createJobApi(options: {
         error: error as Error,
         method: request.method,
       });
-      send(response, 500, { error: 'internal', issues: [] });
+      send(response, 500, errorBody('internal', SENTENCES.internal, []));
     });
   };
 }

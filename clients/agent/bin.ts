@@ -4,7 +4,7 @@
  * fails fast naming the bad setting, and stops cleanly on SIGTERM/SIGINT.
  */
 import { networkInterfaces } from 'node:os';
-import { createLogger, toStderr } from '../../functions/log.js';
+import { createLogger, toStderr } from '#contract/log';
 import packageJson from '../../package.json' with { type: 'json' };
 import { startAgent } from './agent.js';
 import { ConfigError, helpText, parseAgentConfig } from './config.js';

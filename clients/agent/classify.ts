@@ -12,8 +12,8 @@
  *                   failing, ffmpeg exiting for a local reason
  */
 
-import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
+import type { HeartbeatStatus } from '#contract/heartbeat';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
 import { endpointOf, parseUrl, redactUrl } from './job.js';
 
 export type RunEnding =

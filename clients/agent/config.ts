@@ -6,11 +6,10 @@
  * start; a bad value stops the agent with a message naming the variable.
  */
 import * as z from 'zod/mini';
-import { ConfigError } from '../../functions/core/config.js';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import { canonicalIp } from '../../functions/core/ip.js';
-import '../../functions/core/validation.js';
-import { LOG_LEVELS } from '../../functions/log.js';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
+import { canonicalIp } from '#contract/ip';
+import { LOG_LEVELS } from '#contract/log';
+import { ConfigError, parseWith } from '#contract/validation';
 import type { Setting } from '../settings.js';
 import {
   DURATION_FORMS,
@@ -22,7 +21,7 @@ import {
 } from '../settings.js';
 import { JOB_LIMITS } from './job.js';
 
-export { ConfigError } from '../../functions/core/config.js';
+export { ConfigError } from '#contract/validation';
 
 /** Change reports the budget lets out back to back (a token bucket's size). */
 export const CHANGE_BURST = 5;
@@ -397,12 +396,12 @@ export function parseAgentConfig(options: {
   const raw = Object.fromEntries(
     (Object.keys(SETTINGS) as SettingKey[]).map((key) => [key, read.text(key)]),
   );
-  const parsed = SCHEMA.safeParse(raw);
+  const parsed = parseWith(SCHEMA, raw);
   const problems: string[] = [];
-  if (!parsed.success) {
+  if (!parsed.ok) {
     const named = new Set<SettingKey>();
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0]) as SettingKey;
+    for (const issue of parsed.issues) {
+      const key = issue.path.split('.')[0] as SettingKey;
       // One message per setting: the first is the one to fix.
       if (named.has(key)) continue;
       named.add(key);
@@ -414,7 +413,7 @@ export function parseAgentConfig(options: {
     }
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  const value = parsed.data as Values;
+  const value = parsed.value as Values;
   if (value.retryMaxMs < value.retryMinMs) {
     problems.push(
       `${nameOf('retryMaxMs')} must not be less than ${nameOf('retryMinMs')}`,
@@ -463,8 +462,9 @@ export function helpText(): string {
     'Job API (every request needs "Authorization: Bearer <RELAYWATCH_AGENT_TOKEN>"):',
     '  POST   /relays        {"id","source","target"}; answers when the truth is known:',
     '                        201 {relay…, "state":"flowing"} once frames flow;',
-    '                        502 {"error":"relay_failed","status":"connect_failed"|"origin_error"|"error",',
-    '                        "detail"} when it fails before flowing (the job is dropped, not retried);',
+    '                        502 {"code":"relay_failed","error":sentence,"status":"connect_failed"|',
+    '                        "origin_error"|"error","cause","detail"} when it fails before flowing',
+    '                        (the job is dropped, not retried);',
     '                        202 {relay…, "state":"starting"} after --confirm-timeout without either (kept);',
     '                        200 if the same job exists; 409 if the id runs something else, the relay',
     '                        limit is reached, or a DELETE came first (relay_stopped)',
@@ -475,7 +475,7 @@ export function helpText(): string {
     '  GET    /metrics       the same counters in Prometheus text format',
     `  Limits: body ${JOB_LIMITS.maxBodyBytes} bytes, id ${JOB_LIMITS.maxIdLength} characters`,
     `  ([A-Za-z0-9._:-]), URLs ${JOB_LIMITS.maxUrlLength} characters; sources http(s), rtmp(s), rtsp, srt;`,
-    '  targets rtmp(s), srt, http(s). Errors: {"error": code, "issues": [{"path","message"}]}.',
+    '  targets rtmp(s), srt, http(s). Errors: {"code", "error": sentence, "issues": [{"path","message"}]}.',
     '',
     'Statuses: ok (progress advancing), connect_failed (this machine cannot reach the origin: connect',
     'timeout, no route, network unreachable, resolver unreachable), origin_error (the origin refuses:',

@@ -2,9 +2,9 @@
  * A relay job as the dispatcher sends it: which stream to pull and where to
  * push it. Every limit is named once here; the HTTP API and --help quote them.
  */
+
 import * as z from 'zod/mini';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import '../../functions/core/validation.js';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
 
 export const JOB_LIMITS = {
   /** The id is the heartbeat's `process`, so it obeys that field's limit. */

@@ -5,7 +5,7 @@
  * on an interface (NAT) must configure it.
  */
 import type { NetworkInterfaceInfo } from 'node:os';
-import { canonicalIp } from '../../functions/core/ip.js';
+import { canonicalIp } from '#contract/ip';
 
 const LINK_LOCAL = /^(169\.254\.|fe[89ab][0-9a-f]:)/i;
 /** Container and VM bridges carry no relay traffic of this machine. */

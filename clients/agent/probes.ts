@@ -4,7 +4,7 @@
  * work. A connect proves the path; the payload never matters.
  */
 import { connect } from 'node:net';
-import type { HeartbeatStatus } from '../../functions/core/heartbeat.js';
+import type { HeartbeatStatus } from '#contract/heartbeat';
 import { classifyProbeError, truncateDetail } from './classify.js';
 import { endpointOf, originOf, parseUrl } from './job.js';
 

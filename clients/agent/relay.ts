@@ -9,7 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { Logger } from '../../functions/log.js';
+import type { Logger } from '#contract/log';
 import { backoffDelay } from './backoff.js';
 import type { Classification, RunEnding } from './classify.js';
 import {

@@ -8,9 +8,9 @@
  * tell a machine gone silent from one that reports rarely.
  */
 import { randomBytes } from 'node:crypto';
-import type { Heartbeat } from '../../functions/core/heartbeat.js';
-import { HEARTBEAT_LIMITS } from '../../functions/core/heartbeat.js';
-import type { Logger } from '../../functions/log.js';
+import type { Heartbeat } from '#contract/heartbeat';
+import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
+import type { Logger } from '#contract/log';
 import { backoffDelay } from './backoff.js';
 
 /** First retry delay; it doubles up to the configured maximum. */

@@ -2,6 +2,8 @@
  * The CLI's one HTTP path to the status center: bearer token, JSON, a bounded
  * timeout, and every failure turned into a CliError carrying its exit code.
  */
+import type { Refusal } from '#contract/errors';
+import { readRefusal } from '#contract/errors';
 
 /** Exit codes of `relaywatch`; documented in --help and the README. */
 export const EXIT = {
@@ -25,6 +27,8 @@ export class CliError extends Error {
   constructor(
     readonly exitCode: number,
     message: string,
+    /** The status center's machine code (contract/errors.ts) when it answered one. */
+    readonly code: string | null = null,
   ) {
     super(message);
   }
@@ -41,23 +45,48 @@ export type ApiOptions = {
 
 export type ApiAnswer = { status: number; body: any };
 
-type ErrorBody = {
-  error?: unknown;
-  issues?: { path?: unknown; message?: unknown }[];
-};
+/** The status center's sentence, its issues, and its code in brackets: "no ban in force for 192.0.2.7 [not_found]". */
+function describeRefusal(status: number, refusal: Refusal): string {
+  const text = refusal.error ?? `HTTP ${status}`;
+  const details = refusal.issues
+    .map((issue) => `${issue.path || '(body)'}: ${issue.message}`)
+    .join('; ');
+  const coded = refusal.code === null ? text : `${text} [${refusal.code}]`;
+  return details ? `${coded} (${details})` : coded;
+}
 
-function describeRefusal(status: number, body: unknown): string {
-  const { error, issues } = (body ?? {}) as ErrorBody;
-  const text = typeof error === 'string' ? error : `HTTP ${status}`;
-  const details = Array.isArray(issues)
-    ? issues
-        .map(
-          (issue) =>
-            `${String(issue.path ?? '') || '(body)'}: ${String(issue.message ?? '')}`,
-        )
-        .join('; ')
-    : '';
-  return details ? `${text} (${details})` : text;
+/** The CliError of a non-2xx answer: its exit code follows the status. */
+export function refusalError(status: number, answer: Refusal): CliError {
+  const refusal = describeRefusal(status, answer);
+  if (status === 401)
+    return new CliError(
+      EXIT.auth,
+      `the status center refused the token (401): ${refusal}; set --token or RELAYWATCH_TOKEN`,
+      answer.code,
+    );
+  if (status === 403)
+    return new CliError(
+      EXIT.auth,
+      `the token's role may not do this (403): ${refusal}`,
+      answer.code,
+    );
+  if (status === 404)
+    return new CliError(
+      EXIT.notFound,
+      `not found (404): ${refusal}`,
+      answer.code,
+    );
+  if (status >= 500)
+    return new CliError(
+      EXIT.unavailable,
+      `the status center failed (${status}): ${refusal}`,
+      answer.code,
+    );
+  return new CliError(
+    EXIT.refused,
+    `the status center refused the request (${status}): ${refusal}`,
+    answer.code,
+  );
 }
 
 /** A client of the status center's JSON API. `allow` lists non-2xx statuses the caller handles itself. */
@@ -110,28 +139,7 @@ export function createApi(options: ApiOptions) {
     const { status } = response;
     if ((status >= 200 && status < 300) || request.allow?.includes(status))
       return { status, body };
-    const refusal = describeRefusal(status, body);
-    if (status === 401)
-      throw new CliError(
-        EXIT.auth,
-        `the status center refused the token (401): ${refusal}; set --token or RELAYWATCH_TOKEN`,
-      );
-    if (status === 403)
-      throw new CliError(
-        EXIT.auth,
-        `the token's role may not do this (403): ${refusal}`,
-      );
-    if (status === 404)
-      throw new CliError(EXIT.notFound, `not found (404): ${refusal}`);
-    if (status >= 500)
-      throw new CliError(
-        EXIT.unavailable,
-        `the status center failed (${status}): ${refusal}`,
-      );
-    throw new CliError(
-      EXIT.refused,
-      `the status center refused the request (${status}): ${refusal}`,
-    );
+    throw refusalError(status, readRefusal(body));
   };
 }
 

@@ -3,7 +3,9 @@
  * so tests can run it in process too; the bin only wires the process.
  */
 import { parseArgs } from 'node:util';
-import { canonicalIp } from '../../functions/core/ip.js';
+import { MANUAL_BAN_LIMITS } from '#contract/blocklist';
+import { readRefusal } from '#contract/errors';
+import { canonicalIp } from '#contract/ip';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
 import {
@@ -13,7 +15,7 @@ import {
   UsageError,
 } from '../settings.js';
 import type { Api, FetchLike } from './api.js';
-import { CliError, createApi, EXIT } from './api.js';
+import { CliError, createApi, EXIT, refusalError } from './api.js';
 import { parseDuration } from './duration.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
 import {
@@ -30,9 +32,9 @@ export { EXIT } from './api.js';
 
 export const VERSION: string = packageJson.version;
 
-/** The API's bounds on a manual ban (functions/core/blocklist.ts). */
-const MAX_BAN_SECONDS = 2_592_000;
-const MAX_REASON_CHARS = 256;
+/** The API's bounds on a manual ban: checked here so nothing is sent when they are broken. */
+const MAX_BAN_SECONDS = MANUAL_BAN_LIMITS.maxDurationSeconds;
+const MAX_REASON_CHARS = MANUAL_BAN_LIMITS.maxReasonLength;
 const WHY_EVENTS = 20;
 
 /**
@@ -329,6 +331,9 @@ async function run(
         allow: [404],
       });
       if (answer.status === 404) {
+        // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
+        const refusal = readRefusal(answer.body);
+        if (refusal.code !== 'not_found') throw refusalError(404, refusal);
         io.stderr(`relaywatch: no ban in force for ${ip}\n`);
         return EXIT.notFound;
       }

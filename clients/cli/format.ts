@@ -2,57 +2,24 @@
  * What `relaywatch` prints for people: aligned tables and explanations in
  * words. Pure: the answers of the API in, text out, time as a parameter.
  */
-import type { BlocklistEntry } from '../../functions/core/blocklist.js';
-import type { IpEvidence } from '../../functions/core/rules/evidence.js';
+import type {
+  AuditEvent,
+  BanView,
+  Counts,
+  FleetView,
+  IpView,
+} from '#contract/views';
 import { formatDuration } from './duration.js';
 
-export type Counts = {
-  ok: number;
-  connect_failed: number;
-  origin_error: number;
-  error: number;
-};
-/** A ban as GET /v1/blocklist and GET /v1/ips/{ip} give it (the wire contract), with the fields only the latter has. */
-export type BanView = BlocklistEntry & { offense?: number; rule?: string };
-/** One reporting IP's evidence in GET /v1/fleet: the status center's own type. */
-export type { IpEvidence };
-export type FleetView = {
-  generatedAt: string;
-  aggregatedMinute: string | null;
-  aggregationLagMinutes: number | null;
-  dryRun: boolean;
-  reporting: IpEvidence[];
-  banned: BanView[];
-  silent: { ip: string; lastSeen: string }[];
-  originOutages: string[];
-  fleetWideFailure: boolean;
-  /** Absent from status centers older than the silence rule. */
-  fleetSilence?: boolean;
-  capInForce: boolean;
-  capped: string[];
-};
-export type IpView = {
-  ip: string;
-  banned: boolean;
-  ban: BanView | null;
-  minutes: {
-    minute: string;
-    start: string;
-    relay: Counts;
-    probe: Counts;
-    origins: number;
-  }[];
-};
-export type AuditEvent = {
-  type: string;
-  at: string;
-  ip?: string;
-  origin?: string;
-  minute?: string;
-  enforced: boolean;
-  rule?: string;
-  evidence: Record<string, any>;
-};
+/** The answers this module formats are the contract's views. */
+export type {
+  AuditEvent,
+  BanView,
+  Counts,
+  FleetView,
+  IpEvidence,
+  IpView,
+} from '#contract/views';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(

@@ -2,7 +2,7 @@
  * What `relaywatch ban` may be given: one address, or a small CIDR block that
  * it expands into one ban per address, since the API bans single IPs.
  */
-import { canonicalIp, parseCidr } from '../../functions/core/ip.js';
+import { canonicalIp, parseCidr } from '#contract/ip';
 
 /** Most addresses one `ban <cidr>` expands to: a /24 in IPv4, a /120 in IPv6. */
 export const MAX_CIDR_ADDRESSES = 256;

@@ -2,7 +2,7 @@
  * Relay agents as the reference dispatcher knows them: where to POST a job,
  * and the machine IP the agent reports heartbeats as (what the blocklist bans).
  */
-import { canonicalIp } from '../../functions/core/ip.js';
+import { canonicalIp } from '#contract/ip';
 
 export type Agent = { url: string; ip: string };
 

@@ -4,11 +4,8 @@
  * the last good list (fail-static); list older than maxStaleMs → block
  * nothing (fail-open); too few healthy candidates → use them all (panic).
  */
-import type {
-  BlocklistEntry,
-  BlocklistResponse,
-} from '../../functions/core/blocklist.js';
-import { blocklistResponseSchema } from '../../functions/core/blocklist.js';
+import type { BlocklistEntry, BlocklistResponse } from '#contract/blocklist';
+import { blocklistResponseSchema } from '#contract/blocklist';
 import type { CachedList } from './cached-list.js';
 import { activeBanOf, buildCachedList, countActive } from './cached-list.js';
 import type { BlocklistClientOptions, ResolvedOptions } from './options.js';

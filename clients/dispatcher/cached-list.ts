@@ -2,12 +2,9 @@
  * The blocklist as the client holds it: entries keyed by canonical IP with
  * `until` parsed once, so each lookup is a map get and a comparison.
  */
-import type {
-  BlocklistEntry,
-  BlocklistResponse,
-} from '../../functions/core/blocklist.js';
-import { isBanActive } from '../../functions/core/blocklist.js';
-import { canonicalIp } from '../../functions/core/ip.js';
+import type { BlocklistEntry, BlocklistResponse } from '#contract/blocklist';
+import { isBanActive } from '#contract/blocklist';
+import { canonicalIp } from '#contract/ip';
 
 export type ListedBan = BlocklistEntry & { untilMs: number };
 

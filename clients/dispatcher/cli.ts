@@ -7,7 +7,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../functions/log.js';
+import { createLogger } from '#contract/log';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
 import { parseArgsOptions, parseDurationMs, UsageError } from '../settings.js';
@@ -85,7 +85,7 @@ Output (stdout, one line): {"outcome": "dispatched" | "dry-run" | "no-agent" | "
   "state": "flowing" | "starting" | "unknown" | null, "reason": "<in words>",
   "agentStatus", "agentResponse" (the last attempt's HTTP status and answer), "error",
   "attempts": [{"agent": {"url","ip"}, "outcome": "landed" | "failed_start" | "refused" | "bad_job"
-                | "unreachable" | "timeout", "httpStatus", "error", "status", "detail", "state",
+                | "unreachable" | "timeout", "httpStatus", "code", "status", "detail", "state",
                 "networkError", "reason", "cancel", "durationMs"}], "durationMs" (all attempts),
   "why": {"reason", "candidates", "healthy", "blocked": [{"url","ip","reason","until","manual"}],
           "panic", "minHealthyShare"},
@@ -575,7 +575,7 @@ function attemptFields(attempt: Attempt) {
     agent,
     outcome,
     httpStatus,
-    error,
+    code,
     status,
     detail,
     state,
@@ -588,7 +588,7 @@ function attemptFields(attempt: Attempt) {
     agent,
     outcome,
     httpStatus,
-    error,
+    code,
     status,
     detail,
     state,

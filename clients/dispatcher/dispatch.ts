@@ -5,6 +5,7 @@
  * moves on to the next one. A 400 stops at once: the job itself is bad, and
  * every agent would say so.
  */
+import { readRefusal } from '#contract/errors';
 import type { Agent } from './agents.js';
 import { relaysUrlOf } from './agents.js';
 import type { BlocklistClient } from './blocklist-client.js';
@@ -72,8 +73,8 @@ export type Attempt = {
   outcome: AttemptOutcome;
   /** HTTP status of the POST; null without an answer. */
   httpStatus: number | null;
-  /** The agent's error code (`relay_failed`, `relay_limit`, …); null without one. */
-  error: string | null;
+  /** The agent's error code (`relay_failed`, `relay_limit`, …, the contract's `code`); null without one. */
+  code: string | null;
   /** The relay's status from the agent: connect_failed, origin_error or error on a failed start; the relay's status when landed. */
   status: string | null;
   /** The agent's detail (or its issues, joined); null without one. */
@@ -397,12 +398,15 @@ async function judge(
   const httpStatus = response.status;
   const answer = await readAnswer(response);
   const body = asRecord(answer);
-  const error = text(body?.error);
+  // A 2xx is a relay view, not a refusal: only other answers carry a code.
+  const refusal =
+    httpStatus >= 200 && httpStatus < 300 ? null : readRefusal(answer);
+  const code = refusal?.code ?? null;
   const detail = text(body?.detail) ?? issuesText(body?.issues);
   const base: Verdict = {
     outcome: 'refused',
     httpStatus,
-    error,
+    code,
     status: null,
     detail,
     state: null,
@@ -423,13 +427,13 @@ async function judge(
     return {
       ...base,
       outcome: 'bad_job',
-      reason: `the agent refused the job as invalid: ${detail ?? error ?? 'HTTP 400'}`,
+      reason: `the agent refused the job as invalid: ${detail ?? refusal?.error ?? code ?? 'HTTP 400'}`,
     };
   }
   if (httpStatus === 401 || httpStatus === 403) {
     return { ...base, reason: `agent refused our token (HTTP ${httpStatus})` };
   }
-  if (httpStatus === 502 && error === 'relay_failed') {
+  if (httpStatus === 502 && code === 'relay_failed') {
     const status = text(body?.status) ?? 'error';
     const words = FAILED_START_REASON[status] ?? 'relay failed to start';
     return {
@@ -439,15 +443,15 @@ async function judge(
       reason: detail === null ? words : `${words}: ${detail}`,
     };
   }
-  if (httpStatus === 409 && error === 'relay_exists')
+  if (httpStatus === 409 && code === 'relay_exists')
     return checkExisting(agent, context, signal, base);
-  if (httpStatus === 409 && error === 'relay_limit')
+  if (httpStatus === 409 && code === 'relay_limit')
     return { ...base, reason: 'agent at its relay limit' };
   if (httpStatus === 429 || httpStatus === 503)
     return { ...base, reason: `agent busy (HTTP ${httpStatus})` };
   return {
     ...base,
-    reason: `agent answered HTTP ${httpStatus}${error === null ? '' : ` ${error}`}`,
+    reason: `agent answered HTTP ${httpStatus}${code === null ? '' : ` ${code}`}`,
   };
 }
 
@@ -487,7 +491,7 @@ async function attemptOn(
   const elapsed = () => Math.round(performance.now() - begin);
   const none = {
     httpStatus: null,
-    error: null,
+    code: null,
     status: null,
     detail: null,
     state: null,
@@ -545,7 +549,7 @@ function groupOf(attempt: Attempt): {
   key: string;
   phrase: (of: string) => string;
 } {
-  const { httpStatus, error } = attempt;
+  const { httpStatus, code } = attempt;
   switch (attempt.outcome) {
     case 'failed_start':
       if (attempt.status === 'connect_failed')
@@ -569,9 +573,9 @@ function groupOf(attempt: Attempt): {
     default:
       if (httpStatus === 401 || httpStatus === 403)
         return { key: 'auth', phrase: (of) => `${of} refused our token` };
-      if (httpStatus === 409 && error === 'relay_limit')
+      if (httpStatus === 409 && code === 'relay_limit')
         return { key: 'limit', phrase: (of) => `${of} at their relay limit` };
-      if (httpStatus === 409 && error === 'relay_exists') {
+      if (httpStatus === 409 && code === 'relay_exists') {
         return {
           key: 'exists',
           phrase: (of) => `${of} already had another job with this id`,

@@ -4,7 +4,7 @@
  * fail-open hours later.
  */
 
-import { createLogger, toStderr } from '../../functions/log.js';
+import { createLogger, toStderr } from '#contract/log';
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
 

@@ -4,7 +4,7 @@
  * most of the fleet is more likely broken than the fleet, and refusing all
  * work would turn its mistake into an outage.
  */
-import type { BlocklistEntry } from '../../functions/core/blocklist.js';
+import type { BlocklistEntry } from '#contract/blocklist';
 
 /** An IP string, or any object that names its machine's IP in `ip`. */
 export type Candidate = string | { readonly ip: string };

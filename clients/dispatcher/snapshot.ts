@@ -2,9 +2,10 @@
  * A saved blocklist: what a one-shot dispatcher keeps between runs so that
  * fail-static and If-None-Match work without a long-lived process.
  */
+
 import * as z from 'zod/mini';
-import { blocklistResponseSchema } from '../../functions/core/blocklist.js';
-import '../../functions/core/validation.js';
+import { blocklistResponseSchema } from '#contract/blocklist';
+import { parseWith } from '#contract/validation';
 
 export const blocklistSnapshotSchema = z.object({
   /** When the status center last confirmed this list (200 or 304), ISO. */
@@ -19,9 +20,9 @@ export type ParsedSnapshot =
   | { ok: false; message: string };
 
 export function parseSnapshot(input: unknown): ParsedSnapshot {
-  const result = blocklistSnapshotSchema.safeParse(input);
-  if (result.success) return { ok: true, value: result.data };
-  const issue = result.error.issues[0];
-  const path = issue?.path.map(String).join('.') || '(root)';
+  const parsed = parseWith(blocklistSnapshotSchema, input);
+  if (parsed.ok) return parsed;
+  const issue = parsed.issues[0];
+  const path = issue?.path === '(body)' ? '(root)' : (issue?.path ?? '(root)');
   return { ok: false, message: `${path} ${issue?.message ?? 'is invalid'}` };
 }

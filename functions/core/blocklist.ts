@@ -1,5 +1,19 @@
-import * as z from 'zod/mini';
-import './validation.js';
+import type { BlocklistEntry, BlocklistResponse } from '#contract/blocklist';
+import { isBanActive } from '#contract/blocklist';
+
+/** What crosses the wire is the contract's; the stored Ban and the ETag are the server's. */
+export type {
+  BlocklistEntry,
+  BlocklistResponse,
+  ManualBanRequest,
+} from '#contract/blocklist';
+export {
+  blocklistEntrySchema,
+  blocklistResponseSchema,
+  isBanActive,
+  MANUAL_BAN_LIMITS,
+  manualBanSchema,
+} from '#contract/blocklist';
 
 /** A ban as the status center keeps it; times are epoch ms. */
 export type Ban = {
@@ -17,32 +31,6 @@ export type Ban = {
   /** The rule that decided it, e.g. "fail-ratio" or "manual". */
   rule: string;
 };
-
-/**
- * A ban is in force while until > now. DynamoDB's TTL deletes expired bans only
- * eventually (up to ~48 h in AWS), so every reader applies this check itself.
- */
-export function isBanActive(ban: Pick<Ban, 'until'>, now: number): boolean {
-  return ban.until > now;
-}
-
-export const blocklistEntrySchema = z.object({
-  ip: z.string(),
-  reason: z.string(),
-  since: z.string(),
-  until: z.string(),
-  failRatio: z.nullable(z.number()),
-  samples: z.nullable(z.number()),
-  manual: z.boolean(),
-});
-export type BlocklistEntry = z.infer<typeof blocklistEntrySchema>;
-
-/** The body of GET /v1/blocklist; the dispatcher client parses it with this. */
-export const blocklistResponseSchema = z.object({
-  generatedAt: z.string(),
-  entries: z.array(blocklistEntrySchema),
-});
-export type BlocklistResponse = z.infer<typeof blocklistResponseSchema>;
 
 export function toBlocklistEntry(ban: Ban): BlocklistEntry {
   return {
@@ -85,28 +73,3 @@ export function blocklistEtag(entries: readonly BlocklistEntry[]): string {
   const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
   return `"${hex(a)}${hex(b)}"`;
 }
-
-export const MANUAL_BAN_LIMITS = {
-  maxDurationSeconds: 30 * 86_400,
-  maxReasonLength: 256,
-} as const;
-
-/** Body of PUT /v1/bans/{ip}. */
-export const manualBanSchema = z.object({
-  durationSeconds: z
-    .number()
-    .check(
-      z.int(),
-      z.positive(),
-      z.lte(
-        MANUAL_BAN_LIMITS.maxDurationSeconds,
-        `must be at most ${MANUAL_BAN_LIMITS.maxDurationSeconds} (30 days)`,
-      ),
-    ),
-  reason: z.optional(
-    z
-      .string()
-      .check(z.minLength(1), z.maxLength(MANUAL_BAN_LIMITS.maxReasonLength)),
-  ),
-});
-export type ManualBanRequest = z.infer<typeof manualBanSchema>;

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
+import { ConfigError } from '#contract/validation';
 import type { Cidr } from './ip.js';
 import { parseCidr } from './ip.js';
-import './validation.js';
 
 /**
  * Every knob of the status center: its environment variable, default, and why.
@@ -329,10 +329,7 @@ export type Config = Readonly<{
   [K in keyof Knobs]: z.infer<Knobs[K]['schema']>;
 }>;
 
-/** A start-up configuration problem, naming every bad variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from '#contract/validation';
 
 /**
  * Reads every knob from `env` (process.env), applying defaults.

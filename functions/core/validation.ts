@@ -1,30 +1,3 @@
-import * as z from 'zod/mini';
-import en from 'zod/v4/locales/en.js';
-
-// zod/mini ships without messages; load the English ones once for every schema.
-z.config(en());
-
-/** One problem with a request, named by its dotted path ("heartbeats.3.ip"). */
-export type InputIssue = { path: string; message: string };
-
-export function toInputIssues(error: z.core.$ZodError): InputIssue[] {
-  return error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.') || '(body)',
-    message: issue.message,
-  }));
-}
-
-export type Parsed<T> =
-  | { ok: true; value: T }
-  | { ok: false; issues: InputIssue[] };
-
-/** safeParse that answers in relaywatch's issue shape. */
-export function parseWith<T>(
-  schema: z.ZodMiniType<T>,
-  input: unknown,
-): Parsed<T> {
-  const result = schema.safeParse(input);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, issues: toInputIssues(result.error) };
-}
+/** The issue shape and zod's messages are part of the wire contract. */
+export type { InputIssue, Parsed } from '#contract/validation';
+export { parseWith, toInputIssues } from '#contract/validation';

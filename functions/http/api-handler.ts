@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { errorBody } from '#contract/errors';
 import type { Logger } from '../log.js';
 import { invocationLogger } from '../log.js';
 import type { HttpRoute, Role } from '../routes.js';
@@ -28,6 +29,8 @@ export type ApiHandlerOptions = {
 };
 
 const DEFAULT_MAX_BODY_BYTES = 16_384;
+/** The body of every 5xx whose cause is not the client's to know. */
+const INTERNAL_ERROR = errorBody('internal', 'internal error');
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
 function header(
@@ -108,6 +111,9 @@ function readBody(event: APIGatewayProxyEventV2, maxBytes: number): unknown {
     throw new HttpError(
       400,
       `body is not valid JSON: ${(error as Error).message}`,
+      undefined,
+      undefined,
+      'invalid_json',
     );
   }
 }
@@ -115,7 +121,7 @@ function readBody(event: APIGatewayProxyEventV2, maxBytes: number): unknown {
 /**
  * Wraps a route's handler in the chain every API route shares: request log
  * context → auth by role → body size/type/JSON → handler, with one onError that
- * turns HttpError into {"error", "issues"} and anything else into a generic
+ * turns HttpError into {"code", "error", "issues"} and anything else into a generic
  * 5xx (503 when DynamoDB is busy, so clients retry).
  */
 export function apiHandler(
@@ -149,21 +155,18 @@ export function apiHandler(
           request.response = json(
             error.statusCode,
             error.expose
-              ? {
-                  error: error.message,
-                  ...(error.issues ? { issues: error.issues } : {}),
-                }
-              : { error: 'internal error' },
+              ? errorBody(error.code, error.message, error.issues)
+              : INTERNAL_ERROR,
             error.headers,
           );
         } else if (isRetryableStoreError(error)) {
           log.warn('store busy', { error: String(error) });
           request.response = json(
             503,
-            {
-              error:
-                'storage is busy; retry the same request (with the same batchId)',
-            },
+            errorBody(
+              'store_unavailable',
+              'storage is busy; retry the same request (with the same batchId)',
+            ),
             { 'retry-after': '1' },
           );
         } else {
@@ -171,7 +174,7 @@ export function apiHandler(
             error: String(error),
             stack: (error as Error | undefined)?.stack,
           });
-          request.response = json(500, { error: 'internal error' });
+          request.response = json(500, INTERNAL_ERROR);
         }
       },
     })

@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { backoffDelay } from '../core/backoff.js';
+import { backoffDelay } from '#contract/backoff';
 import { StoreUnavailableError } from './errors.js';
 
 /** BatchWriteItem takes at most 25 requests per call. */

@@ -7,6 +7,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import { errorBody } from '#contract/errors';
 import { HttpError } from '../../functions/http/errors.js';
 import { json } from '../../functions/http/responses.js';
 import type { HttpRoute } from '../../functions/routes.js';
@@ -176,9 +177,9 @@ function send(
   response.end(statusCode === 204 || statusCode === 304 ? undefined : body);
 }
 
-/** The gateway's own refusals, written like the API's: {"error": sentence}. */
+/** The gateway's own refusals, written like the API's: {code, error}. */
 const refusal = (error: HttpError) =>
-  json(error.statusCode, { error: error.message }, error.headers);
+  json(error.statusCode, errorBody(error.code, error.message), error.headers);
 
 export type Gateway = {
   url: string;
@@ -212,8 +213,17 @@ export async function startGateway(options: {
             ? new HttpError(
                 405,
                 `${request.method} is not allowed on ${path}; allowed: ${candidates.map((c) => c.route.method).join(', ')}`,
+                undefined,
+                undefined,
+                'method_not_allowed',
               )
-            : new HttpError(404, `no route for ${request.method} ${path}`),
+            : new HttpError(
+                404,
+                `no route for ${request.method} ${path}`,
+                undefined,
+                undefined,
+                'route_not_found',
+              ),
         ),
       );
       return;
@@ -230,7 +240,15 @@ export async function startGateway(options: {
       } else {
         send(
           response,
-          refusal(new HttpError(400, 'could not read the request body')),
+          refusal(
+            new HttpError(
+              400,
+              'could not read the request body',
+              undefined,
+              undefined,
+              'validation_failed',
+            ),
+          ),
         );
       }
       return;
@@ -250,7 +268,7 @@ export async function startGateway(options: {
       process.stderr.write(
         `${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`,
       );
-      send(response, json(500, { error: 'internal error' }));
+      send(response, json(500, errorBody('internal', 'internal error')));
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -161,6 +161,7 @@ describe('POST /v1/heartbeats when DynamoDB throttles', () => {
       expect(response.status).toBe(503);
       expect(response.headers['retry-after']).toBe('1');
       expect(response.json).toEqual({
+        code: 'store_unavailable',
         error: expect.stringContaining('retry'),
       });
     },
@@ -230,7 +231,10 @@ describe('POST /v1/heartbeats when DynamoDB throttles', () => {
     const { post } = ingestWith(table);
     const response = await post({ heartbeats: heartbeatsFor(1, 3) });
     expect(response.status).toBe(500);
-    expect(response.json).toEqual({ error: 'internal error' });
+    expect(response.json).toEqual({
+      code: 'internal',
+      error: 'internal error',
+    });
   });
 
   it('stores each row once when a throttled batch is retried with the same batchId', async () => {

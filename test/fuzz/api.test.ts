@@ -312,8 +312,9 @@ function assertContract(
   expect(typeof body, context).toBe('object');
   expect(body, context).not.toBeNull();
   expect(typeof body.error, context).toBe('string');
+  expect(body.code, context).toMatch(/^[a-z][a-z0-9_]*$/);
   expect(
-    Object.keys(body).every((key) => key === 'error' || key === 'issues'),
+    Object.keys(body).every((key) => ['code', 'error', 'issues'].includes(key)),
     context,
   ).toBe(true);
   if ('issues' in body) {

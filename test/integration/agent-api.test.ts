@@ -54,7 +54,8 @@ describe('the job API', () => {
       expect(answer.status).toBe(401);
       expect(answer.headers.get('www-authenticate')).toBe('Bearer');
       expect(answer.json).toEqual({
-        error: 'unauthorized',
+        code: 'unauthorized',
+        error: expect.any(String),
         issues: [{ path: 'authorization', message: expect.any(String) }],
       });
     });
@@ -129,7 +130,7 @@ describe('the job API', () => {
 
       expect(answer.status).toBe(409);
       expect(answer.json).toMatchObject({
-        error: 'relay_exists',
+        code: 'relay_exists',
         issues: [{ path: 'id' }],
       });
     });
@@ -142,7 +143,7 @@ describe('the job API', () => {
       });
 
       expect(answer.status).toBe(409);
-      expect(answer.json.error).toBe('relay_limit');
+      expect(answer.json.code).toBe('relay_limit');
     });
 
     it('answers 400 naming each bad field', async () => {
@@ -155,7 +156,7 @@ describe('the job API', () => {
       });
 
       expect(answer.status).toBe(400);
-      expect(answer.json.error).toBe('invalid_relay');
+      expect(answer.json.code).toBe('invalid_relay');
       expect(
         answer.json.issues.map((issue: { path: string }) => issue.path).sort(),
       ).toEqual(['id', 'source']);
@@ -168,7 +169,7 @@ describe('the job API', () => {
 
       expect(answer.status).toBe(400);
       expect(answer.json).toMatchObject({
-        error: 'invalid_json',
+        code: 'invalid_json',
         issues: [{ path: '(body)' }],
       });
     });
@@ -193,7 +194,7 @@ describe('the job API', () => {
       const answer = await agent.request('POST', '/relays', { body });
 
       expect(answer.status).toBe(413);
-      expect(answer.json.error).toBe('body_too_large');
+      expect(answer.json.code).toBe('body_too_large');
     });
 
     it('answers 400 naming the source when its URL is over the length limit', async () => {
@@ -298,7 +299,7 @@ describe('deleting a relay while its start is being confirmed', () => {
       expect(deleted.status).toBe(204);
       expect(answer.status).toBe(409);
       expect(answer.json).toMatchObject({
-        error: 'relay_stopped',
+        code: 'relay_stopped',
         issues: [{ path: 'id' }],
       });
       expect((await agent.request('GET', '/relays')).json.relays).toEqual([]);

@@ -195,7 +195,7 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
 
     expect(answer.status).toBe(502);
     expect(answer.json).toMatchObject({
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'connect_failed',
       cause: 'connect_timeout',
     });
@@ -224,7 +224,7 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
 
     expect(answer.status).toBe(502);
     expect(answer.json).toMatchObject({
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'connect_failed',
       cause: 'no_route_to_host',
     });

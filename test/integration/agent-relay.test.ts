@@ -115,7 +115,7 @@ describe('relaying real streams with ffmpeg on loopback', () => {
 
     expect(answer.status).toBe(502);
     expect(answer.json).toMatchObject({
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'origin_error',
     });
     expect(answer.json.detail).toContain('404 Not Found');
@@ -130,7 +130,7 @@ describe('relaying real streams with ffmpeg on loopback', () => {
 
     expect(answer.status).toBe(502);
     expect(answer.json).toMatchObject({
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'origin_error',
       cause: 'connection_refused',
     });
@@ -150,7 +150,7 @@ describe('relaying real streams with ffmpeg on loopback', () => {
 
     expect(answer.status).toBe(502);
     expect(answer.json).toMatchObject({
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'error',
     });
     expect(answer.json.detail).toMatch(/^push target: .*Connection refused/);

@@ -41,7 +41,12 @@ const flowing = (): AgentReply => ({
 });
 const failedStart = (status: string, detail: string): AgentReply => ({
   status: 502,
-  body: { error: 'relay_failed', status, detail },
+  body: {
+    code: 'relay_failed',
+    error: 'the relay failed before it flowed; the job was not kept',
+    status,
+    detail,
+  },
 });
 const connectFailed = () =>
   failedStart(
@@ -64,7 +69,7 @@ const onPost =
     post: Handler,
     other: Handler = () => ({
       status: 404,
-      body: { error: 'relay_not_found' },
+      body: { code: 'relay_not_found', error: 'no such relay' },
     }),
   ): Handler =>
   (request) =>
@@ -167,7 +172,14 @@ describe('dispatch: where the job lands', () => {
   it('treats 409 relay_exists as landed when the agent already runs this very job', async () => {
     const same = await startFakeAgent({
       reply: onPost(
-        () => ({ status: 409, body: { error: 'relay_exists', issues: [] } }),
+        () => ({
+          status: 409,
+          body: {
+            code: 'relay_exists',
+            error: 'a relay with this id runs another job',
+            issues: [],
+          },
+        }),
         () => ({ status: 200, body: { ...JOB, status: 'ok', runs: 1 } }),
       ),
     });
@@ -205,6 +217,30 @@ describe('dispatch: where the job lands', () => {
 });
 
 describe('dispatch: moving on', () => {
+  it('reads the code of an agent older than the error contract from its "error" field', async () => {
+    // Prepare
+    const { agents } = await agentsAnswering(
+      () => ({
+        status: 502,
+        body: {
+          error: 'relay_failed',
+          status: 'connect_failed',
+          detail: 'Connection timed out',
+        },
+      }),
+      flowing,
+    );
+    // Act
+    const result = await dispatch(JOB, agents, { token: TOKEN });
+    // Assess
+    expect(result.attempts[0]).toMatchObject({
+      outcome: 'failed_start',
+      code: 'relay_failed',
+      status: 'connect_failed',
+    });
+    expect(result).toMatchObject({ landed: true, agent: agents[1] });
+  });
+
   it('moves on after a failed start and reports the agent status and detail of the failed one', async () => {
     const { fakes, agents } = await agentsAnswering(connectFailed, flowing);
 
@@ -222,7 +258,7 @@ describe('dispatch: moving on', () => {
     expect(result.attempts[0]).toMatchObject({
       agent: agents[0],
       httpStatus: 502,
-      error: 'relay_failed',
+      code: 'relay_failed',
       status: 'connect_failed',
       detail: expect.stringContaining('Connection timed out'),
       networkError: null,
@@ -248,28 +284,40 @@ describe('dispatch: moving on', () => {
     ],
     [
       '401',
-      { status: 401, body: { error: 'unauthorized' } },
+      {
+        status: 401,
+        body: {
+          code: 'unauthorized',
+          error: 'the agent token is missing or wrong',
+        },
+      },
       /agent refused our token \(HTTP 401\)/,
     ],
     [
       '403',
-      { status: 403, body: { error: 'forbidden' } },
+      { status: 403, body: { code: 'forbidden', error: 'forbidden' } },
       /agent refused our token \(HTTP 403\)/,
     ],
     [
       '409 relay_limit',
-      { status: 409, body: { error: 'relay_limit' } },
+      {
+        status: 409,
+        body: {
+          code: 'relay_limit',
+          error: 'this agent runs its maximum number of relays',
+        },
+      },
       /agent at its relay limit/,
     ],
     [
       '429',
-      { status: 429, body: { error: 'busy' } },
+      { status: 429, body: { code: 'busy', error: 'busy' } },
       /agent busy \(HTTP 429\)/,
     ],
     ['503', { status: 503 }, /agent busy \(HTTP 503\)/],
     [
       '500',
-      { status: 500, body: { error: 'internal' } },
+      { status: 500, body: { code: 'internal', error: 'internal error' } },
       /agent answered HTTP 500 internal/,
     ],
     [
@@ -296,7 +344,13 @@ describe('dispatch: moving on', () => {
   it('moves on from 409 relay_exists when the relay under that id is another job', async () => {
     const other = await startFakeAgent({
       reply: onPost(
-        () => ({ status: 409, body: { error: 'relay_exists' } }),
+        () => ({
+          status: 409,
+          body: {
+            code: 'relay_exists',
+            error: 'a relay with this id runs another job',
+          },
+        }),
         () => ({
           status: 200,
           body: {
@@ -363,7 +417,8 @@ describe('dispatch: moving on', () => {
     const invalid = (): AgentReply => ({
       status: 400,
       body: {
-        error: 'invalid_relay',
+        code: 'invalid_relay',
+        error: 'the relay job is not valid',
         issues: [
           {
             path: 'source',
@@ -386,7 +441,7 @@ describe('dispatch: moving on', () => {
     expect(result.attempts[0]).toMatchObject({
       outcome: 'bad_job',
       httpStatus: 400,
-      error: 'invalid_relay',
+      code: 'invalid_relay',
     });
     expect(result.reason).toBe(
       'the agent refused the job as invalid: source must be an http(s), rtmp(s), rtsp or srt URL; no other agent tried',
@@ -461,7 +516,13 @@ describe('dispatch: when no agent takes the job', () => {
   it('counts each kind of failure in words when they differ', async () => {
     const { fakes, agents } = await agentsAnswering(
       connectFailed,
-      () => ({ status: 401, body: { error: 'unauthorized' } }),
+      () => ({
+        status: 401,
+        body: {
+          code: 'unauthorized',
+          error: 'the agent token is missing or wrong',
+        },
+      }),
       connectFailed,
       flowing,
     );

@@ -46,7 +46,8 @@ const flowing = (): AgentReply => ({
 const connectFailed = (): AgentReply => ({
   status: 502,
   body: {
-    error: 'relay_failed',
+    code: 'relay_failed',
+    error: 'the relay failed before it flowed; the job was not kept',
     status: 'connect_failed',
     detail:
       'Connection to tcp://origin.example:1935 failed: Connection timed out',
@@ -59,7 +60,10 @@ const onPost =
   (request: SeenHttpRequest): AgentReply =>
     request.method === 'POST'
       ? post()
-      : { status: 404, body: { error: 'relay_not_found' } };
+      : {
+          status: 404,
+          body: { code: 'relay_not_found', error: 'no such relay' },
+        };
 
 /** The JSON lines on stderr whose message is "attempt". */
 const attemptLines = (stderr: string) =>
@@ -218,7 +222,8 @@ describe('relaywatch-dispatch moving on through several agents', () => {
     const invalid = (): AgentReply => ({
       status: 400,
       body: {
-        error: 'invalid_relay',
+        code: 'invalid_relay',
+        error: 'the relay job is not valid',
         issues: [
           { path: 'target', message: 'must be an rtmp(s), srt or http(s) URL' },
         ],

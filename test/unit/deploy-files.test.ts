@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../clients/agent/config.js';
-import { BUILT_BINS } from '../../clients/build.js';
+import { BUILT_BINS } from '../../infra/build.js';
 
 const read = (path: string) =>
   readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');

@@ -115,7 +115,10 @@ describe('apiHandler auth', () => {
       /^Bearer realm="relaywatch"/,
     );
     expect(response.headers?.['content-type']).toMatch(/^application\/json/);
-    expect(body).toEqual({ error: expect.stringContaining('bearer token') });
+    expect(body).toEqual({
+      code: 'unauthorized',
+      error: expect.stringContaining('bearer token'),
+    });
   });
 
   it('answers 401 when the authorization header is not a bearer token', async () => {
@@ -130,7 +133,7 @@ describe('apiHandler auth', () => {
     expect(response.headers?.['www-authenticate']).toContain(
       'error="invalid_token"',
     );
-    expect(body).toEqual({ error: 'unknown token' });
+    expect(body).toEqual({ code: 'unauthorized', error: 'unknown token' });
   });
 
   it('answers 403 naming the role needed to a token of the wrong role', async () => {
@@ -139,7 +142,10 @@ describe('apiHandler auth', () => {
       event({ token: TOKENS.reader }),
     );
     expect(response.statusCode).toBe(403);
-    expect(body).toEqual({ error: expect.stringContaining('reporter role') });
+    expect(body).toEqual({
+      code: 'forbidden',
+      error: expect.stringContaining('reporter role'),
+    });
   });
 
   it('lets an admin token through a reader route', async () => {
@@ -221,6 +227,7 @@ describe('apiHandler body', () => {
       );
       expect(response.statusCode).toBe(415);
       expect(body).toEqual({
+        code: 'unsupported_media_type',
         error: expect.stringContaining('application/json'),
       });
     },
@@ -233,7 +240,10 @@ describe('apiHandler body', () => {
       { maxBodyBytes: 1024 },
     );
     expect(response.statusCode).toBe(413);
-    expect(body).toEqual({ error: expect.stringContaining('1024 bytes') });
+    expect(body).toEqual({
+      code: 'payload_too_large',
+      error: expect.stringContaining('1024 bytes'),
+    });
   });
 
   it('counts the limit in UTF-8 bytes, not characters', async () => {
@@ -250,6 +260,7 @@ describe('apiHandler body', () => {
       const { response, body } = await call(echo, event({ body: text }));
       expect(response.statusCode).toBe(400);
       expect(body).toEqual({
+        code: 'invalid_json',
         error: expect.stringMatching(/^body is not valid JSON/),
       });
     },
@@ -257,7 +268,7 @@ describe('apiHandler body', () => {
 });
 
 describe('apiHandler error mapping', () => {
-  it('writes a 400 with its issues as {"error", "issues"}', async () => {
+  it('writes a 400 with its issues as {"code", "error", "issues"}', async () => {
     const issues = [
       { path: 'heartbeats.3.ip', message: 'must be an IPv4 or IPv6 address' },
     ];
@@ -269,6 +280,7 @@ describe('apiHandler error mapping', () => {
     );
     expect(response.statusCode).toBe(400);
     expect(body).toEqual({
+      code: 'validation_failed',
       error: 'invalid heartbeats; nothing was stored',
       issues,
     });
@@ -279,7 +291,7 @@ describe('apiHandler error mapping', () => {
       throw notFound('no such ban');
     }, event({}));
     expect(response.statusCode).toBe(404);
-    expect(body).toEqual({ error: 'no such ban' });
+    expect(body).toEqual({ code: 'not_found', error: 'no such ban' });
   });
 
   it('keeps the headers of an HttpError', async () => {
@@ -294,7 +306,7 @@ describe('apiHandler error mapping', () => {
       throw new Error(SECRET);
     }, event({}));
     expect(response.statusCode).toBe(500);
-    expect(body).toEqual({ error: 'internal error' });
+    expect(body).toEqual({ code: 'internal', error: 'internal error' });
     expect(response.body).not.toContain('10.1.2.3');
     // The detail goes to the log instead, for the operator.
     expect(
@@ -309,7 +321,7 @@ describe('apiHandler error mapping', () => {
       throw new HttpError(502, SECRET);
     }, event({}));
     expect(response.statusCode).toBe(502);
-    expect(body).toEqual({ error: 'internal error' });
+    expect(body).toEqual({ code: 'internal', error: 'internal error' });
   });
 
   it('answers a generic 500 when something that is not an Error is thrown', async () => {
@@ -317,7 +329,7 @@ describe('apiHandler error mapping', () => {
       throw { message: SECRET };
     }, event({}));
     expect(response.statusCode).toBe(500);
-    expect(body).toEqual({ error: 'internal error' });
+    expect(body).toEqual({ code: 'internal', error: 'internal error' });
   });
 
   it.each([
@@ -337,7 +349,10 @@ describe('apiHandler error mapping', () => {
       }, event({}));
       expect(response.statusCode).toBe(503);
       expect(response.headers?.['retry-after']).toBe('1');
-      expect(body).toEqual({ error: expect.stringContaining('retry') });
+      expect(body).toEqual({
+        code: 'store_unavailable',
+        error: expect.stringContaining('retry'),
+      });
       expect(response.body).not.toContain('10.1.2.3');
     },
   );

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { withKnobTables } from '../../clients/knob-tables.js';
 import { KNOBS } from '../../functions/core/config.js';
+import { withKnobTables } from '../../infra/knob-tables.js';
 
 describe('the README knob table', () => {
   const readme = readFileSync(

@@ -1,3 +1,4 @@
+import type { IpEvidence } from '#contract/views';
 import type { Ban } from '../blocklist.js';
 import { isBanActive } from '../blocklist.js';
 import type { Config } from '../config.js';
@@ -8,6 +9,9 @@ import type { Leases } from '../leases.js';
 import { getOrInsert } from '../maps.js';
 import type { MinuteTally, StatusCounts } from '../tally.js';
 import { addCounts, emptyCounts, UNKNOWN_ORIGIN } from '../tally.js';
+
+/** An IP's evidence is shown to clients (GET /v1/fleet, the CLI): the contract defines it. */
+export type { IpEvidence };
 
 /**
  * The knobs the policy reads: a slice of Config, so their names, types and
@@ -64,25 +68,6 @@ export type PolicyInput = {
    * against the clock, is left to the live decisions.
    */
   closing?: boolean;
-};
-
-/** What the numbers were when a rule fired: kept with every event. */
-export type IpEvidence = {
-  ip: string;
-  /** ok + connect_failed on origins not in outage: the samples that count. */
-  samples: number;
-  ok: number;
-  connectFailed: number;
-  failRatio: number;
-  /** connect_failed on origins in outage: counted against no machine. */
-  excusedFailures: number;
-  /** connect_failed on origins no other IP reached in the window: nothing to cross-check, so not counted. */
-  uncorroboratedFailures: number;
-  /** connect_failed delivered more than the grace after it was observed (a backlog): counted against no machine. */
-  lateFailures: number;
-  originErrors: number;
-  errors: number;
-  origins: number;
 };
 
 export type OriginEvidence = {

@@ -4,11 +4,12 @@
  * FLAGS and the operator CLI's options. `npm run docs:knobs` writes them into
  * README.md between their markers; a unit test fails when the README differs.
  */
+
+import { SETTINGS } from '../clients/agent/config.js';
+import { OPTIONS } from '../clients/cli/cli.js';
+import { FLAGS } from '../clients/dispatcher/flags.js';
+import { settingsMarkdown } from '../clients/settings.js';
 import { KNOBS } from '../functions/core/config.js';
-import { SETTINGS } from './agent/config.js';
-import { OPTIONS } from './cli/cli.js';
-import { FLAGS } from './dispatcher/flags.js';
-import { settingsMarkdown } from './settings.js';
 
 /** The status center's knobs: variable, default, meaning. */
 function statusCenterMarkdown(): string {

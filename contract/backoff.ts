@@ -2,7 +2,8 @@
  * Exponential backoff with jitter: the one delay rule of every retry in
  * relaywatch (the agent restarting a relay and re-sending a report, the store
  * re-sending DynamoDB's unprocessed items). Pure: the random source is a
- * parameter.
+ * parameter. In the contract because it is also how a client must retry the
+ * status center: back off, and honour Retry-After.
  *
  * The planned delay starts at `minMs`, doubles per attempt and stops at
  * `maxMs`. With "equal" jitter (the default) half of it is fixed and half
