@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Logger } from '../log.js';
 import { invocationLogger } from '../log.js';
+import { handlerName, writeErrorMetric } from '../metrics.js';
 import type { HttpRoute, Role } from '../routes.js';
 import { ROLE_ADMITS } from '../routes.js';
 import { isRetryableStoreError } from '../store/errors.js';
@@ -25,6 +26,8 @@ export type ApiRequest = {
 export type ApiHandlerOptions = {
   /** Largest body accepted, in bytes; larger gets 413. 0: the route takes no body. */
   maxBodyBytes?: number;
+  /** Called when the route's handler refuses an authorized request (a 4xx HttpError): to count what was refused. */
+  onRefused?: (request: ApiRequest, error: HttpError) => void;
 };
 
 const DEFAULT_MAX_BODY_BYTES = 16_384;
@@ -125,6 +128,7 @@ export function apiHandler(
   options: ApiHandlerOptions = {},
 ) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const handler = handlerName(route.entry);
   return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context>({
     timeoutEarlyInMillis: 0,
   })
@@ -136,12 +140,13 @@ export function apiHandler(
           route: `${route.method} ${route.path}`,
         });
         if (error instanceof HttpError) {
-          if (error.statusCode >= 500)
+          if (error.statusCode >= 500) {
             log.error('request failed', {
               status: error.statusCode,
               error: error.message,
             });
-          else
+            writeErrorMetric(log, handler, 'internal');
+          } else
             log.info('request refused', {
               status: error.statusCode,
               error: error.message,
@@ -158,6 +163,7 @@ export function apiHandler(
           );
         } else if (isRetryableStoreError(error)) {
           log.warn('store busy', { error: String(error) });
+          writeErrorMetric(log, handler, 'store_busy');
           request.response = json(
             503,
             {
@@ -171,6 +177,7 @@ export function apiHandler(
             error: String(error),
             stack: (error as Error | undefined)?.stack,
           });
+          writeErrorMetric(log, handler, 'internal');
           request.response = json(500, { error: 'internal error' });
         }
       },
@@ -181,13 +188,20 @@ export function apiHandler(
       });
       const principal = await authorize(event, route, runtime);
       const body = readBody(event, maxBodyBytes);
-      return handle({
+      const request: ApiRequest = {
         event,
         body,
         role: principal.role,
         principal,
         log,
         now: runtime.now(),
-      });
+      };
+      try {
+        return await handle(request);
+      } catch (error) {
+        if (error instanceof HttpError && error.statusCode < 500)
+          options.onRefused?.(request, error);
+        throw error;
+      }
     });
 }

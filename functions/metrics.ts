@@ -1,0 +1,158 @@
+import { getOrInsert } from './core/maps.js';
+import type { Decision, Verdict } from './core/policy.js';
+import { RULES } from './core/policy.js';
+import type { Logger } from './log.js';
+import { schedules } from './routes.js';
+
+/**
+ * The metrics relaywatch writes beyond its gauges, and their dimensions. Each
+ * line is in the series of the service alone (the total) and of the service
+ * with each of its dimensions (log.ts, metricDimensionSets), so:
+ *
+ * - Decisions, and the rule's own counter (BansDecided, SilentBans,
+ *   CappedBans, Releases, FleetSilence): by `rule` (an entry of RULES:
+ *   fail-ratio, silent, ...) and by `kind` (ban, release, capped, ...).
+ * - Heartbeats, and HeartbeatsAccepted / HeartbeatsStale / HeartbeatsRejected:
+ *   by `outcome` (accepted, stale, rejected).
+ * - Errors (and AggregationFailures, for the aggregation's): by `handler`
+ *   (the handler file: post-heartbeats, aggregate, ...; stable across
+ *   deployments, unlike a Lambda's generated name) and by `kind`.
+ *
+ * infra/cloud/monitoring.ts alarms on and charts these names with the same
+ * dimensions.
+ */
+export const METRIC_DIMENSIONS = {
+  decisions: ['rule', 'kind'],
+  heartbeats: ['outcome'],
+  errors: ['handler', 'kind'],
+} as const;
+
+/** A decision as charted: bans (escalations are bans too), releases, and the rest by their type. */
+export type DecisionKind = Exclude<Decision['type'], 'escalation'>;
+
+export function decisionKind(type: Decision['type']): DecisionKind {
+  return type === 'escalation' ? 'ban' : type;
+}
+
+/** The counters that decisions add to; zero in a minute without decisions. */
+export const DECISION_COUNTERS: readonly string[] = [
+  'Decisions',
+  ...new Set(RULES.flatMap((rule) => rule.metrics)),
+];
+
+/**
+ * The gauges of a decided minute from the policy's metrics, with every
+ * decision counter at 0: the counts themselves are written by
+ * writeDecisionMetrics, by rule and kind, for the decisions that took effect;
+ * the zeros keep the totals' series continuous.
+ */
+export function minuteGauges(
+  policyMetrics: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const gauges: Record<string, number> = {};
+  for (const [name, value] of Object.entries(policyMetrics))
+    gauges[name] = DECISION_COUNTERS.includes(name) ? 0 : value;
+  for (const name of DECISION_COUNTERS) gauges[name] = 0;
+  return gauges;
+}
+
+/** One metric line per (rule, kind) of these decisions: Decisions, and the rule's own counter. */
+export function writeDecisionMetrics(
+  log: Logger,
+  verdicts: readonly Verdict[],
+): void {
+  const groups = new Map<
+    string,
+    { rule: string; kind: DecisionKind; values: Record<string, number> }
+  >();
+  for (const verdict of verdicts) {
+    const kind = decisionKind(verdict.decision.type);
+    const group = getOrInsert(groups, `${verdict.by} ${kind}`, () => ({
+      rule: verdict.by,
+      kind,
+      values: { Decisions: 0 },
+    }));
+    group.values.Decisions = (group.values.Decisions ?? 0) + 1;
+    if (verdict.metric)
+      group.values[verdict.metric] = (group.values[verdict.metric] ?? 0) + 1;
+  }
+  for (const { rule, kind, values } of groups.values())
+    log.metrics(values, { rule, kind });
+}
+
+export type HeartbeatOutcome = 'accepted' | 'stale' | 'rejected';
+
+const HEARTBEAT_COUNTER: Record<HeartbeatOutcome, string> = {
+  accepted: 'HeartbeatsAccepted',
+  stale: 'HeartbeatsStale',
+  rejected: 'HeartbeatsRejected',
+};
+
+/**
+ * Heartbeats of one request by outcome. The accepted line is written for
+ * every stored request (its series never stops while agents report); stale
+ * and rejected only when there are some, to keep the lines per request few.
+ */
+export function writeHeartbeatMetrics(
+  log: Logger,
+  counts: Partial<Record<HeartbeatOutcome, number>>,
+): void {
+  for (const outcome of ['accepted', 'stale', 'rejected'] as const) {
+    const count = counts[outcome];
+    if (count === undefined || (count === 0 && outcome !== 'accepted'))
+      continue;
+    log.metrics(
+      { Heartbeats: count, [HEARTBEAT_COUNTER[outcome]]: count },
+      { outcome },
+    );
+  }
+}
+
+/**
+ * Where errors happen, by what went wrong: API 5xx (`internal`,
+ * `store_busy`), and the aggregation's own failures (`state_unreadable`,
+ * `minute_failed`, `state_unwritable`), which also count in
+ * AggregationFailures.
+ */
+export type ErrorKind =
+  | 'internal'
+  | 'store_busy'
+  | 'state_unreadable'
+  | 'minute_failed'
+  | 'state_unwritable';
+
+/** The `handler` dimension of a route or schedule entry: its file name, 'handlers/post-heartbeats.ts' → 'post-heartbeats'. */
+export function handlerName(entry: string): string {
+  return (
+    entry
+      .replace(/^.*\//, '')
+      .replace(/\.[cm]?[jt]s$/, '')
+      .replace(/[^a-z0-9-]/gi, '') || 'unknown'
+  );
+}
+
+/** One error of an API handler (a 5xx answer). */
+export function writeErrorMetric(
+  log: Logger,
+  handler: string,
+  kind: ErrorKind,
+): void {
+  log.metrics({ Errors: 1 }, { handler, kind });
+}
+
+/** The aggregate handler's name in the `handler` dimension. */
+export const AGGREGATE_HANDLER = handlerName(schedules.aggregate.entry);
+
+/** A failure the aggregation recorded and went past: an error, and one of AggregationFailures. */
+export function writeAggregationFailure(
+  log: Logger,
+  kind: Extract<
+    ErrorKind,
+    'state_unreadable' | 'minute_failed' | 'state_unwritable'
+  >,
+): void {
+  log.metrics(
+    { Errors: 1, AggregationFailures: 1 },
+    { handler: AGGREGATE_HANDLER, kind },
+  );
+}
