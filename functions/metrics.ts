@@ -30,6 +30,14 @@ export const METRIC_DIMENSIONS = {
 /** A decision as charted: bans (escalations are bans too), releases, and the rest by their type. */
 export type DecisionKind = Exclude<Decision['type'], 'escalation'>;
 
+/** The kinds a dashboard charts decisions by (the conditions have gauges of their own). */
+export const CHARTED_DECISION_KINDS = [
+  'ban',
+  'release',
+  'capped',
+  'allowlisted',
+] as const satisfies readonly DecisionKind[];
+
 export function decisionKind(type: Decision['type']): DecisionKind {
   return type === 'escalation' ? 'ban' : type;
 }
