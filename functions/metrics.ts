@@ -90,30 +90,41 @@ export function writeDecisionMetrics(
 
 export type HeartbeatOutcome = 'accepted' | 'stale' | 'rejected';
 
-const HEARTBEAT_COUNTER: Record<HeartbeatOutcome, string> = {
-  accepted: 'HeartbeatsAccepted',
-  stale: 'HeartbeatsStale',
-  rejected: 'HeartbeatsRejected',
-};
-
 /**
- * Heartbeats of one request by outcome. The accepted line is written for
- * every stored request (its series never stops while agents report); stale
- * and rejected only when there are some, to keep the lines per request few.
+ * Heartbeats of one request by outcome. `Heartbeats` splits them without
+ * overlap: accepted (stored and counted), stale (stored too late to count),
+ * rejected (refused with the request); its service series is every heartbeat
+ * received. HeartbeatsAccepted stays what the API answers as accepted (stale
+ * ones included); HeartbeatsStale and HeartbeatsRejected match their outcome.
+ * The accepted line is written for every stored request (its series never
+ * stops while agents report); stale and rejected only when there are some,
+ * to keep the lines per request few.
  */
 export function writeHeartbeatMetrics(
   log: Logger,
-  counts: Partial<Record<HeartbeatOutcome, number>>,
+  counts:
+    | { accepted: number; stale: number; rejected?: undefined }
+    | { rejected: number; accepted?: undefined; stale?: undefined },
 ): void {
-  for (const outcome of ['accepted', 'stale', 'rejected'] as const) {
-    const count = counts[outcome];
-    if (count === undefined || (count === 0 && outcome !== 'accepted'))
-      continue;
+  if (counts.accepted !== undefined) {
     log.metrics(
-      { Heartbeats: count, [HEARTBEAT_COUNTER[outcome]]: count },
-      { outcome },
+      {
+        Heartbeats: counts.accepted - counts.stale,
+        HeartbeatsAccepted: counts.accepted,
+      },
+      { outcome: 'accepted' },
     );
+    if (counts.stale > 0)
+      log.metrics(
+        { Heartbeats: counts.stale, HeartbeatsStale: counts.stale },
+        { outcome: 'stale' },
+      );
   }
+  if (counts.rejected)
+    log.metrics(
+      { Heartbeats: counts.rejected, HeartbeatsRejected: counts.rejected },
+      { outcome: 'rejected' },
+    );
 }
 
 /**
