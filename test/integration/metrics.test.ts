@@ -1,8 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { minuteOf, minuteStart } from '../../functions/core/minutes.js';
 import { createLogger, METRICS_NAMESPACE } from '../../functions/log.js';
+import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import type { TestStatusCenter } from '../helpers/status-center.js';
-import { apiClient, startStatusCenter } from '../helpers/status-center.js';
+import {
+  apiClient,
+  localEndpoint,
+  startStatusCenter,
+} from '../helpers/status-center.js';
 
 /** One EMF line as CloudWatch reads it: its dimension sets, and its values by name. */
 type MetricLine = {
@@ -171,5 +177,38 @@ describe('metric lines of an ingest and an aggregation run', () => {
     const [run] = withMetric('AggregationRuns');
     expect(run?.dimensionSets).toEqual([['service']]);
     expect(run?.fields.AggregationRuns).toBe(1);
+  });
+});
+
+describe('the local status center', () => {
+  it('writes no metric line unless asked (npm start: --metrics, --metrics-file)', async () => {
+    // Prepare: the runtime's own logger, as npm start builds it.
+    const center = await startLocalStatusCenter({
+      port: 0,
+      dynamodbEndpoint: localEndpoint(),
+      env: {
+        TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
+        LOG_LEVEL: 'error',
+        RELAYWATCH_AGGREGATE_WAITS: 'false',
+      },
+      schedule: false,
+      streams: false,
+    });
+    const written: string[] = [];
+    const spy = vi
+      .spyOn(process.stdout, 'write')
+      .mockImplementation((chunk) => {
+        written.push(String(chunk));
+        return true;
+      });
+    try {
+      // Act
+      await center.aggregate();
+    } finally {
+      spy.mockRestore();
+      await center.stop();
+    }
+    // Assess
+    expect(written.filter((line) => line.includes('"_aws"'))).toEqual([]);
   });
 });
