@@ -42,11 +42,14 @@ export function decisionKind(type: Decision['type']): DecisionKind {
   return type === 'escalation' ? 'ban' : type;
 }
 
-/** The counters that decisions add to; zero in a minute without decisions. */
-export const DECISION_COUNTERS: readonly string[] = [
-  'Decisions',
-  ...new Set(RULES.flatMap((rule) => rule.metrics)),
-];
+/**
+ * The counters that decisions add to; zero in a minute without decisions.
+ * A function, not a module constant, so the API functions' bundles, which
+ * import this module for their errors, leave the rules out.
+ */
+export function decisionCounters(): string[] {
+  return ['Decisions', ...new Set(RULES.flatMap((rule) => rule.metrics))];
+}
 
 /**
  * The gauges of a decided minute from the policy's metrics, with every
@@ -57,10 +60,11 @@ export const DECISION_COUNTERS: readonly string[] = [
 export function minuteGauges(
   policyMetrics: Readonly<Record<string, number>>,
 ): Record<string, number> {
+  const counters = decisionCounters();
   const gauges: Record<string, number> = {};
   for (const [name, value] of Object.entries(policyMetrics))
-    gauges[name] = DECISION_COUNTERS.includes(name) ? 0 : value;
-  for (const name of DECISION_COUNTERS) gauges[name] = 0;
+    gauges[name] = counters.includes(name) ? 0 : value;
+  for (const name of counters) gauges[name] = 0;
   return gauges;
 }
 
