@@ -12,9 +12,9 @@
  * (about 33 KB minified beside our 440 KB functions), but: both write through
  * a Console of their own on process.stdout with no sink to hand them, so the
  * tests that read log lines and the local runtime (metric lines only when
- * asked, or to a file) would have to patch stdout; the Logger keeps the
- * request context on one instance, while the local gateway serves concurrent
- * requests from one runtime; and Metrics holds one value per metric name per
+ * asked, or to a file) would have to patch stdout; outside Lambda's own
+ * invocation store the Logger keeps the request context on the instance,
+ * which the local gateway's concurrent requests share; and Metrics holds one value per metric name per
  * flush, where a run counts decisions of several rules under one name
  * (rule and kind dimensions), which means a singleMetric() flush per
  * dimension value anyway. The EMF shape, with its dimension sets, is a dozen
