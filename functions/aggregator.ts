@@ -22,6 +22,11 @@ import type {
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
 import type { Logger } from './log.js';
+import {
+  minuteGauges,
+  writeAggregationFailure,
+  writeDecisionMetrics,
+} from './metrics.js';
 import { isRetryableStoreError } from './store/errors.js';
 import type {
   AggregatorState,
@@ -113,14 +118,6 @@ function toEvent(
     enforced,
     ...verdict.event,
   };
-}
-
-/** Counts of the metrics named by these verdicts. */
-function metricsOf(verdicts: readonly Verdict[]): Record<string, number> {
-  const metrics: Record<string, number> = {};
-  for (const { metric } of verdicts)
-    if (metric) metrics[metric] = (metrics[metric] ?? 0) + 1;
-  return metrics;
 }
 
 /**
@@ -361,7 +358,7 @@ export function createAggregator(options: AggregatorOptions) {
         log.error('aggregator state unreadable; deciding without it', {
           error,
         });
-        log.metrics({ AggregationFailures: 1 });
+        writeAggregationFailure(log, 'state_unreadable');
       }
       const own: OwnWrites = {
         bans: new Map(),
@@ -477,8 +474,9 @@ export function createAggregator(options: AggregatorOptions) {
                 },
               );
             }
+            writeDecisionMetrics(log, outcome.taken);
             log.metrics({
-              ...result.metrics,
+              ...minuteGauges(result.metrics),
               BansInForce: seen.bans.length,
               CapInForce: result.capInForce ? 1 : 0,
               FleetSilent: previous?.fleetSilent ? 1 : 0,
@@ -499,7 +497,7 @@ export function createAggregator(options: AggregatorOptions) {
               minute: bucketId(minute),
               error,
             });
-            log.metrics({ AggregationFailures: 1 });
+            writeAggregationFailure(log, 'minute_failed');
             await events.putEvents([
               {
                 type: 'aggregation_failed',
@@ -591,8 +589,7 @@ export function createAggregator(options: AggregatorOptions) {
         const changed =
           taken.length > 0 ||
           result.fleetSilent !== (previous?.fleetSilent ?? false);
-        const counted = metricsOf(taken);
-        if (Object.keys(counted).length) log.metrics(counted);
+        writeDecisionMetrics(log, taken);
         let advanced = true;
         try {
           advanced =
@@ -605,7 +602,7 @@ export function createAggregator(options: AggregatorOptions) {
             at: new Date(at).toISOString(),
             error,
           });
-          log.metrics({ AggregationFailures: 1 });
+          writeAggregationFailure(log, 'state_unwritable');
           return summary;
         }
         if (!advanced) {

@@ -7,9 +7,18 @@
  * dispatcher write to stderr.
  *
  * Lambda lines carry the fields Powertools' Logger would add (service,
- * function name, request id, cold start), written here rather than through the
- * Powertools packages: the shape is a dozen lines, and the same logger serves
- * the agent and the dispatcher, which do not run in Lambda.
+ * function name, request id, cold start), written here rather than through
+ * @aws-lambda-powertools/logger and /metrics. Their bundle cost is small
+ * (about 33 KB minified beside our 440 KB functions), but: both write through
+ * a Console of their own on process.stdout with no sink to hand them, so the
+ * tests that read log lines and the local runtime (metric lines only when
+ * asked, or to a file) would have to patch stdout; outside Lambda's own
+ * invocation store the Logger keeps the request context on the instance,
+ * which the local gateway's concurrent requests share; and Metrics holds one value per metric name per
+ * flush, where a run counts decisions of several rules under one name
+ * (rule and kind dimensions), which means a singleMetric() flush per
+ * dimension value anyway. The EMF shape, with its dimension sets, is a dozen
+ * lines.
  */
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -21,15 +30,28 @@ export type Logger = {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
-  /** Emits counts as CloudWatch metrics (namespace METRICS_NAMESPACE, no dimensions) through EMF. */
-  metrics(values: Record<string, number>): void;
+  /**
+   * Emits values as CloudWatch metrics (namespace METRICS_NAMESPACE) through
+   * EMF, in the series of the service and, for each of `dimensions`, of the
+   * service and that dimension (see metricDimensionSets).
+   */
+  metrics(values: Record<string, number>, dimensions?: MetricDimensions): void;
   child(fields: LogFields): Logger;
 };
 
+/** Dimension name → value of one metric line, e.g. { rule: 'silent', kind: 'ban' }. */
+export type MetricDimensions = Readonly<Record<string, string>>;
+
+/**
+ * Where metric lines go: true (the default) with the log lines; false drops
+ * them (tests that do not look at them, npm start unless asked); a function
+ * receives them instead (npm start -- --metrics-file).
+ */
+export type MetricsSink = boolean | ((line: string) => void);
+
 export type LoggerOptions = {
   level: LogLevel;
-  /** false: drop metric lines (tests that do not look at them). */
-  metrics?: boolean;
+  metrics?: MetricsSink;
   fields?: LogFields;
   write?: (line: string) => void;
   now?: () => number;
@@ -43,12 +65,36 @@ function errorsAsText(_key: string, value: unknown): unknown {
 /** The one CloudWatch namespace of every relaywatch metric. */
 export const METRICS_NAMESPACE = 'Relaywatch';
 
+/**
+ * The service every Lambda line and metric names (the `service` dimension);
+ * POWERTOOLS_SERVICE_NAME replaces it, but the stack's alarms and dashboard
+ * (infra/cloud/monitoring.ts) watch this one.
+ */
+export const SERVICE_NAME = 'relaywatch';
+
+/**
+ * The dimension sets of a metric line: the service alone, so totals stay
+ * chartable and alarmable, and the service with each dimension of the line,
+ * one series per value (decisions by rule, by kind). A metric with
+ * dimensions is its own CloudWatch series: an alarm must name the same set.
+ */
+export function metricDimensionSets(
+  dimensions: MetricDimensions = {},
+): string[][] {
+  return [
+    ['service'],
+    ...Object.keys(dimensions)
+      .filter((name) => name !== 'service')
+      .map((name) => ['service', name]),
+  ];
+}
+
 /** Fields of every line of a Lambda's process: which service and function wrote it. */
 export function lambdaFields(
   env: Record<string, string | undefined>,
 ): LogFields {
   return {
-    service: env.POWERTOOLS_SERVICE_NAME ?? 'relaywatch',
+    service: env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
     ...(env.AWS_LAMBDA_FUNCTION_NAME
       ? { function: env.AWS_LAMBDA_FUNCTION_NAME }
       : {}),
@@ -96,16 +142,18 @@ export function createLogger(options: LoggerOptions): Logger {
     info: (message, fields) => emit('info', message, fields),
     warn: (message, fields) => emit('warn', message, fields),
     error: (message, fields) => emit('error', message, fields),
-    metrics(values) {
+    metrics(values, dimensions = {}) {
       if (options.metrics === false) return;
-      write(
+      const sink =
+        typeof options.metrics === 'function' ? options.metrics : write;
+      sink(
         `${JSON.stringify({
           _aws: {
             Timestamp: now(),
             CloudWatchMetrics: [
               {
                 Namespace: METRICS_NAMESPACE,
-                Dimensions: [[]],
+                Dimensions: metricDimensionSets(dimensions),
                 Metrics: Object.keys(values).map((Name) => ({
                   Name,
                   Unit: Name.endsWith('Seconds') ? 'Seconds' : 'Count',
@@ -114,6 +162,9 @@ export function createLogger(options: LoggerOptions): Logger {
             ],
           },
           ...base,
+          service:
+            typeof base.service === 'string' ? base.service : SERVICE_NAME,
+          ...dimensions,
           ...values,
         })}\n`,
       );

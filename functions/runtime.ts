@@ -1,6 +1,6 @@
 import type { Config } from './core/config.js';
 import { parseConfig } from './core/config.js';
-import type { Logger } from './log.js';
+import type { Logger, MetricsSink } from './log.js';
 import { createLogger, lambdaFields } from './log.js';
 import { createBanStore } from './store/ban-store.js';
 import { createBatchStore } from './store/batch-store.js';
@@ -40,6 +40,8 @@ export type RuntimeOverrides = Partial<
 > & {
   /** Replaces knobs after the environment was read (scenario tests). */
   config?: Partial<Config>;
+  /** Where the default log's metric lines go (log.ts); with the log lines unless set. */
+  metrics?: MetricsSink;
 };
 
 /**
@@ -62,7 +64,13 @@ export function createRuntime(
   const { tableName } = config;
   const log =
     overrides.log ??
-    createLogger({ level: config.logLevel, fields: lambdaFields(env) });
+    createLogger({
+      level: config.logLevel,
+      fields: lambdaFields(env),
+      ...(overrides.metrics === undefined
+        ? {}
+        : { metrics: overrides.metrics }),
+    });
   return {
     config,
     log,

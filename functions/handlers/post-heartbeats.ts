@@ -14,6 +14,7 @@ import type { ApiRuntime } from '../http/api-runtime.js';
 import { createApiRuntime } from '../http/api-runtime.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { accepted } from '../http/responses.js';
+import { writeHeartbeatMetrics } from '../metrics.js';
 import { routes } from '../routes.js';
 
 /** Heartbeats a machine token may not send: those of any IP but its own. */
@@ -71,6 +72,13 @@ async function receivedAtOf(
     );
   }
   return claim.receivedAt;
+}
+
+/** How many heartbeats a refused body held: the envelope's list, else one (none without a body). */
+function heartbeatsIn(body: unknown): number {
+  if (body === undefined) return 0;
+  const list = (body as { heartbeats?: unknown } | null)?.heartbeats;
+  return Array.isArray(list) ? list.length : 1;
 }
 
 /** POST /v1/heartbeats (reporter): validate all, pre-combine, one row per (minute, ip). */
@@ -140,9 +148,9 @@ export function createHandler(runtime: ApiRuntime) {
         stale: result.stale,
         rows: result.tallies.length,
       });
-      log.metrics({
-        HeartbeatsAccepted: result.accepted,
-        HeartbeatsStale: result.stale,
+      writeHeartbeatMetrics(log, {
+        accepted: result.accepted,
+        stale: result.stale,
       });
       return accepted(
         result.stale
@@ -150,7 +158,12 @@ export function createHandler(runtime: ApiRuntime) {
           : { accepted: result.accepted },
       );
     },
-    { maxBodyBytes: HEARTBEAT_LIMITS.maxBodyBytes },
+    {
+      maxBodyBytes: HEARTBEAT_LIMITS.maxBodyBytes,
+      // Invalid, foreign or conflicting: nothing of the request was stored.
+      onRefused: ({ log, body }) =>
+        writeHeartbeatMetrics(log, { rejected: heartbeatsIn(body) }),
+    },
   );
 }
 

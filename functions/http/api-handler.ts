@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { errorBody } from '#contract/errors';
 import type { Logger } from '../log.js';
 import { invocationLogger } from '../log.js';
+import { handlerName, writeErrorMetric } from '../metrics.js';
 import type { HttpRoute, Role } from '../routes.js';
 import { ROLE_ADMITS } from '../routes.js';
 import { isRetryableStoreError } from '../store/errors.js';
@@ -26,6 +27,8 @@ export type ApiRequest = {
 export type ApiHandlerOptions = {
   /** Largest body accepted, in bytes; larger gets 413. 0: the route takes no body. */
   maxBodyBytes?: number;
+  /** Called when the route's handler refuses an authorized request (a 4xx HttpError): to count what was refused. */
+  onRefused?: (request: ApiRequest, error: HttpError) => void;
 };
 
 const DEFAULT_MAX_BODY_BYTES = 16_384;
@@ -131,6 +134,7 @@ export function apiHandler(
   options: ApiHandlerOptions = {},
 ) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const handler = handlerName(route.entry);
   return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context>({
     timeoutEarlyInMillis: 0,
   })
@@ -142,12 +146,13 @@ export function apiHandler(
           route: `${route.method} ${route.path}`,
         });
         if (error instanceof HttpError) {
-          if (error.statusCode >= 500)
+          if (error.statusCode >= 500) {
             log.error('request failed', {
               status: error.statusCode,
               error: error.message,
             });
-          else
+            writeErrorMetric(log, handler, 'internal');
+          } else
             log.info('request refused', {
               status: error.statusCode,
               error: error.message,
@@ -161,6 +166,7 @@ export function apiHandler(
           );
         } else if (isRetryableStoreError(error)) {
           log.warn('store busy', { error: String(error) });
+          writeErrorMetric(log, handler, 'store_busy');
           request.response = json(
             503,
             errorBody(
@@ -174,6 +180,7 @@ export function apiHandler(
             error: String(error),
             stack: (error as Error | undefined)?.stack,
           });
+          writeErrorMetric(log, handler, 'internal');
           request.response = json(500, INTERNAL_ERROR);
         }
       },
@@ -184,13 +191,20 @@ export function apiHandler(
       });
       const principal = await authorize(event, route, runtime);
       const body = readBody(event, maxBodyBytes);
-      return handle({
+      const request: ApiRequest = {
         event,
         body,
         role: principal.role,
         principal,
         log,
         now: runtime.now(),
-      });
+      };
+      try {
+        return await handle(request);
+      } catch (error) {
+        if (error instanceof HttpError && error.statusCode < 500)
+          options.onRefused?.(request, error);
+        throw error;
+      }
     });
 }

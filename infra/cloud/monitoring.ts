@@ -19,7 +19,14 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../functions/log.js';
+import { RULES } from '../../functions/core/policy.js';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/log.js';
+import {
+  AGGREGATE_HANDLER,
+  CHARTED_DECISION_KINDS,
+  handlerName,
+} from '../../functions/metrics.js';
+import { routes } from '../../functions/routes.js';
 
 export type MonitoringProps = {
   table: Table;
@@ -34,13 +41,36 @@ export type MonitoringProps = {
 
 const FIVE_MINUTES = Duration.minutes(5);
 
-/** A metric the functions write through EMF (functions/log.ts). */
+/**
+ * A metric the functions write through EMF (functions/log.ts), in the series
+ * they write it to: the service's (the total), or the service's and one more
+ * dimension (functions/metrics.ts). A series is named by its dimensions as
+ * much as by its name: an alarm on the bare name would watch a series nobody
+ * writes and never fire.
+ */
 const relaywatchMetric = (
   metricName: string,
   statistic: string,
   period = FIVE_MINUTES,
+  dimension?: { name: string; value: string },
 ) =>
-  new Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, period });
+  new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    statistic,
+    period,
+    dimensionsMap: {
+      service: SERVICE_NAME,
+      ...(dimension ? { [dimension.name]: dimension.value } : {}),
+    },
+    ...(dimension ? { label: dimension.value } : {}),
+  });
+
+/** The handlers that write the Errors metric, by their `handler` dimension. */
+const ERROR_HANDLERS = [
+  ...Object.values(routes).map((route) => handlerName(route.entry)),
+  AGGREGATE_HANDLER,
+];
 
 /**
  * Alarms on relaywatch's own failures and on what it sees in the fleet, all to
@@ -113,6 +143,11 @@ export class Monitoring extends Construct {
           'A minute could not be decided and was moved past (an aggregation_failed event names it), or the state could not be read or written: detection ran with a gap.',
       },
     );
+    alarm('HandlerErrors', relaywatchMetric('Errors', 'Sum'), {
+      threshold: 5,
+      description:
+        'The functions answered 5xx or the aggregation went past a failure at least 5 times in 5 minutes (the dashboard splits Errors by handler and kind).',
+    });
     alarm('AggregationStopped', relaywatchMetric('AggregationRuns', 'Sum'), {
       threshold: 1,
       below: true,
@@ -259,9 +294,39 @@ export class Monitoring extends Construct {
           ]),
         ],
         [
+          graph(
+            'Decisions by rule',
+            RULES.map((rule) =>
+              relaywatchMetric('Decisions', 'Sum', minute, {
+                name: 'rule',
+                value: rule.name,
+              }),
+            ),
+          ),
+          graph(
+            'Decisions by kind',
+            CHARTED_DECISION_KINDS.map((kind) =>
+              relaywatchMetric('Decisions', 'Sum', minute, {
+                name: 'kind',
+                value: kind,
+              }),
+            ),
+          ),
+          graph(
+            'Errors by handler',
+            ERROR_HANDLERS.map((handler) =>
+              relaywatchMetric('Errors', 'Sum', minute, {
+                name: 'handler',
+                value: handler,
+              }),
+            ),
+          ),
+        ],
+        [
           graph('Heartbeats', [
             relaywatchMetric('HeartbeatsAccepted', 'Sum', minute),
             relaywatchMetric('HeartbeatsStale', 'Sum', minute),
+            relaywatchMetric('HeartbeatsRejected', 'Sum', minute),
           ]),
           graph('API', [
             props.api.metricCount({ period: minute }),

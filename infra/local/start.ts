@@ -1,5 +1,7 @@
+import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../functions/core/config.js';
+import type { MetricsSink } from '../../functions/log.js';
 import { publicRoutes, routes } from '../../functions/routes.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import {
@@ -21,6 +23,8 @@ Options (each also settable by the environment variable shown):
   --data-dir DIR        keep DynamoDB Local's data in DIR (RELAYWATCH_DATA_DIR; default: in memory)
   --dynamodb-endpoint U use this DynamoDB instead of starting one (DYNAMODB_ENDPOINT)
   --no-schedule         do not aggregate every minute (use POST /_local/run/aggregate)
+  --metrics             print the CloudWatch metric lines (EMF) with the logs; off by default
+  --metrics-file FILE   append the metric lines to FILE instead (one JSON object per line)
   -h, --help            this text
   --version             print the version
 
@@ -48,6 +52,8 @@ const { values } = (() => {
         'data-dir': { type: 'string' },
         'dynamodb-endpoint': { type: 'string' },
         'no-schedule': { type: 'boolean' },
+        metrics: { type: 'boolean' },
+        'metrics-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -73,6 +79,19 @@ const portOf = (name: string, text: string | undefined, fallback: number) => {
   return port;
 };
 
+// In Lambda every metric line goes to CloudWatch; here they are noise in the terminal unless asked for.
+const metricsFile = values['metrics-file'];
+const metricsSink: MetricsSink = metricsFile
+  ? (line) => appendFileSync(metricsFile, line)
+  : (values.metrics ?? false);
+if (metricsFile) {
+  try {
+    appendFileSync(metricsFile, '');
+  } catch (error) {
+    fail(`--metrics-file: ${(error as Error).message}`);
+  }
+}
+
 try {
   const center = await startLocalStatusCenter({
     port: portOf('--port / PORT', values.port ?? process.env.PORT, 3000),
@@ -86,6 +105,7 @@ try {
     dynamodbEndpoint:
       values['dynamodb-endpoint'] ?? process.env.DYNAMODB_ENDPOINT,
     schedule: !values['no-schedule'],
+    metrics: metricsSink,
   });
   const routeLines = [...Object.values(routes), LOCAL_AGGREGATE_ROUTE]
     .map(
@@ -107,6 +127,7 @@ relaywatch status center is running
   dashboard  ${center.url}${publicRoutes.getDashboard.path}  (paste the reader token)
   DynamoDB   ${center.dynamodbEndpoint} (table ${center.tableName}${(values['data-dir'] ?? process.env.RELAYWATCH_DATA_DIR) ? '' : ', in memory'})
   aggregation ${values['no-schedule'] ? 'on demand only' : 'every minute'}
+  metrics    ${metricsFile ? `appended to ${metricsFile}` : values.metrics ? 'printed with the logs' : 'off (--metrics, --metrics-file FILE)'}
 
 Tokens (Authorization: Bearer <token>)
   reporter  ${center.tokens.reporter}   (fleet-wide: may report for ANY IP; for trials)

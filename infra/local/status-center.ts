@@ -7,6 +7,7 @@ import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createApiRuntime } from '../../functions/http/api-runtime.js';
 import { badRequest } from '../../functions/http/errors.js';
 import { ok } from '../../functions/http/responses.js';
+import type { MetricsSink } from '../../functions/log.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import {
   publicRoutes,
@@ -61,6 +62,11 @@ export type LocalStatusCenterOptions = {
   schedule?: boolean;
   /** Feed the table's stream to the stream consumers (ban expiry events); default true. */
   streams?: boolean;
+  /**
+   * Where CloudWatch metric lines go; default nowhere: in a terminal they are
+   * noise (a few every minute). npm start --metrics or --metrics-file.
+   */
+  metrics?: MetricsSink;
   overrides?: RuntimeOverrides;
 };
 
@@ -135,6 +141,7 @@ export async function startLocalStatusCenter(
     // here, so nothing is copied into process.env.
     const runtime = await createApiRuntime(env, {
       sleep,
+      metrics: options.metrics ?? false,
       ...options.overrides,
     });
     const { config } = runtime;

@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRICS_NAMESPACE } from '../../functions/log.js';
+import {
+  METRICS_NAMESPACE,
+  metricDimensionSets,
+  SERVICE_NAME,
+} from '../../functions/log.js';
 import type { Synthesized } from './synth.js';
 import { nagFindings, resourcesOf, synthesize } from './synth.js';
 
@@ -25,9 +29,40 @@ function functionSources(dir = FUNCTIONS_DIR): string {
     .join('\n');
 }
 
+/**
+ * The CloudWatch series a dashboard charts, as "Name dim=value ..." (dimensions
+ * sorted), for the Relaywatch namespace. The body is an Fn::Join of JSON
+ * text and references; the references only ever stand for values.
+ */
+function dashboardSeries(template: Template): string[] {
+  const [dashboard] = Object.values(
+    resourcesOf(template, 'AWS::CloudWatch::Dashboard'),
+  );
+  const join = (
+    dashboard!.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] }
+  )['Fn::Join'][1];
+  const body = JSON.parse(
+    join.map((part) => (typeof part === 'string' ? part : 'ref')).join(''),
+  ) as {
+    widgets: Array<{ properties: { metrics?: unknown[][] } }>;
+  };
+  return body.widgets.flatMap((widget) =>
+    (widget.properties.metrics ?? []).flatMap((entry) => {
+      const [namespace, name, ...rest] = entry;
+      if (namespace !== METRICS_NAMESPACE) return [];
+      const dimensions: string[] = [];
+      for (let i = 0; i + 1 < rest.length; i += 2)
+        if (typeof rest[i] === 'string')
+          dimensions.push(`${rest[i]}=${rest[i + 1]}`);
+      return [[name, ...dimensions.sort()].join(' ')];
+    }),
+  );
+}
+
 type AlarmProps = {
   MetricName?: string;
   Namespace?: string;
+  Dimensions?: Array<{ Name: string; Value: unknown }>;
   Metrics?: unknown;
   AlarmActions: unknown[];
   OKActions: unknown[];
@@ -69,6 +104,7 @@ describe("the stack's monitoring", () => {
     for (const name of [
       'AggregationErrors',
       'AggregationFailures',
+      'HandlerErrors',
       'AggregationStopped',
       'AggregationLag',
       'CapInForce',
@@ -140,6 +176,53 @@ describe("the stack's monitoring", () => {
     expect(names.length).toBeGreaterThan(3);
     for (const name of names)
       expect(sources, `metric ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
+  });
+
+  it('alarms on the series the functions write: every relaywatch metric in the service dimension set', () => {
+    const own = Object.values(alarms).filter(
+      (alarm) => alarm.Namespace === METRICS_NAMESPACE,
+    );
+    expect(own.length).toBeGreaterThan(3);
+    for (const alarm of own) {
+      expect(alarm.Dimensions, alarm.MetricName).toEqual([
+        { Name: 'service', Value: SERVICE_NAME },
+      ]);
+      // A set the writer puts every line in (functions/log.ts).
+      expect(metricDimensionSets()).toContainEqual(
+        alarm.Dimensions!.map((d) => d.Name),
+      );
+    }
+    expect(alarmNamed('HandlerErrors')).toMatchObject({
+      MetricName: 'Errors',
+      Statistic: 'Sum',
+    });
+  });
+
+  it('charts decisions by rule and kind, errors by handler, each in the service series the functions write', () => {
+    const series = dashboardSeries(template);
+    for (const expected of [
+      'BansInForce service=relaywatch',
+      'AggregationLagSeconds service=relaywatch',
+      'HeartbeatsAccepted service=relaywatch',
+      'Decisions rule=fail-ratio service=relaywatch',
+      'Decisions rule=silent service=relaywatch',
+      'Decisions kind=ban service=relaywatch',
+      'Decisions kind=release service=relaywatch',
+      'Errors handler=post-heartbeats service=relaywatch',
+      'Errors handler=aggregate service=relaywatch',
+    ])
+      expect(series).toContain(expected);
+    // Every relaywatch series charted is one the writer puts lines in: the service, plus at most one dimension.
+    const own = series.filter((line) => line.includes('service='));
+    expect(own.length).toBeGreaterThan(10);
+    for (const line of own) {
+      const names = line
+        .split(' ')
+        .slice(1)
+        .map((pair) => pair.split('=')[0]);
+      expect(names.length, line).toBeLessThanOrEqual(2);
+      expect(line).toContain(`service=${SERVICE_NAME}`);
+    }
   });
 
   it('has a dashboard showing the alarms and the metrics, and outputs the topic and the dashboard', () => {

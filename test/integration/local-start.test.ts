@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { portOpen } from '../../infra/local/dynamodb-local.js';
@@ -94,6 +96,67 @@ describe('npm start', () => {
       }
     },
   );
+});
+
+describe('npm start and metric lines', () => {
+  // Off by default: test/integration/metrics.test.ts (in process, no second npm start).
+  it('appends the EMF lines of an aggregation to the file --metrics-file names, not to the terminal', async () => {
+    const [port, dynamodbPort] = [await freePort(), await freePort()];
+    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-metrics-'));
+    const file = join(dir, 'metrics.jsonl');
+    const child = spawn(
+      'npm',
+      [
+        'start',
+        '--',
+        '--port',
+        String(port),
+        '--dynamodb-port',
+        String(dynamodbPort),
+        '--no-schedule',
+        '--metrics-file',
+        file,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const banner = await waitForOutput(
+        child,
+        'relaywatch status center is running',
+      );
+      const admin = banner.match(/^\s+admin\s+(\S+)/m)?.[1];
+      const response = await fetch(
+        `http://127.0.0.1:${port}/_local/run/aggregate`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${admin}`,
+            'content-type': 'application/json',
+          },
+          body: '{}',
+        },
+      );
+      expect(response.status).toBe(200);
+      const exited = new Promise<void>((resolve) =>
+        child.once('exit', () => resolve()),
+      );
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => (output += chunk));
+      child.kill('SIGTERM');
+      await exited;
+      expect(`${banner}${output}`).not.toContain('"_aws"');
+      const lines = (await readFile(file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(lines).toContainEqual(
+        expect.objectContaining({ AggregationRuns: 1, service: 'relaywatch' }),
+      );
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("the local programs' flags", () => {

@@ -584,8 +584,12 @@ describe('detection stories over HTTP on DynamoDB Local', () => {
           capped: [ip(2), ip(4)],
         }),
       );
+      // Counted by rule and kind, one metric line each (functions/metrics.ts).
       expect(s.logged).toContainEqual(
-        expect.objectContaining({ BansDecided: 2, CappedBans: 2 }),
+        expect.objectContaining({ kind: 'ban', BansDecided: 2 }),
+      );
+      expect(s.logged).toContainEqual(
+        expect.objectContaining({ kind: 'capped', CappedBans: 2 }),
       );
       table.push({
         scenario: 'cap in force (4/10 failing, fraction 0.2)',

@@ -377,6 +377,38 @@ describe('apiHandler error mapping', () => {
     expect(response.statusCode).toBe(500);
   });
 
+  it('counts each 5xx in Errors by handler and kind, and a refusal not at all', async () => {
+    // Prepare
+    const errorsIn = (lines: Record<string, unknown>[]) =>
+      lines.filter((line) => line.Errors !== undefined);
+    // Act
+    const unexpected = await call(async () => {
+      throw new Error(SECRET);
+    }, event({}));
+    const busy = await call(async () => {
+      throw new StoreUnavailableError('writes still unprocessed');
+    }, event({}));
+    const refused = await call(async () => {
+      throw badRequest('no');
+    }, event({}));
+    // Assess
+    expect(errorsIn(unexpected.lines)).toEqual([
+      expect.objectContaining({
+        Errors: 1,
+        handler: 'post-heartbeats',
+        kind: 'internal',
+        service: 'relaywatch',
+      }),
+    ]);
+    expect(errorsIn(busy.lines)).toEqual([
+      expect.objectContaining({
+        handler: 'post-heartbeats',
+        kind: 'store_busy',
+      }),
+    ]);
+    expect(errorsIn(refused.lines)).toEqual([]);
+  });
+
   it('passes a successful response through unchanged', async () => {
     const { response, body } = await call(
       async () => accepted({ accepted: 3 }),

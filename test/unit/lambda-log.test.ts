@@ -4,6 +4,7 @@ import {
   invocationLogger,
   lambdaFields,
   METRICS_NAMESPACE,
+  SERVICE_NAME,
 } from '../../functions/log.js';
 
 function capture() {
@@ -40,7 +41,7 @@ describe('Lambda log lines', () => {
     expect(typeof lines[0]!.coldStart).toBe('boolean');
   });
 
-  it('write metrics as EMF in the one namespace, seconds for *Seconds and counts for the rest, with the request id', () => {
+  it('write metrics as EMF in the one namespace and the service series, seconds for *Seconds and counts for the rest, with the request id', () => {
     const { log, lines } = capture();
     invocationLogger(log, { awsRequestId: 'req-3' }).metrics({
       BansInForce: 2,
@@ -50,7 +51,7 @@ describe('Lambda log lines', () => {
     expect(line!._aws.CloudWatchMetrics).toEqual([
       {
         Namespace: METRICS_NAMESPACE,
-        Dimensions: [[]],
+        Dimensions: [['service']],
         Metrics: [
           { Name: 'BansInForce', Unit: 'Count' },
           { Name: 'AggregationLagSeconds', Unit: 'Seconds' },
@@ -63,5 +64,54 @@ describe('Lambda log lines', () => {
       requestId: 'req-3',
       service: 'relaywatch',
     });
+  });
+
+  it('put a line with dimensions in the series of the service alone and of the service with each dimension', () => {
+    // Prepare
+    const { log, lines } = capture();
+    // Act
+    log.metrics(
+      { Decisions: 2, BansDecided: 2 },
+      { rule: 'fail-ratio', kind: 'ban' },
+    );
+    // Assess
+    const [line] = lines;
+    expect(line!._aws.CloudWatchMetrics[0].Dimensions).toEqual([
+      ['service'],
+      ['service', 'rule'],
+      ['service', 'kind'],
+    ]);
+    expect(line).toMatchObject({
+      service: SERVICE_NAME,
+      rule: 'fail-ratio',
+      kind: 'ban',
+      Decisions: 2,
+      BansDecided: 2,
+    });
+  });
+
+  it('send metric lines to the sink given, or nowhere, apart from the log lines', () => {
+    // Prepare
+    const logged: string[] = [];
+    const metrics: string[] = [];
+    const toSink = createLogger({
+      level: 'info',
+      write: (line) => void logged.push(line),
+      metrics: (line) => void metrics.push(line),
+    });
+    const dropped = createLogger({
+      level: 'info',
+      write: (line) => void logged.push(line),
+      metrics: false,
+    });
+    // Act
+    toSink.info('hello');
+    toSink.metrics({ AggregationRuns: 1 });
+    dropped.metrics({ AggregationRuns: 1 });
+    // Assess
+    expect(logged.map((line) => JSON.parse(line).message)).toEqual(['hello']);
+    expect(metrics.map((line) => JSON.parse(line).AggregationRuns)).toEqual([
+      1,
+    ]);
   });
 });
