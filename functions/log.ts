@@ -21,15 +21,18 @@
  * lines.
  */
 
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export type LogFields = Record<string, unknown>;
+import type {
+  Logger as LineLogger,
+  LoggerOptions as LineLoggerOptions,
+  LogFields,
+} from '#contract/log';
+import { createLogger as createLineLogger } from '#contract/log';
 
-export type Logger = {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+export type { LogFields, LogLevel } from '#contract/log';
+export { LOG_LEVELS, toStderr } from '#contract/log';
+
+/** The clients' line logger (#contract/log), plus CloudWatch metrics. */
+export type Logger = Omit<LineLogger, 'child'> & {
   /**
    * Emits values as CloudWatch metrics (namespace METRICS_NAMESPACE) through
    * EMF, in the series of the service and, for each of `dimensions`, of the
@@ -49,18 +52,7 @@ export type MetricDimensions = Readonly<Record<string, string>>;
  */
 export type MetricsSink = boolean | ((line: string) => void);
 
-export type LoggerOptions = {
-  level: LogLevel;
-  metrics?: MetricsSink;
-  fields?: LogFields;
-  write?: (line: string) => void;
-  now?: () => number;
-};
-
-/** Errors in fields are logged as "Name: message" (JSON.stringify would write {}). */
-function errorsAsText(_key: string, value: unknown): unknown {
-  return value instanceof Error ? `${value.name}: ${value.message}` : value;
-}
+export type LoggerOptions = LineLoggerOptions & { metrics?: MetricsSink };
 
 /** The one CloudWatch namespace of every relaywatch metric. */
 export const METRICS_NAMESPACE = 'Relaywatch';
@@ -122,26 +114,17 @@ export function invocationLogger(
   });
 }
 
-/** Writes to stderr: for the programs whose stdout is their answer. */
-export const toStderr = (line: string) => void process.stderr.write(line);
-
 export function createLogger(options: LoggerOptions): Logger {
+  const lines = createLineLogger(options);
   const write =
     options.write ?? ((line: string) => void process.stdout.write(line));
   const now = options.now ?? Date.now;
   const base = options.fields ?? {};
-  const threshold = LOG_LEVELS.indexOf(options.level);
-  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (LOG_LEVELS.indexOf(level) < threshold) return;
-    write(
-      `${JSON.stringify({ timestamp: new Date(now()).toISOString(), level, message, ...base, ...fields }, errorsAsText)}\n`,
-    );
-  };
   return {
-    debug: (message, fields) => emit('debug', message, fields),
-    info: (message, fields) => emit('info', message, fields),
-    warn: (message, fields) => emit('warn', message, fields),
-    error: (message, fields) => emit('error', message, fields),
+    debug: lines.debug,
+    info: lines.info,
+    warn: lines.warn,
+    error: lines.error,
     metrics(values, dimensions = {}) {
       if (options.metrics === false) return;
       const sink =
