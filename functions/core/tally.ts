@@ -38,7 +38,6 @@ export type MinuteTally = {
 export type EntryCounts = ArrayLike<number>;
 export type OriginVisitor = (origin: string, counts: EntryCounts) => void;
 
-const STATUSES = ['ok', 'connect_failed', 'origin_error', 'error'] as const;
 const scratchCounts = [0, 0, 0, 0, 0, 0, 0, 0];
 
 /** Visits a row's origins: through `eachOrigin` when the row has it, else from `origins`. */
@@ -47,12 +46,15 @@ export function visitOrigins(row: MinuteTally, visit: OriginVisitor): void {
     row.eachOrigin(visit);
     return;
   }
+  const c = scratchCounts;
   for (const { origin, kind, counts } of row.origins) {
     const base = kind === 'probe' ? 4 : 0;
-    scratchCounts.fill(0);
-    for (let i = 0; i < 4; i++)
-      scratchCounts[base + i] = counts[STATUSES[i] as HeartbeatStatus];
-    visit(origin, scratchCounts);
+    c[4 - base] = c[5 - base] = c[6 - base] = c[7 - base] = 0;
+    c[base] = counts.ok;
+    c[base + 1] = counts.connect_failed;
+    c[base + 2] = counts.origin_error;
+    c[base + 3] = counts.error;
+    visit(origin, c);
   }
 }
 
@@ -216,19 +218,6 @@ export function originId(origin: string): string {
  */
 export const unnamedOrigin = (id: string) => `#H${id}`;
 
-/** `array`, or a copy at least `size` long (doubling) with the same contents. */
-function atLeast<T extends Int32Array | Uint32Array>(
-  array: T,
-  size: number,
-): T {
-  if (size <= array.length) return array;
-  let length = Math.max(64, array.length * 2);
-  while (length < size) length *= 2;
-  const copy = new (array.constructor as new (length: number) => T)(length);
-  copy.set(array);
-  return copy;
-}
-
 /** Index of the four counts of a pair: ok, connect_failed, origin_error, error. */
 export const PAIR_OK = 0;
 export const PAIR_FAILED = 1;
@@ -321,8 +310,7 @@ export class WindowTally {
     let p = this.slot[o] as number;
     if (p < 0) {
       p = this.pairs++;
-      this.pairOrigin = atLeast(this.pairOrigin, this.pairs);
-      this.pairCounts = atLeast(this.pairCounts, this.pairs * 4);
+      if (this.pairs > this.pairOrigin.length) this.room(this.pairs);
       this.pairOrigin[p] = o;
       this.slot[o] = p;
     }
@@ -349,6 +337,18 @@ export class WindowTally {
     }
   };
 
+  /** Room for at least `pairs` pairs (the arena doubles). */
+  private room(pairs: number): void {
+    let length = this.pairOrigin.length * 2;
+    while (length < pairs) length *= 2;
+    const origins = new Int32Array(length);
+    origins.set(this.pairOrigin);
+    this.pairOrigin = origins;
+    const counts = new Uint32Array(length * 4);
+    counts.set(this.pairCounts);
+    this.pairCounts = counts;
+  }
+
   /** Folds one row in. */
   add(row: MinuteTally): void {
     this.rows++;
@@ -372,8 +372,7 @@ export class WindowTally {
     if (size === 0) start = this.pairs;
     else if (start + size !== this.pairs) {
       const to = this.pairs;
-      this.pairOrigin = atLeast(this.pairOrigin, to + size);
-      this.pairCounts = atLeast(this.pairCounts, (to + size) * 4);
+      if (to + size > this.pairOrigin.length) this.room(to + size);
       this.pairOrigin.copyWithin(to, start, start + size);
       this.pairCounts.copyWithin(to * 4, start * 4, (start + size) * 4);
       start = to;
