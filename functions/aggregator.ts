@@ -161,9 +161,11 @@ export function createAggregator(options: AggregatorOptions) {
   ): Promise<boolean> {
     if (config.dryRun) return true;
     if (decision.type === 'ban' || decision.type === 'escalation') {
-      const { applied } = await bans.putBanIfNoneInForce(decision.ban, now);
+      // The offense is written with the ban, in one transaction: one round trip, and never one without the other.
+      const { applied } = await bans.putBanIfNoneInForce(decision.ban, now, [
+        state.offenseItem(decision.ip, decision.ban.since),
+      ]);
       if (!applied) return false;
-      await state.addOffense(decision.ip, decision.ban.since);
       own.bans.set(decision.ip, decision.ban);
       own.lifted.delete(decision.ip);
       own.offenses.set(decision.ip, [
@@ -215,19 +217,38 @@ export function createAggregator(options: AggregatorOptions) {
     return tally;
   }
 
+  /**
+   * What a pass read of bans and offenses: its decisions (the minutes it
+   * closes, then the live one) read the ban list once and each IP's offenses
+   * once; this run's own writes are laid over every time.
+   */
+  type PassReads = {
+    bans?: Promise<Ban[]>;
+    offenses: Record<string, number[]>;
+    asked: Set<string>;
+  };
+  const newPassReads = (): PassReads => ({ offenses: {}, asked: new Set() });
+
   /** Bans in force at `now` and the offenses of the IPs that may be judged, with this run's own writes laid over. */
   async function bansAndOffenses(
     now: number,
     window: WindowTally,
     quiet: readonly string[],
     own: OwnWrites,
+    reads: PassReads,
   ) {
-    const suspects = [...new Set([...window.failingIps(), ...quiet])];
+    const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
+      (ip) => !reads.asked.has(ip),
+    );
+    // Bans read at the pass's first decision: the policy judges them at its own time (isBanActive).
+    reads.bans ??= bans.listBans(now);
     const [bansNow, offensesRead] = await Promise.all([
-      bans.listBans(now),
-      state.getOffenses(suspects),
+      reads.bans,
+      state.getOffenses(unasked),
     ]);
-    return withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
+    for (const ip of unasked) reads.asked.add(ip);
+    Object.assign(reads.offenses, offensesRead);
+    return withOwnWrites({ bans: bansNow, offenses: reads.offenses }, own);
   }
 
   /**
@@ -413,6 +434,7 @@ export function createAggregator(options: AggregatorOptions) {
       }
       if (options.deadline !== undefined && clock() > options.deadline) break;
       const fresh = new Map<number, Promise<MinuteTally[]>>();
+      const reads = newPassReads();
       const read = (minute: number) =>
         minuteClosesAt(minute, graceMs) <= at
           ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
@@ -441,7 +463,7 @@ export function createAggregator(options: AggregatorOptions) {
           const window = (await Promise.all(windowMinutes.map(read))).flat();
           leases = mergeLeases(leases, window, at, config);
           const windowTally = tallyOf(window);
-          const seen = await bansAndOffenses(now, windowTally, [], own);
+          const seen = await bansAndOffenses(now, windowTally, [], own, reads);
           const recent = await recentRows(
             minute,
             now,
@@ -550,6 +572,7 @@ export function createAggregator(options: AggregatorOptions) {
         windowTally,
         quietIps(leases, at, config),
         own,
+        reads,
       );
       const recent = await recentRows(
         minute,

@@ -70,10 +70,15 @@ export function createBanStore(options: BanStoreOptions) {
       ExpressionAttributeValues: { ':one': 1 },
     },
   };
-  /** Writes the ban change and the version bump together, or neither. */
-  const changeWithVersion = (change: Record<string, unknown>) =>
+  /** Writes the ban change and the version bump together (with `also`), or none of them. */
+  const changeWithVersion = (
+    change: Record<string, unknown>,
+    also: readonly Record<string, unknown>[] = [],
+  ) =>
     client.send(
-      new TransactWriteCommand({ TransactItems: [change, bumpVersion] }),
+      new TransactWriteCommand({
+        TransactItems: [change, bumpVersion, ...also],
+      }),
     );
   const listBans = async (now: number, consistent: boolean): Promise<Ban[]> => {
     const items = await queryItems(client, {
@@ -117,25 +122,30 @@ export function createBanStore(options: BanStoreOptions) {
 
     /**
      * Puts an automatic ban unless one is already in force: two overlapping
-     * aggregation runs cannot ban (and escalate) the same IP twice.
+     * aggregation runs cannot ban (and escalate) the same IP twice. `also`:
+     * transaction items written with the ban or not at all (its offense).
      */
     async putBanIfNoneInForce(
       ban: Ban,
       now: number,
+      also: readonly Record<string, unknown>[] = [],
     ): Promise<{ applied: boolean }> {
       try {
-        await changeWithVersion({
-          Put: {
-            TableName: tableName,
-            Item: toItem(ban),
-            ConditionExpression: NO_BAN_IN_FORCE,
-            ExpressionAttributeNames: {
-              '#pk': TABLE.partitionKey,
-              '#until': 'until',
+        await changeWithVersion(
+          {
+            Put: {
+              TableName: tableName,
+              Item: toItem(ban),
+              ConditionExpression: NO_BAN_IN_FORCE,
+              ExpressionAttributeNames: {
+                '#pk': TABLE.partitionKey,
+                '#until': 'until',
+              },
+              ExpressionAttributeValues: { ':now': now },
             },
-            ExpressionAttributeValues: { ':now': now },
           },
-        });
+          also,
+        );
         return { applied: true };
       } catch (error) {
         if (banConditionFailed(error)) return { applied: false };

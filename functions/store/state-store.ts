@@ -57,6 +57,8 @@ const PAGE_MAX_JSON_BYTES = 60_000;
 /** Pieces outlive a day of minutes given up on (the progress item then still names older pieces). */
 const PIECE_TTL_SECONDS = 2 * 86_400;
 const PROGRESS_FORMAT = 2;
+/** BatchGetItem calls in flight while reading offenses. */
+const READ_CONCURRENCY = 8;
 /** BatchWriteItem calls in flight while writing the pages. */
 const WRITE_CONCURRENCY = 4;
 const PIECE_FORMAT = 1;
@@ -160,6 +162,18 @@ export function createStateStore(options: StateStoreOptions) {
   const offensesKey = (ip: string) => ({
     [TABLE.partitionKey]: keys.offensesPartition(ip),
     [TABLE.sortKey]: keys.offenses(),
+  });
+
+  const offenseUpdate = (ip: string, start: number) => ({
+    TableName: tableName,
+    Key: offensesKey(ip),
+    UpdateExpression: 'ADD starts :start SET ip = :ip, #ttl = :ttl',
+    ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
+    ExpressionAttributeValues: {
+      ':start': new Set([start]),
+      ':ip': ip,
+      ':ttl': Math.floor(start / 1000) + OFFENSE_MEMORY_SECONDS,
+    },
   });
 
   type Read =
@@ -389,7 +403,10 @@ export function createStateStore(options: StateStoreOptions) {
       ips: readonly string[],
     ): Promise<Record<string, number[]>> {
       const offenses: Record<string, number[]> = {};
-      for (let start = 0; start < ips.length; start += 100) {
+      const chunks: number[] = [];
+      for (let start = 0; start < ips.length; start += 100) chunks.push(start);
+      let next = 0;
+      const readChunk = async (start: number) => {
         let request:
           | Record<string, { Keys: Record<string, unknown>[] }>
           | undefined = {
@@ -410,25 +427,28 @@ export function createStateStore(options: StateStoreOptions) {
           }
           request = result.UnprocessedKeys as typeof request;
         }
-      }
+      };
+      // A few BatchGetItem calls in flight: a minute with thousands of suspects reads them at once.
+      await Promise.all(
+        Array.from(
+          { length: Math.min(READ_CONCURRENCY, chunks.length) },
+          async () => {
+            while (next < chunks.length)
+              await readChunk(chunks[next++] as number);
+          },
+        ),
+      );
       return offenses;
     },
 
     /** Adds a ban start to the IP's history; a set, so a repeated run adds nothing. */
     async addOffense(ip: string, start: number): Promise<void> {
-      await client.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: offensesKey(ip),
-          UpdateExpression: 'ADD starts :start SET ip = :ip, #ttl = :ttl',
-          ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
-          ExpressionAttributeValues: {
-            ':start': new Set([start]),
-            ':ip': ip,
-            ':ttl': Math.floor(start / 1000) + OFFENSE_MEMORY_SECONDS,
-          },
-        }),
-      );
+      await client.send(new UpdateCommand(offenseUpdate(ip, start)));
+    },
+
+    /** The same addition as a transaction item, to write with the ban itself. */
+    offenseItem(ip: string, start: number): Record<string, unknown> {
+      return { Update: offenseUpdate(ip, start) };
     },
   };
 }
