@@ -153,27 +153,13 @@ export function createAggregator(options: AggregatorOptions) {
     offenses: Map<string, number[]>;
   };
 
-  /** Applies one decision; false when it did not take effect (a ban or lift raced with another writer). */
+  /** Applies one decision other than a ban; false when it did not take effect (a lift raced with another writer). */
   async function applyDecision(
     decision: Decision,
     now: number,
     own: OwnWrites,
   ): Promise<boolean> {
     if (config.dryRun) return true;
-    if (decision.type === 'ban' || decision.type === 'escalation') {
-      // The offense is written with the ban, in one transaction: one round trip, and never one without the other.
-      const { applied } = await bans.putBanIfNoneInForce(decision.ban, now, [
-        state.offenseItem(decision.ip, decision.ban.since),
-      ]);
-      if (!applied) return false;
-      own.bans.set(decision.ip, decision.ban);
-      own.lifted.delete(decision.ip);
-      own.offenses.set(decision.ip, [
-        ...(own.offenses.get(decision.ip) ?? []),
-        decision.ban.since,
-      ]);
-      return true;
-    }
     if (decision.type === 'release') {
       const lifted = await bans.liftBan(decision.ip, now, decision.ban.until);
       if (!lifted) return false;
@@ -182,6 +168,48 @@ export function createAggregator(options: AggregatorOptions) {
       return true;
     }
     return true;
+  }
+
+  /**
+   * Applies decisions; per decision, whether it took effect. Bans go in
+   * batches (each ban with its offense, one version bump a batch), the rest
+   * one by one, a few at a time.
+   */
+  async function applyDecisions(
+    decisions: readonly Decision[],
+    now: number,
+    own: OwnWrites,
+  ): Promise<boolean[]> {
+    const isBan = (
+      d: Decision,
+    ): d is Extract<Decision, { type: 'ban' | 'escalation' }> =>
+      d.type === 'ban' || d.type === 'escalation';
+    const applied = decisions.map(() => true);
+    if (config.dryRun) return applied;
+    const banned = decisions.flatMap((d, i) => (isBan(d) ? [{ d, i }] : []));
+    const taken = await bans.putBansIfNoneInForce(
+      banned.map(({ d }) => ({
+        ban: d.ban,
+        // The offense is written with the ban, in one transaction: never one without the other.
+        also: [state.offenseItem(d.ip, d.ban.since)],
+      })),
+      now,
+    );
+    banned.forEach(({ d, i }, n) => {
+      applied[i] = taken[n] ?? false;
+      if (!applied[i]) return;
+      own.bans.set(d.ip, d.ban);
+      own.lifted.delete(d.ip);
+      own.offenses.set(d.ip, [...(own.offenses.get(d.ip) ?? []), d.ban.since]);
+    });
+    const others = decisions.flatMap((d, i) => (isBan(d) ? [] : [{ d, i }]));
+    const results = await mapBounded(others, DECISION_CONCURRENCY, ({ d }) =>
+      applyDecision(d, now, own),
+    );
+    others.forEach(({ i }, n) => {
+      applied[i] = results[n] ?? false;
+    });
+    return applied;
   }
 
   function withOwnWrites(
@@ -294,10 +322,10 @@ export function createAggregator(options: AggregatorOptions) {
   ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
-    const applied = await mapBounded(
-      result.verdicts,
-      DECISION_CONCURRENCY,
-      (verdict) => applyDecision(verdict.decision, at.now, own),
+    const applied = await applyDecisions(
+      result.verdicts.map((verdict) => verdict.decision),
+      at.now,
+      own,
     );
     const lost = result.verdicts.filter((_, i) => !applied[i]);
     const taken = result.verdicts.filter(
