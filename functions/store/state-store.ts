@@ -134,21 +134,26 @@ export class StateFormatError extends Error {
   override name = 'StateFormatError';
 }
 
-/** Cuts `values` into pages of at most PAGE_MAX_JSON_BYTES of JSON each (at least one page). */
-function paginate<T>(values: readonly T[]): T[][] {
-  const pages: T[][] = [[]];
+/**
+ * Cuts `values` into pages of at most PAGE_MAX_JSON_BYTES of JSON each (at
+ * least one page), each page its JSON text: every value is serialised once.
+ */
+function paginate(values: readonly unknown[]): string[] {
+  const pages: string[] = [];
+  let page: string[] = [];
   let bytes = 2;
   for (const value of values) {
-    const size = Buffer.byteLength(JSON.stringify(value)) + 1;
-    const page = pages[pages.length - 1] as T[];
+    const json = JSON.stringify(value);
+    const size = Buffer.byteLength(json) + 1;
     if (page.length > 0 && bytes + size > PAGE_MAX_JSON_BYTES) {
-      pages.push([value]);
-      bytes = 2 + size;
-    } else {
-      page.push(value);
-      bytes += size;
+      pages.push(`[${page.join(',')}]`);
+      page = [];
+      bytes = 2;
     }
+    page.push(json);
+    bytes += size;
   }
+  pages.push(`[${page.join(',')}]`);
   return pages;
 }
 
@@ -342,11 +347,11 @@ export function createStateStore(options: StateStoreOptions) {
         capped: paginate(state.capped),
       };
       const items = (Object.keys(pages) as PieceKind[]).flatMap((kind) =>
-        (pages[kind] as unknown[][]).map((page, n) => ({
+        pages[kind].map((page, n) => ({
           [TABLE.partitionKey]: pieces,
           [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
           v: PIECE_FORMAT,
-          d: gzipSync(JSON.stringify(page)),
+          d: gzipSync(page),
           [TABLE.ttlAttribute]: expiresAt,
         })),
       );
