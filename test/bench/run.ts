@@ -68,6 +68,7 @@ import {
   FLEET_HEADERS,
   POLICY_HEADERS,
 } from './fleet.js';
+import { benchInMemory } from './in-memory.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE22 = join(ROOT, 'node_modules/.bin/node');
@@ -631,7 +632,13 @@ async function main() {
 }
 
 const fleet = fleetArgs(process.argv.slice(2));
-if (fleet)
+const inMemoryAt = process.argv.indexOf('--in-memory');
+if (inMemoryAt !== -1) {
+  const machines = Number(process.argv[inMemoryAt + 1]);
+  if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000)
+    throw new Error('--in-memory takes a machine count from 1 to 1,000,000');
+  process.stdout.write(`${JSON.stringify(await benchInMemory(machines))}\n`);
+} else if (fleet)
   await mainFleet(fleet.sizes, fleet.policySize, {
     viaStore: fleet.viaStore,
     ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
