@@ -21,6 +21,7 @@ import type {
 } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
+import { WindowTally } from './core/tally.js';
 import type { Logger } from './log.js';
 import {
   minuteGauges,
@@ -152,25 +153,13 @@ export function createAggregator(options: AggregatorOptions) {
     offenses: Map<string, number[]>;
   };
 
-  /** Applies one decision; false when it did not take effect (a ban or lift raced with another writer). */
+  /** Applies one decision other than a ban; false when it did not take effect (a lift raced with another writer). */
   async function applyDecision(
     decision: Decision,
     now: number,
     own: OwnWrites,
   ): Promise<boolean> {
     if (config.dryRun) return true;
-    if (decision.type === 'ban' || decision.type === 'escalation') {
-      const { applied } = await bans.putBanIfNoneInForce(decision.ban, now);
-      if (!applied) return false;
-      await state.addOffense(decision.ip, decision.ban.since);
-      own.bans.set(decision.ip, decision.ban);
-      own.lifted.delete(decision.ip);
-      own.offenses.set(decision.ip, [
-        ...(own.offenses.get(decision.ip) ?? []),
-        decision.ban.since,
-      ]);
-      return true;
-    }
     if (decision.type === 'release') {
       const lifted = await bans.liftBan(decision.ip, {
         now,
@@ -182,6 +171,48 @@ export function createAggregator(options: AggregatorOptions) {
       return true;
     }
     return true;
+  }
+
+  /**
+   * Applies decisions; per decision, whether it took effect. Bans go in
+   * batches (each ban with its offense, one version bump a batch), the rest
+   * one by one, a few at a time.
+   */
+  async function applyDecisions(
+    decisions: readonly Decision[],
+    now: number,
+    own: OwnWrites,
+  ): Promise<boolean[]> {
+    const isBan = (
+      d: Decision,
+    ): d is Extract<Decision, { type: 'ban' | 'escalation' }> =>
+      d.type === 'ban' || d.type === 'escalation';
+    const applied = decisions.map(() => true);
+    if (config.dryRun) return applied;
+    const banned = decisions.flatMap((d, i) => (isBan(d) ? [{ d, i }] : []));
+    const taken = await bans.putBansIfNoneInForce(
+      banned.map(({ d }) => ({
+        ban: d.ban,
+        // The offense is written with the ban, in one transaction: never one without the other.
+        also: [state.offenseItem(d.ip, d.ban.since)],
+      })),
+      now,
+    );
+    banned.forEach(({ d, i }, n) => {
+      applied[i] = taken[n] ?? false;
+      if (!applied[i]) return;
+      own.bans.set(d.ip, d.ban);
+      own.lifted.delete(d.ip);
+      own.offenses.set(d.ip, [...(own.offenses.get(d.ip) ?? []), d.ban.since]);
+    });
+    const others = decisions.flatMap((d, i) => (isBan(d) ? [] : [{ d, i }]));
+    const results = await mapBounded(others, DECISION_CONCURRENCY, ({ d }) =>
+      applyDecision(d, now, own),
+    );
+    others.forEach(({ i }, n) => {
+      applied[i] = results[n] ?? false;
+    });
+    return applied;
   }
 
   function withOwnWrites(
@@ -200,22 +231,55 @@ export function createAggregator(options: AggregatorOptions) {
     return { bans: [...byIp.values()], offenses };
   }
 
+  /**
+   * The last window folded, with its rows: a pass's closing decision and its
+   * live decision often judge the same rows (the minute just closed), and
+   * fold them once.
+   */
+  let folded: { rows: readonly MinuteTally[]; tally: WindowTally } | undefined;
+  function tallyOf(rows: readonly MinuteTally[]): WindowTally {
+    if (
+      folded?.rows.length === rows.length &&
+      folded.rows.every((row, i) => row === rows[i])
+    )
+      return folded.tally;
+    const tally = WindowTally.of(rows, { graceMs });
+    folded = { rows, tally };
+    return tally;
+  }
+
+  /**
+   * What a pass read of bans and offenses: its decisions (the minutes it
+   * closes, then the live one) read the ban list once and each IP's offenses
+   * once; this run's own writes are laid over every time.
+   */
+  type PassReads = {
+    bans?: Promise<Ban[]>;
+    offenses: Record<string, number[]>;
+    asked: Set<string>;
+  };
+  const newPassReads = (): PassReads => ({ offenses: {}, asked: new Set() });
+
   /** Bans in force at `now` and the offenses of the IPs that may be judged, with this run's own writes laid over. */
   async function bansAndOffenses(
     now: number,
-    window: readonly MinuteTally[],
+    window: WindowTally,
     quiet: readonly string[],
     own: OwnWrites,
+    reads: PassReads,
   ) {
-    const failing = window
-      .filter((row) => row.origins.some((o) => o.counts.connect_failed > 0))
-      .map((row) => row.ip);
-    const suspects = [...new Set([...failing, ...quiet])];
+    const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
+      (ip) => !reads.asked.has(ip),
+    );
+    // Bans read at the pass's first decision: the policy judges them at its own time (isBanActive).
+    reads.bans ??= bans.listBans(now);
     const [bansNow, offensesRead] = await Promise.all([
-      bans.listBans(now),
-      state.getOffenses(suspects),
+      reads.bans,
+      state.getOffenses(unasked),
     ]);
-    return withOwnWrites({ bans: bansNow, offenses: offensesRead }, own);
+    for (const ip of unasked) reads.asked.add(ip);
+    Object.assign(reads.offenses, offensesRead);
+    return withOwnWrites({ bans: bansNow, offenses: reads.offenses }, own);
   }
 
   /**
@@ -261,10 +325,10 @@ export function createAggregator(options: AggregatorOptions) {
   ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
-    const applied = await mapBounded(
-      result.verdicts,
-      DECISION_CONCURRENCY,
-      (verdict) => applyDecision(verdict.decision, at.now, own),
+    const applied = await applyDecisions(
+      result.verdicts.map((verdict) => verdict.decision),
+      at.now,
+      own,
     );
     const lost = result.verdicts.filter((_, i) => !applied[i]);
     const taken = result.verdicts.filter(
@@ -341,287 +405,299 @@ export function createAggregator(options: AggregatorOptions) {
       eventTime: number,
       options: { deadline?: number } = {},
     ): Promise<AggregationSummary> {
-      const summary: AggregationSummary = {
-        minutes: [],
-        failedMinutes: [],
-        passes: [],
-        waitedMs: 0,
-        decisions: [],
-        lostRaces: [],
-      };
-      let previous: AggregatorState | undefined;
       try {
-        previous = await state.getAggregatorState({ consistent: true });
-      } catch (error) {
-        if (isRetryableStoreError(error)) throw error;
-        // Unreadable state must not stop detection either: decide the current minute without it.
-        log.error('aggregator state unreadable; deciding without it', {
-          error,
-        });
-        writeAggregationFailure(log, 'state_unreadable');
+        return await runPasses(eventTime, options);
+      } finally {
+        // The fold is a minute of the fleet: not kept between invocations.
+        folded = undefined;
       }
-      const own: OwnWrites = {
-        bans: new Map(),
-        lifted: new Map(),
-        offenses: new Map(),
-      };
-      // In dry run nothing is banned, so a failing IP qualifies again in every
-      // pass: its would-be ban is recorded once per run (once a minute).
-      const dryRunRecorded = new Set<string>();
-      const firstInRun = ({ decision }: Verdict) => {
-        if (!config.dryRun || !('ip' in decision)) return true;
-        const key = `${decision.type} ${decision.ip}`;
-        if (dryRunRecorded.has(key)) return false;
-        dryRunRecorded.add(key);
-        return true;
-      };
-      // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
-      const closed = new Map<number, Promise<MinuteTally[]>>();
-      const passes = config.waitForGrace ? Math.ceil(MINUTE_MS / passMs) : 1;
-
-      for (let pass = 0; pass < passes; pass++) {
-        const at = eventTime + pass * passMs;
-        const wait = at - clock();
-        if (wait > 0 && config.waitForGrace) {
-          summary.waitedMs += wait;
-          await sleep(wait);
-        }
-        if (options.deadline !== undefined && clock() > options.deadline) break;
-        const fresh = new Map<number, Promise<MinuteTally[]>>();
-        const read = (minute: number) =>
-          minuteClosesAt(minute, graceMs) <= at
-            ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
-            : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
-
-        // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
-        heartbeats.rememberOrigins(previous?.outages ?? []);
-        // The live window's rows, read first: closing decisions use them for each IP's newest report.
-        const liveMinutes = range(minuteOf(at - windowMs), minuteOf(at));
-        const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
-        let leases = mergeLeases(previous?.leases, liveRows, at, config);
-
-        // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
-        const toClose = minutesToAggregate({
-          eventTime: at,
-          lastDone: previous?.lastMinute,
-          maxCatchUp: config.maxCatchUpMinutes,
-        }).filter((minute) => minuteClosesAt(minute, graceMs) <= at);
-        for (const minute of toClose) {
-          try {
-            const now = minuteClosesAt(minute, graceMs);
-            const windowMinutes = range(
-              minute - config.windowMinutes + 1,
-              minute,
-            );
-            const window = (await Promise.all(windowMinutes.map(read))).flat();
-            leases = mergeLeases(leases, window, at, config);
-            const seen = await bansAndOffenses(now, window, [], own);
-            const recent = await recentRows(
-              minute,
-              now,
-              { minutes: windowMinutes, rows: window },
-              seen.bans,
-            );
-            const result = decideMinute(
-              {
-                minute,
-                now,
-                window,
-                recent,
-                latest: liveRows.filter((row) => row.minute > minute),
-                bans: seen.bans,
-                offenses: seen.offenses,
-                previous: {
-                  outages: previous?.outages ?? [],
-                  fleetWide: previous?.fleetWide ?? false,
-                },
-                leases,
-                closing: true,
-              },
-              config,
-            );
-            const outcome = await take(
-              result,
-              { minute, now },
-              own,
-              firstInRun,
-            );
-            // What this run wrote stands even if another run advances the state first: summarise before checking.
-            summarise(summary, minute, now, outcome);
-            const next = stateAfterMinute(minute, result, previous, leases);
-            if (!(await state.advanceAggregatorState(next)).applied) {
-              summary.supersededAt = { minute: bucketId(minute) };
-              log.info(
-                'another run already aggregated this minute; stopping here',
-                {
-                  minute: bucketId(minute),
-                  applied: summary.decisions,
-                  lostRaces: summary.lostRaces,
-                },
-              );
-              return summary;
-            }
-            previous = next;
-            summary.minutes.push(bucketId(minute));
-            if (result.capInForce) {
-              log.warn(
-                'ban cap in force: IPs qualified for a ban but were not banned',
-                {
-                  minute: bucketId(minute),
-                  capped: result.decisions.flatMap((d) =>
-                    d.type === 'capped' ? [d.ip] : [],
-                  ),
-                },
-              );
-            }
-            writeDecisionMetrics(log, outcome.taken);
-            log.metrics({
-              ...minuteGauges(result.metrics),
-              BansInForce: seen.bans.length,
-              CapInForce: result.capInForce ? 1 : 0,
-              FleetSilent: previous?.fleetSilent ? 1 : 0,
-              SilentIps: quietIps(leases, at, config).length,
-              // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
-              AggregationLagSeconds: Math.max(
-                0,
-                Math.round((clock() - now) / 1000),
-              ),
-            });
-          } catch (error) {
-            // Busy or unreachable storage: the next run retries the minute.
-            if (isRetryableStoreError(error)) throw error;
-            // Anything else would fail the same way on every run and stop
-            // detection for good: record it and move past the minute.
-            const now = minuteClosesAt(minute, graceMs);
-            log.error('minute could not be decided; moving past it', {
-              minute: bucketId(minute),
-              error,
-            });
-            writeAggregationFailure(log, 'minute_failed');
-            await events.putEvents([
-              {
-                type: 'aggregation_failed',
-                at: new Date(now).toISOString(),
-                minute: bucketId(minute),
-                enforced: false,
-                rule: 'aggregator',
-                evidence: {
-                  error:
-                    error instanceof Error
-                      ? `${error.name}: ${error.message}`.slice(0, 500)
-                      : String(error),
-                },
-              },
-            ]);
-            if (!(await state.skipMinute(minute)).applied) return summary;
-            if (previous) previous = { ...previous, lastMinute: minute };
-            summary.minutes.push(bucketId(minute));
-            summary.failedMinutes.push(bucketId(minute));
-          }
-        }
-
-        // 2. The live decision at `at`: the trailing window, silence, releases.
-        const minute = minuteOf(at);
-        const window = trailingWindow(liveRows, at, windowMs);
-        const seen = await bansAndOffenses(
-          at,
-          window,
-          quietIps(leases, at, config),
-          own,
-        );
-        const recent = await recentRows(
-          minute,
-          at,
-          { minutes: liveMinutes, rows: liveRows },
-          seen.bans,
-        );
-        const input: PolicyInput = {
-          minute,
-          now: at,
-          window,
-          recent,
-          bans: seen.bans,
-          offenses: seen.offenses,
-          previous: {
-            outages: previous?.outages ?? [],
-            fleetWide: previous?.fleetWide ?? false,
-            fleetSilent: previous?.fleetSilent ?? false,
-            ...(previous?.lastPassAt === undefined
-              ? {}
-              : { at: previous.lastPassAt }),
-          },
-          leases,
-        };
-        const result = decideMinute(input, config);
-        // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
-        const outcome = await take(
-          result,
-          { minute, now: at },
-          own,
-          (verdict) => !verdict.perMinute && firstInRun(verdict),
-        );
-        const { taken } = outcome;
-        summarise(summary, minute, at, outcome);
-        if (previous?.fleetSilent && !result.fleetSilent)
-          leases = freshGrace(leases, at);
-        const lastMinute = previous?.lastMinute ?? minute - 2;
-        const next: AggregatorState = {
-          lastMinute,
-          reporting: previous?.reporting ?? [],
-          lastSeen: previous?.lastSeen ?? {},
-          outages: previous?.outages ?? [],
-          fleetWide: previous?.fleetWide ?? false,
-          capInForce: previous?.capInForce ?? false,
-          capped: previous?.capped ?? [],
-          ...previous,
-          lastPassAt: at,
-          fleetSilent: result.fleetSilent,
-          leases,
-        };
-        // The state item is written when something changed and by the run's last
-        // pass, not by every pass: what a skipped write held (leases of the open
-        // minute) is read again from the rows by the next run.
-        const lastPass =
-          pass === passes - 1 ||
-          clock() + passMs >= eventTime + MINUTE_MS ||
-          (options.deadline !== undefined &&
-            clock() + passMs > options.deadline);
-        const changed =
-          taken.length > 0 ||
-          result.fleetSilent !== (previous?.fleetSilent ?? false);
-        writeDecisionMetrics(log, taken);
-        let advanced = true;
-        try {
-          advanced =
-            !(lastPass || changed) ||
-            (await state.advanceAggregatorState(next)).applied;
-        } catch (error) {
-          if (isRetryableStoreError(error)) throw error;
-          // The closed minutes are decided and recorded; the next run passes again from them.
-          log.error('live pass could not record its state', {
-            at: new Date(at).toISOString(),
-            error,
-          });
-          writeAggregationFailure(log, 'state_unwritable');
-          return summary;
-        }
-        if (!advanced) {
-          summary.supersededAt = { at: new Date(at).toISOString() };
-          log.info('another run already made this pass; stopping here', {
-            at: new Date(at).toISOString(),
-            applied: summary.decisions,
-            lostRaces: summary.lostRaces,
-          });
-          return summary;
-        }
-        previous = next;
-        summary.passes.push(new Date(at).toISOString());
-        // The next scheduled run has started: it takes over from here.
-        if (clock() >= eventTime + MINUTE_MS) break;
-      }
-      return summary;
     },
   };
+
+  async function runPasses(
+    eventTime: number,
+    options: { deadline?: number },
+  ): Promise<AggregationSummary> {
+    const summary: AggregationSummary = {
+      minutes: [],
+      failedMinutes: [],
+      passes: [],
+      waitedMs: 0,
+      decisions: [],
+      lostRaces: [],
+    };
+    let previous: AggregatorState | undefined;
+    try {
+      previous = await state.getAggregatorState({ consistent: true });
+    } catch (error) {
+      if (isRetryableStoreError(error)) throw error;
+      // Unreadable state must not stop detection either: decide the current minute without it.
+      log.error('aggregator state unreadable; deciding without it', {
+        error,
+      });
+      writeAggregationFailure(log, 'state_unreadable');
+    }
+    const own: OwnWrites = {
+      bans: new Map(),
+      lifted: new Map(),
+      offenses: new Map(),
+    };
+    // In dry run nothing is banned, so a failing IP qualifies again in every
+    // pass: its would-be ban is recorded once per run (once a minute).
+    const dryRunRecorded = new Set<string>();
+    const firstInRun = ({ decision }: Verdict) => {
+      if (!config.dryRun || !('ip' in decision)) return true;
+      const key = `${decision.type} ${decision.ip}`;
+      if (dryRunRecorded.has(key)) return false;
+      dryRunRecorded.add(key);
+      return true;
+    };
+    // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
+    const closed = new Map<number, Promise<MinuteTally[]>>();
+    const passes = config.waitForGrace ? Math.ceil(MINUTE_MS / passMs) : 1;
+
+    for (let pass = 0; pass < passes; pass++) {
+      const at = eventTime + pass * passMs;
+      const wait = at - clock();
+      if (wait > 0 && config.waitForGrace) {
+        summary.waitedMs += wait;
+        await sleep(wait);
+      }
+      if (options.deadline !== undefined && clock() > options.deadline) break;
+      const fresh = new Map<number, Promise<MinuteTally[]>>();
+      const reads = newPassReads();
+      const read = (minute: number) =>
+        minuteClosesAt(minute, graceMs) <= at
+          ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
+          : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
+
+      // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
+      heartbeats.rememberOrigins(previous?.outages ?? []);
+      // The live window's rows, read first: closing decisions use them for each IP's newest report.
+      const liveMinutes = range(minuteOf(at - windowMs), minuteOf(at));
+      const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
+      let leases = mergeLeases(previous?.leases, liveRows, at, config);
+
+      // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
+      const toClose = minutesToAggregate({
+        eventTime: at,
+        lastDone: previous?.lastMinute,
+        maxCatchUp: config.maxCatchUpMinutes,
+      }).filter((minute) => minuteClosesAt(minute, graceMs) <= at);
+      for (const minute of toClose) {
+        try {
+          const now = minuteClosesAt(minute, graceMs);
+          const windowMinutes = range(
+            minute - config.windowMinutes + 1,
+            minute,
+          );
+          const window = (await Promise.all(windowMinutes.map(read))).flat();
+          leases = mergeLeases(leases, window, at, config);
+          const windowTally = tallyOf(window);
+          const seen = await bansAndOffenses(now, windowTally, [], own, reads);
+          const recent = await recentRows(
+            minute,
+            now,
+            { minutes: windowMinutes, rows: window },
+            seen.bans,
+          );
+          const result = decideMinute(
+            {
+              minute,
+              now,
+              window,
+              windowTally,
+              recent,
+              latest: liveRows.filter((row) => row.minute > minute),
+              bans: seen.bans,
+              offenses: seen.offenses,
+              previous: {
+                outages: previous?.outages ?? [],
+                fleetWide: previous?.fleetWide ?? false,
+              },
+              leases,
+              closing: true,
+            },
+            config,
+          );
+          const outcome = await take(result, { minute, now }, own, firstInRun);
+          // What this run wrote stands even if another run advances the state first: summarise before checking.
+          summarise(summary, minute, now, outcome);
+          const next = stateAfterMinute(minute, result, previous, leases);
+          if (!(await state.advanceAggregatorState(next)).applied) {
+            summary.supersededAt = { minute: bucketId(minute) };
+            log.info(
+              'another run already aggregated this minute; stopping here',
+              {
+                minute: bucketId(minute),
+                applied: summary.decisions,
+                lostRaces: summary.lostRaces,
+              },
+            );
+            return summary;
+          }
+          previous = next;
+          summary.minutes.push(bucketId(minute));
+          if (result.capInForce) {
+            log.warn(
+              'ban cap in force: IPs qualified for a ban but were not banned',
+              {
+                minute: bucketId(minute),
+                capped: result.decisions.flatMap((d) =>
+                  d.type === 'capped' ? [d.ip] : [],
+                ),
+              },
+            );
+          }
+          writeDecisionMetrics(log, outcome.taken);
+          log.metrics({
+            ...minuteGauges(result.metrics),
+            BansInForce: seen.bans.length,
+            CapInForce: result.capInForce ? 1 : 0,
+            FleetSilent: previous?.fleetSilent ? 1 : 0,
+            SilentIps: quietIps(leases, at, config).length,
+            // How long after its close this minute was decided: a growing lag means the aggregation falls behind.
+            AggregationLagSeconds: Math.max(
+              0,
+              Math.round((clock() - now) / 1000),
+            ),
+          });
+        } catch (error) {
+          // Busy or unreachable storage: the next run retries the minute.
+          if (isRetryableStoreError(error)) throw error;
+          // Anything else would fail the same way on every run and stop
+          // detection for good: record it and move past the minute.
+          const now = minuteClosesAt(minute, graceMs);
+          log.error('minute could not be decided; moving past it', {
+            minute: bucketId(minute),
+            error,
+          });
+          writeAggregationFailure(log, 'minute_failed');
+          await events.putEvents([
+            {
+              type: 'aggregation_failed',
+              at: new Date(now).toISOString(),
+              minute: bucketId(minute),
+              enforced: false,
+              rule: 'aggregator',
+              evidence: {
+                error:
+                  error instanceof Error
+                    ? `${error.name}: ${error.message}`.slice(0, 500)
+                    : String(error),
+              },
+            },
+          ]);
+          if (!(await state.skipMinute(minute)).applied) return summary;
+          if (previous) previous = { ...previous, lastMinute: minute };
+          summary.minutes.push(bucketId(minute));
+          summary.failedMinutes.push(bucketId(minute));
+        }
+      }
+
+      // 2. The live decision at `at`: the trailing window, silence, releases.
+      const minute = minuteOf(at);
+      const window = trailingWindow(liveRows, at, windowMs);
+      const windowTally = tallyOf(window);
+      const seen = await bansAndOffenses(
+        at,
+        windowTally,
+        quietIps(leases, at, config),
+        own,
+        reads,
+      );
+      const recent = await recentRows(
+        minute,
+        at,
+        { minutes: liveMinutes, rows: liveRows },
+        seen.bans,
+      );
+      const input: PolicyInput = {
+        minute,
+        now: at,
+        window,
+        windowTally,
+        recent,
+        bans: seen.bans,
+        offenses: seen.offenses,
+        previous: {
+          outages: previous?.outages ?? [],
+          fleetWide: previous?.fleetWide ?? false,
+          fleetSilent: previous?.fleetSilent ?? false,
+          ...(previous?.lastPassAt === undefined
+            ? {}
+            : { at: previous.lastPassAt }),
+        },
+        leases,
+      };
+      const result = decideMinute(input, config);
+      // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
+      const outcome = await take(
+        result,
+        { minute, now: at },
+        own,
+        (verdict) => !verdict.perMinute && firstInRun(verdict),
+      );
+      const { taken } = outcome;
+      summarise(summary, minute, at, outcome);
+      if (previous?.fleetSilent && !result.fleetSilent)
+        leases = freshGrace(leases, at);
+      const lastMinute = previous?.lastMinute ?? minute - 2;
+      const next: AggregatorState = {
+        lastMinute,
+        reporting: previous?.reporting ?? [],
+        lastSeen: previous?.lastSeen ?? {},
+        outages: previous?.outages ?? [],
+        fleetWide: previous?.fleetWide ?? false,
+        capInForce: previous?.capInForce ?? false,
+        capped: previous?.capped ?? [],
+        ...previous,
+        lastPassAt: at,
+        fleetSilent: result.fleetSilent,
+        leases,
+      };
+      // The state item is written when something changed and by the run's last
+      // pass, not by every pass: what a skipped write held (leases of the open
+      // minute) is read again from the rows by the next run.
+      const lastPass =
+        pass === passes - 1 ||
+        clock() + passMs >= eventTime + MINUTE_MS ||
+        (options.deadline !== undefined && clock() + passMs > options.deadline);
+      const changed =
+        taken.length > 0 ||
+        result.fleetSilent !== (previous?.fleetSilent ?? false);
+      writeDecisionMetrics(log, taken);
+      let advanced = true;
+      try {
+        advanced =
+          !(lastPass || changed) ||
+          (await state.advanceAggregatorState(next)).applied;
+      } catch (error) {
+        if (isRetryableStoreError(error)) throw error;
+        // The closed minutes are decided and recorded; the next run passes again from them.
+        log.error('live pass could not record its state', {
+          at: new Date(at).toISOString(),
+          error,
+        });
+        writeAggregationFailure(log, 'state_unwritable');
+        return summary;
+      }
+      if (!advanced) {
+        summary.supersededAt = { at: new Date(at).toISOString() };
+        log.info('another run already made this pass; stopping here', {
+          at: new Date(at).toISOString(),
+          applied: summary.decisions,
+          lostRaces: summary.lostRaces,
+        });
+        return summary;
+      }
+      previous = next;
+      summary.passes.push(new Date(at).toISOString());
+      // The next scheduled run has started: it takes over from here.
+      if (clock() >= eventTime + MINUTE_MS) break;
+    }
+    return summary;
+  }
 }
 
 export type Aggregator = ReturnType<typeof createAggregator>;

@@ -23,7 +23,40 @@ export type MinuteTally = {
   observedAt?: number;
   /** The report interval the agent declared (its lease, seconds); absent for older agents. */
   leaseSeconds?: number;
+  /**
+   * Visits the row's origins without building `origins` (rows read from the
+   * table: a minute of 100,000 machines holds millions of entries). Counts
+   * are given as EntryCounts; the array is reused between calls.
+   */
+  eachOrigin?: (visit: OriginVisitor) => void;
 };
+
+/**
+ * One origin's counts in one row: relay ok, connect_failed, origin_error,
+ * error, then the same four for probes (the packed row's layout).
+ */
+export type EntryCounts = ArrayLike<number>;
+export type OriginVisitor = (origin: string, counts: EntryCounts) => void;
+
+const scratchCounts = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/** Visits a row's origins: through `eachOrigin` when the row has it, else from `origins`. */
+export function visitOrigins(row: MinuteTally, visit: OriginVisitor): void {
+  if (row.eachOrigin) {
+    row.eachOrigin(visit);
+    return;
+  }
+  const c = scratchCounts;
+  for (const { origin, kind, counts } of row.origins) {
+    const base = kind === 'probe' ? 4 : 0;
+    c[4 - base] = c[5 - base] = c[6 - base] = c[7 - base] = 0;
+    c[base] = counts.ok;
+    c[base + 1] = counts.connect_failed;
+    c[base + 2] = counts.origin_error;
+    c[base + 3] = counts.error;
+    visit(origin, c);
+  }
+}
 
 export const UNKNOWN_ORIGIN = '';
 
@@ -184,3 +217,332 @@ export function originId(origin: string): string {
  * yields lower case, so the upper-case H keeps it apart from every real name.
  */
 export const unnamedOrigin = (id: string) => `#H${id}`;
+
+/** Index of the four counts of a pair: ok, connect_failed, origin_error, error. */
+export const PAIR_OK = 0;
+export const PAIR_FAILED = 1;
+export const PAIR_ORIGIN_ERROR = 2;
+export const PAIR_ERROR = 3;
+
+/** The arrays of a WindowTally, read-only, for the evidence to walk without allocating. */
+export type WindowTallyView = {
+  /** IPs in the order first seen; an IP's index is its place here. */
+  ips: readonly string[];
+  /** Origin names in the order first seen. */
+  origins: readonly string[];
+  /** Per IP: where its pairs start in `pairOrigin` and how many it has. */
+  start: readonly number[];
+  size: readonly number[];
+  /** Per pair: the origin's index, and its four counts at 4 x pair (PAIR_OK...). */
+  pairOrigin: Int32Array;
+  pairCounts: Uint32Array;
+};
+
+/**
+ * A window's rows folded, row by row, into per-IP, per-origin counts (relays
+ * and probes together), in flat arrays: a minute of 100,000 machines is
+ * ~5 million pairs, ~100 MB here instead of ~1 GB as objects. The rows are
+ * not kept. Connect failures of rows delivered late (a backlog) are kept
+ * apart per IP, as the policy counts them against no machine; the rows whose
+ * lateness depends on the leases (an IP's return from a silence) are applied
+ * when the evidence is gathered (withReturns), so one fold serves decisions
+ * made with different leases. Counts are 32-bit.
+ */
+export class WindowTally {
+  readonly graceMs: number;
+  /** Rows folded. */
+  rows = 0;
+  private readonly ips: string[] = [];
+  private readonly ipIndex = new Map<string, number>();
+  private readonly origins: string[] = [];
+  private readonly originIndex = new Map<string, number>();
+  private readonly start: number[] = [];
+  private readonly size: number[] = [];
+  private readonly late: number[] = [];
+  private readonly failing: boolean[] = [];
+  private readonly newestAt: number[] = [];
+  private readonly newestOk: number[] = [];
+  private readonly newestFailed: number[] = [];
+  private pairOrigin = new Int32Array(1024);
+  private pairCounts = new Uint32Array(4096);
+  private pairs = 0;
+  /** Per origin: the pair of the IP being folded, or -1. */
+  private slot = new Int32Array(256).fill(-1);
+  /** Rows with connect failures that are a backlog if their IP returned from a silence. */
+  private readonly pendingRows: Array<{
+    ip: number;
+    receivedAt: number;
+    observedAt: number;
+    from: number;
+    to: number;
+  }> = [];
+  private readonly pendingOrigin: number[] = [];
+  private readonly pendingFailed: number[] = [];
+  private order: Int32Array | undefined;
+  // The row being folded.
+  private rowLate = false;
+  private rowMaybeLate = false;
+  private rowOk = 0;
+  private rowFailed = 0;
+
+  constructor(options: { graceMs: number }) {
+    this.graceMs = options.graceMs;
+  }
+
+  static of(rows: Iterable<MinuteTally>, options: { graceMs: number }) {
+    const tally = new WindowTally(options);
+    for (const row of rows) tally.add(row);
+    return tally;
+  }
+
+  private readonly visit: OriginVisitor = (origin, c) => {
+    let o = this.originIndex.get(origin);
+    if (o === undefined) {
+      o = this.origins.length;
+      this.origins.push(origin);
+      this.originIndex.set(origin, o);
+      if (o >= this.slot.length) {
+        const slot = new Int32Array(this.slot.length * 2).fill(-1);
+        slot.set(this.slot);
+        this.slot = slot;
+      }
+    }
+    let p = this.slot[o] as number;
+    if (p < 0) {
+      p = this.pairs++;
+      if (this.pairs > this.pairOrigin.length) this.room(this.pairs);
+      this.pairOrigin[p] = o;
+      this.slot[o] = p;
+    }
+    const ok = (c[0] as number) + (c[4] as number);
+    const failed = (c[1] as number) + (c[5] as number);
+    const counts = this.pairCounts;
+    const at = p * 4;
+    counts[at + PAIR_OK] = (counts[at + PAIR_OK] as number) + ok;
+    counts[at + PAIR_ORIGIN_ERROR] =
+      (counts[at + PAIR_ORIGIN_ERROR] as number) +
+      (c[2] as number) +
+      (c[6] as number);
+    counts[at + PAIR_ERROR] =
+      (counts[at + PAIR_ERROR] as number) + (c[3] as number) + (c[7] as number);
+    this.rowOk += ok;
+    if (failed > 0) {
+      this.rowFailed += failed;
+      if (this.rowMaybeLate) {
+        this.pendingOrigin.push(o);
+        this.pendingFailed.push(failed);
+      } else if (!this.rowLate)
+        counts[at + PAIR_FAILED] =
+          (counts[at + PAIR_FAILED] as number) + failed;
+    }
+  };
+
+  /** Room for at least `pairs` pairs (the arena doubles). */
+  private room(pairs: number): void {
+    let length = this.pairOrigin.length * 2;
+    while (length < pairs) length *= 2;
+    const origins = new Int32Array(length);
+    origins.set(this.pairOrigin);
+    this.pairOrigin = origins;
+    const counts = new Uint32Array(length * 4);
+    counts.set(this.pairCounts);
+    this.pairCounts = counts;
+  }
+
+  /** Folds one row in. */
+  add(row: MinuteTally): void {
+    this.rows++;
+    this.order = undefined;
+    let ip = this.ipIndex.get(row.ip);
+    if (ip === undefined) {
+      ip = this.ips.length;
+      this.ips.push(row.ip);
+      this.ipIndex.set(row.ip, ip);
+      this.start.push(this.pairs);
+      this.size.push(0);
+      this.late.push(0);
+      this.failing.push(false);
+      this.newestAt.push(Number.NaN);
+      this.newestOk.push(0);
+      this.newestFailed.push(0);
+    }
+    // The IP's pairs move to the end of the arena, where the row's new origins are added.
+    const size = this.size[ip] as number;
+    let start = this.start[ip] as number;
+    if (size === 0) start = this.pairs;
+    else if (start + size !== this.pairs) {
+      const to = this.pairs;
+      if (to + size > this.pairOrigin.length) this.room(to + size);
+      this.pairOrigin.copyWithin(to, start, start + size);
+      this.pairCounts.copyWithin(to * 4, start * 4, (start + size) * 4);
+      start = to;
+      this.pairs = to + size;
+    }
+    this.start[ip] = start;
+    for (let p = start; p < this.pairs; p++)
+      this.slot[this.pairOrigin[p] as number] = p;
+
+    const timed = row.receivedAt !== undefined && row.observedAt !== undefined;
+    this.rowLate =
+      timed &&
+      (row.receivedAt as number) - (row.observedAt as number) > this.graceMs;
+    this.rowMaybeLate = timed && !this.rowLate;
+    this.rowOk = 0;
+    this.rowFailed = 0;
+    const pendingFrom = this.pendingOrigin.length;
+    visitOrigins(row, this.visit);
+
+    for (let p = start; p < this.pairs; p++)
+      this.slot[this.pairOrigin[p] as number] = -1;
+    this.size[ip] = this.pairs - start;
+    if (this.rowFailed > 0) {
+      this.failing[ip] = true;
+      if (this.rowLate)
+        this.late[ip] = (this.late[ip] as number) + this.rowFailed;
+    }
+    if (this.pendingOrigin.length > pendingFrom)
+      this.pendingRows.push({
+        ip,
+        receivedAt: row.receivedAt as number,
+        observedAt: row.observedAt as number,
+        from: pendingFrom,
+        to: this.pendingOrigin.length,
+      });
+    if (row.observedAt !== undefined) {
+      const newest = this.newestAt[ip] as number;
+      if (Number.isNaN(newest) || row.observedAt > newest) {
+        this.newestAt[ip] = row.observedAt;
+        this.newestOk[ip] = this.rowOk;
+        this.newestFailed[ip] = this.rowFailed;
+      } else if (row.observedAt === newest) {
+        this.newestOk[ip] = (this.newestOk[ip] as number) + this.rowOk;
+        this.newestFailed[ip] =
+          (this.newestFailed[ip] as number) + this.rowFailed;
+      }
+    }
+  }
+
+  get ipCount(): number {
+    return this.ips.length;
+  }
+
+  /** Whether `ip` has a row in the fold. */
+  has(ip: string): boolean {
+    return this.ipIndex.has(ip);
+  }
+
+  indexOfIp(ip: string): number | undefined {
+    return this.ipIndex.get(ip);
+  }
+
+  indexOfOrigin(origin: string): number | undefined {
+    return this.originIndex.get(origin);
+  }
+
+  /** IPs with a connect failure in any of their rows (late ones too). */
+  failingIps(): string[] {
+    return this.ips.filter((_, i) => this.failing[i]);
+  }
+
+  /** The IP's newest report (by heartbeat time): its time, ok and connect_failed; undefined without times. */
+  newestOf(
+    ip: number,
+  ): { observedAt: number; ok: number; connectFailed: number } | undefined {
+    const at = this.newestAt[ip];
+    if (at === undefined || Number.isNaN(at)) return undefined;
+    return {
+      observedAt: at,
+      ok: this.newestOk[ip] as number,
+      connectFailed: this.newestFailed[ip] as number,
+    };
+  }
+
+  /** IP indices in IP order (byIpOrder), computed once per fold. */
+  ipOrder(): Int32Array {
+    if (!this.order) {
+      const ips = this.ips;
+      const order = Int32Array.from(ips.keys());
+      order.sort((a, b) => {
+        const x = ips[a] as string;
+        const y = ips[b] as string;
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+      this.order = order;
+    }
+    return this.order;
+  }
+
+  /**
+   * Runs `work` over the fold with the connect failures of the rows that
+   * might be a backlog counted as `returnedAt` (per IP, its return from a
+   * silence; core/leases.ts) says: a row delivered since the return with
+   * heartbeats observed before it counts as late. `late(ip)` answers the IP's
+   * late connect failures. The fold is left as it was.
+   */
+  withReturns<T>(
+    returnedAt: (ip: string) => number | undefined,
+    work: (view: WindowTallyView, late: (ip: number) => number) => T,
+  ): T {
+    const extraLate = new Map<number, number>();
+    const applied: Array<[pair: number, failed: number]> = [];
+    const counts = this.pairCounts;
+    for (const row of this.pendingRows) {
+      const back = returnedAt(this.ips[row.ip] as string);
+      let failed = 0;
+      for (let i = row.from; i < row.to; i++)
+        failed += this.pendingFailed[i] as number;
+      if (
+        back !== undefined &&
+        row.receivedAt >= back &&
+        row.observedAt < back
+      ) {
+        extraLate.set(row.ip, (extraLate.get(row.ip) ?? 0) + failed);
+        continue;
+      }
+      const start = this.start[row.ip] as number;
+      const end = start + (this.size[row.ip] as number);
+      for (let i = row.from; i < row.to; i++) {
+        const origin = this.pendingOrigin[i] as number;
+        for (let p = start; p < end; p++) {
+          if (this.pairOrigin[p] !== origin) continue;
+          const value = this.pendingFailed[i] as number;
+          counts[p * 4 + PAIR_FAILED] =
+            (counts[p * 4 + PAIR_FAILED] as number) + value;
+          applied.push([p, value]);
+          break;
+        }
+      }
+    }
+    try {
+      return work(
+        {
+          ips: this.ips,
+          origins: this.origins,
+          start: this.start,
+          size: this.size,
+          pairOrigin: this.pairOrigin,
+          pairCounts: counts,
+        },
+        (ip) => (this.late[ip] as number) + (extraLate.get(ip) ?? 0),
+      );
+    } finally {
+      for (const [p, value] of applied)
+        counts[p * 4 + PAIR_FAILED] =
+          (counts[p * 4 + PAIR_FAILED] as number) - value;
+    }
+  }
+}
+
+let sumOk = 0;
+let sumFailed = 0;
+const sumVisit: OriginVisitor = (_, c) => {
+  sumOk += (c[0] as number) + (c[4] as number);
+  sumFailed += (c[1] as number) + (c[5] as number);
+};
+/** A row's ok and connect_failed over all its origins, relays and probes. */
+export function okAndFailedOf(row: MinuteTally): [number, number] {
+  sumOk = 0;
+  sumFailed = 0;
+  visitOrigins(row, sumVisit);
+  return [sumOk, sumFailed];
+}

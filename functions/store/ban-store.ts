@@ -77,6 +77,36 @@ function banConditionFailed(error: unknown): boolean {
   );
 }
 
+/** Bans written in one transaction: with its offense, two items a ban, and the version bump (100 at most). */
+const BANS_PER_TRANSACTION = 49;
+
+/**
+ * The bans of a cancelled batch whose ban condition failed, when that is the
+ * only reason it was cancelled; undefined for any other failure.
+ */
+function refusedBans(
+  error: unknown,
+  batch: ReadonlyArray<{
+    index: number;
+    also?: readonly Record<string, unknown>[];
+  }>,
+): Set<number> | undefined {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const reasons = error.CancellationReasons ?? [];
+  const refused = new Set<number>();
+  let at = 0;
+  for (const entry of batch) {
+    const own = reasons.slice(at, at + 1 + (entry.also?.length ?? 0));
+    at += 1 + (entry.also?.length ?? 0);
+    if (own[0]?.Code === 'ConditionalCheckFailed') refused.add(entry.index);
+    else if (own.some((reason) => reason.Code && reason.Code !== 'None'))
+      return undefined;
+  }
+  const bump = reasons[at];
+  if (bump?.Code && bump.Code !== 'None') return undefined;
+  return refused.size ? refused : undefined;
+}
+
 /**
  * Ban items, one per IP, all under one partition so the blocklist is one
  * Query; beside them a version item that every ban change bumps in the same
@@ -173,6 +203,60 @@ export function createBanStore(options: BanStoreOptions): BanStore {
         if (banConditionFailed(error)) return { applied: false };
         throw error;
       }
+    },
+
+    /**
+     * putBanIfNoneInForce for many bans, in transactions of up to
+     * BANS_PER_TRANSACTION bans (each with its `also` items) and one version
+     * bump, one transaction at a time (they all bump the version item). A ban
+     * whose condition fails (one is in force already) is left out and its
+     * transaction written again without it. Answers, per ban, whether it was
+     * applied.
+     */
+    async putBansIfNoneInForce(
+      entries: ReadonlyArray<{
+        ban: Ban;
+        also?: readonly Record<string, unknown>[];
+      }>,
+      now: number,
+    ): Promise<boolean[]> {
+      const applied = entries.map(() => false);
+      for (let from = 0; from < entries.length; from += BANS_PER_TRANSACTION) {
+        let pending = entries
+          .slice(from, from + BANS_PER_TRANSACTION)
+          .map((entry, i) => ({ ...entry, index: from + i }));
+        for (let attempt = 1; pending.length; attempt++) {
+          const items = pending.flatMap(({ ban, also = [] }) => [
+            {
+              Put: {
+                TableName: tableName,
+                Item: toItem(ban),
+                ConditionExpression: NO_BAN_IN_FORCE,
+                ExpressionAttributeNames: {
+                  '#pk': TABLE.partitionKey,
+                  '#until': 'until',
+                },
+                ExpressionAttributeValues: { ':now': now },
+              },
+            },
+            ...also,
+          ]);
+          try {
+            await client.send(
+              new TransactWriteCommand({
+                TransactItems: [...items, bumpVersion],
+              }),
+            );
+            for (const { index } of pending) applied[index] = true;
+            break;
+          } catch (error) {
+            const refused = refusedBans(error, pending);
+            if (!refused || attempt >= MAX_RACE_ATTEMPTS) throw error;
+            pending = pending.filter((entry) => !refused.has(entry.index));
+          }
+        }
+      }
+      return applied;
     },
 
     /**

@@ -25,6 +25,15 @@ export type BanStore = {
   getVersion(): Promise<number>;
   /** An automatic ban, unless one is in force at `now`. */
   putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }>;
+  /**
+   * putBanIfNoneInForce for many bans, each written in one transaction with
+   * its `also` items (its offense), batched with one version bump. Answers,
+   * per ban, whether it was applied.
+   */
+  putBansIfNoneInForce(
+    entries: ReadonlyArray<{ ban: Ban; also?: readonly TransactionItem[] }>,
+    now: number,
+  ): Promise<boolean[]>;
   /** A ban whatever was there; answers the ban in force it replaced. */
   putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }>;
   /**
@@ -105,7 +114,15 @@ export type StateStore = {
   /** Start times (epoch ms) of each IP's automatic bans in the last 24 h. */
   getOffenses(ips: readonly string[]): Promise<Record<string, number[]>>;
   addOffense(ip: string, start: number): Promise<void>;
+  /** addOffense as a transaction item, to write with the ban itself. */
+  offenseItem(ip: string, start: number): TransactionItem;
 };
+
+/**
+ * One write of a DynamoDB transaction, built by the store that owns its key,
+ * so another store can write it in the same transaction (an offense with its ban).
+ */
+export type TransactionItem = Record<string, unknown>;
 
 /**
  * Reads named secrets (role tokens, reporter signing keys): name → value, a

@@ -58,6 +58,8 @@ const PAGE_MAX_JSON_BYTES = 60_000;
 /** Pieces outlive a day of minutes given up on (the progress item then still names older pieces). */
 const PIECE_TTL_SECONDS = 2 * 86_400;
 const PROGRESS_FORMAT = 2;
+/** BatchGetItem calls in flight while reading offenses. */
+const READ_CONCURRENCY = 8;
 /** BatchWriteItem calls in flight while writing the pages. */
 const WRITE_CONCURRENCY = 4;
 const PIECE_FORMAT = 1;
@@ -133,21 +135,26 @@ export class StateFormatError extends Error {
   override name = 'StateFormatError';
 }
 
-/** Cuts `values` into pages of at most PAGE_MAX_JSON_BYTES of JSON each (at least one page). */
-function paginate<T>(values: readonly T[]): T[][] {
-  const pages: T[][] = [[]];
+/**
+ * Cuts `values` into pages of at most PAGE_MAX_JSON_BYTES of JSON each (at
+ * least one page), each page its JSON text: every value is serialised once.
+ */
+function paginate(values: readonly unknown[]): string[] {
+  const pages: string[] = [];
+  let page: string[] = [];
   let bytes = 2;
   for (const value of values) {
-    const size = Buffer.byteLength(JSON.stringify(value)) + 1;
-    const page = pages[pages.length - 1] as T[];
+    const json = JSON.stringify(value);
+    const size = Buffer.byteLength(json) + 1;
     if (page.length > 0 && bytes + size > PAGE_MAX_JSON_BYTES) {
-      pages.push([value]);
-      bytes = 2 + size;
-    } else {
-      page.push(value);
-      bytes += size;
+      pages.push(`[${page.join(',')}]`);
+      page = [];
+      bytes = 2;
     }
+    page.push(json);
+    bytes += size;
   }
+  pages.push(`[${page.join(',')}]`);
   return pages;
 }
 
@@ -161,6 +168,18 @@ export function createStateStore(options: StateStoreOptions): StateStore {
   const offensesKey = (ip: string) => ({
     [TABLE.partitionKey]: keys.offensesPartition(ip),
     [TABLE.sortKey]: keys.offenses(),
+  });
+
+  const offenseUpdate = (ip: string, start: number) => ({
+    TableName: tableName,
+    Key: offensesKey(ip),
+    UpdateExpression: 'ADD starts :start SET ip = :ip, #ttl = :ttl',
+    ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
+    ExpressionAttributeValues: {
+      ':start': new Set([start]),
+      ':ip': ip,
+      ':ttl': Math.floor(start / 1000) + OFFENSE_MEMORY_SECONDS,
+    },
   });
 
   type Read =
@@ -329,11 +348,11 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         capped: paginate(state.capped),
       };
       const items = (Object.keys(pages) as PieceKind[]).flatMap((kind) =>
-        (pages[kind] as unknown[][]).map((page, n) => ({
+        pages[kind].map((page, n) => ({
           [TABLE.partitionKey]: pieces,
           [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
           v: PIECE_FORMAT,
-          d: gzipSync(JSON.stringify(page)),
+          d: gzipSync(page),
           [TABLE.ttlAttribute]: expiresAt,
         })),
       );
@@ -390,7 +409,10 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       ips: readonly string[],
     ): Promise<Record<string, number[]>> {
       const offenses: Record<string, number[]> = {};
-      for (let start = 0; start < ips.length; start += 100) {
+      const chunks: number[] = [];
+      for (let start = 0; start < ips.length; start += 100) chunks.push(start);
+      let next = 0;
+      const readChunk = async (start: number) => {
         let request:
           | Record<string, { Keys: Record<string, unknown>[] }>
           | undefined = {
@@ -411,25 +433,28 @@ export function createStateStore(options: StateStoreOptions): StateStore {
           }
           request = result.UnprocessedKeys as typeof request;
         }
-      }
+      };
+      // A few BatchGetItem calls in flight: a minute with thousands of suspects reads them at once.
+      await Promise.all(
+        Array.from(
+          { length: Math.min(READ_CONCURRENCY, chunks.length) },
+          async () => {
+            while (next < chunks.length)
+              await readChunk(chunks[next++] as number);
+          },
+        ),
+      );
       return offenses;
     },
 
     /** Adds a ban start to the IP's history; a set, so a repeated run adds nothing. */
     async addOffense(ip: string, start: number): Promise<void> {
-      await client.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: offensesKey(ip),
-          UpdateExpression: 'ADD starts :start SET ip = :ip, #ttl = :ttl',
-          ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
-          ExpressionAttributeValues: {
-            ':start': new Set([start]),
-            ':ip': ip,
-            ':ttl': Math.floor(start / 1000) + OFFENSE_MEMORY_SECONDS,
-          },
-        }),
-      );
+      await client.send(new UpdateCommand(offenseUpdate(ip, start)));
+    },
+
+    /** The same addition as a transaction item, to write with the ban itself. */
+    offenseItem(ip: string, start: number): Record<string, unknown> {
+      return { Update: offenseUpdate(ip, start) };
     },
   };
 }

@@ -77,10 +77,11 @@ export async function writeFleet(
   target: FleetTarget,
   machines: number,
   minute: number,
+  options: { viaStore?: boolean } = {},
 ): Promise<string> {
   target.setClock(minuteStart(minute) + 55_000);
   const step = Math.max(1, Math.floor(machines / 10));
-  if (machines <= GATEWAY_MAX_MACHINES) {
+  if (machines <= GATEWAY_MAX_MACHINES && !options.viaStore) {
     await pool(machines, WRITE_CONCURRENCY, async (n) => {
       if (n % step === 0)
         progress(`  posting machine ${n + 1}/${machines} through the gateway`);
@@ -181,6 +182,8 @@ export async function runBundledAggregate(options: {
   dir: string;
   eventTime: number;
   env: Record<string, string>;
+  /** Extra Node flags for the aggregate process (e.g. --cpu-prof). */
+  nodeFlags?: readonly string[];
 }): Promise<AggregateRun> {
   const driver = join(options.dir, 'aggregate-driver.mjs');
   writeFileSync(
@@ -205,7 +208,11 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
   // Asynchronous: the metering proxy the child talks to runs in this process's event loop.
   const child = spawn(
     options.node,
-    [`--max-old-space-size=${LAMBDA_HEAP_MB}`, driver],
+    [
+      `--max-old-space-size=${LAMBDA_HEAP_MB}`,
+      ...(options.nodeFlags ?? []),
+      driver,
+    ],
     {
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -295,6 +302,10 @@ export async function benchFleet(options: {
   bundle: string;
   node: string;
   dir: string;
+  /** Write through the store whatever the size (the ingest path is not measured). */
+  viaStore?: boolean;
+  /** Profile the aggregation: --cpu-prof into this directory. */
+  profileDir?: string;
 }): Promise<FleetRow> {
   const { machines, minute, target, meter } = options;
   await ensureTable({
@@ -304,7 +315,9 @@ export async function benchFleet(options: {
   });
   progress(`fleet ${machines}: writing one minute`);
   const writeStarted = performance.now();
-  const path = await writeFleet(target, machines, minute);
+  const path = await writeFleet(target, machines, minute, {
+    viaStore: options.viaStore ?? false,
+  });
   const writeSeconds = (performance.now() - writeStarted) / 1000;
   progress(`fleet ${machines}: bare read of the minute`);
   const floor = await floorRead(target, minute);
@@ -317,6 +330,9 @@ export async function benchFleet(options: {
     node: options.node,
     dir: options.dir,
     eventTime: minuteClosesAt(minute, 10_000) + 1_000,
+    nodeFlags: options.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
+      : [],
     env: {
       AWS_REGION: 'us-east-1',
       TABLE_NAME: target.tableName,

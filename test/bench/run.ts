@@ -68,6 +68,7 @@ import {
   FLEET_HEADERS,
   POLICY_HEADERS,
 } from './fleet.js';
+import { benchInMemory } from './in-memory.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE22 = join(ROOT, 'node_modules/.bin/node');
@@ -420,7 +421,11 @@ function coldImportMs(file: string): number {
 }
 
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
-async function mainFleet(sizes: number[], policySize: number) {
+async function mainFleet(
+  sizes: number[],
+  policySize: number,
+  options: { viaStore: boolean; profileDir?: string },
+) {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-fleet-'));
   let dynamodb: DynamoDbLocal | undefined;
@@ -490,6 +495,8 @@ async function mainFleet(sizes: number[], policySize: number) {
           bundle,
           node: NODE22,
           dir,
+          viaStore: options.viaStore,
+          ...(options.profileDir ? { profileDir: options.profileDir } : {}),
         }),
       );
       await center.stop();
@@ -511,10 +518,20 @@ async function mainFleet(sizes: number[], policySize: number) {
   process.removeListener('SIGTERM', onSignal);
 }
 
-/** --fleet 1000,10000 [--policy 100000]; nothing else runs the fleet bench. */
-function fleetArgs(
-  argv: readonly string[],
-): { sizes: number[]; policySize: number } | undefined {
+/**
+ * --fleet 1000,10000 [--policy 100000] [--store] [--profile DIR]; nothing
+ * else runs the fleet bench. --store writes every fleet through the store
+ * (faster to set up; the ingest path is then not exercised), --profile
+ * writes a CPU profile of each aggregation into DIR.
+ */
+function fleetArgs(argv: readonly string[]):
+  | {
+      sizes: number[];
+      policySize: number;
+      viaStore: boolean;
+      profileDir?: string;
+    }
+  | undefined {
   const at = argv.indexOf('--fleet');
   if (at === -1) return undefined;
   const sizes = (argv[at + 1] ?? '').split(',').map(Number);
@@ -530,7 +547,16 @@ function fleetArgs(
   const policySize = policyAt === -1 ? 100_000 : Number(argv[policyAt + 1]);
   if (!Number.isInteger(policySize) || policySize < 0 || policySize > 1_000_000)
     throw new Error('--policy takes a machine count from 0 to 1,000,000');
-  return { sizes, policySize };
+  const profileAt = argv.indexOf('--profile');
+  const profileDir = profileAt === -1 ? undefined : argv[profileAt + 1];
+  if (profileAt !== -1 && !profileDir)
+    throw new Error('--profile takes a directory');
+  return {
+    sizes,
+    policySize,
+    viaStore: argv.includes('--store'),
+    ...(profileDir ? { profileDir } : {}),
+  };
 }
 
 async function main() {
@@ -606,5 +632,15 @@ async function main() {
 }
 
 const fleet = fleetArgs(process.argv.slice(2));
-if (fleet) await mainFleet(fleet.sizes, fleet.policySize);
+const inMemoryAt = process.argv.indexOf('--in-memory');
+if (inMemoryAt !== -1) {
+  const machines = Number(process.argv[inMemoryAt + 1]);
+  if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000)
+    throw new Error('--in-memory takes a machine count from 1 to 1,000,000');
+  process.stdout.write(`${JSON.stringify(await benchInMemory(machines))}\n`);
+} else if (fleet)
+  await mainFleet(fleet.sizes, fleet.policySize, {
+    viaStore: fleet.viaStore,
+    ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
+  });
 else await main();

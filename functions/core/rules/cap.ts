@@ -38,11 +38,11 @@ export function capRoom(
   const automaticInForce = [...evidence.bansInForce.values()].filter(
     (ban) => !ban.manual,
   );
-  const fleetSize = new Set([
-    ...evidence.reporting.map((e) => e.ip),
-    ...automaticInForce.map((b) => b.ip),
-    ...extraIps,
-  ]).size;
+  // The reporting IPs, plus the others named (a set of those only: the fleet may be 100,000 IPs).
+  const others = new Set<string>();
+  for (const ip of automaticInForce.map((b) => b.ip).concat(extraIps))
+    if (!evidence.reports(ip)) others.add(ip);
+  const fleetSize = evidence.reporting.length + others.size;
   const cap = automaticBanCap(fleetSize, knobs.maxBanFraction);
   const bannedBefore = earlier.filter(
     ({ decision }) => decision.type === 'ban' || decision.type === 'escalation',

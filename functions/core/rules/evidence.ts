@@ -6,9 +6,16 @@ import type { EventType } from '../events.js';
 import type { Cidr } from '../ip.js';
 import { cidrContains, parseIp } from '../ip.js';
 import type { Leases } from '../leases.js';
-import { getOrInsert } from '../maps.js';
-import type { MinuteTally, StatusCounts } from '../tally.js';
-import { addCounts, emptyCounts, UNKNOWN_ORIGIN } from '../tally.js';
+import type { MinuteTally } from '../tally.js';
+import {
+  okAndFailedOf,
+  PAIR_ERROR,
+  PAIR_FAILED,
+  PAIR_OK,
+  PAIR_ORIGIN_ERROR,
+  UNKNOWN_ORIGIN,
+  WindowTally,
+} from '../tally.js';
 
 /** An IP's evidence is shown to clients (GET /v1/fleet, the CLI): the contract defines it. */
 export type { IpEvidence };
@@ -45,6 +52,11 @@ export type PolicyInput = {
   now: number;
   /** Rows of the window's minutes (minute - windowMinutes + 1 .. minute). */
   window: readonly MinuteTally[];
+  /**
+   * The same rows folded already (folded with the knobs' grace), so decisions
+   * over the same rows fold them once; `window` is then not read.
+   */
+  windowTally?: WindowTally;
   /** Probe rows of the last releaseMinutes + 1 minutes (may overlap `window`): the release window's rows. */
   recent: readonly MinuteTally[];
   /** Rows newer than the window (a closing decision made later): read only for each IP's newest report. */
@@ -166,11 +178,15 @@ export type PolicyResult = {
 export type Evidence = {
   input: PolicyInput;
   now: number;
-  byIp: Map<string, Map<string, StatusCounts>>;
-  stats: Map<string, OriginStats>;
+  /** The window's rows folded: per IP and origin, the counts. */
+  tally: WindowTally;
+  /** An origin's relaying and failing IPs in the window; undefined when nobody tried it. */
+  originStats(origin: string): OriginStats | undefined;
   outages: Map<string, OriginEvidence>;
   /** IPs that reported in the window, sorted by IP. */
   reporting: IpEvidence[];
+  /** Whether the IP reported in the window (is in `reporting`). */
+  reports(ip: string): boolean;
   bansInForce: Map<string, Ban>;
   /** Starts of the IP's automatic bans in the 24 h before now. */
   recentOffenses(ip: string): number[];
@@ -178,8 +194,8 @@ export type Evidence = {
   fleetWide: boolean;
   /** IPs not banned whose counted samples and ratio qualify them for a ban. */
   qualifying: IpEvidence[];
-  /** Per IP, its newest report in the window; only rows that carry their heartbeat time. */
-  newest: Map<string, NewestReport>;
+  /** The IP's newest report in the window (and `latest`); only rows that carry their heartbeat time count. */
+  newest(ip: string): NewestReport | undefined;
 };
 
 /**
@@ -212,166 +228,14 @@ export function isAllowlisted(ip: string, allowlist: readonly Cidr[]): boolean {
   );
 }
 
-/**
- * A backlog row: delivered more than the grace after its newest heartbeat
- * was observed, or delivered on the IP's return from a silence (`returnedAt`)
- * with heartbeats observed before that return.
- */
-export function isLate(
-  row: MinuteTally,
-  { graceMs, returnedAt }: { graceMs: number; returnedAt: number | undefined },
-): boolean {
-  if (row.receivedAt === undefined || row.observedAt === undefined)
-    return false;
-  if (row.receivedAt - row.observedAt > graceMs) return true;
-  return (
-    returnedAt !== undefined &&
-    row.receivedAt >= returnedAt &&
-    row.observedAt < returnedAt
-  );
-}
-
-/**
- * Per IP, per origin: the window's counts of relays and probes together. The
- * connect failures of late rows are kept apart (per IP): a machine that
- * delivers its backlog after a repair is not judged on what it suffered then.
- */
-function sumByIpAndOrigin(
-  rows: readonly MinuteTally[],
-  graceMs: number,
-  leases: Leases | undefined,
-) {
-  const byIp = new Map<string, Map<string, StatusCounts>>();
-  const lateFailures = new Map<string, number>();
-  for (const row of rows) {
-    const origins = getOrInsert(
-      byIp,
-      row.ip,
-      () => new Map<string, StatusCounts>(),
-    );
-    const late = isLate(row, {
-      graceMs,
-      returnedAt: leases?.[row.ip]?.[3],
-    });
-    for (const { origin, counts } of row.origins) {
-      const into = getOrInsert(origins, origin, emptyCounts);
-      if (!late) addCounts(into, counts);
-      else {
-        addCounts(into, { ...counts, connect_failed: 0 });
-        lateFailures.set(
-          row.ip,
-          (lateFailures.get(row.ip) ?? 0) + counts.connect_failed,
-        );
-      }
-    }
-  }
-  return { byIp, lateFailures };
-}
-
-/**
- * Per IP, its newest report: the rows with the latest heartbeat time. It is
- * healthy when it has a little volume (the probation minimum) and a ratio
- * below failRatio; then it vetoes a ban on the IP's older failures.
- */
-function newestReports(
-  rows: readonly MinuteTally[],
-  knobs: PolicyKnobs,
-): Map<string, NewestReport> {
-  const newest = new Map<string, NewestReport>();
-  for (const row of rows) {
-    if (row.observedAt === undefined) continue;
-    const current = newest.get(row.ip);
-    if (current && current.observedAt > row.observedAt) continue;
-    const report =
-      current && current.observedAt === row.observedAt
-        ? current
-        : {
-            observedAt: row.observedAt,
-            ok: 0,
-            connectFailed: 0,
-            healthy: false,
-          };
-    for (const { counts } of row.origins) {
-      report.ok += counts.ok;
-      report.connectFailed += counts.connect_failed;
-    }
-    newest.set(row.ip, report);
-  }
-  const minimum = Math.min(knobs.probeMinSamples, knobs.minSamples);
-  for (const report of newest.values()) {
-    const samples = report.ok + report.connectFailed;
-    report.healthy =
-      samples >= minimum &&
-      ratioOf(report.connectFailed, samples) < knobs.failRatio;
-  }
-  return newest;
-}
-
-/** Per origin: who tried it in the window and who reached it. */
-export type OriginStats = OriginEvidence & { reachedBy: Set<string> };
-
-/**
- * Per named origin, the IPs that tried it (ok, connect_failed or origin_error)
- * and those that reached it (their failure ratio on it stays below failRatio).
- * The unknown origin is left out: nothing can be cross-checked without a name.
- */
-function originStatsOf(
-  byIp: Map<string, Map<string, StatusCounts>>,
-  knobs: PolicyKnobs,
-): Map<string, OriginStats> {
-  const stats = new Map<string, OriginStats>();
-  for (const [ip, origins] of byIp) {
-    for (const [origin, c] of origins) {
-      if (origin === UNKNOWN_ORIGIN) continue;
-      const tried = c.ok + c.connect_failed + c.origin_error;
-      if (tried === 0) continue;
-      const entry = getOrInsert(
-        stats,
-        origin,
-        (): OriginStats => ({
-          origin,
-          relayingIps: 0,
-          failingIps: 0,
-          reachedBy: new Set(),
-        }),
-      );
-      entry.relayingIps++;
-      if (ratioOf(c.connect_failed + c.origin_error, tried) >= knobs.failRatio)
-        entry.failingIps++;
-      else entry.reachedBy.add(ip);
-    }
-  }
-  return stats;
-}
+/** Per origin: who tried it in the window and who failed it. */
+export type OriginStats = OriginEvidence;
 
 export const originEvidenceOf = ({
   origin,
   relayingIps,
   failingIps,
 }: OriginEvidence): OriginEvidence => ({ origin, relayingIps, failingIps });
-
-/**
- * An origin is in outage when it fails from at least originOutageMinIps IPs
- * and at least originOutageRatio of the IPs that relay it: then its failures
- * say nothing about any one machine. Counting failing IPs, not relaying ones,
- * is Kubernetes' zone rule (PartialDisruption needs > 2 NotReady nodes and a
- * share): two failing IPs of three are two suspects, not an outage.
- */
-function findOriginOutages(
-  stats: Map<string, OriginStats>,
-  knobs: PolicyKnobs,
-): Map<string, OriginEvidence> {
-  const outages = new Map<string, OriginEvidence>();
-  for (const [origin, entry] of stats) {
-    if (
-      entry.failingIps >= knobs.originOutageMinIps &&
-      entry.failingIps / entry.relayingIps >= knobs.originOutageRatio - 1e-9
-    ) {
-      outages.set(origin, originEvidenceOf(entry));
-    }
-  }
-  return outages;
-}
 
 /** Evidence of an IP with no samples (an IP judged on its silence). */
 export function emptyEvidence(ip: string): IpEvidence {
@@ -390,80 +254,84 @@ export function emptyEvidence(ip: string): IpEvidence {
   };
 }
 
-/**
- * What counts against `ip`: ok and connect_failed, except on origins in
- * outage (excused), and connect failures on named origins that no other IP
- * reached in the window (uncorroborated: a dead origin only this machine
- * relays is not this machine's fault). Without `judged` the counts are raw.
- */
-function evidenceOf(
-  ip: string,
-  origins: Map<string, StatusCounts>,
-  judged?: {
-    outages: Map<string, OriginEvidence>;
-    stats: Map<string, OriginStats>;
-    lateFailures: number;
-  },
-): IpEvidence {
-  const evidence: IpEvidence = {
-    ...emptyEvidence(ip),
-    lateFailures: judged?.lateFailures ?? 0,
-    origins: origins.size,
-  };
-  for (const [origin, c] of origins) {
-    evidence.originErrors += c.origin_error;
-    evidence.errors += c.error;
-    if (judged?.outages.has(origin)) {
-      evidence.excusedFailures += c.connect_failed;
-      continue;
-    }
-    evidence.ok += c.ok;
-    const reachedBy = judged?.stats.get(origin)?.reachedBy;
-    const corroborated =
-      !judged ||
-      origin === UNKNOWN_ORIGIN ||
-      (reachedBy !== undefined && reachedBy.size > (reachedBy.has(ip) ? 1 : 0));
-    if (corroborated) evidence.connectFailed += c.connect_failed;
-    else evidence.uncorroboratedFailures += c.connect_failed;
+/** Healthy: a little volume (the probation minimum) and a ratio below failRatio. */
+function isHealthy(ok: number, failed: number, knobs: PolicyKnobs): boolean {
+  const samples = ok + failed;
+  return (
+    samples >= Math.min(knobs.probeMinSamples, knobs.minSamples) &&
+    ratioOf(failed, samples) < knobs.failRatio
+  );
+}
+
+/** Per IP, the newest report of `rows` (rows without heartbeat time left out). */
+function newestOfRows(
+  rows: readonly MinuteTally[],
+): Map<string, { observedAt: number; ok: number; connectFailed: number }> {
+  const newest = new Map<
+    string,
+    { observedAt: number; ok: number; connectFailed: number }
+  >();
+  for (const row of rows) {
+    if (row.observedAt === undefined) continue;
+    const current = newest.get(row.ip);
+    if (current && current.observedAt > row.observedAt) continue;
+    const [ok, failed] = okAndFailedOf(row);
+    if (current && current.observedAt === row.observedAt) {
+      current.ok += ok;
+      current.connectFailed += failed;
+    } else
+      newest.set(row.ip, {
+        observedAt: row.observedAt,
+        ok,
+        connectFailed: failed,
+      });
   }
-  evidence.samples = evidence.ok + evidence.connectFailed;
-  evidence.failRatio = ratioOf(evidence.connectFailed, evidence.samples);
-  return evidence;
+  return newest;
 }
 
 /**
- * The facts of one decision: the window's counts per IP and origin, origin
- * outages (excused) and the cross-check (a connect failure counts only where
- * some other IP reached the origin), bans in force, the fleet-wide test on raw
- * counts, and which IPs qualify for a ban (>= minSamples counted samples, or
- * probeMinSamples on probation, at a ratio >= failRatio, unless its newest
- * report is healthy: newer healthy samples veto a ban on older failures).
+ * An origin is in outage when it fails from at least originOutageMinIps IPs
+ * and at least originOutageRatio of the IPs that relay it: then its failures
+ * say nothing about any one machine. Counting failing IPs, not relaying ones,
+ * is Kubernetes' zone rule (PartialDisruption needs > 2 NotReady nodes and a
+ * share): two failing IPs of three are two suspects, not an outage.
+ */
+const isOutage = (relaying: number, failing: number, knobs: PolicyKnobs) =>
+  failing >= knobs.originOutageMinIps &&
+  failing / relaying >= knobs.originOutageRatio - 1e-9;
+
+/**
+ * The facts of one decision, from the window's counts per IP and origin
+ * (relays and probes together; connect failures of late rows kept apart per
+ * IP: a machine that delivers its backlog after a repair is not judged on
+ * what it suffered then):
+ * - per named origin, the IPs that tried it (ok, connect_failed or
+ *   origin_error) and those that reached it (their failure ratio on it stays
+ *   below failRatio); the unknown origin is left out: nothing can be
+ *   cross-checked without a name;
+ * - origin outages, whose failures are excused for every machine;
+ * - what counts against each IP: ok and connect_failed, except on origins in
+ *   outage (excused), and connect failures on named origins that no other IP
+ *   reached in the window (uncorroborated: a dead origin only this machine
+ *   relays is not this machine's fault);
+ * - bans in force, the fleet-wide test on raw counts, and which IPs qualify
+ *   for a ban (>= minSamples counted samples, or probeMinSamples on
+ *   probation, at a ratio >= failRatio, unless its newest report is healthy:
+ *   newer healthy samples veto a ban on older failures).
+ * Two walks over the pairs, no object per pair.
  */
 export function gatherEvidence(
   input: PolicyInput,
   knobs: PolicyKnobs,
 ): Evidence {
   const { now } = input;
-  const { byIp, lateFailures } = sumByIpAndOrigin(
-    input.window,
-    knobs.graceSeconds * 1000,
-    input.leases,
-  );
-  const stats = originStatsOf(byIp, knobs);
-  const outages = findOriginOutages(stats, knobs);
-  const reporting = [...byIp]
-    .map(([ip, origins]) =>
-      evidenceOf(ip, origins, {
-        outages,
-        stats,
-        lateFailures: lateFailures.get(ip) ?? 0,
-      }),
-    )
-    .sort(byIpOrder);
-  const newest = newestReports(
-    [...input.window, ...(input.latest ?? [])],
-    knobs,
-  );
+  const graceMs = knobs.graceSeconds * 1000;
+  const tally = input.windowTally ?? WindowTally.of(input.window, { graceMs });
+  if (tally.graceMs !== graceMs)
+    throw new Error('the window was folded with another grace');
+  const unknown = tally.indexOfOrigin(UNKNOWN_ORIGIN) ?? -1;
+  const { failRatio, minSamples } = knobs;
+
   const bansInForce = new Map(
     input.bans
       .filter((ban) => isBanActive(ban, now))
@@ -473,44 +341,159 @@ export function gatherEvidence(
     (input.offenses[ip] ?? []).filter(
       (start) => start > now - DAY_MS && start <= now,
     );
-
-  // Fleet-wide: judged on raw counts (outages not excused), so a cut-off
-  // region that fails everywhere is recognised whatever its origins.
-  const rawFailing = [...byIp].filter(([, origins]) => {
-    const raw = evidenceOf('', origins);
-    return raw.samples >= knobs.minSamples && raw.failRatio >= knobs.failRatio;
-  }).length;
-  const fleet: FleetEvidence = {
-    reportingIps: reporting.length,
-    failingIps: rawFailing,
-    share: reporting.length ? rawFailing / reporting.length : 0,
+  const latest = newestOfRows(input.latest ?? []);
+  const newestCache = new Map<string, NewestReport | undefined>();
+  const newest = (ip: string): NewestReport | undefined => {
+    if (newestCache.has(ip)) return newestCache.get(ip);
+    const index = tally.indexOfIp(ip);
+    const inWindow = index === undefined ? undefined : tally.newestOf(index);
+    const later = latest.get(ip);
+    let report: NewestReport | undefined;
+    const pick = inWindow && later && later.observedAt > inWindow.observedAt;
+    const base = pick ? later : (inWindow ?? later);
+    if (base) {
+      report = { ...base, healthy: false };
+      if (inWindow && later && inWindow.observedAt === later.observedAt) {
+        report.ok = inWindow.ok + later.ok;
+        report.connectFailed = inWindow.connectFailed + later.connectFailed;
+      }
+      report.healthy = isHealthy(report.ok, report.connectFailed, knobs);
+    }
+    newestCache.set(ip, report);
+    return report;
   };
-  const fleetWide =
-    reporting.length >= knobs.fleetMinIps &&
-    fleet.share >= knobs.fleetFailureShare - 1e-9;
 
-  const qualifying = reporting.filter((evidence) => {
-    if (bansInForce.has(evidence.ip) || newest.get(evidence.ip)?.healthy)
-      return false;
-    const onProbation = recentOffenses(evidence.ip).length > 0;
-    const needed = onProbation
-      ? Math.min(knobs.probeMinSamples, knobs.minSamples)
-      : knobs.minSamples;
-    return evidence.samples >= needed && evidence.failRatio >= knobs.failRatio;
-  });
+  return tally.withReturns(
+    (ip) => input.leases?.[ip]?.[3],
+    (view, lateOf) => {
+      const { start, size, pairOrigin, pairCounts, origins, ips } = view;
+      const relaying = new Int32Array(origins.length);
+      const failing = new Int32Array(origins.length);
+      const reached = new Int32Array(origins.length);
+      const reachedBy = (p: number, o: number) => {
+        const tried =
+          (pairCounts[p * 4 + PAIR_OK] as number) +
+          (pairCounts[p * 4 + PAIR_FAILED] as number) +
+          (pairCounts[p * 4 + PAIR_ORIGIN_ERROR] as number);
+        if (o === unknown || tried === 0) return 0;
+        const failed =
+          (pairCounts[p * 4 + PAIR_FAILED] as number) +
+          (pairCounts[p * 4 + PAIR_ORIGIN_ERROR] as number);
+        return ratioOf(failed, tried) >= failRatio ? -1 : 1;
+      };
+      for (let ip = 0; ip < ips.length; ip++) {
+        const end = (start[ip] as number) + (size[ip] as number);
+        for (let p = start[ip] as number; p < end; p++) {
+          const o = pairOrigin[p] as number;
+          const verdict = reachedBy(p, o);
+          if (verdict === 0) continue;
+          relaying[o] = (relaying[o] as number) + 1;
+          if (verdict < 0) failing[o] = (failing[o] as number) + 1;
+          else reached[o] = (reached[o] as number) + 1;
+        }
+      }
+      const outage = new Uint8Array(origins.length);
+      const outages = new Map<string, OriginEvidence>();
+      for (let o = 0; o < origins.length; o++) {
+        if (!relaying[o]) continue;
+        if (isOutage(relaying[o] as number, failing[o] as number, knobs)) {
+          outage[o] = 1;
+          outages.set(origins[o] as string, {
+            origin: origins[o] as string,
+            relayingIps: relaying[o] as number,
+            failingIps: failing[o] as number,
+          });
+        }
+      }
+      const originStats = (origin: string): OriginStats | undefined => {
+        const o = tally.indexOfOrigin(origin);
+        if (o === undefined || !relaying[o]) return undefined;
+        return {
+          origin,
+          relayingIps: relaying[o] as number,
+          failingIps: failing[o] as number,
+        };
+      };
 
-  return {
-    input,
-    now,
-    byIp,
-    stats,
-    outages,
-    reporting,
-    bansInForce,
-    recentOffenses,
-    fleet,
-    fleetWide,
-    qualifying,
-    newest,
-  };
+      const reporting: IpEvidence[] = [];
+      // Fleet-wide: judged on raw counts (outages not excused), so a cut-off
+      // region that fails everywhere is recognised whatever its origins.
+      let rawFailing = 0;
+      for (const ip of tally.ipOrder()) {
+        const evidence: IpEvidence = {
+          ...emptyEvidence(ips[ip] as string),
+          lateFailures: lateOf(ip),
+          origins: size[ip] as number,
+        };
+        let rawOk = 0;
+        let rawFailed = 0;
+        const end = (start[ip] as number) + (size[ip] as number);
+        for (let p = start[ip] as number; p < end; p++) {
+          const o = pairOrigin[p] as number;
+          const ok = pairCounts[p * 4 + PAIR_OK] as number;
+          const failed = pairCounts[p * 4 + PAIR_FAILED] as number;
+          evidence.originErrors += pairCounts[
+            p * 4 + PAIR_ORIGIN_ERROR
+          ] as number;
+          evidence.errors += pairCounts[p * 4 + PAIR_ERROR] as number;
+          rawOk += ok;
+          rawFailed += failed;
+          if (outage[o]) {
+            evidence.excusedFailures += failed;
+            continue;
+          }
+          evidence.ok += ok;
+          const corroborated =
+            o === unknown ||
+            (reached[o] as number) - (reachedBy(p, o) > 0 ? 1 : 0) > 0;
+          if (corroborated) evidence.connectFailed += failed;
+          else evidence.uncorroboratedFailures += failed;
+        }
+        evidence.samples = evidence.ok + evidence.connectFailed;
+        evidence.failRatio = ratioOf(evidence.connectFailed, evidence.samples);
+        reporting.push(evidence);
+        const rawSamples = rawOk + rawFailed;
+        if (
+          rawSamples >= minSamples &&
+          ratioOf(rawFailed, rawSamples) >= failRatio
+        )
+          rawFailing++;
+      }
+
+      const fleet: FleetEvidence = {
+        reportingIps: reporting.length,
+        failingIps: rawFailing,
+        share: reporting.length ? rawFailing / reporting.length : 0,
+      };
+      const fleetWide =
+        reporting.length >= knobs.fleetMinIps &&
+        fleet.share >= knobs.fleetFailureShare - 1e-9;
+
+      const leastSamples = Math.min(knobs.probeMinSamples, minSamples);
+      const qualifying = reporting.filter((evidence) => {
+        if (evidence.samples < leastSamples || evidence.failRatio < failRatio)
+          return false;
+        if (bansInForce.has(evidence.ip) || newest(evidence.ip)?.healthy)
+          return false;
+        const onProbation = recentOffenses(evidence.ip).length > 0;
+        return evidence.samples >= (onProbation ? leastSamples : minSamples);
+      });
+
+      return {
+        input,
+        now,
+        tally,
+        originStats,
+        outages,
+        reporting,
+        reports: (ip: string) => tally.has(ip),
+        bansInForce,
+        recentOffenses,
+        fleet,
+        fleetWide,
+        qualifying,
+        newest,
+      };
+    },
+  );
 }

@@ -10,7 +10,7 @@ const NAME = 'origin-outage';
 export const originOutageRule: Rule = {
   name: NAME,
   metrics: [],
-  decide({ outages, stats, input }) {
+  decide({ outages, originStats, input }) {
     const verdicts: Verdict[] = [];
     const previous = new Set(input.previous.outages);
     const event = (
@@ -32,7 +32,7 @@ export const originOutageRule: Rule = {
     }
     for (const origin of [...previous].sort()) {
       if (outages.has(origin)) continue;
-      const current = stats.get(origin);
+      const current = originStats(origin);
       const evidence = current
         ? originEvidenceOf(current)
         : { origin, relayingIps: 0, failingIps: 0 };

@@ -13,10 +13,11 @@ const observedAt = (row: MinuteTally) =>
 /** Per IP and minute: probe counts of the rows observed in (from, to]. */
 function probeMinutesByIp(
   rows: readonly MinuteTally[],
-  { from, to }: { from: number; to: number },
+  { from, to, ips }: { from: number; to: number; ips: ReadonlySet<string> },
 ): Map<string, Map<number, ProbeMinute>> {
   const byIp = new Map<string, Map<number, ProbeMinute>>();
   for (const row of rows) {
+    if (!ips.has(row.ip)) continue;
     const at = observedAt(row);
     if (at <= from || at > to) continue;
     for (const { kind, counts } of row.origins) {
@@ -57,13 +58,19 @@ export const probeReleaseRule: Rule = {
       ),
     );
     const from = input.now - knobs.releaseMinutes * MINUTE_MS;
+    const candidates = [...bansInForce.values()]
+      .filter(
+        (ban) => !ban.manual && !released.has(ban.ip) && from >= ban.since,
+      )
+      .sort(byIpOrder);
+    // Only the candidates' rows are opened: the recent rows may be the whole fleet's.
     const probes = probeMinutesByIp(input.recent, {
       from,
       to: input.now,
+      ips: new Set(candidates.map((ban) => ban.ip)),
     });
     const verdicts: Verdict[] = [];
-    for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
-      if (ban.manual || released.has(ban.ip) || from < ban.since) continue;
+    for (const ban of candidates) {
       const healthyMinutes = [...(probes.get(ban.ip)?.values() ?? [])].sort(
         (a, b) => a.minute - b.minute,
       );

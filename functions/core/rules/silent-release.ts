@@ -18,7 +18,7 @@ export const silentReleaseRule: Rule = {
     for (const ban of [...bansInForce.values()].sort(byIpOrder)) {
       if (ban.manual || !ban.rule.startsWith('silent')) continue;
       const lease = input.leases[ban.ip];
-      const report = newest.get(ban.ip);
+      const report = newest(ban.ip);
       if (!lease || lease[0] <= ban.since || !report?.healthy) continue;
       verdicts.push({
         decision: { type: 'release', ip: ban.ip, ban, healthyMinutes: [] },
