@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketId, minuteOf } from '../../../../functions/core/minutes.js';
+import type { OriginTally } from '../../../../functions/core/tally.js';
+import { createDocumentClient } from '../../../../functions/store/client.js';
+import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
+import { keys, shardOf, TABLE } from '../../../../functions/store/table.js';
+import { ensureTable } from '../../../../infra/local/table.js';
+import { localEndpoint } from '../../../helpers/status-center.js';
+
+// Near now: rows of a minute long past would be TTL-deleted while the test reads them.
+const MINUTE = minuteOf(Date.now());
+const SHARDS = 4;
+const counts = (ok: number, connect_failed = 0) => ({
+  ok,
+  connect_failed,
+  origin_error: 0,
+  error: 0,
+});
+
+const WRITES = new Set(['BatchWriteItemCommand', 'PutItemCommand']);
+
+/** Write units DynamoDB reports for every write the client sends. */
+function meteredClient(endpoint: string) {
+  const client = createDocumentClient({ region: 'us-east-1', endpoint });
+  const meter = { writeUnits: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!WRITES.has(context.commandName ?? '')) return next(args);
+      (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const consumed = (result.output as { ConsumedCapacity?: unknown })
+        .ConsumedCapacity;
+      for (const c of [consumed ?? []].flat() as Array<{
+        CapacityUnits?: number;
+      }>)
+        meter.writeUnits += c.CapacityUnits ?? 0;
+      return result;
+    },
+    { step: 'initialize', name: 'meterCapacity' },
+  );
+  return { client, meter };
+}
+
+/** 100 relays over 100 origin hosts, each origin probed too, plus 3 canaries; `failing` origins fail. */
+function periodicReport(failing: number): OriginTally[] {
+  const origins: OriginTally[] = [];
+  for (let i = 0; i < 100; i++) {
+    const origin = `rtmp://live-${i}.customer-${i * 7}.example.com:1935`;
+    const c = i < failing ? counts(0, 1) : counts(1);
+    origins.push(
+      { origin, kind: 'relay', counts: c },
+      { origin, kind: 'probe', counts: c },
+    );
+  }
+  for (const host of ['a', 'b', 'c'])
+    origins.push({
+      origin: `tcp://canary-${host}.example.org:443`,
+      kind: 'probe',
+      counts: counts(1),
+    });
+  return origins;
+}
+
+describe('heartbeat rows on DynamoDB Local', () => {
+  const tableName = `relaywatch-rows-${randomBytes(6).toString('hex')}`;
+  const { client, meter } = meteredClient(localEndpoint());
+  const store = createHeartbeatStore({
+    client,
+    tableName,
+    shards: SHARDS,
+    bucketTtlHours: 48,
+  });
+
+  beforeAll(async () => {
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
+  });
+  afterAll(() => client.destroy());
+
+  it.each([0, 5])(
+    'stores a periodic report of 100 origins with probes (%i failing) for at most 2 write units',
+    async (failing) => {
+      meter.writeUnits = 0;
+      await store.addTallies(
+        [
+          {
+            minute: MINUTE,
+            ip: `198.51.100.${failing}`,
+            origins: periodicReport(failing),
+          },
+        ],
+        { writeId: `b:report-${failing}` },
+      );
+      expect(meter.writeUnits).toBeGreaterThan(0);
+      expect(meter.writeUnits).toBeLessThanOrEqual(2);
+    },
+  );
+
+  it('reads back every count, with one name per origin across IPs', async () => {
+    const rows = (await store.readMinute(MINUTE)).filter(
+      (row) => row.ip === '198.51.100.5' || row.ip === '198.51.100.0',
+    );
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.origins).toHaveLength(203);
+      // 198.51.100.5 failed on live-0..4, so those are named for 198.51.100.0 too.
+      const live3 = row.origins.filter(
+        (o) => o.origin === 'rtmp://live-3.customer-21.example.com:1935',
+      );
+      expect(live3).toHaveLength(2);
+    }
+  });
+
+  it('still reads rows written in the old format (v1) until their TTL removes them', async () => {
+    const ip = '203.0.113.7';
+    await client.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: {
+          [TABLE.partitionKey]: keys.heartbeatBucket(
+            bucketId(MINUTE),
+            shardOf(ip, SHARDS),
+          ),
+          [TABLE.sortKey]: keys.heartbeatRow(ip, 'r:old-row'),
+          ip,
+          minute: MINUTE,
+          origins: [
+            { o: 'rtmp://origin-a.example.net', k: 'relay', c: [7, 2, 0, 1] },
+            { o: 'tcp://canary.example.org:443', k: 'probe', c: [3, 0, 0, 0] },
+          ],
+          [TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + 3600,
+        },
+      }),
+    );
+    await store.addTallies(
+      [
+        {
+          minute: MINUTE,
+          ip,
+          origins: [
+            {
+              origin: 'rtmp://origin-a.example.net',
+              kind: 'relay',
+              counts: counts(4),
+            },
+          ],
+        },
+      ],
+      {
+        writeId: 'b:new-row',
+      },
+    );
+    const rows = await store.readIpMinutes(ip, [MINUTE]);
+    const relay = rows
+      .flatMap((r) => r.origins)
+      .filter((o) => o.kind === 'relay');
+    expect(relay.map((o) => o.origin)).toEqual([
+      'rtmp://origin-a.example.net',
+      'rtmp://origin-a.example.net',
+    ]);
+    expect(relay.reduce((sum, o) => sum + o.counts.ok, 0)).toBe(11);
+    expect(
+      rows.flatMap((r) => r.origins).find((o) => o.kind === 'probe')?.counts,
+    ).toEqual({ ok: 3, connect_failed: 0, origin_error: 0, error: 0 });
+  });
+
+  it('finds every row while RELAYWATCH_SHARDS is doubled, whichever count the writer and the reader run with', async () => {
+    const minute = MINUTE + 5;
+    const ips = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
+    const before = createHeartbeatStore({
+      client,
+      tableName,
+      shards: 4,
+      bucketTtlHours: 48,
+    });
+    const after = createHeartbeatStore({
+      client,
+      tableName,
+      shards: 8,
+      bucketTtlHours: 48,
+    });
+    // Half the fleet still written with 4 shards, half already with 8, in the same open minute.
+    for (const [i, ip] of ips.entries()) {
+      const writer = i % 2 === 0 ? before : after;
+      await writer.addTallies(
+        [
+          {
+            minute,
+            ip,
+            origins: [
+              {
+                origin: 'rtmp://origin-a.example.net',
+                kind: 'relay',
+                counts: counts(3),
+              },
+            ],
+          },
+        ],
+        { writeId: `b:shards-${i}` },
+      );
+    }
+    expect(ips.some((ip) => shardOf(ip, 8) >= 4)).toBe(true);
+    for (const reader of [before, after]) {
+      expect(
+        (await reader.readMinute(minute)).map((row) => row.ip).sort(),
+      ).toEqual([...ips].sort());
+      for (const ip of ips)
+        expect(
+          (await reader.readIpMinutes(ip, [minute])).map((row) => row.ip),
+        ).toEqual([ip]);
+    }
+  });
+});

@@ -1,0 +1,260 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  parseAgentSpec,
+  parseAgentsFile,
+} from '../../../../clients/dispatcher/agents.js';
+import { EXIT, HELP } from '../../../../clients/dispatcher/cli.js';
+import packageJson from '../../../../package.json' with { type: 'json' };
+import { runCli } from '../../../helpers/dispatcher-cli.js';
+
+const JOB = [
+  '--id',
+  'job-1',
+  '--source',
+  'rtmp://origin.example/live/a',
+  '--target',
+  'rtmp://cdn.example/live/a',
+];
+const AGENT = ['--agent', 'http://127.0.0.1:7001=203.0.113.7'];
+const ENV = {
+  RELAYWATCH_URL: 'http://127.0.0.1:3000',
+  RELAYWATCH_READER_TOKEN: 'r',
+  RELAYWATCH_AGENT_TOKEN: 'a',
+};
+
+/** A fetch that fails the test if the CLI tries to send anything. */
+const noNetwork = async (): Promise<Response> => {
+  throw new Error('the CLI must not send anything on a usage error');
+};
+
+describe('relaywatch-dispatch arguments', () => {
+  it('prints help naming every flag and environment variable, and exits 0', async () => {
+    const run = await runCli(['--help']);
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stdout).toBe(HELP);
+    for (const name of [
+      '--id',
+      '--source',
+      '--target',
+      '--agent ',
+      '--agents-file',
+      '--url',
+      '--reader-token',
+      '--timeout-ms',
+      '--cache-file',
+      '--max-stale-ms',
+      '--min-healthy-share',
+      '--agent-token',
+      '--post-timeout-ms',
+      '--dry-run',
+      'RELAYWATCH_URL',
+      'RELAYWATCH_READER_TOKEN',
+      'RELAYWATCH_AGENT_TOKEN',
+      'Exit codes',
+    ]) {
+      expect(HELP).toContain(name);
+    }
+  });
+
+  it('prints the same help for -h', async () => {
+    const run = await runCli(['-h'], { fetch: noNetwork });
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stdout).toBe(HELP);
+    for (const name of [
+      '-h, --help',
+      '--version',
+      '--total-timeout-ms',
+      '--max-attempts',
+    ])
+      expect(HELP).toContain(name);
+  });
+
+  it('prints the package version for --version and sends nothing', async () => {
+    const run = await runCli(['--version'], { fetch: noNetwork });
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stdout).toBe(`relaywatch-dispatch ${packageJson.version}\n`);
+  });
+
+  it('documents every exit code in the help', () => {
+    for (const [code, meaning] of [
+      [EXIT.refused, 'every agent tried refused'],
+      [EXIT.unreachable, 'every agent tried was unreachable'],
+      [EXIT.notStarted, 'no agent could start the job'],
+      [EXIT.badJob, 'refused the job as invalid (400)'],
+    ] as const) {
+      const line = HELP.split('\n').find((text) =>
+        text.startsWith(`  ${code}  `),
+      );
+      expect(line).toContain(meaning);
+    }
+  });
+
+  it.each<[string, string[], Record<string, string>, RegExp]>([
+    [
+      'the status center URL is missing',
+      [...JOB, ...AGENT],
+      { ...ENV, RELAYWATCH_URL: '' },
+      /--url \(or RELAYWATCH_URL\) is required/,
+    ],
+    [
+      'the reader token is missing',
+      [...JOB, ...AGENT],
+      { RELAYWATCH_URL: ENV.RELAYWATCH_URL, RELAYWATCH_AGENT_TOKEN: 'a' },
+      /--reader-token \(or RELAYWATCH_READER_TOKEN\) is required/,
+    ],
+    [
+      'the agent token is missing',
+      [...JOB, ...AGENT],
+      { RELAYWATCH_URL: ENV.RELAYWATCH_URL, RELAYWATCH_READER_TOKEN: 'r' },
+      /--agent-token \(or RELAYWATCH_AGENT_TOKEN\) is required/,
+    ],
+    ['no agent is given', [...JOB], ENV, /at least one --agent/],
+    [
+      'an agent has no IP',
+      [...JOB, '--agent', 'http://127.0.0.1:7001'],
+      ENV,
+      /expected <agent URL>=<machine IP>/,
+    ],
+    [
+      'an agent IP is not an IP',
+      [...JOB, '--agent', 'http://127.0.0.1:7001=relay-7'],
+      ENV,
+      /"relay-7" is not an IPv4 or IPv6 address/,
+    ],
+    [
+      'an agent URL is not http',
+      [...JOB, '--agent', 'ftp://127.0.0.1=203.0.113.7'],
+      ENV,
+      /agent URL must be http\(s\)/,
+    ],
+    [
+      'the job id is missing',
+      [...JOB.slice(2), ...AGENT],
+      ENV,
+      /--id is required/,
+    ],
+    ['a flag is unknown', [...JOB, ...AGENT, '--agnet', 'x'], ENV, /--agnet/],
+    [
+      'the panic share is not a number',
+      [...JOB, ...AGENT, '--min-healthy-share', 'half'],
+      ENV,
+      /--min-healthy-share must be a number/,
+    ],
+    [
+      'the panic share is out of range',
+      [...JOB, ...AGENT, '--min-healthy-share', '2'],
+      ENV,
+      /--min-healthy-share: must be a number from 0 to 1/,
+    ],
+    [
+      'the URL is not http',
+      [...JOB, ...AGENT, '--url', 'ftp://x'],
+      ENV,
+      /--url \(or RELAYWATCH_URL\): must be an http\(s\) URL/,
+    ],
+    [
+      'the staleness bound is not whole',
+      [...JOB, ...AGENT, '--max-stale-ms', '1.5'],
+      ENV,
+      /--max-stale-ms: must be a whole number/,
+    ],
+    [
+      'the post timeout is zero',
+      [...JOB, ...AGENT, '--post-timeout-ms', '0'],
+      ENV,
+      /--post-timeout-ms must be a whole number/,
+    ],
+    [
+      'the total timeout is not whole',
+      [...JOB, ...AGENT, '--total-timeout-ms', '2.5'],
+      ENV,
+      /--total-timeout-ms must be a whole number of milliseconds/,
+    ],
+    [
+      'the total timeout is too long for a timer',
+      [...JOB, ...AGENT, '--total-timeout-ms', String(2 ** 31)],
+      ENV,
+      /--total-timeout-ms must be .*at most 2147483647/,
+    ],
+    [
+      'the attempt limit is zero',
+      [...JOB, ...AGENT, '--max-attempts', '0'],
+      ENV,
+      /--max-attempts must be a whole number of agents above 0/,
+    ],
+    [
+      'the attempt limit is not a number',
+      [...JOB, ...AGENT, '--max-attempts', 'all'],
+      ENV,
+      /--max-attempts must be a number/,
+    ],
+  ])(
+    'exits 2 without sending anything when %s',
+    async (_, argv, env, message) => {
+      const run = await runCli(argv, { env, fetch: noNetwork });
+
+      expect(run.code).toBe(EXIT.usage);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).toContain('--help');
+    },
+  );
+
+  it('exits 2 naming the agents file when it is not an array of agents', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dispatch-args-'));
+    const file = join(dir, 'agents.json');
+    await writeFile(
+      file,
+      JSON.stringify([
+        { url: 'http://127.0.0.1:7001', ip: '203.0.113.7' },
+        { url: 'http://x' },
+      ]),
+    );
+
+    const run = await runCli([...JOB, '--agents-file', file], {
+      env: ENV,
+      fetch: noNetwork,
+    });
+
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toContain(`${file}[1]`);
+  });
+});
+
+describe('agent specs', () => {
+  it('splits at the last "=" and canonicalises the IP', () => {
+    expect(
+      parseAgentSpec('http://127.0.0.1:7001/a?x=1=2001:DB8::7'),
+    ).toMatchObject({ ok: false });
+    expect(parseAgentSpec('http://127.0.0.1:7001/=2001:DB8:0::7')).toEqual({
+      ok: true,
+      agent: { url: 'http://127.0.0.1:7001', ip: '2001:db8::7' },
+    });
+  });
+
+  it('reads an agents file of url/ip objects', () => {
+    expect(
+      parseAgentsFile(
+        '[{"url":"http://127.0.0.1:7002","ip":"198.51.100.2"}]',
+        'agents.json',
+      ),
+    ).toEqual({
+      ok: true,
+      agents: [{ url: 'http://127.0.0.1:7002', ip: '198.51.100.2' }],
+    });
+    expect(parseAgentsFile('{"agents":[]}', 'agents.json')).toMatchObject({
+      ok: false,
+      message: /JSON array/,
+    });
+    expect(parseAgentsFile('nope', 'agents.json')).toMatchObject({
+      ok: false,
+      message: /not valid JSON/,
+    });
+  });
+});

@@ -1,0 +1,199 @@
+import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../../clients/dispatcher/cli.js';
+import { rewriteDurationFlags } from '../../../clients/dispatcher/duration-flags.js';
+import type { SettingsTable } from '../../../clients/settings.js';
+import {
+  columnHelp,
+  parseDurationMs,
+  readSettings,
+  settingName,
+  settingsMarkdown,
+  withRenamedEnv,
+} from '../../../clients/settings.js';
+import { runCli } from '../../helpers/dispatcher-cli.js';
+
+describe('durations, the same in every program', () => {
+  it.each([
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['1.5s', 1_500],
+    ['2m', 120_000],
+    ['1h30m', 5_400_000],
+    ['1d', 86_400_000],
+    ['60', 60_000],
+    ['0.25', 250],
+    [' 10S ', 10_000],
+  ])('reads %j as %d ms (a plain number is seconds)', (text, ms) => {
+    expect(parseDurationMs(text)).toBe(ms);
+  });
+
+  it.each(['', 'soon', '10 s', '-5s', '5x', 's', '1e3'])(
+    'refuses %j',
+    (text) => {
+      expect(parseDurationMs(text)).toBeUndefined();
+    },
+  );
+});
+
+describe('renamed environment variables', () => {
+  it('reads the old name under the new one and warns, naming the new one', () => {
+    const { env, warnings } = withRenamedEnv({
+      RELAYWATCH_STATUS_URL: 'http://old',
+    });
+    expect(env.RELAYWATCH_URL).toBe('http://old');
+    expect(warnings).toEqual([
+      'RELAYWATCH_STATUS_URL is deprecated; set RELAYWATCH_URL instead',
+    ]);
+  });
+
+  it('says nothing when only new names are used', () => {
+    expect(withRenamedEnv({ RELAYWATCH_URL: 'http://new' }).warnings).toEqual(
+      [],
+    );
+  });
+});
+
+describe("the dispatcher's duration flags", () => {
+  it('rewrites the new flags, in both spellings, to milliseconds', () => {
+    expect(
+      rewriteDurationFlags([
+        '--timeout',
+        '5s',
+        '--post-timeout=500ms',
+        '--max-stale',
+        '10m',
+        '--total-timeout',
+        '90',
+        '--id',
+        'x',
+      ]),
+    ).toEqual({
+      ok: true,
+      argv: [
+        '--timeout-ms',
+        '5000',
+        '--post-timeout-ms',
+        '500',
+        '--max-stale-ms',
+        '600000',
+        '--total-timeout-ms',
+        '90000',
+        '--id',
+        'x',
+      ],
+      warnings: [],
+    });
+  });
+
+  it('keeps the old millisecond flags, with a warning naming the new flag', () => {
+    const result = rewriteDurationFlags(['--post-timeout-ms', '2000']);
+    expect(result).toEqual({
+      ok: true,
+      argv: ['--post-timeout-ms', '2000'],
+      warnings: [
+        expect.stringContaining(
+          '--post-timeout-ms is deprecated; use --post-timeout',
+        ),
+      ],
+    });
+  });
+
+  it('refuses a duration it cannot read, naming the flag, with exit 2 from the CLI', async () => {
+    expect(rewriteDurationFlags(['--timeout', 'soon'])).toEqual({
+      ok: false,
+      message: expect.stringContaining('--timeout must be a duration'),
+    });
+    const run = await runCli(['--timeout', 'soon']);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toContain('--timeout must be a duration');
+  });
+
+  it('warns on stderr when an old flag is used', async () => {
+    const run = await runCli(['--timeout-ms', '5000', '--help']);
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.stderr).toContain('--timeout-ms is deprecated; use --timeout');
+  });
+});
+
+describe('a settings table', () => {
+  const TABLE = {
+    url: {
+      flag: 'url',
+      env: 'X_URL',
+      value: '<url>',
+      help: 'where it is',
+      formerly: { env: 'X_OLD_URL', flag: 'old-url' },
+    },
+    wait: {
+      flag: 'wait',
+      value: '<duration>',
+      fallback: '5s',
+      help: 'how long to wait\n(default {default})',
+    },
+    quiet: { flag: 'quiet', short: 'q', boolean: true, help: 'say less' },
+  } as const satisfies SettingsTable;
+
+  it('reads a flag over its variable over its default', () => {
+    const fromFlag = readSettings(TABLE, {
+      argv: ['--url', 'http://flag', '--wait=1m'],
+      env: { X_URL: 'http://env' },
+    });
+    const fromEnv = readSettings(TABLE, {
+      argv: ['-q'],
+      env: { X_URL: 'http://env' },
+    });
+
+    expect([fromFlag.text('url'), fromFlag.text('wait')]).toEqual([
+      'http://flag',
+      '1m',
+    ]);
+    expect([fromEnv.text('url'), fromEnv.text('wait')]).toEqual([
+      'http://env',
+      '5s',
+    ]);
+    expect(fromEnv.flags.quiet).toBe(true);
+  });
+
+  it('reads old names under the new ones, with one warning each', () => {
+    const read = readSettings(TABLE, {
+      argv: ['--old-url', 'http://flag'],
+      env: { X_OLD_URL: 'http://env' },
+    });
+
+    expect(read.text('url')).toBe('http://flag');
+    expect(read.warnings).toEqual([
+      'X_OLD_URL is deprecated; set X_URL instead',
+      '--old-url is deprecated; use --url instead',
+    ]);
+  });
+
+  it('refuses an unknown flag with parseArgs’ own message', () => {
+    expect(() => readSettings(TABLE, { argv: ['--nope'], env: {} })).toThrow(
+      "Unknown option '--nope'",
+    );
+  });
+
+  it('writes help lines and README rows from the same rows', () => {
+    expect(
+      columnHelp(Object.values(TABLE), { flagWidth: 20, envColumn: 40 }),
+    ).toEqual([
+      '  --url <url>       where it is         env X_URL',
+      '  --wait <duration> how long to wait',
+      '                    (default 5s)',
+      '  -q, --quiet       say less',
+    ]);
+    expect(settingsMarkdown(Object.values(TABLE)).split('\n')).toEqual([
+      '| flag | variable | default | meaning |',
+      '|---|---|---|---|',
+      '| `--url <url>` | `X_URL` |  | where it is (formerly `--old-url`, `X_OLD_URL`, still read with a warning) |',
+      '| `--wait <duration>` |  | `5s` | how long to wait (default 5s) |',
+      '| `--quiet` |  |  | say less |',
+      '',
+    ]);
+  });
+
+  it('names a setting by its variable and flag', () => {
+    expect(settingName(TABLE.url)).toBe('X_URL (--url)');
+    expect(settingName(TABLE.wait)).toBe('--wait');
+  });
+});

@@ -1,0 +1,347 @@
+import { describe, expect, it } from 'vitest';
+import type { Heartbeat } from '../../../../functions/core/heartbeat.js';
+import {
+  minuteEnd,
+  minuteOf,
+  minuteStart,
+} from '../../../../functions/core/minutes.js';
+import {
+  addCounts,
+  emptyCounts,
+  originKey,
+  tallyHeartbeats,
+  totalOf,
+  UNKNOWN_ORIGIN,
+} from '../../../../functions/core/tally.js';
+
+const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
+// 20 s into the minute: the minute before is closed (grace 10 s), this one open.
+const NOW = minuteStart(MINUTE) + 20_000;
+const GRACE_MS = 10_000;
+const ORIGIN = 'rtmp://origin-a.example.net/live/s1';
+
+function hb(fields: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    ip: '192.0.2.1',
+    process: 'ffmpeg-1',
+    status: 'ok',
+    origin: ORIGIN,
+    ts: NOW,
+    ...fields,
+  };
+}
+
+const tally = (heartbeats: Heartbeat[]) =>
+  tallyHeartbeats(heartbeats, { now: NOW, graceMs: GRACE_MS });
+
+describe('tallyHeartbeats pre-combines per (minute, ip)', () => {
+  it('turns 300 heartbeats of one ip in one minute into one tally', () => {
+    const heartbeats = Array.from({ length: 300 }, (_, i) =>
+      hb({ process: `ffmpeg-${i}`, ts: NOW - (i % 20) * 1000 }),
+    );
+    const { tallies, accepted } = tally(heartbeats);
+    expect(accepted).toBe(300);
+    expect(tallies).toHaveLength(1);
+    expect(tallies[0]).toMatchObject({ minute: MINUTE, ip: '192.0.2.1' });
+    expect(tallies[0]?.origins).toHaveLength(1);
+    expect(tallies[0]?.origins[0]?.counts).toEqual({
+      ok: 300,
+      connect_failed: 0,
+      origin_error: 0,
+      error: 0,
+    });
+  });
+
+  it('counts each status separately', () => {
+    const statuses = [
+      'ok',
+      'ok',
+      'ok',
+      'connect_failed',
+      'connect_failed',
+      'origin_error',
+      'error',
+    ] as const;
+    const { tallies } = tally(statuses.map((status) => hb({ status })));
+    expect(tallies[0]?.origins[0]?.counts).toEqual({
+      ok: 3,
+      connect_failed: 2,
+      origin_error: 1,
+      error: 1,
+    });
+  });
+
+  it('makes one tally per ip', () => {
+    const { tallies } = tally([
+      hb({ ip: '192.0.2.1' }),
+      hb({ ip: '192.0.2.2' }),
+      hb({ ip: '192.0.2.1' }),
+    ]);
+    expect(tallies.map((t) => t.ip).sort()).toEqual(['192.0.2.1', '192.0.2.2']);
+  });
+
+  it('makes one tally per minute when a request spans a minute boundary', () => {
+    const { tallies } = tally([
+      hb({ ts: NOW }),
+      hb({ ts: minuteEnd(MINUTE) + 5_000 }),
+      hb({ ts: NOW - 1_000 }),
+    ]);
+    expect(
+      tallies
+        .map((t) => [t.minute, totalOf(t.origins[0]?.counts ?? emptyCounts())])
+        .sort(),
+    ).toEqual([
+      [MINUTE, 2],
+      [MINUTE + 1, 1],
+    ]);
+  });
+
+  it('files a heartbeat without ts under the server minute', () => {
+    const { ts: _ts, ...withoutTs } = hb();
+    const { tallies } = tally([withoutTs]);
+    expect(tallies[0]?.minute).toBe(minuteOf(NOW));
+  });
+
+  it('merges every spelling of one address into the canonical ip', () => {
+    const { tallies } = tally([
+      hb({ ip: '2001:DB8::1' }),
+      hb({ ip: '2001:db8:0:0:0:0:0:1' }),
+      hb({ ip: '::ffff:192.0.2.9' }),
+      hb({ ip: '192.0.2.9' }),
+    ]);
+    expect(
+      tallies
+        .map((t) => [t.ip, totalOf(t.origins[0]?.counts ?? emptyCounts())])
+        .sort(),
+    ).toEqual([
+      ['192.0.2.9', 2],
+      ['2001:db8::1', 2],
+    ]);
+  });
+});
+
+describe('tallyHeartbeats records when and under which lease a report came', () => {
+  it('keeps the receive time, the newest heartbeat time and the declared interval on every tally', () => {
+    const { tallies } = tallyHeartbeats(
+      [
+        hb({ ts: NOW - 4000 }),
+        hb({ process: 'ffmpeg-2', ts: NOW - 1000 }),
+        hb({ ts: NOW - 15_000 }),
+        hb({ ip: '192.0.2.2', ts: NOW - 15_000 }),
+      ],
+      {
+        now: NOW,
+        graceMs: GRACE_MS,
+        leaseSeconds: 60,
+      },
+    );
+    expect(
+      tallies.map(({ minute, receivedAt, observedAt, leaseSeconds }) => ({
+        minute,
+        receivedAt,
+        observedAt,
+        leaseSeconds,
+      })),
+    ).toEqual([
+      {
+        minute: MINUTE,
+        receivedAt: NOW,
+        observedAt: NOW - 1000,
+        leaseSeconds: 60,
+      },
+      {
+        minute: MINUTE,
+        receivedAt: NOW,
+        observedAt: NOW - 15_000,
+        leaseSeconds: 60,
+      },
+    ]);
+  });
+
+  it('turns an idle agent\u2019s empty lease renewal into one row of its IP with nothing in it', () => {
+    const { tallies, accepted } = tallyHeartbeats([], {
+      now: NOW,
+      graceMs: GRACE_MS,
+      leaseSeconds: 60,
+      ip: '2001:DB8::7',
+    });
+    expect(accepted).toBe(0);
+    expect(tallies).toEqual([
+      {
+        minute: MINUTE,
+        ip: '2001:db8::7',
+        origins: [],
+        receivedAt: NOW,
+        observedAt: NOW,
+        leaseSeconds: 60,
+      },
+    ]);
+  });
+
+  it('keeps a retried batch\u2019s first arrival as its receive time', () => {
+    const { tallies } = tallyHeartbeats([hb({ ts: NOW - 4000 })], {
+      now: NOW,
+      graceMs: GRACE_MS,
+      receivedAt: NOW - 3000,
+    });
+    expect(tallies[0]).toMatchObject({
+      receivedAt: NOW - 3000,
+      observedAt: NOW - 4000,
+    });
+  });
+
+  it('leaves the lease out for an agent that declares none', () => {
+    expect(tally([hb()]).tallies[0]).not.toHaveProperty('leaseSeconds');
+  });
+});
+
+describe('tallyHeartbeats keys origins by scheme and host', () => {
+  it('counts streams of one origin host together', () => {
+    const { tallies } = tally([
+      hb({ origin: 'rtmp://origin-a.example.net/live/s1' }),
+      hb({ origin: 'rtmp://origin-a.example.net/live/s2?token=abc' }),
+      hb({ origin: 'RTMP://Origin-A.example.net/other' }),
+    ]);
+    expect(tallies[0]?.origins).toEqual([
+      {
+        origin: 'rtmp://origin-a.example.net',
+        kind: 'relay',
+        counts: { ...emptyCounts(), ok: 3 },
+      },
+    ]);
+  });
+
+  it('keeps different hosts, ports and schemes apart', () => {
+    const { tallies } = tally([
+      hb({ origin: 'rtmp://origin-a.example.net/live' }),
+      hb({ origin: 'rtmp://origin-b.example.net/live' }),
+      hb({ origin: 'rtmp://origin-a.example.net:1936/live' }),
+      hb({ origin: 'srt://origin-a.example.net/live' }),
+    ]);
+    expect(tallies[0]?.origins.map((o) => o.origin).sort()).toEqual([
+      'rtmp://origin-a.example.net',
+      'rtmp://origin-a.example.net:1936',
+      'rtmp://origin-b.example.net',
+      'srt://origin-a.example.net',
+    ]);
+  });
+
+  it('counts heartbeats without an origin under the unknown origin', () => {
+    const { origin: _origin, ...withoutOrigin } = hb();
+    const { tallies } = tally([withoutOrigin, withoutOrigin]);
+    expect(tallies[0]?.origins).toEqual([
+      {
+        origin: UNKNOWN_ORIGIN,
+        kind: 'relay',
+        counts: { ...emptyCounts(), ok: 2 },
+      },
+    ]);
+  });
+
+  it.each([
+    [
+      'rtmp://Origin.example.com:1935/live/abc',
+      'rtmp://origin.example.com:1935',
+    ],
+    ['https://origin.example.com:443/hls/x.m3u8', 'https://origin.example.com'],
+    ['https://user:secret@origin.example.com/x', 'https://origin.example.com'],
+    ['srt://[2001:DB8::1]:9000?streamid=live', 'srt://[2001:db8::1]:9000'],
+    [' HTTP://Origin.example.com/live ', 'http://origin.example.com'],
+    ['Origin-A', 'origin-a'],
+    ['rtmp://', 'rtmp://'],
+  ])('keys origin %j as %j', (origin, expected) => {
+    expect(originKey(origin)).toBe(expected);
+  });
+
+  it('never keeps user credentials of an origin URL', () => {
+    expect(
+      originKey('rtmp://user:hunter2@origin.example.com/live'),
+    ).not.toContain('hunter2');
+  });
+});
+
+describe('tallyHeartbeats separates kinds', () => {
+  it('keeps probes and relay heartbeats of one origin in separate counts', () => {
+    const { tallies } = tally([
+      hb({ kind: 'probe', status: 'connect_failed' }),
+      hb({ kind: 'relay' }),
+      hb({}),
+      hb({ kind: 'probe' }),
+    ]);
+    const origins = tallies[0]?.origins ?? [];
+    expect(origins).toHaveLength(2);
+    expect(origins.find((o) => o.kind === 'relay')?.counts).toEqual({
+      ...emptyCounts(),
+      ok: 2,
+    });
+    expect(origins.find((o) => o.kind === 'probe')?.counts).toEqual({
+      ...emptyCounts(),
+      ok: 1,
+      connect_failed: 1,
+    });
+  });
+
+  it('treats a heartbeat without kind as a relay heartbeat', () => {
+    const { tallies } = tally([hb({ kind: undefined })]);
+    expect(tallies[0]?.origins[0]?.kind).toBe('relay');
+  });
+});
+
+describe('tallyHeartbeats counts stale heartbeats', () => {
+  it('accepts but does not count heartbeats of a closed minute', () => {
+    const closedMinuteTs = minuteStart(MINUTE - 1) + 30_000;
+    const { tallies, accepted, stale } = tally([
+      hb({ ts: closedMinuteTs }),
+      hb({ ts: closedMinuteTs }),
+      hb(),
+    ]);
+    expect({ accepted, stale }).toEqual({ accepted: 3, stale: 2 });
+    expect(tallies).toHaveLength(1);
+    expect(tallies[0]?.minute).toBe(MINUTE);
+  });
+
+  it('still counts a heartbeat of the previous minute within the grace', () => {
+    const { tallies, stale } = tallyHeartbeats(
+      [hb({ ts: minuteEnd(MINUTE) - 1 })],
+      { now: minuteEnd(MINUTE) + GRACE_MS - 1, graceMs: GRACE_MS },
+    );
+    expect(stale).toBe(0);
+    expect(tallies[0]?.minute).toBe(MINUTE);
+  });
+
+  it('counts it as stale from the moment the grace runs out', () => {
+    const { tallies, stale } = tallyHeartbeats(
+      [hb({ ts: minuteEnd(MINUTE) - 1 })],
+      { now: minuteEnd(MINUTE) + GRACE_MS, graceMs: GRACE_MS },
+    );
+    expect(stale).toBe(1);
+    expect(tallies).toEqual([]);
+  });
+
+  it('produces no tally at all for a backlog that is entirely stale', () => {
+    const backlog = Array.from({ length: 50 }, (_, i) =>
+      hb({ ts: NOW - 3_600_000 + i * 1000 }),
+    );
+    expect(tally(backlog)).toEqual({ tallies: [], accepted: 50, stale: 50 });
+  });
+});
+
+describe('count helpers', () => {
+  it('adds counts into the first argument and totals them', () => {
+    const into = { ok: 1, connect_failed: 2, origin_error: 3, error: 4 };
+    const result = addCounts(into, {
+      ok: 10,
+      connect_failed: 20,
+      origin_error: 30,
+      error: 40,
+    });
+    expect(result).toBe(into);
+    expect(into).toEqual({
+      ok: 11,
+      connect_failed: 22,
+      origin_error: 33,
+      error: 44,
+    });
+    expect(totalOf(into)).toBe(110);
+  });
+});
