@@ -63,9 +63,28 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions',
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group, so close() can end the renderer and utility
+    // processes too: they outlive the browser process for a moment and keep
+    // writing to the profile (rmdir then failed with ENOTEMPTY under load).
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
-  const cleanUp = () => rmSync(profile, { recursive: true, force: true });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  };
+  const cleanUp = () => {
+    killGroup();
+    // A killed child may still be closing a file: rm retries ENOTEMPTY/EBUSY.
+    rmSync(profile, {
+      recursive: true,
+      force: true,
+      maxRetries: 20,
+      retryDelay: 100,
+    });
+  };
 
   const endpoint = await new Promise<string>((resolve, reject) => {
     let stderr = '';
