@@ -85,8 +85,6 @@ const SILENT_MEMORY_MINUTES = 1440;
 const DECISION_CONCURRENCY = 16;
 /** Banned IPs whose recent rows are read at once. */
 const READ_CONCURRENCY = 16;
-/** Rows a Query page holds, about (1 MB pages of packed rows): to weigh a whole minute's read. */
-const ROWS_PER_PAGE = 1_000;
 
 /** `work` over every item, at most `limit` at a time; results in the items' order. */
 async function mapBounded<T, R>(
@@ -288,16 +286,12 @@ export function createAggregator(options: AggregatorOptions) {
    * Rows for early release (probe history of the release minutes): the rows
    * already in hand, plus, for the minutes not in hand, the own rows of the
    * banned IPs that may be released, not every IP's rows of those minutes.
-   * Those are read IP by IP, or, when reading them IP by IP would take more
-   * round trips than reading the minutes whole (hundreds of IPs banned in a
-   * large fleet), from the whole minutes (`readMinute`, shared with the pass).
    */
   async function recentRows(
     minute: number,
     now: number,
     inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] },
     bansSeen: readonly Ban[],
-    readMinute: (minute: number) => Promise<MinuteTally[]>,
   ) {
     // The release window is releaseMinutes of time ending now: it reaches into one more minute.
     const first = minute - config.releaseMinutes;
@@ -316,20 +310,6 @@ export function createAggregator(options: AggregatorOptions) {
           ban.since <= now - config.releaseMinutes * MINUTE_MS,
       )
       .map((ban) => ban.ip);
-    if (!releasable.length) return rows;
-    const rowsPerMinute =
-      inHand.rows.length / Math.max(1, inHand.minutes.length);
-    // Round trips one after the other: IPs READ_CONCURRENCY at a time, or each shard's pages.
-    const ipRounds = Math.ceil(releasable.length / READ_CONCURRENCY);
-    const minuteRounds = Math.max(
-      1,
-      Math.ceil(rowsPerMinute / (ROWS_PER_PAGE * config.shards)),
-    );
-    if (ipRounds > minuteRounds) {
-      const wanted = new Set(releasable);
-      const whole = await Promise.all(missing.map(readMinute));
-      return [...rows, ...whole.flat().filter((row) => wanted.has(row.ip))];
-    }
     const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) =>
       heartbeats.readIpMinutes(ip, missing),
     );
@@ -520,7 +500,6 @@ export function createAggregator(options: AggregatorOptions) {
             now,
             { minutes: windowMinutes, rows: window },
             seen.bans,
-            read,
           );
           const result = decideMinute(
             {
@@ -632,7 +611,6 @@ export function createAggregator(options: AggregatorOptions) {
         at,
         { minutes: liveMinutes, rows: liveRows },
         seen.bans,
-        read,
       );
       const input: PolicyInput = {
         minute,
