@@ -18,7 +18,9 @@
  * first connection and run on cold code; `warm floor` is that read in the
  * bench process on a connected client. The ratios say how far the aggregation
  * is from reading its input. `largest item` is the largest item the run put
- * (Put, BatchWrite, Transact).
+ * (Put, BatchWrite, Transact). `DynamoDB busy s` is, per operation, the time
+ * during which at least one call of it was in flight (calls of different
+ * operations may overlap).
  *
  * Each size runs two minutes of the same fleet: the first, in which the
  * failing machines are banned (thousands of ban transactions and events at
@@ -309,6 +311,15 @@ export function benchPolicy(machines: number): (string | number)[] {
 
 export type FleetRow = (string | number)[];
 
+/** "Query 1.2, TransactWriteItems 3.1": seconds with a call of each kind in flight, the longest first. */
+function busyOf(busyMs: Record<string, number>): string {
+  return Object.entries(busyMs)
+    .filter(([, ms]) => ms >= 50)
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, ms]) => `${op} ${(ms / 1000).toFixed(1)}`)
+    .join(', ');
+}
+
 /**
  * One fleet size end to end, two minutes of the same fleet: the first, in
  * which the failing machines are banned, and a steady one after it, in which
@@ -398,6 +409,7 @@ export async function benchFleet(options: {
       used.writeUnits,
       used.largestItemBytes / 1024,
       run.decisions,
+      busyOf(used.busyMs),
     ]);
   }
   return rows;
@@ -424,6 +436,7 @@ export const FLEET_HEADERS = [
   'WRU',
   'largest KB',
   'decisions',
+  'DynamoDB busy s',
 ];
 export const POLICY_HEADERS = [
   'IPs',
