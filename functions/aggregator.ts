@@ -293,8 +293,11 @@ export function createAggregator(options: AggregatorOptions) {
     inHand: { minutes: readonly number[]; rows: readonly MinuteTally[] },
     bansSeen: readonly Ban[],
   ) {
-    // The release window is releaseMinutes of time ending now: it reaches into one more minute.
-    const first = minute - config.releaseMinutes;
+    // The release window is releaseMinutes of time ending now, (now - releaseMinutes, now]; a row
+    // counts when it was observed inside it, and a row is observed within its own minute (old rows
+    // at their minute's end), so minutes before the one holding the window's start add nothing.
+    // A closing decision's `now` is in the next minute: its window starts in `minute + 1 - releaseMinutes`.
+    const first = minuteOf(now - config.releaseMinutes * MINUTE_MS);
     const rows = inHand.rows.filter(
       (row) => row.minute >= first && row.minute <= minute,
     );

@@ -1,5 +1,5 @@
 import type { MinuteTally } from './tally.js';
-import { totalOf } from './tally.js';
+import { hasCounts } from './tally.js';
 
 /**
  * What the status center remembers of an agent's lease, per IP: when it last
@@ -54,9 +54,7 @@ export function mergeLeases(
       if (at > (seenWithout.get(row.ip) ?? 0)) seenWithout.set(row.ip, at);
       continue;
     }
-    const active: 0 | 1 = row.origins.some((o) => totalOf(o.counts) > 0)
-      ? 1
-      : 0;
+    const active: 0 | 1 = hasCounts(row) ? 1 : 0;
     const current = leases[row.ip];
     if (!current || at > current[0])
       leases[row.ip] = [at, row.leaseSeconds, active, current?.[3]];

@@ -29,6 +29,8 @@ export type MinuteTally = {
    * are given as EntryCounts; the array is reused between calls.
    */
   eachOrigin?: (visit: OriginVisitor) => void;
+  /** Whether any origin of the row has a count, without decoding the row (rows read from the table). */
+  anyCount?: () => boolean;
 };
 
 /**
@@ -77,6 +79,12 @@ export function addCounts(
 
 export function totalOf(counts: StatusCounts): number {
   return counts.ok + counts.connect_failed + counts.origin_error + counts.error;
+}
+
+/** Whether the row says anything about any origin: through `anyCount` when it has it, else from `origins`. */
+export function hasCounts(row: MinuteTally): boolean {
+  if (row.anyCount) return row.anyCount();
+  return row.origins.some((o) => totalOf(o.counts) > 0);
 }
 
 /**

@@ -41,6 +41,13 @@ const eventItemSchema = z.object({
 });
 
 const DAY_MS = 86_400_000;
+/**
+ * BatchWriteItem calls of 25 items in flight while writing events: the first
+ * minute of a large fleet records hundreds of bans, each event written twice
+ * (by day and by IP). Well under the SDK's 50 sockets; a day partition that
+ * throttles hands items back and putAll retries them with backoff.
+ */
+const WRITE_CONCURRENCY = 16;
 const dayOf = (iso: string) => iso.slice(0, 10).replace(/-/g, '');
 
 /**
@@ -109,7 +116,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   return {
     async putEvents(events: readonly AuditEvent[]): Promise<void> {
       await putAll(client, tableName, events.flatMap(toItems), {
-        concurrency: 4,
+        concurrency: WRITE_CONCURRENCY,
       });
     },
 

@@ -7,6 +7,7 @@ import { putAll } from './batch.js';
 import type { HeartbeatStore } from './ports.js';
 import { queryItems } from './query.js';
 import {
+  anyCount,
   decodeOrigins,
   encodeOrigins,
   OriginNameBook,
@@ -139,6 +140,7 @@ function fromItem(
         return decodeOrigins(data, book);
       },
       eachOrigin: (visit) => visitOrigins(data, book, visit),
+      anyCount: () => anyCount(data),
     };
   }
   for (const { o } of item.origins) book.learn(o);

@@ -313,6 +313,23 @@ export function decodeOrigins(
   return tallies;
 }
 
+/**
+ * Whether any entry packed in `data` has a count, reading entries only up
+ * to the first that has one (usually the first): decodeOrigins(data) would
+ * yield at least one tally. Throws RowFormatError on a blob that ends early.
+ */
+export function anyCount(data: Uint8Array): boolean {
+  const input = new Reader(data);
+  const count = input.varint();
+  for (let e = 0; e < count; e++) {
+    input.skip(ID_BYTES);
+    const nonZero = input.byte();
+    const big = input.byte();
+    if ((nonZero | big) !== 0) return true;
+  }
+  return false;
+}
+
 /** Scratch of visitOrigins: ids and the 8 counts of each entry. */
 let scratchIds = new Float64Array(512);
 let scratchCounts = new Float64Array(512 * 8);

@@ -53,10 +53,20 @@ const OFFENSE_MEMORY_SECONDS = 86_400;
  * with the fleet. Pieces live under the minute they describe and are all
  * written before the progress item names that minute: a crash in between
  * leaves the previous state whole, and the rerun rewrites the same keys.
+ *
+ * A kind whose pages are the same as in the state last read or written is
+ * not written again: the progress item names, in `kept`, the partition its
+ * pages still live in (a live pass changes the leases and the pass time, not
+ * the fleet's evidence or last-seen minutes).
  */
 const PAGE_MAX_JSON_BYTES = 60_000;
-/** Pieces outlive a day of minutes given up on (the progress item then still names older pieces). */
-const PIECE_TTL_SECONDS = 2 * 86_400;
+/**
+ * Pieces outlive a day of minutes given up on (the progress item then still
+ * names older pieces), counted from the last state that named them: a kind
+ * is kept only while its pages have KEEP_MIN_SECONDS left.
+ */
+const PIECE_TTL_SECONDS = 3 * 86_400;
+const KEEP_MIN_SECONDS = 2 * 86_400;
 const PROGRESS_FORMAT = 2;
 /** BatchGetItem calls in flight while reading offenses. */
 const READ_CONCURRENCY = 8;
@@ -107,6 +117,16 @@ const progressSchema = z.object({
   lastPassAt: z.number(),
   /** Where the pieces of the state are (STATE#<minute>#<pass>), null before any; older than lastMinute after a minute given up on. */
   pieces: z.nullable(z.string()),
+  /** Kinds not written with `pieces` (unchanged since an earlier state): the partition holding their pages. */
+  kept: z.optional(
+    z.object({
+      reporting: z.optional(z.string()),
+      lastSeen: z.optional(z.string()),
+      leases: z.optional(z.string()),
+      outages: z.optional(z.string()),
+      capped: z.optional(z.string()),
+    }),
+  ),
   pages: pageCountsSchema,
   fleetWide: z.boolean(),
   fleetSilent: z.boolean(),
@@ -157,6 +177,9 @@ function paginate(values: readonly unknown[]): string[] {
   pages.push(`[${page.join(',')}]`);
   return pages;
 }
+
+const samePages = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((page, n) => page === b[n]);
 
 /** The aggregator's own items: its state and the IPs' ban history. */
 export function createStateStore(options: StateStoreOptions): StateStore {
@@ -210,11 +233,22 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     return { progress: parsed.data };
   }
 
+  /**
+   * Per kind, the pages of the state last read (consistently) or written by
+   * this store, where they live and when they expire: a kind whose new pages
+   * are the same is not written again. Forgotten when a write loses or fails.
+   */
+  type Known = Partial<
+    Record<PieceKind, { at: string; pages: string[]; expiresAt: number }>
+  >;
+  let known: Known | undefined;
+
   async function readPieces<K extends PieceKind>(
     pieces: string,
     kind: K,
     expected: number,
     consistent: boolean,
+    seen?: Known,
   ): Promise<z.infer<(typeof pieceSchemas)[K]>> {
     const items = await queryItems(client, {
       TableName: tableName,
@@ -235,20 +269,25 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       );
     }
     const values: unknown[] = [];
+    const pages: string[] = [];
+    let expiresAt = Number.POSITIVE_INFINITY;
     for (const item of items) {
       if (item.v !== PIECE_FORMAT || !(item.d instanceof Uint8Array))
         throw new StateFormatError(
           `state piece ${String(item.sk)} has an unknown format`,
         );
-      const parsed = pieceSchemas[kind].safeParse(
-        JSON.parse(gunzipSync(item.d).toString('utf8')),
-      );
+      const text = gunzipSync(item.d).toString('utf8');
+      const parsed = pieceSchemas[kind].safeParse(JSON.parse(text));
       if (!parsed.success)
         throw new StateFormatError(
           `state piece ${String(item.sk)} is unreadable`,
         );
       values.push(...parsed.data);
+      pages.push(text);
+      const ttl = item[TABLE.ttlAttribute];
+      expiresAt = Math.min(expiresAt, typeof ttl === 'number' ? ttl : 0);
     }
+    if (seen) seen[kind] = { at: pieces, pages, expiresAt };
     return values as z.infer<(typeof pieceSchemas)[K]>;
   }
 
@@ -299,28 +338,35 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     async getAggregatorState(options: {
       consistent: boolean;
     }): Promise<AggregatorState | undefined> {
+      if (options.consistent) known = undefined;
       const read = await readProgress(options.consistent);
       if (read === undefined) return undefined;
       if ('v1' in read) return read.v1 as AggregatorState;
       const { progress } = read;
       const at = progress.pieces;
       if (at === null) return emptyState(progress);
-      const [reporting, seen, leases, outages, capped] = await Promise.all([
+      // Only a consistent read is sure to be the state the next write follows.
+      const seen: Known | undefined = options.consistent ? {} : undefined;
+      const piecesOf = <K extends PieceKind>(kind: K) =>
         readPieces(
-          at,
-          'reporting',
-          progress.pages.reporting,
+          progress.kept?.[kind] ?? at,
+          kind,
+          progress.pages[kind],
           options.consistent,
-        ),
-        readPieces(at, 'lastSeen', progress.pages.lastSeen, options.consistent),
-        readPieces(at, 'leases', progress.pages.leases, options.consistent),
-        readPieces(at, 'outages', progress.pages.outages, options.consistent),
-        readPieces(at, 'capped', progress.pages.capped, options.consistent),
+          seen,
+        );
+      const [reporting, lastSeen, leases, outages, capped] = await Promise.all([
+        piecesOf('reporting'),
+        piecesOf('lastSeen'),
+        piecesOf('leases'),
+        piecesOf('outages'),
+        piecesOf('capped'),
       ]);
+      if (seen) known = seen;
       return {
         ...emptyState(progress),
         reporting,
-        lastSeen: Object.fromEntries(seen),
+        lastSeen: Object.fromEntries(lastSeen),
         leases: Object.fromEntries(leases) as Leases,
         outages,
         capped,
@@ -329,8 +375,9 @@ export function createStateStore(options: StateStoreOptions): StateStore {
 
     /**
      * Records that `state.lastMinute` is done, or a live pass at
-     * `state.lastPassAt`: its pieces first, then the progress item, only
-     * moving forward. Answers whether this write won.
+     * `state.lastPassAt`: its pieces first (the kinds that changed since the
+     * state last read or written), then the progress item, only moving
+     * forward. Answers whether this write won.
      */
     async advanceAggregatorState(
       state: AggregatorState,
@@ -347,23 +394,42 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         outages: paginate(state.outages),
         capped: paginate(state.capped),
       };
-      const items = (Object.keys(pages) as PieceKind[]).flatMap((kind) =>
-        pages[kind].map((page, n) => ({
-          [TABLE.partitionKey]: pieces,
-          [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
-          v: PIECE_FORMAT,
-          d: gzipSync(page),
-          [TABLE.ttlAttribute]: expiresAt,
-        })),
-      );
+      const before = known;
+      known = undefined;
+      const next: Known = {};
+      const kept: Partial<Record<PieceKind, string>> = {};
+      const items: Record<string, unknown>[] = [];
+      for (const kind of Object.keys(pages) as PieceKind[]) {
+        const was = before?.[kind];
+        if (
+          was &&
+          was.expiresAt >= expiresAt - PIECE_TTL_SECONDS + KEEP_MIN_SECONDS &&
+          samePages(was.pages, pages[kind])
+        ) {
+          next[kind] = was;
+          if (was.at !== pieces) kept[kind] = was.at;
+          continue;
+        }
+        next[kind] = { at: pieces, pages: pages[kind], expiresAt };
+        pages[kind].forEach((page, n) => {
+          items.push({
+            [TABLE.partitionKey]: pieces,
+            [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
+            v: PIECE_FORMAT,
+            d: gzipSync(page),
+            [TABLE.ttlAttribute]: expiresAt,
+          });
+        });
+      }
       await putAll(client, tableName, items, {
         concurrency: WRITE_CONCURRENCY,
       });
-      return putProgress({
+      const written = await putProgress({
         v: PROGRESS_FORMAT,
         lastMinute: state.lastMinute,
         lastPassAt: passAt,
         pieces,
+        ...(Object.keys(kept).length ? { kept } : {}),
         pages: {
           reporting: pages.reporting.length,
           lastSeen: pages.lastSeen.length,
@@ -375,6 +441,8 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         fleetSilent: state.fleetSilent ?? false,
         capInForce: state.capInForce,
       });
+      if (written.applied) known = next;
+      return written;
     },
 
     /**
@@ -383,6 +451,7 @@ export function createStateStore(options: StateStoreOptions): StateStore {
      * from the state before the failed one.
      */
     async skipMinute(minute: number): Promise<{ applied: boolean }> {
+      known = undefined;
       const read = await readProgress(true);
       if (read !== undefined && 'progress' in read)
         return putProgress({

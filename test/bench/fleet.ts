@@ -14,8 +14,18 @@
  * run in a fresh Node 22 process whose V8 heap is capped as a 1,024 MB Lambda
  * caps it, against the metering proxy. `floor` is a bare read of the same rows
  * (every shard of the minute, in parallel, paginated, unmarshalled, nothing
- * else): the ratio says how far the aggregation is from reading its input.
- * `largest item` is the largest item the run put (Put, BatchWrite, Transact).
+ * else), bundled and run the same way (floor-entry.ts), so both include the
+ * first connection and run on cold code; `warm floor` is that read in the
+ * bench process on a connected client. The ratios say how far the aggregation
+ * is from reading its input. `largest item` is the largest item the run put
+ * (Put, BatchWrite, Transact). `DynamoDB busy s` is, per operation, the time
+ * during which at least one call of it was in flight (calls of different
+ * operations may overlap).
+ *
+ * Each size runs two minutes of the same fleet: the first, in which the
+ * failing machines are banned (thousands of ban transactions and events at
+ * 10,000 IPs), then a steady one in which their bans are in force, as every
+ * later minute is.
  *
  * The policy bench: decideMinute alone on 100,000 IPs' rows in memory.
  */
@@ -172,30 +182,38 @@ export type AggregateRun = {
   maxRssMb: number;
   minutes: number;
   decisions: string;
+  /** Rows read (the floor's handler). */
+  rows?: number;
   error?: string;
 };
 
-/** Runs the bundled aggregate handler once, in a fresh process capped like a 1,024 MB Lambda. */
-export async function runBundledAggregate(options: {
+/**
+ * Runs a bundled handler once, in a fresh process capped like a 1,024 MB
+ * Lambda, timing the call from after the module is loaded (the client is
+ * created at load, the first connection is made inside the timing).
+ */
+export async function runBundled(options: {
   bundle: string;
   node: string;
   dir: string;
-  eventTime: number;
+  event: unknown;
   env: Record<string, string>;
-  /** Extra Node flags for the aggregate process (e.g. --cpu-prof). */
+  /** Extra Node flags for the process (e.g. --cpu-prof). */
   nodeFlags?: readonly string[];
 }): Promise<AggregateRun> {
-  const driver = join(options.dir, 'aggregate-driver.mjs');
+  const driver = join(options.dir, 'bench-driver.mjs');
   writeFileSync(
     driver,
     `const { handler } = await import(${JSON.stringify(pathToFileURL(options.bundle).href)});
 const started = performance.now();
 let result = { ok: true };
 try {
-  const summary = await handler({ time: ${JSON.stringify(new Date(options.eventTime).toISOString())} }, { awsRequestId: 'bench' });
-  const counts = {};
-  for (const d of summary.decisions) counts[d.type] = (counts[d.type] ?? 0) + 1;
-  result = { ok: true, minutes: summary.minutes.length, decisions: Object.entries(counts).map(([t, n]) => t + ' ' + n).join(', ') || 'none' };
+  const answer = await handler(${JSON.stringify(options.event)}, { awsRequestId: 'bench' });
+  if (Array.isArray(answer.decisions)) {
+    const counts = {};
+    for (const d of answer.decisions) counts[d.type] = (counts[d.type] ?? 0) + 1;
+    result = { ok: true, minutes: answer.minutes.length, decisions: Object.entries(counts).map(([t, n]) => t + ' ' + n).join(', ') || 'none' };
+  } else result = { ok: true, minutes: 0, decisions: '', rows: answer.rows };
 } catch (error) {
   result = { ok: false, minutes: 0, decisions: '', error: String(error?.name) + ': ' + String(error?.message).slice(0, 120) };
 }
@@ -293,85 +311,132 @@ export function benchPolicy(machines: number): (string | number)[] {
 
 export type FleetRow = (string | number)[];
 
-/** One fleet size end to end; `meter` counts the aggregation's reads and writes. */
+/** "Query 1.2, TransactWriteItems 3.1": seconds with a call of each kind in flight, the longest first. */
+function busyOf(busyMs: Record<string, number>): string {
+  return Object.entries(busyMs)
+    .filter(([, ms]) => ms >= 50)
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, ms]) => `${op} ${(ms / 1000).toFixed(1)}`)
+    .join(', ');
+}
+
+/**
+ * One fleet size end to end, two minutes of the same fleet: the first, in
+ * which the failing machines are banned, and a steady one after it, in which
+ * their bans are already in force (what every later minute looks like).
+ * `meter` counts each aggregation's reads and writes. Two rows.
+ */
 export async function benchFleet(options: {
   machines: number;
   minute: number;
   target: FleetTarget;
   meter: MeteringProxy;
   bundle: string;
+  /** The bare read bundled as a handler (floor-entry.ts). */
+  floorBundle: string;
   node: string;
   dir: string;
   /** Write through the store whatever the size (the ingest path is not measured). */
   viaStore?: boolean;
   /** Profile the aggregation: --cpu-prof into this directory. */
   profileDir?: string;
-}): Promise<FleetRow> {
-  const { machines, minute, target, meter } = options;
+}): Promise<FleetRow[]> {
+  const { machines, target, meter } = options;
   await ensureTable({
     endpoint: target.dynamodbEndpoint,
     region: 'us-east-1',
     tableName: target.tableName,
   });
-  progress(`fleet ${machines}: writing one minute`);
-  const writeStarted = performance.now();
-  const path = await writeFleet(target, machines, minute, {
-    viaStore: options.viaStore ?? false,
-  });
-  const writeSeconds = (performance.now() - writeStarted) / 1000;
-  progress(`fleet ${machines}: bare read of the minute`);
-  const floor = await floorRead(target, minute);
-  progress(
-    `fleet ${machines}: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
-  );
-  meter.reset();
-  const run = await runBundledAggregate({
-    bundle: options.bundle,
-    node: options.node,
-    dir: options.dir,
-    eventTime: minuteClosesAt(minute, 10_000) + 1_000,
-    nodeFlags: options.profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
-      : [],
-    env: {
-      AWS_REGION: 'us-east-1',
-      TABLE_NAME: target.tableName,
-      DYNAMODB_ENDPOINT: meter.endpoint,
-      RELAYWATCH_SHARDS: String(target.shards),
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-      LOG_LEVEL: 'error',
-    },
-  });
-  const used = meter.reset();
-  return [
-    machines,
-    `${path} ${writeSeconds.toFixed(0)} s`,
-    floor.rows,
-    run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
-    run.ms,
-    floor.ms,
-    run.ms / floor.ms,
-    run.maxRssMb,
-    used.readUnits,
-    used.writeUnits,
-    used.largestItemBytes / 1024,
-    run.decisions,
-  ];
+  const env = {
+    AWS_REGION: 'us-east-1',
+    TABLE_NAME: target.tableName,
+    DYNAMODB_ENDPOINT: meter.endpoint,
+    RELAYWATCH_SHARDS: String(target.shards),
+    RELAYWATCH_AGGREGATE_WAITS: 'false',
+    LOG_LEVEL: 'error',
+  };
+  const rows: FleetRow[] = [];
+  for (const [label, minute] of [
+    ['first', options.minute],
+    ['steady', options.minute + 1],
+  ] as const) {
+    progress(`fleet ${machines}, ${label} minute: writing it`);
+    const writeStarted = performance.now();
+    const path = await writeFleet(target, machines, minute, {
+      viaStore: options.viaStore ?? false,
+    });
+    const writeSeconds = (performance.now() - writeStarted) / 1000;
+    progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
+    const warm = await floorRead(target, minute);
+    meter.reset();
+    const cold = await runBundled({
+      bundle: options.floorBundle,
+      node: options.node,
+      dir: options.dir,
+      event: { minute },
+      env,
+    });
+    meter.reset();
+    progress(
+      `fleet ${machines}, ${label} minute: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
+    );
+    const run = await runBundled({
+      bundle: options.bundle,
+      node: options.node,
+      dir: options.dir,
+      event: {
+        time: new Date(minuteClosesAt(minute, 10_000) + 1_000).toISOString(),
+      },
+      nodeFlags: options.profileDir
+        ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
+        : [],
+      env,
+    });
+    const used = meter.reset();
+    rows.push([
+      machines,
+      label,
+      `${path} ${writeSeconds.toFixed(0)} s`,
+      warm.rows,
+      run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
+      run.ms,
+      cold.ok ? cold.ms : Number.NaN,
+      run.ms / cold.ms,
+      warm.ms,
+      run.ms / warm.ms,
+      run.maxRssMb,
+      used.readUnits,
+      used.writeUnits,
+      used.largestItemBytes / 1024,
+      run.decisions,
+      busyOf(used.busyMs),
+    ]);
+  }
+  return rows;
 }
 
+/**
+ * `floor ms` is the bare read timed as the aggregation is (a fresh process,
+ * after module load, first connection included); `warm floor ms` the same
+ * read in the bench process on a client already connected.
+ */
 export const FLEET_HEADERS = [
   'IPs',
+  'minute',
   'written via',
   'rows',
   'aggregation',
   'ms',
   'floor ms',
   'ratio',
+  'warm floor ms',
+  'warm ratio',
   'peak MB',
   'RRU',
   'WRU',
   'largest KB',
   'decisions',
+  'DynamoDB busy s',
 ];
 export const POLICY_HEADERS = [
   'IPs',

@@ -450,6 +450,10 @@ async function mainFleet(
       join(ROOT, 'functions/handlers/aggregate.ts'),
       dir,
     );
+    const floorBundle = await bundleHandler(
+      join(ROOT, 'test/bench/floor-entry.ts'),
+      dir,
+    );
     progress('starting DynamoDB Local');
     dynamodb = await startDynamoDbLocal({
       port: await freePort(),
@@ -487,17 +491,18 @@ async function mainFleet(
         shards,
       };
       rows.push(
-        await benchFleet({
+        ...(await benchFleet({
           machines,
           minute,
           target,
           meter: proxy,
           bundle,
+          floorBundle,
           node: NODE22,
           dir,
           viaStore: options.viaStore,
           ...(options.profileDir ? { profileDir: options.profileDir } : {}),
-        }),
+        })),
       );
       await center.stop();
       center = undefined;
@@ -512,7 +517,7 @@ async function mainFleet(
       ? table(POLICY_HEADERS, [benchPolicy(policySize)])
       : '(skipped)';
   process.stdout.write(
-    `\n(f) fleet: one minute of N machines, aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans) and a steady one (bans in force), each aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);

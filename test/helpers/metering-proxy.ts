@@ -8,6 +8,8 @@ import { createServer, request as httpRequest } from 'node:http';
  */
 export type Meter = {
   calls: Record<string, number>;
+  /** Per operation, the wall time (ms) during which at least one call of it was in flight. */
+  busyMs: Record<string, number>;
   readUnits: number;
   writeUnits: number;
   putRequests: number;
@@ -15,6 +17,7 @@ export type Meter = {
 };
 const emptyMeter = (): Meter => ({
   calls: {},
+  busyMs: {},
   readUnits: 0,
   writeUnits: 0,
   putRequests: 0,
@@ -125,6 +128,8 @@ function capacityOf(body: Record<string, unknown>): number {
 
 export async function startMeteringProxy(upstreamPort: number) {
   let meter = emptyMeter();
+  const inFlight: Record<string, number> = {};
+  const busySince: Record<string, number> = {};
   const server = createServer(
     async (req: IncomingMessage, res: ServerResponse) => {
       const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
@@ -151,6 +156,17 @@ export async function startMeteringProxy(upstreamPort: number) {
         payload = Buffer.from(JSON.stringify(body));
       }
       meter.calls[op] = (meter.calls[op] ?? 0) + 1;
+      const counted = meter;
+      if ((inFlight[op] ?? 0) === 0) busySince[op] = performance.now();
+      inFlight[op] = (inFlight[op] ?? 0) + 1;
+      const done = () => {
+        inFlight[op] = (inFlight[op] ?? 1) - 1;
+        if (inFlight[op] === 0)
+          counted.busyMs[op] =
+            (counted.busyMs[op] ?? 0) +
+            performance.now() -
+            (busySince[op] ?? performance.now());
+      };
       const upstream = httpRequest(
         {
           host: '127.0.0.1',
@@ -166,11 +182,13 @@ export async function startMeteringProxy(upstreamPort: number) {
             if (WRITE_OPS.has(op)) meter.writeUnits += units;
             else meter.readUnits += units;
           }
+          done();
           res.writeHead(response.statusCode ?? 502, response.headers);
           res.end(answer);
         },
       );
       upstream.on('error', () => {
+        done();
         res.writeHead(502);
         res.end();
       });

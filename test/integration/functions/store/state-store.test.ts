@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketId } from '../../../../functions/core/minutes.js';
 import type { IpEvidence } from '../../../../functions/core/policy.js';
@@ -144,14 +149,16 @@ describe('aggregator state on DynamoDB Local', () => {
   });
 
   it('refuses a state with a page missing instead of serving part of it', async () => {
+    // The last-seen pages live where the progress item says: with the state's pieces, or kept from an earlier state.
+    const progress = await client.send(
+      new GetCommand({ TableName: tableName, Key: progressKey }),
+    );
     await client.send(
       new DeleteCommand({
         TableName: tableName,
         Key: {
-          [TABLE.partitionKey]: keys.statePieces(
-            bucketId(MINUTE),
-            MINUTE * 60_000 + 30_000,
-          ),
+          [TABLE.partitionKey]:
+            progress.Item?.kept?.lastSeen ?? progress.Item?.pieces,
           [TABLE.sortKey]: keys.statePiece('S', 0),
         },
       }),
@@ -159,5 +166,39 @@ describe('aggregator state on DynamoDB Local', () => {
     await expect(
       store.getAggregatorState({ consistent: true }),
     ).rejects.toThrow(StateFormatError);
+  });
+
+  it('writes again only the kinds that changed; the rest is read from where it was kept', async () => {
+    const other = createStateStore({ client, tableName });
+    const minute = MINUTE + 3;
+    const closing = stateOf(20_000, minute - 1);
+    // A store writing its first state, after a fresh start, writes every kind.
+    expect(await other.advanceAggregatorState(closing)).toEqual({
+      applied: true,
+    });
+    const pass = {
+      ...closing,
+      lastPassAt: minute * 60_000 - 20_000,
+      leases: { ...closing.leases, '192.0.2.7': [minute * 60_000, 60, 1] },
+    } satisfies AggregatorState;
+    // Written a second time by another store (as after a cold start): it reads the state first.
+    const next = createStateStore({ client, tableName });
+    await next.getAggregatorState({ consistent: true });
+    expect(await next.advanceAggregatorState(pass)).toEqual({ applied: true });
+    const written = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        ExpressionAttributeValues: {
+          ':pk': keys.statePieces(bucketId(minute - 1), pass.lastPassAt),
+        },
+      }),
+    );
+    expect(
+      (written.Items ?? []).map((item) => String(item[TABLE.sortKey])),
+    ).toEqual([keys.statePiece('L', 0)]);
+    expect(await next.getAggregatorState({ consistent: true })).toEqual(pass);
+    expect(await store.getAggregatorState({ consistent: true })).toEqual(pass);
   });
 });

@@ -7,6 +7,7 @@ import {
   unnamedOrigin,
 } from '../../../../functions/core/tally.js';
 import {
+  anyCount,
   decodeOrigins,
   encodeOrigins,
   OriginNameBook,
@@ -126,6 +127,28 @@ describe('row codec (format v2)', () => {
           ).toEqual(sorted(nonEmpty));
         },
       ),
+    );
+  });
+
+  it('tells whether a blob has any count as decoding it would', () => {
+    const tally = fc.array(
+      fc.record({
+        origin: fc.webUrl().map((u) => u.toLowerCase()),
+        kind: fc.constantFrom('relay' as const, 'probe' as const),
+        counts: fc.record({
+          ok: fc.nat({ max: 3 }),
+          connect_failed: fc.nat({ max: 3 }),
+          origin_error: fc.nat({ max: 1 }),
+          error: fc.nat({ max: 1 }),
+        }),
+      }),
+      { maxLength: 20 },
+    );
+    fc.assert(
+      fc.property(tally, (origins) => {
+        for (const blob of encodeOrigins(origins, 300_000))
+          expect(anyCount(blob)).toBe(decodeOrigins(blob).length > 0);
+      }),
     );
   });
 
