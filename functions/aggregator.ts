@@ -470,7 +470,7 @@ export function createAggregator(options: AggregatorOptions) {
       const fresh = new Map<number, Promise<MinuteTally[]>>();
       const reads = newPassReads();
       const read = (minute: number) =>
-        minuteClosesAt(minute, graceMs) <= at
+        minuteClosesAt(minute, { graceMs }) <= at
           ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
           : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
 
@@ -486,10 +486,10 @@ export function createAggregator(options: AggregatorOptions) {
         eventTime: at,
         lastDone: previous?.lastMinute,
         maxCatchUp: config.maxCatchUpMinutes,
-      }).filter((minute) => minuteClosesAt(minute, graceMs) <= at);
+      }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
       for (const minute of toClose) {
         try {
-          const now = minuteClosesAt(minute, graceMs);
+          const now = minuteClosesAt(minute, { graceMs });
           const windowMinutes = range(
             minute - config.windowMinutes + 1,
             minute,
@@ -570,7 +570,7 @@ export function createAggregator(options: AggregatorOptions) {
           if (isRetryableStoreError(error)) throw error;
           // Anything else would fail the same way on every run and stop
           // detection for good: record it and move past the minute.
-          const now = minuteClosesAt(minute, graceMs);
+          const now = minuteClosesAt(minute, { graceMs });
           log.error('minute could not be decided; moving past it', {
             minute: bucketId(minute),
             error,
@@ -600,7 +600,7 @@ export function createAggregator(options: AggregatorOptions) {
 
       // 2. The live decision at `at`: the trailing window, silence, releases.
       const minute = minuteOf(at);
-      const window = trailingWindow(liveRows, at, windowMs);
+      const window = trailingWindow(liveRows, { now: at, windowMs });
       const windowTally = tallyOf(window);
       const seen = await bansAndOffenses(
         at,

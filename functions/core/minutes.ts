@@ -39,7 +39,10 @@ export function isMinuteOpen(
 }
 
 /** When the aggregator may read `minute`: nothing more can be counted into it. */
-export function minuteClosesAt(minute: number, graceMs: number): number {
+export function minuteClosesAt(
+  minute: number,
+  { graceMs }: { graceMs: number },
+): number {
   return minuteEnd(minute) + graceMs;
 }
 
@@ -50,7 +53,10 @@ export function minuteClosesAt(minute: number, graceMs: number): number {
  */
 export function trailingWindow<
   T extends { minute: number; observedAt?: number },
->(rows: readonly T[], now: number, windowMs: number): T[] {
+>(
+  rows: readonly T[],
+  { now, windowMs }: { now: number; windowMs: number },
+): T[] {
   const from = now - windowMs;
   return rows.filter((row) =>
     row.observedAt === undefined

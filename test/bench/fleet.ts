@@ -270,7 +270,7 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
 /** The policy alone on `machines` IPs' rows held in memory. */
 export function benchPolicy(machines: number): (string | number)[] {
   const minute = Math.floor(Date.parse('2026-11-24T14:03:00Z') / 60_000);
-  const now = minuteClosesAt(minute, 10_000);
+  const now = minuteClosesAt(minute, { graceMs: 10_000 });
   progress(`policy: building ${machines} IPs' rows in memory`);
   const rows: MinuteTally[] = [];
   for (let n = 0; n < machines; n++)
@@ -385,7 +385,9 @@ export async function benchFleet(options: {
       node: options.node,
       dir: options.dir,
       event: {
-        time: new Date(minuteClosesAt(minute, 10_000) + 1_000).toISOString(),
+        time: new Date(
+          minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
+        ).toISOString(),
       },
       nodeFlags: options.profileDir
         ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]

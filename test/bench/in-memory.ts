@@ -112,7 +112,9 @@ export async function benchInMemory(machines: number) {
   });
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const summary = await aggregator.run(minuteClosesAt(minute, 10_000) + 1_000);
+  const summary = await aggregator.run(
+    minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
+  );
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
   const decisions: Record<string, number> = {};

@@ -313,7 +313,8 @@ async function benchAggregation(
       });
       await response.arrayBuffer();
     }
-    const eventTime = minuteClosesAt(minute, GRACE_SECONDS * 1000) + 1_000;
+    const eventTime =
+      minuteClosesAt(minute, { graceMs: GRACE_SECONDS * 1000 }) + 1_000;
     clock.set(eventTime);
     meter.reset();
     const started = performance.now();

@@ -102,10 +102,10 @@ describe(`a fleet of ${MACHINES} machines`, () => {
       events: createEventStore({ client, tableName, eventTtlDays: 30 }),
       state,
       log: createLogger({ level: 'error', metrics: false }),
-      clock: () => minuteClosesAt(minute, 10_000) + 1_000,
+      clock: () => minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
     });
     const summary = await aggregator.run(
-      minuteClosesAt(minute, 10_000) + 1_000,
+      minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
     );
     const used = proxy.reset();
 

@@ -61,7 +61,9 @@ describe('early release reads', () => {
     const minute = minuteOf(Date.now()) - 3;
     const banned = '198.51.100.7';
     // Banned at the close of the minute before, by the rule: releasable once a minute has passed.
-    const since = minuteClosesAt(minute - 1, config.graceSeconds * 1000);
+    const since = minuteClosesAt(minute - 1, {
+      graceMs: config.graceSeconds * 1000,
+    });
     expect(
       await bans.putBansIfNoneInForce(
         [
@@ -114,10 +116,11 @@ describe('early release reads', () => {
       events: createEventStore({ client, tableName, eventTtlDays: 30 }),
       state,
       log: createLogger({ level: 'error', write: () => undefined }),
-      clock: () => minuteClosesAt(minute, config.graceSeconds * 1000) + 1_000,
+      clock: () =>
+        minuteClosesAt(minute, { graceMs: config.graceSeconds * 1000 }) + 1_000,
     });
     const summary = await aggregator.run(
-      minuteClosesAt(minute, config.graceSeconds * 1000) + 1_000,
+      minuteClosesAt(minute, { graceMs: config.graceSeconds * 1000 }) + 1_000,
     );
 
     expect(summary.minutes).toHaveLength(1);

@@ -124,6 +124,9 @@ describe('trailingWindow', () => {
       rowAt(NOW - 59_000),
       { ...rowAt(undefined), minute: Math.floor((NOW - 90_000) / 60_000) },
     ];
-    expect(trailingWindow(rows, NOW, 60_000)).toEqual([rows[1], rows[2]]);
+    expect(trailingWindow(rows, { now: NOW, windowMs: 60_000 })).toEqual([
+      rows[1],
+      rows[2],
+    ]);
   });
 });

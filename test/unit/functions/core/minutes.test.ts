@@ -85,7 +85,7 @@ describe('isMinuteOpen at the grace edge', () => {
   });
 
   it('closes a minute exactly when minuteClosesAt says', () => {
-    const closesAt = minuteClosesAt(minute, graceMs);
+    const closesAt = minuteClosesAt(minute, { graceMs });
     expect(isMinuteOpen(minute, { now: closesAt - 1, graceMs })).toBe(true);
     expect(isMinuteOpen(minute, { now: closesAt, graceMs })).toBe(false);
   });

@@ -30,7 +30,7 @@ import type {
 
 const DEFAULTS: PolicyKnobs = parseConfig({});
 const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
-const NOW = minuteClosesAt(MINUTE, 10_000);
+const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
 const DAY_MS = 86_400_000;
 const RUNS = { numRuns: 400 };
 

@@ -32,7 +32,7 @@ const knobs = (overrides: Partial<PolicyKnobs> = {}): PolicyKnobs => ({
 });
 
 const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
-const NOW = minuteClosesAt(MINUTE, 10_000);
+const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
 const HOUR = 3_600_000;
 
 const ORIGIN_A = 'rtmp://origin-a.example.net:1935';

@@ -17,7 +17,7 @@ import type {
 /** Shared fixtures of the per-rule tests: the shipped defaults and a minute of rows. */
 export const KNOBS: PolicyKnobs = parseConfig({});
 export const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
-export const NOW = minuteClosesAt(MINUTE, 10_000);
+export const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
 export const ORIGINS = [
   'rtmp://origin-a.example.net:1935',
   'rtmp://origin-b.example.net:1935',
