@@ -4,7 +4,7 @@ import { RULES } from './core/policy.js';
 import type { Logger } from './log.js';
 import { schedules } from './routes.js';
 
-/**
+/*
  * The metrics relaywatch writes beyond its gauges, and their dimensions. Each
  * line is in the series of the service alone (the total) and of the service
  * with each of its dimensions (log.ts, metricDimensionSets), so:
@@ -21,11 +21,6 @@ import { schedules } from './routes.js';
  * infra/cloud/monitoring.ts alarms on and charts these names with the same
  * dimensions.
  */
-export const METRIC_DIMENSIONS = {
-  decisions: ['rule', 'kind'],
-  heartbeats: ['outcome'],
-  errors: ['handler', 'kind'],
-} as const;
 
 /** A decision as charted: bans (escalations are bans too), releases, and the rest by their type. */
 export type DecisionKind = Exclude<Decision['type'], 'escalation'>;

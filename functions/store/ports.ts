@@ -113,8 +113,7 @@ export type StateStore = {
   skipMinute(minute: number): Promise<{ applied: boolean }>;
   /** Start times (epoch ms) of each IP's automatic bans in the last 24 h. */
   getOffenses(ips: readonly string[]): Promise<Record<string, number[]>>;
-  addOffense(ip: string, start: number): Promise<void>;
-  /** addOffense as a transaction item, to write with the ban itself. */
+  /** Adds a ban start to the IP's history, as an item of the ban's own transaction. */
   offenseItem(ip: string, start: number): TransactionItem;
 };
 

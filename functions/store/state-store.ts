@@ -1,12 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  BatchGetCommand,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import type { Lease, Leases } from '../core/leases.js';
 import { bucketId } from '../core/minutes.js';
@@ -516,12 +511,10 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       return offenses;
     },
 
-    /** Adds a ban start to the IP's history; a set, so a repeated run adds nothing. */
-    async addOffense(ip: string, start: number): Promise<void> {
-      await client.send(new UpdateCommand(offenseUpdate(ip, start)));
-    },
-
-    /** The same addition as a transaction item, to write with the ban itself. */
+    /**
+     * Adds a ban start to the IP's history (a set, so a repeated run adds
+     * nothing), as a transaction item: it is written with the ban itself.
+     */
     offenseItem(ip: string, start: number): Record<string, unknown> {
       return { Update: offenseUpdate(ip, start) };
     },
