@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
+import type { Cidr } from '#contract/ip';
+import { parseCidr } from '#contract/ip';
 import { ConfigError } from '#contract/validation';
-import type { Cidr } from './ip.js';
-import { parseCidr } from './ip.js';
 
 /**
  * Every knob of the status center: its environment variable, default, and why.

@@ -5,11 +5,11 @@ import {
   heartbeatSchema,
   isHeartbeatEnvelope,
 } from '#contract/heartbeat';
-import { canonicalIp } from './ip.js';
+import { canonicalIp } from '#contract/ip';
+import type { InputIssue, Parsed } from '#contract/validation';
+import { parseWith } from '#contract/validation';
 import { minuteOf } from './minutes.js';
 import { originKey } from './tally.js';
-import type { InputIssue, Parsed } from './validation.js';
-import { parseWith } from './validation.js';
 
 /** The wire format is the contract's; the server adds the checks that need its clock. */
 export type {

@@ -4,8 +4,8 @@
  * built from them without loading a handler and its runtime.
  */
 import * as z from 'zod/mini';
+import { canonicalIp } from '#contract/ip';
 import { EVENT_QUERY_LIMITS } from './events.js';
-import { canonicalIp } from './ip.js';
 
 /** Query of GET /v1/events. */
 export const eventQuerySchema = z.object({

@@ -1,5 +1,5 @@
+import { canonicalIp } from '#contract/ip';
 import type { Heartbeat, HeartbeatKind, HeartbeatStatus } from './heartbeat.js';
-import { canonicalIp } from './ip.js';
 import { getOrInsert } from './maps.js';
 import { isMinuteOpen, minuteOf } from './minutes.js';
 

@@ -1,7 +1,7 @@
+import { canonicalIp } from '#contract/ip';
+import { parseWith } from '#contract/validation';
 import { EVENT_QUERY_LIMITS } from '../core/events.js';
-import { canonicalIp } from '../core/ip.js';
 import { eventQuerySchema } from '../core/requests.js';
-import { parseWith } from '../core/validation.js';
 import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';

@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { canonicalIp } from '#contract/ip';
+import type { InputIssue } from '#contract/validation';
 import type { Heartbeat } from '../core/heartbeat.js';
 import {
   HEARTBEAT_LIMITS,
   isHeartbeatEnvelope,
   parseHeartbeatBody,
 } from '../core/heartbeat.js';
-import { canonicalIp } from '../core/ip.js';
 import { tallyHeartbeats } from '../core/tally.js';
-import type { InputIssue } from '../core/validation.js';
 import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';

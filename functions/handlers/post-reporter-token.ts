@@ -1,6 +1,6 @@
-import { canonicalIp } from '../core/ip.js';
+import { canonicalIp } from '#contract/ip';
+import { parseWith } from '#contract/validation';
 import { reporterTokenRequestSchema } from '../core/requests.js';
-import { parseWith } from '../core/validation.js';
 import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';

@@ -1,6 +1,6 @@
+import { parseWith } from '#contract/validation';
 import type { Ban } from '../core/blocklist.js';
 import { manualBanSchema, toBlocklistEntry } from '../core/blocklist.js';
-import { parseWith } from '../core/validation.js';
 import { lambdaEntry } from '../entry.js';
 import { apiHandler } from '../http/api-handler.js';
 import type { ApiRuntime } from '../http/api-runtime.js';

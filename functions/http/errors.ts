@@ -1,6 +1,6 @@
 import type { StatusCenterErrorCode } from '#contract/errors';
 import { defaultErrorCode } from '#contract/errors';
-import type { InputIssue } from '../core/validation.js';
+import type { InputIssue } from '#contract/validation';
 
 /**
  * The one error a handler throws for a client-visible outcome. Under 500 the

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { canonicalIp } from '../core/ip.js';
+import { canonicalIp } from '#contract/ip';
 import { badRequest } from './errors.js';
 
 /** The {ip} path parameter in its canonical spelling, or a 400 naming it. */

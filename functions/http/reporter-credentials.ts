@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { canonicalIp } from '../core/ip.js';
+import { canonicalIp } from '#contract/ip';
 
 /**
  * Per-machine reporter tokens: a keyed signature over the machine's canonical

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { parseWith } from '../../functions/core/validation.js';
+import { parseWith } from '#contract/validation';
 import { apiHandler } from '../../functions/http/api-handler.js';
 import type { ApiRuntime } from '../../functions/http/api-runtime.js';
 import { createApiRuntime } from '../../functions/http/api-runtime.js';

@@ -1,10 +1,10 @@
+import type { Cidr } from '#contract/ip';
+import { cidrContains, parseIp } from '#contract/ip';
 import type { IpEvidence } from '#contract/views';
 import type { Ban } from '../blocklist.js';
 import { isBanActive } from '../blocklist.js';
 import type { Config } from '../config.js';
 import type { EventType } from '../events.js';
-import type { Cidr } from '../ip.js';
-import { cidrContains, parseIp } from '../ip.js';
 import type { Leases } from '../leases.js';
 import type { MinuteTally } from '../tally.js';
 import {

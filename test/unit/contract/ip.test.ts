@@ -5,7 +5,7 @@ import {
   isIp,
   parseCidr,
   parseIp,
-} from '../../../../functions/core/ip.js';
+} from '#contract/ip';
 
 /** Parses a CIDR the test knows to be valid; fails the test otherwise. */
 function cidr(text: string) {

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalIp } from '#contract/ip';
 import {
   HEARTBEAT_LIMITS,
   parseHeartbeatBody,
 } from '../../../../functions/core/heartbeat.js';
-import { canonicalIp } from '../../../../functions/core/ip.js';
 
 /** Pure: no server. parseHeartbeatBody is the first code any request body reaches. */
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { parseWith } from '#contract/validation';
 import {
   JOB_LIMITS,
   originOf,
   redactUrl,
   relayJobSchema,
 } from '../../../../clients/agent/job.js';
-import { parseWith } from '../../../../functions/core/validation.js';
 
 const JOB = {
   id: 'cust-42.main',

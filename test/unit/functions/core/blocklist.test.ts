@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseWith } from '#contract/validation';
 import type { Ban } from '../../../../functions/core/blocklist.js';
 import {
   blocklistAt,
@@ -8,7 +9,6 @@ import {
   manualBanSchema,
   toBlocklistEntry,
 } from '../../../../functions/core/blocklist.js';
-import { parseWith } from '../../../../functions/core/validation.js';
 
 const NOW = Date.parse('2026-11-24T14:03:20Z');
 

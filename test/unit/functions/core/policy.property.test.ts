@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseCidr } from '#contract/ip';
 import type { Ban } from '../../../../functions/core/blocklist.js';
 import { parseConfig } from '../../../../functions/core/config.js';
 import type { HeartbeatKind } from '../../../../functions/core/heartbeat.js';
-import { parseCidr } from '../../../../functions/core/ip.js';
 import {
   minuteClosesAt,
   minuteOf,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCidr } from '../../../../../functions/core/ip.js';
+import { parseCidr } from '#contract/ip';
 import type { Lease } from '../../../../../functions/core/leases.js';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import {
