@@ -571,32 +571,8 @@ function outcomeOf(result: DispatchResult): Outcome {
 
 /** An attempt as printed: everything but the answer body, which can be long and holds the job's URLs. */
 function attemptFields(attempt: Attempt) {
-  const {
-    agent,
-    outcome,
-    httpStatus,
-    code,
-    status,
-    detail,
-    state,
-    networkError,
-    reason,
-    cancel,
-    durationMs,
-  } = attempt;
-  return {
-    agent,
-    outcome,
-    httpStatus,
-    code,
-    status,
-    detail,
-    state,
-    networkError,
-    reason,
-    cancel,
-    durationMs,
-  };
+  const { answer: _answer, ...printed } = attempt;
+  return printed;
 }
 
 function describeError(error: unknown): string {
