@@ -50,6 +50,7 @@ import { keys, TABLE } from '../../functions/store/table.js';
 import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
+import { timelineOf } from '../helpers/metering-proxy.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /** What Lambda gives V8 at 1,024 MB (the runtime leaves room for the rest of the process). */
@@ -395,6 +396,11 @@ export async function benchFleet(options: {
       env,
     });
     const used = meter.reset();
+    if (options.profileDir)
+      writeFileSync(
+        join(options.profileDir, `timeline-${machines}-${label}.txt`),
+        `${timelineOf(used)}\n`,
+      );
     rows.push([
       machines,
       label,

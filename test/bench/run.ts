@@ -346,8 +346,15 @@ async function benchAggregation(
   );
 }
 
-/** Bundles a handler as the CDK stack ships it; answers the bundle's path. */
-async function bundleHandler(entry: string, dir: string): Promise<string> {
+/**
+ * Bundles a handler as the CDK stack ships it; answers the bundle's path.
+ * `readable` keeps names and layout (for CPU profiles a person reads).
+ */
+async function bundleHandler(
+  entry: string,
+  dir: string,
+  options: { readable?: boolean } = {},
+): Promise<string> {
   const outfile = join(dir, `${basename(entry, '.ts')}.mjs`);
   await build({
     entryPoints: [entry],
@@ -356,7 +363,7 @@ async function bundleHandler(entry: string, dir: string): Promise<string> {
     platform: 'node',
     format: 'esm',
     target: 'node22',
-    minify: true,
+    minify: !options.readable,
     mainFields: ['module', 'main'],
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
@@ -447,13 +454,17 @@ async function mainFleet(
   const rows: (string | number)[][] = [];
   try {
     progress('bundling the aggregate handler');
+    // A profiled run bundles unminified, so its profile names functions.
+    const readable = options.profileDir !== undefined;
     const bundle = await bundleHandler(
       join(ROOT, 'functions/handlers/aggregate.ts'),
       dir,
+      { readable },
     );
     const floorBundle = await bundleHandler(
       join(ROOT, 'test/bench/floor-entry.ts'),
       dir,
+      { readable },
     );
     progress('starting DynamoDB Local');
     dynamodb = await startDynamoDbLocal({
@@ -528,7 +539,8 @@ async function mainFleet(
  * --fleet 1000,10000 [--policy 100000] [--store] [--profile DIR]; nothing
  * else runs the fleet bench. --store writes every fleet through the store
  * (faster to set up; the ingest path is then not exercised), --profile
- * writes a CPU profile of each aggregation into DIR.
+ * writes a CPU profile of each aggregation into DIR (bundled unminified, so
+ * it names functions) and the timeline of its DynamoDB calls.
  */
 function fleetArgs(argv: readonly string[]):
   | {

@@ -14,8 +14,16 @@ export type Meter = {
   writeUnits: number;
   putRequests: number;
   largestItemBytes: number;
+  /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
+  spans: Array<{ op: string; start: number; end: number }>;
+  /** performance.now() when the count started. */
+  startedAt: number;
 };
+/** Calls whose times a count keeps: a 100,000-machine fleet write makes more than any timeline needs. */
+const MAX_SPANS = 20_000;
 const emptyMeter = (): Meter => ({
+  spans: [],
+  startedAt: performance.now(),
   calls: {},
   busyMs: {},
   readUnits: 0,
@@ -157,9 +165,16 @@ export async function startMeteringProxy(upstreamPort: number) {
       }
       meter.calls[op] = (meter.calls[op] ?? 0) + 1;
       const counted = meter;
-      if ((inFlight[op] ?? 0) === 0) busySince[op] = performance.now();
+      const start = performance.now();
+      if ((inFlight[op] ?? 0) === 0) busySince[op] = start;
       inFlight[op] = (inFlight[op] ?? 0) + 1;
       const done = () => {
+        if (counted.spans.length < MAX_SPANS)
+          counted.spans.push({
+            op,
+            start: start - counted.startedAt,
+            end: performance.now() - counted.startedAt,
+          });
         inFlight[op] = (inFlight[op] ?? 1) - 1;
         if (inFlight[op] === 0)
           counted.busyMs[op] =
@@ -213,6 +228,37 @@ export async function startMeteringProxy(upstreamPort: number) {
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The calls of a count as a text timeline: per operation, its calls, and the
+ * stretches of wall time during which at least one was in flight.
+ */
+export function timelineOf(meter: Meter): string {
+  const byOp = new Map<string, Meter['spans']>();
+  for (const span of meter.spans) {
+    const list = byOp.get(span.op) ?? [];
+    list.push(span);
+    byOp.set(span.op, list);
+  }
+  const lines: string[] = [];
+  for (const [op, spans] of byOp) {
+    spans.sort((a, b) => a.start - b.start);
+    const stretches: Array<[number, number, number]> = [];
+    for (const { start, end } of spans) {
+      const last = stretches.at(-1);
+      if (last && start <= last[1]) {
+        last[1] = Math.max(last[1], end);
+        last[2]++;
+      } else stretches.push([start, end, 1]);
+    }
+    lines.push(
+      `${op}: ${spans.length} calls; ${stretches
+        .map(([from, to, n]) => `${from.toFixed(0)}-${to.toFixed(0)} ms (${n})`)
+        .join(', ')}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 export type MeteringProxy = Awaited<ReturnType<typeof startMeteringProxy>>;
