@@ -31,6 +31,7 @@ import {
 import { isRetryableStoreError } from './store/errors.js';
 import type {
   AggregatorState,
+  BanChange,
   BanStore,
   EventStore,
   HeartbeatStore,
@@ -77,12 +78,6 @@ export type AggregationSummary = {
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
-/**
- * Decisions applied at once. Each concerns one IP (or no item at all), so
- * they are independent; a few hundred bans in one minute then take a few
- * round trips instead of a few hundred.
- */
-const DECISION_CONCURRENCY = 16;
 /** Banned IPs whose recent rows are read at once. */
 const READ_CONCURRENCY = 16;
 
@@ -152,68 +147,6 @@ export function createAggregator(options: AggregatorOptions) {
     lifted: Map<string, number>;
     offenses: Map<string, number[]>;
   };
-
-  /** Applies one decision other than a ban; false when it did not take effect (a lift raced with another writer). */
-  async function applyDecision(
-    decision: Decision,
-    now: number,
-    own: OwnWrites,
-  ): Promise<boolean> {
-    if (config.dryRun) return true;
-    if (decision.type === 'release') {
-      const lifted = await bans.liftBan(decision.ip, {
-        now,
-        onlyIfUntil: decision.ban.until,
-      });
-      if (!lifted) return false;
-      own.bans.delete(decision.ip);
-      own.lifted.set(decision.ip, decision.ban.until);
-      return true;
-    }
-    return true;
-  }
-
-  /**
-   * Applies decisions; per decision, whether it took effect. Bans go in
-   * batches (each ban with its offense, one version bump a batch), the rest
-   * one by one, a few at a time.
-   */
-  async function applyDecisions(
-    decisions: readonly Decision[],
-    now: number,
-    own: OwnWrites,
-  ): Promise<boolean[]> {
-    const isBan = (
-      d: Decision,
-    ): d is Extract<Decision, { type: 'ban' | 'escalation' }> =>
-      d.type === 'ban' || d.type === 'escalation';
-    const applied = decisions.map(() => true);
-    if (config.dryRun) return applied;
-    const banned = decisions.flatMap((d, i) => (isBan(d) ? [{ d, i }] : []));
-    const taken = await bans.putBansIfNoneInForce(
-      banned.map(({ d }) => ({
-        ban: d.ban,
-        // The offense is written with the ban, in one transaction: never one without the other.
-        also: [state.offenseItem(d.ip, d.ban.since)],
-      })),
-      now,
-    );
-    banned.forEach(({ d, i }, n) => {
-      applied[i] = taken[n] ?? false;
-      if (!applied[i]) return;
-      own.bans.set(d.ip, d.ban);
-      own.lifted.delete(d.ip);
-      own.offenses.set(d.ip, [...(own.offenses.get(d.ip) ?? []), d.ban.since]);
-    });
-    const others = decisions.flatMap((d, i) => (isBan(d) ? [] : [{ d, i }]));
-    const results = await mapBounded(others, DECISION_CONCURRENCY, ({ d }) =>
-      applyDecision(d, now, own),
-    );
-    others.forEach(({ i }, n) => {
-      applied[i] = results[n] ?? false;
-    });
-    return applied;
-  }
 
   function withOwnWrites(
     read: { bans: Ban[]; offenses: Record<string, number[]> },
@@ -319,26 +252,83 @@ export function createAggregator(options: AggregatorOptions) {
     return [...rows, ...banned.flat()];
   }
 
-  /** Applies and records verdicts; `record` picks the ones a pass writes as events. */
+  /**
+   * Applies and records verdicts; `record` picks the ones a pass writes as
+   * events. Bans and releases are one batch of ban changes, each written
+   * with what goes with it (a ban's offense; its audit event when recorded),
+   * so a crash cannot keep a ban without its event or its offense.
+   */
   async function take(
     result: PolicyResult,
     at: { minute: number; now: number },
     own: OwnWrites,
     record: (verdict: Verdict) => boolean,
   ): Promise<{ taken: Verdict[]; lost: Verdict[] }> {
+    const { verdicts } = result;
+    const recorded = verdicts.map(record);
+    const eventOf = (verdict: Verdict) =>
+      toEvent(verdict, at.minute, at.now, !config.dryRun);
+    const applied = verdicts.map(() => true);
+    const inBatch = verdicts.map(() => false);
+    if (!config.dryRun) {
+      const changes: Array<{ index: number; change: BanChange }> = [];
+      verdicts.forEach((verdict, index) => {
+        const d = verdict.decision;
+        const recordedBy = recorded[index]
+          ? events.eventItems(eventOf(verdict))
+          : [];
+        if (d.type === 'ban' || d.type === 'escalation')
+          changes.push({
+            index,
+            change: {
+              type: 'ban',
+              ban: d.ban,
+              also: [state.offenseItem(d.ip, d.ban.since), ...recordedBy],
+            },
+          });
+        else if (d.type === 'release')
+          changes.push({
+            index,
+            change: {
+              type: 'lift',
+              ip: d.ip,
+              until: d.ban.until,
+              also: recordedBy,
+            },
+          });
+      });
+      const took = await bans.changeBans(
+        changes.map(({ change }) => change),
+        at.now,
+      );
+      changes.forEach(({ index }, n) => {
+        inBatch[index] = true;
+        applied[index] = took[n] ?? false;
+      });
+      verdicts.forEach(({ decision: d }, index) => {
+        if (!applied[index]) return;
+        if (d.type === 'ban' || d.type === 'escalation') {
+          own.bans.set(d.ip, d.ban);
+          own.lifted.delete(d.ip);
+          own.offenses.set(d.ip, [
+            ...(own.offenses.get(d.ip) ?? []),
+            d.ban.since,
+          ]);
+        } else if (d.type === 'release') {
+          own.bans.delete(d.ip);
+          own.lifted.set(d.ip, d.ban.until);
+        }
+      });
+    }
     // A ban or release that lost a race (another run, a manual ban placed
     // meanwhile) is not recorded: the audit trail only says what happened.
-    const applied = await applyDecisions(
-      result.verdicts.map((verdict) => verdict.decision),
-      at.now,
-      own,
-    );
-    const lost = result.verdicts.filter((_, i) => !applied[i]);
-    const taken = result.verdicts.filter(
-      (verdict, i) => applied[i] && record(verdict),
-    );
+    const lost = verdicts.filter((_, i) => !applied[i]);
+    const taken = verdicts.filter((_, i) => applied[i] && recorded[i]);
+    // Bans and releases were recorded in their own transactions.
     await events.putEvents(
-      taken.map((v) => toEvent(v, at.minute, at.now, !config.dryRun)),
+      verdicts
+        .filter((_, i) => applied[i] && recorded[i] && !inBatch[i])
+        .map(eventOf),
     );
     return { taken, lost };
   }

@@ -62,6 +62,7 @@ export function createRuntime(
     endpoint: config.dynamodbEndpoint,
   });
   const { tableName } = config;
+  const now = overrides.now ?? Date.now;
   const log =
     overrides.log ??
     createLogger({
@@ -80,7 +81,7 @@ export function createRuntime(
       shards: config.shards,
       bucketTtlHours: config.bucketTtlHours,
     }),
-    bans: createBanStore({ client, tableName, log }),
+    bans: createBanStore({ client, tableName, log, clock: now }),
     events: createEventStore({
       client,
       tableName,
@@ -94,7 +95,7 @@ export function createRuntime(
       ttlHours: config.bucketTtlHours,
     }),
     revocations: createRevocationStore({ client, tableName }),
-    now: overrides.now ?? Date.now,
+    now,
     sleep:
       overrides.sleep ??
       ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),

@@ -24,19 +24,24 @@ const acceptsGzip = (header: string | undefined) =>
  * GET /v1/blocklist (reader): bans in force, with an ETag for cheap polling.
  * Each instance keeps the bans it last read with the ban list's version; a
  * poll reads only the version item (one small GetItem) and queries the bans
- * again only when the version moved. Bans that run out drop from the list at
+ * again only when the version moved, or while a batch of ban changes is being
+ * written (its change window: the list then changes without the version, so
+ * nothing read during it is kept). Bans that run out drop from the list at
  * their `until` without any write, so the ETag is computed from the entries
  * in force now, not from the version.
  */
 export function createHandler(runtime: ApiRuntime) {
   let cached: { version: number; bans: Ban[] } | undefined;
   return apiHandler(routes.getBlocklist, runtime, async ({ event, now }) => {
-    const version = await runtime.bans.getVersion();
-    if (cached?.version !== version) {
+    const { version, changingUntil } = await runtime.bans.getVersion();
+    const settled = changingUntil === undefined || changingUntil <= now;
+    let bans = cached?.version === version && settled ? cached.bans : undefined;
+    if (!bans) {
       // Consistent, so the bans read are at least as new as the version read before them.
-      cached = { version, bans: await runtime.bans.listBansConsistent(now) };
+      bans = await runtime.bans.listBansConsistent(now);
+      cached = settled ? { version, bans } : undefined;
     }
-    const blocklist = blocklistAt(cached.bans, now);
+    const blocklist = blocklistAt(bans, now);
     const etag = blocklistEtag(blocklist.entries);
     const ifNoneMatch = event.headers?.['if-none-match'];
     if (

@@ -1,7 +1,18 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import type {
+  DynamoDBDocumentClient,
+  UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
+import { backoffDelay } from '#contract/backoff';
 import type { Ban } from '../core/blocklist.js';
 import { isBanActive } from '../core/blocklist.js';
 import type { Logger } from '../log.js';
@@ -11,7 +22,7 @@ import {
   parseItem,
   parseItemsSkippingBad,
 } from './items.js';
-import type { BanLift, BanStore } from './ports.js';
+import type { BanChange, BanLift, BanListVersion, BanStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -20,6 +31,8 @@ export type BanStoreOptions = {
   tableName: string;
   /** Where a ban item left out of a list is reported (default: warn lines on stdout). */
   log?: Pick<Logger, 'warn'>;
+  /** Wall clock (epoch ms) that times change windows; Date.now unless a test moves time. */
+  clock?: () => number;
 };
 
 /**
@@ -39,8 +52,14 @@ export const banItemSchema = z.object({
   rule: z.string(),
 });
 
-/** The ban list's version item: a counter every ban change raises. */
-const versionItemSchema = z.object({ version: z.number() });
+/**
+ * The ban list's version item: a counter every ban change raises, and while a
+ * batch of changes is being written, the end of its change window.
+ */
+const versionItemSchema = z.object({
+  version: z.number(),
+  changingUntil: z.optional(z.number()),
+});
 
 /** A ban is "in force" while until > now; TTL deletes it only eventually. */
 const BAN_IN_FORCE = '#until > :now';
@@ -77,34 +96,93 @@ function banConditionFailed(error: unknown): boolean {
   );
 }
 
-/** Bans written in one transaction: with its offense, two items a ban, and the version bump (100 at most). */
-const BANS_PER_TRANSACTION = 49;
+/** A transaction holds at most this many writes (DynamoDB's limit). */
+const TRANSACTION_MAX_ITEMS = 100;
+/** Transactions of one batch of ban changes in flight at once. */
+const TRANSACTION_CONCURRENCY = 4;
+/**
+ * A batch of ban changes is written inside a change window: readers cache no
+ * ban list until it closes or ends. Longer than any writer of a batch runs
+ * (the aggregate function's 120 s timeout, asserted by a test), so a writer
+ * that dies mid-batch cannot leave a cached list that misses its writes.
+ */
+export const BAN_CHANGE_WINDOW_MS = 5 * 60_000;
+/** A transaction cancelled only by a concurrent one on the same item is sent again, this many times at most. */
+const MAX_CONFLICT_ATTEMPTS = 5;
+const CONFLICT_RETRY_MS = 50;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** True when a transaction was cancelled only because another one was writing one of its items. */
+function onlyConflicted(error: unknown): boolean {
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some(
+      (reason) => reason.Code === 'TransactionConflict',
+    ) &&
+    (error.CancellationReasons ?? []).every(
+      (reason) =>
+        !reason.Code ||
+        reason.Code === 'None' ||
+        reason.Code === 'TransactionConflict',
+    )
+  );
+}
 
 /**
- * The bans of a cancelled batch whose ban condition failed, when that is the
- * only reason it was cancelled; undefined for any other failure.
+ * The changes of a cancelled transaction whose ban condition failed, when that
+ * (or a conflict with another writer) is the only reason it was cancelled;
+ * undefined for any other failure.
  */
-function refusedBans(
+function refusedChanges(
   error: unknown,
-  batch: ReadonlyArray<{
-    index: number;
-    also?: readonly Record<string, unknown>[];
-  }>,
+  batch: ReadonlyArray<{ index: number; change: BanChange }>,
 ): Set<number> | undefined {
   if (!(error instanceof TransactionCanceledException)) return undefined;
   const reasons = error.CancellationReasons ?? [];
   const refused = new Set<number>();
   let at = 0;
-  for (const entry of batch) {
-    const own = reasons.slice(at, at + 1 + (entry.also?.length ?? 0));
-    at += 1 + (entry.also?.length ?? 0);
-    if (own[0]?.Code === 'ConditionalCheckFailed') refused.add(entry.index);
-    else if (own.some((reason) => reason.Code && reason.Code !== 'None'))
+  for (const { index, change } of batch) {
+    const size = 1 + (change.also?.length ?? 0);
+    const own = reasons.slice(at, at + size);
+    at += size;
+    if (own[0]?.Code === 'ConditionalCheckFailed') refused.add(index);
+    else if (
+      own.some(
+        (reason) =>
+          reason.Code &&
+          reason.Code !== 'None' &&
+          reason.Code !== 'TransactionConflict',
+      )
+    )
       return undefined;
   }
-  const bump = reasons[at];
-  if (bump?.Code && bump.Code !== 'None') return undefined;
   return refused.size ? refused : undefined;
+}
+
+/** Cuts changes into transactions of at most TRANSACTION_MAX_ITEMS writes, each change whole in one. */
+function transactionsOf(
+  changes: readonly BanChange[],
+): Array<Array<{ index: number; change: BanChange }>> {
+  const batches: Array<Array<{ index: number; change: BanChange }>> = [];
+  let batch: Array<{ index: number; change: BanChange }> = [];
+  let items = 0;
+  changes.forEach((change, index) => {
+    const size = 1 + (change.also?.length ?? 0);
+    if (size > TRANSACTION_MAX_ITEMS)
+      throw new RangeError(
+        `a ban change of ${size} writes does not fit in one transaction`,
+      );
+    if (items + size > TRANSACTION_MAX_ITEMS) {
+      batches.push(batch);
+      batch = [];
+      items = 0;
+    }
+    batch.push({ index, change });
+    items += size;
+  });
+  if (batch.length) batches.push(batch);
+  return batches;
 }
 
 /**
@@ -123,20 +201,157 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     [TABLE.partitionKey]: keys.banVersionPartition(),
     [TABLE.sortKey]: keys.banVersion(),
   };
+  const bumpOnly = {
+    UpdateExpression: 'ADD #version :one',
+    ExpressionAttributeNames: { '#version': 'version' },
+    ExpressionAttributeValues: { ':one': 1 },
+  };
   const bumpVersion = {
-    Update: {
-      TableName: tableName,
-      Key: versionKey,
-      UpdateExpression: 'ADD #version :one',
-      ExpressionAttributeNames: { '#version': 'version' },
-      ExpressionAttributeValues: { ':one': 1 },
-    },
+    Update: { TableName: tableName, Key: versionKey, ...bumpOnly },
   };
   /** Writes the ban change and the version bump together, or neither. */
   const changeWithVersion = (change: Record<string, unknown>) =>
-    client.send(
-      new TransactWriteCommand({ TransactItems: [change, bumpVersion] }),
-    );
+    transact([change, bumpVersion]);
+  const clock = options.clock ?? Date.now;
+
+  /** A transaction; sent again while it is cancelled only by concurrent writers of its items. */
+  async function transact(items: readonly Record<string, unknown>[]) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.send(
+          new TransactWriteCommand({ TransactItems: [...items] }),
+        );
+      } catch (error) {
+        if (!onlyConflicted(error) || attempt >= MAX_CONFLICT_ATTEMPTS)
+          throw error;
+        await sleep(
+          backoffDelay({
+            attempt: attempt - 1,
+            minMs: CONFLICT_RETRY_MS,
+            maxMs: CONFLICT_RETRY_MS * 2 ** MAX_CONFLICT_ATTEMPTS,
+            random: Math.random,
+            jitter: 'full',
+          }),
+        );
+      }
+    }
+  }
+
+  /** The version item updated by itself; sent again while another transaction holds it. */
+  async function updateVersion(update: Record<string, unknown>) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: versionKey,
+            ...update,
+          } as UpdateCommandInput),
+        );
+      } catch (error) {
+        const conflicted =
+          error instanceof Error &&
+          error.name === 'TransactionConflictException';
+        if (!conflicted || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
+        await sleep(CONFLICT_RETRY_MS * attempt);
+      }
+    }
+  }
+
+  /**
+   * Bumps the version and marks changes under way until the window's end
+   * (unless a later window is open already: then only the bump). Answers the
+   * window's end.
+   */
+  async function openChangeWindow(): Promise<number> {
+    const until = clock() + BAN_CHANGE_WINDOW_MS;
+    try {
+      await updateVersion({
+        UpdateExpression: 'ADD #version :one SET #changing = :until',
+        ConditionExpression:
+          'attribute_not_exists(#changing) OR #changing < :until',
+        ExpressionAttributeNames: {
+          '#version': 'version',
+          '#changing': 'changingUntil',
+        },
+        ExpressionAttributeValues: { ':one': 1, ':until': until },
+      });
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await updateVersion(bumpOnly);
+    }
+    return until;
+  }
+
+  /** Bumps the version again and ends the window, if it is still this one (else only the bump). */
+  async function closeChangeWindow(until: number): Promise<void> {
+    try {
+      await updateVersion({
+        UpdateExpression: 'ADD #version :one REMOVE #changing',
+        ConditionExpression: '#changing = :until',
+        ExpressionAttributeNames: {
+          '#version': 'version',
+          '#changing': 'changingUntil',
+        },
+        ExpressionAttributeValues: { ':one': 1, ':until': until },
+      });
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await updateVersion(bumpOnly);
+    }
+  }
+
+  /** The write a change makes to its ban item. */
+  function banWrite(change: BanChange, now: number): Record<string, unknown> {
+    if (change.type === 'ban')
+      return {
+        Put: {
+          TableName: tableName,
+          Item: toItem(change.ban),
+          ConditionExpression: NO_BAN_IN_FORCE,
+          ExpressionAttributeNames: {
+            '#pk': TABLE.partitionKey,
+            '#until': 'until',
+          },
+          ExpressionAttributeValues: { ':now': now },
+        },
+      };
+    return {
+      Delete: {
+        TableName: tableName,
+        Key: key(change.ip),
+        // Still in force and still the ban the caller saw.
+        ConditionExpression: `${BAN_IN_FORCE} AND #until = :seen`,
+        ExpressionAttributeNames: { '#until': 'until' },
+        ExpressionAttributeValues: { ':now': now, ':seen': change.until },
+      },
+    };
+  }
+
+  /** One transaction of changes, less the refused ones; answers the indexes written. */
+  async function writeChanges(
+    batch: ReadonlyArray<{ index: number; change: BanChange }>,
+    now: number,
+  ): Promise<number[]> {
+    let pending = batch;
+    for (let attempt = 1; pending.length; attempt++) {
+      try {
+        await transact(
+          pending.flatMap(({ change }) => [
+            banWrite(change, now),
+            ...(change.also ?? []),
+          ]),
+        );
+        return pending.map(({ index }) => index);
+      } catch (error) {
+        const refused = refusedChanges(error, pending);
+        if (!refused || attempt >= MAX_RACE_ATTEMPTS) throw error;
+        pending = pending.filter(({ index }) => !refused.has(index));
+      }
+    }
+    return [];
+  }
+
   const listBans = async (now: number, consistent: boolean): Promise<Ban[]> => {
     const items = await queryItems(client, {
       TableName: tableName,
@@ -206,55 +421,42 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     },
 
     /**
-     * putBanIfNoneInForce for many bans, in transactions of up to
-     * BANS_PER_TRANSACTION bans (each with its `also` items) and one version
-     * bump, one transaction at a time (they all bump the version item). A ban
-     * whose condition fails (one is in force already) is left out and its
-     * transaction written again without it. Answers, per ban, whether it was
-     * applied.
+     * Changes many IPs' bans: each change in one transaction with its `also`
+     * items, at most TRANSACTION_MAX_ITEMS writes a transaction, a few
+     * transactions at once. They move no version each: the batch opens a
+     * change window (a version bump, and readers cache no list until the
+     * window ends) and closes it (another bump) when every transaction is
+     * done, so a reader never keeps a list that misses one. A change whose
+     * condition fails (a ban in force already; the ban to lift gone or
+     * replaced) is left out and its transaction written again without it.
+     * Answers, per change, whether it took effect.
      */
-    async putBansIfNoneInForce(
-      entries: ReadonlyArray<{
-        ban: Ban;
-        also?: readonly Record<string, unknown>[];
-      }>,
+    async changeBans(
+      changes: readonly BanChange[],
       now: number,
     ): Promise<boolean[]> {
-      const applied = entries.map(() => false);
-      for (let from = 0; from < entries.length; from += BANS_PER_TRANSACTION) {
-        let pending = entries
-          .slice(from, from + BANS_PER_TRANSACTION)
-          .map((entry, i) => ({ ...entry, index: from + i }));
-        for (let attempt = 1; pending.length; attempt++) {
-          const items = pending.flatMap(({ ban, also = [] }) => [
+      const applied = changes.map(() => false);
+      if (!changes.length) return applied;
+      const transactions = transactionsOf(changes);
+      const window = await openChangeWindow();
+      try {
+        let next = 0;
+        await Promise.all(
+          Array.from(
             {
-              Put: {
-                TableName: tableName,
-                Item: toItem(ban),
-                ConditionExpression: NO_BAN_IN_FORCE,
-                ExpressionAttributeNames: {
-                  '#pk': TABLE.partitionKey,
-                  '#until': 'until',
-                },
-                ExpressionAttributeValues: { ':now': now },
-              },
+              length: Math.min(TRANSACTION_CONCURRENCY, transactions.length),
             },
-            ...also,
-          ]);
-          try {
-            await client.send(
-              new TransactWriteCommand({
-                TransactItems: [...items, bumpVersion],
-              }),
-            );
-            for (const { index } of pending) applied[index] = true;
-            break;
-          } catch (error) {
-            const refused = refusedBans(error, pending);
-            if (!refused || attempt >= MAX_RACE_ATTEMPTS) throw error;
-            pending = pending.filter((entry) => !refused.has(entry.index));
-          }
-        }
+            async () => {
+              while (next < transactions.length) {
+                const batch = transactions[next++] ?? [];
+                for (const index of await writeChanges(batch, now))
+                  applied[index] = true;
+              }
+            },
+          ),
+        );
+      } finally {
+        await closeChangeWindow(window);
       }
       return applied;
     },
@@ -347,15 +549,22 @@ export function createBanStore(options: BanStoreOptions): BanStore {
 
     /**
      * The ban list's version: a number every ban change raises. It does not
-     * move when a ban runs out (readers check `until` themselves).
+     * move when a ban runs out (readers check `until` themselves). While a
+     * batch of changes is being written, `changingUntil` is the end of its
+     * change window: until then the list may change without the version.
      */
-    async getVersion(): Promise<number> {
+    async getVersion(): Promise<BanListVersion> {
       const result = await client.send(
         new GetCommand({ TableName: tableName, Key: versionKey }),
       );
-      return result.Item
-        ? parseItem(versionItemSchema, result.Item).version
-        : 0;
+      if (!result.Item) return { version: 0 };
+      const { version, changingUntil } = parseItem(
+        versionItemSchema,
+        result.Item,
+      );
+      return changingUntil === undefined
+        ? { version }
+        : { version, changingUntil };
     },
 
     /** Bans in force at `now`, read strongly consistent (after a version change). */

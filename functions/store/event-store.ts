@@ -9,7 +9,7 @@ import {
   ITEM_VERSION_1,
   parseItemsSkippingBad,
 } from './items.js';
-import type { EventQuery, EventStore } from './ports.js';
+import type { EventQuery, EventStore, TransactionItem } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
 
@@ -114,6 +114,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   }
 
   return {
+    eventItems(event: AuditEvent): TransactionItem[] {
+      return toItems(event).map((Item) => ({
+        Put: { TableName: tableName, Item },
+      }));
+    },
+
     async putEvents(events: readonly AuditEvent[]): Promise<void> {
       await putAll(client, tableName, events.flatMap(toItems), {
         concurrency: WRITE_CONCURRENCY,

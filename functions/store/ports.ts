@@ -21,19 +21,16 @@ export type BanStore = {
   listBans(now: number): Promise<Ban[]>;
   /** Bans in force at `now`, read strongly consistent (after a version change). */
   listBansConsistent(now: number): Promise<Ban[]>;
-  /** A number every ban change raises; 0 before the first change. */
-  getVersion(): Promise<number>;
+  /** A number every ban change raises (0 before the first), and the end of a change window while one is open. */
+  getVersion(): Promise<BanListVersion>;
   /** An automatic ban, unless one is in force at `now`. */
   putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }>;
   /**
-   * putBanIfNoneInForce for many bans, each written in one transaction with
-   * its `also` items (its offense), batched with one version bump. Answers,
-   * per ban, whether it was applied.
+   * Many IPs' ban changes, each written in one transaction with its `also`
+   * items (its offense, its events), inside one change window. Answers, per
+   * change, whether it took effect.
    */
-  putBansIfNoneInForce(
-    entries: ReadonlyArray<{ ban: Ban; also?: readonly TransactionItem[] }>,
-    now: number,
-  ): Promise<boolean[]>;
+  changeBans(changes: readonly BanChange[], now: number): Promise<boolean[]>;
   /** A ban whatever was there; answers the ban in force it replaced. */
   putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }>;
   /**
@@ -42,6 +39,27 @@ export type BanStore = {
    */
   liftBan(ip: string, lift: BanLift): Promise<Ban | undefined>;
 };
+
+/**
+ * The ban list's version. While a batch of ban changes is being written the
+ * list may change without the version moving until `changingUntil` (epoch
+ * ms): a reader must not keep a list read before then.
+ */
+export type BanListVersion = { version: number; changingUntil?: number };
+
+/**
+ * One IP's ban change in a batch: a ban, unless one is in force at `now`; or
+ * the lift of the ban in force that ends at `until` (no other). `also`: writes
+ * that go in the same transaction (the offense, the audit events).
+ */
+export type BanChange =
+  | { type: 'ban'; ban: Ban; also?: readonly TransactionItem[] }
+  | {
+      type: 'lift';
+      ip: string;
+      until: number;
+      also?: readonly TransactionItem[];
+    };
 
 /** When a lift happens, and which ban it may remove. */
 export type BanLift = { now: number; onlyIfUntil?: number | undefined };
@@ -57,6 +75,8 @@ export type EventQuery = {
 /** The audit trail, by day and by IP. */
 export type EventStore = {
   putEvents(events: readonly AuditEvent[]): Promise<void>;
+  /** The writes that record `event`, as items of another store's transaction (a ban with its event). */
+  eventItems(event: AuditEvent): TransactionItem[];
   listEvents(query: EventQuery): Promise<AuditEvent[]>;
 };
 

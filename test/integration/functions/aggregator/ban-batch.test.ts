@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ban } from '../../../../functions/core/blocklist.js';
+import type { AuditEvent } from '../../../../functions/core/events.js';
 import { createBanStore } from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
+import { createEventStore } from '../../../../functions/store/event-store.js';
+import type { BanChange } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { ensureTable } from '../../../../infra/local/table.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
@@ -19,8 +25,48 @@ const banOf = (n: number, since = NOW): Ban => ({
   offense: 1,
   rule: 'fail-ratio',
 });
+const eventOf = (ban: Ban, type: 'ban' | 'release'): AuditEvent => ({
+  type,
+  at: new Date(NOW).toISOString(),
+  ip: ban.ip,
+  enforced: true,
+  rule: 'fail-ratio',
+  evidence: { failRatio: 0.9 },
+});
 
-describe('bans applied in batches on DynamoDB Local', () => {
+/**
+ * The real client, except that its first `conflicts` transactions are
+ * cancelled the way DynamoDB cancels one that another transaction is writing
+ * an item of (DynamoDB Local serialises transactions and never does).
+ */
+function conflictingClient(
+  client: DynamoDBDocumentClient,
+  conflicts: number,
+): DynamoDBDocumentClient & { cancelled: number } {
+  let cancelled = 0;
+  const send = client.send.bind(client) as (command: unknown) => unknown;
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'cancelled') return cancelled;
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      return async (command: unknown) => {
+        if (command instanceof TransactWriteCommand && cancelled < conflicts) {
+          cancelled++;
+          throw new TransactionCanceledException({
+            message: 'Transaction cancelled, please refer cancellation reasons',
+            $metadata: { httpStatusCode: 400 },
+            CancellationReasons: (command.input.TransactItems ?? []).map(
+              (_, i) => ({ Code: i === 0 ? 'TransactionConflict' : 'None' }),
+            ),
+          });
+        }
+        return send(command);
+      };
+    },
+  }) as DynamoDBDocumentClient & { cancelled: number };
+}
+
+describe('ban changes applied in batches on DynamoDB Local', () => {
   const tableName = `relaywatch-bans-${randomBytes(6).toString('hex')}`;
   const client = createDocumentClient({
     region: 'us-east-1',
@@ -28,6 +74,7 @@ describe('bans applied in batches on DynamoDB Local', () => {
   });
   const bans = createBanStore({ client, tableName });
   const state = createStateStore({ client, tableName });
+  const events = createEventStore({ client, tableName, eventTtlDays: 1 });
 
   beforeAll(async () => {
     await ensureTable({
@@ -38,18 +85,24 @@ describe('bans applied in batches on DynamoDB Local', () => {
   });
   afterAll(() => client.destroy());
 
-  it('writes every ban with its offense, leaves out the one already in force, and bumps the version once a batch', async () => {
+  it('writes every ban with its offense and its events, leaves out the one already in force, and moves the version once before and once after the batch', async () => {
     // A ban in force already (another run, or an operator) on IP 7.
     const earlier = banOf(7, NOW - 60_000);
     await bans.putBanIfNoneInForce(earlier, NOW - 60_000);
-    const versionBefore = await bans.getVersion();
+    const versionBefore = (await bans.getVersion()).version;
 
     const wanted = Array.from({ length: 60 }, (_, n) => banOf(n + 1));
-    const applied = await bans.putBansIfNoneInForce(
-      wanted.map((ban) => ({
-        ban,
-        also: [state.offenseItem(ban.ip, ban.since)],
-      })),
+    const applied = await bans.changeBans(
+      wanted.map(
+        (ban): BanChange => ({
+          type: 'ban',
+          ban,
+          also: [
+            state.offenseItem(ban.ip, ban.since),
+            ...events.eventItems(eventOf(ban, 'ban')),
+          ],
+        }),
+      ),
       NOW,
     );
 
@@ -65,9 +118,128 @@ describe('bans applied in batches on DynamoDB Local', () => {
     const offenses = await state.getOffenses(wanted.map((ban) => ban.ip));
     expect(offenses['192.0.2.1']).toEqual([NOW]);
     expect(offenses['192.0.2.60']).toEqual([NOW]);
-    // The refused ban's offense is not written: it went with its ban.
+    // The refused ban's offense and event are not written: they went with its ban.
     expect(offenses['192.0.2.7']).toBeUndefined();
-    // 60 bans: two batches, each bumping the version.
-    expect((await bans.getVersion()) - versionBefore).toBe(2);
+    const recorded = await events.listEvents({
+      since: NOW - 1,
+      limit: 100,
+      now: NOW,
+    });
+    expect(recorded.map((event) => event.ip).sort()).toEqual(
+      wanted
+        .filter((ban) => ban.ip !== '192.0.2.7')
+        .map((ban) => ban.ip)
+        .sort(),
+    );
+    expect(
+      await events.listEvents({
+        ip: '192.0.2.60',
+        since: NOW - 1,
+        limit: 10,
+        now: NOW,
+      }),
+    ).toHaveLength(1);
+    // 60 bans of 4 writes each: three transactions, and two version bumps in all; the window is closed.
+    expect(await bans.getVersion()).toEqual({ version: versionBefore + 2 });
+  });
+
+  it('lifts only the bans still in force with the `until` the caller saw, together with their events', async () => {
+    const kept = banOf(100);
+    const lifted = banOf(101);
+    const replaced = banOf(102);
+    await bans.changeBans(
+      [kept, lifted, replaced].map((ban) => ({ type: 'ban', ban })),
+      NOW,
+    );
+    // An operator replaced IP 102's ban meanwhile: the lift decided on the old one must not remove it.
+    await bans.putBan({ ...replaced, until: NOW + 7_200_000 }, NOW);
+
+    const applied = await bans.changeBans(
+      [lifted, replaced, banOf(103)].map(
+        (ban): BanChange => ({
+          type: 'lift',
+          ip: ban.ip,
+          until: ban.until,
+          also: events.eventItems(eventOf(ban, 'release')),
+        }),
+      ),
+      NOW + 1,
+    );
+
+    expect(applied).toEqual([true, false, false]);
+    const listed = new Map(
+      (await bans.listBansConsistent(NOW + 1)).map((ban) => [ban.ip, ban]),
+    );
+    expect(listed.has(kept.ip)).toBe(true);
+    expect(listed.has(lifted.ip)).toBe(false);
+    expect(listed.get(replaced.ip)?.until).toBe(NOW + 7_200_000);
+    const releases = await events.listEvents({
+      since: NOW - 1,
+      limit: 200,
+      now: NOW,
+    });
+    expect(
+      releases.filter((event) => event.type === 'release').map((e) => e.ip),
+    ).toEqual([lifted.ip]);
+  });
+
+  it('sends a transaction again when a concurrent writer cancelled it, and writes each change once', async () => {
+    const conflicting = conflictingClient(client, 3);
+    const store = createBanStore({ client: conflicting, tableName });
+    const wanted = Array.from({ length: 30 }, (_, n) => banOf(n + 150));
+
+    const applied = await store.changeBans(
+      wanted.map(
+        (ban): BanChange => ({
+          type: 'ban',
+          ban,
+          also: [state.offenseItem(ban.ip, ban.since)],
+        }),
+      ),
+      NOW,
+    );
+
+    expect(conflicting.cancelled).toBe(3);
+    expect(applied.every(Boolean)).toBe(true);
+    const offenses = await state.getOffenses(wanted.map((ban) => ban.ip));
+    expect(Object.values(offenses)).toEqual(wanted.map(() => [NOW]));
+  });
+
+  it('leaves the change window open when the writer dies before closing it, and the next batch closes it', async () => {
+    let wall = NOW;
+    // The writer dies after its transactions: its last write (the close) never happens.
+    const dying = new Proxy(client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return async (command: { input?: { UpdateExpression?: string } }) => {
+          if (command.input?.UpdateExpression?.includes('REMOVE'))
+            throw new Error('writer killed');
+          return (target.send as (c: unknown) => Promise<unknown>)(command);
+        };
+      },
+    });
+    const store = createBanStore({
+      client: dying,
+      tableName,
+      clock: () => wall,
+    });
+    const before = (await store.getVersion()).version;
+
+    await expect(
+      store.changeBans([{ type: 'ban', ban: banOf(200) }], NOW),
+    ).rejects.toThrow('writer killed');
+
+    const open = await store.getVersion();
+    expect(open.version).toBe(before + 1);
+    expect(open.changingUntil).toBeGreaterThan(wall + 120_000);
+    expect(
+      (await store.listBansConsistent(NOW)).some(
+        (ban) => ban.ip === '192.0.2.200',
+      ),
+    ).toBe(true);
+    // The next batch (the next run) opens a window of its own and closes it: the list settles.
+    wall += 60_000;
+    await bans.changeBans([{ type: 'ban', ban: banOf(201) }], NOW);
+    expect(await bans.getVersion()).toEqual({ version: before + 3 });
   });
 });

@@ -65,9 +65,10 @@ describe('early release reads', () => {
       graceMs: config.graceSeconds * 1000,
     });
     expect(
-      await bans.putBansIfNoneInForce(
+      await bans.changeBans(
         [
           {
+            type: 'ban',
             ban: {
               ip: banned,
               reason: 'connect failures',

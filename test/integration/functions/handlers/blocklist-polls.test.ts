@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
 import { createLogger } from '../../../../functions/log.js';
-import { createBanStore } from '../../../../functions/store/ban-store.js';
+import {
+  BAN_CHANGE_WINDOW_MS,
+  createBanStore,
+} from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
+import { keys, TABLE } from '../../../../functions/store/table.js';
 import type { LocalStatusCenter } from '../../../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../../../infra/local/status-center.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
@@ -228,5 +233,82 @@ describe('blocklist polls', () => {
     );
     const released = await etagNow();
     expect(released).not.toBe(banned);
+  });
+
+  it("keeps no list read while a batch of ban changes is open, so a dead writer's late write is served, and keeps one again once the window ends", async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: localEndpoint(),
+    });
+    // A writer that dies after its transactions, before it closes its change window.
+    const dying = new Proxy(client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return async (command: { input?: { UpdateExpression?: string } }) => {
+          if (command.input?.UpdateExpression?.includes('REMOVE'))
+            throw new Error('writer killed');
+          return (target.send as (c: unknown) => Promise<unknown>)(command);
+        };
+      },
+    });
+    const writer = createBanStore({
+      client: dying,
+      tableName,
+      clock: () => now,
+    });
+    const banOf = (ip: string) => ({
+      ip,
+      reason: 'connect failures',
+      since: now,
+      until: now + 3_600_000,
+      manual: false,
+      failRatio: 0.9,
+      samples: 10,
+      offense: 1,
+      rule: 'fail-ratio',
+    });
+    await expect(
+      writer.changeBans([{ type: 'ban', ban: banOf('198.51.100.90') }], now),
+    ).rejects.toThrow('writer killed');
+    const during = await get();
+    expect(
+      JSON.parse(during.body.toString('utf8')).entries.map(
+        (entry: { ip: string }) => entry.ip,
+      ),
+    ).toContain('198.51.100.90');
+
+    // A transaction of the dead writer lands after that read, moving no version.
+    await client.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: {
+          [TABLE.partitionKey]: keys.banPartition(),
+          [TABLE.sortKey]: keys.ban('198.51.100.91'),
+          v: 1,
+          ...banOf('198.51.100.91'),
+        },
+      }),
+    );
+    proxy.reset();
+    const late = await get({ 'if-none-match': during.headers.etag as string });
+    expect(proxy.reset().calls.Query ?? 0).toBeGreaterThan(0);
+    expect(late.status).toBe(200);
+    expect(
+      JSON.parse(late.body.toString('utf8')).entries.map(
+        (entry: { ip: string }) => entry.ip,
+      ),
+    ).toContain('198.51.100.91');
+
+    // Once the window has ended, the list is kept again: a poll is one small read.
+    now += BAN_CHANGE_WINDOW_MS + 1_000;
+    const settled = await get();
+    proxy.reset();
+    const again = await get({
+      'if-none-match': settled.headers.etag as string,
+    });
+    const used = proxy.reset();
+    expect(again.status).toBe(304);
+    expect(used.calls.Query ?? 0).toBe(0);
+    client.destroy();
   });
 });
