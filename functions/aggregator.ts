@@ -204,7 +204,7 @@ export function createAggregator(options: AggregatorOptions) {
     const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
       (ip) => !reads.asked.has(ip),
     );
-    // Bans read at the pass's first decision: the policy judges them at its own time (isBanActive).
+    // Bans as of the pass's first decision: the policy judges them at its own time (isBanActive).
     reads.bans ??= bans.listBans(now);
     const [bansNow, offensesRead] = await Promise.all([
       reads.bans,
@@ -419,6 +419,24 @@ export function createAggregator(options: AggregatorOptions) {
       decisions: [],
       lostRaces: [],
     };
+    // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
+    const closed = new Map<number, Promise<MinuteTally[]>>();
+    const readerAt =
+      (at: number, fresh: Map<number, Promise<MinuteTally[]>>) =>
+      (minute: number) =>
+        minuteClosesAt(minute, { graceMs }) <= at
+          ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
+          : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
+    const liveMinutesAt = (at: number) =>
+      range(minuteOf(at - windowMs), minuteOf(at));
+    // The first pass's rows are read while the state is (neither needs the
+    // other), unless that pass must first wait for its time.
+    const firstFresh = new Map<number, Promise<MinuteTally[]>>();
+    if (!(config.waitForGrace && eventTime > clock()))
+      // Awaited by the pass; a failure here must not go unhandled if the state read fails first.
+      for (const minute of liveMinutesAt(eventTime))
+        readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
+
     let previous: AggregatorState | undefined;
     try {
       previous = await state.getAggregatorState({ consistent: true });
@@ -445,8 +463,6 @@ export function createAggregator(options: AggregatorOptions) {
       dryRunRecorded.add(key);
       return true;
     };
-    // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
-    const closed = new Map<number, Promise<MinuteTally[]>>();
     const passes = config.waitForGrace ? Math.ceil(MINUTE_MS / passMs) : 1;
 
     for (let pass = 0; pass < passes; pass++) {
@@ -457,26 +473,30 @@ export function createAggregator(options: AggregatorOptions) {
         await sleep(wait);
       }
       if (options.deadline !== undefined && clock() > options.deadline) break;
-      const fresh = new Map<number, Promise<MinuteTally[]>>();
-      const reads = newPassReads();
-      const read = (minute: number) =>
-        minuteClosesAt(minute, { graceMs }) <= at
-          ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
-          : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
-
-      // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
-      heartbeats.rememberOrigins(previous?.outages ?? []);
-      // The live window's rows, read first: closing decisions use them for each IP's newest report.
-      const liveMinutes = range(minuteOf(at - windowMs), minuteOf(at));
-      const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
-      let leases = mergeLeases(previous?.leases, liveRows, at, config);
-
-      // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
+      const read = readerAt(
+        at,
+        pass === 0 ? firstFresh : new Map<number, Promise<MinuteTally[]>>(),
+      );
       const toClose = minutesToAggregate({
         eventTime: at,
         lastDone: previous?.lastMinute,
         maxCatchUp: config.maxCatchUpMinutes,
       }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
+      const reads = newPassReads();
+      // The ban list, read while the rows are, as of the pass's first decision.
+      reads.bans = bans.listBans(
+        toClose[0] === undefined ? at : minuteClosesAt(toClose[0], { graceMs }),
+      );
+      reads.bans.catch(() => undefined);
+
+      // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
+      heartbeats.rememberOrigins(previous?.outages ?? []);
+      // The live window's rows, read first: closing decisions use them for each IP's newest report.
+      const liveMinutes = liveMinutesAt(at);
+      const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
+      let leases = mergeLeases(previous?.leases, liveRows, at, config);
+
+      // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
       for (const minute of toClose) {
         try {
           const now = minuteClosesAt(minute, { graceMs });
