@@ -7,6 +7,8 @@
  * Run it in a process whose heap is capped as Lambda caps it. Prints one JSON
  * line; asserts nothing.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAggregator } from '../../functions/aggregator.js';
 import { parseConfig } from '../../functions/core/config.js';
 import {
@@ -32,7 +34,16 @@ type Command = { constructor: { name: string }; input: Record<string, never> };
 function fakeClient() {
   const partitions = new Map<string, Record<string, unknown>[]>();
   const calls: Record<string, number> = {};
-  const client = {
+  // A real document client (the SDK's paginators check the class) whose
+  // requests never leave the process.
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    }),
+  );
+  Object.assign(client, {
     async send(command: Command) {
       const name = command.constructor.name;
       calls[name] = (calls[name] ?? 0) + 1;
@@ -70,16 +81,12 @@ function fakeClient() {
       if (name === 'BatchGetCommand') return { Responses: {} };
       return {};
     },
-  };
+  });
   return { client, calls };
 }
 
 export async function benchInMemory(machines: number) {
-  const { client: fake, calls } = fakeClient();
-  // The stores only call send(); the fake answers the commands they make.
-  const client = fake as unknown as Parameters<
-    typeof createHeartbeatStore
-  >[0]['client'];
+  const { client, calls } = fakeClient();
   const tableName = 'relaywatch-in-memory';
   const config = parseConfig({
     TABLE_NAME: tableName,
