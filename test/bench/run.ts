@@ -649,7 +649,53 @@ async function main() {
   process.removeListener('SIGTERM', onSignal);
 }
 
-const fleet = fleetArgs(process.argv.slice(2));
+const USAGE = `npm run bench -- [options]
+
+relaywatch's cost and speed figures on this machine (DynamoDB Local behind a
+metering proxy); prints tables, asserts nothing. With no option: ingest,
+aggregation and bundle tables.
+
+Options:
+  --fleet N[,N...]   the fleet bench: a first and a steady minute of N machines each,
+                     aggregated by the bundled handler (see README, Scale and cost)
+  --store            with --fleet: write every fleet through the store (no gateway)
+  --policy N         with --fleet: also time the policy alone on N IPs (default 100000; 0 skips)
+  --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
+  --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
+  -h, --help         this text
+  --version          the version
+`;
+const KNOWN = new Map([
+  ['--fleet', true],
+  ['--store', false],
+  ['--policy', true],
+  ['--profile', true],
+  ['--in-memory', true],
+  ['--help', false],
+  ['-h', false],
+  ['--version', false],
+]);
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const takesValue = KNOWN.get(argv[i] as string);
+  if (takesValue === undefined) {
+    process.stderr.write(`unknown option: ${argv[i]}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (takesValue) i++;
+}
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (argv.includes('--version')) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  process.stdout.write(`relaywatch bench ${pkg.version}\n`);
+  process.exit(0);
+}
+const fleet = fleetArgs(argv);
 const inMemoryAt = process.argv.indexOf('--in-memory');
 if (inMemoryAt !== -1) {
   const machines = Number(process.argv[inMemoryAt + 1]);
