@@ -242,4 +242,84 @@ describe('a minute that cannot be decided does not stop detection', () => {
       expect.objectContaining({ type: 'ban', ip: BROKEN }),
     );
   });
+
+  it('leaves every ban with its audit event and its offense when the run dies right after its ban transactions', async () => {
+    let now = minuteStart(minuteOf(Date.now())) + 5_000;
+    const tableName = `relaywatch-crash-${randomBytes(6).toString('hex')}`;
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
+    const config = parseConfig({
+      TABLE_NAME: tableName,
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+    });
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: localEndpoint(),
+    });
+    cleanups.push(() => client.destroy());
+    const heartbeats = createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: 48,
+    });
+    const minute = minuteOf(now) + 1;
+    for (const beats of fleetMinute(minute, BROKEN)) {
+      const { tallies } = tallyHeartbeats(beats as Heartbeat[], {
+        now: minuteStart(minute) + 25_000,
+        graceMs: 10_000,
+      });
+      await heartbeats.addTallies(tallies, {
+        writeId: `b:${minute}-${beats[0]?.ip}`,
+      });
+    }
+    // Fault injection: once the bans are written, the run dies: nothing it writes after them lands.
+    let killed = false;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if (killed) throw new Error('process killed');
+        const result = await next(args);
+        if ((args.input as { TransactItems?: unknown }).TransactItems)
+          killed = true;
+        return result;
+      },
+      { step: 'initialize', name: 'dieAfterBans' },
+    );
+    const aggregator = createAggregator({
+      config,
+      heartbeats,
+      bans: createBanStore({ client, tableName }),
+      events: createEventStore({ client, tableName, eventTtlDays: 30 }),
+      state: createStateStore({ client, tableName }),
+      log: createLogger({ level: 'error', write: () => undefined }),
+      clock: () => now,
+    });
+    now = minuteStart(minute + 1) + 15_000;
+    await expect(aggregator.run(now)).rejects.toThrow('process killed');
+
+    killed = false;
+    const reader = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: localEndpoint(),
+    });
+    cleanups.push(() => reader.destroy());
+    const bans = createBanStore({ client: reader, tableName });
+    expect((await bans.listBansConsistent(now)).map((ban) => ban.ip)).toEqual([
+      BROKEN,
+    ]);
+    const trail = await createEventStore({
+      client: reader,
+      tableName,
+      eventTtlDays: 30,
+    }).listEvents({ ip: BROKEN, since: minuteStart(minute), limit: 10, now });
+    expect(trail.map((event) => event.type)).toEqual(['ban']);
+    const offenses = await createStateStore({
+      client: reader,
+      tableName,
+    }).getOffenses([BROKEN]);
+    expect(offenses[BROKEN]).toHaveLength(1);
+  });
 });
