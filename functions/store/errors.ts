@@ -14,7 +14,34 @@ const RETRYABLE_STORE_ERRORS = new Set([
   'TimeoutError',
   'RequestTimeout',
   'RequestTimeoutException',
+  // A single write that met a transaction on the same item.
+  'TransactionConflictException',
 ]);
+
+/**
+ * Why DynamoDB cancels a transaction that may go through when sent again
+ * unchanged: throttled, or another transaction was writing one of its items.
+ */
+const RETRYABLE_CANCELLATIONS = new Set([
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'TransactionConflict',
+]);
+
+/** A cancelled transaction whose every reason is retryable (or none). */
+function retryableCancellation(error: Error): boolean {
+  if (error.name !== 'TransactionCanceledException') return false;
+  const codes = (
+    (error as { CancellationReasons?: Array<{ Code?: string }> })
+      .CancellationReasons ?? []
+  )
+    .map((reason) => reason.Code)
+    .filter((code) => code && code !== 'None');
+  return (
+    codes.length > 0 &&
+    codes.every((code) => RETRYABLE_CANCELLATIONS.has(code as string))
+  );
+}
 
 /**
  * Node's codes for a connection that failed, timed out or broke: DynamoDB (or
@@ -37,6 +64,7 @@ const NETWORK_ERROR_CODES = new Set([
 export function isRetryableStoreError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (RETRYABLE_STORE_ERRORS.has(error.name)) return true;
+  if (retryableCancellation(error)) return true;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
   // Dual-stack connects fail with one error per address.

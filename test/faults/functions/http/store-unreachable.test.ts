@@ -106,6 +106,36 @@ describe('which store errors are worth a retry', () => {
     ).toBe(true);
   });
 
+  it('counts a transaction cancelled only by throttling or a concurrent writer, not one whose condition failed', () => {
+    const cancelled = (...codes: string[]) =>
+      Object.assign(new Error('Transaction cancelled'), {
+        name: 'TransactionCanceledException',
+        CancellationReasons: codes.map((Code) => ({ Code })),
+      });
+    expect(isRetryableStoreError(cancelled('None', 'ThrottlingError'))).toBe(
+      true,
+    );
+    expect(
+      isRetryableStoreError(
+        cancelled('TransactionConflict', 'ProvisionedThroughputExceeded'),
+      ),
+    ).toBe(true);
+    expect(
+      isRetryableStoreError(
+        Object.assign(new Error('conflict'), {
+          name: 'TransactionConflictException',
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      isRetryableStoreError(cancelled('ConditionalCheckFailed', 'None')),
+    ).toBe(false);
+    expect(
+      isRetryableStoreError(cancelled('ThrottlingError', 'ValidationError')),
+    ).toBe(false);
+    expect(isRetryableStoreError(cancelled())).toBe(false);
+  });
+
   it('does not count a validation error or a bug', () => {
     expect(
       isRetryableStoreError(
