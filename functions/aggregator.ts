@@ -30,7 +30,9 @@ import {
 } from './metrics.js';
 import { isRetryableStoreError } from './store/errors.js';
 import type {
+  AggregatorMemory,
   AggregatorState,
+  AggregatorStateUpdate,
   BanStore,
   EventStore,
   HeartbeatStore,
@@ -372,7 +374,7 @@ export function createAggregator(options: AggregatorOptions) {
   function stateAfterMinute(
     minute: number,
     result: PolicyResult,
-    previous: AggregatorState | undefined,
+    previous: AggregatorMemory | undefined,
     leases: Leases,
   ): AggregatorState {
     const lastSeen: Record<string, number> = {};
@@ -429,9 +431,14 @@ export function createAggregator(options: AggregatorOptions) {
       decisions: [],
       lostRaces: [],
     };
-    let previous: AggregatorState | undefined;
+    // The state as last recorded; its fleet view is kept as stored (never read) until a closing minute makes a new one.
+    let previous: AggregatorStateUpdate | undefined;
     try {
-      previous = await state.getAggregatorState({ consistent: true });
+      const read = await state.getAggregatorState({
+        consistent: true,
+        fleetView: false,
+      });
+      previous = read && { ...read, reporting: 'unchanged' };
     } catch (error) {
       if (isRetryableStoreError(error)) throw error;
       // Unreadable state must not stop detection either: decide the current minute without it.
@@ -646,7 +653,7 @@ export function createAggregator(options: AggregatorOptions) {
       if (previous?.fleetSilent && !result.fleetSilent)
         leases = freshGrace(leases, at);
       const lastMinute = previous?.lastMinute ?? minute - 2;
-      const next: AggregatorState = {
+      const next: AggregatorStateUpdate = {
         lastMinute,
         reporting: previous?.reporting ?? [],
         lastSeen: previous?.lastSeen ?? {},
