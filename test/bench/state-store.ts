@@ -133,7 +133,7 @@ try {
       const minute = first + run;
       const store = createStateStore({ client, tableName });
       const read = await timed(() =>
-        store.getAggregatorState({ consistent: true }),
+        store.getAggregatorState({ consistent: true, fleetView: false }),
       );
       record('read', read);
       if (!read.value) throw new Error('no state read');
