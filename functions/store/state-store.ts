@@ -125,33 +125,68 @@ const isLease = (lease: Json): boolean => {
   for (const field of lease) if (typeof field !== 'number') return false;
   return true;
 };
-/**
- * What each element of a page must be, checked by hand in one pass: the same
- * rules as ipEvidenceSchema and leaseSchema (which read the v1 item), at a
- * fraction of the cost of a schema per element on a fleet's pages.
- */
-const elementChecks: Record<PieceKind, (element: Json) => boolean> = {
-  reporting: isEvidence,
-  lastSeen: (e) =>
-    Array.isArray(e) &&
-    e.length === 2 &&
-    typeof e[0] === 'string' &&
-    typeof e[1] === 'number',
-  leases: (e) =>
-    Array.isArray(e) &&
-    e.length === 2 &&
-    typeof e[0] === 'string' &&
-    isLease(e[1]),
-  outages: (e) => typeof e === 'string',
-  capped: (e) => typeof e === 'string',
+/** A key of a record built from stored entries: `__proto__` too is an own field, as Object.fromEntries makes it. */
+function setEntry<V>(record: Record<string, V>, key: string, value: V): void {
+  if (key === '__proto__')
+    Object.defineProperty(record, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else record[key] = value;
+}
+const isEntry = (e: Json): boolean =>
+  Array.isArray(e) && e.length === 2 && typeof e[0] === 'string';
+
+/** What each kind's pages add up to, as the state holds it. */
+type PieceValues = {
+  reporting: IpEvidence[];
+  lastSeen: Record<string, number>;
+  leases: Record<string, Lease>;
+  outages: string[];
+  capped: string[];
 };
-/** The elements of each kind's pages, as read. */
-type PieceElements = {
-  reporting: IpEvidence;
-  lastSeen: [string, number];
-  leases: [string, Lease];
-  outages: string;
-  capped: string;
+/**
+ * Per kind, how each element of a page is checked and added, by hand in one
+ * pass: the same rules as ipEvidenceSchema and leaseSchema (which read the
+ * v1 item), at a fraction of the cost of a schema per element on a fleet's
+ * pages. `add` answers false for an element that breaks them.
+ */
+const pieceReaders: {
+  [K in PieceKind]: {
+    empty: () => PieceValues[K];
+    add: (into: PieceValues[K], element: Json) => boolean;
+  };
+} = {
+  reporting: {
+    empty: () => [],
+    add: (into, e) => isEvidence(e) && into.push(e) > 0,
+  },
+  lastSeen: {
+    empty: () => ({}),
+    add: (into, e) => {
+      if (!isEntry(e) || typeof e[1] !== 'number') return false;
+      setEntry(into, e[0], e[1]);
+      return true;
+    },
+  },
+  leases: {
+    empty: () => ({}),
+    add: (into, e) => {
+      if (!isEntry(e) || !isLease(e[1])) return false;
+      setEntry(into, e[0], e[1]);
+      return true;
+    },
+  },
+  outages: {
+    empty: () => [],
+    add: (into, e) => typeof e === 'string' && into.push(e) > 0,
+  },
+  capped: {
+    empty: () => [],
+    add: (into, e) => typeof e === 'string' && into.push(e) > 0,
+  },
 };
 
 const perKindSchema = z.object({
@@ -341,10 +376,14 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     kind: K,
     expected: number,
     consistent: boolean,
-  ): Promise<{ values: PieceElements[K][]; known: KnownPages }> {
+  ): Promise<{ values: PieceValues[K]; known: KnownPages }> {
     const items = await readPages(pieces, kind, expected, consistent);
-    const check = elementChecks[kind];
-    const values: PieceElements[K][] = [];
+    // One kind's reader (TypeScript does not narrow the map by a generic key).
+    const reader = pieceReaders[kind] as unknown as {
+      empty: () => PieceValues[K];
+      add: (into: PieceValues[K], element: Json) => boolean;
+    };
+    const values = reader.empty();
     const pages: string[] = [];
     let expiresAt = Number.POSITIVE_INFINITY;
     for (const item of items) {
@@ -358,11 +397,10 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       let valid = Array.isArray(page);
       if (valid)
         for (const element of page as unknown[]) {
-          if (!check(element)) {
+          if (!reader.add(values, element)) {
             valid = false;
             break;
           }
-          values.push(element as PieceElements[K]);
         }
       if (!valid)
         throw new StateFormatError(
@@ -470,8 +508,8 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     ]);
     const memory: AggregatorMemory = {
       ...emptyMemory(progress),
-      lastSeen: Object.fromEntries(lastSeen.values),
-      leases: Object.fromEntries(leases.values),
+      lastSeen: lastSeen.values,
+      leases: leases.values,
       outages: outages.values,
       capped: capped.values,
     };
