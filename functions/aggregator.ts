@@ -30,7 +30,9 @@ import {
 } from './metrics.js';
 import { isRetryableStoreError } from './store/errors.js';
 import type {
+  AggregatorMemory,
   AggregatorState,
+  AggregatorStateUpdate,
   BanChange,
   BanStore,
   EventStore,
@@ -362,7 +364,7 @@ export function createAggregator(options: AggregatorOptions) {
   function stateAfterMinute(
     minute: number,
     result: PolicyResult,
-    previous: AggregatorState | undefined,
+    previous: AggregatorMemory | undefined,
     leases: Leases,
   ): AggregatorState {
     const lastSeen: Record<string, number> = {};
@@ -437,9 +439,14 @@ export function createAggregator(options: AggregatorOptions) {
       for (const minute of liveMinutesAt(eventTime))
         readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
 
-    let previous: AggregatorState | undefined;
+    // The state as last recorded; its fleet view is kept as stored (never read) until a closing minute makes a new one.
+    let previous: AggregatorStateUpdate | undefined;
     try {
-      previous = await state.getAggregatorState({ consistent: true });
+      const read = await state.getAggregatorState({
+        consistent: true,
+        fleetView: false,
+      });
+      previous = read && { ...read, reporting: 'unchanged' };
     } catch (error) {
       if (isRetryableStoreError(error)) throw error;
       // Unreadable state must not stop detection either: decide the current minute without it.
@@ -656,7 +663,7 @@ export function createAggregator(options: AggregatorOptions) {
       if (previous?.fleetSilent && !result.fleetSilent)
         leases = freshGrace(leases, at);
       const lastMinute = previous?.lastMinute ?? minute - 2;
-      const next: AggregatorState = {
+      const next: AggregatorStateUpdate = {
         lastMinute,
         reporting: previous?.reporting ?? [],
         lastSeen: previous?.lastSeen ?? {},

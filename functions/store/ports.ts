@@ -9,9 +9,13 @@ import type { Ban } from '../core/blocklist.js';
 import type { AuditEvent } from '../core/events.js';
 import type { MinuteTally } from '../core/tally.js';
 import type { Role } from '../routes.js';
-import type { AggregatorState } from './state-store.js';
+import type {
+  AggregatorMemory,
+  AggregatorState,
+  AggregatorStateUpdate,
+} from './state-store.js';
 
-export type { AggregatorState };
+export type { AggregatorMemory, AggregatorState, AggregatorStateUpdate };
 
 /** The bans (one per IP) and the ban list's version. Times are epoch ms. */
 export type BanStore = {
@@ -124,11 +128,23 @@ export type HeartbeatStore = {
 
 /** The aggregator's own items: its state and the IPs' ban history. */
 export type StateStore = {
+  /** The whole state: the fleet view with the rest (GET /v1/fleet). */
   getAggregatorState(options: {
     consistent: boolean;
+    fleetView?: true;
   }): Promise<AggregatorState | undefined>;
-  /** Only moves forward; answers whether this write won. */
-  advanceAggregatorState(state: AggregatorState): Promise<{ applied: boolean }>;
+  /** The state without the fleet view, which is then neither read nor parsed (the aggregator). */
+  getAggregatorState(options: {
+    consistent: boolean;
+    fleetView: false;
+  }): Promise<AggregatorMemory | undefined>;
+  /**
+   * Only moves forward; answers whether this write won. Values the store
+   * answered or was given are recognised by identity: not changed in place.
+   */
+  advanceAggregatorState(
+    state: AggregatorStateUpdate,
+  ): Promise<{ applied: boolean }>;
   /** Moves progress past an undecidable minute, keeping the last state. */
   skipMinute(minute: number): Promise<{ applied: boolean }>;
   /** Start times (epoch ms) of each IP's automatic bans in the last 24 h. */

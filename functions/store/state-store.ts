@@ -39,6 +39,22 @@ export type AggregatorState = {
   capped: string[];
 };
 
+/**
+ * The state without the fleet view (`reporting`, its largest part): what the
+ * aggregator reads, since it decides from the rows and never from the
+ * previous fleet view.
+ */
+export type AggregatorMemory = Omit<AggregatorState, 'reporting'>;
+
+/**
+ * A state to record. `reporting: 'unchanged'` keeps the fleet view stored
+ * (that of the state last read or written, else the one the progress item
+ * names) without reading it; an array is a new fleet view, empty or not.
+ */
+export type AggregatorStateUpdate = AggregatorMemory & {
+  reporting: IpEvidence[] | 'unchanged';
+};
+
 const OFFENSE_MEMORY_SECONDS = 86_400;
 
 /**
@@ -52,7 +68,9 @@ const OFFENSE_MEMORY_SECONDS = 86_400;
  * A kind whose pages are the same as in the state last read or written is
  * not written again: the progress item names, in `kept`, the partition its
  * pages still live in (a live pass changes the leases and the pass time, not
- * the fleet's evidence or last-seen minutes).
+ * the fleet's evidence or last-seen minutes). A kind given back as the very
+ * value (array or record) the store answered or was given is the same
+ * without being serialised again: callers do not change those in place.
  */
 const PAGE_MAX_JSON_BYTES = 60_000;
 /**
@@ -91,15 +109,87 @@ const leaseSchema = z.pipe(
   z.array(z.number()).check(z.minLength(3), z.maxLength(4)),
   z.transform((lease) => lease as unknown as Lease),
 );
-const pieceSchemas = {
-  reporting: z.array(ipEvidenceSchema),
-  lastSeen: z.array(z.tuple([z.string(), z.number()])),
-  leases: z.array(z.tuple([z.string(), leaseSchema])),
-  outages: z.array(z.string()),
-  capped: z.array(z.string()),
-} as const;
 
-const pageCountsSchema = z.object({
+/** A value parsed from JSON, whose fields the checks look at before anything else does. */
+type Json = any;
+const isEvidence = (e: Json): boolean =>
+  typeof e === 'object' &&
+  e !== null &&
+  !Array.isArray(e) &&
+  typeof e.ip === 'string' &&
+  typeof e.samples === 'number' &&
+  typeof e.failRatio === 'number';
+const isLease = (lease: Json): boolean => {
+  if (!Array.isArray(lease) || lease.length < 3 || lease.length > 4)
+    return false;
+  for (const field of lease) if (typeof field !== 'number') return false;
+  return true;
+};
+/** A key of a record built from stored entries: `__proto__` too is an own field, as Object.fromEntries makes it. */
+function setEntry<V>(record: Record<string, V>, key: string, value: V): void {
+  if (key === '__proto__')
+    Object.defineProperty(record, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else record[key] = value;
+}
+const isEntry = (e: Json): boolean =>
+  Array.isArray(e) && e.length === 2 && typeof e[0] === 'string';
+
+/** What each kind's pages add up to, as the state holds it. */
+type PieceValues = {
+  reporting: IpEvidence[];
+  lastSeen: Record<string, number>;
+  leases: Record<string, Lease>;
+  outages: string[];
+  capped: string[];
+};
+/**
+ * Per kind, how each element of a page is checked and added, by hand in one
+ * pass: the same rules as ipEvidenceSchema and leaseSchema (which read the
+ * v1 item), at a fraction of the cost of a schema per element on a fleet's
+ * pages. `add` answers false for an element that breaks them.
+ */
+const pieceReaders: {
+  [K in PieceKind]: {
+    empty: () => PieceValues[K];
+    add: (into: PieceValues[K], element: Json) => boolean;
+  };
+} = {
+  reporting: {
+    empty: () => [],
+    add: (into, e) => isEvidence(e) && into.push(e) > 0,
+  },
+  lastSeen: {
+    empty: () => ({}),
+    add: (into, e) => {
+      if (!isEntry(e) || typeof e[1] !== 'number') return false;
+      setEntry(into, e[0], e[1]);
+      return true;
+    },
+  },
+  leases: {
+    empty: () => ({}),
+    add: (into, e) => {
+      if (!isEntry(e) || !isLease(e[1])) return false;
+      setEntry(into, e[0], e[1]);
+      return true;
+    },
+  },
+  outages: {
+    empty: () => [],
+    add: (into, e) => typeof e === 'string' && into.push(e) > 0,
+  },
+  capped: {
+    empty: () => [],
+    add: (into, e) => typeof e === 'string' && into.push(e) > 0,
+  },
+};
+
+const perKindSchema = z.object({
   reporting: z.number(),
   lastSeen: z.number(),
   leases: z.number(),
@@ -122,7 +212,9 @@ const progressSchema = z.object({
       capped: z.optional(z.string()),
     }),
   ),
-  pages: pageCountsSchema,
+  pages: perKindSchema,
+  /** When each kind's pages expire (epoch s); absent from items written before it was recorded (then taken as expiring). */
+  expires: z.optional(perKindSchema),
   fleetWide: z.boolean(),
   fleetSilent: z.boolean(),
   capInForce: z.boolean(),
@@ -229,22 +321,29 @@ export function createStateStore(options: StateStoreOptions): StateStore {
   }
 
   /**
-   * Per kind, the pages of the state last read (consistently) or written by
-   * this store, where they live and when they expire: a kind whose new pages
-   * are the same is not written again. Forgotten when a write loses or fails.
+   * Per kind, what this store knows of the pages of the state last read
+   * (consistently) or written: where they live, how many there are, when they
+   * expire, and, when in hand, the value they hold (compared by identity) and
+   * their JSON text. A kind found the same is not written again. Forgotten
+   * when a write loses or fails.
    */
-  type Known = Partial<
-    Record<PieceKind, { at: string; pages: string[]; expiresAt: number }>
-  >;
+  type KnownPages = {
+    at: string;
+    count: number;
+    expiresAt: number;
+    value?: unknown;
+    pages?: readonly string[];
+  };
+  type Known = Partial<Record<PieceKind, KnownPages>>;
   let known: Known | undefined;
 
-  async function readPieces<K extends PieceKind>(
+  /** Every page of one kind in `pieces`, as stored; exactly `expected` of them, each of a known format. */
+  async function readPages(
     pieces: string,
-    kind: K,
+    kind: PieceKind,
     expected: number,
     consistent: boolean,
-    seen?: Known,
-  ): Promise<z.infer<(typeof pieceSchemas)[K]>> {
+  ): Promise<Array<Record<string, unknown> & { d: Uint8Array }>> {
     const items = await queryItems(client, {
       TableName: tableName,
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
@@ -263,27 +362,58 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         `state ${pieces} has ${items.length} ${kind} pages, progress says ${expected}`,
       );
     }
-    const values: unknown[] = [];
-    const pages: string[] = [];
-    let expiresAt = Number.POSITIVE_INFINITY;
     for (const item of items) {
       if (item.v !== PIECE_FORMAT || !(item.d instanceof Uint8Array))
         throw new StateFormatError(
-          `state piece ${String(item.sk)} has an unknown format`,
+          `state piece ${String(item[TABLE.sortKey])} has an unknown format`,
         );
+    }
+    return items as Array<Record<string, unknown> & { d: Uint8Array }>;
+  }
+
+  async function readPieces<K extends PieceKind>(
+    pieces: string,
+    kind: K,
+    expected: number,
+    consistent: boolean,
+  ): Promise<{ values: PieceValues[K]; known: KnownPages }> {
+    const items = await readPages(pieces, kind, expected, consistent);
+    // One kind's reader (TypeScript does not narrow the map by a generic key).
+    const reader = pieceReaders[kind] as unknown as {
+      empty: () => PieceValues[K];
+      add: (into: PieceValues[K], element: Json) => boolean;
+    };
+    const values = reader.empty();
+    const pages: string[] = [];
+    let expiresAt = Number.POSITIVE_INFINITY;
+    for (const item of items) {
       const text = gunzipSync(item.d).toString('utf8');
-      const parsed = pieceSchemas[kind].safeParse(JSON.parse(text));
-      if (!parsed.success)
+      let page: unknown;
+      try {
+        page = JSON.parse(text);
+      } catch {
+        page = undefined;
+      }
+      let valid = Array.isArray(page);
+      if (valid)
+        for (const element of page as unknown[]) {
+          if (!reader.add(values, element)) {
+            valid = false;
+            break;
+          }
+        }
+      if (!valid)
         throw new StateFormatError(
-          `state piece ${String(item.sk)} is unreadable`,
+          `state piece ${String(item[TABLE.sortKey])} is unreadable`,
         );
-      values.push(...parsed.data);
       pages.push(text);
       const ttl = item[TABLE.ttlAttribute];
       expiresAt = Math.min(expiresAt, typeof ttl === 'number' ? ttl : 0);
     }
-    if (seen) seen[kind] = { at: pieces, pages, expiresAt };
-    return values as z.infer<(typeof pieceSchemas)[K]>;
+    return {
+      values,
+      known: { at: pieces, count: expected, expiresAt, pages },
+    };
   }
 
   async function putProgress(
@@ -311,10 +441,9 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     }
   }
 
-  const emptyState = (progress: Progress): AggregatorState => ({
+  const emptyMemory = (progress: Progress): AggregatorMemory => ({
     lastMinute: progress.lastMinute,
     ...(progress.lastPassAt ? { lastPassAt: progress.lastPassAt } : {}),
-    reporting: [],
     lastSeen: {},
     leases: {},
     fleetSilent: progress.fleetSilent,
@@ -324,121 +453,200 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     capped: [],
   });
 
+  /** Where the progress item says a kind's pages are, without reading them. */
+  const storedPages = (progress: Progress, kind: PieceKind): KnownPages => ({
+    at: progress.kept?.[kind] ?? (progress.pieces as string),
+    count: progress.pages[kind],
+    expiresAt: progress.expires?.[kind] ?? 0,
+  });
+
+  /**
+   * The stored fleet view, for a write that keeps it without having read
+   * it in this store: where its pages are, or the evidence itself (a v1
+   * item, or none at all).
+   */
+  async function storedFleetView(): Promise<KnownPages | IpEvidence[]> {
+    const read = await readProgress(true);
+    if (read === undefined) return [];
+    if ('v1' in read) return read.v1.reporting;
+    if (read.progress.pieces === null) return [];
+    return storedPages(read.progress, 'reporting');
+  }
+
+  async function getAggregatorState(options: {
+    consistent: boolean;
+    fleetView?: boolean;
+  }): Promise<AggregatorState | AggregatorMemory | undefined> {
+    const fleetView = options.fleetView ?? true;
+    if (options.consistent) known = undefined;
+    const read = await readProgress(options.consistent);
+    if (read === undefined) return undefined;
+    if ('v1' in read) {
+      if (fleetView) return read.v1 as AggregatorState;
+      const { reporting: _, ...memory } = read.v1;
+      return memory as AggregatorMemory;
+    }
+    const { progress } = read;
+    const at = progress.pieces;
+    if (at === null)
+      return fleetView
+        ? { ...emptyMemory(progress), reporting: [] }
+        : emptyMemory(progress);
+    const piecesOf = <K extends PieceKind>(kind: K) =>
+      readPieces(
+        progress.kept?.[kind] ?? at,
+        kind,
+        progress.pages[kind],
+        options.consistent,
+      );
+    const [reporting, lastSeen, leases, outages, capped] = await Promise.all([
+      fleetView ? piecesOf('reporting') : undefined,
+      piecesOf('lastSeen'),
+      piecesOf('leases'),
+      piecesOf('outages'),
+      piecesOf('capped'),
+    ]);
+    const memory: AggregatorMemory = {
+      ...emptyMemory(progress),
+      lastSeen: lastSeen.values,
+      leases: leases.values,
+      outages: outages.values,
+      capped: capped.values,
+    };
+    // Only a consistent read is sure to be the state the next write follows.
+    if (options.consistent)
+      known = {
+        reporting: reporting
+          ? { ...reporting.known, value: reporting.values }
+          : storedPages(progress, 'reporting'),
+        lastSeen: { ...lastSeen.known, value: memory.lastSeen },
+        leases: { ...leases.known, value: memory.leases },
+        outages: { ...outages.known, value: memory.outages },
+        capped: { ...capped.known, value: memory.capped },
+      };
+    return reporting ? { ...memory, reporting: reporting.values } : memory;
+  }
+
+  /**
+   * Records that `state.lastMinute` is done, or a live pass at
+   * `state.lastPassAt`: its pieces first (the kinds that changed since the
+   * state last read or written, and the kinds kept whose pages would expire
+   * too soon, copied forward), then the progress item, only moving forward.
+   * Answers whether this write won.
+   */
+  async function advanceAggregatorState(
+    state: AggregatorStateUpdate,
+  ): Promise<{ applied: boolean }> {
+    const passAt = state.lastPassAt ?? 0;
+    const pieces = keys.statePieces(bucketId(state.lastMinute), passAt);
+    const expiresAt =
+      Math.floor(Math.max(state.lastMinute * 60_000, passAt) / 1000) +
+      PIECE_TTL_SECONDS;
+    // A kind is kept where it is only while its pages have KEEP_MIN_SECONDS left.
+    const keepUntil = expiresAt - PIECE_TTL_SECONDS + KEEP_MIN_SECONDS;
+    const before = known;
+    known = undefined;
+    // The fleet view kept unchanged is given as where its pages are (or as the evidence, when there are none).
+    const values: Record<PieceKind, unknown> = {
+      reporting:
+        state.reporting === 'unchanged'
+          ? (before?.reporting ?? (await storedFleetView()))
+          : state.reporting,
+      lastSeen: state.lastSeen,
+      leases: state.leases ?? {},
+      outages: state.outages,
+      capped: state.capped,
+    };
+    const next: Known = {};
+    const kept: Partial<Record<PieceKind, string>> = {};
+    const items: Record<string, unknown>[] = [];
+    const piece = (sk: unknown, d: Uint8Array) => ({
+      [TABLE.partitionKey]: pieces,
+      [TABLE.sortKey]: sk,
+      v: PIECE_FORMAT,
+      d,
+      [TABLE.ttlAttribute]: expiresAt,
+    });
+    for (const kind of Object.keys(PIECE_KINDS) as PieceKind[]) {
+      const was = before?.[kind];
+      const given = values[kind];
+      // The pages stored, when the kind is unchanged: kept as located, the very value known, or the same text.
+      let same: KnownPages | undefined;
+      let value: unknown;
+      let pages: readonly string[] | undefined;
+      if (kind === 'reporting' && !Array.isArray(given)) {
+        same = given as KnownPages;
+        value = same.value;
+      } else if (was?.value !== undefined && was.value === given) {
+        same = was;
+        value = given;
+      } else {
+        value = given;
+        pages = paginate(
+          Array.isArray(given) ? given : Object.entries(given as object),
+        );
+        if (was?.pages && samePages(was.pages, pages)) same = { ...was, value };
+      }
+      if (same && same.expiresAt >= keepUntil) {
+        next[kind] = same;
+        if (same.at !== pieces) kept[kind] = same.at;
+        continue;
+      }
+      pages ??= same?.pages;
+      if (same && pages === undefined) {
+        // Kept too long and never read here (the fleet view): its pages are copied forward as stored.
+        for (const item of await readPages(same.at, kind, same.count, true))
+          items.push(piece(item[TABLE.sortKey], item.d));
+        next[kind] = { ...same, at: pieces, expiresAt };
+        continue;
+      }
+      const written = pages ?? [];
+      next[kind] = {
+        at: pieces,
+        count: written.length,
+        expiresAt,
+        value,
+        pages: written,
+      };
+      written.forEach((page, n) => {
+        items.push(
+          piece(keys.statePiece(PIECE_KINDS[kind], n), gzipSync(page)),
+        );
+      });
+    }
+    await putAll(client, tableName, items, {
+      concurrency: WRITE_CONCURRENCY,
+    });
+    const perKind = (of: (pages: KnownPages) => number) => {
+      const figures = {} as Record<PieceKind, number>;
+      for (const kind of Object.keys(PIECE_KINDS) as PieceKind[])
+        figures[kind] = of(next[kind] as KnownPages);
+      return figures;
+    };
+    const written = await putProgress({
+      v: PROGRESS_FORMAT,
+      lastMinute: state.lastMinute,
+      lastPassAt: passAt,
+      pieces,
+      ...(Object.keys(kept).length ? { kept } : {}),
+      pages: perKind((pages) => pages.count),
+      expires: perKind((pages) => pages.expiresAt),
+      fleetWide: state.fleetWide,
+      fleetSilent: state.fleetSilent ?? false,
+      capInForce: state.capInForce,
+    });
+    if (written.applied) known = next;
+    return written;
+  }
+
   return {
     /**
      * The state as of the last minute or pass: `consistent` for the
      * aggregator itself (it must see its own last write), eventual for
-     * GET /v1/fleet.
+     * GET /v1/fleet; without the fleet view when `fleetView` is false.
      */
-    async getAggregatorState(options: {
-      consistent: boolean;
-    }): Promise<AggregatorState | undefined> {
-      if (options.consistent) known = undefined;
-      const read = await readProgress(options.consistent);
-      if (read === undefined) return undefined;
-      if ('v1' in read) return read.v1 as AggregatorState;
-      const { progress } = read;
-      const at = progress.pieces;
-      if (at === null) return emptyState(progress);
-      // Only a consistent read is sure to be the state the next write follows.
-      const seen: Known | undefined = options.consistent ? {} : undefined;
-      const piecesOf = <K extends PieceKind>(kind: K) =>
-        readPieces(
-          progress.kept?.[kind] ?? at,
-          kind,
-          progress.pages[kind],
-          options.consistent,
-          seen,
-        );
-      const [reporting, lastSeen, leases, outages, capped] = await Promise.all([
-        piecesOf('reporting'),
-        piecesOf('lastSeen'),
-        piecesOf('leases'),
-        piecesOf('outages'),
-        piecesOf('capped'),
-      ]);
-      if (seen) known = seen;
-      return {
-        ...emptyState(progress),
-        reporting,
-        lastSeen: Object.fromEntries(lastSeen),
-        leases: Object.fromEntries(leases) as Leases,
-        outages,
-        capped,
-      };
-    },
-
-    /**
-     * Records that `state.lastMinute` is done, or a live pass at
-     * `state.lastPassAt`: its pieces first (the kinds that changed since the
-     * state last read or written), then the progress item, only moving
-     * forward. Answers whether this write won.
-     */
-    async advanceAggregatorState(
-      state: AggregatorState,
-    ): Promise<{ applied: boolean }> {
-      const passAt = state.lastPassAt ?? 0;
-      const pieces = keys.statePieces(bucketId(state.lastMinute), passAt);
-      const expiresAt =
-        Math.floor(Math.max(state.lastMinute * 60_000, passAt) / 1000) +
-        PIECE_TTL_SECONDS;
-      const pages = {
-        reporting: paginate(state.reporting),
-        lastSeen: paginate(Object.entries(state.lastSeen)),
-        leases: paginate(Object.entries(state.leases ?? {})),
-        outages: paginate(state.outages),
-        capped: paginate(state.capped),
-      };
-      const before = known;
-      known = undefined;
-      const next: Known = {};
-      const kept: Partial<Record<PieceKind, string>> = {};
-      const items: Record<string, unknown>[] = [];
-      for (const kind of Object.keys(pages) as PieceKind[]) {
-        const was = before?.[kind];
-        if (
-          was &&
-          was.expiresAt >= expiresAt - PIECE_TTL_SECONDS + KEEP_MIN_SECONDS &&
-          samePages(was.pages, pages[kind])
-        ) {
-          next[kind] = was;
-          if (was.at !== pieces) kept[kind] = was.at;
-          continue;
-        }
-        next[kind] = { at: pieces, pages: pages[kind], expiresAt };
-        pages[kind].forEach((page, n) => {
-          items.push({
-            [TABLE.partitionKey]: pieces,
-            [TABLE.sortKey]: keys.statePiece(PIECE_KINDS[kind], n),
-            v: PIECE_FORMAT,
-            d: gzipSync(page),
-            [TABLE.ttlAttribute]: expiresAt,
-          });
-        });
-      }
-      await putAll(client, tableName, items, {
-        concurrency: WRITE_CONCURRENCY,
-      });
-      const written = await putProgress({
-        v: PROGRESS_FORMAT,
-        lastMinute: state.lastMinute,
-        lastPassAt: passAt,
-        pieces,
-        ...(Object.keys(kept).length ? { kept } : {}),
-        pages: {
-          reporting: pages.reporting.length,
-          lastSeen: pages.lastSeen.length,
-          leases: pages.leases.length,
-          outages: pages.outages.length,
-          capped: pages.capped.length,
-        },
-        fleetWide: state.fleetWide,
-        fleetSilent: state.fleetSilent ?? false,
-        capInForce: state.capInForce,
-      });
-      if (written.applied) known = next;
-      return written;
-    },
+    getAggregatorState: getAggregatorState as StateStore['getAggregatorState'],
+    advanceAggregatorState,
 
     /**
      * Moves progress past a minute that could not be decided, keeping the

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import {
   DeleteCommand,
   GetCommand,
@@ -9,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketId } from '../../../../functions/core/minutes.js';
 import type { IpEvidence } from '../../../../functions/core/policy.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
-import type { AggregatorState } from '../../../../functions/store/state-store.js';
+import type {
+  AggregatorMemory,
+  AggregatorState,
+} from '../../../../functions/store/state-store.js';
 import {
   createStateStore,
   StateFormatError,
@@ -200,5 +204,208 @@ describe('aggregator state on DynamoDB Local', () => {
     ).toEqual([keys.statePiece('L', 0)]);
     expect(await next.getAggregatorState({ consistent: true })).toEqual(pass);
     expect(await store.getAggregatorState({ consistent: true })).toEqual(pass);
+  });
+  /** The pieces stored in one partition, by sort key. */
+  async function piecesIn(partition: string) {
+    const result = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        ExpressionAttributeValues: { ':pk': partition },
+      }),
+    );
+    return new Map(
+      (result.Items ?? []).map((item) => [String(item[TABLE.sortKey]), item]),
+    );
+  }
+
+  /** A store on a client that notes the piece kinds (R, S, L, O, C) its queries read. */
+  function watchedStore() {
+    const watched = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: localEndpoint(),
+    });
+    const queried: string[] = [];
+    const send = watched.send.bind(watched);
+    watched.send = ((command: { input: unknown }, ...rest: unknown[]) => {
+      const prefix = (
+        command.input as { ExpressionAttributeValues?: Record<string, unknown> }
+      ).ExpressionAttributeValues?.[':prefix'];
+      if (typeof prefix === 'string') queried.push(prefix.slice(0, 1));
+      return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof watched.send;
+    return {
+      store: createStateStore({ client: watched, tableName }),
+      queried,
+      destroy: () => watched.destroy(),
+    };
+  }
+
+  const withoutFleetView = ({
+    reporting: _,
+    ...memory
+  }: AggregatorState): AggregatorMemory => memory;
+
+  it('keeps the fleet view across a live pass without reading it', async () => {
+    const minute = MINUTE + 10;
+    const closing = stateOf(5_000, minute);
+    expect(
+      await createStateStore({ client, tableName }).advanceAggregatorState(
+        closing,
+      ),
+    ).toEqual({ applied: true });
+
+    // The aggregator after a cold start: its state without the fleet view, then a live pass.
+    const { store: aggregator, queried, destroy } = watchedStore();
+    const memory = await aggregator.getAggregatorState({
+      consistent: true,
+      fleetView: false,
+    });
+    expect(memory).toEqual(withoutFleetView(closing));
+    expect(memory).not.toHaveProperty('reporting');
+    const pass = {
+      ...(memory as AggregatorMemory),
+      reporting: 'unchanged' as const,
+      lastPassAt: minute * 60_000 + 20_000,
+      leases: { ...memory?.leases, '192.0.2.7': [minute * 60_000, 60, 1] },
+    } as const;
+    expect(await aggregator.advanceAggregatorState(pass)).toEqual({
+      applied: true,
+    });
+    // A second pass by the same store, given back the very values it answered.
+    const later = { ...pass, lastPassAt: minute * 60_000 + 40_000 };
+    expect(await aggregator.advanceAggregatorState(later)).toEqual({
+      applied: true,
+    });
+    expect(queried.sort()).toEqual(['C', 'L', 'O', 'S']);
+    destroy();
+
+    // The first pass wrote only the leases, the second nothing: the fleet view is read from where the closing minute put it.
+    expect([
+      ...(
+        await piecesIn(keys.statePieces(bucketId(minute), pass.lastPassAt))
+      ).keys(),
+    ]).toEqual([keys.statePiece('L', 0)]);
+    expect(
+      (await piecesIn(keys.statePieces(bucketId(minute), later.lastPassAt)))
+        .size,
+    ).toBe(0);
+    expect(await store.getAggregatorState({ consistent: false })).toEqual({
+      ...later,
+      reporting: closing.reporting,
+    });
+
+    // A store that has read nothing (as after a failed write) finds the stored fleet view through the progress item.
+    const cold = createStateStore({ client, tableName });
+    const third = { ...later, lastPassAt: minute * 60_000 + 50_000 };
+    expect(await cold.advanceAggregatorState(third)).toEqual({
+      applied: true,
+    });
+    expect(await store.getAggregatorState({ consistent: true })).toEqual({
+      ...third,
+      reporting: closing.reporting,
+    });
+  });
+
+  it('copies a kept fleet view forward, as stored, once its pages would expire too soon', async () => {
+    const minute = MINUTE + 20;
+    const closing = stateOf(5_000, minute);
+    const writer = createStateStore({ client, tableName });
+    expect(await writer.advanceAggregatorState(closing)).toEqual({
+      applied: true,
+    });
+    const before = await piecesIn(keys.statePieces(bucketId(minute), 0));
+
+    const aggregator = createStateStore({ client, tableName });
+    const memory = (await aggregator.getAggregatorState({
+      consistent: true,
+      fleetView: false,
+    })) as AggregatorMemory;
+    // Live passes only, for more than a day (every minute given up on): the closing minute's pages have less than two days left.
+    const pass = {
+      ...memory,
+      reporting: 'unchanged' as const,
+      lastPassAt: (minute + 24 * 60 + 1) * 60_000,
+    };
+    expect(await aggregator.advanceAggregatorState(pass)).toEqual({
+      applied: true,
+    });
+    const progress = await client.send(
+      new GetCommand({ TableName: tableName, Key: progressKey }),
+    );
+    expect(progress.Item?.kept).toBeUndefined();
+    const after = await piecesIn(
+      keys.statePieces(bucketId(minute), pass.lastPassAt),
+    );
+    const fleetPages = [...before.keys()].filter((sk) => sk.startsWith('R#'));
+    expect(fleetPages.length).toBeGreaterThan(1);
+    for (const sk of fleetPages) {
+      // The very bytes stored, with the new pages' expiry.
+      expect(after.get(sk)?.d).toEqual(before.get(sk)?.d);
+      expect(after.get(sk)?.[TABLE.ttlAttribute]).toBe(
+        Math.floor(pass.lastPassAt / 1000) + 3 * 86_400,
+      );
+    }
+    expect(await store.getAggregatorState({ consistent: true })).toEqual({
+      ...pass,
+      reporting: closing.reporting,
+    });
+  });
+
+  it('names the damaged piece, and reads the rest of the state without the fleet view', async () => {
+    const minute = MINUTE + 30;
+    const closing = stateOf(3_000, minute);
+    expect(
+      await createStateStore({ client, tableName }).advanceAggregatorState(
+        closing,
+      ),
+    ).toEqual({ applied: true });
+    const partition = keys.statePieces(bucketId(minute), 0);
+    const damage = (sk: string, page: unknown) =>
+      client.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            [TABLE.partitionKey]: partition,
+            [TABLE.sortKey]: sk,
+            v: 1,
+            d: gzipSync(JSON.stringify(page)),
+            [TABLE.ttlAttribute]: minute * 60 + 3 * 86_400,
+          },
+        }),
+      );
+
+    // Evidence without its failure ratio: the fleet view is refused, the aggregator's read is not concerned.
+    await damage(keys.statePiece('R', 1), [{ ip: '192.0.2.1', samples: 3 }]);
+    await expect(
+      store.getAggregatorState({ consistent: false }),
+    ).rejects.toThrow(
+      new StateFormatError(
+        `state piece ${keys.statePiece('R', 1)} is unreadable`,
+      ),
+    );
+    expect(
+      await store.getAggregatorState({ consistent: true, fleetView: false }),
+    ).toEqual(withoutFleetView(closing));
+
+    // A lease of two numbers, a last-seen minute that is text: each named.
+    await damage(keys.statePiece('L', 0), [['192.0.2.1', [1, 2]]]);
+    await expect(
+      store.getAggregatorState({ consistent: true, fleetView: false }),
+    ).rejects.toThrow(
+      new StateFormatError(
+        `state piece ${keys.statePiece('L', 0)} is unreadable`,
+      ),
+    );
+    await damage(keys.statePiece('L', 0), [['192.0.2.1', [1, 2, 1]]]);
+    await damage(keys.statePiece('S', 0), [['192.0.2.1', '29000000']]);
+    await expect(
+      store.getAggregatorState({ consistent: true, fleetView: false }),
+    ).rejects.toThrow(
+      new StateFormatError(
+        `state piece ${keys.statePiece('S', 0)} is unreadable`,
+      ),
+    );
   });
 });
