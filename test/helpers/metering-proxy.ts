@@ -279,10 +279,15 @@ export function timelineOf(meter: Meter): string {
         last[2]++;
       } else stretches.push([start, end, 1]);
     }
+    // A few calls are listed one by one too: how long each took.
+    const each =
+      spans.length <= 30
+        ? `; each ${spans.map(({ start, end }) => (end - start).toFixed(0)).join(', ')} ms`
+        : '';
     lines.push(
       `${op}: ${spans.length} calls; ${stretches
         .map(([from, to, n]) => `${from.toFixed(0)}-${to.toFixed(0)} ms (${n})`)
-        .join(', ')}`,
+        .join(', ')}${each}`,
     );
   }
   return lines.join('\n');
