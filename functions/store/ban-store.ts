@@ -259,17 +259,19 @@ export function createBanStore(options: BanStoreOptions): BanStore {
   }
 
   /**
-   * Bumps the version and marks changes under way until the window's end
-   * (unless a later window is open already: then only the bump). Answers the
-   * window's end.
+   * Bumps the version and, if `condition` holds for this window's end,
+   * changes the window mark as well (`action`); else only the bump (a later
+   * window is open: its own close ends it).
    */
-  async function openChangeWindow(): Promise<number> {
-    const until = clock() + BAN_CHANGE_WINDOW_MS;
+  async function bumpWithWindow(
+    action: string,
+    condition: string,
+    until: number,
+  ): Promise<void> {
     try {
       await updateVersion({
-        UpdateExpression: 'ADD #version :one SET #changing = :until',
-        ConditionExpression:
-          'attribute_not_exists(#changing) OR #changing < :until',
+        UpdateExpression: `ADD #version :one ${action}`,
+        ConditionExpression: condition,
         ExpressionAttributeNames: {
           '#version': 'version',
           '#changing': 'changingUntil',
@@ -280,26 +282,22 @@ export function createBanStore(options: BanStoreOptions): BanStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       await updateVersion(bumpOnly);
     }
+  }
+
+  /** Opens a change window: a bump, and changes under way until its end (unless a later window is open). Answers its end. */
+  async function openChangeWindow(): Promise<number> {
+    const until = clock() + BAN_CHANGE_WINDOW_MS;
+    await bumpWithWindow(
+      'SET #changing = :until',
+      'attribute_not_exists(#changing) OR #changing < :until',
+      until,
+    );
     return until;
   }
 
-  /** Bumps the version again and ends the window, if it is still this one (else only the bump). */
-  async function closeChangeWindow(until: number): Promise<void> {
-    try {
-      await updateVersion({
-        UpdateExpression: 'ADD #version :one REMOVE #changing',
-        ConditionExpression: '#changing = :until',
-        ExpressionAttributeNames: {
-          '#version': 'version',
-          '#changing': 'changingUntil',
-        },
-        ExpressionAttributeValues: { ':one': 1, ':until': until },
-      });
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      await updateVersion(bumpOnly);
-    }
-  }
+  /** Closes the window: a bump, and the mark removed if it is still this window's. */
+  const closeChangeWindow = (until: number) =>
+    bumpWithWindow('REMOVE #changing', '#changing = :until', until);
 
   /** The write a change makes to its ban item. */
   function banWrite(change: BanChange, now: number): Record<string, unknown> {

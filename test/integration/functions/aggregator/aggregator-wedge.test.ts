@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
-import { parseConfig } from '../../../../functions/core/config.js';
 import type { Heartbeat } from '../../../../functions/core/heartbeat.js';
 import {
   bucketId,
@@ -16,7 +15,7 @@ import { createDocumentClient } from '../../../../functions/store/client.js';
 import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { ensureTable } from '../../../../infra/local/table.js';
+import { aggregatorTable } from '../../../helpers/aggregator-table.js';
 import {
   apiClient,
   localEndpoint,
@@ -147,15 +146,7 @@ describe('a minute that cannot be decided does not stop detection', () => {
   it('moves past a minute whose state write DynamoDB refuses, records why, and decides the next minute on time', async () => {
     let now = minuteStart(minuteOf(Date.now())) + 5_000;
     const tableName = `relaywatch-wedge-${randomBytes(6).toString('hex')}`;
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
-    const config = parseConfig({
-      TABLE_NAME: tableName,
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-    });
+    const config = await aggregatorTable(tableName);
     const client = createDocumentClient({
       region: 'us-east-1',
       endpoint: localEndpoint(),
@@ -246,15 +237,7 @@ describe('a minute that cannot be decided does not stop detection', () => {
   it('leaves every ban with its audit event and its offense when the run dies right after its ban transactions', async () => {
     let now = minuteStart(minuteOf(Date.now())) + 5_000;
     const tableName = `relaywatch-crash-${randomBytes(6).toString('hex')}`;
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
-    const config = parseConfig({
-      TABLE_NAME: tableName,
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-    });
+    const config = await aggregatorTable(tableName);
     const client = createDocumentClient({
       region: 'us-east-1',
       endpoint: localEndpoint(),

@@ -11,6 +11,10 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import type { BanChange } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { ensureTable } from '../../../../infra/local/table.js';
+import {
+  diesBeforeClosingWindow,
+  withFault,
+} from '../../../helpers/faulty-client.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
 
 const NOW = Date.now();
@@ -39,31 +43,21 @@ const eventOf = (ban: Ban, type: 'ban' | 'release'): AuditEvent => ({
  * cancelled the way DynamoDB cancels one that another transaction is writing
  * an item of (DynamoDB Local serialises transactions and never does).
  */
-function conflictingClient(
-  client: DynamoDBDocumentClient,
-  conflicts: number,
-): DynamoDBDocumentClient & { cancelled: number } {
-  let cancelled = 0;
-  const send = client.send.bind(client) as (command: unknown) => unknown;
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      if (property === 'cancelled') return cancelled;
-      if (property !== 'send') return Reflect.get(target, property, receiver);
-      return async (command: unknown) => {
-        if (command instanceof TransactWriteCommand && cancelled < conflicts) {
-          cancelled++;
-          throw new TransactionCanceledException({
-            message: 'Transaction cancelled, please refer cancellation reasons',
-            $metadata: { httpStatusCode: 400 },
-            CancellationReasons: (command.input.TransactItems ?? []).map(
-              (_, i) => ({ Code: i === 0 ? 'TransactionConflict' : 'None' }),
-            ),
-          });
-        }
-        return send(command);
-      };
-    },
-  }) as DynamoDBDocumentClient & { cancelled: number };
+function conflictingClient(client: DynamoDBDocumentClient, conflicts: number) {
+  const counted = { cancelled: 0 };
+  const faulty = withFault(client, (command) => {
+    if (!(command instanceof TransactWriteCommand)) return;
+    if (counted.cancelled >= conflicts) return;
+    counted.cancelled++;
+    throw new TransactionCanceledException({
+      message: 'Transaction cancelled, please refer cancellation reasons',
+      $metadata: { httpStatusCode: 400 },
+      CancellationReasons: (command.input.TransactItems ?? []).map((_, i) => ({
+        Code: i === 0 ? 'TransactionConflict' : 'None',
+      })),
+    });
+  });
+  return { client: faulty, counted };
 }
 
 describe('ban changes applied in batches on DynamoDB Local', () => {
@@ -185,7 +179,7 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
 
   it('sends a transaction again when a concurrent writer cancelled it, and writes each change once', async () => {
     const conflicting = conflictingClient(client, 3);
-    const store = createBanStore({ client: conflicting, tableName });
+    const store = createBanStore({ client: conflicting.client, tableName });
     const wanted = Array.from({ length: 30 }, (_, n) => banOf(n + 150));
 
     const applied = await store.changeBans(
@@ -199,7 +193,7 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
       NOW,
     );
 
-    expect(conflicting.cancelled).toBe(3);
+    expect(conflicting.counted.cancelled).toBe(3);
     expect(applied.every(Boolean)).toBe(true);
     const offenses = await state.getOffenses(wanted.map((ban) => ban.ip));
     expect(Object.values(offenses)).toEqual(wanted.map(() => [NOW]));
@@ -208,16 +202,7 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
   it('leaves the change window open when the writer dies before closing it, and the next batch closes it', async () => {
     let wall = NOW;
     // The writer dies after its transactions: its last write (the close) never happens.
-    const dying = new Proxy(client, {
-      get(target, property, receiver) {
-        if (property !== 'send') return Reflect.get(target, property, receiver);
-        return async (command: { input?: { UpdateExpression?: string } }) => {
-          if (command.input?.UpdateExpression?.includes('REMOVE'))
-            throw new Error('writer killed');
-          return (target.send as (c: unknown) => Promise<unknown>)(command);
-        };
-      },
-    });
+    const dying = diesBeforeClosingWindow(client);
     const store = createBanStore({
       client: dying,
       tableName,

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
-import { parseConfig } from '../../../../functions/core/config.js';
 import {
   minuteClosesAt,
   minuteOf,
@@ -14,7 +13,7 @@ import { createDocumentClient } from '../../../../functions/store/client.js';
 import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { ensureTable } from '../../../../infra/local/table.js';
+import { aggregatorTable } from '../../../helpers/aggregator-table.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
 
 const evidence = (ip: string): IpEvidence => ({
@@ -62,15 +61,7 @@ describe('the fleet view across aggregation runs', () => {
   });
 
   it('is neither read nor written by a live pass, and replaced by the next closing minute', async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
-    const config = parseConfig({
-      TABLE_NAME: tableName,
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-    });
+    const config = await aggregatorTable(tableName);
     const graceMs = config.graceSeconds * 1000;
     const minute = minuteOf(Date.now()) - 3;
     const fleet = ['192.0.2.1', '192.0.2.2', '192.0.2.3'].map(evidence);

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
-import { parseConfig } from '../../../../functions/core/config.js';
 import {
   minuteClosesAt,
   minuteOf,
@@ -15,7 +14,7 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { ensureTable } from '../../../../infra/local/table.js';
+import { aggregatorTable } from '../../../helpers/aggregator-table.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
 
 /**
@@ -33,15 +32,7 @@ describe('early release reads', () => {
   afterAll(() => client.destroy());
 
   it('reads no rows of a minute before the release window, and releases a repaired IP from the minute it closes', async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
-    const config = parseConfig({
-      TABLE_NAME: tableName,
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-    });
+    const config = await aggregatorTable(tableName);
     const store = createHeartbeatStore({
       client,
       tableName,

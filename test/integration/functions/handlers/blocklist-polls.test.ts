@@ -13,6 +13,7 @@ import { createDocumentClient } from '../../../../functions/store/client.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
 import type { LocalStatusCenter } from '../../../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../../../infra/local/status-center.js';
+import { diesBeforeClosingWindow } from '../../../helpers/faulty-client.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../../../helpers/metering-proxy.js';
 import { apiClient, localEndpoint } from '../../../helpers/status-center.js';
@@ -241,16 +242,7 @@ describe('blocklist polls', () => {
       endpoint: localEndpoint(),
     });
     // A writer that dies after its transactions, before it closes its change window.
-    const dying = new Proxy(client, {
-      get(target, property, receiver) {
-        if (property !== 'send') return Reflect.get(target, property, receiver);
-        return async (command: { input?: { UpdateExpression?: string } }) => {
-          if (command.input?.UpdateExpression?.includes('REMOVE'))
-            throw new Error('writer killed');
-          return (target.send as (c: unknown) => Promise<unknown>)(command);
-        };
-      },
-    });
+    const dying = diesBeforeClosingWindow(client);
     const writer = createBanStore({
       client: dying,
       tableName,
