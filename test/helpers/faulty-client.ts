@@ -26,3 +26,16 @@ export const diesBeforeClosingWindow = (client: DynamoDBDocumentClient) =>
     if (String(command.input?.UpdateExpression ?? '').includes('REMOVE'))
       throw new Error('writer killed');
   });
+
+/** A client that notes the aggregator-state piece kinds (R, S, L, O, C) its queries read. */
+export function watchingPieceQueries(client: DynamoDBDocumentClient) {
+  const queried: string[] = [];
+  const watched = withFault(client, (command) => {
+    const values = command.input?.ExpressionAttributeValues as
+      | Record<string, unknown>
+      | undefined;
+    const prefix = values?.[':prefix'];
+    if (typeof prefix === 'string') queried.push(prefix.slice(0, 1));
+  });
+  return { client: watched, queried };
+}

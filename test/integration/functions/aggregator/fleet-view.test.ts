@@ -7,6 +7,7 @@ import {
   minuteStart,
 } from '../../../../functions/core/minutes.js';
 import type { IpEvidence } from '../../../../functions/core/policy.js';
+import { emptyEvidence } from '../../../../functions/core/rules/evidence.js';
 import { createLogger } from '../../../../functions/log.js';
 import { createBanStore } from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
@@ -14,19 +15,13 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { aggregatorTable } from '../../../helpers/aggregator-table.js';
+import { watchingPieceQueries } from '../../../helpers/faulty-client.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
 
 const evidence = (ip: string): IpEvidence => ({
-  ip,
+  ...emptyEvidence(ip),
   samples: 60,
   ok: 60,
-  connectFailed: 0,
-  failRatio: 0,
-  excusedFailures: 0,
-  uncorroboratedFailures: 0,
-  lateFailures: 0,
-  originErrors: 0,
-  errors: 0,
   origins: 3,
 });
 
@@ -42,23 +37,8 @@ describe('the fleet view across aggregation runs', () => {
     endpoint: localEndpoint(),
   });
   // The aggregator's client notes the piece kinds (R, S, L, O, C) its queries read.
-  const watched = createDocumentClient({
-    region: 'us-east-1',
-    endpoint: localEndpoint(),
-  });
-  const queried: string[] = [];
-  const send = watched.send.bind(watched);
-  watched.send = ((command: { input: unknown }, ...rest: unknown[]) => {
-    const prefix = (
-      command.input as { ExpressionAttributeValues?: Record<string, unknown> }
-    ).ExpressionAttributeValues?.[':prefix'];
-    if (typeof prefix === 'string') queried.push(prefix.slice(0, 1));
-    return (send as (...args: unknown[]) => unknown)(command, ...rest);
-  }) as typeof watched.send;
-  afterAll(() => {
-    client.destroy();
-    watched.destroy();
-  });
+  const { client: watched, queried } = watchingPieceQueries(client);
+  afterAll(() => client.destroy());
 
   it('is neither read nor written by a live pass, and replaced by the next closing minute', async () => {
     const config = await aggregatorTable(tableName);

@@ -20,6 +20,7 @@ import {
 } from '../../../../functions/store/state-store.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
 import { ensureTable } from '../../../../infra/local/table.js';
+import { watchingPieceQueries } from '../../../helpers/faulty-client.js';
 import { localEndpoint } from '../../../helpers/status-center.js';
 
 // Near now: pieces of a minute long past would be TTL-deleted while the test reads them.
@@ -222,23 +223,10 @@ describe('aggregator state on DynamoDB Local', () => {
 
   /** A store on a client that notes the piece kinds (R, S, L, O, C) its queries read. */
   function watchedStore() {
-    const watched = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: localEndpoint(),
-    });
-    const queried: string[] = [];
-    const send = watched.send.bind(watched);
-    watched.send = ((command: { input: unknown }, ...rest: unknown[]) => {
-      const prefix = (
-        command.input as { ExpressionAttributeValues?: Record<string, unknown> }
-      ).ExpressionAttributeValues?.[':prefix'];
-      if (typeof prefix === 'string') queried.push(prefix.slice(0, 1));
-      return (send as (...args: unknown[]) => unknown)(command, ...rest);
-    }) as typeof watched.send;
+    const watched = watchingPieceQueries(client);
     return {
-      store: createStateStore({ client: watched, tableName }),
-      queried,
-      destroy: () => watched.destroy(),
+      store: createStateStore({ client: watched.client, tableName }),
+      queried: watched.queried,
     };
   }
 
@@ -257,7 +245,7 @@ describe('aggregator state on DynamoDB Local', () => {
     ).toEqual({ applied: true });
 
     // The aggregator after a cold start: its state without the fleet view, then a live pass.
-    const { store: aggregator, queried, destroy } = watchedStore();
+    const { store: aggregator, queried } = watchedStore();
     const memory = await aggregator.getAggregatorState({
       consistent: true,
       fleetView: false,
@@ -279,7 +267,6 @@ describe('aggregator state on DynamoDB Local', () => {
       applied: true,
     });
     expect(queried.sort()).toEqual(['C', 'L', 'O', 'S']);
-    destroy();
 
     // The first pass wrote only the leases, the second nothing: the fleet view is read from where the closing minute put it.
     expect([
