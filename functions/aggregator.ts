@@ -38,6 +38,7 @@ import type {
   EventStore,
   HeartbeatStore,
   StateStore,
+  TransactionItem,
 } from './store/ports.js';
 
 export type AggregatorOptions = {
@@ -255,10 +256,53 @@ export function createAggregator(options: AggregatorOptions) {
   }
 
   /**
+   * The ban change a decision makes, written with what must go with it: a
+   * ban's offense, and the decision's audit event items when it is recorded;
+   * undefined for a decision that changes no ban.
+   */
+  function banChangeOf(
+    decision: Decision,
+    eventItems: readonly TransactionItem[],
+  ): BanChange | undefined {
+    if (decision.type === 'ban' || decision.type === 'escalation')
+      return {
+        type: 'ban',
+        ban: decision.ban,
+        also: [
+          state.offenseItem(decision.ip, decision.ban.since),
+          ...eventItems,
+        ],
+      };
+    if (decision.type === 'release')
+      return {
+        type: 'lift',
+        ip: decision.ip,
+        until: decision.ban.until,
+        also: eventItems,
+      };
+    return undefined;
+  }
+
+  /** Lays a ban change that took effect over what this run reads back (see OwnWrites). */
+  function noteOwnWrite(decision: Decision, own: OwnWrites) {
+    if (decision.type === 'ban' || decision.type === 'escalation') {
+      own.bans.set(decision.ip, decision.ban);
+      own.lifted.delete(decision.ip);
+      own.offenses.set(decision.ip, [
+        ...(own.offenses.get(decision.ip) ?? []),
+        decision.ban.since,
+      ]);
+    } else if (decision.type === 'release') {
+      own.bans.delete(decision.ip);
+      own.lifted.set(decision.ip, decision.ban.until);
+    }
+  }
+
+  /**
    * Applies and records verdicts; `record` picks the ones a pass writes as
    * events. Bans and releases are one batch of ban changes, each written
-   * with what goes with it (a ban's offense; its audit event when recorded),
-   * so a crash cannot keep a ban without its event or its offense.
+   * with its offense and its event (banChangeOf), so a crash cannot keep a
+   * ban without them; other verdicts are only recorded.
    */
   async function take(
     result: PolicyResult,
@@ -273,31 +317,12 @@ export function createAggregator(options: AggregatorOptions) {
     const applied = verdicts.map(() => true);
     const inBatch = verdicts.map(() => false);
     if (!config.dryRun) {
-      const changes: Array<{ index: number; change: BanChange }> = [];
-      verdicts.forEach((verdict, index) => {
-        const d = verdict.decision;
-        const recordedBy = recorded[index]
-          ? events.eventItems(eventOf(verdict))
-          : [];
-        if (d.type === 'ban' || d.type === 'escalation')
-          changes.push({
-            index,
-            change: {
-              type: 'ban',
-              ban: d.ban,
-              also: [state.offenseItem(d.ip, d.ban.since), ...recordedBy],
-            },
-          });
-        else if (d.type === 'release')
-          changes.push({
-            index,
-            change: {
-              type: 'lift',
-              ip: d.ip,
-              until: d.ban.until,
-              also: recordedBy,
-            },
-          });
+      const changes = verdicts.flatMap((verdict, index) => {
+        const change = banChangeOf(
+          verdict.decision,
+          recorded[index] ? events.eventItems(eventOf(verdict)) : [],
+        );
+        return change ? [{ index, change }] : [];
       });
       const took = await bans.changeBans(
         changes.map(({ change }) => change),
@@ -306,20 +331,8 @@ export function createAggregator(options: AggregatorOptions) {
       changes.forEach(({ index }, n) => {
         inBatch[index] = true;
         applied[index] = took[n] ?? false;
-      });
-      verdicts.forEach(({ decision: d }, index) => {
-        if (!applied[index]) return;
-        if (d.type === 'ban' || d.type === 'escalation') {
-          own.bans.set(d.ip, d.ban);
-          own.lifted.delete(d.ip);
-          own.offenses.set(d.ip, [
-            ...(own.offenses.get(d.ip) ?? []),
-            d.ban.since,
-          ]);
-        } else if (d.type === 'release') {
-          own.bans.delete(d.ip);
-          own.lifted.set(d.ip, d.ban.until);
-        }
+        if (applied[index])
+          noteOwnWrite((verdicts[index] as Verdict).decision, own);
       });
     }
     // A ban or release that lost a race (another run, a manual ban placed
