@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { bucketId } from '../../functions/core/minutes.js';
 import type { IpEvidence } from '../../functions/core/policy.js';
+import { emptyEvidence } from '../../functions/core/rules/evidence.js';
 import { createDocumentClient } from '../../functions/store/client.js';
 import type { AggregatorState } from '../../functions/store/state-store.js';
 import { createStateStore } from '../../functions/store/state-store.js';
@@ -51,16 +52,12 @@ const ipOf = (n: number) =>
 /** A closing minute's state of `ips` IPs; `salt` changes the evidence as another minute would. */
 function stateOf(ips: number, minute: number, salt: number): AggregatorState {
   const reporting: IpEvidence[] = Array.from({ length: ips }, (_, n) => ({
-    ip: ipOf(n),
+    ...emptyEvidence(ipOf(n)),
     samples: 120 + ((n + salt) % 7),
     ok: 118,
     connectFailed: 2,
     failRatio: 2 / 120,
-    excusedFailures: 0,
-    uncorroboratedFailures: 0,
-    lateFailures: 0,
     originErrors: (n + salt) % 3,
-    errors: 0,
     origins: 57,
   }));
   return {

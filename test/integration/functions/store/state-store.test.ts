@@ -9,6 +9,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketId } from '../../../../functions/core/minutes.js';
 import type { IpEvidence } from '../../../../functions/core/policy.js';
+import { emptyEvidence } from '../../../../functions/core/rules/evidence.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
 import type {
   AggregatorMemory,
@@ -27,16 +28,14 @@ import { localEndpoint } from '../../../helpers/status-center.js';
 const MINUTE = Math.floor(Date.now() / 60_000);
 
 const evidence = (n: number): IpEvidence => ({
-  ip: `2001:db8:${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}::1`,
+  ...emptyEvidence(
+    `2001:db8:${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}::1`,
+  ),
   samples: 120,
   ok: 118,
   connectFailed: 2,
   failRatio: 2 / 120,
-  excusedFailures: 0,
-  uncorroboratedFailures: 0,
-  lateFailures: 0,
   originErrors: 1,
-  errors: 0,
   origins: 57,
 });
 
