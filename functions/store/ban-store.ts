@@ -391,34 +391,6 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     listBans: (now: number) => listBans(now, false),
 
     /**
-     * Puts an automatic ban unless one is already in force: two overlapping
-     * aggregation runs cannot ban (and escalate) the same IP twice.
-     */
-    async putBanIfNoneInForce(
-      ban: Ban,
-      now: number,
-    ): Promise<{ applied: boolean }> {
-      try {
-        await changeWithVersion({
-          Put: {
-            TableName: tableName,
-            Item: toItem(ban),
-            ConditionExpression: NO_BAN_IN_FORCE,
-            ExpressionAttributeNames: {
-              '#pk': TABLE.partitionKey,
-              '#until': 'until',
-            },
-            ExpressionAttributeValues: { ':now': now },
-          },
-        });
-        return { applied: true };
-      } catch (error) {
-        if (banConditionFailed(error)) return { applied: false };
-        throw error;
-      }
-    },
-
-    /**
      * Changes many IPs' bans: each change in one transaction with its `also`
      * items, at most TRANSACTION_MAX_ITEMS writes a transaction, a few
      * transactions at once. They move no version each: the batch opens a
@@ -504,21 +476,13 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     /**
      * Lifts the ban on `ip` if one is in force, answering it; `undefined` when
      * there was none (an expired item TTL has not removed yet counts as none).
-     * `onlyIfUntil` makes the delete apply only to the ban the caller saw, so
-     * an early release never removes a newer ban.
+     * An operator's unban; the aggregator's early releases go through
+     * changeBans.
      */
-    async liftBan(
-      ip: string,
-      { now, onlyIfUntil }: BanLift,
-    ): Promise<Ban | undefined> {
+    async liftBan(ip: string, { now }: BanLift): Promise<Ban | undefined> {
       for (let attempt = 1; ; attempt++) {
         const seen = await readBan(ip);
-        if (
-          !seen ||
-          !isBanActive(seen, now) ||
-          (onlyIfUntil !== undefined && seen.until !== onlyIfUntil)
-        )
-          return undefined;
+        if (!seen || !isBanActive(seen, now)) return undefined;
         try {
           await changeWithVersion({
             Delete: {

@@ -27,8 +27,6 @@ export type BanStore = {
   listBansConsistent(now: number): Promise<Ban[]>;
   /** A number every ban change raises (0 before the first), and the end of a change window while one is open. */
   getVersion(): Promise<BanListVersion>;
-  /** An automatic ban, unless one is in force at `now`. */
-  putBanIfNoneInForce(ban: Ban, now: number): Promise<{ applied: boolean }>;
   /**
    * Many IPs' ban changes, each written in one transaction with its `also`
    * items (its offense, its events), inside one change window. Answers, per
@@ -37,10 +35,7 @@ export type BanStore = {
   changeBans(changes: readonly BanChange[], now: number): Promise<boolean[]>;
   /** A ban whatever was there; answers the ban in force it replaced. */
   putBan(ban: Ban, now: number): Promise<{ replaced: Ban | undefined }>;
-  /**
-   * Lifts the ban in force at `now`, answering it; `onlyIfUntil` lifts it only
-   * if it is still the ban the caller saw (its `until`).
-   */
+  /** Lifts the ban in force at `now` (an operator's unban), answering it. */
   liftBan(ip: string, lift: BanLift): Promise<Ban | undefined>;
 };
 
@@ -65,8 +60,8 @@ export type BanChange =
       also?: readonly TransactionItem[];
     };
 
-/** When a lift happens, and which ban it may remove. */
-export type BanLift = { now: number; onlyIfUntil?: number | undefined };
+/** When a lift happens. */
+export type BanLift = { now: number };
 
 /** Which events to list: since `since` (epoch ms), newest first, at most `limit`. */
 export type EventQuery = {

@@ -82,7 +82,7 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
   it('writes every ban with its offense and its events, leaves out the one already in force, and moves the version once before and once after the batch', async () => {
     // A ban in force already (another run, or an operator) on IP 7.
     const earlier = banOf(7, NOW - 60_000);
-    await bans.putBanIfNoneInForce(earlier, NOW - 60_000);
+    await bans.changeBans([{ type: 'ban', ban: earlier }], NOW - 60_000);
     const versionBefore = (await bans.getVersion()).version;
 
     const wanted = Array.from({ length: 60 }, (_, n) => banOf(n + 1));

@@ -89,7 +89,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       const bans = createBanStore({ client, tableName });
       const ban = banOf('192.0.2.1');
       // Act
-      await bans.putBanIfNoneInForce(ban, NOW);
+      await bans.changeBans([{ type: 'ban', ban }], NOW);
       const stored = await client.send(
         new GetCommand({
           TableName: tableName,
