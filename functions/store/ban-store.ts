@@ -16,6 +16,7 @@ import { backoffDelay } from '#contract/backoff';
 import type { Ban } from '../core/blocklist.js';
 import { isBanActive } from '../core/blocklist.js';
 import type { Logger } from '../log.js';
+import { isWriteConflict } from './errors.js';
 import {
   defaultStoreLog,
   ITEM_VERSION_1,
@@ -113,22 +114,6 @@ const CONFLICT_RETRY_MS = 50;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** True when a transaction was cancelled only because another one was writing one of its items. */
-function onlyConflicted(error: unknown): boolean {
-  return (
-    error instanceof TransactionCanceledException &&
-    (error.CancellationReasons ?? []).some(
-      (reason) => reason.Code === 'TransactionConflict',
-    ) &&
-    (error.CancellationReasons ?? []).every(
-      (reason) =>
-        !reason.Code ||
-        reason.Code === 'None' ||
-        reason.Code === 'TransactionConflict',
-    )
-  );
-}
-
 /**
  * The changes of a cancelled transaction whose ban condition failed, when that
  * (or a conflict with another writer) is the only reason it was cancelled;
@@ -214,15 +199,13 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     transact([change, bumpVersion]);
   const clock = options.clock ?? Date.now;
 
-  /** A transaction; sent again while it is cancelled only by concurrent writers of its items. */
-  async function transact(items: readonly Record<string, unknown>[]) {
+  /** Sends a write again while it fails only because a concurrent transaction held one of its items. */
+  async function untilNoConflict<T>(send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await client.send(
-          new TransactWriteCommand({ TransactItems: [...items] }),
-        );
+        return await send();
       } catch (error) {
-        if (!onlyConflicted(error) || attempt >= MAX_CONFLICT_ATTEMPTS)
+        if (!isWriteConflict(error) || attempt >= MAX_CONFLICT_ATTEMPTS)
           throw error;
         await sleep(
           backoffDelay({
@@ -237,26 +220,22 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     }
   }
 
-  /** The version item updated by itself; sent again while another transaction holds it. */
-  async function updateVersion(update: Record<string, unknown>) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: versionKey,
-            ...update,
-          } as UpdateCommandInput),
-        );
-      } catch (error) {
-        const conflicted =
-          error instanceof Error &&
-          error.name === 'TransactionConflictException';
-        if (!conflicted || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
-        await sleep(CONFLICT_RETRY_MS * attempt);
-      }
-    }
-  }
+  const transact = (items: readonly Record<string, unknown>[]) =>
+    untilNoConflict(() =>
+      client.send(new TransactWriteCommand({ TransactItems: [...items] })),
+    );
+
+  /** The version item updated by itself. */
+  const updateVersion = (update: Record<string, unknown>) =>
+    untilNoConflict(() =>
+      client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: versionKey,
+          ...update,
+        } as UpdateCommandInput),
+      ),
+    );
 
   /**
    * Bumps the version and, if `condition` holds for this window's end,

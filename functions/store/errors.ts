@@ -28,18 +28,34 @@ const RETRYABLE_CANCELLATIONS = new Set([
   'TransactionConflict',
 ]);
 
-/** A cancelled transaction whose every reason is retryable (or none). */
-function retryableCancellation(error: Error): boolean {
-  if (error.name !== 'TransactionCanceledException') return false;
-  const codes = (
+/** The reasons a cancelled transaction gives, "None" left out. */
+function cancellationCodes(error: Error): string[] {
+  if (error.name !== 'TransactionCanceledException') return [];
+  return (
     (error as { CancellationReasons?: Array<{ Code?: string }> })
       .CancellationReasons ?? []
-  )
-    .map((reason) => reason.Code)
-    .filter((code) => code && code !== 'None');
+  ).flatMap((reason) =>
+    reason.Code && reason.Code !== 'None' ? [reason.Code] : [],
+  );
+}
+
+/** A cancelled transaction whose every reason is in `codes`. */
+function cancelledOnlyFor(error: Error, codes: ReadonlySet<string>): boolean {
+  const reasons = cancellationCodes(error);
+  return reasons.length > 0 && reasons.every((code) => codes.has(code));
+}
+
+const CONFLICT = new Set(['TransactionConflict']);
+
+/**
+ * A write that failed only because another transaction was writing one of
+ * its items at the same moment: sent again, it goes through.
+ */
+export function isWriteConflict(error: unknown): boolean {
   return (
-    codes.length > 0 &&
-    codes.every((code) => RETRYABLE_CANCELLATIONS.has(code as string))
+    error instanceof Error &&
+    (error.name === 'TransactionConflictException' ||
+      cancelledOnlyFor(error, CONFLICT))
   );
 }
 
@@ -64,7 +80,7 @@ const NETWORK_ERROR_CODES = new Set([
 export function isRetryableStoreError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (RETRYABLE_STORE_ERRORS.has(error.name)) return true;
-  if (retryableCancellation(error)) return true;
+  if (cancelledOnlyFor(error, RETRYABLE_CANCELLATIONS)) return true;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
   // Dual-stack connects fail with one error per address.
