@@ -9,8 +9,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { backoffDelay } from '#contract/backoff';
 import type { Logger } from '#contract/log';
-import { backoffDelay } from './backoff.js';
 import type { Classification, RunEnding } from './classify.js';
 import {
   classifyRelay,

@@ -8,10 +8,10 @@
  * tell a machine gone silent from one that reports rarely.
  */
 import { randomBytes } from 'node:crypto';
+import { backoffDelay } from '#contract/backoff';
 import type { Heartbeat } from '#contract/heartbeat';
 import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
 import type { Logger } from '#contract/log';
-import { backoffDelay } from './backoff.js';
 
 /** First retry delay; it doubles up to the configured maximum. */
 const RETRY_MIN_MS = 1_000;

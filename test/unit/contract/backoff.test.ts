@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../../../clients/agent/backoff.js';
+import { backoffDelay } from '#contract/backoff';
 
 describe('backoff with jitter', () => {
   it('doubles the planned delay per attempt', () => {
