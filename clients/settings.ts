@@ -56,18 +56,13 @@ export const STATUS_URL = {
   formerly: { env: 'RELAYWATCH_STATUS_URL', flag: 'status-url' },
 } as const;
 
-/** The environment variables that were renamed: the old names still work, with a warning. */
-export const RENAMED_ENV: readonly Rename[] = [
-  { old: STATUS_URL.formerly.env, now: STATUS_URL.env },
-];
-
 /**
  * The environment with renamed variables read under their new names (the new
  * name wins when both are set), and one warning per old name in use.
  */
 export function withRenamedEnv(
   env: Readonly<Record<string, string | undefined>>,
-  renames: readonly Rename[] = RENAMED_ENV,
+  renames: readonly Rename[],
 ): { env: Record<string, string | undefined>; warnings: string[] } {
   const result: Record<string, string | undefined> = { ...env };
   const warnings: string[] = [];
@@ -131,7 +126,7 @@ export function defaultText(setting: Setting): string | undefined {
 }
 
 /** The help text with `{default}` filled in; `lines` false joins the wrapped lines. */
-export function helpOf(setting: Setting, lines = true): string {
+function helpOf(setting: Setting, lines = true): string {
   const text = setting.help.replaceAll(
     '{default}',
     defaultText(setting) ?? 'none',
@@ -140,7 +135,7 @@ export function helpOf(setting: Setting, lines = true): string {
 }
 
 /** The environment variables a table renamed. */
-export function envRenamesOf(table: SettingsTable): Rename[] {
+function envRenamesOf(table: SettingsTable): Rename[] {
   return Object.values(table).flatMap((setting) =>
     setting.formerly?.env !== undefined && setting.env !== undefined
       ? [{ old: setting.formerly.env, now: setting.env }]
@@ -149,7 +144,7 @@ export function envRenamesOf(table: SettingsTable): Rename[] {
 }
 
 /** The flags a table renamed. */
-export function flagRenamesOf(table: SettingsTable): Rename[] {
+function flagRenamesOf(table: SettingsTable): Rename[] {
   return Object.values(table).flatMap((setting) =>
     setting.formerly?.flag !== undefined
       ? [{ old: setting.formerly.flag, now: setting.flag }]

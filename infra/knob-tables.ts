@@ -28,7 +28,7 @@ function statusCenterMarkdown(): string {
 }
 
 /** Each table by the name its README markers carry. */
-export function knobTables(): Record<string, string> {
+function knobTables(): Record<string, string> {
   return {
     'status-center': statusCenterMarkdown(),
     agent: settingsMarkdown(Object.values(SETTINGS)),

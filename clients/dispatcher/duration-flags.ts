@@ -11,14 +11,13 @@ import { DURATION_FORMS, parseDurationMs } from '../settings.js';
 import { FLAGS } from './flags.js';
 
 /** New flag → the millisecond flag it replaces (the table's duration flags). */
-export const DURATION_FLAGS: Readonly<Record<string, string>> =
-  Object.fromEntries(
-    Object.values(FLAGS as Record<string, Setting & { duration?: true }>)
-      .filter((flag) => flag.duration && flag.formerly?.flag !== undefined)
-      .map((flag) => [flag.flag, flag.formerly?.flag as string]),
-  );
+const DURATION_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.values(FLAGS as Record<string, Setting & { duration?: true }>)
+    .filter((flag) => flag.duration && flag.formerly?.flag !== undefined)
+    .map((flag) => [flag.flag, flag.formerly?.flag as string]),
+);
 
-export type DurationFlagsResult =
+type DurationFlagsResult =
   | { ok: true; argv: string[]; warnings: string[] }
   | { ok: false; message: string };
 

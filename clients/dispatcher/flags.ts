@@ -19,7 +19,7 @@ type DispatchFlag = Setting & {
 };
 
 /** The help text's option sections, in order. */
-export const SECTIONS = {
+const SECTIONS = {
   job: 'Job:',
   agents: 'Agents (at least one; both forms can be combined):',
   statusCenter: 'Status center:',

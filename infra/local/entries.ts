@@ -11,7 +11,7 @@ const FUNCTIONS_DIR = join(
  * wires its runtime on the first call, and `createHandler` for whoever already
  * holds a runtime (the local status center, tests).
  */
-export type EntryModule<R, H> = {
+type EntryModule<R, H> = {
   createHandler(runtime: R): H;
   handler: unknown;
 };
@@ -21,9 +21,7 @@ export type EntryModule<R, H> = {
  * in routes.ts). Importing wires nothing: no environment is read and no I/O
  * is done until a handler is called.
  */
-export async function importEntry<R, H>(
-  entry: string,
-): Promise<EntryModule<R, H>> {
+async function importEntry<R, H>(entry: string): Promise<EntryModule<R, H>> {
   return (await import(
     pathToFileURL(join(FUNCTIONS_DIR, entry)).href
   )) as EntryModule<R, H>;

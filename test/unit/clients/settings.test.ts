@@ -6,6 +6,7 @@ import {
   columnHelp,
   parseDurationMs,
   readSettings,
+  STATUS_URL,
   settingName,
   settingsMarkdown,
   withRenamedEnv,
@@ -36,10 +37,12 @@ describe('durations, the same in every program', () => {
 });
 
 describe('renamed environment variables', () => {
+  const renames = [{ old: STATUS_URL.formerly.env, now: STATUS_URL.env }];
   it('reads the old name under the new one and warns, naming the new one', () => {
-    const { env, warnings } = withRenamedEnv({
-      RELAYWATCH_STATUS_URL: 'http://old',
-    });
+    const { env, warnings } = withRenamedEnv(
+      { RELAYWATCH_STATUS_URL: 'http://old' },
+      renames,
+    );
     expect(env.RELAYWATCH_URL).toBe('http://old');
     expect(warnings).toEqual([
       'RELAYWATCH_STATUS_URL is deprecated; set RELAYWATCH_URL instead',
@@ -47,9 +50,9 @@ describe('renamed environment variables', () => {
   });
 
   it('says nothing when only new names are used', () => {
-    expect(withRenamedEnv({ RELAYWATCH_URL: 'http://new' }).warnings).toEqual(
-      [],
-    );
+    expect(
+      withRenamedEnv({ RELAYWATCH_URL: 'http://new' }, renames).warnings,
+    ).toEqual([]);
   });
 });
 
