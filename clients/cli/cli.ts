@@ -262,17 +262,16 @@ function durationOption(text: string, flag: string): number {
 function connection(values: Values, env: CliIo['env']) {
   const url = values.url ?? env[OPTIONS.url.env];
   const token = values.token ?? env[OPTIONS.token.env];
+  const urlName = `--${OPTIONS.url.flag} or ${OPTIONS.url.env}`;
   if (!url)
-    throw new UsageError(
-      'the status center URL is required: --url or RELAYWATCH_URL',
-    );
+    throw new UsageError(`the status center URL is required: ${urlName}`);
   if (!/^https?:\/\/[^\s/]+/.test(url) || !URL.canParse(url))
     throw new UsageError(
-      `--url / RELAYWATCH_URL must be an http(s) URL, not "${url}"`,
+      `--${OPTIONS.url.flag} / ${OPTIONS.url.env} must be an http(s) URL, not "${url}"`,
     );
   if (!token)
     throw new UsageError(
-      'a token is required: --token or RELAYWATCH_TOKEN (reader to look, admin to change)',
+      `a token is required: --${OPTIONS.token.flag} or ${OPTIONS.token.env} (reader to look, admin to change)`,
     );
   const timeoutSeconds = durationOption(
     values.timeout ?? OPTIONS.timeout.fallback,
