@@ -34,6 +34,12 @@ export type BanStoreOptions = {
   log?: Pick<Logger, 'warn'>;
   /** Wall clock (epoch ms) that times change windows; Date.now unless a test moves time. */
   clock?: () => number;
+  /**
+   * Transactions of one batch of ban changes in flight at once (default
+   * TRANSACTION_CONCURRENCY). DynamoDB runs them side by side; DynamoDB Local
+   * runs one at a time, and more in flight only wait on each other there.
+   */
+  transactionConcurrency?: number;
 };
 
 /**
@@ -99,7 +105,7 @@ function banConditionFailed(error: unknown): boolean {
 
 /** A transaction holds at most this many writes (DynamoDB's limit). */
 const TRANSACTION_MAX_ITEMS = 100;
-/** Transactions of one batch of ban changes in flight at once. */
+/** Transactions of one batch of ban changes in flight at once, against DynamoDB. */
 const TRANSACTION_CONCURRENCY = 4;
 /**
  * A batch of ban changes is written inside a change window: readers cache no
@@ -198,6 +204,8 @@ export function createBanStore(options: BanStoreOptions): BanStore {
   const changeWithVersion = (change: Record<string, unknown>) =>
     transact([change, bumpVersion]);
   const clock = options.clock ?? Date.now;
+  const transactionConcurrency =
+    options.transactionConcurrency ?? TRANSACTION_CONCURRENCY;
 
   /** Sends a write again while it fails only because a concurrent transaction held one of its items. */
   async function untilNoConflict<T>(send: () => Promise<T>): Promise<T> {
@@ -393,7 +401,7 @@ export function createBanStore(options: BanStoreOptions): BanStore {
         await Promise.all(
           Array.from(
             {
-              length: Math.min(TRANSACTION_CONCURRENCY, transactions.length),
+              length: Math.min(transactionConcurrency, transactions.length),
             },
             async () => {
               while (next < transactions.length) {

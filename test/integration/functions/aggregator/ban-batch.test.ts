@@ -199,6 +199,53 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
     expect(Object.values(offenses)).toEqual(wanted.map(() => [NOW]));
   });
 
+  it('keeps at most transactionConcurrency transactions of a batch in flight (4 unless told)', async () => {
+    const inFlight = { now: 0, most: 0 };
+    const counting = new Proxy(client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return async (command: unknown) => {
+          const counted = command instanceof TransactWriteCommand;
+          if (counted) inFlight.most = Math.max(inFlight.most, ++inFlight.now);
+          try {
+            return await (target.send as (c: unknown) => Promise<unknown>)(
+              command,
+            );
+          } finally {
+            if (counted) inFlight.now--;
+          }
+        };
+      },
+    });
+    // 150 bans of 4 writes: 6 transactions.
+    const batchOf = (subnet: number) =>
+      Array.from({ length: 150 }, (_, n): BanChange => {
+        const ban = { ...banOf(0), ip: `198.51.${subnet}.${n}` };
+        return {
+          type: 'ban',
+          ban,
+          also: [
+            state.offenseItem(ban.ip, ban.since),
+            ...events.eventItems(eventOf(ban, 'ban')),
+          ],
+        };
+      });
+    const one = createBanStore({
+      client: counting,
+      tableName,
+      transactionConcurrency: 1,
+    });
+    expect((await one.changeBans(batchOf(1), NOW)).every(Boolean)).toBe(true);
+    expect(inFlight.most).toBe(1);
+
+    inFlight.most = 0;
+    const byDefault = createBanStore({ client: counting, tableName });
+    expect((await byDefault.changeBans(batchOf(2), NOW)).every(Boolean)).toBe(
+      true,
+    );
+    expect(inFlight.most).toBe(4);
+  });
+
   it('leaves the change window open when the writer dies before closing it, and the next batch closes it', async () => {
     let wall = NOW;
     // The writer dies after its transactions: its last write (the close) never happens.
