@@ -151,20 +151,24 @@ export function createAggregator(options: AggregatorOptions) {
     offenses: Map<string, number[]>;
   };
 
-  function withOwnWrites(
-    read: { bans: Ban[]; offenses: Record<string, number[]> },
-    own: OwnWrites,
-  ) {
-    const byIp = new Map(read.bans.map((ban) => [ban.ip, ban] as const));
+  function bansWithOwnWrites(read: readonly Ban[], own: OwnWrites): Ban[] {
+    const byIp = new Map(read.map((ban) => [ban.ip, ban] as const));
     for (const [ip, until] of own.lifted)
       if (byIp.get(ip)?.until === until) byIp.delete(ip);
     for (const [ip, ban] of own.bans) byIp.set(ip, ban);
-    const offenses: Record<string, number[]> = { ...read.offenses };
+    return [...byIp.values()];
+  }
+
+  function offensesWithOwnWrites(
+    read: Readonly<Record<string, number[]>>,
+    own: OwnWrites,
+  ): Record<string, number[]> {
+    const offenses: Record<string, number[]> = { ...read };
     for (const [ip, starts] of own.offenses)
       offenses[ip] = [...new Set([...(offenses[ip] ?? []), ...starts])].sort(
         (a, b) => a - b,
       );
-    return { bans: [...byIp.values()], offenses };
+    return offenses;
   }
 
   /**
@@ -196,7 +200,12 @@ export function createAggregator(options: AggregatorOptions) {
   };
   const newPassReads = (): PassReads => ({ offenses: {}, asked: new Set() });
 
-  /** Bans in force at `now` and the offenses of the IPs that may be judged, with this run's own writes laid over. */
+  /**
+   * Bans in force at `now` and the offenses of the IPs that may be judged,
+   * with this run's own writes laid over. An IP banned at `now` cannot be
+   * banned again, so its offenses are not read: a steady minute, whose
+   * failing IPs are all banned already, reads none.
+   */
   async function bansAndOffenses(
     now: number,
     window: WindowTally,
@@ -204,18 +213,22 @@ export function createAggregator(options: AggregatorOptions) {
     own: OwnWrites,
     reads: PassReads,
   ) {
-    const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
-      (ip) => !reads.asked.has(ip),
-    );
     // Bans as of the pass's first decision: the policy judges them at its own time (isBanActive).
     reads.bans ??= bans.listBans(now);
-    const [bansNow, offensesRead] = await Promise.all([
-      reads.bans,
-      state.getOffenses(unasked),
-    ]);
+    const bansNow = bansWithOwnWrites(await reads.bans, own);
+    const banned = new Set(
+      bansNow.filter((ban) => isBanActive(ban, now)).map((ban) => ban.ip),
+    );
+    const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
+      (ip) => !reads.asked.has(ip) && !banned.has(ip),
+    );
+    const offensesRead = await state.getOffenses(unasked);
     for (const ip of unasked) reads.asked.add(ip);
     Object.assign(reads.offenses, offensesRead);
-    return withOwnWrites({ bans: bansNow, offenses: reads.offenses }, own);
+    return {
+      bans: bansNow,
+      offenses: offensesWithOwnWrites(reads.offenses, own),
+    };
   }
 
   /**

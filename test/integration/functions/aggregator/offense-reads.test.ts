@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAggregator } from '../../../../functions/aggregator.js';
+import type { Ban } from '../../../../functions/core/blocklist.js';
+import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
+import { createLogger } from '../../../../functions/log.js';
+import type { TestStatusCenter } from '../../../helpers/status-center.js';
+import {
+  apiClient,
+  startStatusCenter,
+} from '../../../helpers/status-center.js';
+
+/**
+ * Offenses decide how long a new ban lasts; an IP banned already cannot be
+ * banned again, so the aggregator reads only the offenses of failing IPs
+ * without a ban in force (a steady minute, whose failing IPs are all banned,
+ * reads none).
+ */
+describe('offense reads', () => {
+  let center: TestStatusCenter;
+  const first = minuteOf(Date.now()) + 1;
+  let now = minuteStart(first) + 30_000;
+  const stillBanned = '203.0.113.7';
+  const bannedBefore = '203.0.113.8';
+  const banOf = (ip: string, since: number, until: number): Ban => ({
+    ip,
+    reason: 'connect failures 12/12 (100%) >= 50%',
+    since,
+    until,
+    manual: false,
+    failRatio: 1,
+    samples: 12,
+    offense: 1,
+    rule: 'fail-ratio',
+  });
+
+  beforeAll(async () => {
+    center = await startStatusCenter({ overrides: { now: () => now } });
+    const { bans, state } = center.runtime;
+    const start = minuteStart(first);
+    // One failing IP still banned; another banned two hours ago (over now), its offense on record.
+    for (const ban of [
+      banOf(stillBanned, start - 300_000, start + 3_600_000),
+      banOf(bannedBefore, start - 7_200_000, start - 3_600_000),
+    ])
+      expect(
+        await bans.changeBans(
+          [
+            {
+              type: 'ban',
+              ban,
+              also: [state.offenseItem(ban.ip, ban.since)],
+            },
+          ],
+          ban.since,
+        ),
+      ).toEqual([true]);
+    const api = apiClient(center);
+    for (let n = 1; n <= 10; n++) {
+      const ip = `203.0.113.${n}`;
+      const failing = ip === stillBanned || ip === bannedBefore;
+      const heartbeats = Array.from({ length: 12 }, (_, i) => ({
+        ip,
+        process: `ffmpeg-${i}`,
+        status: failing ? 'connect_failed' : 'ok',
+        origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
+        ts: start + 1_000 + i * 3_000,
+      }));
+      expect(
+        (
+          await api('POST', '/v1/heartbeats', {
+            role: 'reporter',
+            body: { heartbeats },
+          })
+        ).status,
+      ).toBe(202);
+    }
+    now = minuteStart(first + 1) + 15_000;
+  });
+  afterAll(() => center?.stop());
+
+  it('reads the offenses of a failing IP without a ban in force, and escalates its ban with them; never those of a banned IP', async () => {
+    const { runtime } = center;
+    const asked: string[] = [];
+    const aggregator = createAggregator({
+      config: runtime.config,
+      heartbeats: runtime.heartbeats,
+      bans: runtime.bans,
+      events: runtime.events,
+      state: {
+        ...runtime.state,
+        getOffenses: (ips) => {
+          asked.push(...ips);
+          return runtime.state.getOffenses(ips);
+        },
+      },
+      log: createLogger({ level: 'error', write: () => undefined }),
+      clock: () => now,
+    });
+
+    const summary = await aggregator.run(now);
+
+    // The second offense in 24 h: an escalation, not a first ban.
+    expect(
+      summary.decisions
+        .filter((d) => d.type === 'ban' || d.type === 'escalation')
+        .map((d) => [d.type, d.ip]),
+    ).toEqual([['escalation', bannedBefore]]);
+    expect(asked).toContain(bannedBefore);
+    expect(asked).not.toContain(stillBanned);
+    expect((await runtime.bans.getBan(bannedBefore))?.offense).toBe(2);
+  });
+});
