@@ -42,6 +42,22 @@ export function parseDurationMs(text: string): number | undefined {
 export const DURATION_FORMS =
   'a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds)';
 
+/** How a port may be written, for help texts and error messages. */
+export const PORT_FORMS = 'a port number from 0 to 65535';
+
+/**
+ * A TCP port to listen on: a whole number from 0 (any free port) to 65535.
+ * Undefined when the text is not one.
+ * @example parsePort('8080') // 8080
+ * @example parsePort('http') // undefined
+ */
+export function parsePort(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^\d{1,5}$/.test(trimmed)) return undefined;
+  const port = Number(trimmed);
+  return port <= 65_535 ? port : undefined;
+}
+
 /** An old name of a setting and the name that replaced it. */
 export type Rename = { old: string; now: string };
 
@@ -266,6 +282,22 @@ export function columnHelp(
  */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/**
+ * A port setting's number; a UsageError naming the setting (its variable and
+ * flag) when its text is not a port.
+ */
+export function portSetting(
+  setting: Setting,
+  text: string | undefined,
+): number {
+  const port = text === undefined ? undefined : parsePort(text);
+  if (port === undefined)
+    throw new UsageError(
+      `${settingName(setting)} must be ${PORT_FORMS}, not "${text ?? ''}"`,
+    );
+  return port;
 }
 
 /** A Markdown table cell: pipes escaped, code in backticks. */

@@ -1,7 +1,7 @@
 /**
  * The README's knob tables, generated from each program's one table of
- * settings: the status center's KNOBS, the agent's SETTINGS, the dispatcher's
- * FLAGS and the operator CLI's options. `npm run docs:knobs` writes them into
+ * settings: the status center's KNOBS, npm start's START_SETTINGS, the agent's
+ * SETTINGS, the dispatcher's FLAGS and the operator CLI's options. `npm run docs:knobs` writes them into
  * README.md between their markers; a unit test fails when the README differs.
  */
 
@@ -10,6 +10,7 @@ import { OPTIONS } from '../clients/cli/cli.js';
 import { FLAGS } from '../clients/dispatcher/flags.js';
 import { settingsMarkdown } from '../clients/settings.js';
 import { KNOBS } from '../functions/core/config.js';
+import { START_SETTINGS } from './local/start-settings.js';
 
 /** The status center's knobs: variable, default, meaning. */
 function statusCenterMarkdown(): string {
@@ -31,6 +32,7 @@ function statusCenterMarkdown(): string {
 function knobTables(): Record<string, string> {
   return {
     'status-center': statusCenterMarkdown(),
+    start: settingsMarkdown(Object.values(START_SETTINGS)),
     agent: settingsMarkdown(Object.values(SETTINGS)),
     dispatcher: settingsMarkdown(Object.values(FLAGS)),
     cli: settingsMarkdown(Object.values(OPTIONS)),

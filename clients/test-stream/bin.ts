@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { SettingsTable } from '../settings.js';
-import { readSettings } from '../settings.js';
+import { portSetting, readSettings } from '../settings.js';
 import { createTestFlv, startOrigin, startSink } from './media.js';
 
 /** Its settings, named once: parsing and the usage line derive from this table. */
@@ -48,14 +48,15 @@ Usage: npm run test-stream -- ${usage}
 Ctrl-C stops it. Needs ffmpeg on the PATH (or --ffmpeg PATH). Exit codes: 0 stopped, 2 usage error.
 `;
 
+const fail = (message: string, help = ''): never => {
+  process.stderr.write(`relaywatch-test-stream: ${message}\n${help}`);
+  process.exit(2);
+};
 const read = (() => {
   try {
     return readSettings(SETTINGS, { argv: process.argv.slice(2), env: {} });
   } catch (error) {
-    process.stderr.write(
-      `relaywatch-test-stream: ${(error as Error).message}\n\n${HELP}`,
-    );
-    process.exit(2);
+    return fail((error as Error).message, `\n${HELP}`);
   }
 })();
 const text = (key: keyof typeof SETTINGS) => read.text(key) ?? '';
@@ -67,27 +68,27 @@ if (read.flags.version) {
   process.stdout.write(`relaywatch-test-stream ${packageJson.version}\n`);
   process.exit(0);
 }
-const port = (name: string, text: string) => {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
-    process.stderr.write(
-      `relaywatch-test-stream: ${name} must be a port number, not "${text}"\n`,
-    );
-    process.exit(2);
+const ports = (() => {
+  try {
+    return {
+      origin: portSetting(SETTINGS.originPort, text('originPort')),
+      sink: portSetting(SETTINGS.sinkPort, text('sinkPort')),
+    };
+  } catch (error) {
+    return fail((error as Error).message);
   }
-  return value;
-};
+})();
 
 const dir = await mkdtemp(join(tmpdir(), 'relaywatch-test-stream-'));
 const flvPath = await createTestFlv({ dir, ffmpegPath: text('ffmpeg') });
 const origin = await startOrigin({
   flvPath,
   host: text('host'),
-  port: port('--origin-port', text('originPort')),
+  port: ports.origin,
 });
 const sink = await startSink({
   host: text('host'),
-  port: port('--sink-port', text('sinkPort')),
+  port: ports.sink,
 });
 process.stdout.write(
   `test stream  ${origin.url('/live.flv')}\npush sink    ${sink.url('/out/<name>.flv')}\n`,

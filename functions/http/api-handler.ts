@@ -8,7 +8,7 @@ import type { HttpRoute, Role } from '../routes.js';
 import { ROLE_ADMITS } from '../routes.js';
 import { isRetryableStoreError } from '../store/errors.js';
 import type { ApiRuntime } from './api-runtime.js';
-import { HttpError } from './errors.js';
+import { HttpError, httpErrorResponse } from './errors.js';
 import type { HttpResponse } from './responses.js';
 import { json } from './responses.js';
 import type { Principal } from './tokens.js';
@@ -32,8 +32,6 @@ export type ApiHandlerOptions = {
 };
 
 const DEFAULT_MAX_BODY_BYTES = 16_384;
-/** The body of every 5xx whose cause is not the client's to know. */
-const INTERNAL_ERROR = errorBody('internal', 'internal error');
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
 function header(
@@ -157,13 +155,7 @@ export function apiHandler(
               status: error.statusCode,
               error: error.message,
             });
-          request.response = json(
-            error.statusCode,
-            error.expose
-              ? errorBody(error.code, error.message, error.issues)
-              : INTERNAL_ERROR,
-            error.headers,
-          );
+          request.response = httpErrorResponse(error);
         } else if (isRetryableStoreError(error)) {
           log.warn('store busy', { error: String(error) });
           writeErrorMetric(log, handler, 'store_busy');
@@ -181,7 +173,7 @@ export function apiHandler(
             stack: (error as Error | undefined)?.stack,
           });
           writeErrorMetric(log, handler, 'internal');
-          request.response = json(500, INTERNAL_ERROR);
+          request.response = httpErrorResponse(error);
         }
       },
     })

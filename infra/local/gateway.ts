@@ -7,9 +7,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import { errorBody } from '#contract/errors';
-import { HttpError } from '../../functions/http/errors.js';
-import { json } from '../../functions/http/responses.js';
+import { HttpError, httpErrorResponse } from '../../functions/http/errors.js';
 import type { HttpRoute } from '../../functions/routes.js';
 import { lambdaContext } from './lambda-context.js';
 
@@ -177,10 +175,6 @@ function send(
   response.end(statusCode === 204 || statusCode === 304 ? undefined : body);
 }
 
-/** The gateway's own refusals, written like the API's: {code, error}. */
-const refusal = (error: HttpError) =>
-  json(error.statusCode, errorBody(error.code, error.message), error.headers);
-
 export type Gateway = {
   url: string;
   port: number;
@@ -208,7 +202,7 @@ export async function startGateway(options: {
     if (!route) {
       send(
         response,
-        refusal(
+        httpErrorResponse(
           candidates.length
             ? new HttpError(
                 405,
@@ -235,12 +229,12 @@ export async function startGateway(options: {
       if (error instanceof HttpError) {
         // The size cap, the one refusal while reading: the connection is not reused.
         response.shouldKeepAlive = false;
-        send(response, refusal(error));
+        send(response, httpErrorResponse(error));
         drainAndClose(request);
       } else {
         send(
           response,
-          refusal(
+          httpErrorResponse(
             new HttpError(
               400,
               'could not read the request body',
@@ -264,11 +258,12 @@ export async function startGateway(options: {
     try {
       send(response, await route.handler(event, lambdaContext(route.name)));
     } catch (error) {
-      // A handler that throws is a 500 in API Gateway too; say so without details.
+      // A handler that throws is a 500 in API Gateway too, whatever it threw
+      // (an HttpError included: Lambda does not read it); say so without details.
       process.stderr.write(
         `${JSON.stringify({ level: 'error', message: 'handler threw', route: route.name, error: String(error) })}\n`,
       );
-      send(response, json(500, errorBody('internal', 'internal error')));
+      send(response, httpErrorResponse(new HttpError(500, 'handler threw')));
     }
   });
   await new Promise<void>((resolve, reject) => {

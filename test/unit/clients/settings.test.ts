@@ -5,10 +5,13 @@ import type { SettingsTable } from '../../../clients/settings.js';
 import {
   columnHelp,
   parseDurationMs,
+  parsePort,
+  portSetting,
   readSettings,
   STATUS_URL,
   settingName,
   settingsMarkdown,
+  UsageError,
   withRenamedEnv,
 } from '../../../clients/settings.js';
 import { runCli } from '../../helpers/dispatcher-cli.js';
@@ -34,6 +37,34 @@ describe('durations, the same in every program', () => {
       expect(parseDurationMs(text)).toBeUndefined();
     },
   );
+});
+
+describe('ports, the same in every program', () => {
+  it.each([
+    ['0', 0],
+    ['80', 80],
+    [' 8080 ', 8080],
+    ['65535', 65_535],
+  ])('reads %j as %d', (text, port) => {
+    expect(parsePort(text)).toBe(port);
+  });
+
+  it.each(['', 'http', '65536', '-1', '80.5', '1e3', '0x50', '8 0'])(
+    'refuses %j',
+    (text) => {
+      expect(parsePort(text)).toBeUndefined();
+    },
+  );
+
+  it('refuses a bad port setting with a usage error naming its variable and flag', () => {
+    const setting = { flag: 'port', env: 'PORT', help: 'HTTP port' };
+
+    expect(portSetting(setting, '3000')).toBe(3000);
+    expect(() => portSetting(setting, '70000')).toThrow(UsageError);
+    expect(() => portSetting(setting, '70000')).toThrow(
+      'PORT (--port) must be a port number from 0 to 65535, not "70000"',
+    );
+  });
 });
 
 describe('renamed environment variables', () => {

@@ -7,6 +7,7 @@ import type { ApiRuntime } from '../../../../functions/http/api-runtime.js';
 import {
   badRequest,
   HttpError,
+  httpErrorResponse,
   notFound,
 } from '../../../../functions/http/errors.js';
 import { pathIp } from '../../../../functions/http/path-ip.js';
@@ -417,6 +418,59 @@ describe('apiHandler error mapping', () => {
     expect(response.statusCode).toBe(202);
     expect(body).toEqual({ accepted: 3 });
   });
+});
+
+describe('httpErrorResponse', () => {
+  const JSON_HEADERS = {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  };
+
+  it('writes a 4xx HttpError as {"code", "error", "issues"} with its status and headers', () => {
+    const issues = [{ path: 'ip', message: 'must be an IP address' }];
+
+    expect(
+      httpErrorResponse(
+        new HttpError(400, 'invalid ban', issues, { 'x-why': 'test' }),
+      ),
+    ).toEqual({
+      statusCode: 400,
+      headers: { ...JSON_HEADERS, 'x-why': 'test' },
+      body: JSON.stringify({
+        code: 'validation_failed',
+        error: 'invalid ban',
+        issues,
+      }),
+    });
+    expect(httpErrorResponse(notFound('no such ban'))).toEqual({
+      statusCode: 404,
+      headers: JSON_HEADERS,
+      body: '{"code":"not_found","error":"no such ban"}',
+    });
+  });
+
+  it('keeps the status and headers of a 5xx HttpError but hides its message', () => {
+    expect(
+      httpErrorResponse(
+        new HttpError(503, SECRET, undefined, { 'retry-after': '1' }),
+      ),
+    ).toEqual({
+      statusCode: 503,
+      headers: { ...JSON_HEADERS, 'retry-after': '1' },
+      body: '{"code":"internal","error":"internal error"}',
+    });
+  });
+
+  it.each([new Error(SECRET), { message: SECRET }, undefined])(
+    'answers a generic 500 to anything that is not an HttpError (%j)',
+    (error) => {
+      expect(httpErrorResponse(error)).toEqual({
+        statusCode: 500,
+        headers: JSON_HEADERS,
+        body: '{"code":"internal","error":"internal error"}',
+      });
+    },
+  );
 });
 
 describe('pathIp', () => {
