@@ -4,7 +4,6 @@
  */
 import { parseArgs } from 'node:util';
 import { MANUAL_BAN_LIMITS } from '#contract/blocklist';
-import { readRefusal } from '#contract/errors';
 import { canonicalIp } from '#contract/ip';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
@@ -15,7 +14,7 @@ import {
   UsageError,
 } from '../settings.js';
 import type { Api, FetchLike } from './api.js';
-import { CliError, createApi, EXIT, refusalError } from './api.js';
+import { CliError, createApi, EXIT } from './api.js';
 import { parseDuration } from './duration.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
 import {
@@ -326,13 +325,11 @@ async function run(
       return ban(args[0] ?? '', values, io, api, now);
     case 'unban': {
       const ip = ipArgument(args[0], 'unban <ip>');
+      // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
       const answer = await api('DELETE', `/v1/bans/${encodeURIComponent(ip)}`, {
-        allow: [404],
+        allow: ['not_found'],
       });
-      if (answer.status === 404) {
-        // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
-        const refusal = readRefusal(answer.body);
-        if (refusal.code !== 'not_found') throw refusalError(404, refusal);
+      if (answer.refusal) {
         io.stderr(`relaywatch: no ban in force for ${ip}\n`);
         return EXIT.notFound;
       }
