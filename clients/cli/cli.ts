@@ -10,12 +10,12 @@ import type { Setting } from '../settings.js';
 import {
   columnHelp,
   parseArgsOptions,
+  parseDurationMs,
   STATUS_URL,
   UsageError,
 } from '../settings.js';
 import type { Api, FetchLike } from './api.js';
 import { CliError, createApi, EXIT } from './api.js';
-import { parseDuration } from './duration.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
 import {
   bansTable,
@@ -249,8 +249,14 @@ function ipArgument(text: string | undefined, what: string): string {
   return ip;
 }
 
+/** Whole seconds in an operator's duration, which needs its units: 90s, 15m, 2h, 1d, 1h30m. */
+function durationSeconds(text: string): number | undefined {
+  const ms = parseDurationMs(text, { wholeUnits: true });
+  return ms === undefined ? undefined : ms / 1000;
+}
+
 function durationOption(text: string, flag: string): number {
-  const seconds = parseDuration(text);
+  const seconds = durationSeconds(text);
   if (seconds === undefined)
     throw new UsageError(
       `${flag} must be a duration with a unit, like 90s, 15m, 2h or 1d; got "${text}"`,
@@ -368,7 +374,7 @@ async function run(
       if (values.ip !== undefined)
         query.set('ip', ipArgument(values.ip, '--ip'));
       if (values.since !== undefined) {
-        const back = parseDuration(values.since);
+        const back = durationSeconds(values.since);
         const at =
           back !== undefined ? now() - back * 1000 : Date.parse(values.since);
         if (Number.isNaN(at))
