@@ -15,19 +15,32 @@ const UNIT_MS = {
   d: 86_400_000,
 } as const;
 const WITH_UNITS = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const WHOLE_UNITS = /^(?:\d+[smhd])+$/;
 const PLAIN = /^\d+(?:\.\d+)?$/;
 
 /**
  * Milliseconds in a duration: `500ms`, `10s`, `1.5s`, `2m`, `1h30m`, `1d`; a
  * plain number counts as seconds (as every relaywatch duration setting took
  * before units). Undefined when the text is neither.
+ *
+ * With `wholeUnits`, only whole numbers each with a unit of s, m, h or d
+ * (`90s`, `15m`, `1h30m`, `2d`), as the operator CLI reads them: there a bare
+ * number is refused rather than guessed, and the result is whole seconds.
  * @example parseDurationMs('500ms') // 500
  * @example parseDurationMs('60') // 60000
+ * @example parseDurationMs('60', { wholeUnits: true }) // undefined
  */
-export function parseDurationMs(text: string): number | undefined {
+export function parseDurationMs(
+  text: string,
+  options: { wholeUnits?: boolean } = {},
+): number | undefined {
   const trimmed = text.trim().toLowerCase();
-  if (PLAIN.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  if (!WITH_UNITS.test(trimmed)) return undefined;
+  if (options.wholeUnits) {
+    if (!WHOLE_UNITS.test(trimmed)) return undefined;
+  } else {
+    if (PLAIN.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+    if (!WITH_UNITS.test(trimmed)) return undefined;
+  }
   let ms = 0;
   for (const [, amount, unit] of trimmed.matchAll(
     /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g,

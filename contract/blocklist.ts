@@ -4,8 +4,6 @@
  * status center stores a ban stays in functions/core.
  */
 import * as z from 'zod/mini';
-// zod's English messages, for whoever parses with these schemas.
-import './validation.js';
 
 /**
  * A ban is in force while until > now. DynamoDB's TTL deletes expired bans only

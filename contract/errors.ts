@@ -7,6 +7,7 @@
 
 import * as z from 'zod/mini';
 import type { InputIssue } from './validation.js';
+import { parseWith } from './validation.js';
 
 /** The codes the status center answers, with the status each comes with. */
 export const STATUS_CENTER_ERRORS = {
@@ -110,12 +111,12 @@ const LEGACY_CODE = /^[a-z][a-z0-9_]*$/;
  * as that code, so a newer dispatcher still understands an older agent.
  */
 export function readRefusal(body: unknown): Refusal {
-  const parsed = errorBodySchema.safeParse(body);
-  if (parsed.success) {
+  const parsed = parseWith(errorBodySchema, body);
+  if (parsed.ok) {
     return {
-      code: parsed.data.code,
-      error: parsed.data.error,
-      issues: parsed.data.issues ?? [],
+      code: parsed.value.code,
+      error: parsed.value.error,
+      issues: parsed.value.issues ?? [],
     };
   }
   const record =
@@ -126,11 +127,11 @@ export function readRefusal(body: unknown): Refusal {
     typeof value === 'string' && value !== '' ? value : null;
   const code = text(record.code);
   const error = text(record.error) ?? text(record.message);
-  const issues = z.array(issueSchema).safeParse(record.issues);
+  const issues = parseWith(z.array(issueSchema), record.issues);
   const legacy = code === null && error !== null && LEGACY_CODE.test(error);
   return {
     code: legacy ? error : code,
     error: legacy ? null : error,
-    issues: issues.success ? issues.data : [],
+    issues: issues.ok ? issues.value : [],
   };
 }

@@ -5,8 +5,6 @@
 
 import * as z from 'zod/mini';
 import { canonicalIp } from './ip.js';
-// zod's English messages, for whoever parses with these schemas.
-import './validation.js';
 
 /** Every limit of the heartbeat API, named once; the README quotes these. */
 export const HEARTBEAT_LIMITS = {

@@ -1,15 +1,22 @@
 /**
- * How a request's problems are named, and zod's English messages: zod/mini
- * ships without messages, so this module loads them once. Every contract
- * module that defines schemas imports this one, so a client that parses with
- * a contract schema, or with parseWith, gets the messages without doing
- * anything (zod's namespace is not re-exported from here: a re-exported
- * namespace would pull all of zod, every locale included, into the bundles).
+ * How a request's problems are named, and the one way to parse what crosses
+ * the wire: parseWith. zod/mini ships without messages (every issue would read
+ * "Invalid input"), so parseWith sets zod's English ones before its first
+ * parse; a schema's own messages ("must be an IPv4 or IPv6 address") win over
+ * them. zod's namespace is not re-exported from here: a re-exported namespace
+ * would pull all of zod, every locale included, into the bundles.
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 
-z.config(en());
+let englishMessages = false;
+
+/** zod's English messages, set once for the whole process (zod's config is global). */
+function useEnglishMessages(): void {
+  if (englishMessages) return;
+  z.config(en());
+  englishMessages = true;
+}
 
 /** One problem with a request, named by its dotted path ("heartbeats.3.ip"). */
 export type InputIssue = { path: string; message: string };
@@ -25,11 +32,12 @@ export type Parsed<T> =
   | { ok: true; value: T }
   | { ok: false; issues: InputIssue[] };
 
-/** safeParse that answers in relaywatch's issue shape. */
+/** safeParse with zod's English messages, answering in relaywatch's issue shape. */
 export function parseWith<T>(
   schema: z.ZodMiniType<T>,
   input: unknown,
 ): Parsed<T> {
+  useEnglishMessages();
   const result = schema.safeParse(input);
   return result.success
     ? { ok: true, value: result.data }

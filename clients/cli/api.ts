@@ -2,7 +2,7 @@
  * The CLI's one HTTP path to the status center: bearer token, JSON, a bounded
  * timeout, and every failure turned into a CliError carrying its exit code.
  */
-import type { Refusal } from '#contract/errors';
+import type { Refusal, StatusCenterErrorCode } from '#contract/errors';
 import { readRefusal } from '#contract/errors';
 
 /** Exit codes of `relaywatch`; documented in --help and the README. */
@@ -43,7 +43,12 @@ export type ApiOptions = {
   fetch?: FetchLike;
 };
 
-export type ApiAnswer = { status: number; body: any };
+export type ApiAnswer = {
+  status: number;
+  body: any;
+  /** The refusal, when the answer was one of the codes the caller allowed. */
+  refusal?: Refusal;
+};
 
 /** The status center's sentence, its issues, and its code in brackets: "no ban in force for 192.0.2.7 [not_found]". */
 function describeRefusal(status: number, refusal: Refusal): string {
@@ -56,7 +61,7 @@ function describeRefusal(status: number, refusal: Refusal): string {
 }
 
 /** The CliError of a non-2xx answer: its exit code follows the status. */
-export function refusalError(status: number, answer: Refusal): CliError {
+function refusalError(status: number, answer: Refusal): CliError {
   const refusal = describeRefusal(status, answer);
   if (status === 401)
     return new CliError(
@@ -89,14 +94,21 @@ export function refusalError(status: number, answer: Refusal): CliError {
   );
 }
 
-/** A client of the status center's JSON API. `allow` lists non-2xx statuses the caller handles itself. */
+/**
+ * A client of the status center's JSON API. `allow` lists the refusal codes
+ * the caller handles itself: such an answer comes back with its `refusal`
+ * instead of being thrown; any other non-2xx answer throws its CliError.
+ */
 export function createApi(options: ApiOptions) {
   const base = options.url.replace(/\/+$/, '');
   const doFetch = options.fetch ?? fetch;
   return async (
     method: string,
     path: string,
-    request: { body?: unknown; allow?: number[] } = {},
+    request: {
+      body?: unknown;
+      allow?: readonly StatusCenterErrorCode[];
+    } = {},
   ): Promise<ApiAnswer> => {
     const headers: Record<string, string> = {
       authorization: `Bearer ${options.token}`,
@@ -137,9 +149,11 @@ export function createApi(options: ApiOptions) {
       body = undefined;
     }
     const { status } = response;
-    if ((status >= 200 && status < 300) || request.allow?.includes(status))
-      return { status, body };
-    throw refusalError(status, readRefusal(body));
+    if (status >= 200 && status < 300) return { status, body };
+    const refusal = readRefusal(body);
+    if (request.allow?.some((code) => code === refusal.code))
+      return { status, body, refusal };
+    throw refusalError(status, refusal);
   };
 }
 

@@ -4,19 +4,18 @@
  */
 import { parseArgs } from 'node:util';
 import { MANUAL_BAN_LIMITS } from '#contract/blocklist';
-import { readRefusal } from '#contract/errors';
 import { canonicalIp } from '#contract/ip';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Setting } from '../settings.js';
 import {
   columnHelp,
   parseArgsOptions,
+  parseDurationMs,
   STATUS_URL,
   UsageError,
 } from '../settings.js';
 import type { Api, FetchLike } from './api.js';
-import { CliError, createApi, EXIT, refusalError } from './api.js';
-import { parseDuration } from './duration.js';
+import { CliError, createApi, EXIT } from './api.js';
 import type { AuditEvent, BanView, FleetView, IpView } from './format.js';
 import {
   bansTable,
@@ -250,8 +249,14 @@ function ipArgument(text: string | undefined, what: string): string {
   return ip;
 }
 
+/** Whole seconds in an operator's duration, which needs its units: 90s, 15m, 2h, 1d, 1h30m. */
+function durationSeconds(text: string): number | undefined {
+  const ms = parseDurationMs(text, { wholeUnits: true });
+  return ms === undefined ? undefined : ms / 1000;
+}
+
 function durationOption(text: string, flag: string): number {
-  const seconds = parseDuration(text);
+  const seconds = durationSeconds(text);
   if (seconds === undefined)
     throw new UsageError(
       `${flag} must be a duration with a unit, like 90s, 15m, 2h or 1d; got "${text}"`,
@@ -326,13 +331,11 @@ async function run(
       return ban(args[0] ?? '', values, io, api, now);
     case 'unban': {
       const ip = ipArgument(args[0], 'unban <ip>');
+      // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
       const answer = await api('DELETE', `/v1/bans/${encodeURIComponent(ip)}`, {
-        allow: [404],
+        allow: ['not_found'],
       });
-      if (answer.status === 404) {
-        // Only the ban route's own not_found means "no ban"; a 404 without it is a missing route.
-        const refusal = readRefusal(answer.body);
-        if (refusal.code !== 'not_found') throw refusalError(404, refusal);
+      if (answer.refusal) {
         io.stderr(`relaywatch: no ban in force for ${ip}\n`);
         return EXIT.notFound;
       }
@@ -371,7 +374,7 @@ async function run(
       if (values.ip !== undefined)
         query.set('ip', ipArgument(values.ip, '--ip'));
       if (values.since !== undefined) {
-        const back = parseDuration(values.since);
+        const back = durationSeconds(values.since);
         const at =
           back !== undefined ? now() - back * 1000 : Date.parse(values.since);
         if (Number.isNaN(at))

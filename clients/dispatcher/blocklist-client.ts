@@ -6,6 +6,7 @@
  */
 import type { BlocklistEntry, BlocklistResponse } from '#contract/blocklist';
 import { blocklistResponseSchema } from '#contract/blocklist';
+import { parseWith } from '#contract/validation';
 import type { CachedList } from './cached-list.js';
 import { activeBanOf, buildCachedList, countActive } from './cached-list.js';
 import type { BlocklistClientOptions, ResolvedOptions } from './options.js';
@@ -333,18 +334,19 @@ export function createBlocklistClient(
           failure: failure(kind, `HTTP ${response.status}`, response.status),
         };
       }
-      const parsed = blocklistResponseSchema.safeParse(
+      const parsed = parseWith(
+        blocklistResponseSchema,
         JSON.parse(await response.text()),
       );
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const where = issue?.path.map(String).join('.') || '(body)';
+      if (!parsed.ok) {
+        const issue = parsed.issues[0];
+        const where = issue?.path ?? '(body)';
         return {
           ok: false,
           failure: failure('invalid', `${where}: ${issue?.message}`, 200),
         };
       }
-      const built = buildCachedList(parsed.data);
+      const built = buildCachedList(parsed.value);
       if (!built.ok)
         return { ok: false, failure: failure('invalid', built.message, 200) };
       list = built.list;

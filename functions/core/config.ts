@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import type { Cidr } from '#contract/ip';
 import { parseCidr } from '#contract/ip';
-import { ConfigError } from '#contract/validation';
+import { ConfigError, parseWith } from '#contract/validation';
 
 /**
  * Every knob of the status center: its environment variable, default, and why.
@@ -346,11 +346,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       env[knob.env] === undefined || env[knob.env] === ''
         ? knob.fallback
         : env[knob.env];
-    const result = knob.schema.safeParse(raw);
-    if (result.success) values[key] = result.data;
+    const result = parseWith(knob.schema, raw);
+    if (result.ok) values[key] = result.value;
     else
       problems.push(
-        `${knob.env}=${JSON.stringify(raw)} ${result.error.issues.map((i) => i.message).join('; ')}`,
+        `${knob.env}=${JSON.stringify(raw)} ${result.issues.map((i) => i.message).join('; ')}`,
       );
   }
   const config = values as Config;

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatDuration,
-  parseDuration,
-} from '../../../../clients/cli/duration.js';
+import { formatDuration } from '../../../../clients/cli/duration.js';
 import {
   banTargets,
   MAX_CIDR_ADDRESSES,
 } from '../../../../clients/cli/targets.js';
+import { parseDurationMs } from '../../../../clients/settings.js';
 
 describe('relaywatch durations', () => {
   it.each([
@@ -17,13 +15,13 @@ describe('relaywatch durations', () => {
     ['1h30m', 5_400],
     ['2D', 172_800],
   ])('reads %s as %d seconds', (text, seconds) => {
-    expect(parseDuration(text)).toBe(seconds);
+    expect(parseDurationMs(text, { wholeUnits: true })).toBe(seconds * 1000);
   });
 
-  it.each(['90', '', 'h', '1.5h', '-5m', '1 h', '1w', '1h 30m'])(
+  it.each(['90', '', 'h', '1.5h', '-5m', '1 h', '1w', '1h 30m', '500ms'])(
     'refuses %j: a duration needs whole numbers with units',
     (text) => {
-      expect(parseDuration(text)).toBeUndefined();
+      expect(parseDurationMs(text, { wholeUnits: true })).toBeUndefined();
     },
   );
 
