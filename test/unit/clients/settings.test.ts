@@ -9,6 +9,7 @@ import {
   STATUS_URL,
   settingName,
   settingsMarkdown,
+  UsageError,
   withRenamedEnv,
 } from '../../../clients/settings.js';
 import { runCli } from '../../helpers/dispatcher-cli.js';
@@ -193,6 +194,83 @@ describe('a settings table', () => {
       '| `--quiet` |  |  | say less |',
       '',
     ]);
+  });
+
+  it('reads an old name that took milliseconds in milliseconds, saying so in its warning and README row', () => {
+    const TIMED = {
+      wait: {
+        flag: 'wait',
+        env: 'X_WAIT',
+        value: '<duration>',
+        fallback: '5s',
+        help: 'how long to wait',
+        formerly: { flag: 'wait-ms', env: 'X_WAIT_MS', unit: 'ms' },
+      },
+    } as const satisfies SettingsTable;
+    const fromOldFlag = readSettings(TIMED, {
+      argv: ['--wait-ms', '1500'],
+      env: {},
+    });
+    const fromOldEnv = readSettings(TIMED, {
+      argv: [],
+      env: { X_WAIT_MS: '250' },
+    });
+    const fromNew = readSettings(TIMED, {
+      argv: [],
+      env: { X_WAIT: '1500' },
+    });
+
+    expect(fromOldFlag.durationMs('wait')).toBe(1_500);
+    expect(fromOldFlag.given('wait')).toEqual({
+      name: '--wait-ms',
+      former: true,
+      unit: 'ms',
+    });
+    expect(fromOldFlag.warnings).toEqual([
+      '--wait-ms is deprecated; use --wait instead, which takes a duration such as 500ms or 10s (a plain number there is seconds, not milliseconds)',
+    ]);
+    expect(fromOldEnv.durationMs('wait')).toBe(250);
+    expect(fromOldEnv.warnings).toEqual([
+      expect.stringMatching(
+        /^X_WAIT_MS is deprecated; set X_WAIT instead, .*not milliseconds\)$/,
+      ),
+    ]);
+    expect(fromNew.durationMs('wait')).toBe(1_500_000);
+    expect(fromNew.given('wait')).toEqual({ name: 'X_WAIT', former: false });
+    expect(settingsMarkdown(Object.values(TIMED))).toContain(
+      '(formerly `--wait-ms`, `X_WAIT_MS`, in milliseconds, still read with a warning)',
+    );
+  });
+
+  it('refuses a duration it cannot read, naming the name it came under', () => {
+    const TIMED = {
+      wait: {
+        flag: 'wait',
+        env: 'X_WAIT',
+        fallback: '5s',
+        help: 'how long to wait',
+        formerly: { env: 'X_WAIT_MS', unit: 'ms' },
+      },
+    } as const satisfies SettingsTable;
+    const read = (argv: string[], env: Record<string, string>) => () =>
+      readSettings(TIMED, { argv, env }).durationMs('wait');
+
+    expect(read(['--wait', 'soon'], {})).toThrow(
+      '--wait must be a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds) (got "soon")',
+    );
+    expect(read([], { X_WAIT: '2x' })).toThrow('X_WAIT must be a duration');
+    expect(read([], { X_WAIT_MS: '2s' })).toThrow(
+      'X_WAIT_MS must be a number of milliseconds (got "2s")',
+    );
+    expect(read([], { X_WAIT_MS: '2s' })).toThrow(UsageError);
+  });
+
+  it('says nothing of where a default came from', () => {
+    const read = readSettings(TABLE, { argv: [], env: {} });
+
+    expect(read.given('wait')).toBeUndefined();
+    expect(read.durationMs('wait')).toBe(5_000);
+    expect(read.durationMs('url')).toBeUndefined();
   });
 
   it('names a setting by its variable and flag', () => {
