@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../../clients/dispatcher/cli.js';
-import { rewriteDurationFlags } from '../../../clients/dispatcher/duration-flags.js';
+import { FLAGS } from '../../../clients/dispatcher/flags.js';
 import type { SettingsTable } from '../../../clients/settings.js';
 import {
   columnHelp,
@@ -58,9 +58,19 @@ describe('renamed environment variables', () => {
 });
 
 describe("the dispatcher's duration flags", () => {
-  it('rewrites the new flags, in both spellings, to milliseconds', () => {
+  const durations = (argv: string[]) => {
+    const read = readSettings(FLAGS, { argv, env: {} });
+    return {
+      ms: (['timeout', 'postTimeout', 'maxStale', 'totalTimeout'] as const).map(
+        (key) => read.durationMs(key),
+      ),
+      warnings: read.warnings,
+    };
+  };
+
+  it('reads the new flags, in both spellings, in milliseconds', () => {
     expect(
-      rewriteDurationFlags([
+      durations([
         '--timeout',
         '5s',
         '--post-timeout=500ms',
@@ -71,29 +81,16 @@ describe("the dispatcher's duration flags", () => {
         '--id',
         'x',
       ]),
-    ).toEqual({
-      ok: true,
-      argv: [
-        '--timeout-ms',
-        '5000',
-        '--post-timeout-ms',
-        '500',
-        '--max-stale-ms',
-        '600000',
-        '--total-timeout-ms',
-        '90000',
-        '--id',
-        'x',
-      ],
-      warnings: [],
-    });
+    ).toEqual({ ms: [5_000, 500, 600_000, 90_000], warnings: [] });
+  });
+
+  it('reads the defaults in milliseconds', () => {
+    expect(durations([]).ms).toEqual([5_000, 15_000, 600_000, 60_000]);
   });
 
   it('keeps the old millisecond flags, with a warning naming the new flag', () => {
-    const result = rewriteDurationFlags(['--post-timeout-ms', '2000']);
-    expect(result).toEqual({
-      ok: true,
-      argv: ['--post-timeout-ms', '2000'],
+    expect(durations(['--post-timeout-ms', '2000'])).toEqual({
+      ms: [5_000, 2_000, 600_000, 60_000],
       warnings: [
         expect.stringContaining(
           '--post-timeout-ms is deprecated; use --post-timeout',
@@ -102,11 +99,32 @@ describe("the dispatcher's duration flags", () => {
     });
   });
 
-  it('refuses a duration it cannot read, naming the flag, with exit 2 from the CLI', async () => {
-    expect(rewriteDurationFlags(['--timeout', 'soon'])).toEqual({
-      ok: false,
-      message: expect.stringContaining('--timeout must be a duration'),
+  it('says where each value came from, old names included', () => {
+    const read = readSettings(FLAGS, {
+      argv: ['--post-timeout-ms', '1500', '--timeout', '2s'],
+      env: { RELAYWATCH_URL: 'http://x' },
     });
+
+    expect(read.given('postTimeout')).toEqual({
+      name: '--post-timeout-ms',
+      former: true,
+      unit: 'ms',
+    });
+    expect(read.given('timeout')).toEqual({ name: '--timeout', former: false });
+    expect(read.given('url')).toEqual({
+      name: 'RELAYWATCH_URL',
+      former: false,
+    });
+    expect(read.given('totalTimeout')).toBeUndefined();
+  });
+
+  it('refuses a duration it cannot read, naming the flag, with exit 2 from the CLI', async () => {
+    expect(() => durations(['--timeout', 'soon'])).toThrow(
+      '--timeout must be a duration',
+    );
+    expect(() => durations(['--timeout-ms', '5s'])).toThrow(
+      '--timeout-ms must be a number of milliseconds (got "5s")',
+    );
     const run = await runCli(['--timeout', 'soon']);
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toContain('--timeout must be a duration');
