@@ -154,6 +154,7 @@ function helpOf(setting: Setting, lines = true): string {
   return lines ? text : text.replace(/\s*\n\s*/g, ' ');
 }
 
+/** A rename of one of a setting's names, with the unit its old names took. */
 function renameOf(old: string, now: string, setting: Setting): Rename {
   const unit = setting.formerly?.unit;
   return { old, now, ...(unit === undefined ? {} : { unit }) };
