@@ -71,8 +71,19 @@ export function parsePort(text: string): number | undefined {
   return port <= 65_535 ? port : undefined;
 }
 
-/** An old name of a setting and the name that replaced it. */
-export type Rename = { old: string; now: string };
+/**
+ * An old name of a setting and the name that replaced it; `unit` when a plain
+ * number under the old name counted that unit where the new one takes a
+ * duration.
+ */
+export type Rename = { old: string; now: string; unit?: 'ms' };
+
+/** What a rename's warning adds when the old name's plain numbers counted another unit. */
+function unitChange(rename: Rename): string {
+  return rename.unit === 'ms'
+    ? ', which takes a duration such as 500ms or 10s (a plain number there is seconds, not milliseconds)'
+    : '';
+}
 
 /**
  * The status center's base URL: one setting under one name in every program
@@ -95,11 +106,12 @@ export function withRenamedEnv(
 ): { env: Record<string, string | undefined>; warnings: string[] } {
   const result: Record<string, string | undefined> = { ...env };
   const warnings: string[] = [];
-  for (const { old, now } of renames) {
+  for (const rename of renames) {
+    const { old, now } = rename;
     if (env[old] === undefined) continue;
     warnings.push(
       env[now] === undefined
-        ? `${old} is deprecated; set ${now} instead`
+        ? `${old} is deprecated; set ${now} instead${unitChange(rename)}`
         : `${old} is deprecated and ignored: ${now} is set`,
     );
     result[now] ??= env[old];
@@ -135,7 +147,15 @@ export type Setting = {
   /** Never echoed back in an error message. */
   secret?: true;
   /** The names it had before: still read, with a warning naming the new one. */
-  formerly?: { env?: string; flag?: string };
+  formerly?: {
+    env?: string;
+    flag?: string;
+    /**
+     * The old names took a plain number of this unit where the setting now
+     * takes a duration: their value is read in it (durationMs).
+     */
+    unit?: 'ms';
+  };
 };
 
 /** A program's settings by key. */
@@ -163,11 +183,17 @@ function helpOf(setting: Setting, lines = true): string {
   return lines ? text : text.replace(/\s*\n\s*/g, ' ');
 }
 
+/** A rename of one of a setting's names, with the unit its old names took. */
+function renameOf(old: string, now: string, setting: Setting): Rename {
+  const unit = setting.formerly?.unit;
+  return { old, now, ...(unit === undefined ? {} : { unit }) };
+}
+
 /** The environment variables a table renamed. */
 function envRenamesOf(table: SettingsTable): Rename[] {
   return Object.values(table).flatMap((setting) =>
     setting.formerly?.env !== undefined && setting.env !== undefined
-      ? [{ old: setting.formerly.env, now: setting.env }]
+      ? [renameOf(setting.formerly.env, setting.env, setting)]
       : [],
   );
 }
@@ -176,7 +202,7 @@ function envRenamesOf(table: SettingsTable): Rename[] {
 function flagRenamesOf(table: SettingsTable): Rename[] {
   return Object.values(table).flatMap((setting) =>
     setting.formerly?.flag !== undefined
-      ? [{ old: setting.formerly.flag, now: setting.flag }]
+      ? [renameOf(setting.formerly.flag, setting.flag, setting)]
       : [],
   );
 }
@@ -207,10 +233,29 @@ export function parseArgsOptions(
   return options;
 }
 
+/** The flag or variable a setting's text was given under, as the user wrote it. */
+export type Given = {
+  /** `--flag` or the variable; the old name when the text came under one. */
+  name: string;
+  /** The name is an old one. */
+  former: boolean;
+  /** What a plain number under that old name counts (its `formerly.unit`). */
+  unit?: 'ms';
+};
+
 /** What the command line and the environment say, before validation. */
 export type SettingTexts<T extends SettingsTable> = {
   /** The flag's text, else the variable's, else the default. */
   text(key: keyof T): string | undefined;
+  /** Where the text came from; undefined when it is the default, or none. */
+  given(key: keyof T): Given | undefined;
+  /**
+   * A duration setting in milliseconds: its text read as a duration, or, under
+   * an old name that took milliseconds, as a plain number of them, kept exact
+   * so that the caller can refuse a fraction. Undefined when there is no text;
+   * a UsageError naming the flag or variable given when the text is neither.
+   */
+  durationMs(key: keyof T): number | undefined;
   /** The flags as given (old names read under the new ones). */
   flags: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
@@ -240,20 +285,62 @@ export function readSettings<T extends SettingsTable>(
   });
   const flags = { ...parsed.values } as SettingTexts<T>['flags'];
   const warnings = [...renamed.warnings];
-  for (const { old, now } of flagRenamesOf(table)) {
+  for (const rename of flagRenamesOf(table)) {
+    const { old, now } = rename;
     if (flags[old] === undefined) continue;
-    warnings.push(`--${old} is deprecated; use --${now} instead`);
+    warnings.push(
+      `--${old} is deprecated; use --${now} instead${unitChange(rename)}`,
+    );
     flags[now] ??= flags[old];
     delete flags[old];
   }
+  const settingOf = (key: keyof T) => table[key as string] as Setting;
+  const text = (key: keyof T): string | undefined => {
+    const setting = settingOf(key);
+    const value =
+      flags[setting.flag] ??
+      (setting.env === undefined ? undefined : renamed.env[setting.env]) ??
+      setting.fallback;
+    return typeof value === 'string' ? value : undefined;
+  };
+  const given = (key: keyof T): Given | undefined => {
+    const { flag, env, formerly } = settingOf(key);
+    const old = (name: string): Given => ({
+      name,
+      former: true,
+      ...(formerly?.unit === undefined ? {} : { unit: formerly.unit }),
+    });
+    if (parsed.values[flag] !== undefined)
+      return { name: `--${flag}`, former: false };
+    if (
+      formerly?.flag !== undefined &&
+      parsed.values[formerly.flag] !== undefined
+    )
+      return old(`--${formerly.flag}`);
+    if (env === undefined) return undefined;
+    if (input.env[env] !== undefined) return { name: env, former: false };
+    if (formerly?.env !== undefined && input.env[formerly.env] !== undefined)
+      return old(formerly.env);
+    return undefined;
+  };
   return {
-    text(key) {
-      const setting = table[key as string] as Setting;
-      const value =
-        flags[setting.flag] ??
-        (setting.env === undefined ? undefined : renamed.env[setting.env]) ??
-        setting.fallback;
-      return typeof value === 'string' ? value : undefined;
+    text,
+    given,
+    durationMs(key) {
+      const value = text(key);
+      if (value === undefined) return undefined;
+      const setting = settingOf(key);
+      const from = given(key);
+      const got = setting.secret ? '' : ` (got "${value}")`;
+      const name = from?.name ?? settingName(setting);
+      if (from?.unit === 'ms') {
+        const ms = Number(value);
+        if (value.trim() !== '' && Number.isFinite(ms)) return ms;
+        throw new UsageError(`${name} must be a number of milliseconds${got}`);
+      }
+      const ms = parseDurationMs(value);
+      if (ms !== undefined) return ms;
+      throw new UsageError(`${name} must be ${DURATION_FORMS}${got}`);
     },
     flags,
     positionals: parsed.positionals,
@@ -325,9 +412,12 @@ function formerNote(setting: Setting): string[] {
   ]
     .flat()
     .filter((name) => !setting.help.includes(name));
+  const unit = setting.formerly?.unit === 'ms' ? ', in milliseconds' : '';
   return names.length === 0
     ? []
-    : [`(formerly ${names.map(code).join(', ')}, still read with a warning)`];
+    : [
+        `(formerly ${names.map(code).join(', ')}${unit}, still read with a warning)`,
+      ];
 }
 
 /**

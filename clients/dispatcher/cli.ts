@@ -6,20 +6,18 @@
  * fetch, clock and output.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { createLogger } from '#contract/log';
 import packageJson from '../../package.json' with { type: 'json' };
-import type { Setting } from '../settings.js';
-import { parseArgsOptions, parseDurationMs, UsageError } from '../settings.js';
+import type { Setting, SettingTexts } from '../settings.js';
+import { readSettings, UsageError } from '../settings.js';
 import type { Agent } from './agents.js';
 import { parseAgentSpec, parseAgentsFile } from './agents.js';
 import type { BlocklistClientState, Decision } from './blocklist-client.js';
 import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
 import { dispatch as dispatchJob } from './dispatch.js';
-import { rewriteDurationFlags } from './duration-flags.js';
 import type { FlagKey } from './flags.js';
-import { FLAGS, flagName, flagSections } from './flags.js';
+import { FLAGS, flagName, flagSections, millisecondFlags } from './flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import {
   BLOCKLIST_CLIENT_DEFAULTS,
@@ -72,9 +70,9 @@ status center outage never stops dispatching.
 
 ${flagSections()}
 
-Durations take units (500ms, 10s, 2m, 1h); a plain number is seconds, as in the agent and the CLI. The
-old flags --timeout-ms, --max-stale-ms, --post-timeout-ms and --total-timeout-ms (milliseconds) still
-work, with a warning.
+Durations take units (500ms, 10s, 2m, 1h); a plain number is seconds, as in the agent and the CLI.
+The old flags in milliseconds still work, with a warning:
+  ${millisecondFlags().join(', ')}
 
 Flags win over environment variables. Prefer the environment for tokens: command lines are visible to
 other users of the machine.
@@ -119,21 +117,25 @@ type Settings = {
   agentToken: string | undefined;
   agents: Agent[];
   job: { id: string; source: string; target: string };
-  timeoutMs: number | undefined;
-  maxStaleMs: number | undefined;
-  minHealthyShare: number | undefined;
+  timeoutMs: number;
+  maxStaleMs: number;
+  minHealthyShare: number;
   postTimeoutMs: number;
   totalTimeoutMs: number;
   maxAttempts: number;
   cacheFile: string | undefined;
   dryRun: boolean;
+  /** How an error message names a flag: as the user gave it. */
+  nameOf: (key: FlagKey) => string;
 };
 
-/** Which flag (or variable) the user sets for each library option, for error messages. */
-const FLAG_OF_OPTION: Record<string, string> = Object.fromEntries(
+type Read = SettingTexts<typeof FLAGS>;
+
+/** The flag each library option comes from, so its errors name that flag. */
+const FLAG_OF_OPTION: Record<string, FlagKey> = Object.fromEntries(
   (Object.keys(FLAGS) as FlagKey[]).flatMap((key) => {
     const flag: Setting & { option?: string } = FLAGS[key];
-    return flag.option === undefined ? [] : [[flag.option, flagName(key)]];
+    return flag.option === undefined ? [] : [[flag.option, key]];
   }),
 );
 
@@ -154,15 +156,8 @@ function required(value: string | undefined, what: string): string {
   return value;
 }
 
-/** A whole number flag from 1 to `max`, or its default. */
-function wholeFlag(
-  flag: string,
-  text: string | undefined,
-  fallback: number,
-  what: string,
-  max: number,
-): number {
-  const value = numberFlag(flag, text) ?? fallback;
+/** A whole number from 1 to `max`. */
+function whole(flag: string, value: number, what: string, max: number) {
   if (!Number.isInteger(value) || value <= 0 || value > max) {
     throw new UsageError(
       `${flag} must be a whole number of ${what} above 0 and at most ${max} (got ${value})`,
@@ -171,52 +166,51 @@ function wholeFlag(
   return value;
 }
 
-async function parseSettings(
-  argv: readonly string[],
-  env: DispatchIo['env'],
-): Promise<Settings | 'help' | 'version'> {
-  let values: FlagValues;
-  try {
-    values = parse(argv);
-  } catch (error) {
+/**
+ * What the CLI reads from its flags and variables, checked. The library
+ * options (URL, reader token, blocklist timeout, staleness, panic share) are
+ * checked by createBlocklistClient, whose errors name the flag (dispatch).
+ */
+async function parseSettings(read: Read): Promise<Settings> {
+  /** The old flag when the value came under one, else the flag and its variable. */
+  const nameOf = (key: FlagKey): string => {
+    const given = read.given(key);
+    return given?.former ? given.name : flagName(key);
+  };
+  /**
+   * A duration flag in milliseconds, one setTimeout can wait. An old flag's
+   * plain number is checked where it is used, in milliseconds as before: below
+   * for the agent timeouts, by createBlocklistClient for the others.
+   */
+  const timerMs = (key: FlagKey): number => {
+    const ms = read.durationMs(key) ?? Number.NaN;
+    if (read.given(key)?.unit === 'ms' || (ms > 0 && ms <= MAX_TIMER_MS))
+      return ms;
     throw new UsageError(
-      error instanceof Error ? error.message : String(error),
+      `${nameOf(key)} must be a duration above 0 and at most ${MAX_TIMER_MS}ms (about 24.8d) (got "${read.text(key)}")`,
     );
-  }
-  /** A flag's text; a duration's arrives in milliseconds under its old flag. */
-  const given = (key: FlagKey): string | undefined => {
-    const flag: Setting = FLAGS[key];
-    const value = values[flag.formerly?.flag ?? flag.flag];
-    return typeof value === 'string' ? value : undefined;
   };
-  /** The flag, else its variable. */
-  const orEnv = (key: FlagKey): string | undefined => {
-    const flag: Setting = FLAGS[key];
-    return given(key) ?? (flag.env === undefined ? undefined : env[flag.env]);
-  };
-  /** A flag the CLI itself defaults (the library options default in the library). */
-  const fallback = (key: FlagKey): number => {
-    const flag: Setting & { duration?: true } = FLAGS[key];
-    const text = flag.fallback ?? '';
-    return (flag.duration ? parseDurationMs(text) : Number(text)) ?? Number.NaN;
-  };
-  if (values[FLAGS.help.flag]) return 'help';
-  if (values[FLAGS.version.flag]) return 'version';
+  const agentTimerMs = (key: FlagKey): number =>
+    whole(nameOf(key), timerMs(key), 'milliseconds', MAX_TIMER_MS);
+  const timeoutMs = timerMs('timeout');
+  const maxStaleMs = timerMs('maxStale');
+  const postTimeoutMs = agentTimerMs('postTimeout');
+  const totalTimeoutMs = agentTimerMs('totalTimeout');
   const agents: Agent[] = [];
-  const specs = values[FLAGS.agent.flag];
-  for (const spec of Array.isArray(specs) ? specs.map(String) : []) {
+  const specs = read.flags[FLAGS.agent.flag];
+  for (const spec of Array.isArray(specs) ? specs : []) {
     const parsed = parseAgentSpec(spec);
     if (!parsed.ok) throw new UsageError(parsed.message);
     agents.push(parsed.agent);
   }
-  const agentsFile = given('agentsFile');
+  const agentsFile = read.text('agentsFile');
   if (agentsFile !== undefined) {
     let text: string;
     try {
       text = await readFile(agentsFile, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `--agents-file ${agentsFile}: cannot read it (${(error as Error).message})`,
+        `${nameOf('agentsFile')} ${agentsFile}: cannot read it (${(error as Error).message})`,
       );
     }
     const parsed = parseAgentsFile(text, agentsFile);
@@ -227,62 +221,37 @@ async function parseSettings(
     throw new UsageError(
       'at least one --agent <url>=<ip> or --agents-file is required',
     );
-  const dryRun = values[FLAGS.dryRun.flag] === true;
-  const agentToken = orEnv('agentToken');
-  if (!dryRun) required(agentToken, flagName('agentToken'));
-  const ms = (key: FlagKey) =>
-    wholeFlag(
-      flagName(key),
-      given(key),
-      fallback(key),
-      'milliseconds',
-      MAX_TIMER_MS,
-    );
-  const postTimeoutMs = ms('postTimeout');
-  const totalTimeoutMs = ms('totalTimeout');
-  const maxAttempts = wholeFlag(
-    flagName('maxAttempts'),
-    given('maxAttempts'),
-    fallback('maxAttempts'),
+  const dryRun = read.flags[FLAGS.dryRun.flag] === true;
+  const agentToken = read.text('agentToken');
+  if (!dryRun) required(agentToken, nameOf('agentToken'));
+  const maxAttempts = whole(
+    nameOf('maxAttempts'),
+    numberFlag(nameOf('maxAttempts'), read.text('maxAttempts')) ?? Number.NaN,
     'agents',
     10_000,
   );
   return {
-    url: required(orEnv('url'), flagName('url')),
-    readerToken: required(orEnv('readerToken'), flagName('readerToken')),
+    url: required(read.text('url'), nameOf('url')),
+    readerToken: required(read.text('readerToken'), nameOf('readerToken')),
     agentToken,
     agents,
     job: {
-      id: required(given('id'), flagName('id')),
-      source: required(given('source'), flagName('source')),
-      target: required(given('target'), flagName('target')),
+      id: required(read.text('id'), nameOf('id')),
+      source: required(read.text('source'), nameOf('source')),
+      target: required(read.text('target'), nameOf('target')),
     },
-    timeoutMs: numberFlag(flagName('timeout'), given('timeout')),
-    maxStaleMs: numberFlag(flagName('maxStale'), given('maxStale')),
-    minHealthyShare: numberFlag(
-      flagName('minHealthyShare'),
-      given('minHealthyShare'),
-    ),
+    timeoutMs,
+    maxStaleMs,
+    minHealthyShare:
+      numberFlag(nameOf('minHealthyShare'), read.text('minHealthyShare')) ??
+      Number.NaN,
     postTimeoutMs,
     totalTimeoutMs,
     maxAttempts,
-    cacheFile: given('cacheFile'),
+    cacheFile: read.text('cacheFile'),
     dryRun,
+    nameOf,
   };
-}
-
-type FlagValues = Record<
-  string,
-  string | boolean | (string | boolean)[] | undefined
->;
-
-function parse(argv: readonly string[]): FlagValues {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: parseArgsOptions(FLAGS),
-  }).values;
 }
 
 function jsonLineLogger(
@@ -366,7 +335,7 @@ function describeState(state: BlocklistClientState) {
 
 function why(
   decision: Decision<Agent>,
-  minHealthyShare: number | undefined,
+  minHealthyShare: number,
   status: string,
 ) {
   const total = decision.healthy.length + decision.blocked.length;
@@ -400,8 +369,7 @@ function why(
       manual: ban.manual,
     })),
     panic: decision.panic,
-    minHealthyShare:
-      minHealthyShare ?? BLOCKLIST_CLIENT_DEFAULTS.minHealthyShare,
+    minHealthyShare,
   };
 }
 
@@ -414,8 +382,6 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
     settings.cacheFile === undefined
       ? undefined
       : await readCache(settings.cacheFile, log);
-  const maxStaleMs =
-    settings.maxStaleMs ?? BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs;
   let client: ReturnType<typeof createBlocklistClient>;
   try {
     client = createBlocklistClient({
@@ -424,17 +390,14 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
       // One-shot: refreshMs only sets when a cached list stops counting as fresh.
       refreshMs: Math.max(
         1,
-        Math.min(BLOCKLIST_CLIENT_DEFAULTS.refreshMs, Math.trunc(maxStaleMs)),
+        Math.min(
+          BLOCKLIST_CLIENT_DEFAULTS.refreshMs,
+          Math.trunc(settings.maxStaleMs),
+        ),
       ),
-      ...(settings.maxStaleMs === undefined
-        ? {}
-        : { maxStaleMs: settings.maxStaleMs }),
-      ...(settings.timeoutMs === undefined
-        ? {}
-        : { timeoutMs: settings.timeoutMs }),
-      ...(settings.minHealthyShare === undefined
-        ? {}
-        : { minHealthyShare: settings.minHealthyShare }),
+      maxStaleMs: settings.maxStaleMs,
+      timeoutMs: settings.timeoutMs,
+      minHealthyShare: settings.minHealthyShare,
       ...(snapshot === undefined ? {} : { snapshot }),
       ...(io.now === undefined ? {} : { now: io.now }),
       ...(io.random === undefined ? {} : { random: io.random }),
@@ -443,7 +406,8 @@ async function dispatch(settings: Settings, io: DispatchIo): Promise<number> {
     });
   } catch (error) {
     if (error instanceof BlocklistClientOptionsError) {
-      const flag = FLAG_OF_OPTION[error.option] ?? error.option;
+      const key = FLAG_OF_OPTION[error.option];
+      const flag = key === undefined ? error.option : settings.nameOf(key);
       throw new UsageError(
         `${flag}: ${error.message.replace(/^createBlocklistClient: \S+ /, '')}`,
       );
@@ -585,20 +549,25 @@ function describeError(error: unknown): string {
 /** Runs the CLI and returns its exit code; never throws. */
 export async function runDispatch(io: DispatchIo): Promise<number> {
   try {
-    const rewritten = rewriteDurationFlags(io.argv);
-    if (!rewritten.ok) throw new UsageError(rewritten.message);
-    for (const warning of rewritten.warnings)
+    let read: Read;
+    try {
+      read = readSettings(FLAGS, { argv: io.argv, env: io.env });
+    } catch (error) {
+      throw new UsageError(
+        error instanceof Error ? error.message : String(error),
+      );
+    }
+    for (const warning of read.warnings)
       jsonLineLogger(io.stderr, 'relaywatch-dispatch').warn(warning);
-    const settings = await parseSettings(rewritten.argv, io.env);
-    if (settings === 'help') {
+    if (read.flags[FLAGS.help.flag]) {
       io.stdout(HELP);
       return EXIT.dispatched;
     }
-    if (settings === 'version') {
+    if (read.flags[FLAGS.version.flag]) {
       io.stdout(`relaywatch-dispatch ${VERSION}\n`);
       return EXIT.dispatched;
     }
-    return await dispatch(settings, io);
+    return await dispatch(await parseSettings(read), io);
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(

@@ -1,8 +1,8 @@
 /**
  * Every flag of relaywatch-dispatch, named once: its variable, its value, its
- * default, its old name and its help line. The flag parsing, the help text's
- * option sections, the old millisecond flags and the README table are derived
- * from this table.
+ * default, its old name and its help line. The flag parsing (readSettings),
+ * the help text's option sections, its list of old millisecond flags and the
+ * README table are derived from this table.
  */
 import type { Setting } from '../settings.js';
 import { columnHelp, STATUS_URL } from '../settings.js';
@@ -14,8 +14,6 @@ type DispatchFlag = Setting & {
   section: keyof typeof SECTIONS;
   /** The createBlocklistClient option it sets (its errors name the flag). */
   option?: string;
-  /** Takes a duration: given to the rest of the CLI in milliseconds under its old flag. */
-  duration?: true;
 };
 
 /** The help text's option sections, in order. */
@@ -82,8 +80,7 @@ export const FLAGS = {
     section: 'statusCenter',
     flag: 'timeout',
     value: '<duration>',
-    duration: true,
-    formerly: { flag: 'timeout-ms' },
+    formerly: { flag: 'timeout-ms', unit: 'ms' },
     fallback: seconds(BLOCKLIST_CLIENT_DEFAULTS.timeoutMs),
     option: 'timeoutMs',
     help: 'limit on the blocklist request (default {default})',
@@ -98,8 +95,7 @@ export const FLAGS = {
     section: 'statusCenter',
     flag: 'max-stale',
     value: '<duration>',
-    duration: true,
-    formerly: { flag: 'max-stale-ms' },
+    formerly: { flag: 'max-stale-ms', unit: 'ms' },
     fallback: seconds(BLOCKLIST_CLIENT_DEFAULTS.maxStaleMs),
     option: 'maxStaleMs',
     help: 'how old a cached list may be and still block (default {default})',
@@ -124,8 +120,7 @@ export const FLAGS = {
     section: 'agent',
     flag: 'post-timeout',
     value: '<duration>',
-    duration: true,
-    formerly: { flag: 'post-timeout-ms' },
+    formerly: { flag: 'post-timeout-ms', unit: 'ms' },
     fallback: seconds(DISPATCH_DEFAULTS.attemptTimeoutMs),
     help: "limit on each agent's answer (default {default}, a little above the\nagent's confirm timeout)",
   },
@@ -133,8 +128,7 @@ export const FLAGS = {
     section: 'agent',
     flag: 'total-timeout',
     value: '<duration>',
-    duration: true,
-    formerly: { flag: 'total-timeout-ms' },
+    formerly: { flag: 'total-timeout-ms', unit: 'ms' },
     fallback: seconds(DISPATCH_DEFAULTS.totalTimeoutMs),
     help: 'limit on all attempts together (default {default}); a cancelling\nDELETE after a timeout may add up to 2s',
   },
@@ -169,14 +163,24 @@ export const FLAGS = {
 export type FlagKey = keyof typeof FLAGS;
 
 /**
- * How messages name a flag: the name its value arrives under (the old
- * millisecond flag of a duration), and its variable.
+ * How messages name a flag whose value was not given under an old name: the
+ * flag, and its variable.
  * @example flagName('url') // '--url (or RELAYWATCH_URL)'
  */
 export function flagName(key: FlagKey): string {
   const flag: DispatchFlag = FLAGS[key];
-  const name = `--${flag.formerly?.flag ?? flag.flag}`;
+  const name = `--${flag.flag}`;
   return flag.env === undefined ? name : `${name} (or ${flag.env})`;
+}
+
+/** The old flags that took milliseconds, for the help text. */
+export function millisecondFlags(): string[] {
+  const flags: DispatchFlag[] = Object.values(FLAGS);
+  return flags.flatMap(({ formerly }) =>
+    formerly?.unit === 'ms' && formerly.flag !== undefined
+      ? [`--${formerly.flag}`]
+      : [],
+  );
 }
 
 /** The help text's option sections, each with its flags' lines. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../../clients/dispatcher/cli.js';
-import { rewriteDurationFlags } from '../../../clients/dispatcher/duration-flags.js';
+import { FLAGS } from '../../../clients/dispatcher/flags.js';
 import type { SettingsTable } from '../../../clients/settings.js';
 import {
   columnHelp,
@@ -88,9 +88,19 @@ describe('renamed environment variables', () => {
 });
 
 describe("the dispatcher's duration flags", () => {
-  it('rewrites the new flags, in both spellings, to milliseconds', () => {
+  const durations = (argv: string[]) => {
+    const read = readSettings(FLAGS, { argv, env: {} });
+    return {
+      ms: (['timeout', 'postTimeout', 'maxStale', 'totalTimeout'] as const).map(
+        (key) => read.durationMs(key),
+      ),
+      warnings: read.warnings,
+    };
+  };
+
+  it('reads the new flags, in both spellings, in milliseconds', () => {
     expect(
-      rewriteDurationFlags([
+      durations([
         '--timeout',
         '5s',
         '--post-timeout=500ms',
@@ -101,29 +111,16 @@ describe("the dispatcher's duration flags", () => {
         '--id',
         'x',
       ]),
-    ).toEqual({
-      ok: true,
-      argv: [
-        '--timeout-ms',
-        '5000',
-        '--post-timeout-ms',
-        '500',
-        '--max-stale-ms',
-        '600000',
-        '--total-timeout-ms',
-        '90000',
-        '--id',
-        'x',
-      ],
-      warnings: [],
-    });
+    ).toEqual({ ms: [5_000, 500, 600_000, 90_000], warnings: [] });
+  });
+
+  it('reads the defaults in milliseconds', () => {
+    expect(durations([]).ms).toEqual([5_000, 15_000, 600_000, 60_000]);
   });
 
   it('keeps the old millisecond flags, with a warning naming the new flag', () => {
-    const result = rewriteDurationFlags(['--post-timeout-ms', '2000']);
-    expect(result).toEqual({
-      ok: true,
-      argv: ['--post-timeout-ms', '2000'],
+    expect(durations(['--post-timeout-ms', '2000'])).toEqual({
+      ms: [5_000, 2_000, 600_000, 60_000],
       warnings: [
         expect.stringContaining(
           '--post-timeout-ms is deprecated; use --post-timeout',
@@ -132,11 +129,32 @@ describe("the dispatcher's duration flags", () => {
     });
   });
 
-  it('refuses a duration it cannot read, naming the flag, with exit 2 from the CLI', async () => {
-    expect(rewriteDurationFlags(['--timeout', 'soon'])).toEqual({
-      ok: false,
-      message: expect.stringContaining('--timeout must be a duration'),
+  it('says where each value came from, old names included', () => {
+    const read = readSettings(FLAGS, {
+      argv: ['--post-timeout-ms', '1500', '--timeout', '2s'],
+      env: { RELAYWATCH_URL: 'http://x' },
     });
+
+    expect(read.given('postTimeout')).toEqual({
+      name: '--post-timeout-ms',
+      former: true,
+      unit: 'ms',
+    });
+    expect(read.given('timeout')).toEqual({ name: '--timeout', former: false });
+    expect(read.given('url')).toEqual({
+      name: 'RELAYWATCH_URL',
+      former: false,
+    });
+    expect(read.given('totalTimeout')).toBeUndefined();
+  });
+
+  it('refuses a duration it cannot read, naming the flag, with exit 2 from the CLI', async () => {
+    expect(() => durations(['--timeout', 'soon'])).toThrow(
+      '--timeout must be a duration',
+    );
+    expect(() => durations(['--timeout-ms', '5s'])).toThrow(
+      '--timeout-ms must be a number of milliseconds (got "5s")',
+    );
     const run = await runCli(['--timeout', 'soon']);
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toContain('--timeout must be a duration');
@@ -224,6 +242,83 @@ describe('a settings table', () => {
       '| `--quiet` |  |  | say less |',
       '',
     ]);
+  });
+
+  it('reads an old name that took milliseconds in milliseconds, saying so in its warning and README row', () => {
+    const TIMED = {
+      wait: {
+        flag: 'wait',
+        env: 'X_WAIT',
+        value: '<duration>',
+        fallback: '5s',
+        help: 'how long to wait',
+        formerly: { flag: 'wait-ms', env: 'X_WAIT_MS', unit: 'ms' },
+      },
+    } as const satisfies SettingsTable;
+    const fromOldFlag = readSettings(TIMED, {
+      argv: ['--wait-ms', '1500'],
+      env: {},
+    });
+    const fromOldEnv = readSettings(TIMED, {
+      argv: [],
+      env: { X_WAIT_MS: '250' },
+    });
+    const fromNew = readSettings(TIMED, {
+      argv: [],
+      env: { X_WAIT: '1500' },
+    });
+
+    expect(fromOldFlag.durationMs('wait')).toBe(1_500);
+    expect(fromOldFlag.given('wait')).toEqual({
+      name: '--wait-ms',
+      former: true,
+      unit: 'ms',
+    });
+    expect(fromOldFlag.warnings).toEqual([
+      '--wait-ms is deprecated; use --wait instead, which takes a duration such as 500ms or 10s (a plain number there is seconds, not milliseconds)',
+    ]);
+    expect(fromOldEnv.durationMs('wait')).toBe(250);
+    expect(fromOldEnv.warnings).toEqual([
+      expect.stringMatching(
+        /^X_WAIT_MS is deprecated; set X_WAIT instead, .*not milliseconds\)$/,
+      ),
+    ]);
+    expect(fromNew.durationMs('wait')).toBe(1_500_000);
+    expect(fromNew.given('wait')).toEqual({ name: 'X_WAIT', former: false });
+    expect(settingsMarkdown(Object.values(TIMED))).toContain(
+      '(formerly `--wait-ms`, `X_WAIT_MS`, in milliseconds, still read with a warning)',
+    );
+  });
+
+  it('refuses a duration it cannot read, naming the name it came under', () => {
+    const TIMED = {
+      wait: {
+        flag: 'wait',
+        env: 'X_WAIT',
+        fallback: '5s',
+        help: 'how long to wait',
+        formerly: { env: 'X_WAIT_MS', unit: 'ms' },
+      },
+    } as const satisfies SettingsTable;
+    const read = (argv: string[], env: Record<string, string>) => () =>
+      readSettings(TIMED, { argv, env }).durationMs('wait');
+
+    expect(read(['--wait', 'soon'], {})).toThrow(
+      '--wait must be a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds) (got "soon")',
+    );
+    expect(read([], { X_WAIT: '2x' })).toThrow('X_WAIT must be a duration');
+    expect(read([], { X_WAIT_MS: '2s' })).toThrow(
+      'X_WAIT_MS must be a number of milliseconds (got "2s")',
+    );
+    expect(read([], { X_WAIT_MS: '2s' })).toThrow(UsageError);
+  });
+
+  it('says nothing of where a default came from', () => {
+    const read = readSettings(TABLE, { argv: [], env: {} });
+
+    expect(read.given('wait')).toBeUndefined();
+    expect(read.durationMs('wait')).toBe(5_000);
+    expect(read.durationMs('url')).toBeUndefined();
   });
 
   it('names a setting by its variable and flag', () => {

@@ -7,8 +7,13 @@ import {
   parseAgentsFile,
 } from '../../../../clients/dispatcher/agents.js';
 import { EXIT, HELP } from '../../../../clients/dispatcher/cli.js';
+import type {
+  BlocklistSnapshot,
+  FetchLike,
+} from '../../../../clients/dispatcher/index.js';
 import packageJson from '../../../../package.json' with { type: 'json' };
 import { runCli } from '../../../helpers/dispatcher-cli.js';
+import { ban, blocklistBody } from '../../../helpers/dispatcher-fakes.js';
 
 const JOB = [
   '--id',
@@ -224,6 +229,170 @@ describe('relaywatch-dispatch arguments', () => {
 
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toContain(`${file}[1]`);
+  });
+});
+
+describe('duration flags, old millisecond flags and variables', () => {
+  /** A status center with an empty list and agents that take every job; records each request. */
+  const recordingFetch = (
+    cached?: BlocklistSnapshot,
+  ): FetchLike & { seen: { url: string; authorization?: string }[] } => {
+    const seen: { url: string; authorization?: string }[] = [];
+    const fetch = async (url: string, init: RequestInit) => {
+      const headers = init.headers as Record<string, string>;
+      seen.push({ url, authorization: headers.authorization });
+      if (url.endsWith('/v1/blocklist')) {
+        if (cached !== undefined) throw new TypeError('fetch failed');
+        return Response.json(blocklistBody([]));
+      }
+      return Response.json({ state: 'flowing' }, { status: 201 });
+    };
+    return Object.assign(fetch, { seen });
+  };
+
+  it('names --post-timeout, not the old millisecond flag, when a duration is out of range', async () => {
+    for (const [argv, flag] of [
+      [['--post-timeout', '0s'], '--post-timeout'],
+      [['--post-timeout=0.1ms'], '--post-timeout'],
+      [['--total-timeout', '30d'], '--total-timeout'],
+      [['--timeout', '0s'], '--timeout'],
+      [['--max-stale', '0'], '--max-stale'],
+    ] as const) {
+      const run = await runCli([...JOB, ...AGENT, ...argv], {
+        env: ENV,
+        fetch: noNetwork,
+      });
+
+      expect(run.code).toBe(EXIT.usage);
+      expect(run.stderr).toContain(
+        `relaywatch-dispatch: ${flag} must be a duration above 0 and at most 2147483647ms`,
+      );
+      expect(run.stderr).not.toContain(`${flag}-ms`);
+    }
+  });
+
+  it('names --post-timeout-ms when the old flag is given a bad value', async () => {
+    for (const [value, problem] of [
+      ['0', 'must be a whole number of milliseconds above 0'],
+      ['15s', 'must be a number of milliseconds (got "15s")'],
+    ]) {
+      const run = await runCli(
+        [...JOB, ...AGENT, '--post-timeout-ms', value ?? ''],
+        { env: ENV, fetch: noNetwork },
+      );
+
+      expect(run.code).toBe(EXIT.usage);
+      expect(run.stderr).toContain(
+        `relaywatch-dispatch: --post-timeout-ms ${problem}`,
+      );
+    }
+  });
+
+  it('still takes the old millisecond flag, with a warning naming the new one', async () => {
+    const fetch = recordingFetch();
+
+    const run = await runCli([...JOB, ...AGENT, '--post-timeout-ms', '1500'], {
+      env: ENV,
+      fetch,
+    });
+
+    expect(run.code).toBe(EXIT.dispatched);
+    expect(run.output).toMatchObject({ outcome: 'dispatched' });
+    expect(run.stderr).toContain(
+      '--post-timeout-ms is deprecated; use --post-timeout instead',
+    );
+  });
+
+  it('reads an old millisecond flag in milliseconds: --max-stale-ms 1500 is --max-stale 1.5s', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dispatch-stale-'));
+    const cacheFile = join(dir, 'blocklist.json');
+    const savedAt = Date.parse('2026-09-01T12:00:00.000Z');
+    const cached: BlocklistSnapshot = {
+      fetchedAt: new Date(savedAt).toISOString(),
+      etag: null,
+      blocklist: blocklistBody([
+        ban('203.0.113.7', { until: savedAt + 3_600_000 }),
+      ]),
+    };
+    const statusAfter = async (argv: string[], ageMs: number) => {
+      await writeFile(cacheFile, JSON.stringify(cached));
+      const run = await runCli(
+        [...JOB, ...AGENT, '--cache-file', cacheFile, '--dry-run', ...argv],
+        { env: ENV, fetch: recordingFetch(cached), now: () => savedAt + ageMs },
+      );
+      return run.output?.blocklist.status;
+    };
+
+    for (const argv of [
+      ['--max-stale-ms', '1500'],
+      ['--max-stale', '1.5s'],
+      ['--max-stale', '1.5'],
+    ]) {
+      expect([
+        await statusAfter(argv, 1_000),
+        await statusAfter(argv, 2_000),
+      ]).toEqual(['stale', 'failed-open']);
+    }
+  });
+
+  it('reads the status center and the tokens from the variables, and the flags over them', async () => {
+    const fromEnv = recordingFetch();
+    const fromFlags = recordingFetch();
+
+    const envRun = await runCli([...JOB, ...AGENT], {
+      env: {
+        RELAYWATCH_URL: 'http://status.example',
+        RELAYWATCH_READER_TOKEN: 'reader-from-env',
+        RELAYWATCH_AGENT_TOKEN: 'agent-from-env',
+      },
+      fetch: fromEnv,
+    });
+    const flagRun = await runCli(
+      [
+        ...JOB,
+        ...AGENT,
+        ...['--url', 'http://flag.example'],
+        ...['--reader-token', 'reader-from-flag'],
+        ...['--agent-token', 'agent-from-flag'],
+      ],
+      { env: ENV, fetch: fromFlags },
+    );
+
+    expect([envRun.code, flagRun.code]).toEqual([
+      EXIT.dispatched,
+      EXIT.dispatched,
+    ]);
+    expect(fromEnv.seen).toEqual([
+      {
+        url: 'http://status.example/v1/blocklist',
+        authorization: 'Bearer reader-from-env',
+      },
+      {
+        url: 'http://127.0.0.1:7001/relays',
+        authorization: 'Bearer agent-from-env',
+      },
+    ]);
+    expect(fromFlags.seen).toEqual([
+      {
+        url: 'http://flag.example/v1/blocklist',
+        authorization: 'Bearer reader-from-flag',
+      },
+      {
+        url: 'http://127.0.0.1:7001/relays',
+        authorization: 'Bearer agent-from-flag',
+      },
+    ]);
+  });
+
+  it('names the variable when a bad value came from it', async () => {
+    const run = await runCli([...JOB, ...AGENT], {
+      env: { ...ENV, RELAYWATCH_URL: 'ftp://status.example' },
+      fetch: noNetwork,
+    });
+
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toContain('RELAYWATCH_URL');
+    expect(run.stderr).toContain('must be an http(s) URL');
   });
 });
 
