@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { parseWith } from '#contract/validation';
 import type { Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import { StoredItemError } from './errors.js';
@@ -27,12 +28,13 @@ export function parseItem<S extends z.ZodMiniType>(
   schema: S,
   item: Record<string, unknown>,
 ): z.output<S> {
-  const parsed = schema.safeParse(item);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
+  const parsed = parseWith(schema as z.ZodMiniType<z.output<S>>, item);
+  if (parsed.ok) return parsed.value;
+  const issue = parsed.issues[0];
   throw new StoredItemError(
     keyOf(item),
-    issue?.path.length ? issue.path.join('.') : '(item)',
+    // parseWith names a problem with the whole input '(body)'.
+    issue && issue.path !== '(body)' ? issue.path : '(item)',
     issue?.message ?? 'does not match its stored shape',
   );
 }

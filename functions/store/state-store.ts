@@ -3,6 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
+import { parseWith } from '#contract/validation';
 import type { Lease, Leases } from '../core/leases.js';
 import { bucketId } from '../core/minutes.js';
 import type { IpEvidence } from '../core/policy.js';
@@ -312,12 +313,12 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         throw new StateFormatError('aggregator state item (v1) is unreadable');
       return { v1: v1.data.state };
     }
-    const parsed = progressSchema.safeParse(result.Item);
-    if (!parsed.success)
+    const parsed = parseWith(progressSchema, result.Item);
+    if (!parsed.ok)
       throw new StateFormatError(
-        `aggregator progress item is unreadable: ${parsed.error.issues[0]?.message ?? ''}`,
+        `aggregator progress item is unreadable: ${parsed.issues[0]?.message ?? ''}`,
       );
-    return { progress: parsed.data };
+    return { progress: parsed.value };
   }
 
   /**
