@@ -460,10 +460,21 @@ export function createAggregator(options: AggregatorOptions) {
     // The first pass's rows are read while the state is (neither needs the
     // other), unless that pass must first wait for its time.
     const firstFresh = new Map<number, Promise<MinuteTally[]>>();
-    if (!(config.waitForGrace && eventTime > clock()))
+    // So is its ban list: as of the earliest minute it may close (the
+    // catch-up bound), cut to its first decision's time once the state says
+    // which minute that is.
+    const earliestClose = minuteClosesAt(
+      minuteOf(eventTime) - config.maxCatchUpMinutes,
+      { graceMs },
+    );
+    let firstBans: Promise<Ban[]> | undefined;
+    if (!(config.waitForGrace && eventTime > clock())) {
       // Awaited by the pass; a failure here must not go unhandled if the state read fails first.
       for (const minute of liveMinutesAt(eventTime))
         readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
+      firstBans = bans.listBans(earliestClose);
+      firstBans.catch(() => undefined);
+    }
 
     // The state as last recorded; its fleet view is kept as stored (never read) until a closing minute makes a new one.
     let previous: AggregatorStateUpdate | undefined;
@@ -517,9 +528,12 @@ export function createAggregator(options: AggregatorOptions) {
       }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
       const reads = newPassReads();
       // The ban list, read while the rows are, as of the pass's first decision.
-      reads.bans = bans.listBans(
-        toClose[0] === undefined ? at : minuteClosesAt(toClose[0], { graceMs }),
-      );
+      const bansAsOf =
+        toClose[0] === undefined ? at : minuteClosesAt(toClose[0], { graceMs });
+      reads.bans =
+        pass === 0 && firstBans && bansAsOf >= earliestClose
+          ? firstBans.then((list) => list.filter((ban) => ban.until > bansAsOf))
+          : bans.listBans(bansAsOf);
       reads.bans.catch(() => undefined);
 
       // Rows name an origin only where it failed; an outage that recovers must still be known by its name.

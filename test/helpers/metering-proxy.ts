@@ -15,7 +15,8 @@ export type Meter = {
   putRequests: number;
   largestItemBytes: number;
   /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
-  spans: Array<{ op: string; start: number; end: number }>;
+  /** Each call: its operation, when, and for a Query, GetItem or UpdateItem the partition it named. */
+  spans: Array<{ op: string; start: number; end: number; partition?: string }>;
   /** performance.now() when the count started. */
   startedAt: number;
 };
@@ -156,6 +157,16 @@ function capacityOf(body: Record<string, unknown>): number {
   );
 }
 
+/** The partition a Query (its `:pk`) or a GetItem/UpdateItem (its key) names, shortened. */
+function partitionOf(body: Record<string, unknown>): { partition?: string } {
+  const values = body.ExpressionAttributeValues as
+    | Record<string, { S?: string }>
+    | undefined;
+  const key = body.Key as Record<string, { S?: string }> | undefined;
+  const partition = values?.[':pk']?.S ?? key?.pk?.S;
+  return partition === undefined ? {} : { partition: partition.slice(0, 16) };
+}
+
 export async function startMeteringProxy(upstreamPort: number) {
   let meter = emptyMeter();
   const inFlight: Record<string, number> = {};
@@ -198,6 +209,7 @@ export async function startMeteringProxy(upstreamPort: number) {
             op,
             start: start - counted.startedAt,
             end: performance.now() - counted.startedAt,
+            ...partitionOf(sent),
           });
         inFlight[op] = (inFlight[op] ?? 1) - 1;
         if (inFlight[op] === 0)
@@ -282,7 +294,7 @@ export function timelineOf(meter: Meter): string {
     // A few calls are listed one by one too: how long each took.
     const each =
       spans.length <= 30
-        ? `; each ${spans.map(({ start, end }) => (end - start).toFixed(0)).join(', ')} ms`
+        ? `; each ${spans.map(({ start, end, partition }) => `${(end - start).toFixed(0)}${partition === undefined ? '' : ` (${partition} at ${start.toFixed(0)})`}`).join(', ')} ms`
         : '';
     lines.push(
       `${op}: ${spans.length} calls; ${stretches
