@@ -15,6 +15,7 @@ import type { Setting } from '../settings.js';
 import {
   DURATION_FORMS,
   defaultText,
+  formerNote,
   parseDurationMs,
   readSettings,
   STATUS_URL,
@@ -444,7 +445,8 @@ export function helpText(): string {
     const setting: Setting = SETTINGS[key];
     const shown = defaultText(setting);
     const fallback = shown === undefined ? '' : ` [default: ${shown}]`;
-    return `  --${setting.flag} <value>\n  ${setting.env}\n      ${setting.help}${fallback}`;
+    const meaning = [setting.help, ...formerNote(setting)].join(' ');
+    return `  --${setting.flag} <value>\n  ${setting.env}\n      ${meaning}${fallback}`;
   });
   return [
     'relaywatch-agent: runs relay jobs (ffmpeg pull → push, stream copy), watches each ffmpeg, and',

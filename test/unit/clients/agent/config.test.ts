@@ -6,6 +6,7 @@ import {
   parseProbeTarget,
   SETTINGS,
 } from '../../../../clients/agent/config.js';
+import type { Setting } from '../../../../clients/settings.js';
 
 const REQUIRED = {
   RELAYWATCH_URL: 'https://status.example/prod/',
@@ -269,5 +270,20 @@ describe('agent configuration', () => {
       expect(help).toContain(`--${setting.flag}`);
       expect(help).toContain(setting.env);
     }
+  });
+
+  it('lists in --help every old flag and variable still read', () => {
+    const help = helpText();
+    const formerly = Object.values(SETTINGS).flatMap((setting) => {
+      const old: Setting['formerly'] =
+        'formerly' in setting ? setting.formerly : undefined;
+      return [
+        old?.flag === undefined ? [] : [`--${old.flag}`],
+        old?.env === undefined ? [] : [old.env],
+      ].flat();
+    });
+
+    expect(formerly).toEqual(['--status-url', 'RELAYWATCH_STATUS_URL']);
+    for (const name of formerly) expect(help).toContain(name);
   });
 });
