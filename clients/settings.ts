@@ -404,8 +404,16 @@ export function portSetting(
 const cell = (text: string) => text.replaceAll('|', '\\|');
 const code = (text: string) => `\`${text}\``;
 
-/** "Formerly …" for old names the help text does not already mention. */
-function formerNote(setting: Setting): string[] {
+/**
+ * "(formerly …, still read with a warning)" for the old names the help text
+ * does not already mention; none when it mentions them all. `shown` writes
+ * each name: as it is for --help, in backticks for the README.
+ * @example formerNote({ flag: 'url', formerly: { flag: 'status-url' }, help: 'base URL' }) // ['(formerly --status-url, still read with a warning)']
+ */
+export function formerNote(
+  setting: Setting,
+  shown: (name: string) => string = (name) => name,
+): string[] {
   const names = [
     setting.formerly?.flag === undefined ? [] : [`--${setting.formerly.flag}`],
     setting.formerly?.env === undefined ? [] : [setting.formerly.env],
@@ -416,7 +424,7 @@ function formerNote(setting: Setting): string[] {
   return names.length === 0
     ? []
     : [
-        `(formerly ${names.map(code).join(', ')}${unit}, still read with a warning)`,
+        `(formerly ${names.map(shown).join(', ')}${unit}, still read with a warning)`,
       ];
 }
 
@@ -431,7 +439,9 @@ export function settingsMarkdown(settings: readonly Setting[]): string {
       setting.value === undefined ? '' : ` ${setting.value}`,
     ].join('');
     const fallback = defaultText(setting);
-    const meaning = [helpOf(setting, false), ...formerNote(setting)].join(' ');
+    const meaning = [helpOf(setting, false), ...formerNote(setting, code)].join(
+      ' ',
+    );
     return `| ${cell(code(flag))} | ${setting.env === undefined ? '' : code(setting.env)} | ${fallback === undefined ? '' : code(fallback)} | ${cell(meaning)} |`;
   });
   return [

@@ -3,7 +3,8 @@
  * variable, its flag, its default, its help text and the zod schema that turns
  * its text into the value the agent uses. Parsing, --help, the README table
  * and the type AgentConfig are derived from that one table. Parsed once at
- * start; a bad value stops the agent with a message naming the variable.
+ * start; a bad value stops the agent with a message naming the setting as
+ * the user gave it (an old name when it came under one).
  */
 import * as z from 'zod/mini';
 import { HEARTBEAT_LIMITS } from '#contract/heartbeat';
@@ -14,6 +15,7 @@ import type { Setting } from '../settings.js';
 import {
   DURATION_FORMS,
   defaultText,
+  formerNote,
   parseDurationMs,
   readSettings,
   STATUS_URL,
@@ -372,8 +374,6 @@ const SCHEMA = z.object(
   ) as { [K in SettingKey]: (typeof SETTINGS)[K]['schema'] },
 );
 
-const nameOf = (key: SettingKey): string => settingName(SETTINGS[key]);
-
 /**
  * Reads flags over environment over defaults, validates everything at once and
  * throws a ConfigError listing each bad setting by name.
@@ -393,6 +393,11 @@ export function parseAgentConfig(options: {
     throw new ConfigError(`${(error as Error).message}; see --help`);
   }
   for (const warning of read.warnings) options.warn?.(warning);
+  /** The old flag or variable when the text came under one, else the variable and its flag. */
+  const nameOf = (key: SettingKey): string => {
+    const given = read.given(key);
+    return given?.former ? given.name : settingName(SETTINGS[key]);
+  };
   const raw = Object.fromEntries(
     (Object.keys(SETTINGS) as SettingKey[]).map((key) => [key, read.text(key)]),
   );
@@ -440,7 +445,8 @@ export function helpText(): string {
     const setting: Setting = SETTINGS[key];
     const shown = defaultText(setting);
     const fallback = shown === undefined ? '' : ` [default: ${shown}]`;
-    return `  --${setting.flag} <value>\n  ${setting.env}\n      ${setting.help}${fallback}`;
+    const meaning = [setting.help, ...formerNote(setting)].join(' ');
+    return `  --${setting.flag} <value>\n  ${setting.env}\n      ${meaning}${fallback}`;
   });
   return [
     'relaywatch-agent: runs relay jobs (ffmpeg pull → push, stream copy), watches each ffmpeg, and',

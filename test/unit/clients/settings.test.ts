@@ -4,6 +4,7 @@ import { FLAGS } from '../../../clients/dispatcher/flags.js';
 import type { SettingsTable } from '../../../clients/settings.js';
 import {
   columnHelp,
+  formerNote,
   parseDurationMs,
   parsePort,
   portSetting,
@@ -242,6 +243,22 @@ describe('a settings table', () => {
       '| `--quiet` |  |  | say less |',
       '',
     ]);
+  });
+
+  it('notes the old names for --help as they are, unless the help already names them', () => {
+    expect(formerNote(TABLE.url)).toEqual([
+      '(formerly --old-url, X_OLD_URL, still read with a warning)',
+    ]);
+    expect(
+      formerNote({ ...TABLE.url, help: 'where it is (was --old-url)' }),
+    ).toEqual(['(formerly X_OLD_URL, still read with a warning)']);
+    expect(
+      formerNote({
+        ...TABLE.url,
+        help: 'where it is (was --old-url, X_OLD_URL)',
+      }),
+    ).toEqual([]);
+    expect(formerNote(TABLE.wait)).toEqual([]);
   });
 
   it('reads an old name that took milliseconds in milliseconds, saying so in its warning and README row', () => {

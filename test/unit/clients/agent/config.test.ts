@@ -6,6 +6,7 @@ import {
   parseProbeTarget,
   SETTINGS,
 } from '../../../../clients/agent/config.js';
+import type { Setting } from '../../../../clients/settings.js';
 
 const REQUIRED = {
   RELAYWATCH_URL: 'https://status.example/prod/',
@@ -139,6 +140,53 @@ describe('agent configuration', () => {
     );
   });
 
+  it('names the old flag when a bad value came under it', () => {
+    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
+    const message = failure(() =>
+      parseAgentConfig({
+        argv: ['--status-url', 'ftp://old.example'],
+        env: rest,
+        detectIp: () => '192.0.2.7',
+      }),
+    );
+
+    expect(message).toContain(
+      '--status-url is required: the status center\'s http(s) base URL (got "ftp://old.example")',
+    );
+    expect(message).not.toContain('RELAYWATCH_URL');
+  });
+
+  it('names the old variable when a bad value came under it', () => {
+    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
+    const message = failure(() =>
+      parseAgentConfig({
+        argv: [],
+        env: { ...rest, RELAYWATCH_STATUS_URL: 'status.example' },
+        detectIp: () => '192.0.2.7',
+      }),
+    );
+
+    expect(message).toContain(
+      'RELAYWATCH_STATUS_URL is required: the status center\'s http(s) base URL (got "status.example")',
+    );
+    expect(message).not.toContain('(--url)');
+  });
+
+  it('names the variable and the flag, as before, when a bad value came under the new flag', () => {
+    const message = failure(() =>
+      parse({ RELAYWATCH_STATUS_URL: 'https://old.example' }, [
+        '--url',
+        'ftp://new.example',
+      ]),
+    );
+
+    expect(message).toContain(
+      'RELAYWATCH_URL (--url) is required: the status center\'s http(s) base URL (got "ftp://new.example")',
+    );
+    expect(message).not.toContain('RELAYWATCH_STATUS_URL');
+    expect(message).not.toContain('--status-url');
+  });
+
   it('refuses to start without the status center URL and tokens', () => {
     const message = failure(() =>
       parseAgentConfig({ argv: [], env: {}, detectIp: () => '192.0.2.7' }),
@@ -222,5 +270,20 @@ describe('agent configuration', () => {
       expect(help).toContain(`--${setting.flag}`);
       expect(help).toContain(setting.env);
     }
+  });
+
+  it('lists in --help every old flag and variable still read', () => {
+    const help = helpText();
+    const formerly = Object.values(SETTINGS).flatMap((setting) => {
+      const old: Setting['formerly'] =
+        'formerly' in setting ? setting.formerly : undefined;
+      return [
+        old?.flag === undefined ? [] : [`--${old.flag}`],
+        old?.env === undefined ? [] : [old.env],
+      ].flat();
+    });
+
+    expect(formerly).toEqual(['--status-url', 'RELAYWATCH_STATUS_URL']);
+    for (const name of formerly) expect(help).toContain(name);
   });
 });
