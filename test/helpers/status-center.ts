@@ -60,6 +60,19 @@ export async function startStatusCenter(
 }
 
 /** fetch with the role's bearer token and JSON body. */
+/** Posts heartbeats with the fleet-wide reporter token; answers the HTTP status (202: accepted). */
+export async function postHeartbeats(
+  api: ReturnType<typeof apiClient>,
+  heartbeats: readonly unknown[],
+): Promise<number> {
+  return (
+    await api('POST', '/v1/heartbeats', {
+      role: 'reporter',
+      body: { heartbeats },
+    })
+  ).status;
+}
+
 export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
   return async (
     method: string,

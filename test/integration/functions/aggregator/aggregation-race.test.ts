@@ -6,6 +6,7 @@ import { createLogger } from '../../../../functions/log.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
 
@@ -35,14 +36,7 @@ describe('two aggregation runs racing for one minute', () => {
         origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
         ts: minuteStart(first) + 1_000 + i * 3_000,
       }));
-      expect(
-        (
-          await api('POST', '/v1/heartbeats', {
-            role: 'reporter',
-            body: { heartbeats },
-          })
-        ).status,
-      ).toBe(202);
+      expect(await postHeartbeats(api, heartbeats)).toBe(202);
     }
     now = minuteStart(first + 1) + 15_000;
   });

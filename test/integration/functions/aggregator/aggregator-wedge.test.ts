@@ -19,6 +19,7 @@ import { aggregatorTable } from '../../../helpers/aggregator-table.js';
 import {
   apiClient,
   localEndpoint,
+  postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
 
@@ -82,14 +83,7 @@ describe('a minute that cannot be decided does not stop detection', () => {
     const api = apiClient(center);
     /** Posts heartbeats as the fleet-wide reporter; each post must be accepted. */
     const post = async (heartbeats: unknown[]) =>
-      expect(
-        (
-          await api('POST', '/v1/heartbeats', {
-            role: 'reporter',
-            body: { heartbeats },
-          })
-        ).status,
-      ).toBe(202);
+      expect(await postHeartbeats(api, heartbeats)).toBe(202);
     const m = minuteOf(now) + 1;
 
     // 3,000 addresses in 6 requests of 500 heartbeats, as one reporter token can send them.

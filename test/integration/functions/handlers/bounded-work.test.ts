@@ -4,6 +4,7 @@ import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
 
@@ -109,14 +110,7 @@ describe('bounded work over HTTP on DynamoDB Local', () => {
         { length: HEARTBEAT_LIMITS.maxOriginsPerIpMinute },
         (_, n) => beat('192.0.2.202', n),
       );
-      expect(
-        (
-          await api('POST', '/v1/heartbeats', {
-            role: 'reporter',
-            body: { heartbeats },
-          })
-        ).status,
-      ).toBe(202);
+      expect(await postHeartbeats(api, heartbeats)).toBe(202);
       const state = await api('GET', '/v1/ips/192.0.2.202', { role: 'reader' });
       expect(state.json.minutes[0].origins).toBe(
         HEARTBEAT_LIMITS.maxOriginsPerIpMinute,
