@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import type { MinuteTally } from '../../../../../functions/core/tally.js';
-import { input, ipOf, KNOBS, NOW, ORIGINS, row, TEN } from './fixtures.js';
+import {
+  input,
+  ipOf,
+  KNOBS,
+  NOW,
+  ORIGINS,
+  row,
+  TEN,
+} from '../policy-fixtures.js';
 
 const S = 1000;
 /** One report of `ip` with 12 relay heartbeats, observed `observedAgo` and received `receivedAgo` ms before NOW. */

@@ -17,7 +17,7 @@ import {
   ORIGINS,
   row,
   TEN,
-} from './fixtures.js';
+} from '../policy-fixtures.js';
 
 const run = (
   rule: (typeof RULES)[number],

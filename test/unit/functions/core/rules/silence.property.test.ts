@@ -6,7 +6,14 @@ import {
   decideMinute,
 } from '../../../../../functions/core/policy.js';
 import type { MinuteTally } from '../../../../../functions/core/tally.js';
-import { automaticBan, input, KNOBS, NOW, ORIGINS, row } from './fixtures.js';
+import {
+  automaticBan,
+  input,
+  KNOBS,
+  NOW,
+  ORIGINS,
+  row,
+} from '../policy-fixtures.js';
 
 /**
  * Invariants of the silence rule and of late reports over generated fleets:

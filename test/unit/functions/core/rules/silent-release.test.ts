@@ -9,7 +9,7 @@ import {
   NOW,
   ORIGINS,
   row,
-} from './fixtures.js';
+} from '../policy-fixtures.js';
 
 const S = 1000;
 const BANNED_AT = NOW - 120 * S;

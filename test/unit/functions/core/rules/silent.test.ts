@@ -10,7 +10,7 @@ import {
   KNOBS,
   NOW,
   TEN,
-} from './fixtures.js';
+} from '../policy-fixtures.js';
 
 const S = 1000;
 /** A lease seen `ago` ms before NOW, interval 60 s, relaying. */

@@ -1,20 +1,20 @@
-import type { Ban } from '../../../../../functions/core/blocklist.js';
-import { parseConfig } from '../../../../../functions/core/config.js';
-import type { HeartbeatKind } from '../../../../../functions/core/heartbeat.js';
+import type { Ban } from '../../../../functions/core/blocklist.js';
+import { parseConfig } from '../../../../functions/core/config.js';
+import type { HeartbeatKind } from '../../../../functions/core/heartbeat.js';
 import {
   minuteClosesAt,
   minuteOf,
-} from '../../../../../functions/core/minutes.js';
+} from '../../../../functions/core/minutes.js';
 import type {
   PolicyInput,
   PolicyKnobs,
-} from '../../../../../functions/core/policy.js';
+} from '../../../../functions/core/policy.js';
 import type {
   MinuteTally,
   StatusCounts,
-} from '../../../../../functions/core/tally.js';
+} from '../../../../functions/core/tally.js';
 
-/** Shared fixtures of the per-rule tests: the shipped defaults and a minute of rows. */
+/** Shared fixtures of the policy and per-rule tests: the shipped defaults and a minute of rows. */
 export const KNOBS: PolicyKnobs = parseConfig({});
 export const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
 export const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
