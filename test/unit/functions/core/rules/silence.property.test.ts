@@ -10,6 +10,8 @@ import {
   automaticBan,
   input,
   KNOBS,
+  knobsWith,
+  lease,
   NOW,
   ORIGINS,
   row,
@@ -47,14 +49,13 @@ describe('rule silent invariants (fast-check)', () => {
         const leases: Record<string, Lease> = Object.fromEntries(
           entries.map(([ip, [age, interval, active]]) => [
             ip,
-            [NOW - age, interval, active],
+            lease(age, interval, active),
           ]),
         );
-        const knobs = {
-          ...KNOBS,
+        const knobs = knobsWith({
           maxBanFraction: fraction,
           fleetSilenceShare: share,
-        };
+        });
         const bans = banned.map((ip) => automaticBan(ip, NOW - 60_000));
         const result = decideMinute(input({ leases, bans }), knobs);
         const silentBans = result.decisions.flatMap((d) =>
