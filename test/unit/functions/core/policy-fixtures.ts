@@ -92,6 +92,12 @@ export function fleetRows(
   );
 }
 
+/** A `status` for fleetRows: these IPs fail to connect, every other one is ok. */
+export const failing =
+  (...ips: readonly string[]) =>
+  (ip: string): keyof StatusCounts =>
+    ips.includes(ip) ? 'connect_failed' : 'ok';
+
 /** A row of `ip` probing the canary: `ok` healthy and `failed` failing probes. */
 export const probes = (
   ip: string,

@@ -16,6 +16,7 @@ import type { MinuteTally } from '../../../../functions/core/tally.js';
 import {
   automaticBan,
   banned,
+  failing,
   fleetRows,
   HOUR,
   input,
@@ -48,9 +49,7 @@ const typesOf = (result: PolicyResult) => result.decisions.map((d) => d.type);
 describe('decideMinute: origin evidence', () => {
   it('bans the one machine of ten that cannot reach origins the other nine reach', () => {
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], (ip) =>
-        ip === ipOf(7) ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], failing(ipOf(7))),
     );
     expect(banned(result)).toEqual([ipOf(7)]);
     const ban = result.decisions.find((d) => d.type === 'ban');
@@ -63,9 +62,7 @@ describe('decideMinute: origin evidence', () => {
   it('bans all three machines of a datacenter cut off from origins that seven others reach', () => {
     const cutOff = new Set([ipOf(8), ipOf(9), ipOf(10)]);
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], (ip) =>
-        cutOff.has(ip) ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], failing(...cutOff)),
     );
     expect(banned(result)).toEqual([...cutOff].sort());
     expect(result.outages).toEqual([]);
@@ -114,9 +111,7 @@ describe('decideMinute: origin evidence', () => {
 
   it('declares no outage when fewer than half of the relaying IPs fail, however many fail', () => {
     const fourOfTen = decide(
-      fleetRows(TEN, [ORIGIN_A], (ip) =>
-        TEN.indexOf(ip) < 4 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A], failing(...TEN.slice(0, 4))),
     );
     expect(fourOfTen.outages).toEqual([]);
     expect(banned(fourOfTen)).toHaveLength(4);
@@ -235,9 +230,7 @@ describe('decideMinute: a fault that hits every machine', () => {
 
   it('bans nobody when seven of ten fail every shared origin: each origin is in outage', () => {
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B], (ip) =>
-        TEN.indexOf(ip) < 7 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B], failing(...TEN.slice(0, 7))),
     );
     expect(result.fleetWide).toBe(false);
     expect(result.outages).toEqual([ORIGIN_A, ORIGIN_B]);
@@ -259,9 +252,7 @@ describe('decideMinute: a fault that hits every machine', () => {
   it('does not call three IPs of five fleet-wide', () => {
     const five = TEN.slice(0, 5);
     const result = decide(
-      fleetRows(five, [ORIGIN_A, ORIGIN_B], (ip) =>
-        five.indexOf(ip) < 3 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(five, [ORIGIN_A, ORIGIN_B], failing(...five.slice(0, 3))),
     );
     expect(result.fleetWide).toBe(false);
   });
@@ -368,9 +359,7 @@ describe('decideMinute: safety cap', () => {
   });
 
   it('counts automatic bans already in force against the cap, but not manual ones', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      [ipOf(1), ipOf(2)].includes(ip) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(1), ipOf(2)));
     const withAutomatic = decide(rows, {
       knobs: { maxBanFraction: 0.2 },
       bans: [automaticBan(ipOf(9), NOW - HOUR / 2)],
@@ -404,9 +393,7 @@ describe('decideMinute: safety cap', () => {
 
   it('counts banned IPs that went silent in the fleet size', () => {
     // Eight report, two more are banned and silent: N = 10, cap 2 at 0.2, both slots used.
-    const rows = fleetRows(TEN.slice(0, 8), [ORIGIN_A], (ip) =>
-      ip === ipOf(1) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN.slice(0, 8), [ORIGIN_A], failing(ipOf(1)));
     const bans = [
       automaticBan(ipOf(9), NOW - 60_000),
       automaticBan(ipOf(10), NOW - 60_000),
@@ -434,9 +421,7 @@ describe('decideMinute: escalation', () => {
   );
 
   it('escalates a second automatic ban within 24 h to twice BAN_SECONDS', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, { offenses: { [ipOf(4)]: [NOW - 3 * HOUR] } });
     const decision = result.decisions.find((d) => d.type === 'escalation');
     expect(decision).toMatchObject({
@@ -451,9 +436,7 @@ describe('decideMinute: escalation', () => {
   });
 
   it('forgets bans that started more than 24 h ago', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, { offenses: { [ipOf(4)]: [NOW - 25 * HOUR] } });
     expect(result.decisions.find((d) => d.type === 'ban')).toMatchObject({
       ban: { offense: 1, until: NOW + 3600_000 },
@@ -461,9 +444,7 @@ describe('decideMinute: escalation', () => {
   });
 
   it('does not judge an IP again while its ban is in force', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, {
       bans: [automaticBan(ipOf(4), NOW - 60_000)],
     });
@@ -623,10 +604,11 @@ describe('decideMinute: allowlist', () => {
 
   it('never bans an allowlisted IP, records why, and leaves its cap slot to others', () => {
     const ips = [...TEN.slice(0, 8), '2001:db8:77::1', '2001:db8:1::1'];
-    const failing = new Set([ipOf(8), '2001:db8:77::1', '2001:db8:1::1']);
     const result = decide(
-      fleetRows(ips, [ORIGIN_A, ORIGIN_B], (ip) =>
-        failing.has(ip) ? 'connect_failed' : 'ok',
+      fleetRows(
+        ips,
+        [ORIGIN_A, ORIGIN_B],
+        failing(ipOf(8), '2001:db8:77::1', '2001:db8:1::1'),
       ),
       {
         knobs: { allowlist, maxBanFraction: 0.1 },
@@ -643,9 +625,7 @@ describe('decideMinute: allowlist', () => {
 
 describe('decideMinute: dry run', () => {
   it('decides the same in dry run; leaving the blocklist alone is the aggregator\u2019s job', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(3) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(3)));
     expect(decide(rows, { knobs: { dryRun: true } })).toEqual(decide(rows));
   });
 });
@@ -664,9 +644,7 @@ describe('decideMinute: input handling', () => {
   });
 
   it('ignores bans that ended before the decision time', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const ended = automaticBan(ipOf(4), NOW - 2 * HOUR);
     expect(banned(decide(rows, { bans: [ended] }))).toEqual([ipOf(4)]);
   });

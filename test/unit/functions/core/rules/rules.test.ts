@@ -7,6 +7,7 @@ import { originOutageRule } from '../../../../../functions/core/rules/origin-out
 import { probeReleaseRule } from '../../../../../functions/core/rules/probe-release.js';
 import {
   automaticBan,
+  failing,
   fleetRows,
   input,
   ipOf,
@@ -50,9 +51,7 @@ describe('RULES', () => {
     });
     const one = decideMinute(
       input({
-        window: fleetRows(TEN, ORIGINS, (ip) =>
-          ip === ipOf(3) ? 'connect_failed' : 'ok',
-        ),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(3))),
       }),
       KNOBS,
     );
@@ -99,9 +98,7 @@ describe('rule fleet-wide', () => {
 describe('rule fail-ratio', () => {
   it('bans the failing IP with an event that carries the evidence and the ban, counted in BansDecided', () => {
     const [verdict] = run(failRatioRule, {
-      window: fleetRows(TEN, ORIGINS, (ip) =>
-        ip === ipOf(4) ? 'connect_failed' : 'ok',
-      ),
+      window: fleetRows(TEN, ORIGINS, failing(ipOf(4))),
     });
     expect(verdict).toMatchObject({
       decision: { type: 'ban', ip: ipOf(4) },
@@ -120,18 +117,14 @@ describe('rule fail-ratio', () => {
     const knobs = knobsWith({ maxBanFraction: 0.1 });
     const evidence = gatherEvidence(
       input({
-        window: fleetRows(TEN, ORIGINS, (ip) =>
-          ip === ipOf(4) ? 'connect_failed' : 'ok',
-        ),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(4))),
       }),
       knobs,
     );
     const earlier = run(
       failRatioRule,
       {
-        window: fleetRows(TEN, ORIGINS, (ip) =>
-          ip === ipOf(5) ? 'connect_failed' : 'ok',
-        ),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(5))),
       },
       knobs,
     );

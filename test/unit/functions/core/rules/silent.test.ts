@@ -4,6 +4,7 @@ import type { Lease } from '../../../../../functions/core/leases.js';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import {
   automaticBan,
+  failing,
   fleetRows,
   input,
   ipOf,
@@ -185,7 +186,7 @@ describe('rule silent', () => {
     const window = fleetRows(
       TEN.filter((ip) => ![ipOf(2), ipOf(3)].includes(ip)),
       ORIGINS,
-      (ip) => (ip === ipOf(9) ? 'connect_failed' : 'ok'),
+      failing(ipOf(9)),
     );
     const result = decideMinute(input({ window, leases }), knobs);
     expect(
