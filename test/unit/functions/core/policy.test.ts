@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '#contract/ip';
-import type { Ban } from '../../../../functions/core/blocklist.js';
-import { parseConfig } from '../../../../functions/core/config.js';
-import type { HeartbeatKind } from '../../../../functions/core/heartbeat.js';
-import {
-  minuteClosesAt,
-  minuteOf,
-} from '../../../../functions/core/minutes.js';
+import { minuteOf } from '../../../../functions/core/minutes.js';
 import type {
-  Decision,
   PolicyInput,
   PolicyKnobs,
   PolicyResult,
@@ -19,68 +12,27 @@ import {
   decideMinute,
   isAllowlisted,
 } from '../../../../functions/core/policy.js';
-import type {
-  MinuteTally,
-  StatusCounts,
-} from '../../../../functions/core/tally.js';
-
-/** The shipped defaults: these tests read what an unconfigured status center does. */
-const DEFAULTS: PolicyKnobs = parseConfig({});
-const knobs = (overrides: Partial<PolicyKnobs> = {}): PolicyKnobs => ({
-  ...DEFAULTS,
-  ...overrides,
-});
-
-const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
-const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
-const HOUR = 3_600_000;
-
-const ORIGIN_A = 'rtmp://origin-a.example.net:1935';
-const ORIGIN_B = 'rtmp://origin-b.example.net:1935';
-const ORIGIN_C = 'https://origin-c.example.net';
-const CANARY = 'tcp://canary.example.net:443';
-
-const ipOf = (n: number) => `198.51.100.${n}`;
-const TEN = Array.from({ length: 10 }, (_, i) => ipOf(i + 1));
-
-type Counts = Partial<StatusCounts>;
-type Part = { origin: string; kind?: HeartbeatKind } & Counts;
-
-function row(ip: string, parts: Part[], minute = MINUTE): MinuteTally {
-  return {
-    minute,
-    ip,
-    origins: parts.map(
-      ({
-        origin,
-        kind,
-        ok = 0,
-        connect_failed = 0,
-        origin_error = 0,
-        error = 0,
-      }) => ({
-        origin,
-        kind: kind ?? 'relay',
-        counts: { ok, connect_failed, origin_error, error },
-      }),
-    ),
-  };
-}
-
-/** A fleet minute: every IP sends 12 heartbeats spread over every origin; `sick` picks a status per (ip, origin). */
-function fleetRows(
-  ips: readonly string[],
-  origins: readonly string[],
-  sick: (ip: string, origin: string) => keyof StatusCounts = () => 'ok',
-) {
-  const each = Math.ceil(12 / origins.length);
-  return ips.map((ip) =>
-    row(
-      ip,
-      origins.map((origin) => ({ origin, [sick(ip, origin)]: each })),
-    ),
-  );
-}
+import type { MinuteTally } from '../../../../functions/core/tally.js';
+import {
+  automaticBan,
+  banned,
+  failing,
+  fleetRows,
+  HOUR,
+  input,
+  ipOf,
+  ipsWith,
+  KNOBS,
+  knobsWith,
+  MINUTE,
+  NOW,
+  ORIGIN_A,
+  ORIGIN_B,
+  ORIGIN_C,
+  probes,
+  row,
+  TEN,
+} from './policy-fixtures.js';
 
 function decide(
   window: MinuteTally[],
@@ -88,55 +40,16 @@ function decide(
     knobs?: Partial<PolicyKnobs>;
   } = {},
 ): PolicyResult {
-  const { knobs: overrides, ...input } = options;
-  return decideMinute(
-    {
-      minute: MINUTE,
-      now: NOW,
-      window,
-      recent: [],
-      bans: [],
-      offenses: {},
-      previous: { outages: [], fleetWide: false },
-      ...input,
-    },
-    knobs(overrides),
-  );
+  const { knobs: overrides, ...rest } = options;
+  return decideMinute(input({ window, ...rest }), knobsWith(overrides));
 }
 
 const typesOf = (result: PolicyResult) => result.decisions.map((d) => d.type);
-const ipsWith = (result: PolicyResult, ...types: Decision['type'][]) =>
-  result.decisions
-    .flatMap((d) => (types.includes(d.type) && 'ip' in d ? [d.ip] : []))
-    .sort();
-const banned = (result: PolicyResult) => ipsWith(result, 'ban', 'escalation');
-
-function automaticBan(
-  ip: string,
-  since: number,
-  seconds: number,
-  extra: Partial<Ban> = {},
-): Ban {
-  return {
-    ip,
-    reason: 'test',
-    since,
-    until: since + seconds * 1000,
-    manual: false,
-    failRatio: 1,
-    samples: 12,
-    offense: 1,
-    rule: 'fail-ratio',
-    ...extra,
-  };
-}
 
 describe('decideMinute: origin evidence', () => {
   it('bans the one machine of ten that cannot reach origins the other nine reach', () => {
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], (ip) =>
-        ip === ipOf(7) ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], failing(ipOf(7))),
     );
     expect(banned(result)).toEqual([ipOf(7)]);
     const ban = result.decisions.find((d) => d.type === 'ban');
@@ -149,9 +62,7 @@ describe('decideMinute: origin evidence', () => {
   it('bans all three machines of a datacenter cut off from origins that seven others reach', () => {
     const cutOff = new Set([ipOf(8), ipOf(9), ipOf(10)]);
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], (ip) =>
-        cutOff.has(ip) ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B, ORIGIN_C], failing(...cutOff)),
     );
     expect(banned(result)).toEqual([...cutOff].sort());
     expect(result.outages).toEqual([]);
@@ -200,9 +111,7 @@ describe('decideMinute: origin evidence', () => {
 
   it('declares no outage when fewer than half of the relaying IPs fail, however many fail', () => {
     const fourOfTen = decide(
-      fleetRows(TEN, [ORIGIN_A], (ip) =>
-        TEN.indexOf(ip) < 4 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A], failing(...TEN.slice(0, 4))),
     );
     expect(fourOfTen.outages).toEqual([]);
     expect(banned(fourOfTen)).toHaveLength(4);
@@ -321,9 +230,7 @@ describe('decideMinute: a fault that hits every machine', () => {
 
   it('bans nobody when seven of ten fail every shared origin: each origin is in outage', () => {
     const result = decide(
-      fleetRows(TEN, [ORIGIN_A, ORIGIN_B], (ip) =>
-        TEN.indexOf(ip) < 7 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(TEN, [ORIGIN_A, ORIGIN_B], failing(...TEN.slice(0, 7))),
     );
     expect(result.fleetWide).toBe(false);
     expect(result.outages).toEqual([ORIGIN_A, ORIGIN_B]);
@@ -345,9 +252,7 @@ describe('decideMinute: a fault that hits every machine', () => {
   it('does not call three IPs of five fleet-wide', () => {
     const five = TEN.slice(0, 5);
     const result = decide(
-      fleetRows(five, [ORIGIN_A, ORIGIN_B], (ip) =>
-        five.indexOf(ip) < 3 ? 'connect_failed' : 'ok',
-      ),
+      fleetRows(five, [ORIGIN_A, ORIGIN_B], failing(...five.slice(0, 3))),
     );
     expect(result.fleetWide).toBe(false);
   });
@@ -454,19 +359,17 @@ describe('decideMinute: safety cap', () => {
   });
 
   it('counts automatic bans already in force against the cap, but not manual ones', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      [ipOf(1), ipOf(2)].includes(ip) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(1), ipOf(2)));
     const withAutomatic = decide(rows, {
       knobs: { maxBanFraction: 0.2 },
-      bans: [automaticBan(ipOf(9), NOW - HOUR / 2, 3600)],
+      bans: [automaticBan(ipOf(9), NOW - HOUR / 2)],
     });
     expect(banned(withAutomatic)).toEqual([ipOf(1)]);
     expect(ipsWith(withAutomatic, 'capped')).toEqual([ipOf(2)]);
     const withManual = decide(rows, {
       knobs: { maxBanFraction: 0.2 },
       bans: [
-        automaticBan(ipOf(9), NOW - HOUR / 2, 3600, {
+        automaticBan(ipOf(9), NOW - HOUR / 2, {
           manual: true,
           rule: 'manual',
         }),
@@ -490,12 +393,10 @@ describe('decideMinute: safety cap', () => {
 
   it('counts banned IPs that went silent in the fleet size', () => {
     // Eight report, two more are banned and silent: N = 10, cap 2 at 0.2, both slots used.
-    const rows = fleetRows(TEN.slice(0, 8), [ORIGIN_A], (ip) =>
-      ip === ipOf(1) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN.slice(0, 8), [ORIGIN_A], failing(ipOf(1)));
     const bans = [
-      automaticBan(ipOf(9), NOW - 60_000, 3600),
-      automaticBan(ipOf(10), NOW - 60_000, 3600),
+      automaticBan(ipOf(9), NOW - 60_000),
+      automaticBan(ipOf(10), NOW - 60_000),
     ];
     const result = decide(rows, { knobs: { maxBanFraction: 0.2 }, bans });
     expect(banned(result)).toEqual([]);
@@ -515,14 +416,12 @@ describe('decideMinute: escalation', () => {
   ])(
     'makes ban number $offense within 24 h last $seconds s at the defaults',
     ({ offense, seconds }) => {
-      expect(banDurationSeconds(offense, DEFAULTS)).toBe(seconds);
+      expect(banDurationSeconds(offense, KNOBS)).toBe(seconds);
     },
   );
 
   it('escalates a second automatic ban within 24 h to twice BAN_SECONDS', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, { offenses: { [ipOf(4)]: [NOW - 3 * HOUR] } });
     const decision = result.decisions.find((d) => d.type === 'escalation');
     expect(decision).toMatchObject({
@@ -537,9 +436,7 @@ describe('decideMinute: escalation', () => {
   });
 
   it('forgets bans that started more than 24 h ago', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, { offenses: { [ipOf(4)]: [NOW - 25 * HOUR] } });
     expect(result.decisions.find((d) => d.type === 'ban')).toMatchObject({
       ban: { offense: 1, until: NOW + 3600_000 },
@@ -547,24 +444,15 @@ describe('decideMinute: escalation', () => {
   });
 
   it('does not judge an IP again while its ban is in force', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
     const result = decide(rows, {
-      bans: [automaticBan(ipOf(4), NOW - 60_000, 3600)],
+      bans: [automaticBan(ipOf(4), NOW - 60_000)],
     });
     expect(typesOf(result)).toEqual([]);
   });
 });
 
 describe('decideMinute: probes', () => {
-  const probes = (ip: string, ok: number, failed: number, minute = MINUTE) =>
-    row(
-      ip,
-      [{ origin: CANARY, kind: 'probe', ok, connect_failed: failed }],
-      minute,
-    );
-
   it('counts probes as samples: failing probes alone, cross-checked by other probers, ban at MIN_SAMPLES', () => {
     const result = decide([
       ...TEN.slice(0, 9).map((ip) => probes(ip, 12, 0)),
@@ -592,12 +480,13 @@ describe('decideMinute: probes', () => {
   });
 
   describe('early release', () => {
-    const ban = automaticBan(ipOf(10), NOW - 5 * 60_000, 3600);
+    const ban = automaticBan(ipOf(10), NOW - 5 * 60_000);
     /** A probe report of ipOf(10) observed `ago` ms before NOW. */
-    const report = (ago: number, ok = 4, failed = 0) => ({
-      ...probes(ipOf(10), ok, failed, minuteOf(NOW - ago)),
-      observedAt: NOW - ago,
-    });
+    const report = (ago: number, ok = 4, failed = 0) =>
+      probes(ipOf(10), ok, failed, {
+        minute: minuteOf(NOW - ago),
+        observedAt: NOW - ago,
+      });
 
     it('releases a banned IP once every probe it reported over the last RELEASE_MINUTES (a window of time) was healthy', () => {
       const recent = [report(90_000, 0, 4), report(45_000), report(15_000)];
@@ -641,7 +530,7 @@ describe('decideMinute: probes', () => {
     });
 
     it('waits until the window begins after the ban, so the failures behind it have aged out', () => {
-      const fresh = automaticBan(ipOf(10), NOW - 30_000, 3600);
+      const fresh = automaticBan(ipOf(10), NOW - 30_000);
       expect(
         typesOf(
           decide([], {
@@ -669,14 +558,17 @@ describe('decideMinute: probes', () => {
     it("judges a row of the older format (no observedAt) as observed at its minute's end", () => {
       expect(
         typesOf(
-          decide([], { bans: [ban], recent: [probes(ipOf(10), 4, 0, MINUTE)] }),
+          decide([], {
+            bans: [ban],
+            recent: [probes(ipOf(10), 4, 0, { minute: MINUTE })],
+          }),
         ),
       ).toEqual(['release']);
       expect(
         typesOf(
           decide([], {
             bans: [ban],
-            recent: [probes(ipOf(10), 4, 0, MINUTE - 1)],
+            recent: [probes(ipOf(10), 4, 0, { minute: MINUTE - 1 })],
           }),
         ),
       ).toEqual([]);
@@ -712,10 +604,11 @@ describe('decideMinute: allowlist', () => {
 
   it('never bans an allowlisted IP, records why, and leaves its cap slot to others', () => {
     const ips = [...TEN.slice(0, 8), '2001:db8:77::1', '2001:db8:1::1'];
-    const failing = new Set([ipOf(8), '2001:db8:77::1', '2001:db8:1::1']);
     const result = decide(
-      fleetRows(ips, [ORIGIN_A, ORIGIN_B], (ip) =>
-        failing.has(ip) ? 'connect_failed' : 'ok',
+      fleetRows(
+        ips,
+        [ORIGIN_A, ORIGIN_B],
+        failing(ipOf(8), '2001:db8:77::1', '2001:db8:1::1'),
       ),
       {
         knobs: { allowlist, maxBanFraction: 0.1 },
@@ -732,9 +625,7 @@ describe('decideMinute: allowlist', () => {
 
 describe('decideMinute: dry run', () => {
   it('decides the same in dry run; leaving the blocklist alone is the aggregator\u2019s job', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(3) ? 'connect_failed' : 'ok',
-    );
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(3)));
     expect(decide(rows, { knobs: { dryRun: true } })).toEqual(decide(rows));
   });
 });
@@ -753,10 +644,8 @@ describe('decideMinute: input handling', () => {
   });
 
   it('ignores bans that ended before the decision time', () => {
-    const rows = fleetRows(TEN, [ORIGIN_A], (ip) =>
-      ip === ipOf(4) ? 'connect_failed' : 'ok',
-    );
-    const ended = automaticBan(ipOf(4), NOW - 2 * HOUR, 3600);
+    const rows = fleetRows(TEN, [ORIGIN_A], failing(ipOf(4)));
+    const ended = automaticBan(ipOf(4), NOW - 2 * HOUR);
     expect(banned(decide(rows, { bans: [ended] }))).toEqual([ipOf(4)]);
   });
 });

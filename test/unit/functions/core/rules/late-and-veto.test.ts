@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import type { MinuteTally } from '../../../../../functions/core/tally.js';
-import { input, ipOf, KNOBS, NOW, ORIGINS, row, TEN } from './fixtures.js';
+import {
+  banned,
+  input,
+  ipOf,
+  KNOBS,
+  lease,
+  NOW,
+  ORIGINS,
+  row,
+  S,
+  TEN,
+} from '../policy-fixtures.js';
 
-const S = 1000;
 /** One report of `ip` with 12 relay heartbeats, observed `observedAgo` and received `receivedAgo` ms before NOW. */
 const report = (
   ip: string,
@@ -20,9 +30,7 @@ const others = TEN.filter((ip) => ip !== ipOf(7)).map((ip) =>
   report(ip, 'ok', 20 * S),
 );
 const bannedIps = (window: MinuteTally[]) =>
-  decideMinute(input({ window }), KNOBS).decisions.flatMap((d) =>
-    d.type === 'ban' || d.type === 'escalation' ? [d.ip] : [],
-  );
+  banned(decideMinute(input({ window }), KNOBS));
 
 describe('fail-ratio: late reports and newer healthy samples', () => {
   it('bans on failures delivered on time', () => {
@@ -48,7 +56,7 @@ describe('fail-ratio: late reports and newer healthy samples', () => {
 
   it('treats what a returning IP observed before its return as backlog, however fresh: a repaired machine is judged on what it says now', () => {
     // Silent until NOW - 10 s; its first report back (observed 3 s before it was delivered) fails, the next is healthy.
-    const returned = { [ipOf(7)]: [NOW - 5 * S, 60, 1, NOW - 10 * S] as const };
+    const returned = { [ipOf(7)]: lease(5 * S, 60, 1, 10 * S) };
     const backlog = report(ipOf(7), 'connect_failed', 13 * S, 10 * S);
     const result = decideMinute(
       input({ window: [...others, backlog], leases: returned }),

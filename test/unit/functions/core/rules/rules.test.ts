@@ -7,17 +7,19 @@ import { originOutageRule } from '../../../../../functions/core/rules/origin-out
 import { probeReleaseRule } from '../../../../../functions/core/rules/probe-release.js';
 import {
   automaticBan,
-  CANARY,
-  fleet,
+  failing,
+  fleetRows,
   input,
   ipOf,
   KNOBS,
+  knobsWith,
   MINUTE,
   NOW,
   ORIGINS,
+  probes,
   row,
   TEN,
-} from './fixtures.js';
+} from '../policy-fixtures.js';
 
 const run = (
   rule: (typeof RULES)[number],
@@ -38,7 +40,7 @@ describe('RULES', () => {
   });
 
   it('counts each decision in its rule\u2019s metric and logs every declared metric, zero when nothing fired', () => {
-    const quiet = decideMinute(input({ window: fleet(TEN) }), KNOBS);
+    const quiet = decideMinute(input({ window: fleetRows(TEN) }), KNOBS);
     expect(quiet.metrics).toMatchObject({
       ReportingIps: 10,
       BansDecided: 0,
@@ -49,7 +51,7 @@ describe('RULES', () => {
     });
     const one = decideMinute(
       input({
-        window: fleet(TEN, (ip) => (ip === ipOf(3) ? 'connect_failed' : 'ok')),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(3))),
       }),
       KNOBS,
     );
@@ -96,7 +98,7 @@ describe('rule fleet-wide', () => {
 describe('rule fail-ratio', () => {
   it('bans the failing IP with an event that carries the evidence and the ban, counted in BansDecided', () => {
     const [verdict] = run(failRatioRule, {
-      window: fleet(TEN, (ip) => (ip === ipOf(4) ? 'connect_failed' : 'ok')),
+      window: fleetRows(TEN, ORIGINS, failing(ipOf(4))),
     });
     expect(verdict).toMatchObject({
       decision: { type: 'ban', ip: ipOf(4) },
@@ -112,17 +114,17 @@ describe('rule fail-ratio', () => {
   });
 
   it('shares the cap with the bans of earlier rules', () => {
-    const knobs = { ...KNOBS, maxBanFraction: 0.1 };
+    const knobs = knobsWith({ maxBanFraction: 0.1 });
     const evidence = gatherEvidence(
       input({
-        window: fleet(TEN, (ip) => (ip === ipOf(4) ? 'connect_failed' : 'ok')),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(4))),
       }),
       knobs,
     );
     const earlier = run(
       failRatioRule,
       {
-        window: fleet(TEN, (ip) => (ip === ipOf(5) ? 'connect_failed' : 'ok')),
+        window: fleetRows(TEN, ORIGINS, failing(ipOf(5))),
       },
       knobs,
     );
@@ -139,7 +141,7 @@ describe('rule probe-release', () => {
   it('releases on three healthy probe minutes, recorded under probes-healthy', () => {
     const ban = automaticBan(ipOf(2), NOW - 10 * 60_000);
     const recent = [MINUTE - 2, MINUTE - 1, MINUTE].map((minute) =>
-      row(ipOf(2), [{ origin: CANARY, kind: 'probe', ok: 4 }], { minute }),
+      probes(ipOf(2), 4, 0, { minute }),
     );
     const [verdict] = run(probeReleaseRule, { bans: [ban], recent });
     expect(verdict).toMatchObject({

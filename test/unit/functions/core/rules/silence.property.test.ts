@@ -6,7 +6,16 @@ import {
   decideMinute,
 } from '../../../../../functions/core/policy.js';
 import type { MinuteTally } from '../../../../../functions/core/tally.js';
-import { automaticBan, input, KNOBS, NOW, ORIGINS, row } from './fixtures.js';
+import {
+  automaticBan,
+  input,
+  KNOBS,
+  knobsWith,
+  lease,
+  NOW,
+  ORIGINS,
+  row,
+} from '../policy-fixtures.js';
 
 /**
  * Invariants of the silence rule and of late reports over generated fleets:
@@ -40,14 +49,13 @@ describe('rule silent invariants (fast-check)', () => {
         const leases: Record<string, Lease> = Object.fromEntries(
           entries.map(([ip, [age, interval, active]]) => [
             ip,
-            [NOW - age, interval, active],
+            lease(age, interval, active),
           ]),
         );
-        const knobs = {
-          ...KNOBS,
+        const knobs = knobsWith({
           maxBanFraction: fraction,
           fleetSilenceShare: share,
-        };
+        });
         const bans = banned.map((ip) => automaticBan(ip, NOW - 60_000));
         const result = decideMinute(input({ leases, bans }), knobs);
         const silentBans = result.decisions.flatMap((d) =>

@@ -6,12 +6,13 @@ import {
   input,
   ipOf,
   KNOBS,
+  lease,
   NOW,
   ORIGINS,
   row,
-} from './fixtures.js';
+  S,
+} from '../policy-fixtures.js';
 
-const S = 1000;
 const BANNED_AT = NOW - 120 * S;
 const silentBan = automaticBan(ipOf(7), BANNED_AT, {
   rule: 'silent',
@@ -41,7 +42,7 @@ describe('rule silent-release', () => {
       input({
         window: [report(5 * S, 'ok')],
         bans: [silentBan],
-        leases: { [ipOf(7)]: [NOW - 5 * S, 60, 1] },
+        leases: { [ipOf(7)]: lease(5 * S) },
       }),
       KNOBS,
     );
@@ -64,7 +65,7 @@ describe('rule silent-release', () => {
       input({
         window: [report(5 * S, 'connect_failed')],
         bans: [silentBan],
-        leases: { [ipOf(7)]: [NOW - 5 * S, 60, 1] },
+        leases: { [ipOf(7)]: lease(5 * S) },
       }),
       KNOBS,
     );
@@ -76,7 +77,7 @@ describe('rule silent-release', () => {
       input({
         window: [report(200 * S, 'ok')],
         bans: [silentBan],
-        leases: { [ipOf(7)]: [NOW - 200 * S, 60, 1] },
+        leases: { [ipOf(7)]: lease(200 * S) },
       }),
       KNOBS,
     );
@@ -89,7 +90,7 @@ describe('rule silent-release', () => {
       input({
         window: [report(5 * S, 'ok')],
         bans: [evidenceBan],
-        leases: { [ipOf(7)]: [NOW - 5 * S, 60, 1] },
+        leases: { [ipOf(7)]: lease(5 * S) },
       }),
       KNOBS,
     );

@@ -4,21 +4,19 @@ import type { Lease } from '../../../../../functions/core/leases.js';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import {
   automaticBan,
-  fleet,
+  failing,
+  fleetRows,
   input,
   ipOf,
   KNOBS,
+  knobsWith,
+  lease,
   NOW,
+  ORIGINS,
+  S,
   TEN,
-} from './fixtures.js';
+} from '../policy-fixtures.js';
 
-const S = 1000;
-/** A lease seen `ago` ms before NOW, interval 60 s, relaying. */
-const lease = (ago: number, interval = 60, active: 0 | 1 = 1): Lease => [
-  NOW - ago,
-  interval,
-  active,
-];
 /** Ten leased IPs that reported 20 s ago, with some changed. */
 const leasesWith = (changes: Record<string, Lease> = {}) => ({
   ...Object.fromEntries(TEN.map((ip) => [ip, lease(20 * S)])),
@@ -31,7 +29,9 @@ const decide = (
 ) =>
   decideMinute(
     input({
-      window: fleet(TEN.filter((ip) => (leases[ip]?.[0] ?? 0) > NOW - 60 * S)),
+      window: fleetRows(
+        TEN.filter((ip) => (leases[ip]?.[0] ?? 0) > NOW - 60 * S),
+      ),
       leases,
       ...overrides,
     }),
@@ -99,14 +99,14 @@ describe('rule silent', () => {
     const leases = leasesWith();
     delete leases[ipOf(7)];
     expect(
-      decide(leases, { window: fleet(TEN.filter((ip) => ip !== ipOf(7))) })
+      decide(leases, { window: fleetRows(TEN.filter((ip) => ip !== ipOf(7))) })
         .verdicts,
     ).toEqual([]);
   });
 
   it('judges silence only in a live decision: without leases the rule is quiet', () => {
     expect(
-      decideMinute(input({ window: fleet(TEN.slice(1)) }), KNOBS).verdicts,
+      decideMinute(input({ window: fleetRows(TEN.slice(1)) }), KNOBS).verdicts,
     ).toEqual([]);
   });
 
@@ -178,14 +178,15 @@ describe('rule silent', () => {
   });
 
   it('bans within the cap shared with the fail-ratio rule, longest silence first, and records the rest as capped once', () => {
-    const knobs = { ...KNOBS, maxBanFraction: 0.2 };
+    const knobs = knobsWith({ maxBanFraction: 0.2 });
     const leases = leasesWith({
       [ipOf(2)]: lease(140 * S),
       [ipOf(3)]: lease(135 * S),
     });
-    const window = fleet(
+    const window = fleetRows(
       TEN.filter((ip) => ![ipOf(2), ipOf(3)].includes(ip)),
-      (ip) => (ip === ipOf(9) ? 'connect_failed' : 'ok'),
+      ORIGINS,
+      failing(ipOf(9)),
     );
     const result = decideMinute(input({ window, leases }), knobs);
     expect(
@@ -228,7 +229,7 @@ describe('rule silent', () => {
     const allowlisted = decide(
       leasesWith({ [ipOf(7)]: lease(131 * S) }),
       {},
-      { ...KNOBS, allowlist: [parseCidr(ipOf(7))!] },
+      knobsWith({ allowlist: [parseCidr(ipOf(7))!] }),
     );
     expect(silentBans(allowlisted)).toEqual([]);
     expect(allowlisted.verdicts).toMatchObject([
