@@ -1,6 +1,30 @@
 /** Runs the dispatcher CLI in process and collects what it prints. */
 import type { DispatchIo } from '../../clients/dispatcher/cli.js';
 import { runDispatch } from '../../clients/dispatcher/cli.js';
+import { JOB } from './dispatcher-fakes.js';
+
+/** The bin, for tests that run it as its own process with run-bin.ts (from the project root). */
+export const DISPATCH_BIN = 'clients/dispatcher/bin.ts';
+
+/** The flags that give the CLI the JOB. */
+export const JOB_FLAGS = [
+  '--id',
+  JOB.id,
+  '--source',
+  JOB.source,
+  '--target',
+  JOB.target,
+];
+
+/** The variables that point the CLI at `center` with its reader token, and give it the agent token. */
+export const dispatchEnv = (
+  center: { url: string; tokens: { reader: string } },
+  agentToken = 'agent-fake-token',
+) => ({
+  RELAYWATCH_URL: center.url,
+  RELAYWATCH_READER_TOKEN: center.tokens.reader,
+  RELAYWATCH_AGENT_TOKEN: agentToken,
+});
 
 export type CliRun = {
   code: number;

@@ -4,13 +4,29 @@
  */
 
 import type {
+  BlocklistClientOptions,
   DispatcherLogger,
   FetchLike,
 } from '../../clients/dispatcher/index.js';
+import { createBlocklistClient } from '../../clients/dispatcher/index.js';
 import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import { blocklistEtag } from '../../functions/core/blocklist.js';
 
 export const T0 = Date.parse('2026-09-01T12:00:00.000Z');
+export const HOUR = 3_600_000;
+/** A machine the blocklist bans, and one it does not. */
+export const BANNED = '203.0.113.7';
+export const OTHER = '203.0.113.8';
+
+/** The relay job the dispatcher tests send. */
+export const JOB = {
+  id: 'job-42',
+  source: 'rtmp://origin.example/live/a',
+  target: 'rtmp://cdn.example/live/a',
+};
+
+/** An hour from now on the real clock, for bans served by the loopback servers. */
+export const inAnHour = () => Date.now() + HOUR;
 
 export function manualClock(start = T0) {
   let at = start;
@@ -60,6 +76,12 @@ export function ban(
 export function blocklistBody(entries: BlocklistEntry[], generatedAt = T0) {
   return { generatedAt: new Date(generatedAt).toISOString(), entries };
 }
+
+/** A scripted answer listing bans of `ips` for an hour from T0. */
+export const listOf = (...ips: string[]): Reply => ({
+  kind: 'list',
+  entries: ips.map((ip) => ban(ip, { until: T0 + HOUR })),
+});
 
 export type Reply =
   | { kind: 'list'; entries: BlocklistEntry[]; etag?: string | null }
@@ -131,4 +153,31 @@ export function scriptedFetch(
       queue.splice(0, queue.length, reply);
     },
   });
+}
+
+/**
+ * A blocklist client on a clock moved by hand (from T0) with a logger that
+ * keeps its lines; `options` name the status center (by default none that
+ * answers) or replace anything else.
+ */
+export function clientOnClock(options: Partial<BlocklistClientOptions> = {}) {
+  const clock = manualClock();
+  const logger = recordingLogger();
+  const client = createBlocklistClient({
+    url: 'http://127.0.0.1:9',
+    token: 'reader-token',
+    now: clock.now,
+    logger,
+    ...options,
+  });
+  return { client, clock, logger };
+}
+
+/** clientOnClock whose polls are answered by `script` (scriptedFetch). */
+export function scriptedClient(
+  script: Reply[],
+  options: Partial<BlocklistClientOptions> = {},
+) {
+  const fetch = scriptedFetch(...script);
+  return { ...clientOnClock({ fetch, ...options }), fetch };
 }

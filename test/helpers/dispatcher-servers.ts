@@ -1,13 +1,16 @@
 /**
  * Loopback HTTP servers for the dispatcher's integration tests: a fake status
  * center that speaks the documented GET /v1/blocklist contract (bearer roles,
- * ETag, 304) and can be told to fail, and a relay agent that records jobs.
+ * ETag, 304) and can be told to fail, and a relay agent that records jobs and
+ * answers from the agent's POST /relays contract.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Agent } from '../../clients/dispatcher/index.js';
 import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import { blocklistEtag } from '../../functions/core/blocklist.js';
+import { JOB } from './dispatcher-fakes.js';
 
 export type SeenHttpRequest = {
   method: string;
@@ -177,4 +180,101 @@ export async function startFakeAgent(
   });
   const url = await listen(server);
   return { url, token, posts, stop: () => close(server) };
+}
+
+/** How a scripted fake agent answers one request. */
+export type AgentHandler = (request: SeenHttpRequest) => AgentReply;
+
+/** 201 flowing: the relay of the JOB runs. */
+export const flowing = (): AgentReply => ({
+  status: 201,
+  body: { ...JOB, status: 'ok', state: 'flowing' },
+});
+
+/** 502 relay_failed: the relay failed before it flowed, with ffmpeg's `status` and `detail`. */
+export const failedStart = (status: string, detail: string): AgentReply => ({
+  status: 502,
+  body: {
+    code: 'relay_failed',
+    error: 'the relay failed before it flowed; the job was not kept',
+    status,
+    detail,
+  },
+});
+
+/** 502 connect_failed: this agent cannot reach the origin. */
+export const connectFailed = () =>
+  failedStart(
+    'connect_failed',
+    'Connection to tcp://origin.example:1935 failed: Connection timed out',
+  );
+
+/** 400 invalid_relay naming one bad field: the job itself is bad. */
+export const invalidJob =
+  (path: string, message: string) => (): AgentReply => ({
+    status: 400,
+    body: {
+      code: 'invalid_relay',
+      error: 'the relay job is not valid',
+      issues: [{ path, message }],
+    },
+  });
+
+/** 409 relay_exists: a relay under this id is already there. */
+export const relayExists = (): AgentReply => ({
+  status: 409,
+  body: {
+    code: 'relay_exists',
+    error: 'a relay with this id runs another job',
+  },
+});
+
+/** Answers POST /relays with `post`, and GET or DELETE /relays/{id} with `other` (404 unless given). */
+export const onPost =
+  (
+    post: AgentHandler,
+    other: AgentHandler = () => ({
+      status: 404,
+      body: { code: 'relay_not_found', error: 'no such relay' },
+    }),
+  ): AgentHandler =>
+  (request) =>
+    request.method === 'POST' ? post(request) : other(request);
+
+/** The fake agents as the dispatcher sees them: machines 198.51.100.1, .2, … in order. */
+export const agentsOf = (fakes: FakeAgent[]): Agent[] =>
+  fakes.map((fake, i) => ({ url: fake.url, ip: `198.51.100.${i + 1}` }));
+
+/** The --agent flags of agentsOf(fakes). */
+export const agentFlags = (fakes: FakeAgent[]) =>
+  agentsOf(fakes).flatMap(({ url, ip }) => ['--agent', `${url}=${ip}`]);
+
+/** How many jobs (POSTs) each fake agent was sent. */
+export const postsTo = (fakes: FakeAgent[]) =>
+  fakes.map((fake) => fake.posts.filter((r) => r.method === 'POST').length);
+
+/**
+ * Starts fake agents and remembers them, so one stopAll() in afterEach stops
+ * every agent a test started.
+ */
+export function fakeAgentPool() {
+  const started: FakeAgent[] = [];
+  const start = async (options?: Parameters<typeof startFakeAgent>[0]) => {
+    const fake = await startFakeAgent(options);
+    started.push(fake);
+    return fake;
+  };
+  return {
+    start,
+    /** One agent per handler, each answering POST /relays with it (onPost). */
+    async answering(...posts: AgentHandler[]) {
+      const fakes = await Promise.all(
+        posts.map((post) => start({ reply: onPost(post) })),
+      );
+      return { fakes, agents: agentsOf(fakes), flags: agentFlags(fakes) };
+    },
+    stopAll: async () => {
+      await Promise.all(started.splice(0).map((fake) => fake.stop()));
+    },
+  };
 }

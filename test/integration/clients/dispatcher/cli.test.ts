@@ -1,39 +1,25 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../../clients/dispatcher/cli.js';
-import { runCli } from '../../../helpers/dispatcher-cli.js';
-import { ban } from '../../../helpers/dispatcher-fakes.js';
+import {
+  DISPATCH_BIN,
+  dispatchEnv,
+  JOB_FLAGS,
+  runCli,
+} from '../../../helpers/dispatcher-cli.js';
+import { ban, inAnHour, JOB } from '../../../helpers/dispatcher-fakes.js';
 import type {
   FakeAgent,
   FakeStatusCenter,
 } from '../../../helpers/dispatcher-servers.js';
 import {
+  agentFlags,
   startFakeAgent,
   startFakeStatusCenter,
 } from '../../../helpers/dispatcher-servers.js';
-
-const JOB = {
-  id: 'job-42',
-  source: 'rtmp://origin.example/live/a',
-  target: 'rtmp://cdn.example/live/a',
-};
-const JOB_FLAGS = [
-  '--id',
-  JOB.id,
-  '--source',
-  JOB.source,
-  '--target',
-  JOB.target,
-];
-const BIN = fileURLToPath(
-  new URL('../../../../clients/dispatcher/bin.ts', import.meta.url),
-);
-const inAnHour = () => Date.now() + 3_600_000;
+import { runBin } from '../../../helpers/run-bin.js';
 
 describe('relaywatch-dispatch against a status center and agents over loopback', () => {
   let center: FakeStatusCenter;
@@ -47,23 +33,13 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
       startFakeAgent(),
       startFakeAgent(),
     ]);
-    env = {
-      RELAYWATCH_URL: center.url,
-      RELAYWATCH_READER_TOKEN: center.tokens.reader,
-      RELAYWATCH_AGENT_TOKEN: 'agent-fake-token',
-    };
+    env = dispatchEnv(center);
   });
 
   afterEach(async () => {
     await Promise.all([center.stop(), ...agents.map((agent) => agent.stop())]);
   });
 
-  /** --agent flags for the fake agents, reporting as 198.51.100.1, .2, .3. */
-  const agentFlags = () =>
-    agents.flatMap((agent, i) => [
-      '--agent',
-      `${agent.url}=198.51.100.${i + 1}`,
-    ]);
   const postsPerAgent = () => agents.map((agent) => agent.posts.length);
 
   it('sends the job to a non-blocked agent with the agent token, and says which agent was blocked', async () => {
@@ -77,7 +53,7 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
     const runs = [];
     for (const draw of [0, 0.5, 0.99])
       runs.push(
-        await runCli([...JOB_FLAGS, ...agentFlags()], {
+        await runCli([...JOB_FLAGS, ...agentFlags(agents)], {
           env,
           random: () => draw,
         }),
@@ -117,7 +93,7 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
       ),
     );
 
-    const run = await runCli([...JOB_FLAGS, ...agentFlags()], {
+    const run = await runCli([...JOB_FLAGS, ...agentFlags(agents)], {
       env,
       random: () => 0,
     });
@@ -139,7 +115,7 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
     );
 
     const run = await runCli(
-      [...JOB_FLAGS, ...agentFlags(), '--min-healthy-share', '0'],
+      [...JOB_FLAGS, ...agentFlags(agents), '--min-healthy-share', '0'],
       { env },
     );
 
@@ -151,7 +127,7 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
   it('fails open and dispatches when the status center is down and nothing is cached', async () => {
     await center.stop();
 
-    const run = await runCli([...JOB_FLAGS, ...agentFlags()], { env });
+    const run = await runCli([...JOB_FLAGS, ...agentFlags(agents)], { env });
 
     expect(run.code).toBe(EXIT.dispatched);
     expect(run.output.blocklist).toMatchObject({
@@ -168,7 +144,12 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
       await mkdtemp(join(tmpdir(), 'dispatch-cache-')),
       'blocklist.json',
     );
-    const flags = [...JOB_FLAGS, ...agentFlags(), '--cache-file', cacheFile];
+    const flags = [
+      ...JOB_FLAGS,
+      ...agentFlags(agents),
+      '--cache-file',
+      cacheFile,
+    ];
     const first = await runCli(flags, { env });
     const saved = JSON.parse(await readFile(cacheFile, 'utf8'));
 
@@ -208,9 +189,12 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
   });
 
   it('chooses but sends nothing with --dry-run', async () => {
-    const run = await runCli([...JOB_FLAGS, ...agentFlags(), '--dry-run'], {
-      env: { ...env, RELAYWATCH_AGENT_TOKEN: '' },
-    });
+    const run = await runCli(
+      [...JOB_FLAGS, ...agentFlags(agents), '--dry-run'],
+      {
+        env: { ...env, RELAYWATCH_AGENT_TOKEN: '' },
+      },
+    );
 
     expect(run.code).toBe(EXIT.dispatched);
     expect(run.output.outcome).toBe('dry-run');
@@ -259,13 +243,7 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
       ...['--agent', `${agents[1]?.url}=198.51.100.2`],
     ];
 
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', BIN, ...flags],
-      {
-        env: { ...process.env, ...env },
-      },
-    );
+    const { stdout } = await runBin(DISPATCH_BIN, flags, env);
 
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -277,15 +255,11 @@ describe('relaywatch-dispatch against a status center and agents over loopback',
   });
 
   it('runs as a program: a usage error exits 2', async () => {
-    const failure = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', BIN, '--id', 'x'],
-      {
-        env: { ...process.env, RELAYWATCH_URL: '' },
-      },
-    ).catch((error: { code: number; stderr: string }) => error);
+    const failure = await runBin(DISPATCH_BIN, ['--id', 'x'], {
+      RELAYWATCH_URL: '',
+    });
 
     expect(failure).toMatchObject({ code: EXIT.usage });
-    expect((failure as { stderr: string }).stderr).toContain('--help');
+    expect(failure.stderr).toContain('--help');
   });
 });

@@ -11,104 +11,41 @@ import type {
 } from '../../../../clients/dispatcher/index.js';
 import {
   BlocklistClientOptionsError,
-  createBlocklistClient,
   dispatch,
 } from '../../../../clients/dispatcher/index.js';
 import {
-  ban,
-  manualClock,
-  recordingLogger,
-  scriptedFetch,
-  T0,
+  JOB,
+  listOf,
+  scriptedClient,
 } from '../../../helpers/dispatcher-fakes.js';
 import type {
   AgentReply,
-  FakeAgent,
   SeenHttpRequest,
 } from '../../../helpers/dispatcher-servers.js';
-import { startFakeAgent } from '../../../helpers/dispatcher-servers.js';
+import {
+  connectFailed,
+  failedStart,
+  fakeAgentPool,
+  flowing,
+  invalidJob,
+  onPost,
+  postsTo,
+  relayExists,
+} from '../../../helpers/dispatcher-servers.js';
 
-const JOB = {
-  id: 'job-9',
-  source: 'rtmp://origin.example/live/9',
-  target: 'rtmp://cdn.example/live/9',
-};
 const TOKEN = 'agent-fake-token';
 
-const flowing = (): AgentReply => ({
-  status: 201,
-  body: { ...JOB, status: 'ok', state: 'flowing' },
-});
-const failedStart = (status: string, detail: string): AgentReply => ({
-  status: 502,
-  body: {
-    code: 'relay_failed',
-    error: 'the relay failed before it flowed; the job was not kept',
-    status,
-    detail,
-  },
-});
-const connectFailed = () =>
-  failedStart(
-    'connect_failed',
-    'Connection to tcp://origin.example:1935 failed: Connection timed out',
-  );
-
-let started: FakeAgent[] = [];
-
-afterEach(async () => {
-  await Promise.all(started.map((agent) => agent.stop()));
-  started = [];
-});
-
-type Handler = (request: SeenHttpRequest) => AgentReply;
-
-/** Answers POST /relays with `post`, and GET or DELETE /relays/{id} with `other` (404 unless given). */
-const onPost =
-  (
-    post: Handler,
-    other: Handler = () => ({
-      status: 404,
-      body: { code: 'relay_not_found', error: 'no such relay' },
-    }),
-  ): Handler =>
-  (request) =>
-    request.method === 'POST' ? post(request) : other(request);
-
+const pool = fakeAgentPool();
+afterEach(pool.stopAll);
 /** Fake agents on loopback, each answering POST /relays with its handler, reporting as 198.51.100.1, .2, … */
-async function agentsAnswering(
-  ...posts: Handler[]
-): Promise<{ fakes: FakeAgent[]; agents: Agent[] }> {
-  const fakes = await Promise.all(
-    posts.map((post) => startFakeAgent({ reply: onPost(post) })),
-  );
-  started.push(...fakes);
-  return {
-    fakes,
-    agents: fakes.map((fake, i) => ({
-      url: fake.url,
-      ip: `198.51.100.${i + 1}`,
-    })),
-  };
-}
-
-const postsTo = (fakes: FakeAgent[]) =>
-  fakes.map((fake) => fake.posts.filter((r) => r.method === 'POST').length);
+const agentsAnswering = pool.answering;
 
 /** A blocklist client whose list bans `ips`, loaded from a scripted status center. */
 async function blocklistBanning(ips: string[], minHealthyShare?: number) {
-  const clock = manualClock();
-  const client = createBlocklistClient({
-    url: 'http://127.0.0.1:9',
-    token: 'reader-token',
-    fetch: scriptedFetch({
-      kind: 'list',
-      entries: ips.map((ip) => ban(ip, { until: T0 + 3_600_000 })),
-    }),
-    now: clock.now,
-    logger: recordingLogger(),
-    ...(minHealthyShare === undefined ? {} : { minHealthyShare }),
-  });
+  const { client } = scriptedClient(
+    [listOf(...ips)],
+    minHealthyShare === undefined ? {} : { minHealthyShare },
+  );
   await client.refresh();
   return client;
 }
@@ -170,20 +107,12 @@ describe('dispatch: where the job lands', () => {
   });
 
   it('treats 409 relay_exists as landed when the agent already runs this very job', async () => {
-    const same = await startFakeAgent({
-      reply: onPost(
-        () => ({
-          status: 409,
-          body: {
-            code: 'relay_exists',
-            error: 'a relay with this id runs another job',
-            issues: [],
-          },
-        }),
-        () => ({ status: 200, body: { ...JOB, status: 'ok', runs: 1 } }),
-      ),
+    const same = await pool.start({
+      reply: onPost(relayExists, () => ({
+        status: 200,
+        body: { ...JOB, status: 'ok', runs: 1 },
+      })),
     });
-    started.push(same);
     const { fakes, agents } = await agentsAnswering(flowing);
 
     const result = await dispatch(
@@ -342,26 +271,16 @@ describe('dispatch: moving on', () => {
   });
 
   it('moves on from 409 relay_exists when the relay under that id is another job', async () => {
-    const other = await startFakeAgent({
-      reply: onPost(
-        () => ({
-          status: 409,
-          body: {
-            code: 'relay_exists',
-            error: 'a relay with this id runs another job',
-          },
-        }),
-        () => ({
-          status: 200,
-          body: {
-            ...JOB,
-            source: 'rtmp://elsewhere.example/live/1',
-            status: 'ok',
-          },
-        }),
-      ),
+    const other = await pool.start({
+      reply: onPost(relayExists, () => ({
+        status: 200,
+        body: {
+          ...JOB,
+          source: 'rtmp://elsewhere.example/live/1',
+          status: 'ok',
+        },
+      })),
     });
-    started.push(other);
     const { agents } = await agentsAnswering(flowing);
 
     const result = await dispatch(
@@ -414,19 +333,10 @@ describe('dispatch: moving on', () => {
   });
 
   it('stops at a 400 without trying any other agent: the job itself is bad', async () => {
-    const invalid = (): AgentReply => ({
-      status: 400,
-      body: {
-        code: 'invalid_relay',
-        error: 'the relay job is not valid',
-        issues: [
-          {
-            path: 'source',
-            message: 'must be an http(s), rtmp(s), rtsp or srt URL',
-          },
-        ],
-      },
-    });
+    const invalid = invalidJob(
+      'source',
+      'must be an http(s), rtmp(s), rtsp or srt URL',
+    );
     const { fakes, agents } = await agentsAnswering(invalid, flowing, flowing);
 
     const result = await dispatch(JOB, agents, { token: TOKEN });
@@ -668,82 +578,54 @@ describe('dispatch: bounds', () => {
 describe('dispatch: bad arguments', () => {
   const agents: Agent[] = [{ url: 'http://127.0.0.1:9', ip: '198.51.100.1' }];
 
-  it.each<[string, unknown, unknown, unknown, RegExp]>([
+  // [the name in the error, the options, the message, the job and agents when not JOB and `agents`]
+  it.each<[string, unknown, RegExp, { job?: unknown; list?: unknown }?]>([
     [
       'attemptTimeoutMs',
-      JOB,
-      agents,
       { attemptTimeoutMs: 0 },
       /attemptTimeoutMs must be a whole number of milliseconds/,
     ],
     [
       'totalTimeoutMs',
-      JOB,
-      agents,
       { totalTimeoutMs: 1.5 },
       /totalTimeoutMs must be a whole number/,
     ],
     [
       'maxAttempts',
-      JOB,
-      agents,
       { maxAttempts: 0 },
       /maxAttempts must be a whole number from 1 \(got 0\)/,
     ],
-    [
-      'token',
-      JOB,
-      agents,
-      { token: 'two words' },
-      /token must be a non-empty agent token/,
-    ],
-    [
-      'blocklist',
-      JOB,
-      agents,
-      { blocklist: {} },
-      /blocklist must be a blocklist client/,
-    ],
-    ['fetch', JOB, agents, { fetch: 'fetch' }, /fetch must be a function/],
-    [
-      'onAttempt',
-      JOB,
-      agents,
-      { onAttempt: 1 },
-      /onAttempt must be a function/,
-    ],
+    ['token', { token: 'two words' }, /token must be a non-empty agent token/],
+    ['blocklist', { blocklist: {} }, /blocklist must be a blocklist client/],
+    ['fetch', { fetch: 'fetch' }, /fetch must be a function/],
+    ['onAttempt', { onAttempt: 1 }, /onAttempt must be a function/],
     [
       'attemptTimeout',
-      JOB,
-      agents,
       { attemptTimeout: 10 },
       /attemptTimeout is not an option/,
     ],
     [
       'job.id',
-      { ...JOB, id: '' },
-      agents,
       {},
       /job\.id must be a non-empty string/,
+      { job: { ...JOB, id: '' } },
     ],
     [
       'job.target',
-      { id: 'x', source: 'y' },
-      agents,
       {},
       /job\.target must be a non-empty string/,
+      { job: { id: 'x', source: 'y' } },
     ],
-    ['agents', JOB, 'http://127.0.0.1:9', {}, /agents must be an array/],
+    ['agents', {}, /agents must be an array/, { list: 'http://127.0.0.1:9' }],
     [
       'agents[0].url',
-      JOB,
-      [{ url: 'ftp://x', ip: '198.51.100.1' }],
       {},
       /agents\[0\]\.url must be an http\(s\) URL/,
+      { list: [{ url: 'ftp://x', ip: '198.51.100.1' }] },
     ],
   ])(
     'throws BlocklistClientOptionsError naming %s',
-    async (option, job, list, options, message) => {
+    async (option, options, message, { job = JOB, list = agents } = {}) => {
       const error = await dispatch(
         job as typeof JOB,
         list as Agent[],

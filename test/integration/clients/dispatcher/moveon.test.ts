@@ -3,67 +3,29 @@
  * takes the job, prints every attempt, and says in words (and in its exit
  * code) why no agent took it.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../../clients/dispatcher/cli.js';
-import { runCli } from '../../../helpers/dispatcher-cli.js';
-import { ban } from '../../../helpers/dispatcher-fakes.js';
+import {
+  DISPATCH_BIN,
+  dispatchEnv,
+  JOB_FLAGS,
+  runCli,
+} from '../../../helpers/dispatcher-cli.js';
+import { ban, inAnHour, JOB } from '../../../helpers/dispatcher-fakes.js';
 import type {
   AgentReply,
   FakeAgent,
   FakeStatusCenter,
-  SeenHttpRequest,
 } from '../../../helpers/dispatcher-servers.js';
 import {
-  startFakeAgent,
+  connectFailed,
+  fakeAgentPool,
+  flowing,
+  invalidJob,
+  postsTo,
   startFakeStatusCenter,
 } from '../../../helpers/dispatcher-servers.js';
-
-const JOB = {
-  id: 'job-77',
-  source: 'rtmp://origin.example/live/b',
-  target: 'rtmp://cdn.example/live/b',
-};
-const JOB_FLAGS = [
-  '--id',
-  JOB.id,
-  '--source',
-  JOB.source,
-  '--target',
-  JOB.target,
-];
-const BIN = fileURLToPath(
-  new URL('../../../../clients/dispatcher/bin.ts', import.meta.url),
-);
-const inAnHour = () => Date.now() + 3_600_000;
-
-const flowing = (): AgentReply => ({
-  status: 201,
-  body: { ...JOB, status: 'ok', state: 'flowing' },
-});
-const connectFailed = (): AgentReply => ({
-  status: 502,
-  body: {
-    code: 'relay_failed',
-    error: 'the relay failed before it flowed; the job was not kept',
-    status: 'connect_failed',
-    detail:
-      'Connection to tcp://origin.example:1935 failed: Connection timed out',
-  },
-});
-
-/** Answers POST /relays with `post`; GET and DELETE of a relay with 404. */
-const onPost =
-  (post: () => AgentReply) =>
-  (request: SeenHttpRequest): AgentReply =>
-    request.method === 'POST'
-      ? post()
-      : {
-          status: 404,
-          body: { code: 'relay_not_found', error: 'no such relay' },
-        };
+import { runBin } from '../../../helpers/run-bin.js';
 
 /** The JSON lines on stderr whose message is "attempt". */
 const attemptLines = (stderr: string) =>
@@ -75,39 +37,26 @@ const attemptLines = (stderr: string) =>
 
 describe('relaywatch-dispatch moving on through several agents', () => {
   let center: FakeStatusCenter;
-  let agents: FakeAgent[] = [];
   let env: Record<string, string>;
+  const pool = fakeAgentPool();
+  let agents: FakeAgent[] = [];
 
   beforeEach(async () => {
     center = await startFakeStatusCenter();
-    env = {
-      RELAYWATCH_URL: center.url,
-      RELAYWATCH_READER_TOKEN: center.tokens.reader,
-      RELAYWATCH_AGENT_TOKEN: 'agent-fake-token',
-    };
+    env = dispatchEnv(center);
   });
 
   afterEach(async () => {
-    await Promise.all([center.stop(), ...agents.map((agent) => agent.stop())]);
-    agents = [];
+    await Promise.all([center.stop(), pool.stopAll()]);
   });
 
-  /** Starts one fake agent per answer; they report as 198.51.100.1, .2, … */
-  async function startAgents(
-    ...posts: Array<() => AgentReply>
-  ): Promise<string[]> {
-    agents = await Promise.all(
-      posts.map((post) => startFakeAgent({ reply: onPost(post) })),
-    );
-    return agents.flatMap((agent, i) => [
-      '--agent',
-      `${agent.url}=198.51.100.${i + 1}`,
-    ]);
+  /** Starts one fake agent per answer (they report as 198.51.100.1, .2, …); resolves with their --agent flags. */
+  async function startAgents(...posts: Array<() => AgentReply>) {
+    const started = await pool.answering(...posts);
+    agents = started.fakes;
+    return started.flags;
   }
-  const postsPerAgent = () =>
-    agents.map(
-      (agent) => agent.posts.filter((r) => r.method === 'POST').length,
-    );
+  const postsPerAgent = () => postsTo(agents);
 
   it('moves on from an agent that cannot reach the origin, lands on the next, and prints both attempts', async () => {
     const flags = await startAgents(connectFailed, flowing, flowing);
@@ -219,16 +168,10 @@ describe('relaywatch-dispatch moving on through several agents', () => {
   });
 
   it('exits 7 and tries no other agent when the job itself is invalid', async () => {
-    const invalid = (): AgentReply => ({
-      status: 400,
-      body: {
-        code: 'invalid_relay',
-        error: 'the relay job is not valid',
-        issues: [
-          { path: 'target', message: 'must be an rtmp(s), srt or http(s) URL' },
-        ],
-      },
-    });
+    const invalid = invalidJob(
+      'target',
+      'must be an rtmp(s), srt or http(s) URL',
+    );
     const flags = await startAgents(invalid, flowing);
 
     const run = await runCli([...JOB_FLAGS, ...flags], {
@@ -317,16 +260,10 @@ describe('relaywatch-dispatch moving on through several agents', () => {
   it('runs as a program: one result line on stdout, one attempt line per agent on stderr, exit 6', async () => {
     const flags = await startAgents(connectFailed, connectFailed);
 
-    const failure = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', BIN, ...JOB_FLAGS, ...flags],
-      {
-        env: { ...process.env, ...env },
-      },
-    ).catch((error: { code: number; stdout: string; stderr: string }) => error);
+    const failure = await runBin(DISPATCH_BIN, [...JOB_FLAGS, ...flags], env);
 
     expect(failure).toMatchObject({ code: EXIT.notStarted });
-    const { stdout, stderr } = failure as { stdout: string; stderr: string };
+    const { stdout, stderr } = failure;
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] ?? '')).toMatchObject({

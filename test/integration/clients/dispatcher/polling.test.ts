@@ -1,18 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BlocklistClientOptions } from '../../../../clients/dispatcher/index.js';
-import { createBlocklistClient } from '../../../../clients/dispatcher/index.js';
 import {
+  BANNED,
   ban,
-  manualClock,
-  recordingLogger,
+  clientOnClock,
+  HOUR,
+  OTHER,
   T0,
 } from '../../../helpers/dispatcher-fakes.js';
 import type { FakeStatusCenter } from '../../../helpers/dispatcher-servers.js';
 import { startFakeStatusCenter } from '../../../helpers/dispatcher-servers.js';
-
-const BANNED = '203.0.113.7';
-const OTHER = '203.0.113.8';
-const HOUR = 3_600_000;
 
 describe('the blocklist client against a status center over loopback HTTP', () => {
   let center: FakeStatusCenter;
@@ -24,19 +21,14 @@ describe('the blocklist client against a status center over loopback HTTP', () =
   async function setup(options: Partial<BlocklistClientOptions> = {}) {
     center = await startFakeStatusCenter();
     center.setEntries([ban(BANNED, { until: T0 + HOUR })]);
-    const clock = manualClock();
-    const logger = recordingLogger();
-    const client = createBlocklistClient({
+    return clientOnClock({
       url: center.url,
       token: center.tokens.reader,
       refreshMs: 10_000,
       maxStaleMs: 60_000,
       timeoutMs: 2_000,
-      now: clock.now,
-      logger,
       ...options,
     });
-    return { client, clock, logger };
   }
 
   it('sends If-None-Match on the second poll and keeps the list when the answer is 304', async () => {
@@ -170,11 +162,10 @@ describe('the blocklist client against a status center over loopback HTTP', () =
     const first = await setup();
     await first.client.refresh();
     const snapshot = first.client.snapshot() ?? undefined;
-    const client = createBlocklistClient({
+    const { client } = clientOnClock({
       url: center.url,
       token: center.tokens.reporter,
       now: first.clock.now,
-      logger: recordingLogger(),
       ...(snapshot ? { snapshot } : {}),
     });
 

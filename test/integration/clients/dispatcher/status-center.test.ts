@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../../clients/dispatcher/cli.js';
 import type { BlocklistClient } from '../../../../clients/dispatcher/index.js';
 import { createBlocklistClient } from '../../../../clients/dispatcher/index.js';
-import { runCli } from '../../../helpers/dispatcher-cli.js';
+import {
+  dispatchEnv,
+  JOB_FLAGS,
+  runCli,
+} from '../../../helpers/dispatcher-cli.js';
 import { recordingLogger } from '../../../helpers/dispatcher-fakes.js';
 import type { FakeAgent } from '../../../helpers/dispatcher-servers.js';
 import { startFakeAgent } from '../../../helpers/dispatcher-servers.js';
@@ -106,28 +110,11 @@ describe('the dispatcher against the real status center', () => {
     try {
       const run = await runCli(
         [
-          ...[
-            '--id',
-            'job-7',
-            '--source',
-            'rtmp://origin.example/live/s',
-            '--target',
-            'rtmp://cdn.example/live/s',
-          ],
-          ...[
-            '--agent',
-            `${agents[0]?.url}=${BANNED}`,
-            '--agent',
-            `${agents[1]?.url}=${OTHER}`,
-          ],
+          ...JOB_FLAGS,
+          ...['--agent', `${agents[0]?.url}=${BANNED}`],
+          ...['--agent', `${agents[1]?.url}=${OTHER}`],
         ],
-        {
-          env: {
-            RELAYWATCH_URL: center.url,
-            RELAYWATCH_READER_TOKEN: center.tokens.reader,
-            RELAYWATCH_AGENT_TOKEN: agents[0]?.token ?? '',
-          },
-        },
+        { env: dispatchEnv(center, agents[0]?.token) },
       );
 
       expect(run.code).toBe(EXIT.dispatched);

@@ -1,42 +1,28 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BlocklistClientOptions } from '../../../../clients/dispatcher/index.js';
-import { createBlocklistClient } from '../../../../clients/dispatcher/index.js';
 import type { Reply } from '../../../helpers/dispatcher-fakes.js';
 import {
+  BANNED,
   ban,
-  manualClock,
-  recordingLogger,
-  scriptedFetch,
+  HOUR,
+  listOf,
+  OTHER,
+  scriptedClient,
   T0,
 } from '../../../helpers/dispatcher-fakes.js';
 
-const BANNED = '203.0.113.7';
-const OTHER = '203.0.113.8';
-const HOUR = 3_600_000;
-
-function setup(script: Reply[], options: Partial<BlocklistClientOptions> = {}) {
-  const clock = manualClock();
-  const fetch = scriptedFetch(...script);
-  const logger = recordingLogger();
-  const client = createBlocklistClient({
+const setup = (
+  script: Reply[],
+  options: Partial<BlocklistClientOptions> = {},
+) =>
+  scriptedClient(script, {
     url: 'http://127.0.0.1:1/prod',
-    token: 'reader-token',
     refreshMs: 10_000,
     maxStaleMs: 60_000,
     timeoutMs: 1_000,
-    fetch,
-    now: clock.now,
-    logger,
     random: () => 0,
     ...options,
   });
-  return { client, clock, fetch, logger };
-}
-
-const listOf = (...ips: string[]): Reply => ({
-  kind: 'list',
-  entries: ips.map((ip) => ban(ip, { until: T0 + HOUR })),
-});
 
 describe('polling the blocklist', () => {
   it('asks GET /v1/blocklist under the base URL with the reader token as a bearer token', async () => {

@@ -12,17 +12,9 @@ import type {
   FetchLike,
 } from '../../../../clients/dispatcher/index.js';
 import packageJson from '../../../../package.json' with { type: 'json' };
-import { runCli } from '../../../helpers/dispatcher-cli.js';
+import { JOB_FLAGS, runCli } from '../../../helpers/dispatcher-cli.js';
 import { ban, blocklistBody } from '../../../helpers/dispatcher-fakes.js';
 
-const JOB = [
-  '--id',
-  'job-1',
-  '--source',
-  'rtmp://origin.example/live/a',
-  '--target',
-  'rtmp://cdn.example/live/a',
-];
 const AGENT = ['--agent', 'http://127.0.0.1:7001=203.0.113.7'];
 const ENV = {
   RELAYWATCH_URL: 'http://127.0.0.1:3000',
@@ -103,99 +95,104 @@ describe('relaywatch-dispatch arguments', () => {
   it.each<[string, string[], Record<string, string>, RegExp]>([
     [
       'the status center URL is missing',
-      [...JOB, ...AGENT],
+      [...JOB_FLAGS, ...AGENT],
       { ...ENV, RELAYWATCH_URL: '' },
       /--url \(or RELAYWATCH_URL\) is required/,
     ],
     [
       'the reader token is missing',
-      [...JOB, ...AGENT],
+      [...JOB_FLAGS, ...AGENT],
       { RELAYWATCH_URL: ENV.RELAYWATCH_URL, RELAYWATCH_AGENT_TOKEN: 'a' },
       /--reader-token \(or RELAYWATCH_READER_TOKEN\) is required/,
     ],
     [
       'the agent token is missing',
-      [...JOB, ...AGENT],
+      [...JOB_FLAGS, ...AGENT],
       { RELAYWATCH_URL: ENV.RELAYWATCH_URL, RELAYWATCH_READER_TOKEN: 'r' },
       /--agent-token \(or RELAYWATCH_AGENT_TOKEN\) is required/,
     ],
-    ['no agent is given', [...JOB], ENV, /at least one --agent/],
+    ['no agent is given', [...JOB_FLAGS], ENV, /at least one --agent/],
     [
       'an agent has no IP',
-      [...JOB, '--agent', 'http://127.0.0.1:7001'],
+      [...JOB_FLAGS, '--agent', 'http://127.0.0.1:7001'],
       ENV,
       /expected <agent URL>=<machine IP>/,
     ],
     [
       'an agent IP is not an IP',
-      [...JOB, '--agent', 'http://127.0.0.1:7001=relay-7'],
+      [...JOB_FLAGS, '--agent', 'http://127.0.0.1:7001=relay-7'],
       ENV,
       /"relay-7" is not an IPv4 or IPv6 address/,
     ],
     [
       'an agent URL is not http',
-      [...JOB, '--agent', 'ftp://127.0.0.1=203.0.113.7'],
+      [...JOB_FLAGS, '--agent', 'ftp://127.0.0.1=203.0.113.7'],
       ENV,
       /agent URL must be http\(s\)/,
     ],
     [
       'the job id is missing',
-      [...JOB.slice(2), ...AGENT],
+      [...JOB_FLAGS.slice(2), ...AGENT],
       ENV,
       /--id is required/,
     ],
-    ['a flag is unknown', [...JOB, ...AGENT, '--agnet', 'x'], ENV, /--agnet/],
+    [
+      'a flag is unknown',
+      [...JOB_FLAGS, ...AGENT, '--agnet', 'x'],
+      ENV,
+      /--agnet/,
+    ],
     [
       'the panic share is not a number',
-      [...JOB, ...AGENT, '--min-healthy-share', 'half'],
+      [...JOB_FLAGS, ...AGENT, '--min-healthy-share', 'half'],
       ENV,
       /--min-healthy-share must be a number/,
     ],
     [
       'the panic share is out of range',
-      [...JOB, ...AGENT, '--min-healthy-share', '2'],
+      [...JOB_FLAGS, ...AGENT, '--min-healthy-share', '2'],
       ENV,
       /--min-healthy-share: must be a number from 0 to 1/,
     ],
     [
       'the URL is not http',
-      [...JOB, ...AGENT, '--url', 'ftp://x'],
+      [...JOB_FLAGS, ...AGENT, '--url', 'ftp://x'],
       ENV,
       /--url \(or RELAYWATCH_URL\): must be an http\(s\) URL/,
     ],
     [
       'the staleness bound is not whole',
-      [...JOB, ...AGENT, '--max-stale-ms', '1.5'],
+      [...JOB_FLAGS, ...AGENT, '--max-stale-ms', '1.5'],
       ENV,
       /--max-stale-ms: must be a whole number/,
     ],
     [
       'the post timeout is zero',
-      [...JOB, ...AGENT, '--post-timeout-ms', '0'],
+      [...JOB_FLAGS, ...AGENT, '--post-timeout-ms', '0'],
       ENV,
       /--post-timeout-ms must be a whole number/,
     ],
     [
       'the total timeout is not whole',
-      [...JOB, ...AGENT, '--total-timeout-ms', '2.5'],
+      [...JOB_FLAGS, ...AGENT, '--total-timeout-ms', '2.5'],
       ENV,
       /--total-timeout-ms must be a whole number of milliseconds/,
     ],
     [
       'the total timeout is too long for a timer',
-      [...JOB, ...AGENT, '--total-timeout-ms', String(2 ** 31)],
+      [...JOB_FLAGS, ...AGENT, '--total-timeout-ms', String(2 ** 31)],
       ENV,
       /--total-timeout-ms must be .*at most 2147483647/,
     ],
     [
       'the attempt limit is zero',
-      [...JOB, ...AGENT, '--max-attempts', '0'],
+      [...JOB_FLAGS, ...AGENT, '--max-attempts', '0'],
       ENV,
       /--max-attempts must be a whole number of agents above 0/,
     ],
     [
       'the attempt limit is not a number',
-      [...JOB, ...AGENT, '--max-attempts', 'all'],
+      [...JOB_FLAGS, ...AGENT, '--max-attempts', 'all'],
       ENV,
       /--max-attempts must be a number/,
     ],
@@ -222,7 +219,7 @@ describe('relaywatch-dispatch arguments', () => {
       ]),
     );
 
-    const run = await runCli([...JOB, '--agents-file', file], {
+    const run = await runCli([...JOB_FLAGS, '--agents-file', file], {
       env: ENV,
       fetch: noNetwork,
     });
@@ -258,7 +255,7 @@ describe('duration flags, old millisecond flags and variables', () => {
       [['--timeout', '0s'], '--timeout'],
       [['--max-stale', '0'], '--max-stale'],
     ] as const) {
-      const run = await runCli([...JOB, ...AGENT, ...argv], {
+      const run = await runCli([...JOB_FLAGS, ...AGENT, ...argv], {
         env: ENV,
         fetch: noNetwork,
       });
@@ -277,7 +274,7 @@ describe('duration flags, old millisecond flags and variables', () => {
       ['15s', 'must be a number of milliseconds (got "15s")'],
     ]) {
       const run = await runCli(
-        [...JOB, ...AGENT, '--post-timeout-ms', value ?? ''],
+        [...JOB_FLAGS, ...AGENT, '--post-timeout-ms', value ?? ''],
         { env: ENV, fetch: noNetwork },
       );
 
@@ -291,10 +288,13 @@ describe('duration flags, old millisecond flags and variables', () => {
   it('still takes the old millisecond flag, with a warning naming the new one', async () => {
     const fetch = recordingFetch();
 
-    const run = await runCli([...JOB, ...AGENT, '--post-timeout-ms', '1500'], {
-      env: ENV,
-      fetch,
-    });
+    const run = await runCli(
+      [...JOB_FLAGS, ...AGENT, '--post-timeout-ms', '1500'],
+      {
+        env: ENV,
+        fetch,
+      },
+    );
 
     expect(run.code).toBe(EXIT.dispatched);
     expect(run.output).toMatchObject({ outcome: 'dispatched' });
@@ -317,7 +317,14 @@ describe('duration flags, old millisecond flags and variables', () => {
     const statusAfter = async (argv: string[], ageMs: number) => {
       await writeFile(cacheFile, JSON.stringify(cached));
       const run = await runCli(
-        [...JOB, ...AGENT, '--cache-file', cacheFile, '--dry-run', ...argv],
+        [
+          ...JOB_FLAGS,
+          ...AGENT,
+          '--cache-file',
+          cacheFile,
+          '--dry-run',
+          ...argv,
+        ],
         { env: ENV, fetch: recordingFetch(cached), now: () => savedAt + ageMs },
       );
       return run.output?.blocklist.status;
@@ -339,7 +346,7 @@ describe('duration flags, old millisecond flags and variables', () => {
     const fromEnv = recordingFetch();
     const fromFlags = recordingFetch();
 
-    const envRun = await runCli([...JOB, ...AGENT], {
+    const envRun = await runCli([...JOB_FLAGS, ...AGENT], {
       env: {
         RELAYWATCH_URL: 'http://status.example',
         RELAYWATCH_READER_TOKEN: 'reader-from-env',
@@ -349,7 +356,7 @@ describe('duration flags, old millisecond flags and variables', () => {
     });
     const flagRun = await runCli(
       [
-        ...JOB,
+        ...JOB_FLAGS,
         ...AGENT,
         ...['--url', 'http://flag.example'],
         ...['--reader-token', 'reader-from-flag'],
@@ -385,7 +392,7 @@ describe('duration flags, old millisecond flags and variables', () => {
   });
 
   it('names the variable when a bad value came from it', async () => {
-    const run = await runCli([...JOB, ...AGENT], {
+    const run = await runCli([...JOB_FLAGS, ...AGENT], {
       env: { ...ENV, RELAYWATCH_URL: 'ftp://status.example' },
       fetch: noNetwork,
     });

@@ -5,13 +5,7 @@ import {
   BlocklistClientOptionsError,
   createBlocklistClient,
 } from '../../../../clients/dispatcher/index.js';
-import {
-  ban,
-  manualClock,
-  recordingLogger,
-  scriptedFetch,
-  T0,
-} from '../../../helpers/dispatcher-fakes.js';
+import { ban, scriptedClient, T0 } from '../../../helpers/dispatcher-fakes.js';
 
 const valid: BlocklistClientOptions = {
   url: 'http://127.0.0.1:3000',
@@ -135,16 +129,15 @@ describe('documented defaults', () => {
   });
 
   it('go stale after 10 s × 1.1 + 5 s without a poll and fail open after 10 min', async () => {
-    const clock = manualClock();
-    const client = createBlocklistClient({
-      ...valid,
-      now: clock.now,
-      logger: recordingLogger(),
-      fetch: scriptedFetch({
-        kind: 'list',
-        entries: [ban('203.0.113.7', { until: T0 + 86_400_000 })],
-      }),
-    });
+    const { client, clock } = scriptedClient(
+      [
+        {
+          kind: 'list',
+          entries: [ban('203.0.113.7', { until: T0 + 86_400_000 })],
+        },
+      ],
+      valid,
+    );
     await client.refresh();
 
     clock.advance(16_000);
@@ -158,15 +151,15 @@ describe('documented defaults', () => {
   });
 
   it('panics below half of the candidates healthy by default', async () => {
-    const client = createBlocklistClient({
-      ...valid,
-      now: manualClock().now,
-      logger: recordingLogger(),
-      fetch: scriptedFetch({
-        kind: 'list',
-        entries: [ban('198.51.100.1', { until: T0 + 60_000 })],
-      }),
-    });
+    const { client } = scriptedClient(
+      [
+        {
+          kind: 'list',
+          entries: [ban('198.51.100.1', { until: T0 + 60_000 })],
+        },
+      ],
+      valid,
+    );
     await client.refresh();
 
     expect(client.decide(['198.51.100.1', '198.51.100.2']).panic).toBe(false);
@@ -176,12 +169,9 @@ describe('documented defaults', () => {
   });
 
   it('polls GET /v1/blocklist under a base URL given with a trailing slash', async () => {
-    const fetch = scriptedFetch({ kind: 'list', entries: [] });
-    const client = createBlocklistClient({
+    const { client, fetch } = scriptedClient([{ kind: 'list', entries: [] }], {
       ...valid,
       url: 'https://api.example.test/stage/',
-      fetch,
-      logger: recordingLogger(),
     });
 
     await client.refresh();
