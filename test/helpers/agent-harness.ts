@@ -5,13 +5,23 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from '../../clients/agent/agent.js';
 import { startAgent } from '../../clients/agent/agent.js';
 import type { AgentConfig } from '../../clients/agent/config.js';
 import { parseAgentConfig } from '../../clients/agent/config.js';
+import type { TestOrigin, TestSink } from '../../clients/test-stream/media.js';
+import {
+  createTestFlv,
+  startOrigin,
+  startSink,
+} from '../../clients/test-stream/media.js';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { createLogger } from '../../functions/log.js';
 import { readResponse } from './http.js';
@@ -182,6 +192,27 @@ export const FAST_AGENT_ENV: Record<string, string> = {
   RELAYWATCH_AGENT_LOG_LEVEL: 'debug',
 };
 
+/**
+ * The environment of a test agent: its status center, its tokens, an IP from
+ * a documentation range (RFC 5737, unique per agent; data only), the fast
+ * settings, then `env`.
+ */
+function testAgentEnv(options: {
+  statusUrl: string;
+  reporterToken?: string;
+  agentToken: string;
+  env?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    RELAYWATCH_URL: options.statusUrl,
+    RELAYWATCH_REPORTER_TOKEN: options.reporterToken ?? 'reporter-token',
+    RELAYWATCH_AGENT_TOKEN: options.agentToken,
+    RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
+    ...FAST_AGENT_ENV,
+    ...options.env,
+  };
+}
+
 export type ApiAnswer = {
   status: number;
   headers: Headers;
@@ -206,10 +237,32 @@ export type TestAgent = {
   stop(): Promise<void>;
 };
 
-/**
- * Starts the agent in this process. IPs in heartbeats are data only; the
- * default comes from a documentation range (RFC 5737), unique per agent.
- */
+/** A client for the job API at `url`: the agent token unless `token` says otherwise (null: none). */
+function jobApi(url: string, agentToken: string): TestAgent['request'] {
+  return async (method, path, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    const token =
+      requestOptions.token === undefined ? agentToken : requestOptions.token;
+    if (token !== null) headers.authorization ??= `Bearer ${token}`;
+    let body: string | undefined;
+    if (requestOptions.body !== undefined) {
+      body =
+        typeof requestOptions.body === 'string'
+          ? requestOptions.body
+          : JSON.stringify(requestOptions.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers,
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+    return readResponse(response);
+  };
+}
+
+/** Starts the agent in this process (see testAgentEnv). */
 export async function startTestAgent(options: {
   statusUrl: string;
   reporterToken?: string;
@@ -218,14 +271,7 @@ export async function startTestAgent(options: {
   const agentToken = `agent-${randomBytes(12).toString('hex')}`;
   const config = parseAgentConfig({
     argv: [],
-    env: {
-      RELAYWATCH_URL: options.statusUrl,
-      RELAYWATCH_REPORTER_TOKEN: options.reporterToken ?? 'reporter-token',
-      RELAYWATCH_AGENT_TOKEN: agentToken,
-      RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
-      ...FAST_AGENT_ENV,
-      ...options.env,
-    },
+    env: testAgentEnv({ ...options, agentToken }),
     detectIp: () => undefined,
   });
   const logs: Record<string, unknown>[] = [];
@@ -238,27 +284,7 @@ export async function startTestAgent(options: {
     agent,
     config,
     logs,
-    async request(method, path, requestOptions = {}) {
-      const headers: Record<string, string> = { ...requestOptions.headers };
-      const token =
-        requestOptions.token === undefined ? agentToken : requestOptions.token;
-      if (token !== null) headers.authorization ??= `Bearer ${token}`;
-      let body: string | undefined;
-      if (requestOptions.body !== undefined) {
-        body =
-          typeof requestOptions.body === 'string'
-            ? requestOptions.body
-            : JSON.stringify(requestOptions.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(`${agent.url}${path}`, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(30_000),
-      });
-      return readResponse(response);
-    },
+    request: jobApi(agent.url, agentToken),
     stop: () => agent.stop(),
   };
 }
@@ -301,12 +327,7 @@ export async function startAgentProcess(options: {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
-        RELAYWATCH_URL: options.statusUrl,
-        RELAYWATCH_REPORTER_TOKEN: 'reporter-token',
-        RELAYWATCH_AGENT_TOKEN: agentToken,
-        RELAYWATCH_AGENT_IP: `198.51.100.${1 + Math.floor(Math.random() * 254)}`,
-        ...FAST_AGENT_ENV,
-        ...options.env,
+        ...testAgentEnv({ ...options, agentToken }),
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -357,27 +378,7 @@ export async function startAgentProcess(options: {
     url,
     pid: child.pid ?? 0,
     logs,
-    async request(method, path, requestOptions = {}) {
-      const headers: Record<string, string> = { ...requestOptions.headers };
-      const token =
-        requestOptions.token === undefined ? agentToken : requestOptions.token;
-      if (token !== null) headers.authorization ??= `Bearer ${token}`;
-      let body: string | undefined;
-      if (requestOptions.body !== undefined) {
-        body =
-          typeof requestOptions.body === 'string'
-            ? requestOptions.body
-            : JSON.stringify(requestOptions.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(30_000),
-      });
-      return readResponse(response);
-    },
+    request: jobApi(url, agentToken),
     stop,
   };
 }
@@ -398,4 +399,99 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Polls GET `path` of the agent's job API until `accept` holds for its JSON; resolves with that JSON. */
+export function pollAgent(
+  agent: Pick<TestAgent, 'request'>,
+  path: string,
+  what: string,
+  accept: (json: any) => unknown,
+  options: { timeoutMs: number } = { timeoutMs: 20_000 },
+): Promise<any> {
+  return waitFor(
+    what,
+    async () => {
+      const { json } = await agent.request('GET', path);
+      return accept(json) ? json : undefined;
+    },
+    options,
+  );
+}
+
+export type Canary = {
+  port: number;
+  /** host:port, as the agent's probe setting takes it. */
+  target: string;
+  stop(): Promise<void>;
+};
+
+/** A TCP canary on loopback that accepts every connection and closes it: a probe of it is ok. */
+export async function startCanary(): Promise<Canary> {
+  const server = createTcpServer((socket) => socket.end());
+  await new Promise<void>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve()),
+  );
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    target: `127.0.0.1:${port}`,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export type RelayRig = {
+  dir: string;
+  /** A test stream in `dir`, served by `origin` at /live.flv. */
+  flvPath: string;
+  origin: TestOrigin;
+  sink: TestSink;
+  recorder: HeartbeatRecorder;
+  agent: TestAgent;
+  /** POSTs a relay job from `source` (the origin's stream) to `target` (the sink's /ingest/{id}.flv). */
+  post(id: string, source?: string, target?: string): Promise<ApiAnswer>;
+  stop(): Promise<void>;
+};
+
+/**
+ * Everything a relay needs on loopback: a test stream in a temp dir, an HTTP
+ * origin serving it, a sink for the pushes, a heartbeat recorder standing in
+ * for the status center, and an agent (settings `env`) reporting to it.
+ */
+export async function startRelayRig(
+  options: { env?: Record<string, string> } = {},
+): Promise<RelayRig> {
+  const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-'));
+  const flvPath = await createTestFlv({ dir });
+  const origin = await startOrigin({ flvPath });
+  const sink = await startSink();
+  const recorder = await startHeartbeatRecorder();
+  const stopServers = async () => {
+    await Promise.all([origin.stop(), sink.stop(), recorder.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  };
+  let agent: TestAgent;
+  try {
+    agent = await startTestAgent({ statusUrl: recorder.url, env: options.env });
+  } catch (error) {
+    await stopServers();
+    throw error;
+  }
+  return {
+    dir,
+    flvPath,
+    origin,
+    sink,
+    recorder,
+    agent,
+    post: (
+      id,
+      source = origin.url('/live.flv'),
+      target = sink.url(`/ingest/${id}.flv`),
+    ) => agent.request('POST', '/relays', { body: { id, source, target } }),
+    stop: async () => {
+      await agent.stop();
+      await stopServers();
+    },
+  };
 }

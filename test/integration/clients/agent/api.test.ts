@@ -3,55 +3,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_LIMITS } from '../../../../clients/agent/job.js';
-import type {
-  TestOrigin,
-  TestSink,
-} from '../../../../clients/test-stream/media.js';
-import {
-  createTestFlv,
-  startOrigin,
-  startSink,
-} from '../../../../clients/test-stream/media.js';
-import type {
-  HeartbeatRecorder,
-  TestAgent,
-} from '../../../helpers/agent-harness.js';
+import type { TestSink } from '../../../../clients/test-stream/media.js';
+import type { RelayRig, TestAgent } from '../../../helpers/agent-harness.js';
 import {
   isRunning,
+  pollAgent,
   startHeartbeatRecorder,
+  startRelayRig,
   startTestAgent,
-  waitFor,
 } from '../../../helpers/agent-harness.js';
 
 describe('the job API', () => {
-  let dir: string;
-  let origin: TestOrigin;
+  let rig: RelayRig;
   let sink: TestSink;
-  let recorder: HeartbeatRecorder;
   let agent: TestAgent;
   let job: { id: string; source: string; target: string };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-api-'));
-    origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
-    sink = await startSink();
-    recorder = await startHeartbeatRecorder();
-    agent = await startTestAgent({
-      statusUrl: recorder.url,
-      env: { RELAYWATCH_AGENT_MAX_RELAYS: '2' },
-    });
+    rig = await startRelayRig({ env: { RELAYWATCH_AGENT_MAX_RELAYS: '2' } });
+    ({ sink, agent } = rig);
     job = {
       id: 'api-1',
-      source: origin.url('/live.flv'),
+      source: rig.origin.url('/live.flv'),
       target: sink.url('/ingest/api-1.flv'),
     };
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await Promise.all([origin?.stop(), sink?.stop(), recorder?.stop()]);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   describe('authentication', () => {
     it('answers 401 naming the authorization header when the token is missing', async () => {
@@ -89,12 +67,14 @@ describe('the job API', () => {
         target: job.target,
         state: 'flowing',
       });
-      const running = await waitFor(
+      const running = await pollAgent(
+        agent,
+        '/relays/api-1',
         'a pid',
-        async () => (await agent.request('GET', '/relays/api-1')).json.pid,
+        (relay) => relay.pid,
         { timeoutMs: 10_000 },
       );
-      expect(isRunning(running)).toBe(true);
+      expect(isRunning(running.pid)).toBe(true);
     });
 
     it('counts the flowing relay and its origin check on GET /metrics, in Prometheus text, behind the same token', async () => {
@@ -271,12 +251,8 @@ describe('the job API', () => {
 
 describe('deleting a relay while its start is being confirmed', () => {
   it('answers the pending POST 409 relay_stopped and keeps nothing', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-pending-'));
-    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
-    const recorder = await startHeartbeatRecorder();
     // The origin accepts and never answers: ffmpeg waits out its I/O timeout, the POST its confirm timeout.
-    const agent = await startTestAgent({
-      statusUrl: recorder.url,
+    const { origin, agent, stop } = await startRelayRig({
       env: {
         RELAYWATCH_AGENT_IO_TIMEOUT: '60',
         RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '60',
@@ -291,11 +267,11 @@ describe('deleting a relay while its start is being confirmed', () => {
           target: 'http://127.0.0.1:9/ingest/x.flv',
         },
       });
-      await waitFor(
+      await pollAgent(
+        agent,
+        '/relays/pending',
         'the relay listed as starting',
-        async () =>
-          (await agent.request('GET', '/relays/pending')).json.state ===
-          'starting',
+        (relay) => relay.state === 'starting',
         { timeoutMs: 20_000 },
       );
 
@@ -310,9 +286,7 @@ describe('deleting a relay while its start is being confirmed', () => {
       });
       expect((await agent.request('GET', '/relays')).json.relays).toEqual([]);
     } finally {
-      await agent.stop();
-      await Promise.all([origin.stop(), recorder.stop()]);
-      await rm(dir, { recursive: true, force: true });
+      await stop();
     }
   });
 });
@@ -351,12 +325,11 @@ describe('stopping an ffmpeg that ignores SIGTERM', () => {
           target: 'http://127.0.0.1:9/ingest/x.flv',
         },
       });
-      const running = await waitFor(
+      const running = await pollAgent(
+        agent,
+        '/relays/stubborn',
         'the stand-in reporting a frame',
-        async () => {
-          const relay = (await agent.request('GET', '/relays/stubborn')).json;
-          return relay.status === 'ok' && relay;
-        },
+        (relay) => relay.status === 'ok',
         { timeoutMs: 10_000 },
       );
       const pid = running.pid as number;

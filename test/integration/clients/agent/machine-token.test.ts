@@ -3,10 +3,13 @@
  * center: it reports for its own IP and is refused for any other.
  */
 
-import type { AddressInfo, Server } from 'node:net';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestAgent, waitFor } from '../../../helpers/agent-harness.js';
+import type { Canary } from '../../../helpers/agent-harness.js';
+import {
+  pollAgent,
+  startCanary,
+  startTestAgent,
+} from '../../../helpers/agent-harness.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
@@ -17,23 +20,18 @@ const WAIT = { timeoutMs: 20_000 };
 
 describe('an agent with a per-machine reporter token', () => {
   let center: TestStatusCenter;
-  let canary: Server;
+  let canary: Canary;
   let probes: string;
 
   beforeAll(async () => {
     center = await startStatusCenter({
       env: { RELAYWATCH_GRACE_SECONDS: '50' },
     });
-    canary = createServer((socket) => socket.end());
-    await new Promise<void>((resolve) =>
-      canary.listen(0, '127.0.0.1', () => resolve()),
-    );
-    probes = `127.0.0.1:${(canary.address() as AddressInfo).port}`;
+    canary = await startCanary();
+    probes = canary.target;
   });
   afterAll(async () => {
-    await new Promise<void>((resolve) =>
-      canary ? canary.close(() => resolve()) : resolve(),
-    );
+    await canary?.stop();
     await center?.stop();
   });
 
@@ -57,10 +55,11 @@ describe('an agent with a per-machine reporter token', () => {
       },
     });
     try {
-      await waitFor(
+      await pollAgent(
+        agent,
+        '/status',
         'two delivered reports',
-        async () =>
-          (await agent.request('GET', '/status')).json.reports.sentBatches >= 2,
+        (status) => status.reports.sentBatches >= 2,
         WAIT,
       );
       const view = await apiClient(center)('GET', `/v1/ips/${ip}`, {
@@ -91,12 +90,11 @@ describe('an agent with a per-machine reporter token', () => {
       },
     });
     try {
-      const status = await waitFor(
+      const status = await pollAgent(
+        agent,
+        '/status',
         'two delivered renewals',
-        async () => {
-          const answer = await agent.request('GET', '/status');
-          return answer.json.reports.sentBatches >= 2 && answer.json;
-        },
+        (status) => status.reports.sentBatches >= 2,
         WAIT,
       );
       // Accepted (202) by the real status center, machine token and all: none refused, none waiting.
@@ -121,12 +119,11 @@ describe('an agent with a per-machine reporter token', () => {
       },
     });
     try {
-      const status = await waitFor(
+      const status = await pollAgent(
+        agent,
+        '/status',
         'a refused report',
-        async () => {
-          const answer = await agent.request('GET', '/status');
-          return answer.json.reports.rejectedBatches >= 1 && answer.json;
-        },
+        (status) => status.reports.rejectedBatches >= 1,
         WAIT,
       );
       expect(status.reports.lastError).toBe('HTTP 403');

@@ -1,46 +1,32 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo, Server } from 'node:net';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestFlv,
-  startOrigin,
-  startSink,
-} from '../../../../clients/test-stream/media.js';
 import type {
+  Canary,
   HeartbeatRecorder,
   TestAgent,
 } from '../../../helpers/agent-harness.js';
 import {
+  startCanary,
   startHeartbeatRecorder,
+  startRelayRig,
   startTestAgent,
   waitFor,
 } from '../../../helpers/agent-harness.js';
+import { freePort } from '../../../helpers/ports.js';
 
 const WAIT = { timeoutMs: 15_000 };
 
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve()),
-  );
-  return (server.address() as AddressInfo).port;
-}
-
 describe('probing reachability every interval', () => {
-  let canary: Server;
+  let canary: Canary;
   let canaryPort: number;
   let closedPort: number;
   let recorder: HeartbeatRecorder;
   let agent: TestAgent;
 
   beforeAll(async () => {
-    canary = createServer((socket) => socket.end());
-    canaryPort = await listen(canary);
-    const closed = createServer();
-    closedPort = await listen(closed);
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    canary = await startCanary();
+    canaryPort = canary.port;
+    // Nothing listens there: a connect is refused.
+    closedPort = await freePort();
     recorder = await startHeartbeatRecorder();
     agent = await startTestAgent({
       statusUrl: recorder.url,
@@ -54,9 +40,7 @@ describe('probing reachability every interval', () => {
   afterAll(async () => {
     await agent?.stop();
     await recorder?.stop();
-    await new Promise<void>((resolve) =>
-      canary ? canary.close(() => resolve()) : resolve(),
-    );
+    await canary?.stop();
   });
 
   it('reports a reachable canary as an ok probe heartbeat from a machine with no relays', async () => {
@@ -103,25 +87,14 @@ describe('probing reachability every interval', () => {
 
 describe('probing the origins of relays', () => {
   it('probes the host and port of a relay origin and names the relay origin in the heartbeat', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-probes-'));
-    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
-    const sink = await startSink();
-    const recorder = await startHeartbeatRecorder();
-    const agent = await startTestAgent({
-      statusUrl: recorder.url,
+    const { origin, recorder, post, stop } = await startRelayRig({
       env: {
         RELAYWATCH_AGENT_INTERVAL: '1',
         RELAYWATCH_AGENT_PROBE_ORIGINS: 'true',
       },
     });
     try {
-      await agent.request('POST', '/relays', {
-        body: {
-          id: 'probed',
-          source: origin.url('/live.flv'),
-          target: sink.url('/ingest/p.flv'),
-        },
-      });
+      await post('probed');
 
       const probe = await waitFor(
         'an origin probe',
@@ -138,9 +111,7 @@ describe('probing the origins of relays', () => {
         origin: `http://127.0.0.1:${origin.port}`,
       });
     } finally {
-      await agent.stop();
-      await Promise.all([origin.stop(), sink.stop(), recorder.stop()]);
-      await rm(dir, { recursive: true, force: true });
+      await stop();
     }
   });
 });

@@ -1,23 +1,21 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   TestOrigin,
   TestSink,
 } from '../../../../clients/test-stream/media.js';
 import {
-  createTestFlv,
   startOrigin,
   startSink,
 } from '../../../../clients/test-stream/media.js';
 import type {
   HeartbeatRecorder,
+  RelayRig,
   TestAgent,
 } from '../../../helpers/agent-harness.js';
 import {
   heartbeatsOf,
-  startHeartbeatRecorder,
+  pollAgent,
+  startRelayRig,
   startTestAgent,
   waitFor,
 } from '../../../helpers/agent-harness.js';
@@ -25,7 +23,7 @@ import {
 const WAIT = { timeoutMs: 20_000 };
 
 describe('relaying real streams with ffmpeg on loopback', () => {
-  let dir: string;
+  let rig: RelayRig;
   let flvPath: string;
   let origin: TestOrigin;
   let sink: TestSink;
@@ -33,25 +31,14 @@ describe('relaying real streams with ffmpeg on loopback', () => {
   let agent: TestAgent;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-'));
-    flvPath = await createTestFlv({ dir });
-    origin = await startOrigin({ flvPath });
-    sink = await startSink();
-    recorder = await startHeartbeatRecorder();
-    agent = await startTestAgent({ statusUrl: recorder.url });
+    rig = await startRelayRig();
+    ({ flvPath, origin, sink, recorder, agent } = rig);
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await Promise.all([origin?.stop(), sink?.stop(), recorder?.stop()]);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
-  const post = (
-    id: string,
-    source: string,
-    target = sink.url(`/ingest/${id}.flv`),
-  ) => agent.request('POST', '/relays', { body: { id, source, target } });
+  const post = (id: string, source: string, target?: string) =>
+    rig.post(id, source, target);
   const addRelay = async (id: string, source: string, target?: string) => {
     const answer = await post(id, source, target);
     expect(answer.status).toBe(201);
@@ -183,12 +170,11 @@ describe('relaying real streams with ffmpeg on loopback', () => {
         state: 'starting',
         status: 'starting',
       });
-      const flowing = await waitFor(
+      const flowing = await pollAgent(
+        slow,
+        '/relays/unconfirmed',
         'the kept relay flowing',
-        async () => {
-          const relay = (await slow.request('GET', '/relays/unconfirmed')).json;
-          return relay.state === 'flowing' && relay;
-        },
+        (relay) => relay.state === 'flowing',
         WAIT,
       );
       expect(flowing.status).toBe('ok');
@@ -240,12 +226,11 @@ describe('relaying real streams with ffmpeg on loopback', () => {
   });
 
   it('keeps restarting a relay that failed after it flowed, while its job exists', async () => {
-    await waitFor(
+    await pollAgent(
+      agent,
+      '/relays/origin-lost',
       'a second run of the failing relay',
-      async () => {
-        const answer = await agent.request('GET', '/relays/origin-lost');
-        return answer.json.runs >= 2;
-      },
+      (relay) => relay.runs >= 2,
       WAIT,
     );
     const answer = await agent.request('GET', '/relays/origin-lost');
@@ -271,23 +256,12 @@ describe('relaying real streams with ffmpeg on loopback', () => {
 
 describe('reporting a status change at once', () => {
   it('sends the changed process before the next periodic report is due', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-'));
-    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
-    const sink = await startSink();
-    const recorder = await startHeartbeatRecorder();
     // The periodic report is an hour away, so only a change report can carry the ok.
-    const agent = await startTestAgent({
-      statusUrl: recorder.url,
+    const { recorder, post, stop } = await startRelayRig({
       env: { RELAYWATCH_AGENT_INTERVAL: '3600' },
     });
     try {
-      await agent.request('POST', '/relays', {
-        body: {
-          id: 'changes',
-          source: origin.url('/live.flv'),
-          target: sink.url('/ingest/c.flv'),
-        },
-      });
+      await post('changes');
 
       const ok = await waitFor(
         'an ok heartbeat',
@@ -298,48 +272,29 @@ describe('reporting a status change at once', () => {
       expect(ok.status).toBe('ok');
       expect(recorder.posts).toHaveLength(1);
     } finally {
-      await agent.stop();
-      await Promise.all([origin.stop(), sink.stop(), recorder.stop()]);
-      await rm(dir, { recursive: true, force: true });
+      await stop();
     }
   });
 
   it('spaces immediate reports at least the change gap apart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-'));
-    const origin = await startOrigin({ flvPath: await createTestFlv({ dir }) });
-    const gone = await startOrigin({ flvPath: join(dir, 'testsrc.flv') });
-    await gone.stop();
-    const sink = await startSink();
-    const recorder = await startHeartbeatRecorder();
     const gapMs = 1_500;
-    const agent = await startTestAgent({
-      statusUrl: recorder.url,
+    const { flvPath, recorder, post, stop } = await startRelayRig({
       env: {
         RELAYWATCH_AGENT_INTERVAL: '3600',
         RELAYWATCH_AGENT_CHANGE_GAP: String(gapMs / 1000),
       },
     });
     try {
-      await agent.request('POST', '/relays', {
-        body: {
-          id: 'refused',
-          source: gone.url('/live.flv'),
-          target: sink.url('/ingest/r.flv'),
-        },
-      });
+      const gone = await startOrigin({ flvPath });
+      await gone.stop();
+      await post('refused', gone.url('/live.flv'));
       await waitFor(
         'the first change report',
         () => recorder.posts.length === 1,
         WAIT,
       );
       // This relay changes status well within the gap after that report.
-      await agent.request('POST', '/relays', {
-        body: {
-          id: 'flowing',
-          source: origin.url('/live.flv'),
-          target: sink.url('/ingest/f.flv'),
-        },
-      });
+      await post('flowing');
 
       await waitFor(
         'both changes reported',
@@ -353,9 +308,7 @@ describe('reporting a status change at once', () => {
         (second?.receivedAt ?? 0) - (first?.receivedAt ?? 0),
       ).toBeGreaterThanOrEqual(gapMs - 50);
     } finally {
-      await agent.stop();
-      await Promise.all([origin.stop(), sink.stop(), recorder.stop()]);
-      await rm(dir, { recursive: true, force: true });
+      await stop();
     }
   });
 });

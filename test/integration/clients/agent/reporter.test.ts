@@ -4,14 +4,15 @@
  * to lose acknowledgements after a batch was stored.
  */
 
-import type { AddressInfo, Server } from 'node:net';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
+  Canary,
   HeartbeatRecorder,
   TestAgent,
 } from '../../../helpers/agent-harness.js';
 import {
+  pollAgent,
+  startCanary,
   startHeartbeatRecorder,
   startTestAgent,
   waitFor,
@@ -36,24 +37,17 @@ const WAIT = { timeoutMs: 20_000 };
 
 describe('delivering reports to a real status center', () => {
   let center: TestStatusCenter;
-  let canary: Server;
-  let canaryPort: number;
+  let canary: Canary;
 
   beforeAll(async () => {
     center = await startStatusCenter({
       env: { RELAYWATCH_GRACE_SECONDS: '50' },
     });
-    canary = createServer((socket) => socket.end());
-    await new Promise<void>((resolve) =>
-      canary.listen(0, '127.0.0.1', () => resolve()),
-    );
-    canaryPort = (canary.address() as AddressInfo).port;
+    canary = await startCanary();
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) =>
-      canary ? canary.close(() => resolve()) : resolve(),
-    );
+    await canary?.stop();
     await center?.stop();
   });
 
@@ -68,7 +62,7 @@ describe('delivering reports to a real status center', () => {
         reporterToken: center.tokens.reporter,
         env: {
           RELAYWATCH_AGENT_INTERVAL: '0.5',
-          RELAYWATCH_AGENT_PROBES: `127.0.0.1:${canaryPort}`,
+          RELAYWATCH_AGENT_PROBES: canary.target,
         },
       });
     });
@@ -80,8 +74,14 @@ describe('delivering reports to a real status center', () => {
 
     const fates = (fate: string) =>
       recorder.posts.filter((post) => post.fate === fate);
-    const reports = async () =>
-      (await agent.request('GET', '/status')).json.reports;
+    const reportsUntil = (what: string, accept: (reports: any) => boolean) =>
+      pollAgent(
+        agent,
+        '/status',
+        what,
+        (status) => accept(status.reports),
+        WAIT,
+      );
 
     it('buffers while the status center is down, then delivers each batch once, with its batchId', async () => {
       await waitFor(
@@ -91,10 +91,9 @@ describe('delivering reports to a real status center', () => {
       );
 
       recorder.setMode('unavailable');
-      await waitFor(
+      await reportsUntil(
         'three reports held back',
-        async () => (await reports()).queuedBatches >= 3,
-        WAIT,
+        (reports) => reports.queuedBatches >= 3,
       );
       recorder.setMode('store-then-drop');
       await waitFor(
@@ -109,10 +108,9 @@ describe('delivering reports to a real status center', () => {
         () => fates('forwarded').some((post) => post.batchId === lostAck),
         WAIT,
       );
-      await waitFor(
+      await reportsUntil(
         'an empty buffer',
-        async () => (await reports()).queuedBatches === 0,
-        WAIT,
+        (reports) => reports.queuedBatches === 0,
       );
       await agent.stop();
 
@@ -154,16 +152,15 @@ describe('delivering reports to a real status center', () => {
         reporterToken: 'not-the-reporter-token',
         env: {
           RELAYWATCH_AGENT_INTERVAL: '0.5',
-          RELAYWATCH_AGENT_PROBES: `127.0.0.1:${canaryPort}`,
+          RELAYWATCH_AGENT_PROBES: canary.target,
         },
       });
       try {
-        const status = await waitFor(
+        const status = await pollAgent(
+          agent,
+          '/status',
           'two refused reports',
-          async () => {
-            const answer = await agent.request('GET', '/status');
-            return answer.json.reports.rejectedBatches >= 2 && answer.json;
-          },
+          (status) => status.reports.rejectedBatches >= 2,
           WAIT,
         );
 
