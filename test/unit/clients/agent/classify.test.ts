@@ -43,6 +43,12 @@ function capturedRun(name: string): RelayObservation & { text: string } {
   };
 }
 
+/** classifyRelay for runs from `source` to `target`. */
+const classifierFor =
+  (source: string, target: string) =>
+  (run: Omit<RelayObservation, 'source' | 'target'>) =>
+    classifyRelay({ source, target, ...run });
+
 describe('classifying real ffmpeg 5.1 failures (captured fixtures)', () => {
   // [fixture, status, cause, the text of the line that must decide]
   const cases = [
@@ -219,6 +225,7 @@ describe('classifying real ffmpeg 5.1 failures (captured fixtures)', () => {
 describe('telling the source from the target when they share a host and port', () => {
   const source = 'http://127.0.0.1:8080/live/in.flv';
   const target = 'http://127.0.0.1:8080/ingest/out.flv';
+  const classify = classifierFor(source, target);
   const exited: RunEnding = { kind: 'exited', code: 1, signal: null };
 
   it('attributes a connect line naming the shared endpoint to the URL on the next line', () => {
@@ -227,9 +234,7 @@ describe('telling the source from the target when they share a host and port', (
       `[error] ${target}: Connection refused`,
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: false,
       ending: exited,
@@ -247,9 +252,7 @@ describe('telling the source from the target when they share a host and port', (
       `[error] ${source}: Connection refused`,
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: false,
       ending: exited,
@@ -265,11 +268,10 @@ describe('telling the source from the target when they share a host and port', (
 describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
   const source = 'http://origin.example:8080/live.flv';
   const target = 'rtmp://ingest.example/live/secret-key';
+  const classify = classifierFor(source, target);
 
   it('calls a run whose progress advances ok, with the progress in the detail', () => {
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines: [],
       progressed: true,
       ending: {
@@ -288,9 +290,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
   });
 
   it('calls a stalled run an error and says how long it was silent', () => {
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines: [],
       progressed: true,
       ending: { kind: 'stalled', silentMs: 15_200 },
@@ -307,9 +307,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
       '[hls @ 0x5601] [warning] Failed to open segment 0 of playlist 0',
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: false,
       ending: { kind: 'no_start', waitedMs: 30_000 },
@@ -322,9 +320,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
   });
 
   it('calls a run that never started, with nothing said, an error', () => {
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines: [],
       progressed: false,
       ending: { kind: 'no_start', waitedMs: 30_000 },
@@ -334,9 +330,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
   });
 
   it('calls a missing ffmpeg an error naming the spawn failure', () => {
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines: [],
       progressed: false,
       ending: { kind: 'spawn_failed', message: 'spawn ffmpeg ENOENT' },
@@ -349,9 +343,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
   it('calls an ffmpeg killed by someone else an error with its exit', () => {
     const lines = ['[info] Exiting normally, received signal 15.'];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: true,
       ending: { kind: 'exited', code: 255, signal: null },
@@ -367,9 +359,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
       `[error] ${source}: Server returned 404 Not Found`,
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: false,
       ending: { kind: 'exited', code: 1, signal: null },
@@ -386,6 +376,7 @@ describe('classifying a running or stopped-by-the-agent ffmpeg', () => {
 describe('reading the ffmpeg 6.x/7.x wrapper lines', () => {
   const source = 'rtmp://origin.example/live/stream';
   const target = 'rtmp://ingest.example/live/key';
+  const classify = classifierFor(source, target);
   const exited: RunEnding = { kind: 'exited', code: 1, signal: null };
 
   it('takes "[in#0] Error opening input" as a source line', () => {
@@ -394,9 +385,7 @@ describe('reading the ffmpeg 6.x/7.x wrapper lines', () => {
       `Error opening input file ${source}.`,
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: false,
       ending: exited,
@@ -413,9 +402,7 @@ describe('reading the ffmpeg 6.x/7.x wrapper lines', () => {
       '[out#0/flv @ 0x5600] Error opening output rtmp://ingest.example/live/key: Connection refused',
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: true,
       ending: exited,
@@ -432,9 +419,7 @@ describe('reading the ffmpeg 6.x/7.x wrapper lines', () => {
       '[in#0/flv @ 0x5600] Error during demuxing: Input/output error',
     ];
 
-    const result = classifyRelay({
-      source,
-      target,
+    const result = classify({
       lines,
       progressed: true,
       ending: { kind: 'exited', code: 0, signal: null },

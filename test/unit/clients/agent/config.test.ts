@@ -14,6 +14,16 @@ const REQUIRED = {
   RELAYWATCH_AGENT_TOKEN: 'agent-token-0123456789',
 };
 
+/** The required settings but the status center URL, for the tests of its old names. */
+const { RELAYWATCH_URL: _url, ...WITHOUT_URL } = REQUIRED;
+
+/** parseAgentConfig on a machine whose address is detected as 192.0.2.7. */
+const parseRaw = (options: {
+  env: Record<string, string>;
+  argv?: string[];
+  warn?: (warning: string) => void;
+}) => parseAgentConfig({ argv: [], detectIp: () => '192.0.2.7', ...options });
+
 function parse(
   env: Record<string, string> = {},
   argv: string[] = [],
@@ -86,17 +96,13 @@ describe('agent configuration', () => {
 
   it('still reads the old RELAYWATCH_STATUS_URL and --status-url, with a warning naming the new name', () => {
     const warnings: string[] = [];
-    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
-    const fromEnv = parseAgentConfig({
-      argv: [],
-      env: { ...rest, RELAYWATCH_STATUS_URL: 'https://old.example/' },
-      detectIp: () => '192.0.2.7',
+    const fromEnv = parseRaw({
+      env: { ...WITHOUT_URL, RELAYWATCH_STATUS_URL: 'https://old.example/' },
       warn: (w) => warnings.push(w),
     });
-    const fromFlag = parseAgentConfig({
+    const fromFlag = parseRaw({
       argv: ['--status-url', 'https://flag.example'],
-      env: rest,
-      detectIp: () => '192.0.2.7',
+      env: WITHOUT_URL,
       warn: (w) => warnings.push(w),
     });
 
@@ -110,10 +116,8 @@ describe('agent configuration', () => {
 
   it('prefers RELAYWATCH_URL over the old name when both are set, and says the old one is ignored', () => {
     const warnings: string[] = [];
-    const config = parseAgentConfig({
-      argv: [],
+    const config = parseRaw({
       env: { ...REQUIRED, RELAYWATCH_STATUS_URL: 'https://old.example' },
-      detectIp: () => '192.0.2.7',
       warn: (w) => warnings.push(w),
     });
 
@@ -141,12 +145,10 @@ describe('agent configuration', () => {
   });
 
   it('names the old flag when a bad value came under it', () => {
-    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
     const message = failure(() =>
-      parseAgentConfig({
+      parseRaw({
         argv: ['--status-url', 'ftp://old.example'],
-        env: rest,
-        detectIp: () => '192.0.2.7',
+        env: WITHOUT_URL,
       }),
     );
 
@@ -157,12 +159,9 @@ describe('agent configuration', () => {
   });
 
   it('names the old variable when a bad value came under it', () => {
-    const { RELAYWATCH_URL: _url, ...rest } = REQUIRED;
     const message = failure(() =>
-      parseAgentConfig({
-        argv: [],
-        env: { ...rest, RELAYWATCH_STATUS_URL: 'status.example' },
-        detectIp: () => '192.0.2.7',
+      parseRaw({
+        env: { ...WITHOUT_URL, RELAYWATCH_STATUS_URL: 'status.example' },
       }),
     );
 
@@ -188,9 +187,7 @@ describe('agent configuration', () => {
   });
 
   it('refuses to start without the status center URL and tokens', () => {
-    const message = failure(() =>
-      parseAgentConfig({ argv: [], env: {}, detectIp: () => '192.0.2.7' }),
-    );
+    const message = failure(() => parseRaw({ env: {} }));
 
     expect(message).toContain('RELAYWATCH_URL');
     expect(message).toContain('RELAYWATCH_REPORTER_TOKEN');
