@@ -1,7 +1,7 @@
 /** Runs the dispatcher CLI in process and collects what it prints. */
 import type { DispatchIo } from '../../clients/dispatcher/cli.js';
 import { runDispatch } from '../../clients/dispatcher/cli.js';
-import { JOB } from './dispatcher-fakes.js';
+import { AGENT_TOKEN, JOB } from './dispatcher-fakes.js';
 
 /** The bin, for tests that run it as its own process with run-bin.ts (from the project root). */
 export const DISPATCH_BIN = 'clients/dispatcher/bin.ts';
@@ -19,7 +19,7 @@ export const JOB_FLAGS = [
 /** The variables that point the CLI at `center` with its reader token, and give it the agent token. */
 export const dispatchEnv = (
   center: { url: string; tokens: { reader: string } },
-  agentToken = 'agent-fake-token',
+  agentToken = AGENT_TOKEN,
 ) => ({
   RELAYWATCH_URL: center.url,
   RELAYWATCH_READER_TOKEN: center.tokens.reader,

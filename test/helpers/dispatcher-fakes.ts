@@ -25,6 +25,9 @@ export const JOB = {
   target: 'rtmp://cdn.example/live/a',
 };
 
+/** The token the fake agents take, and the dispatcher tests send. */
+export const AGENT_TOKEN = 'agent-fake-token';
+
 /** An hour from now on the real clock, for bans served by the loopback servers. */
 export const inAnHour = () => Date.now() + HOUR;
 

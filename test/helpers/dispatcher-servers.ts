@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Agent } from '../../clients/dispatcher/index.js';
 import type { BlocklistEntry } from '../../functions/core/blocklist.js';
 import { blocklistEtag } from '../../functions/core/blocklist.js';
-import { JOB } from './dispatcher-fakes.js';
+import { AGENT_TOKEN, JOB } from './dispatcher-fakes.js';
 
 export type SeenHttpRequest = {
   method: string;
@@ -146,7 +146,7 @@ export async function startFakeAgent(
     reply?: (request: SeenHttpRequest) => AgentReply;
   } = {},
 ): Promise<FakeAgent> {
-  const token = options.token ?? 'agent-fake-token';
+  const token = options.token ?? AGENT_TOKEN;
   const posts: SeenHttpRequest[] = [];
   const server = createServer(async (request, response) => {
     const body = await readBody(request);

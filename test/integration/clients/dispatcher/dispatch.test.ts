@@ -17,6 +17,7 @@ import {
   JOB,
   listOf,
   scriptedClient,
+  AGENT_TOKEN as TOKEN,
 } from '../../../helpers/dispatcher-fakes.js';
 import type {
   AgentReply,
@@ -32,8 +33,6 @@ import {
   postsTo,
   relayExists,
 } from '../../../helpers/dispatcher-servers.js';
-
-const TOKEN = 'agent-fake-token';
 
 const pool = fakeAgentPool();
 afterEach(pool.stopAll);
