@@ -25,6 +25,8 @@ import {
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { createLogger } from '../../functions/log.js';
 import { readResponse } from './http.js';
+import type { TestStatusCenter } from './status-center.js';
+import { startStatusCenter } from './status-center.js';
 
 /** Polls until `check` returns a value other than undefined/false; bounded. */
 export async function waitFor<T>(
@@ -437,6 +439,30 @@ export async function startCanary(): Promise<Canary> {
     port,
     target: `127.0.0.1:${port}`,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * A real status center for agents to report to, with the longest grace (50 s)
+ * so their heartbeats count however late in a minute they arrive, and a
+ * canary for their probes. stop() stops both.
+ */
+export async function startCenterAndCanary(): Promise<{
+  center: TestStatusCenter;
+  canary: Canary;
+  stop(): Promise<void>;
+}> {
+  const center = await startStatusCenter({
+    env: { RELAYWATCH_GRACE_SECONDS: '50' },
+  });
+  const canary = await startCanary();
+  return {
+    center,
+    canary,
+    stop: async () => {
+      await canary.stop();
+      await center.stop();
+    },
   };
 }
 

@@ -7,33 +7,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Canary } from '../../../helpers/agent-harness.js';
 import {
   pollAgent,
-  startCanary,
+  startCenterAndCanary,
   startTestAgent,
 } from '../../../helpers/agent-harness.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
-import {
-  apiClient,
-  startStatusCenter,
-} from '../../../helpers/status-center.js';
+import { apiClient } from '../../../helpers/status-center.js';
 
 const WAIT = { timeoutMs: 20_000 };
 
 describe('an agent with a per-machine reporter token', () => {
   let center: TestStatusCenter;
-  let canary: Canary;
   let probes: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    center = await startStatusCenter({
-      env: { RELAYWATCH_GRACE_SECONDS: '50' },
-    });
-    canary = await startCanary();
+    let canary: Canary;
+    ({ center, canary, stop } = await startCenterAndCanary());
     probes = canary.target;
   });
-  afterAll(async () => {
-    await canary?.stop();
-    await center?.stop();
-  });
+  afterAll(() => stop?.());
 
   const tokenFor = async (ip: string) =>
     (

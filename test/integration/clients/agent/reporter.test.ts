@@ -12,16 +12,13 @@ import type {
 } from '../../../helpers/agent-harness.js';
 import {
   pollAgent,
-  startCanary,
+  startCenterAndCanary,
   startHeartbeatRecorder,
   startTestAgent,
   waitFor,
 } from '../../../helpers/agent-harness.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
-import {
-  apiClient,
-  startStatusCenter,
-} from '../../../helpers/status-center.js';
+import { apiClient } from '../../../helpers/status-center.js';
 
 type Counts = {
   ok: number;
@@ -38,18 +35,13 @@ const WAIT = { timeoutMs: 20_000 };
 describe('delivering reports to a real status center', () => {
   let center: TestStatusCenter;
   let canary: Canary;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    center = await startStatusCenter({
-      env: { RELAYWATCH_GRACE_SECONDS: '50' },
-    });
-    canary = await startCanary();
+    ({ center, canary, stop } = await startCenterAndCanary());
   });
 
-  afterAll(async () => {
-    await canary?.stop();
-    await center?.stop();
-  });
+  afterAll(() => stop?.());
 
   describe('through an outage and lost acknowledgements', () => {
     let recorder: HeartbeatRecorder;
