@@ -466,6 +466,17 @@ export async function startCenterAndCanary(): Promise<{
   };
 }
 
+/** POSTs relay job `id` from `source` to `target`, by default the sink's /ingest/{id}.flv. */
+export function postRelay(
+  agent: Pick<TestAgent, 'request'>,
+  sink: Pick<TestSink, 'url'>,
+  id: string,
+  source: string,
+  target = sink.url(`/ingest/${id}.flv`),
+): Promise<ApiAnswer> {
+  return agent.request('POST', '/relays', { body: { id, source, target } });
+}
+
 export type RelayRig = {
   dir: string;
   /** A test stream in `dir`, served by `origin` at /live.flv. */
@@ -510,11 +521,8 @@ export async function startRelayRig(
     sink,
     recorder,
     agent,
-    post: (
-      id,
-      source = origin.url('/live.flv'),
-      target = sink.url(`/ingest/${id}.flv`),
-    ) => agent.request('POST', '/relays', { body: { id, source, target } }),
+    post: (id, source = origin.url('/live.flv'), target) =>
+      postRelay(agent, sink, id, source, target),
     stop: async () => {
       await agent.stop();
       await stopServers();

@@ -23,6 +23,7 @@ import type {
 } from '../../../helpers/agent-harness.js';
 import {
   heartbeatsOf,
+  postRelay,
   startAgentProcess,
   startHeartbeatRecorder,
   waitFor,
@@ -90,9 +91,7 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
     source: string,
     originPort: number,
   ) {
-    const answer = await agent.request('POST', '/relays', {
-      body: { id, source, target: sink.url(`/ingest/${id}.flv`) },
-    });
+    const answer = await postRelay(agent, sink, id, source);
     expect(answer.status).toBe(201);
     await waitFor(
       'an ok heartbeat',
@@ -184,13 +183,12 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
     await namespace.dropTcpTo(rtmp.port);
     const postedAt = Date.now();
 
-    const answer = await agent.request('POST', '/relays', {
-      body: {
-        id: 'unreachable',
-        source: rtmp.url('published'),
-        target: sink.url('/ingest/unreachable.flv'),
-      },
-    });
+    const answer = await postRelay(
+      agent,
+      sink,
+      'unreachable',
+      rtmp.url('published'),
+    );
     console.info(
       `unreachable RTMP origin: 502 after ${Date.now() - postedAt} ms`,
     );
@@ -216,13 +214,12 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
   it('answers 502 connect_failed when the path answers "no route to host"', async () => {
     await namespace.rejectTcpTo(origin.port, 'host-unreachable');
 
-    const answer = await agent.request('POST', '/relays', {
-      body: {
-        id: 'no-route',
-        source: origin.url('/live.flv'),
-        target: sink.url('/ingest/no-route.flv'),
-      },
-    });
+    const answer = await postRelay(
+      agent,
+      sink,
+      'no-route',
+      origin.url('/live.flv'),
+    );
     await namespace.clearFaults();
 
     expect(answer.status).toBe(502);

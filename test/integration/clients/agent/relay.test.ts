@@ -15,6 +15,7 @@ import type {
 import {
   heartbeatsOf,
   pollAgent,
+  postRelay,
   startRelayRig,
   startTestAgent,
   waitFor,
@@ -156,13 +157,12 @@ describe('relaying real streams with ffmpeg on loopback', () => {
       env: { RELAYWATCH_AGENT_CONFIRM_TIMEOUT: '0' },
     });
     try {
-      const answer = await slow.request('POST', '/relays', {
-        body: {
-          id: 'unconfirmed',
-          source: origin.url('/live.flv'),
-          target: sink.url('/ingest/unconfirmed.flv'),
-        },
-      });
+      const answer = await postRelay(
+        slow,
+        sink,
+        'unconfirmed',
+        origin.url('/live.flv'),
+      );
 
       expect(answer.status).toBe(202);
       expect(answer.json).toMatchObject({
