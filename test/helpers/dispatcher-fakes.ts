@@ -1,6 +1,7 @@
 /**
- * In-process stand-ins for the dispatcher client's unit tests: a clock moved by
- * hand, a logger that keeps its lines, and a fetch that answers from a script.
+ * In-process stand-ins for the dispatcher tests: the job they send, a clock
+ * moved by hand, a logger that keeps its lines, a fetch that answers from a
+ * script, and blocklist clients built on them.
  */
 
 import type {
