@@ -2,12 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '#contract/ip';
 import type { Ban } from '../../../../functions/core/blocklist.js';
-import { parseConfig } from '../../../../functions/core/config.js';
 import type { HeartbeatKind } from '../../../../functions/core/heartbeat.js';
-import {
-  minuteClosesAt,
-  minuteOf,
-} from '../../../../functions/core/minutes.js';
 import type {
   Decision,
   PolicyInput,
@@ -20,6 +15,7 @@ import type {
   OriginTally,
   StatusCounts,
 } from '../../../../functions/core/tally.js';
+import { KNOBS, MINUTE, NOW } from './policy-fixtures.js';
 
 /**
  * Invariants of decideMinute over generated fleets: several origins, several
@@ -28,9 +24,6 @@ import type {
  * within and beyond 24 h, and knobs drawn around the defaults.
  */
 
-const DEFAULTS: PolicyKnobs = parseConfig({});
-const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
-const NOW = minuteClosesAt(MINUTE, { graceMs: 10_000 });
 const DAY_MS = 86_400_000;
 const RUNS = { numRuns: 400 };
 
@@ -153,7 +146,7 @@ const knobsArb: fc.Arbitrary<PolicyKnobs> = fc
     allowlist: fc.subarray(Object.keys(ALLOWLIST_ENTRIES)),
   })
   .map(({ allowlist, ...rest }) => ({
-    ...DEFAULTS,
+    ...KNOBS,
     ...rest,
     allowlist: allowlist.map((text) => parseCidr(text)!),
   }));
