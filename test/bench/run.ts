@@ -428,11 +428,50 @@ function coldImportMs(file: string): number {
   return ms;
 }
 
+const REPEAT_HEADERS = ['IPs', 'minute', 'runs', 'ms', 'floor ms', 'ratio'];
+
+/** "1,316 (1,298–1,333)": the median of the figures, and their range. */
+function medianAndRange(figures: readonly number[]): string {
+  const sorted = [...figures].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2
+      ? (sorted[middle] as number)
+      : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  const digits = (sorted.at(-1) as number) < 10 ? 2 : 0;
+  const show = (n: number) =>
+    n.toLocaleString('en-US', {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    });
+  return `${show(median)} (${show(sorted[0] as number)}–${show(sorted.at(-1) as number)})`;
+}
+
+/** Per size and minute of the fleet rows: the aggregation's ms, the floor's and their ratio over the repetitions. */
+function repeatSummary(rows: readonly (string | number)[][]): string[][] {
+  const groups = new Map<string, (string | number)[][]>();
+  for (const row of rows) {
+    const key = `${row[0]} ${row[1]}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  // The fleet row's columns (FLEET_HEADERS): 5 ms, 6 floor ms, 7 ratio.
+  const column = (group: (string | number)[][], at: number) =>
+    group.map((row) => Number(row[at])).filter(Number.isFinite);
+  return [...groups.values()].map((group) => [
+    String(group[0]?.[0]),
+    String(group[0]?.[1]),
+    String(group.length),
+    medianAndRange(column(group, 5)),
+    medianAndRange(column(group, 6)),
+    medianAndRange(column(group, 7)),
+  ]);
+}
+
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
 async function mainFleet(
   sizes: number[],
   policySize: number,
-  options: { viaStore: boolean; profileDir?: string },
+  options: { viaStore: boolean; profileDir?: string; repeat: number },
 ) {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-fleet-'));
@@ -472,7 +511,13 @@ async function mainFleet(
       startTimeoutMs: 60_000,
     });
     proxy = await startMeteringProxy(dynamodb.port);
-    for (const machines of sizes) {
+    // Repetitions go round the sizes, so every size's runs see the machine at the same moments.
+    const runs = Array.from({ length: options.repeat }, () => sizes).flat();
+    for (const [index, machines] of runs.entries()) {
+      if (options.repeat > 1)
+        progress(
+          `fleet ${machines}: repetition ${Math.floor(index / sizes.length) + 1} of ${options.repeat}`,
+        );
       // A closed minute of the real clock: the bundled aggregator runs on the real clock.
       const minute = minuteOf(Date.now()) - 3;
       const clock = manualClock(minuteStart(minute) + 55_000);
@@ -528,8 +573,12 @@ async function mainFleet(
     policySize > 0
       ? table(POLICY_HEADERS, [benchPolicy(policySize)])
       : '(skipped)';
+  const summary =
+    options.repeat > 1
+      ? `\n\n(r) over ${options.repeat} repetitions: median (min–max)\n${table(REPEAT_HEADERS, repeatSummary(rows))}`
+      : '';
   process.stdout.write(
-    `\n(f) fleet: a first minute of N machines (bans) and a steady one (bans in force), each aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans) and a steady one (bans in force), each aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
@@ -548,6 +597,7 @@ function fleetArgs(argv: readonly string[]):
       policySize: number;
       viaStore: boolean;
       profileDir?: string;
+      repeat: number;
     }
   | undefined {
   const at = argv.indexOf('--fleet');
@@ -569,9 +619,14 @@ function fleetArgs(argv: readonly string[]):
   const profileDir = profileAt === -1 ? undefined : argv[profileAt + 1];
   if (profileAt !== -1 && !profileDir)
     throw new Error('--profile takes a directory');
+  const repeatAt = argv.indexOf('--repeat');
+  const repeat = repeatAt === -1 ? 1 : Number(argv[repeatAt + 1]);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
+    throw new Error('--repeat takes a number of repetitions from 1 to 20');
   return {
     sizes,
     policySize,
+    repeat,
     viaStore: argv.includes('--store'),
     ...(profileDir ? { profileDir } : {}),
   };
@@ -661,6 +716,8 @@ Options:
   --store            with --fleet: write every fleet through the store (no gateway)
   --policy N         with --fleet: also time the policy alone on N IPs (default 100000; 0 skips)
   --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
+  --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
+                     print the median and range of each figure (DynamoDB Local is noisy: compare medians)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text
   --version          the version
@@ -670,6 +727,7 @@ const KNOWN = new Map([
   ['--store', false],
   ['--policy', true],
   ['--profile', true],
+  ['--repeat', true],
   ['--in-memory', true],
   ['--help', false],
   ['-h', false],
@@ -695,7 +753,14 @@ if (argv.includes('--version')) {
   process.stdout.write(`relaywatch bench ${pkg.version}\n`);
   process.exit(0);
 }
-const fleet = fleetArgs(argv);
+const fleet = (() => {
+  try {
+    return fleetArgs(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return process.exit(2);
+  }
+})();
 const inMemoryAt = process.argv.indexOf('--in-memory');
 if (inMemoryAt !== -1) {
   const machines = Number(process.argv[inMemoryAt + 1]);
@@ -705,6 +770,7 @@ if (inMemoryAt !== -1) {
 } else if (fleet)
   await mainFleet(fleet.sizes, fleet.policySize, {
     viaStore: fleet.viaStore,
+    repeat: fleet.repeat,
     ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
   });
 else await main();

@@ -217,9 +217,9 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
         };
       },
     });
-    // 150 bans of 4 writes: 6 transactions.
+    // 101 bans of 4 writes: 5 transactions, one more than the default in flight.
     const batchOf = (subnet: number) =>
-      Array.from({ length: 150 }, (_, n): BanChange => {
+      Array.from({ length: 101 }, (_, n): BanChange => {
         const ban = { ...banOf(0), ip: `198.51.${subnet}.${n}` };
         return {
           type: 'ban',
