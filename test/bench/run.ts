@@ -505,12 +505,6 @@ async function mainFleet(
       dir,
       { readable },
     );
-    progress('starting DynamoDB Local');
-    dynamodb = await startDynamoDbLocal({
-      port: await freePort(),
-      startTimeoutMs: 60_000,
-    });
-    proxy = await startMeteringProxy(dynamodb.port);
     // Repetitions go round the sizes, so every size's runs see the machine at the same moments.
     const runs = Array.from({ length: options.repeat }, () => sizes).flat();
     for (const [index, machines] of runs.entries()) {
@@ -518,6 +512,14 @@ async function mainFleet(
         progress(
           `fleet ${machines}: repetition ${Math.floor(index / sizes.length) + 1} of ${options.repeat}`,
         );
+      // A fresh DynamoDB Local for every run: one that holds the fleets of
+      // earlier runs slows to a crawl (request timeouts, minutes per write).
+      progress('starting DynamoDB Local');
+      dynamodb = await startDynamoDbLocal({
+        port: await freePort(),
+        startTimeoutMs: 60_000,
+      });
+      proxy = await startMeteringProxy(dynamodb.port);
       // A closed minute of the real clock: the bundled aggregator runs on the real clock.
       const minute = minuteOf(Date.now()) - 3;
       const clock = manualClock(minuteStart(minute) + 55_000);
@@ -563,6 +565,10 @@ async function mainFleet(
       );
       await center.stop();
       center = undefined;
+      await proxy.close();
+      proxy = undefined;
+      await dynamodb.stop();
+      dynamodb = undefined;
       process.stdout.write(`${table(FLEET_HEADERS, rows)}\n`);
     }
   } finally {
