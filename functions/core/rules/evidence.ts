@@ -329,7 +329,6 @@ export function gatherEvidence(
   const tally = input.windowTally ?? WindowTally.of(input.window, { graceMs });
   if (tally.graceMs !== graceMs)
     throw new Error('the window was folded with another grace');
-  const unknown = tally.indexOfOrigin(UNKNOWN_ORIGIN) ?? -1;
   const { failRatio, minSamples } = knobs;
 
   const bansInForce = new Map(
@@ -363,8 +362,87 @@ export function gatherEvidence(
     return report;
   };
 
+  const { originStats, outages, reporting, fleet, fleetWide } = foldEvidence(
+    tally,
+    input.leases,
+    knobs,
+  );
+  const leastSamples = Math.min(knobs.probeMinSamples, minSamples);
+  const qualifying = reporting.filter((evidence) => {
+    if (evidence.samples < leastSamples || evidence.failRatio < failRatio)
+      return false;
+    if (bansInForce.has(evidence.ip) || newest(evidence.ip)?.healthy)
+      return false;
+    const onProbation = recentOffenses(evidence.ip).length > 0;
+    return evidence.samples >= (onProbation ? leastSamples : minSamples);
+  });
+
+  return {
+    input,
+    now,
+    tally,
+    originStats,
+    outages,
+    reporting,
+    reports: (ip: string) => tally.has(ip),
+    bansInForce,
+    recentOffenses,
+    fleet,
+    fleetWide,
+    qualifying,
+    newest,
+  };
+}
+
+/** What the counts of a fold say, before bans, offenses and newest reports are looked at. */
+type FoldEvidence = Pick<
+  Evidence,
+  'originStats' | 'outages' | 'reporting' | 'fleet' | 'fleetWide'
+>;
+
+/**
+ * The fold's evidence of the last decision over each fold, with the leases
+ * and knobs it was gathered with: a pass's closing and live decisions often
+ * judge the same fold with the same leases and knobs (nothing in it depends
+ * on the decision's time), and gather it once. Nothing downstream changes it.
+ */
+const foldEvidenceMemo = new WeakMap<
+  WindowTally,
+  {
+    rows: number;
+    leases: Leases | undefined;
+    knobs: PolicyKnobs;
+    evidence: FoldEvidence;
+  }
+>();
+
+/** Per origin and per IP, what the fold's counts say (see gatherEvidence). */
+function foldEvidence(
+  tally: WindowTally,
+  leases: Leases | undefined,
+  knobs: PolicyKnobs,
+): FoldEvidence {
+  const memo = foldEvidenceMemo.get(tally);
+  if (
+    memo?.rows === tally.rows &&
+    memo.leases === leases &&
+    memo.knobs === knobs
+  )
+    return memo.evidence;
+  const evidence = foldEvidenceOf(tally, leases, knobs);
+  foldEvidenceMemo.set(tally, { rows: tally.rows, leases, knobs, evidence });
+  return evidence;
+}
+
+function foldEvidenceOf(
+  tally: WindowTally,
+  leases: Leases | undefined,
+  knobs: PolicyKnobs,
+): FoldEvidence {
+  const unknown = tally.indexOfOrigin(UNKNOWN_ORIGIN) ?? -1;
+  const { failRatio, minSamples } = knobs;
   return tally.withReturns(
-    (ip) => input.leases?.[ip]?.[3],
+    (ip) => leases?.[ip]?.[3],
     (view, lateOf) => {
       const { start, size, pairOrigin, pairCounts, origins, ips } = view;
       const relaying = new Int32Array(origins.length);
@@ -468,32 +546,7 @@ export function gatherEvidence(
       const fleetWide =
         reporting.length >= knobs.fleetMinIps &&
         fleet.share >= knobs.fleetFailureShare - 1e-9;
-
-      const leastSamples = Math.min(knobs.probeMinSamples, minSamples);
-      const qualifying = reporting.filter((evidence) => {
-        if (evidence.samples < leastSamples || evidence.failRatio < failRatio)
-          return false;
-        if (bansInForce.has(evidence.ip) || newest(evidence.ip)?.healthy)
-          return false;
-        const onProbation = recentOffenses(evidence.ip).length > 0;
-        return evidence.samples >= (onProbation ? leastSamples : minSamples);
-      });
-
-      return {
-        input,
-        now,
-        tally,
-        originStats,
-        outages,
-        reporting,
-        reports: (ip: string) => tally.has(ip),
-        bansInForce,
-        recentOffenses,
-        fleet,
-        fleetWide,
-        qualifying,
-        newest,
-      };
+      return { originStats, outages, reporting, fleet, fleetWide };
     },
   );
 }
