@@ -4,7 +4,7 @@ import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Leases } from './core/leases.js';
 import { freshGrace, mergeLeases, quietIps } from './core/leases.js';
-import { getOrInsert } from './core/maps.js';
+import { getOrInsert, mapBounded } from './core/maps.js';
 import {
   bucketId,
   MINUTE_MS,
@@ -84,24 +84,6 @@ const SILENT_MEMORY_MINUTES = 1440;
 /** Banned IPs whose recent rows are read at once. */
 const READ_CONCURRENCY = 16;
 
-/** `work` over every item, at most `limit` at a time; results in the items' order. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await work(items[index] as T);
-      }
-    }),
-  );
-  return results;
-}
 const range = (from: number, to: number) =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 

@@ -15,6 +15,7 @@ import * as z from 'zod/mini';
 import { backoffDelay } from '#contract/backoff';
 import type { Ban } from '../core/blocklist.js';
 import { isBanActive } from '../core/blocklist.js';
+import { mapBounded } from '../core/maps.js';
 import type { Logger } from '../log.js';
 import { isWriteConflict } from './errors.js';
 import {
@@ -397,20 +398,13 @@ export function createBanStore(options: BanStoreOptions): BanStore {
       const transactions = transactionsOf(changes);
       const window = await openChangeWindow();
       try {
-        let next = 0;
-        await Promise.all(
-          Array.from(
-            {
-              length: Math.min(transactionConcurrency, transactions.length),
-            },
-            async () => {
-              while (next < transactions.length) {
-                const batch = transactions[next++] ?? [];
-                for (const index of await writeChanges(batch, now))
-                  applied[index] = true;
-              }
-            },
-          ),
+        await mapBounded(
+          transactions,
+          transactionConcurrency,
+          async (batch) => {
+            for (const index of await writeChanges(batch, now))
+              applied[index] = true;
+          },
         );
       } finally {
         await closeChangeWindow(window);

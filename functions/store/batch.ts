@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay } from '#contract/backoff';
+import { mapBounded } from '../core/maps.js';
 import { StoreUnavailableError } from './errors.js';
 
 /** BatchWriteItem takes at most 25 requests per call. */
@@ -27,21 +28,10 @@ export async function putAll(
   const batches: Record<string, unknown>[][] = [];
   for (let start = 0; start < items.length; start += BATCH_WRITE_LIMIT)
     batches.push(items.slice(start, start + BATCH_WRITE_LIMIT));
-  let next = 0;
   // One batch at a time by default: a request's rows stop at the first batch that cannot be written.
   // Large writes of the aggregator (state pages, events) keep a few in flight.
-  await Promise.all(
-    Array.from(
-      { length: Math.min(options.concurrency ?? 1, batches.length) },
-      async () => {
-        while (next < batches.length)
-          await putBatch(
-            client,
-            tableName,
-            batches[next++] as Record<string, unknown>[],
-          );
-      },
-    ),
+  await mapBounded(batches, options.concurrency ?? 1, (batch) =>
+    putBatch(client, tableName, batch),
   );
 }
 

@@ -5,6 +5,7 @@ import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { parseWith } from '#contract/validation';
 import type { Lease, Leases } from '../core/leases.js';
+import { mapBounded } from '../core/maps.js';
 import { bucketId } from '../core/minutes.js';
 import type { IpEvidence } from '../core/policy.js';
 import { putAll } from './batch.js';
@@ -684,7 +685,6 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       const offenses: Record<string, number[]> = {};
       const chunks: number[] = [];
       for (let start = 0; start < ips.length; start += 100) chunks.push(start);
-      let next = 0;
       const readChunk = async (start: number) => {
         let request:
           | Record<string, { Keys: Record<string, unknown>[] }>
@@ -708,15 +708,7 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         }
       };
       // A few BatchGetItem calls in flight: a minute with thousands of suspects reads them at once.
-      await Promise.all(
-        Array.from(
-          { length: Math.min(READ_CONCURRENCY, chunks.length) },
-          async () => {
-            while (next < chunks.length)
-              await readChunk(chunks[next++] as number);
-          },
-        ),
-      );
+      await mapBounded(chunks, READ_CONCURRENCY, readChunk);
       return offenses;
     },
 
