@@ -176,11 +176,16 @@ export function createAggregator(options: AggregatorOptions) {
    * once; this run's own writes are laid over every time.
    */
   type PassReads = {
-    bans?: Promise<Ban[]>;
+    /** As of the pass's first decision: the policy judges them at its own time (isBanActive). */
+    bans: Promise<Ban[]>;
     offenses: Record<string, number[]>;
     asked: Set<string>;
   };
-  const newPassReads = (): PassReads => ({ offenses: {}, asked: new Set() });
+  const newPassReads = (bans: Promise<Ban[]>): PassReads => {
+    // Awaited by the pass's decisions; a failure must not go unhandled before them.
+    bans.catch(() => undefined);
+    return { bans, offenses: {}, asked: new Set() };
+  };
 
   /**
    * Bans in force at `now` and the offenses of the IPs that may be judged,
@@ -195,8 +200,6 @@ export function createAggregator(options: AggregatorOptions) {
     own: OwnWrites,
     reads: PassReads,
   ) {
-    // Bans as of the pass's first decision: the policy judges them at its own time (isBanActive).
-    reads.bans ??= bans.listBans(now);
     const bansNow = bansWithOwnWrites(await reads.bans, own);
     const banned = new Set(
       bansNow.filter((ban) => isBanActive(ban, now)).map((ban) => ban.ip),
@@ -508,15 +511,16 @@ export function createAggregator(options: AggregatorOptions) {
         lastDone: previous?.lastMinute,
         maxCatchUp: config.maxCatchUpMinutes,
       }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
-      const reads = newPassReads();
       // The ban list, read while the rows are, as of the pass's first decision.
       const bansAsOf =
         toClose[0] === undefined ? at : minuteClosesAt(toClose[0], { graceMs });
-      reads.bans =
+      const reads = newPassReads(
         pass === 0 && firstBans && bansAsOf >= earliestClose
-          ? firstBans.then((list) => list.filter((ban) => ban.until > bansAsOf))
-          : bans.listBans(bansAsOf);
-      reads.bans.catch(() => undefined);
+          ? firstBans.then((list) =>
+              list.filter((ban) => isBanActive(ban, bansAsOf)),
+            )
+          : bans.listBans(bansAsOf),
+      );
 
       // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
       heartbeats.rememberOrigins(previous?.outages ?? []);
