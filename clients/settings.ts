@@ -56,7 +56,7 @@ export const DURATION_FORMS =
   'a duration such as 500ms, 10s, 2m or 1h (a plain number is seconds)';
 
 /** How a port may be written, for help texts and error messages. */
-export const PORT_FORMS = 'a port number from 0 to 65535';
+const PORT_FORMS = 'a port number from 0 to 65535';
 
 /**
  * A TCP port to listen on: a whole number from 0 (any free port) to 65535.

@@ -12,6 +12,7 @@ import {
   parseArgsOptions,
   parseDurationMs,
   STATUS_URL,
+  settingName,
   UsageError,
 } from '../settings.js';
 import type { Api, FetchLike } from './api.js';
@@ -267,16 +268,17 @@ function durationOption(text: string, flag: string): number {
 function connection(values: Values, env: CliIo['env']) {
   const url = values.url ?? env[OPTIONS.url.env];
   const token = values.token ?? env[OPTIONS.token.env];
-  const urlName = `--${OPTIONS.url.flag} or ${OPTIONS.url.env}`;
   if (!url)
-    throw new UsageError(`the status center URL is required: ${urlName}`);
+    throw new UsageError(
+      `the status center URL is required: ${settingName(OPTIONS.url)}`,
+    );
   if (!/^https?:\/\/[^\s/]+/.test(url) || !URL.canParse(url))
     throw new UsageError(
-      `--${OPTIONS.url.flag} / ${OPTIONS.url.env} must be an http(s) URL, not "${url}"`,
+      `${settingName(OPTIONS.url)} must be an http(s) URL, not "${url}"`,
     );
   if (!token)
     throw new UsageError(
-      `a token is required: --${OPTIONS.token.flag} or ${OPTIONS.token.env} (reader to look, admin to change)`,
+      `a token is required: ${settingName(OPTIONS.token)} (reader to look, admin to change)`,
     );
   const timeoutSeconds = durationOption(
     values.timeout ?? OPTIONS.timeout.fallback,
