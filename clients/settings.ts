@@ -250,6 +250,12 @@ export type SettingTexts<T extends SettingsTable> = {
   /** Where the text came from; undefined when it is the default, or none. */
   given(key: keyof T): Given | undefined;
   /**
+   * How an error names the setting: the old flag or variable when its text
+   * came under one (the name the user wrote), else `name(setting)`
+   * (settingName unless told).
+   */
+  nameOf(key: keyof T, name?: (setting: Setting) => string): string;
+  /**
    * A duration setting in milliseconds: its text read as a duration, or, under
    * an old name that took milliseconds, as a plain number of them, kept exact
    * so that the caller can refuse a fraction. Undefined when there is no text;
@@ -326,6 +332,10 @@ export function readSettings<T extends SettingsTable>(
   return {
     text,
     given,
+    nameOf(key, name = settingName) {
+      const from = given(key);
+      return from?.former ? from.name : name(settingOf(key));
+    },
     durationMs(key) {
       const value = text(key);
       if (value === undefined) return undefined;

@@ -19,7 +19,6 @@ import {
   parseDurationMs,
   readSettings,
   STATUS_URL,
-  settingName,
 } from '../settings.js';
 import { JOB_LIMITS } from './job.js';
 
@@ -393,11 +392,7 @@ export function parseAgentConfig(options: {
     throw new ConfigError(`${(error as Error).message}; see --help`);
   }
   for (const warning of read.warnings) options.warn?.(warning);
-  /** The old flag or variable when the text came under one, else the variable and its flag. */
-  const nameOf = (key: SettingKey): string => {
-    const given = read.given(key);
-    return given?.former ? given.name : settingName(SETTINGS[key]);
-  };
+  const nameOf = (key: SettingKey): string => read.nameOf(key);
   const raw = Object.fromEntries(
     (Object.keys(SETTINGS) as SettingKey[]).map((key) => [key, read.text(key)]),
   );

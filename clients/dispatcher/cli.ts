@@ -173,10 +173,8 @@ function whole(flag: string, value: number, what: string, max: number) {
  */
 async function parseSettings(read: Read): Promise<Settings> {
   /** The old flag when the value came under one, else the flag and its variable. */
-  const nameOf = (key: FlagKey): string => {
-    const given = read.given(key);
-    return given?.former ? given.name : flagName(key);
-  };
+  const nameOf = (key: FlagKey): string =>
+    read.nameOf(key, () => flagName(key));
   /**
    * A duration flag in milliseconds, one setTimeout can wait. An old flag's
    * plain number is checked where it is used, in milliseconds as before: below
