@@ -15,7 +15,7 @@ import type {
   OriginTally,
   StatusCounts,
 } from '../../../../functions/core/tally.js';
-import { KNOBS, MINUTE, NOW } from './policy-fixtures.js';
+import { KNOBS, MINUTE, NOW, row } from './policy-fixtures.js';
 
 /**
  * Invariants of decideMinute over generated fleets: several origins, several
@@ -173,12 +173,20 @@ const banArb = (ip: string): fc.Arbitrary<Ban> =>
       };
     });
 
+/** A row of `ip` in `minute` probing the first canary. */
+const canaryRow = (ip: string, minute: number, ok: number, failed: number) =>
+  row(
+    ip,
+    [{ origin: CANARIES[0]!, kind: 'probe', ok, connect_failed: failed }],
+    { minute },
+  );
+
 const probeRowsArb = (ip: string): fc.Arbitrary<MinuteTally[]> =>
   fc
     .tuple(fc.nat(6), fc.nat(2), fc.nat(6), fc.nat(2))
     .map(([ok1, failed1, ok2, failed2]) => [
-      probeRow(ip, MINUTE - 2, ok1, failed1),
-      probeRow(ip, MINUTE - 1, ok2, failed2),
+      canaryRow(ip, MINUTE - 2, ok1, failed1),
+      canaryRow(ip, MINUTE - 1, ok2, failed2),
     ]);
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc
@@ -221,25 +229,6 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       }),
     });
   });
-
-function probeRow(
-  ip: string,
-  minute: number,
-  ok: number,
-  failed: number,
-): MinuteTally {
-  return {
-    minute,
-    ip,
-    origins: [
-      {
-        origin: CANARIES[0]!,
-        kind: 'probe',
-        counts: { ok, connect_failed: failed, origin_error: 0, error: 0 },
-      },
-    ],
-  };
-}
 
 /** What a machine of this health sees on this source; a dead origin fails from everywhere. */
 function countsOf(
