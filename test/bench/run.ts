@@ -47,6 +47,7 @@ import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import {
   minuteClosesAt,
@@ -92,6 +93,14 @@ const WARMUP_REQUESTS = 20;
 const AGGREGATION = { ips: 200, heartbeatsPerIp: 20, failingIps: 6, runs: 5 };
 const IMPORTS_PER_HANDLER = 5;
 const GRACE_SECONDS = 10;
+/**
+ * DynamoDB Local is a JVM: its first calls of a kind run cold (a 100-write
+ * transaction took 360 ms on a fresh engine, 60 ms once warm), which DynamoDB
+ * never shows. Before each measured fleet, a throwaway fleet this size runs
+ * every path the measured one uses (writes, reads, ban transactions) on a
+ * table of its own, deleted afterwards.
+ */
+const WARM_UP_MACHINES = 500;
 
 const progress = (text: string) => process.stdout.write(`… ${text}\n`);
 
@@ -467,11 +476,29 @@ function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   ]);
 }
 
+async function deleteTable(endpoint: string, tableName: string) {
+  const client = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await client.send(new DeleteTableCommand({ TableName: tableName }));
+  } finally {
+    client.destroy();
+  }
+}
+
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
 async function mainFleet(
   sizes: number[],
   policySize: number,
-  options: { viaStore: boolean; profileDir?: string; repeat: number },
+  options: {
+    viaStore: boolean;
+    profileDir?: string;
+    repeat: number;
+    warmUp: boolean;
+  },
 ) {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-fleet-'));
@@ -520,38 +547,39 @@ async function mainFleet(
         startTimeoutMs: 60_000,
       });
       proxy = await startMeteringProxy(dynamodb.port);
-      // A closed minute of the real clock: the bundled aggregator runs on the real clock.
-      const minute = minuteOf(Date.now()) - 3;
-      const clock = manualClock(minuteStart(minute) + 55_000);
-      const tableName = `relaywatch-fleet-${machines}-${Date.now()}`;
-      const shards = 4;
-      center = await startLocalStatusCenter({
-        port: 0,
-        dynamodbEndpoint: proxy.endpoint,
-        env: {
-          TABLE_NAME: tableName,
-          AWS_REGION: 'us-east-1',
-          LOG_LEVEL: 'error',
-          RELAYWATCH_SHARDS: String(shards),
-        },
-        schedule: false,
-        streams: false,
-        overrides: {
-          now: clock.now,
-          log: createLogger({ level: 'error', write: () => undefined }),
-        },
-      });
-      const target: FleetTarget = {
-        url: center.url,
-        reporterToken: center.tokens.reporter,
-        setClock: clock.set,
-        dynamodbEndpoint: proxy.endpoint,
-        tableName,
-        shards,
-      };
-      rows.push(
-        ...(await benchFleet({
-          machines,
+      const fleetRun = async (fleetMachines: number, warmUp: boolean) => {
+        if (!proxy) throw new Error('no metering proxy');
+        // A closed minute of the real clock: the bundled aggregator runs on the real clock.
+        const minute = minuteOf(Date.now()) - 3;
+        const clock = manualClock(minuteStart(minute) + 55_000);
+        const tableName = `relaywatch-${warmUp ? 'warm-up' : 'fleet'}-${fleetMachines}-${Date.now()}`;
+        const shards = 4;
+        center = await startLocalStatusCenter({
+          port: 0,
+          dynamodbEndpoint: proxy.endpoint,
+          env: {
+            TABLE_NAME: tableName,
+            AWS_REGION: 'us-east-1',
+            LOG_LEVEL: 'error',
+            RELAYWATCH_SHARDS: String(shards),
+          },
+          schedule: false,
+          streams: false,
+          overrides: {
+            now: clock.now,
+            log: createLogger({ level: 'error', write: () => undefined }),
+          },
+        });
+        const target: FleetTarget = {
+          url: center.url,
+          reporterToken: center.tokens.reporter,
+          setClock: clock.set,
+          dynamodbEndpoint: proxy.endpoint,
+          tableName,
+          shards,
+        };
+        const fleetRows = await benchFleet({
+          machines: fleetMachines,
           minute,
           target,
           meter: proxy,
@@ -559,12 +587,23 @@ async function mainFleet(
           floorBundle,
           node: NODE22,
           dir,
-          viaStore: options.viaStore,
-          ...(options.profileDir ? { profileDir: options.profileDir } : {}),
-        })),
-      );
-      await center.stop();
-      center = undefined;
+          viaStore: warmUp || options.viaStore,
+          ...(options.profileDir && !warmUp
+            ? { profileDir: options.profileDir }
+            : {}),
+        });
+        await center.stop();
+        center = undefined;
+        if (warmUp) await deleteTable(proxy.endpoint, tableName);
+        return fleetRows;
+      };
+      if (options.warmUp) {
+        progress(
+          `warming DynamoDB Local up: a throwaway fleet of ${WARM_UP_MACHINES} on a table of its own`,
+        );
+        await fleetRun(WARM_UP_MACHINES, true);
+      }
+      rows.push(...(await fleetRun(machines, false)));
       await proxy.close();
       proxy = undefined;
       await dynamodb.stop();
@@ -604,6 +643,7 @@ function fleetArgs(argv: readonly string[]):
       viaStore: boolean;
       profileDir?: string;
       repeat: number;
+      warmUp: boolean;
     }
   | undefined {
   const at = argv.indexOf('--fleet');
@@ -634,6 +674,7 @@ function fleetArgs(argv: readonly string[]):
     policySize,
     repeat,
     viaStore: argv.includes('--store'),
+    warmUp: !argv.includes('--cold-engine'),
     ...(profileDir ? { profileDir } : {}),
   };
 }
@@ -724,6 +765,8 @@ Options:
   --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
+  --cold-engine      with --fleet: no warm-up fleet before each measured one, so the measured
+                     minutes include DynamoDB Local's own JVM warm-up (as README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text
   --version          the version
@@ -734,6 +777,7 @@ const KNOWN = new Map([
   ['--policy', true],
   ['--profile', true],
   ['--repeat', true],
+  ['--cold-engine', false],
   ['--in-memory', true],
   ['--help', false],
   ['-h', false],
@@ -777,6 +821,7 @@ if (inMemoryAt !== -1) {
   await mainFleet(fleet.sizes, fleet.policySize, {
     viaStore: fleet.viaStore,
     repeat: fleet.repeat,
+    warmUp: fleet.warmUp,
     ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
   });
 else await main();
