@@ -11,13 +11,16 @@
  * (tally + addTallies, 25 machines per BatchWriteItem), which the table says.
  *
  * The aggregation: the aggregate handler bundled as the CDK stack bundles it,
- * run in a fresh Node 22 process whose V8 heap is capped as a 1,024 MB Lambda
- * caps it, against the metering proxy. `floor` is a bare read of the same rows
- * (every shard of the minute, in parallel, paginated, unmarshalled, nothing
- * else), bundled and run the same way (floor-entry.ts), so both include the
- * first connection and run on cold code; `warm floor` is that read in the
- * bench process on a connected client. The ratios say how far the aggregation
- * is from reading its input. `largest item` is the largest item the run put
+ * run in a Node 22 process whose V8 heap is capped as a 1,024 MB Lambda caps
+ * it, against the metering proxy. As a function invoked every minute, the
+ * process is warm: it ran the minute before the fleet's first (no rows) and
+ * runs the first and the steady minute in turn; with --cold every minute runs
+ * in a fresh process (a cold start: first connection, cold code). `floor` is
+ * a bare read of the same rows (every shard of the minute, in parallel,
+ * paginated, unmarshalled, nothing else), bundled and run the same way
+ * (floor-entry.ts); `bench floor` is that read in the bench process on a
+ * connected client. The ratios say how far the aggregation is from reading
+ * its input. `largest item` is the largest item the run put
  * (Put, BatchWrite, Transact). `DynamoDB busy s` is, per operation, the time
  * during which at least one call of it was in flight (calls of different
  * operations may overlap).
@@ -188,40 +191,60 @@ export type AggregateRun = {
   error?: string;
 };
 
+/** A bundled handler in a process of its own, called as Lambda calls a function. */
+export type BundledProcess = {
+  /** One call, timed from the event to the answer (not the module load). */
+  call(event: unknown): Promise<AggregateRun>;
+  stop(): Promise<void>;
+};
+
+let drivers = 0;
+
+/** Marks the driver's answer lines among whatever the handler prints. */
+const ANSWER = '@@bench-answer ';
+
 /**
- * Runs a bundled handler once, in a fresh process capped like a 1,024 MB
- * Lambda, timing the call from after the module is loaded (the client is
- * created at load, the first connection is made inside the timing).
+ * Starts a bundled handler in a fresh process capped like a 1,024 MB Lambda:
+ * the module is loaded once (the client created at load), then every call()
+ * runs the handler on one event, as one Lambda execution environment runs
+ * invocation after invocation. The first call makes the first connection and
+ * runs on cold code, as a cold start does; later calls find both warm.
+ * `maxRssMb` is the process's peak so far.
  */
-export async function runBundled(options: {
+export function startBundled(options: {
   bundle: string;
   node: string;
   dir: string;
-  event: unknown;
   env: Record<string, string>;
   /** Extra Node flags for the process (e.g. --cpu-prof). */
   nodeFlags?: readonly string[];
-}): Promise<AggregateRun> {
-  const driver = join(options.dir, 'bench-driver.mjs');
+}): BundledProcess {
+  // One driver per process: two processes may be starting at once.
+  const driver = join(options.dir, `bench-driver-${++drivers}.mjs`);
   writeFileSync(
     driver,
-    `const { handler } = await import(${JSON.stringify(pathToFileURL(options.bundle).href)});
-const started = performance.now();
-let result = { ok: true };
-try {
-  const answer = await handler(${JSON.stringify(options.event)}, { awsRequestId: 'bench' });
-  if (Array.isArray(answer.decisions)) {
-    const counts = {};
-    for (const d of answer.decisions) counts[d.type] = (counts[d.type] ?? 0) + 1;
-    result = { ok: true, minutes: answer.minutes.length, decisions: Object.entries(counts).map(([t, n]) => t + ' ' + n).join(', ') || 'none' };
-  } else result = { ok: true, minutes: 0, decisions: '', rows: answer.rows };
-} catch (error) {
-  result = { ok: false, minutes: 0, decisions: '', error: String(error?.name) + ': ' + String(error?.message).slice(0, 120) };
+    `import { createInterface } from 'node:readline';
+const { handler } = await import(${JSON.stringify(pathToFileURL(options.bundle).href)});
+for await (const line of createInterface({ input: process.stdin })) {
+  const event = JSON.parse(line);
+  const started = performance.now();
+  let result = { ok: true };
+  try {
+    const answer = await handler(event, { awsRequestId: 'bench' });
+    if (Array.isArray(answer.decisions)) {
+      const counts = {};
+      for (const d of answer.decisions) counts[d.type] = (counts[d.type] ?? 0) + 1;
+      result = { ok: true, minutes: answer.minutes.length, decisions: Object.entries(counts).map(([t, n]) => t + ' ' + n).join(', ') || 'none' };
+    } else result = { ok: true, minutes: 0, decisions: '', rows: answer.rows };
+  } catch (error) {
+    result = { ok: false, minutes: 0, decisions: '', error: String(error?.name) + ': ' + String(error?.message).slice(0, 120) };
+  }
+  result.ms = performance.now() - started;
+  result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write('\\n${ANSWER}' + JSON.stringify(result) + '\\n');
 }
-result.ms = performance.now() - started;
-result.maxRssMb = process.resourceUsage().maxRSS / 1024;
 // The SDK's keep-alive sockets would hold the process open.
-process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(0));
+process.exit(0);
 `,
   );
   // Asynchronous: the metering proxy the child talks to runs in this process's event loop.
@@ -234,26 +257,30 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
     ],
     {
       env: { PATH: process.env.PATH, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     },
   );
-  let stdout = '';
   let stderr = '';
-  child.stdout.on(
-    'data',
-    (chunk) => (stdout = (stdout + chunk).slice(-100_000)),
-  );
   child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4_000)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), AGGREGATE_TIMEOUT_MS);
-  const [code, signal] = (await once(child, 'exit')) as [
-    number | null,
-    string | null,
-  ];
-  clearTimeout(timer);
-  const last = stdout.trim().split('\n').at(-1) ?? '';
-  try {
-    return JSON.parse(last) as AggregateRun;
-  } catch {
+  const answers: string[] = [];
+  let pending = '';
+  let wake = () => {};
+  child.stdout.on('data', (chunk) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines)
+      if (line.startsWith(ANSWER)) answers.push(line.slice(ANSWER.length));
+    wake();
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  let exit: [number | null, string | null] | undefined;
+  void exited.then((result) => {
+    exit = result;
+    wake();
+  });
+  const failed = (): AggregateRun => {
+    const [code, signal] = exit ?? [null, 'SIGKILL'];
     const why = /heap out of memory|Allocation failed/i.test(stderr)
       ? `out of memory (heap capped at ${LAMBDA_HEAP_MB} MB)`
       : `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
@@ -265,6 +292,46 @@ process.stdout.write('\\n' + JSON.stringify(result) + '\\n', () => process.exit(
       decisions: '',
       error: why,
     };
+  };
+  return {
+    async call(event) {
+      if (exit) return failed();
+      child.stdin.write(`${JSON.stringify(event)}\n`);
+      const timer = setTimeout(
+        () => child.kill('SIGKILL'),
+        AGGREGATE_TIMEOUT_MS,
+      );
+      try {
+        while (!answers.length && !exit)
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+      } finally {
+        clearTimeout(timer);
+      }
+      const answer = answers.shift();
+      return answer === undefined
+        ? failed()
+        : (JSON.parse(answer) as AggregateRun);
+    },
+    async stop() {
+      if (!exit) {
+        child.stdin.end();
+        await exited;
+      }
+    },
+  };
+}
+
+/** One call in a fresh process (a cold start): startBundled, call, stop. */
+export async function runBundled(
+  options: Parameters<typeof startBundled>[0] & { event: unknown },
+): Promise<AggregateRun> {
+  const bundled = startBundled(options);
+  try {
+    return await bundled.call(options.event);
+  } finally {
+    await bundled.stop();
   }
 }
 
@@ -341,6 +408,8 @@ export async function benchFleet(options: {
   viaStore?: boolean;
   /** Profile the aggregation: --cpu-prof into this directory. */
   profileDir?: string;
+  /** Every aggregation and floor read in a fresh process (a cold start) instead of warm ones. */
+  coldStarts?: boolean;
 }): Promise<FleetRow[]> {
   const { machines, target, meter } = options;
   await ensureTable({
@@ -356,6 +425,40 @@ export async function benchFleet(options: {
     RELAYWATCH_AGGREGATE_WAITS: 'false',
     LOG_LEVEL: 'error',
   };
+  const eventAt = (minute: number) => ({
+    time: new Date(
+      minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
+    ).toISOString(),
+  });
+  const aggregatorOptions = {
+    bundle: options.bundle,
+    node: options.node,
+    dir: options.dir,
+    nodeFlags: options.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
+      : [],
+    env,
+  };
+  const floorOptions = {
+    bundle: options.floorBundle,
+    node: options.node,
+    dir: options.dir,
+    env,
+  };
+  // Warm: one execution environment each for the aggregation and the floor,
+  // as a function invoked every minute keeps; each first runs the minute
+  // before the fleet's (no rows yet), as the minute before would have.
+  const warm = options.coldStarts
+    ? undefined
+    : {
+        aggregator: startBundled(aggregatorOptions),
+        floor: startBundled(floorOptions),
+      };
+  if (warm) {
+    progress(`fleet ${machines}: warming the handlers on the minute before`);
+    await warm.floor.call({ minute: options.minute - 1 });
+    await warm.aggregator.call(eventAt(options.minute - 1));
+  }
   const rows: FleetRow[] = [];
   for (const [label, minute] of [
     ['first', options.minute],
@@ -368,33 +471,18 @@ export async function benchFleet(options: {
     });
     const writeSeconds = (performance.now() - writeStarted) / 1000;
     progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
-    const warm = await floorRead(target, minute);
+    const inBench = await floorRead(target, minute);
     meter.reset();
-    const cold = await runBundled({
-      bundle: options.floorBundle,
-      node: options.node,
-      dir: options.dir,
-      event: { minute },
-      env,
-    });
+    const floor = warm
+      ? await warm.floor.call({ minute })
+      : await runBundled({ ...floorOptions, event: { minute } });
     meter.reset();
     progress(
       `fleet ${machines}, ${label} minute: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
     );
-    const run = await runBundled({
-      bundle: options.bundle,
-      node: options.node,
-      dir: options.dir,
-      event: {
-        time: new Date(
-          minuteClosesAt(minute, { graceMs: 10_000 }) + 1_000,
-        ).toISOString(),
-      },
-      nodeFlags: options.profileDir
-        ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
-        : [],
-      env,
-    });
+    const run = warm
+      ? await warm.aggregator.call(eventAt(minute))
+      : await runBundled({ ...aggregatorOptions, event: eventAt(minute) });
     const used = meter.reset();
     if (options.profileDir)
       writeFileSync(
@@ -405,13 +493,13 @@ export async function benchFleet(options: {
       machines,
       label,
       `${path} ${writeSeconds.toFixed(0)} s`,
-      warm.rows,
+      inBench.rows,
       run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
       run.ms,
-      cold.ok ? cold.ms : Number.NaN,
-      run.ms / cold.ms,
-      warm.ms,
-      run.ms / warm.ms,
+      floor.ok ? floor.ms : Number.NaN,
+      run.ms / floor.ms,
+      inBench.ms,
+      run.ms / inBench.ms,
       run.maxRssMb,
       used.readUnits,
       used.writeUnits,
@@ -420,13 +508,16 @@ export async function benchFleet(options: {
       busyOf(used.busyMs),
     ]);
   }
+  await warm?.aggregator.stop();
+  await warm?.floor.stop();
   return rows;
 }
 
 /**
- * `floor ms` is the bare read timed as the aggregation is (a fresh process,
- * after module load, first connection included); `warm floor ms` the same
- * read in the bench process on a client already connected.
+ * `floor ms` is the bare read timed as the aggregation is (in a warm process
+ * of its own, or with --cold a fresh one, first connection included);
+ * `bench floor ms` the same read in the bench process on a client already
+ * connected.
  */
 export const FLEET_HEADERS = [
   'IPs',
@@ -437,8 +528,8 @@ export const FLEET_HEADERS = [
   'ms',
   'floor ms',
   'ratio',
-  'warm floor ms',
-  'warm ratio',
+  'bench floor ms',
+  'bench ratio',
   'peak MB',
   'RRU',
   'WRU',

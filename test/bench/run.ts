@@ -588,6 +588,7 @@ async function mainFleet(
           node: NODE22,
           dir,
           viaStore: warmUp || options.viaStore,
+          coldStarts: !options.warmUp,
           ...(options.profileDir && !warmUp
             ? { profileDir: options.profileDir }
             : {}),
@@ -674,7 +675,7 @@ function fleetArgs(argv: readonly string[]):
     policySize,
     repeat,
     viaStore: argv.includes('--store'),
-    warmUp: !argv.includes('--cold-engine'),
+    warmUp: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
   };
 }
@@ -765,8 +766,9 @@ Options:
   --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
-  --cold-engine      with --fleet: no warm-up fleet before each measured one, so the measured
-                     minutes include DynamoDB Local's own JVM warm-up (as README rows marked cold)
+  --cold             with --fleet: cold starts: no warm-up fleet before each measured one (DynamoDB
+                     Local's JVM warms up inside the measured minutes) and every aggregation and floor
+                     read in a fresh process (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text
   --version          the version
@@ -777,7 +779,7 @@ const KNOWN = new Map([
   ['--policy', true],
   ['--profile', true],
   ['--repeat', true],
-  ['--cold-engine', false],
+  ['--cold', false],
   ['--in-memory', true],
   ['--help', false],
   ['-h', false],
