@@ -13,7 +13,6 @@ import {
   settingName,
   settingsMarkdown,
   UsageError,
-  withRenamedEnv,
 } from '../../../clients/settings.js';
 import { runCli } from '../../helpers/dispatcher-cli.js';
 
@@ -69,22 +68,19 @@ describe('ports, the same in every program', () => {
 });
 
 describe('renamed environment variables', () => {
-  const renames = [{ old: STATUS_URL.formerly.env, now: STATUS_URL.env }];
+  const TABLE = { url: { ...STATUS_URL, help: 'base URL' } };
+  const readEnv = (env: Record<string, string>) =>
+    readSettings(TABLE, { argv: [], env });
   it('reads the old name under the new one and warns, naming the new one', () => {
-    const { env, warnings } = withRenamedEnv(
-      { RELAYWATCH_STATUS_URL: 'http://old' },
-      renames,
-    );
-    expect(env.RELAYWATCH_URL).toBe('http://old');
-    expect(warnings).toEqual([
+    const read = readEnv({ RELAYWATCH_STATUS_URL: 'http://old' });
+    expect(read.text('url')).toBe('http://old');
+    expect(read.warnings).toEqual([
       'RELAYWATCH_STATUS_URL is deprecated; set RELAYWATCH_URL instead',
     ]);
   });
 
   it('says nothing when only new names are used', () => {
-    expect(
-      withRenamedEnv({ RELAYWATCH_URL: 'http://new' }, renames).warnings,
-    ).toEqual([]);
+    expect(readEnv({ RELAYWATCH_URL: 'http://new' }).warnings).toEqual([]);
   });
 });
 
