@@ -72,20 +72,6 @@ export function parsePort(text: string): number | undefined {
 }
 
 /**
- * An old name of a setting and the name that replaced it; `unit` when a plain
- * number under the old name counted that unit where the new one takes a
- * duration.
- */
-export type Rename = { old: string; now: string; unit?: 'ms' };
-
-/** What a rename's warning adds when the old name's plain numbers counted another unit. */
-function unitChange(rename: Rename): string {
-  return rename.unit === 'ms'
-    ? ', which takes a duration such as 500ms or 10s (a plain number there is seconds, not milliseconds)'
-    : '';
-}
-
-/**
  * The status center's base URL: one setting under one name in every program
  * (the agent, the dispatcher, the operator CLI). Only the agent ever had the
  * old name, so only its table spreads `formerly`.
@@ -95,29 +81,6 @@ export const STATUS_URL = {
   env: 'RELAYWATCH_URL',
   formerly: { env: 'RELAYWATCH_STATUS_URL', flag: 'status-url' },
 } as const;
-
-/**
- * The environment with renamed variables read under their new names (the new
- * name wins when both are set), and one warning per old name in use.
- */
-export function withRenamedEnv(
-  env: Readonly<Record<string, string | undefined>>,
-  renames: readonly Rename[],
-): { env: Record<string, string | undefined>; warnings: string[] } {
-  const result: Record<string, string | undefined> = { ...env };
-  const warnings: string[] = [];
-  for (const rename of renames) {
-    const { old, now } = rename;
-    if (env[old] === undefined) continue;
-    warnings.push(
-      env[now] === undefined
-        ? `${old} is deprecated; set ${now} instead${unitChange(rename)}`
-        : `${old} is deprecated and ignored: ${now} is set`,
-    );
-    result[now] ??= env[old];
-  }
-  return { env: result, warnings };
-}
 
 /**
  * One setting of a client program, named once. Each program keeps one table of
@@ -183,30 +146,6 @@ function helpOf(setting: Setting, lines = true): string {
   return lines ? text : text.replace(/\s*\n\s*/g, ' ');
 }
 
-/** A rename of one of a setting's names, with the unit its old names took. */
-function renameOf(old: string, now: string, setting: Setting): Rename {
-  const unit = setting.formerly?.unit;
-  return { old, now, ...(unit === undefined ? {} : { unit }) };
-}
-
-/** The environment variables a table renamed. */
-function envRenamesOf(table: SettingsTable): Rename[] {
-  return Object.values(table).flatMap((setting) =>
-    setting.formerly?.env !== undefined && setting.env !== undefined
-      ? [renameOf(setting.formerly.env, setting.env, setting)]
-      : [],
-  );
-}
-
-/** The flags a table renamed. */
-function flagRenamesOf(table: SettingsTable): Rename[] {
-  return Object.values(table).flatMap((setting) =>
-    setting.formerly?.flag !== undefined
-      ? [renameOf(setting.formerly.flag, setting.flag, setting)]
-      : [],
-  );
-}
-
 type ParseArgsOption = {
   type: 'string' | 'boolean';
   multiple?: boolean;
@@ -245,7 +184,10 @@ export type Given = {
 
 /** What the command line and the environment say, before validation. */
 export type SettingTexts<T extends SettingsTable> = {
-  /** The flag's text, else the variable's, else the default. */
+  /**
+   * The flag's text, else the variable's, else the default (a new name over
+   * its old one), settled with given() when the settings are read.
+   */
   text(key: keyof T): string | undefined;
   /** Where the text came from; undefined when it is the default, or none. */
   given(key: keyof T): Given | undefined;
@@ -270,6 +212,69 @@ export type SettingTexts<T extends SettingsTable> = {
 };
 
 /**
+ * One name a setting may be given under: where it is looked up, how it is
+ * reported, and, for an old name, the name that replaced it.
+ */
+type Spelling = {
+  /** Looked up among the flags, else among the variables. */
+  flag: boolean;
+  /** The flag without its dashes, or the variable. */
+  key: string;
+  given: Given;
+  /** For an old name: the new name of the same kind. */
+  now?: Spelling;
+};
+
+/**
+ * The names a setting may be given under, in the order they win: its flag, its
+ * old flag, its variable, its old variable. readSettings takes a setting's
+ * text, the name it came under and the warnings from this one list.
+ */
+function spellingsOf(setting: Setting): Spelling[] {
+  const { flag, env, formerly } = setting;
+  const unit = formerly?.unit === undefined ? {} : { unit: formerly.unit };
+  const spellings: Spelling[] = [];
+  const add = (isFlag: boolean, now: string, old: string | undefined) => {
+    const name = (key: string) => (isFlag ? `--${key}` : key);
+    const current: Spelling = {
+      flag: isFlag,
+      key: now,
+      given: { name: name(now), former: false },
+    };
+    spellings.push(current);
+    if (old !== undefined)
+      spellings.push({
+        flag: isFlag,
+        key: old,
+        given: { name: name(old), former: true, ...unit },
+        now: current,
+      });
+  };
+  add(true, flag, formerly?.flag);
+  if (env !== undefined) add(false, env, formerly?.env);
+  return spellings;
+}
+
+/**
+ * The warning for an old name in use, naming the one that replaced it;
+ * `nowGiven` when that one is given too.
+ */
+function deprecation(old: Spelling, now: Spelling, nowGiven: boolean): string {
+  const unit =
+    old.given.unit === 'ms'
+      ? ', which takes a duration such as 500ms or 10s (a plain number there is seconds, not milliseconds)'
+      : '';
+  if (old.flag)
+    return `${old.given.name} is deprecated; use ${now.given.name} instead${unit}`;
+  return nowGiven
+    ? `${old.key} is deprecated and ignored: ${now.key} is set`
+    : `${old.key} is deprecated; set ${now.key} instead${unit}`;
+}
+
+/** What readSettings settled for one setting: its text and where it came from, chosen together. */
+type Source = { text: string | undefined; given: Given | undefined };
+
+/**
  * Reads a table's settings: flags over environment over defaults, old names
  * read under the new ones with a warning. Throws parseArgs' own error on an
  * unknown flag or a missing value (each program words that in its own way).
@@ -280,70 +285,71 @@ export function readSettings<T extends SettingsTable>(
     argv: readonly string[];
     env: Readonly<Record<string, string | undefined>>;
     positionals?: boolean;
+    /**
+     * An empty flag or variable (`PORT=`, `--data-dir=`) stands for the
+     * default: it is no value, and given() says nothing of it. A flag still
+     * wins over its variable, so an empty flag unsets the variable too.
+     */
+    emptyIsDefault?: boolean;
   },
 ): SettingTexts<T> {
-  const renamed = withRenamedEnv(input.env, envRenamesOf(table));
   const parsed = parseArgs({
     args: [...input.argv],
     options: parseArgsOptions(table),
     strict: true,
     allowPositionals: input.positionals ?? false,
   });
-  const flags = { ...parsed.values } as SettingTexts<T>['flags'];
-  const warnings = [...renamed.warnings];
-  for (const rename of flagRenamesOf(table)) {
-    const { old, now } = rename;
-    if (flags[old] === undefined) continue;
-    warnings.push(
-      `--${old} is deprecated; use --${now} instead${unitChange(rename)}`,
+  const flags: SettingTexts<T>['flags'] = {};
+  const onCommandLine = parsed.values as typeof flags;
+  const valueUnder = (spelling: Spelling) =>
+    spelling.flag ? onCommandLine[spelling.key] : input.env[spelling.key];
+  const sources: Record<string, Source> = {};
+  const envWarnings: string[] = [];
+  const flagWarnings: string[] = [];
+  for (const [key, setting] of Object.entries(table)) {
+    const spellings = spellingsOf(setting);
+    for (const spelling of spellings) {
+      if (spelling.now === undefined || valueUnder(spelling) === undefined)
+        continue;
+      (spelling.flag ? flagWarnings : envWarnings).push(
+        deprecation(
+          spelling,
+          spelling.now,
+          valueUnder(spelling.now) !== undefined,
+        ),
+      );
+    }
+    const chosen = spellings.find(
+      (spelling) => valueUnder(spelling) !== undefined,
     );
-    flags[now] ??= flags[old];
-    delete flags[old];
+    const value = chosen === undefined ? undefined : valueUnder(chosen);
+    if (chosen?.flag) flags[setting.flag] = value;
+    sources[key] =
+      chosen === undefined || (input.emptyIsDefault && value === '')
+        ? { text: setting.fallback, given: undefined }
+        : {
+            text: typeof value === 'string' ? value : undefined,
+            given: chosen.given,
+          };
   }
   const settingOf = (key: keyof T) => table[key as string] as Setting;
-  const text = (key: keyof T): string | undefined => {
-    const setting = settingOf(key);
-    const value =
-      flags[setting.flag] ??
-      (setting.env === undefined ? undefined : renamed.env[setting.env]) ??
-      setting.fallback;
-    return typeof value === 'string' ? value : undefined;
-  };
-  const given = (key: keyof T): Given | undefined => {
-    const { flag, env, formerly } = settingOf(key);
-    const old = (name: string): Given => ({
-      name,
-      former: true,
-      ...(formerly?.unit === undefined ? {} : { unit: formerly.unit }),
-    });
-    if (parsed.values[flag] !== undefined)
-      return { name: `--${flag}`, former: false };
-    if (
-      formerly?.flag !== undefined &&
-      parsed.values[formerly.flag] !== undefined
-    )
-      return old(`--${formerly.flag}`);
-    if (env === undefined) return undefined;
-    if (input.env[env] !== undefined) return { name: env, former: false };
-    if (formerly?.env !== undefined && input.env[formerly.env] !== undefined)
-      return old(formerly.env);
-    return undefined;
-  };
+  const text = (key: keyof T) => sources[key as string]?.text;
+  const from = (key: keyof T) => sources[key as string]?.given;
   return {
     text,
-    given,
+    given: from,
     nameOf(key, name = settingName) {
-      const from = given(key);
-      return from?.former ? from.name : name(settingOf(key));
+      const given = from(key);
+      return given?.former ? given.name : name(settingOf(key));
     },
     durationMs(key) {
       const value = text(key);
       if (value === undefined) return undefined;
       const setting = settingOf(key);
-      const from = given(key);
+      const given = from(key);
       const got = setting.secret ? '' : ` (got "${value}")`;
-      const name = from?.name ?? settingName(setting);
-      if (from?.unit === 'ms') {
+      const name = given?.name ?? settingName(setting);
+      if (given?.unit === 'ms') {
         const ms = Number(value);
         if (value.trim() !== '' && Number.isFinite(ms)) return ms;
         throw new UsageError(`${name} must be a number of milliseconds${got}`);
@@ -354,7 +360,7 @@ export function readSettings<T extends SettingsTable>(
     },
     flags,
     positionals: parsed.positionals,
-    warnings,
+    warnings: [...envWarnings, ...flagWarnings],
   };
 }
 

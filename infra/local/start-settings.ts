@@ -104,18 +104,20 @@ export type StartSettings = {
  * 'version' when asked for (before anything else is checked), else the
  * settings. Throws a UsageError naming the setting on a bad port, and
  * parseArgs' own message followed by the help on an unknown flag or a
- * missing value. An empty variable (`PORT=`) counts as unset.
+ * missing value. An empty flag or variable (`PORT=`, `--data-dir=`) stands
+ * for the default (readSettings' emptyIsDefault).
  */
 export function readStartSettings(input: {
   argv: readonly string[];
   env: Readonly<Record<string, string | undefined>>;
 }): 'help' | 'version' | StartSettings {
-  const env = Object.fromEntries(
-    Object.entries(input.env).filter(([, value]) => value !== ''),
-  );
   let read: ReturnType<typeof readSettings<typeof START_SETTINGS>>;
   try {
-    read = readSettings(START_SETTINGS, { argv: input.argv, env });
+    read = readSettings(START_SETTINGS, {
+      argv: input.argv,
+      env: input.env,
+      emptyIsDefault: true,
+    });
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n\n${START_HELP}`);
   }
@@ -123,21 +125,19 @@ export function readStartSettings(input: {
     read.flags[START_SETTINGS[key].flag] === true;
   if (given('help')) return 'help';
   if (given('version')) return 'version';
-  const text = (key: keyof typeof START_SETTINGS) =>
-    read.text(key) || undefined;
   return {
     center: {
       port: portSetting(START_SETTINGS.port, read.text('port')),
-      host: text('host') ?? START_SETTINGS.host.fallback,
+      host: read.text('host'),
       dynamodbPort: portSetting(
         START_SETTINGS.dynamodbPort,
         read.text('dynamodbPort'),
       ),
-      dataDir: text('dataDir'),
-      dynamodbEndpoint: text('dynamodbEndpoint'),
+      dataDir: read.text('dataDir'),
+      dynamodbEndpoint: read.text('dynamodbEndpoint'),
       schedule: !given('noSchedule'),
     },
     metrics: given('metrics'),
-    metricsFile: text('metricsFile'),
+    metricsFile: read.text('metricsFile'),
   };
 }

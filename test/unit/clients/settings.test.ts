@@ -13,7 +13,6 @@ import {
   settingName,
   settingsMarkdown,
   UsageError,
-  withRenamedEnv,
 } from '../../../clients/settings.js';
 import { runCli } from '../../helpers/dispatcher-cli.js';
 
@@ -69,22 +68,19 @@ describe('ports, the same in every program', () => {
 });
 
 describe('renamed environment variables', () => {
-  const renames = [{ old: STATUS_URL.formerly.env, now: STATUS_URL.env }];
+  const TABLE = { url: { ...STATUS_URL, help: 'base URL' } };
+  const readEnv = (env: Record<string, string>) =>
+    readSettings(TABLE, { argv: [], env });
   it('reads the old name under the new one and warns, naming the new one', () => {
-    const { env, warnings } = withRenamedEnv(
-      { RELAYWATCH_STATUS_URL: 'http://old' },
-      renames,
-    );
-    expect(env.RELAYWATCH_URL).toBe('http://old');
-    expect(warnings).toEqual([
+    const read = readEnv({ RELAYWATCH_STATUS_URL: 'http://old' });
+    expect(read.text('url')).toBe('http://old');
+    expect(read.warnings).toEqual([
       'RELAYWATCH_STATUS_URL is deprecated; set RELAYWATCH_URL instead',
     ]);
   });
 
   it('says nothing when only new names are used', () => {
-    expect(
-      withRenamedEnv({ RELAYWATCH_URL: 'http://new' }, renames).warnings,
-    ).toEqual([]);
+    expect(readEnv({ RELAYWATCH_URL: 'http://new' }).warnings).toEqual([]);
   });
 });
 
@@ -165,6 +161,112 @@ describe("the dispatcher's duration flags", () => {
     const run = await runCli(['--timeout-ms', '5000', '--help']);
     expect(run.code).toBe(EXIT.dispatched);
     expect(run.stderr).toContain('--timeout-ms is deprecated; use --timeout');
+  });
+});
+
+describe('where a value came from, told with the value', () => {
+  const RENAMED = {
+    wait: {
+      flag: 'wait',
+      env: 'X_WAIT',
+      fallback: '9s',
+      help: 'how long to wait',
+      formerly: { flag: 'wait-ms', env: 'X_WAIT_MS', unit: 'ms' },
+    },
+  } as const satisfies SettingsTable;
+  // Each name with a text of its own, in the order they win.
+  const NAMES = [
+    {
+      label: 'new flag',
+      argv: ['--wait', '1s'],
+      env: {},
+      text: '1s',
+      ms: 1_000,
+      given: { name: '--wait', former: false },
+    },
+    {
+      label: 'old flag',
+      argv: ['--wait-ms', '2000'],
+      env: {},
+      text: '2000',
+      ms: 2_000,
+      given: { name: '--wait-ms', former: true, unit: 'ms' },
+    },
+    {
+      label: 'new variable',
+      argv: [],
+      env: { X_WAIT: '3s' },
+      text: '3s',
+      ms: 3_000,
+      given: { name: 'X_WAIT', former: false },
+    },
+    {
+      label: 'old variable',
+      argv: [],
+      env: { X_WAIT_MS: '4000' },
+      text: '4000',
+      ms: 4_000,
+      given: { name: 'X_WAIT_MS', former: true, unit: 'ms' },
+    },
+  ];
+  const combinations = Array.from({ length: 2 ** NAMES.length - 1 }, (_, i) =>
+    NAMES.filter((_, bit) => ((i + 1) >> bit) & 1),
+  );
+
+  it.each(
+    combinations.map((names) => [
+      names.map(({ label }) => label).join(' + '),
+      names,
+    ]),
+  )(
+    '%s: the text, its name and its unit are those of the first that wins',
+    (_, names) => {
+      const read = readSettings(RENAMED, {
+        argv: names.flatMap(({ argv }) => argv),
+        env: Object.assign({}, ...names.map(({ env }) => env)),
+      });
+      const [winner] = names as [(typeof NAMES)[number]];
+
+      expect({
+        text: read.text('wait'),
+        given: read.given('wait'),
+        nameOf: read.nameOf('wait'),
+        ms: read.durationMs('wait'),
+      }).toEqual({
+        text: winner.text,
+        given: winner.given,
+        nameOf: winner.given.former ? winner.given.name : 'X_WAIT (--wait)',
+        ms: winner.ms,
+      });
+    },
+  );
+
+  it('names no source for the default', () => {
+    const read = readSettings(RENAMED, { argv: [], env: {} });
+
+    expect([read.text('wait'), read.given('wait')]).toEqual(['9s', undefined]);
+  });
+
+  it('with emptyIsDefault, reads an empty flag or variable as the default', () => {
+    const read = (argv: string[], env: Record<string, string>) => {
+      const settings = readSettings(RENAMED, {
+        argv,
+        env,
+        emptyIsDefault: true,
+      });
+      return [settings.text('wait'), settings.given('wait')];
+    };
+
+    expect(read(['--wait='], { X_WAIT: '3s' })).toEqual(['9s', undefined]);
+    expect(read([], { X_WAIT: '' })).toEqual(['9s', undefined]);
+    expect(read([], { X_WAIT_MS: '' })).toEqual(['9s', undefined]);
+    expect(read([], { X_WAIT: '3s' })).toEqual([
+      '3s',
+      { name: 'X_WAIT', former: false },
+    ]);
+    expect(
+      readSettings(RENAMED, { argv: ['--wait='], env: {} }).given('wait'),
+    ).toEqual({ name: '--wait', former: false });
   });
 });
 

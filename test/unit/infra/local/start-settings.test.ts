@@ -90,6 +90,18 @@ describe("npm start's settings", () => {
     });
   });
 
+  it('reads an empty flag as the default, over its variable', () => {
+    const settings = read(['--port=', '--host=', '--data-dir='], {
+      PORT: '5000',
+      HOST: '0.0.0.0',
+      RELAYWATCH_DATA_DIR: 'from-env',
+    });
+
+    expect(settings).toMatchObject({
+      center: { port: 3000, host: '127.0.0.1', dataDir: undefined },
+    });
+  });
+
   it('answers --help and --version before checking anything else', () => {
     expect(read(['--help'], { PORT: 'nope' })).toBe('help');
     expect(read(['-h'])).toBe('help');
