@@ -51,6 +51,9 @@ export type RelaySettings = Pick<
 
 export type RelayStatus = Classification & { since: number };
 
+/** What a TCP connect to the origin found (a probe result, as the verdicts read it). */
+type OriginCheck = Parameters<typeof originCheckVerdict>[0];
+
 /** `starting` until the first frame or failure; then `flowing` while the status is ok, `failing` otherwise. */
 export type RelayState = 'starting' | 'flowing' | 'failing';
 
@@ -116,9 +119,7 @@ export function startRelay(options: {
     settleFirst = resolve;
   });
   const origin = originTarget(job.source);
-  const checkOrigin = async (): Promise<
-    Parameters<typeof originCheckVerdict>[0] | undefined
-  > =>
+  const checkOrigin = async (): Promise<OriginCheck | undefined> =>
     origin === undefined
       ? undefined
       : probeTcp(origin, {
@@ -197,7 +198,11 @@ export function startRelay(options: {
     let lastBlock: ProgressBlock | undefined;
     let watchdogEnding: RunEnding | undefined;
     let spawnError: string | undefined;
-    let stallChecked = false;
+    /**
+     * The origin check made since progress last stopped; cleared when progress
+     * resumes. Until then it tells why this run is failing.
+     */
+    let stallCheck: Promise<OriginCheck | undefined> | undefined;
 
     const args = buildFfmpegArgs({
       source: job.source,
@@ -224,7 +229,7 @@ export function startRelay(options: {
       if (!advanced || block.end) return;
       progressed = true;
       lastAdvanceAt = now();
-      stallChecked = false;
+      stallCheck = undefined;
       setStatus(
         classifyRelay({
           source: job.source,
@@ -251,11 +256,11 @@ export function startRelay(options: {
         const at = now();
         if (
           progressed &&
-          !stallChecked &&
+          stallCheck === undefined &&
           at - lastAdvanceAt > settings.stallCheckMs
         ) {
-          stallChecked = true;
-          void checkStall(lastAdvanceAt);
+          stallCheck = checkOrigin();
+          void checkStall(lastAdvanceAt, stallCheck);
         }
         if (progressed && at - lastAdvanceAt > settings.stallTimeoutMs) {
           watchdogEnding = { kind: 'stalled', silentMs: at - lastAdvanceAt };
@@ -272,8 +277,11 @@ export function startRelay(options: {
      * failed connect is reported (a slow or bursty input still connects), and
      * ffmpeg keeps running, so progress that resumes reports ok again.
      */
-    async function checkStall(since: number): Promise<void> {
-      const check = await checkOrigin();
+    async function checkStall(
+      since: number,
+      pending: Promise<OriginCheck | undefined>,
+    ): Promise<void> {
+      const check = await pending;
       // Progress resumed, or the run ended: the answer no longer describes this stall.
       if (
         check === undefined ||
@@ -322,9 +330,16 @@ export function startRelay(options: {
         ended(said);
         return;
       }
-      // ffmpeg cannot tell a broken path from an origin that went away: the restart waits for the check.
-      void checkOrigin().then((check) =>
-        ended((check && originCheckVerdict(check, said)) ?? said),
+      // ffmpeg cannot tell a broken path from an origin that went away: the
+      // restart waits for the check. When the path came back meanwhile, this
+      // check connects and proves nothing; the check made during the stall
+      // that ended the run (even one still under way) then still explains it.
+      void Promise.all([checkOrigin(), stallCheck]).then(([check, earlier]) =>
+        ended(
+          (check && originCheckVerdict(check, said)) ??
+            (earlier && originCheckVerdict(earlier, said)) ??
+            said,
+        ),
       );
     });
 

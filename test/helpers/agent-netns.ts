@@ -39,6 +39,15 @@ export type RelayNamespace = {
   ): Promise<void>;
   /** Removes every fault rule. */
   clearFaults(): Promise<void>;
+  /** Local ports of the namespace's established TCP connections to hostAddress:port. */
+  tcpConnectionsTo(port: number): Promise<number[]>;
+  /**
+   * Removes every fault rule in one step, except that the given connections
+   * (by local port) to hostAddress:port stay cut: the path works again for
+   * new connections while those stay dead, as when a firewall or NAT on the
+   * path lost their state.
+   */
+  clearFaultsExcept(port: number, localPorts: number[]): Promise<void>;
   /** Points the namespace's resolver (for programs run through `exec`/ffmpegPath) at `nameserver`. */
   setResolver(nameserver: string): Promise<void>;
   destroy(): Promise<void>;
@@ -149,6 +158,29 @@ export async function createRelayNamespace(options: {
       exec('nft', [`flush chain inet ${FAULT_TABLE} output`]).then(
         () => undefined,
       ),
+    tcpConnectionsTo: async (port) => {
+      const listed = await exec('ss', [
+        '-Htn',
+        'state',
+        'established',
+        'dst',
+        `${hostAddress}:${port}`,
+      ]);
+      // Each line: Recv-Q Send-Q local:port peer:port.
+      return listed
+        .split('\n')
+        .map((line) => /:(\d+)\s+\S+:\d+\s*$/.exec(line)?.[1])
+        .filter((local): local is string => local !== undefined)
+        .map(Number);
+    },
+    clearFaultsExcept: async (port, localPorts) => {
+      if (localPorts.length === 0)
+        throw new Error('clearFaultsExcept needs a connection to keep cut');
+      // One nft invocation is one transaction: no moment without either rule set.
+      await exec('nft', [
+        `flush chain inet ${FAULT_TABLE} output; add rule inet ${FAULT_TABLE} output ip daddr ${hostAddress} tcp dport ${port} tcp sport { ${localPorts.join(', ')} } drop`,
+      ]);
+    },
     setResolver: async (nameserver) => {
       // `ip netns exec` bind-mounts this file over /etc/resolv.conf.
       await mkdir(resolverDir, { recursive: true });

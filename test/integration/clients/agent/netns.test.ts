@@ -39,6 +39,7 @@ const WAIT = { timeoutMs: 30_000 };
 
 describe('relays whose path to the origin breaks (agent and ffmpeg inside a namespace)', () => {
   let dir: string;
+  let flvPath: string;
   let namespace: RelayNamespace;
   let origin: TestOrigin;
   let rtmp: RtmpOrigin;
@@ -49,7 +50,7 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-netns-'));
     namespace = await createRelayNamespace({ tmpDir: dir });
-    const flvPath = await createTestFlv({ dir });
+    flvPath = await createTestFlv({ dir });
     origin = await startOrigin({ flvPath, host: namespace.hostAddress });
     rtmp = await startRtmpOrigin({ dir, host: namespace.hostAddress });
     rtmp.publish('published', flvPath);
@@ -146,7 +147,9 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
     );
 
     expect(recovered).toBe(true);
-    // Seen once under a full-suite run: an `error` between the cut and the repair; the causes say which.
+    // Once an `error` (cause `stalled`) came in between: the stalled run
+    // ended as the path came back and its last check connected. The next
+    // test makes that order certain; the causes say what any other was.
     expect(
       verdicts('cut-http'),
       JSON.stringify(
@@ -156,6 +159,80 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
       ),
     ).toEqual(['ok', 'connect_failed', 'ok']);
   });
+
+  it('keeps connect_failed, and no error, for a stalled HTTP run that ends after its path is repaired', async () => {
+    // No stall or I/O timeout of this agent ends a run during the test: the
+    // test ends the stalled run itself, after the repair, as the stall
+    // watchdog would (SIGKILL). Its own origin leaves the other relays alone.
+    const own = await startOrigin({ flvPath, host: namespace.hostAddress });
+    const patient = await startAgentProcess({
+      statusUrl: recorder.url,
+      netns: namespace.name,
+      host: namespace.namespaceAddress,
+      env: {
+        RELAYWATCH_AGENT_INTERVAL: String(INTERVAL_SECONDS),
+        RELAYWATCH_AGENT_CHANGE_BUDGET: '3600',
+        RELAYWATCH_AGENT_IO_TIMEOUT: '120',
+        RELAYWATCH_AGENT_STALL_TIMEOUT: '120',
+      },
+    });
+    const id = 'repaired-under-stall';
+    try {
+      const answer = await postRelay(patient, sink, id, own.url('/live.flv'));
+      expect(answer.status).toBe(201);
+      await waitFor(
+        'an ok heartbeat',
+        () => statuses(id).some((h) => h.status === 'ok'),
+        WAIT,
+      );
+      const stalledFlows = await namespace.tcpConnectionsTo(own.port);
+      expect(stalledFlows).toHaveLength(1);
+
+      await namespace.dropTcpTo(own.port);
+      await waitFor(
+        'a connect_failed heartbeat',
+        () => statuses(id).some((h) => h.status === 'connect_failed'),
+        WAIT,
+      );
+      // New connections get through again; the stalled run's stays dead, so
+      // its stream cannot resume, and the check after it ends connects.
+      await namespace.clearFaultsExcept(own.port, stalledFlows);
+      const { json: running } = await patient.request('GET', `/relays/${id}`);
+      process.kill(running.pid, 'SIGKILL');
+      await waitFor(
+        'an ok heartbeat after the repair',
+        () => statuses(id).at(-1)?.status === 'ok',
+        WAIT,
+      );
+
+      const logged = patient.logs.filter((entry) => entry.relay === id);
+      const reported = logged.filter(
+        (entry) => entry.message === 'relay status',
+      );
+      expect(
+        reported.map((entry) => entry.status),
+        JSON.stringify(
+          reported.map(({ status, cause, detail }) => ({
+            status,
+            cause,
+            detail,
+          })),
+        ),
+      ).toEqual(['ok', 'connect_failed', 'ok']);
+      expect(
+        logged.find((entry) => entry.message === 'relay run ended'),
+      ).toMatchObject({
+        run: 1,
+        signal: 'SIGKILL',
+        status: 'connect_failed',
+        cause: 'connect_timeout',
+      });
+    } finally {
+      await patient.stop();
+      await namespace.clearFaults();
+      await own.stop();
+    }
+  }, 60_000);
 
   it("reports connect_failed, and no error before it, as soon as packets to a flowing RTMP relay's origin are dropped", async () => {
     const failed = await cutFlowingRelay(
