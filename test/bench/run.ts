@@ -37,6 +37,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -47,7 +48,11 @@ import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteTableCommand,
+  DynamoDBClient,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import {
   minuteClosesAt,
@@ -98,9 +103,12 @@ const GRACE_SECONDS = 10;
  * transaction took 360 ms on a fresh engine, 60 ms once warm), which DynamoDB
  * never shows. Before each measured fleet, a throwaway fleet this size runs
  * every path the measured one uses (writes, reads, ban transactions) on a
- * table of its own, deleted afterwards.
+ * table of its own, deleted afterwards, and WARM_UP_TRANSACTIONS more
+ * transactions of 100 writes shaped like a batch of bans run there first (a
+ * few calls do not warm a JVM).
  */
 const WARM_UP_MACHINES = 500;
+const WARM_UP_TRANSACTIONS = 30;
 
 const progress = (text: string) => process.stdout.write(`… ${text}\n`);
 
@@ -476,14 +484,67 @@ function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   ]);
 }
 
-async function deleteTable(endpoint: string, tableName: string) {
-  const client = new DynamoDBClient({
+const benchClient = (endpoint: string) =>
+  new DynamoDBClient({
     region: 'us-east-1',
     endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+
+async function deleteTable(endpoint: string, tableName: string) {
+  const client = benchClient(endpoint);
   try {
     await client.send(new DeleteTableCommand({ TableName: tableName }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Transactions of 25 made-up bans each (a conditional put, an ADD update and
+ * two puts per ban, as the aggregator writes them) into a throwaway table.
+ */
+async function warmTransactions(
+  endpoint: string,
+  tableName: string,
+  count: number,
+) {
+  const client = benchClient(endpoint);
+  const S = (value: string) => ({ S: value });
+  try {
+    for (let t = 0; t < count; t++) {
+      const writes = Array.from({ length: 25 }, (_, b) => {
+        const ip = `192.0.2.${b}#${t}`;
+        return [
+          {
+            Put: {
+              TableName: tableName,
+              Item: { pk: S('BAN'), sk: S(`IP#${ip}`), until: { N: '1' } },
+              ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
+              ExpressionAttributeNames: { '#until': 'until' },
+              ExpressionAttributeValues: { ':now': { N: '2' } },
+            },
+          },
+          {
+            Update: {
+              TableName: tableName,
+              Key: { pk: S(`OFFENSES#${ip}`), sk: S('OFFENSES') },
+              UpdateExpression: 'ADD starts :start',
+              ExpressionAttributeValues: { ':start': { NS: ['1'] } },
+            },
+          },
+          ...['EVT#warm-up', `EVTIP#${ip}`].map((pk) => ({
+            Put: {
+              TableName: tableName,
+              Item: { pk: S(pk), sk: S(`${t}#${ip}#ban`), event: S('{}') },
+            },
+          })),
+        ];
+      });
+      await client.send(
+        new TransactWriteItemsCommand({ TransactItems: writes.flat() }),
+      );
+    }
   } finally {
     client.destroy();
   }
@@ -522,6 +583,7 @@ async function mainFleet(
     progress('bundling the aggregate handler');
     // A profiled run bundles unminified, so its profile names functions.
     const readable = options.profileDir !== undefined;
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
     const bundle = await bundleHandler(
       join(ROOT, 'functions/handlers/aggregate.ts'),
       dir,
@@ -595,12 +657,19 @@ async function mainFleet(
         });
         await center.stop();
         center = undefined;
-        if (warmUp) await deleteTable(proxy.endpoint, tableName);
+        if (warmUp) {
+          await warmTransactions(
+            proxy.endpoint,
+            tableName,
+            WARM_UP_TRANSACTIONS,
+          );
+          await deleteTable(proxy.endpoint, tableName);
+        }
         return fleetRows;
       };
       if (options.warmUp) {
         progress(
-          `warming DynamoDB Local up: a throwaway fleet of ${WARM_UP_MACHINES} on a table of its own`,
+          `warming DynamoDB Local up: a throwaway fleet of ${WARM_UP_MACHINES} and ${WARM_UP_TRANSACTIONS} transactions on a table of its own`,
         );
         await fleetRun(WARM_UP_MACHINES, true);
       }
