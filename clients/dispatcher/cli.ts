@@ -17,7 +17,7 @@ import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
 import { dispatch as dispatchJob } from './dispatch.js';
 import type { FlagKey } from './flags.js';
-import { FLAGS, flagName, flagSections, millisecondFlags } from './flags.js';
+import { FLAGS, flagName, flagSections } from './flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import {
   BLOCKLIST_CLIENT_DEFAULTS,
@@ -71,8 +71,6 @@ status center outage never stops dispatching.
 ${flagSections()}
 
 Durations take units (500ms, 10s, 2m, 1h); a plain number is seconds, as in the agent and the CLI.
-The old flags in milliseconds still work, with a warning:
-  ${millisecondFlags().join(', ')}
 
 Flags win over environment variables. Prefer the environment for tokens: command lines are visible to
 other users of the machine.

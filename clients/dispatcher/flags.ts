@@ -1,11 +1,11 @@
 /**
  * Every flag of relaywatch-dispatch, named once: its variable, its value, its
  * default, its old name and its help line. The flag parsing (readSettings),
- * the help text's option sections, its list of old millisecond flags and the
- * README table are derived from this table.
+ * the help text's option sections (each old name noted under its flag) and
+ * the README table are derived from this table.
  */
 import type { Setting } from '../settings.js';
-import { columnHelp, STATUS_URL } from '../settings.js';
+import { columnHelp, formerNote, STATUS_URL } from '../settings.js';
 import { DISPATCH_DEFAULTS } from './dispatch.js';
 import { BLOCKLIST_CLIENT_DEFAULTS } from './options.js';
 
@@ -173,19 +173,18 @@ export function flagName(key: FlagKey): string {
   return flag.env === undefined ? name : `${name} (or ${flag.env})`;
 }
 
-/** The old flags that took milliseconds, for the help text. */
-export function millisecondFlags(): string[] {
-  const flags: DispatchFlag[] = Object.values(FLAGS);
-  return flags.flatMap(({ formerly }) =>
-    formerly?.unit === 'ms' && formerly.flag !== undefined
-      ? [`--${formerly.flag}`]
-      : [],
-  );
-}
-
-/** The help text's option sections, each with its flags' lines. */
+/**
+ * The help text's option sections, each with its flags' lines; a flag with an
+ * old name gets the shared note on it (as in the agent's --help and the README)
+ * on a line of its own.
+ */
 export function flagSections(): string {
-  const flags: DispatchFlag[] = Object.values(FLAGS);
+  const flags: DispatchFlag[] = Object.values(FLAGS).map(
+    (flag: DispatchFlag) => ({
+      ...flag,
+      help: [flag.help, ...formerNote(flag)].join('\n'),
+    }),
+  );
   return Object.entries(SECTIONS)
     .map(([section, title]) =>
       [

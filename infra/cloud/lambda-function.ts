@@ -20,7 +20,7 @@ import type { LogLevel } from '../../functions/log.js';
 import type { KeyAccess, TableAccess } from '../../functions/routes.js';
 import { KEY_SCOPES, TABLE } from '../../functions/store/table.js';
 
-/** The one place the Node major is chosen; local runs and CI use the same (package.json engines). */
+/** The one place the Node major is chosen; local runs and CI use the same (the node devDependency in package.json). */
 export const NODE_RUNTIME = Runtime.NODEJS_22_X;
 
 /**
@@ -113,7 +113,7 @@ export class RelaywatchFunction extends NodejsFunction {
     });
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: `Pinned to ${NODE_RUNTIME.name}, the Node major the local runtime, tests and CI run; raising it is the one-line NODE_RUNTIME change, made together with package.json engines.`,
+      reason: `Pinned to ${NODE_RUNTIME.name}, the Node major the local runtime, tests and CI run; raising it is the one-line NODE_RUNTIME change, made together with the node devDependency in package.json.`,
     });
   }
 

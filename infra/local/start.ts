@@ -9,8 +9,11 @@ import {
   startLocalStatusCenter,
 } from './status-center.js';
 
+/** How its messages name this program: `relaywatch` is the operator CLI. */
+const PROGRAM = 'npm start';
+
 function fail(message: string): never {
-  process.stderr.write(`relaywatch: ${message}\n`);
+  process.stderr.write(`${PROGRAM}: ${message}\n`);
   process.exit(2);
 }
 

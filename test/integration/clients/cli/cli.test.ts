@@ -1,9 +1,14 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../../clients/cli/cli.js';
 import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
-import { runBin } from '../../../helpers/run-bin.js';
+import { ROOT, runBin } from '../../../helpers/run-bin.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
@@ -298,4 +303,43 @@ describe('the relaywatch CLI against the local status center', () => {
     const version = await runBin(CLI, ['--version']);
     expect(version.stdout).toMatch(/^relaywatch \d+\.\d+\.\d+\n$/);
   });
+});
+
+describe('npx relaywatch, typed in a terminal in the project directory', () => {
+  // npm scripts (and so this test) get node_modules/.bin first in PATH, whose
+  // node is the node@22 package; a terminal's PATH has the system's Node.
+  const terminalPath = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => !/node_modules[\\/]\.bin$/.test(dir))
+    .join(delimiter);
+
+  it.each([
+    [['--version'], /^relaywatch \d+\.\d+\.\d+\n$/],
+    [['--help'], /Exit codes:/],
+  ])(
+    'runs %j cleanly: no npm warning (EBADENGINE) on the Node npx runs on',
+    async (args, output) => {
+      // A fresh npm cache, as on a first run: npx then links the project into
+      // its cache, and checks package.json engines against its own Node.
+      const cache = await mkdtemp(join(tmpdir(), 'relaywatch-npx-'));
+      try {
+        const run = await promisify(execFile)('npx', ['relaywatch', ...args], {
+          cwd: ROOT,
+          env: {
+            PATH: terminalPath,
+            HOME: process.env.HOME ?? cache,
+            npm_config_cache: cache,
+            npm_config_offline: 'true',
+            npm_config_update_notifier: 'false',
+          },
+          // Safety net only: a hung npx is killed and the test fails.
+          timeout: 60_000,
+        });
+        expect(run.stderr).toBe('');
+        expect(run.stdout).toMatch(output);
+      } finally {
+        await rm(cache, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -163,11 +163,15 @@ describe("the local programs' flags", () => {
   const run = (script: string, args: string[]) => runBin(script, args);
 
   it.each([
-    ['infra/local/start.ts', 'relaywatch'],
-    ['clients/test-stream/bin.ts', 'relaywatch-test-stream'],
+    ['infra/local/start.ts', 'relaywatch', 'npm start'],
+    [
+      'clients/test-stream/bin.ts',
+      'relaywatch-test-stream',
+      'relaywatch-test-stream',
+    ],
   ])(
-    '%s prints its version, and refuses an unknown flag with exit 2 and its usage (no stack trace)',
-    async (script, name) => {
+    '%s prints its version, and refuses an unknown flag with exit 2, its own name and its usage (no stack trace)',
+    async (script, name, program) => {
       const version = await run(script, ['--version']);
       expect(version).toMatchObject({
         code: 0,
@@ -176,6 +180,10 @@ describe("the local programs' flags", () => {
       const unknown = await run(script, ['--no-such-flag']);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain("Unknown option '--no-such-flag'");
+      // Its own name, not the operator CLI's (`relaywatch:`).
+      expect(unknown.stderr.split('\n')[0]).toBe(
+        `${program}: Unknown option '--no-such-flag'`,
+      );
       expect(unknown.stderr).toContain('Usage:');
       expect(unknown.stderr).not.toMatch(/\n\s+at /);
     },

@@ -71,6 +71,24 @@ describe('relaywatch-dispatch arguments', () => {
       expect(HELP).toContain(name);
   });
 
+  it("notes each old millisecond flag under its flag, in the agent's words", () => {
+    const lines = HELP.split('\n');
+    for (const [flag, note] of [
+      ['--timeout <duration>', '--timeout-ms'],
+      ['--max-stale <duration>', '--max-stale-ms'],
+      ['--post-timeout <duration>', '--post-timeout-ms'],
+      ['--total-timeout <duration>', '--total-timeout-ms'],
+    ]) {
+      const at = lines.findIndex((line) => line.startsWith(`  ${flag}`));
+      const next = lines
+        .slice(at + 1)
+        .findIndex((line) => line.startsWith('  -'));
+      expect(lines.slice(at, at + 1 + next).join('\n')).toContain(
+        `(formerly ${note}, in milliseconds, still read with a warning)`,
+      );
+    }
+  });
+
   it('prints the package version for --version and sends nothing', async () => {
     const run = await runCli(['--version'], { fetch: noNetwork });
 
