@@ -455,6 +455,28 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     capped: [],
   });
 
+  /**
+   * The kinds the aggregator reads, in hand, when `progress` names exactly
+   * the pages this store last read or wrote (same partition, count and
+   * expiry): their values need no read. Undefined otherwise.
+   */
+  function heldPages(progress: Progress, held: Known | undefined) {
+    if (held === undefined) return undefined;
+    const kinds = ['lastSeen', 'leases', 'outages', 'capped'] as const;
+    for (const kind of kinds) {
+      const pages = held[kind];
+      const stored = storedPages(progress, kind);
+      if (
+        pages?.value === undefined ||
+        pages.at !== stored.at ||
+        pages.count !== stored.count ||
+        pages.expiresAt !== stored.expiresAt
+      )
+        return undefined;
+    }
+    return held as Required<Pick<Known, (typeof kinds)[number]>>;
+  }
+
   /** Where the progress item says a kind's pages are, without reading them. */
   const storedPages = (progress: Progress, kind: PieceKind): KnownPages => ({
     at: progress.kept?.[kind] ?? (progress.pieces as string),
@@ -480,6 +502,7 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     fleetView?: boolean;
   }): Promise<AggregatorState | AggregatorMemory | undefined> {
     const fleetView = options.fleetView ?? true;
+    const before = known;
     if (options.consistent) known = undefined;
     const read = await readProgress(options.consistent);
     if (read === undefined) return undefined;
@@ -494,6 +517,20 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       return fleetView
         ? { ...emptyMemory(progress), reporting: [] }
         : emptyMemory(progress);
+    // A warm process (the aggregator runs every minute) usually finds the
+    // progress item it wrote last: the pages it names are the ones it holds.
+    const held =
+      options.consistent && !fleetView && heldPages(progress, before);
+    if (held) {
+      known = before;
+      return {
+        ...emptyMemory(progress),
+        lastSeen: held.lastSeen.value,
+        leases: held.leases.value,
+        outages: held.outages.value,
+        capped: held.capped.value,
+      } as AggregatorMemory;
+    }
     const piecesOf = <K extends PieceKind>(kind: K) =>
       readPieces(
         progress.kept?.[kind] ?? at,

@@ -48,11 +48,6 @@ import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import {
-  DeleteTableCommand,
-  DynamoDBClient,
-  TransactWriteItemsCommand,
-} from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import {
   minuteClosesAt,
@@ -98,17 +93,6 @@ const WARMUP_REQUESTS = 20;
 const AGGREGATION = { ips: 200, heartbeatsPerIp: 20, failingIps: 6, runs: 5 };
 const IMPORTS_PER_HANDLER = 5;
 const GRACE_SECONDS = 10;
-/**
- * DynamoDB Local is a JVM: its first calls of a kind run cold (a 100-write
- * transaction took 360 ms on a fresh engine, 60 ms once warm), which DynamoDB
- * never shows. Before each measured fleet, a throwaway fleet this size runs
- * every path the measured one uses (writes, reads, ban transactions) on a
- * table of its own, deleted afterwards, and WARM_UP_TRANSACTIONS more
- * transactions of 100 writes shaped like a batch of bans run there first (a
- * few calls do not warm a JVM).
- */
-const WARM_UP_MACHINES = 500;
-const WARM_UP_TRANSACTIONS = 30;
 
 const progress = (text: string) => process.stdout.write(`… ${text}\n`);
 
@@ -484,72 +468,6 @@ function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   ]);
 }
 
-const benchClient = (endpoint: string) =>
-  new DynamoDBClient({
-    region: 'us-east-1',
-    endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-
-async function deleteTable(endpoint: string, tableName: string) {
-  const client = benchClient(endpoint);
-  try {
-    await client.send(new DeleteTableCommand({ TableName: tableName }));
-  } finally {
-    client.destroy();
-  }
-}
-
-/**
- * Transactions of 25 made-up bans each (a conditional put, an ADD update and
- * two puts per ban, as the aggregator writes them) into a throwaway table.
- */
-async function warmTransactions(
-  endpoint: string,
-  tableName: string,
-  count: number,
-) {
-  const client = benchClient(endpoint);
-  const S = (value: string) => ({ S: value });
-  try {
-    for (let t = 0; t < count; t++) {
-      const writes = Array.from({ length: 25 }, (_, b) => {
-        const ip = `192.0.2.${b}#${t}`;
-        return [
-          {
-            Put: {
-              TableName: tableName,
-              Item: { pk: S('BAN'), sk: S(`IP#${ip}`), until: { N: '1' } },
-              ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
-              ExpressionAttributeNames: { '#until': 'until' },
-              ExpressionAttributeValues: { ':now': { N: '2' } },
-            },
-          },
-          {
-            Update: {
-              TableName: tableName,
-              Key: { pk: S(`OFFENSES#${ip}`), sk: S('OFFENSES') },
-              UpdateExpression: 'ADD starts :start',
-              ExpressionAttributeValues: { ':start': { NS: ['1'] } },
-            },
-          },
-          ...['EVT#warm-up', `EVTIP#${ip}`].map((pk) => ({
-            Put: {
-              TableName: tableName,
-              Item: { pk: S(pk), sk: S(`${t}#${ip}#ban`), event: S('{}') },
-            },
-          })),
-        ];
-      });
-      await client.send(
-        new TransactWriteItemsCommand({ TransactItems: writes.flat() }),
-      );
-    }
-  } finally {
-    client.destroy();
-  }
-}
-
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
 async function mainFleet(
   sizes: number[],
@@ -558,7 +476,7 @@ async function mainFleet(
     viaStore: boolean;
     profileDir?: string;
     repeat: number;
-    warmUp: boolean;
+    warm: boolean;
   },
 ) {
   const started = performance.now();
@@ -609,39 +527,38 @@ async function mainFleet(
         startTimeoutMs: 60_000,
       });
       proxy = await startMeteringProxy(dynamodb.port);
-      const fleetRun = async (fleetMachines: number, warmUp: boolean) => {
-        if (!proxy) throw new Error('no metering proxy');
-        // A closed minute of the real clock: the bundled aggregator runs on the real clock.
-        const minute = minuteOf(Date.now()) - 3;
-        const clock = manualClock(minuteStart(minute) + 55_000);
-        const tableName = `relaywatch-${warmUp ? 'warm-up' : 'fleet'}-${fleetMachines}-${Date.now()}`;
-        const shards = 4;
-        center = await startLocalStatusCenter({
-          port: 0,
-          dynamodbEndpoint: proxy.endpoint,
-          env: {
-            TABLE_NAME: tableName,
-            AWS_REGION: 'us-east-1',
-            LOG_LEVEL: 'error',
-            RELAYWATCH_SHARDS: String(shards),
-          },
-          schedule: false,
-          streams: false,
-          overrides: {
-            now: clock.now,
-            log: createLogger({ level: 'error', write: () => undefined }),
-          },
-        });
-        const target: FleetTarget = {
-          url: center.url,
-          reporterToken: center.tokens.reporter,
-          setClock: clock.set,
-          dynamodbEndpoint: proxy.endpoint,
-          tableName,
-          shards,
-        };
-        const fleetRows = await benchFleet({
-          machines: fleetMachines,
+      // A closed minute of the real clock: the bundled aggregator runs on the real clock.
+      const minute = minuteOf(Date.now()) - 3;
+      const clock = manualClock(minuteStart(minute) + 55_000);
+      const tableName = `relaywatch-fleet-${machines}-${Date.now()}`;
+      const shards = 4;
+      center = await startLocalStatusCenter({
+        port: 0,
+        dynamodbEndpoint: proxy.endpoint,
+        env: {
+          TABLE_NAME: tableName,
+          AWS_REGION: 'us-east-1',
+          LOG_LEVEL: 'error',
+          RELAYWATCH_SHARDS: String(shards),
+        },
+        schedule: false,
+        streams: false,
+        overrides: {
+          now: clock.now,
+          log: createLogger({ level: 'error', write: () => undefined }),
+        },
+      });
+      const target: FleetTarget = {
+        url: center.url,
+        reporterToken: center.tokens.reporter,
+        setClock: clock.set,
+        dynamodbEndpoint: proxy.endpoint,
+        tableName,
+        shards,
+      };
+      rows.push(
+        ...(await benchFleet({
+          machines,
           minute,
           target,
           meter: proxy,
@@ -649,31 +566,13 @@ async function mainFleet(
           floorBundle,
           node: NODE22,
           dir,
-          viaStore: warmUp || options.viaStore,
-          coldStarts: !options.warmUp,
-          ...(options.profileDir && !warmUp
-            ? { profileDir: options.profileDir }
-            : {}),
-        });
-        await center.stop();
-        center = undefined;
-        if (warmUp) {
-          await warmTransactions(
-            proxy.endpoint,
-            tableName,
-            WARM_UP_TRANSACTIONS,
-          );
-          await deleteTable(proxy.endpoint, tableName);
-        }
-        return fleetRows;
-      };
-      if (options.warmUp) {
-        progress(
-          `warming DynamoDB Local up: a throwaway fleet of ${WARM_UP_MACHINES} and ${WARM_UP_TRANSACTIONS} transactions on a table of its own`,
-        );
-        await fleetRun(WARM_UP_MACHINES, true);
-      }
-      rows.push(...(await fleetRun(machines, false)));
+          viaStore: options.viaStore,
+          warm: options.warm,
+          ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+        })),
+      );
+      await center.stop();
+      center = undefined;
       await proxy.close();
       proxy = undefined;
       await dynamodb.stop();
@@ -713,7 +612,7 @@ function fleetArgs(argv: readonly string[]):
       viaStore: boolean;
       profileDir?: string;
       repeat: number;
-      warmUp: boolean;
+      warm: boolean;
     }
   | undefined {
   const at = argv.indexOf('--fleet');
@@ -744,7 +643,7 @@ function fleetArgs(argv: readonly string[]):
     policySize,
     repeat,
     viaStore: argv.includes('--store'),
-    warmUp: !argv.includes('--cold'),
+    warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
   };
 }
@@ -835,9 +734,8 @@ Options:
   --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
-  --cold             with --fleet: cold starts: no warm-up fleet before each measured one (DynamoDB
-                     Local's JVM warms up inside the measured minutes) and every aggregation and floor
-                     read in a fresh process (README rows marked cold)
+  --cold             with --fleet: cold starts: every aggregation and floor read in a fresh process,
+                     and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text
   --version          the version
@@ -892,7 +790,7 @@ if (inMemoryAt !== -1) {
   await mainFleet(fleet.sizes, fleet.policySize, {
     viaStore: fleet.viaStore,
     repeat: fleet.repeat,
-    warmUp: fleet.warmUp,
+    warm: fleet.warm,
     ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
   });
 else await main();

@@ -294,6 +294,43 @@ describe('aggregator state on DynamoDB Local', () => {
     });
   });
 
+  it('answers the pages it wrote last without reading them, and reads them again once another store writes', async () => {
+    const minute = MINUTE + 15;
+    const { store: aggregator, queried } = watchedStore();
+    const closing = stateOf(2_000, minute);
+    expect(await aggregator.advanceAggregatorState(closing)).toEqual({
+      applied: true,
+    });
+
+    // The next invocation of a warm process: the progress item names what this store wrote.
+    const memory = await aggregator.getAggregatorState({
+      consistent: true,
+      fleetView: false,
+    });
+    expect(memory).toEqual(withoutFleetView(closing));
+    expect(queried).toEqual([]);
+
+    // Another run moves the state on: the pages named now are not the ones in hand.
+    const moved = {
+      ...closing,
+      lastPassAt: minute * 60_000 + 30_000,
+      lastSeen: { ...closing.lastSeen, '192.0.2.9': minute },
+      capped: [],
+    };
+    expect(
+      await createStateStore({ client, tableName }).advanceAggregatorState(
+        moved,
+      ),
+    ).toEqual({ applied: true });
+    expect(
+      await aggregator.getAggregatorState({
+        consistent: true,
+        fleetView: false,
+      }),
+    ).toEqual(withoutFleetView(moved));
+    expect(queried.sort()).toEqual(['C', 'L', 'O', 'S']);
+  });
+
   it('copies a kept fleet view forward, as stored, once its pages would expire too soon', async () => {
     const minute = MINUTE + 20;
     const closing = stateOf(5_000, minute);
@@ -375,10 +412,15 @@ describe('aggregator state on DynamoDB Local', () => {
       await store.getAggregatorState({ consistent: true, fleetView: false }),
     ).toEqual(withoutFleetView(closing));
 
-    // A lease of two numbers, a last-seen minute that is text: each named.
+    // A lease of two numbers, a last-seen minute that is text: each named
+    // (by a store that has not read these pages yet: one that holds them
+    // answers them without reading, see above).
     await damage(keys.statePiece('L', 0), [['192.0.2.1', [1, 2]]]);
     await expect(
-      store.getAggregatorState({ consistent: true, fleetView: false }),
+      createStateStore({ client, tableName }).getAggregatorState({
+        consistent: true,
+        fleetView: false,
+      }),
     ).rejects.toThrow(
       new StateFormatError(
         `state piece ${keys.statePiece('L', 0)} is unreadable`,
@@ -387,7 +429,10 @@ describe('aggregator state on DynamoDB Local', () => {
     await damage(keys.statePiece('L', 0), [['192.0.2.1', [1, 2, 1]]]);
     await damage(keys.statePiece('S', 0), [['192.0.2.1', '29000000']]);
     await expect(
-      store.getAggregatorState({ consistent: true, fleetView: false }),
+      createStateStore({ client, tableName }).getAggregatorState({
+        consistent: true,
+        fleetView: false,
+      }),
     ).rejects.toThrow(
       new StateFormatError(
         `state piece ${keys.statePiece('S', 0)} is unreadable`,
