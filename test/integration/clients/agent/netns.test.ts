@@ -47,6 +47,20 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
   let recorder: HeartbeatRecorder;
   let agent: AgentProcess;
 
+  /** An agent inside the namespace reporting to the recorder; `env` adds settings. */
+  const startNamespacedAgent = (env: Record<string, string> = {}) =>
+    startAgentProcess({
+      statusUrl: recorder.url,
+      netns: namespace.name,
+      host: namespace.namespaceAddress,
+      // Every change here must leave at once, so the change budget is no limit.
+      env: {
+        RELAYWATCH_AGENT_INTERVAL: String(INTERVAL_SECONDS),
+        RELAYWATCH_AGENT_CHANGE_BUDGET: '3600',
+        ...env,
+      },
+    });
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'relaywatch-agent-netns-'));
     namespace = await createRelayNamespace({ tmpDir: dir });
@@ -56,16 +70,7 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
     rtmp.publish('published', flvPath);
     sink = await startSink({ host: namespace.hostAddress });
     recorder = await startHeartbeatRecorder({ host: namespace.hostAddress });
-    agent = await startAgentProcess({
-      statusUrl: recorder.url,
-      netns: namespace.name,
-      host: namespace.namespaceAddress,
-      // Every change here must leave at once, so the change budget is no limit.
-      env: {
-        RELAYWATCH_AGENT_INTERVAL: String(INTERVAL_SECONDS),
-        RELAYWATCH_AGENT_CHANGE_BUDGET: '3600',
-      },
-    });
+    agent = await startNamespacedAgent();
   }, 60_000);
 
   afterAll(async () => {
@@ -165,16 +170,9 @@ describe('relays whose path to the origin breaks (agent and ffmpeg inside a name
     // test ends the stalled run itself, after the repair, as the stall
     // watchdog would (SIGKILL). Its own origin leaves the other relays alone.
     const own = await startOrigin({ flvPath, host: namespace.hostAddress });
-    const patient = await startAgentProcess({
-      statusUrl: recorder.url,
-      netns: namespace.name,
-      host: namespace.namespaceAddress,
-      env: {
-        RELAYWATCH_AGENT_INTERVAL: String(INTERVAL_SECONDS),
-        RELAYWATCH_AGENT_CHANGE_BUDGET: '3600',
-        RELAYWATCH_AGENT_IO_TIMEOUT: '120',
-        RELAYWATCH_AGENT_STALL_TIMEOUT: '120',
-      },
+    const patient = await startNamespacedAgent({
+      RELAYWATCH_AGENT_IO_TIMEOUT: '120',
+      RELAYWATCH_AGENT_STALL_TIMEOUT: '120',
     });
     const id = 'repaired-under-stall';
     try {
