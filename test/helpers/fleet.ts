@@ -5,7 +5,8 @@ import { minuteStart } from '../../functions/core/minutes.js';
  * A realistic fleet for the fleet bench and the scale test: each machine runs
  * 10–100 relays over origins drawn from a pool of 200 hosts, probes each of
  * its origins and 3 canaries; 3 % of the machines cannot reach their origins
- * (80 % of their relays and all their probes fail). Deterministic per machine.
+ * (80 % of their relays and all their probes fail). Deterministic per machine and
+ * minute: a machine runs one relay more every other minute.
  */
 const ORIGIN_POOL = 200;
 export const FAILING_SHARE = 0.03;
@@ -39,7 +40,10 @@ export function machineReport(n: number, minute: number): Heartbeat[] {
   const next = random(n * 7919 + 17);
   const ip = fleetIp(n);
   const failing = next() < FAILING_SHARE;
-  const relays = 10 + Math.floor(next() * 91);
+  // Every other minute a machine runs one relay more: a fleet's counts move
+  // from minute to minute (its fleet view is never the same twice), while
+  // which machines fail does not.
+  const relays = 10 + Math.floor(next() * 90) + ((n + minute) % 2);
   // Observed a few seconds before the writers deliver it (55 s into the minute): on time, not a backlog.
   const ts = minuteStart(minute) + 50_000 + Math.floor(next() * 4_000);
   const heartbeats: Heartbeat[] = [];
