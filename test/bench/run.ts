@@ -731,7 +731,8 @@ Options:
                      aggregated by the bundled handler (see README, Scale and cost)
   --store            with --fleet: write every fleet through the store (no gateway)
   --policy N         with --fleet: also time the policy alone on N IPs (default 100000; 0 skips)
-  --profile DIR      with --fleet: a CPU profile and a DynamoDB call timeline of each aggregation
+  --profile DIR      with --fleet: a CPU profile of each aggregation process and a DynamoDB call
+                     timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
   --cold             with --fleet: cold starts: every aggregation and floor read in a fresh process,
