@@ -463,17 +463,20 @@ export function createStateStore(options: StateStoreOptions): StateStore {
   function heldPages(progress: Progress, held: Known | undefined) {
     if (held === undefined) return undefined;
     const kinds = ['lastSeen', 'leases', 'outages', 'capped'] as const;
-    for (const kind of kinds) {
+    const same = (kind: PieceKind) => {
       const pages = held[kind];
       const stored = storedPages(progress, kind);
-      if (
-        pages?.value === undefined ||
-        pages.at !== stored.at ||
-        pages.count !== stored.count ||
-        pages.expiresAt !== stored.expiresAt
-      )
-        return undefined;
-    }
+      return (
+        pages !== undefined &&
+        pages.at === stored.at &&
+        pages.count === stored.count &&
+        pages.expiresAt === stored.expiresAt
+      );
+    };
+    // The fleet view is not answered, but the next write keeps it as known: it must be where progress says too.
+    if (!same('reporting')) return undefined;
+    for (const kind of kinds)
+      if (!same(kind) || held[kind]?.value === undefined) return undefined;
     return held as Required<Pick<Known, (typeof kinds)[number]>>;
   }
 

@@ -331,6 +331,48 @@ describe('aggregator state on DynamoDB Local', () => {
     expect(queried.sort()).toEqual(['C', 'L', 'O', 'S']);
   });
 
+  it('reads its state again when another store moved only the fleet view, and keeps the new one', async () => {
+    const minute = MINUTE + 17;
+    const { store: aggregator, queried } = watchedStore();
+    const closing = stateOf(1_000, minute);
+    expect(await aggregator.advanceAggregatorState(closing)).toEqual({
+      applied: true,
+    });
+
+    // Another store that read the same state writes a new fleet view and keeps the other kinds where they are.
+    const other = createStateStore({ client, tableName });
+    const read = (await other.getAggregatorState({
+      consistent: true,
+    })) as AggregatorState;
+    const fleetView = stateOf(1_001, minute).reporting;
+    const moved = {
+      ...read,
+      reporting: fleetView,
+      lastPassAt: minute * 60_000 + 30_000,
+    };
+    expect(await other.advanceAggregatorState(moved)).toEqual({
+      applied: true,
+    });
+
+    const memory = (await aggregator.getAggregatorState({
+      consistent: true,
+      fleetView: false,
+    })) as AggregatorMemory;
+    expect(memory).toEqual(withoutFleetView(moved));
+    expect(queried.sort()).toEqual(['C', 'L', 'O', 'S']);
+    // Its next pass keeps the fleet view that is stored now, not the one it wrote.
+    expect(
+      await aggregator.advanceAggregatorState({
+        ...memory,
+        reporting: 'unchanged',
+        lastPassAt: minute * 60_000 + 40_000,
+      }),
+    ).toEqual({ applied: true });
+    expect(
+      (await store.getAggregatorState({ consistent: true }))?.reporting,
+    ).toEqual(fleetView);
+  });
+
   it('copies a kept fleet view forward, as stored, once its pages would expire too soon', async () => {
     const minute = MINUTE + 20;
     const closing = stateOf(5_000, minute);
