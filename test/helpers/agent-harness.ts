@@ -24,7 +24,7 @@ import {
 } from '../../clients/test-stream/media.js';
 import type { Heartbeat } from '../../functions/core/heartbeat.js';
 import { createLogger } from '../../functions/log.js';
-import { readResponse } from './http.js';
+import { sendRequest } from './http.js';
 import type { TestStatusCenter } from './status-center.js';
 import { startStatusCenter } from './status-center.js';
 
@@ -241,26 +241,14 @@ export type TestAgent = {
 
 /** A client for the job API at `url`: the agent token unless `token` says otherwise (null: none). */
 function jobApi(url: string, agentToken: string): TestAgent['request'] {
-  return async (method, path, requestOptions = {}) => {
-    const headers: Record<string, string> = { ...requestOptions.headers };
+  return (method, path, requestOptions = {}) => {
     const token =
       requestOptions.token === undefined ? agentToken : requestOptions.token;
-    if (token !== null) headers.authorization ??= `Bearer ${token}`;
-    let body: string | undefined;
-    if (requestOptions.body !== undefined) {
-      body =
-        typeof requestOptions.body === 'string'
-          ? requestOptions.body
-          : JSON.stringify(requestOptions.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers,
-      body,
-      signal: AbortSignal.timeout(30_000),
+    return sendRequest(`${url}${path}`, method, {
+      ...requestOptions,
+      token: token ?? undefined,
+      timeoutMs: 30_000,
     });
-    return readResponse(response);
   };
 }
 

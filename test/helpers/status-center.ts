@@ -4,7 +4,7 @@ import { createLogger } from '../../functions/log.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
-import { readResponse } from './http.js';
+import { sendRequest } from './http.js';
 import { freePort } from './ports.js';
 
 /** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
@@ -83,27 +83,13 @@ export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
       body?: unknown;
       headers?: Record<string, string>;
     } = {},
-  ) => {
-    const headers: Record<string, string> = { ...options.headers };
-    const token =
-      options.token ??
-      (options.role === null
-        ? undefined
-        : center.tokens[options.role ?? 'admin']);
-    if (token) headers.authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body =
-        typeof options.body === 'string'
-          ? options.body
-          : JSON.stringify(options.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const response = await fetch(`${center.url}${path}`, {
-      method,
-      headers,
-      body,
+  ) =>
+    sendRequest(`${center.url}${path}`, method, {
+      ...options,
+      token:
+        options.token ??
+        (options.role === null
+          ? undefined
+          : center.tokens[options.role ?? 'admin']),
     });
-    return readResponse(response);
-  };
 }
