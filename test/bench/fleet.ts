@@ -380,16 +380,24 @@ process.exit(0);
   };
 }
 
-/** One call in a fresh process (a cold start): startBundled, call, stop. */
-export async function runBundled(
-  options: Parameters<typeof startBundled>[0] & { event: unknown },
-): Promise<AggregateRun> {
-  const bundled = startBundled(options);
-  try {
-    return await bundled.call(options.event);
-  } finally {
-    await bundled.stop();
-  }
+/**
+ * The same calls, each in a fresh process of its own (a cold start):
+ * startBundled, call, stop.
+ */
+function coldBundled(
+  options: Parameters<typeof startBundled>[0],
+): BundledProcess {
+  return {
+    async call(event) {
+      const bundled = startBundled(options);
+      try {
+        return await bundled.call(event);
+      } finally {
+        await bundled.stop();
+      }
+    },
+    stop: async () => undefined,
+  };
 }
 
 /** The policy alone on `machines` IPs' rows held in memory. */
@@ -509,73 +517,69 @@ export async function benchFleet(options: {
   // Warm: one execution environment each for the aggregation and the floor,
   // as a function invoked every minute keeps; each first runs the minute
   // before the fleet's (no rows yet), as the minute before would have.
-  const warm = options.warm
-    ? {
-        aggregator: startBundled(aggregatorOptions),
-        floor: startBundled(floorOptions),
-      }
-    : undefined;
-  if (warm) {
-    progress(
-      `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of 100 writes)`,
-    );
-    await warmTransactions(target, WARM_UP_TRANSACTIONS);
-    progress(`fleet ${machines}: warming the handlers on the minute before`);
-    await warm.floor.call({ minute: options.minute - 1 });
-    await warm.aggregator.call(eventAt(options.minute - 1));
-  }
-  const rows: FleetRow[] = [];
-  for (const [label, minute] of [
-    ['first', options.minute],
-    ['steady', options.minute + 1],
-  ] as const) {
-    progress(`fleet ${machines}, ${label} minute: writing it`);
-    const writeStarted = performance.now();
-    const path = await writeFleet(target, machines, minute, {
-      viaStore: options.viaStore ?? false,
-    });
-    const writeSeconds = (performance.now() - writeStarted) / 1000;
-    progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
-    const inBench = await floorRead(target, minute);
-    meter.reset();
-    const floor = warm
-      ? await warm.floor.call({ minute })
-      : await runBundled({ ...floorOptions, event: { minute } });
-    meter.reset();
-    progress(
-      `fleet ${machines}, ${label} minute: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
-    );
-    const run = warm
-      ? await warm.aggregator.call(eventAt(minute))
-      : await runBundled({ ...aggregatorOptions, event: eventAt(minute) });
-    const used = meter.reset();
-    if (options.profileDir)
-      writeFileSync(
-        join(options.profileDir, `timeline-${machines}-${label}.txt`),
-        `${timelineOf(used)}\n`,
+  const processOf = options.warm ? startBundled : coldBundled;
+  const aggregator = processOf(aggregatorOptions);
+  const floorReader = processOf(floorOptions);
+  try {
+    if (options.warm) {
+      progress(
+        `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of 100 writes)`,
       );
-    rows.push([
-      machines,
-      label,
-      `${path} ${writeSeconds.toFixed(0)} s`,
-      inBench.rows,
-      run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
-      run.ms,
-      floor.ok ? floor.ms : Number.NaN,
-      run.ms / floor.ms,
-      inBench.ms,
-      run.ms / inBench.ms,
-      run.maxRssMb,
-      used.readUnits,
-      used.writeUnits,
-      used.largestItemBytes / 1024,
-      run.decisions,
-      busyOf(used.busyMs),
-    ]);
+      await warmTransactions(target, WARM_UP_TRANSACTIONS);
+      progress(`fleet ${machines}: warming the handlers on the minute before`);
+      await floorReader.call({ minute: options.minute - 1 });
+      await aggregator.call(eventAt(options.minute - 1));
+    }
+    const rows: FleetRow[] = [];
+    for (const [label, minute] of [
+      ['first', options.minute],
+      ['steady', options.minute + 1],
+    ] as const) {
+      progress(`fleet ${machines}, ${label} minute: writing it`);
+      const writeStarted = performance.now();
+      const path = await writeFleet(target, machines, minute, {
+        viaStore: options.viaStore ?? false,
+      });
+      const writeSeconds = (performance.now() - writeStarted) / 1000;
+      progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
+      const inBench = await floorRead(target, minute);
+      meter.reset();
+      const floor = await floorReader.call({ minute });
+      meter.reset();
+      progress(
+        `fleet ${machines}, ${label} minute: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
+      );
+      const run = await aggregator.call(eventAt(minute));
+      const used = meter.reset();
+      if (options.profileDir)
+        writeFileSync(
+          join(options.profileDir, `timeline-${machines}-${label}.txt`),
+          `${timelineOf(used)}\n`,
+        );
+      rows.push([
+        machines,
+        label,
+        `${path} ${writeSeconds.toFixed(0)} s`,
+        inBench.rows,
+        run.ok ? `ok (${run.minutes} min)` : `FAILED ${run.error ?? ''}`,
+        run.ms,
+        floor.ok ? floor.ms : Number.NaN,
+        run.ms / floor.ms,
+        inBench.ms,
+        run.ms / inBench.ms,
+        run.maxRssMb,
+        used.readUnits,
+        used.writeUnits,
+        used.largestItemBytes / 1024,
+        run.decisions,
+        busyOf(used.busyMs),
+      ]);
+    }
+    return rows;
+  } finally {
+    await aggregator.stop();
+    await floorReader.stop();
   }
-  await warm?.aggregator.stop();
-  await warm?.floor.stop();
-  return rows;
 }
 
 /**

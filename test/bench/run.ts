@@ -49,6 +49,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { getOrInsert } from '../../functions/core/maps.js';
 import {
   minuteClosesAt,
   minuteOf,
@@ -433,28 +434,22 @@ const REPEAT_HEADERS = ['IPs', 'minute', 'runs', 'ms', 'floor ms', 'ratio'];
 
 /** "1,316 (1,298–1,333)": the median of the figures, and their range. */
 function medianAndRange(figures: readonly number[]): string {
-  const sorted = [...figures].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2
-      ? (sorted[middle] as number)
-      : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-  const digits = (sorted.at(-1) as number) < 10 ? 2 : 0;
+  const least = Math.min(...figures);
+  const most = Math.max(...figures);
+  const digits = most < 10 ? 2 : 0;
   const show = (n: number) =>
     n.toLocaleString('en-US', {
       minimumFractionDigits: digits,
       maximumFractionDigits: digits,
     });
-  return `${show(median)} (${show(sorted[0] as number)}–${show(sorted.at(-1) as number)})`;
+  return `${show(median(figures))} (${show(least)}–${show(most)})`;
 }
 
 /** Per size and minute of the fleet rows: the aggregation's ms, the floor's and their ratio over the repetitions. */
 function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   const groups = new Map<string, (string | number)[][]>();
-  for (const row of rows) {
-    const key = `${row[0]} ${row[1]}`;
-    groups.set(key, [...(groups.get(key) ?? []), row]);
-  }
+  for (const row of rows)
+    getOrInsert(groups, `${row[0]} ${row[1]}`, () => []).push(row);
   // The fleet row's columns (FLEET_HEADERS): 5 ms, 6 floor ms, 7 ratio.
   const column = (group: (string | number)[][], at: number) =>
     group.map((row) => Number(row[at])).filter(Number.isFinite);
