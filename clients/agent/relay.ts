@@ -21,6 +21,7 @@ import type { AgentConfig } from './config.js';
 import { buildFfmpegArgs, PROGRESS_FD } from './ffmpeg-args.js';
 import type { RelayJob } from './job.js';
 import { redactUrl } from './job.js';
+import type { ProbeResult } from './probes.js';
 import { originTarget, probeTcp } from './probes.js';
 import type { ProgressBlock } from './progress.js';
 import {
@@ -50,9 +51,6 @@ export type RelaySettings = Pick<
 >;
 
 export type RelayStatus = Classification & { since: number };
-
-/** What a TCP connect to the origin found (a probe result, as the verdicts read it). */
-type OriginCheck = Parameters<typeof originCheckVerdict>[0];
 
 /** `starting` until the first frame or failure; then `flowing` while the status is ok, `failing` otherwise. */
 export type RelayState = 'starting' | 'flowing' | 'failing';
@@ -119,7 +117,7 @@ export function startRelay(options: {
     settleFirst = resolve;
   });
   const origin = originTarget(job.source);
-  const checkOrigin = async (): Promise<OriginCheck | undefined> =>
+  const checkOrigin = async (): Promise<ProbeResult | undefined> =>
     origin === undefined
       ? undefined
       : probeTcp(origin, {
@@ -202,7 +200,7 @@ export function startRelay(options: {
      * The origin check made since progress last stopped; cleared when progress
      * resumes. Until then it tells why this run is failing.
      */
-    let stallCheck: Promise<OriginCheck | undefined> | undefined;
+    let stallCheck: Promise<ProbeResult | undefined> | undefined;
 
     const args = buildFfmpegArgs({
       source: job.source,
@@ -279,7 +277,7 @@ export function startRelay(options: {
      */
     async function checkStall(
       since: number,
-      pending: Promise<OriginCheck | undefined>,
+      pending: Promise<ProbeResult | undefined>,
     ): Promise<void> {
       const check = await pending;
       // Progress resumed, or the run ended: the answer no longer describes this stall.
