@@ -183,7 +183,7 @@ export async function startFakeAgent(
 }
 
 /** How a scripted fake agent answers one request. */
-export type AgentHandler = (request: SeenHttpRequest) => AgentReply;
+type AgentHandler = (request: SeenHttpRequest) => AgentReply;
 
 /** 201 flowing: the relay of the JOB runs. */
 export const flowing = (): AgentReply => ({
@@ -242,7 +242,7 @@ export const onPost =
     request.method === 'POST' ? post(request) : other(request);
 
 /** The fake agents as the dispatcher sees them: machines 198.51.100.1, .2, … in order. */
-export const agentsOf = (fakes: FakeAgent[]): Agent[] =>
+const agentsOf = (fakes: FakeAgent[]): Agent[] =>
   fakes.map((fake, i) => ({ url: fake.url, ip: `198.51.100.${i + 1}` }));
 
 /** The --agent flags of agentsOf(fakes). */

@@ -59,7 +59,6 @@ export async function startStatusCenter(
   });
 }
 
-/** fetch with the role's bearer token and JSON body. */
 /** Posts heartbeats with the fleet-wide reporter token; answers the HTTP status (202: accepted). */
 export async function postHeartbeats(
   api: ReturnType<typeof apiClient>,
@@ -73,6 +72,7 @@ export async function postHeartbeats(
   ).status;
 }
 
+/** A request with the role's bearer token (admin unless `role` says; null: none) and a JSON body. */
 export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
   return async (
     method: string,

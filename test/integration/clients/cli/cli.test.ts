@@ -12,6 +12,7 @@ import { ROOT, runBin } from '../../../helpers/run-bin.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
 
@@ -65,23 +66,10 @@ describe('the relaywatch CLI against the local status center', () => {
     };
     // Four machines relay fine; the fifth cannot reach the origins they reach: an automatic ban.
     const api = apiClient(center);
-    for (const ip of HEALTHY) {
-      expect(
-        (
-          await api('POST', '/v1/heartbeats', {
-            role: 'reporter',
-            body: { heartbeats: heartbeats(ip, 'ok', 12) },
-          })
-        ).status,
-      ).toBe(202);
-    }
+    for (const ip of HEALTHY)
+      expect(await postHeartbeats(api, heartbeats(ip, 'ok', 12))).toBe(202);
     expect(
-      (
-        await api('POST', '/v1/heartbeats', {
-          role: 'reporter',
-          body: { heartbeats: heartbeats(BROKEN, 'connect_failed', 12) },
-        })
-      ).status,
+      await postHeartbeats(api, heartbeats(BROKEN, 'connect_failed', 12)),
     ).toBe(202);
     now = minuteStart(minute + 1) + 15_000;
     await center.aggregate(new Date(now).toISOString());
