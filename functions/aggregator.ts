@@ -159,15 +159,38 @@ export function createAggregator(options: AggregatorOptions) {
    * fold them once.
    */
   let folded: { rows: readonly MinuteTally[]; tally: WindowTally } | undefined;
-  function tallyOf(rows: readonly MinuteTally[]): WindowTally {
+  function tallyOf(
+    rows: readonly MinuteTally[],
+    foldedWhileRead?: WindowTally,
+  ): WindowTally {
     if (
       folded?.rows.length === rows.length &&
       folded.rows.every((row, i) => row === rows[i])
     )
       return folded.tally;
-    const tally = WindowTally.of(rows, { graceMs });
+    const tally = foldedWhileRead ?? WindowTally.of(rows, { graceMs });
     folded = { rows, tally };
     return tally;
+  }
+
+  /**
+   * Closed minutes' rows, each read once per run, and, while a closing
+   * window is one minute (the default), that minute's fold made page by
+   * page as its rows arrive: folding overlaps the reads instead of
+   * following them.
+   */
+  type ClosedMinute = { rows: Promise<MinuteTally[]>; tally?: WindowTally };
+  let closedMinutes = new Map<number, ClosedMinute>();
+  function readClosedMinute(minute: number): ClosedMinute {
+    return getOrInsert(closedMinutes, minute, () => {
+      if (config.windowMinutes !== 1)
+        return { rows: heartbeats.readMinute(minute) };
+      const tally = new WindowTally({ graceMs });
+      const rows = heartbeats.readMinute(minute, (page) => {
+        for (const row of page) tally.add(row);
+      });
+      return { rows, tally };
+    });
   }
 
   /**
@@ -416,6 +439,7 @@ export function createAggregator(options: AggregatorOptions) {
       } finally {
         // The fold is a minute of the fleet: not kept between invocations.
         folded = undefined;
+        closedMinutes = new Map();
       }
     },
   };
@@ -433,12 +457,11 @@ export function createAggregator(options: AggregatorOptions) {
       lostRaces: [],
     };
     // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
-    const closed = new Map<number, Promise<MinuteTally[]>>();
     const readerAt =
       (at: number, fresh: Map<number, Promise<MinuteTally[]>>) =>
       (minute: number) =>
         minuteClosesAt(minute, { graceMs }) <= at
-          ? getOrInsert(closed, minute, () => heartbeats.readMinute(minute))
+          ? readClosedMinute(minute).rows
           : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
     const liveMinutesAt = (at: number) =>
       range(minuteOf(at - windowMs), minuteOf(at));
@@ -539,7 +562,7 @@ export function createAggregator(options: AggregatorOptions) {
           );
           const window = (await Promise.all(windowMinutes.map(read))).flat();
           leases = mergeLeases(leases, window, at, config);
-          const windowTally = tallyOf(window);
+          const windowTally = tallyOf(window, readClosedMinute(minute).tally);
           const seen = await bansAndOffenses(now, windowTally, [], own, reads);
           const recent = await recentRows(
             minute,

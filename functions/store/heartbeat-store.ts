@@ -175,19 +175,27 @@ export function createHeartbeatStore(
   const { client, tableName, shards } = options;
   const book = new OriginNameBook();
 
-  const queryAll = async (pk: string, skPrefix?: string) =>
-    (await queryItems(client, {
-      TableName: tableName,
-      KeyConditionExpression: skPrefix
-        ? '#pk = :pk AND begins_with(#sk, :prefix)'
-        : '#pk = :pk',
-      ExpressionAttributeNames: skPrefix
-        ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
-        : { '#pk': TABLE.partitionKey },
-      ExpressionAttributeValues: skPrefix
-        ? { ':pk': pk, ':prefix': skPrefix }
-        : { ':pk': pk },
-    })) as Record<string, unknown>[];
+  const queryAll = async (
+    pk: string,
+    skPrefix?: string,
+    onPage?: (items: Record<string, unknown>[]) => void,
+  ) =>
+    (await queryItems(
+      client,
+      {
+        TableName: tableName,
+        KeyConditionExpression: skPrefix
+          ? '#pk = :pk AND begins_with(#sk, :prefix)'
+          : '#pk = :pk',
+        ExpressionAttributeNames: skPrefix
+          ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
+          : { '#pk': TABLE.partitionKey },
+        ExpressionAttributeValues: skPrefix
+          ? { ':pk': pk, ':prefix': skPrefix }
+          : { ':pk': pk },
+      },
+      onPage ? { onPage } : {},
+    )) as Record<string, unknown>[];
 
   return {
     /**
@@ -222,15 +230,30 @@ export function createHeartbeatStore(
      * configured shards are read, so rows written by instances that already
      * run with the count doubled (or still with it halved) are found while a
      * deployment changes RELAYWATCH_SHARDS; an empty shard costs 0.5 RRU.
+     * `onRows` sees each page's rows as it arrives (the very rows answered,
+     * which come in shard order whatever order the pages arrived in).
      */
-    async readMinute(minute: number): Promise<MinuteTally[]> {
+    async readMinute(
+      minute: number,
+      onRows?: (rows: readonly MinuteTally[]) => void,
+    ): Promise<MinuteTally[]> {
       const bucket = bucketId(minute);
-      const pages = await Promise.all(
-        Array.from({ length: shards * 2 }, (_, shard) =>
-          queryAll(keys.heartbeatBucket(bucket, shard)),
-        ),
+      const shardRows = await Promise.all(
+        Array.from({ length: shards * 2 }, async (_, shard) => {
+          const rows: MinuteTally[] = [];
+          await queryAll(
+            keys.heartbeatBucket(bucket, shard),
+            undefined,
+            (items) => {
+              const page = items.map((item) => fromItem(item, book));
+              onRows?.(page);
+              rows.push(...page);
+            },
+          );
+          return rows;
+        }),
       );
-      return pages.flat().map((item) => fromItem(item, book));
+      return shardRows.flat();
     },
 
     /** Names to give origins that rows read later key by id only (e.g. outages of the last minute). */

@@ -113,8 +113,14 @@ export type HeartbeatStore = {
     tallies: readonly MinuteTally[],
     write: { writeId: string },
   ): Promise<void>;
-  /** Every row of one minute (epoch minute). */
-  readMinute(minute: number): Promise<MinuteTally[]>;
+  /**
+   * Every row of one minute (epoch minute); `onRows` is given each page's
+   * rows as they arrive (the same row objects the answer holds).
+   */
+  readMinute(
+    minute: number,
+    onRows?: (rows: readonly MinuteTally[]) => void,
+  ): Promise<MinuteTally[]>;
   /** Names to give origins that rows read later key by id only. */
   rememberOrigins(names: Iterable<string>): void;
   /** One IP's rows of the given minutes. */

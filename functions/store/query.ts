@@ -7,12 +7,16 @@ import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 /**
  * Runs a Query to the end (pages are at most 1 MB each), or until `limit`
  * items were read. Every store reads through this one call of the SDK's
- * paginator.
+ * paginator. `onPage` sees each page's items as it arrives, so a reader can
+ * work on them while later pages are still on their way.
  */
 export async function queryItems(
   client: DynamoDBDocumentClient,
   input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
-  options: { limit?: number } = {},
+  options: {
+    limit?: number;
+    onPage?: (items: Record<string, unknown>[]) => void;
+  } = {},
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -34,7 +38,9 @@ export async function queryItems(
     { ...input },
   );
   for await (const page of pages) {
-    items.push(...(page.Items ?? []));
+    const got = page.Items ?? [];
+    options.onPage?.(got);
+    items.push(...got);
     if (items.length >= limit) break;
   }
   return items;

@@ -116,6 +116,27 @@ describe('heartbeat rows on DynamoDB Local', () => {
     }
   });
 
+  it('hands each page of a minute to onRows as it arrives: the very rows it answers, none twice', async () => {
+    const minute = MINUTE + 7;
+    // Enough IPs of one shard that its rows span more than one 1 MB page.
+    const ips: string[] = [];
+    for (let n = 0; ips.length < 600; n++) {
+      const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+      if (shardOf(ip, SHARDS) === 0) ips.push(ip);
+    }
+    await store.addTallies(
+      ips.map((ip) => ({ minute, ip, origins: periodicReport(30) })),
+      { writeId: 'b:pages' },
+    );
+    const pages: (readonly unknown[])[] = [];
+    const rows = await store.readMinute(minute, (page) => pages.push(page));
+    expect(rows.map((row) => row.ip).sort()).toEqual([...ips].sort());
+    expect(pages.filter((page) => page.length > 0).length).toBeGreaterThan(1);
+    const handed = pages.flat();
+    expect(handed).toHaveLength(rows.length);
+    expect(new Set(handed)).toEqual(new Set(rows));
+  });
+
   it('still reads rows written in the old format (v1) until their TTL removes them', async () => {
     const ip = '203.0.113.7';
     await client.send(
