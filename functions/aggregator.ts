@@ -186,10 +186,32 @@ export function createAggregator(options: AggregatorOptions) {
       if (config.windowMinutes !== 1)
         return { rows: heartbeats.readMinute(minute) };
       const tally = new WindowTally({ graceMs });
-      const rows = heartbeats.readMinute(minute, (page) => {
-        for (const row of page) tally.add(row);
-      });
-      return { rows, tally };
+      // A page is folded on the next turn of the event loop, once the request
+      // for the page after it has gone out; the rest when the read ends.
+      const pending: (readonly MinuteTally[])[] = [];
+      let scheduled = false;
+      const fold = () => {
+        scheduled = false;
+        for (const page of pending.splice(0))
+          for (const row of page) tally.add(row);
+      };
+      const closed: ClosedMinute = {
+        rows: heartbeats
+          .readMinute(minute, (page) => {
+            pending.push(page);
+            if (!scheduled) {
+              scheduled = true;
+              setImmediate(fold);
+            }
+          })
+          .then((all) => {
+            fold();
+            // Only a fold of every row answered stands in for folding them after the read.
+            if (tally.rows === all.length) closed.tally = tally;
+            return all;
+          }),
+      };
+      return closed;
     });
   }
 

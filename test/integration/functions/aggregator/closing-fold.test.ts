@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAggregator } from '../../../../functions/aggregator.js';
+import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
+import { createLogger } from '../../../../functions/log.js';
+import type { HeartbeatStore } from '../../../../functions/store/ports.js';
+import type { TestStatusCenter } from '../../../helpers/status-center.js';
+import {
+  apiClient,
+  postHeartbeats,
+  startStatusCenter,
+} from '../../../helpers/status-center.js';
+
+/**
+ * A closing minute's rows are folded page by page while they are read; a
+ * heartbeat store that does not hand its pages over gets them folded after
+ * the read. Both decide the same minute alike.
+ */
+describe('closing fold made while the rows are read', () => {
+  const first = minuteOf(Date.now()) + 1;
+  let now = minuteStart(first) + 30_000;
+  const failing = new Set(['203.0.113.3', '203.0.113.7']);
+  const centers: TestStatusCenter[] = [];
+
+  beforeAll(async () => {
+    const start = minuteStart(first);
+    for (let c = 0; c < 2; c++) {
+      const center = await startStatusCenter({
+        overrides: { now: () => now },
+      });
+      centers.push(center);
+      const api = apiClient(center);
+      for (let n = 1; n <= 10; n++) {
+        const ip = `203.0.113.${n}`;
+        const heartbeats = Array.from({ length: 12 }, (_, i) => ({
+          ip,
+          process: `ffmpeg-${i}`,
+          status: failing.has(ip) ? 'connect_failed' : 'ok',
+          origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
+          ts: start + 1_000 + i * 3_000,
+        }));
+        expect(await postHeartbeats(api, heartbeats)).toBe(202);
+      }
+    }
+    now = minuteStart(first + 1) + 15_000;
+  });
+  afterAll(async () => {
+    for (const center of centers) await center.stop();
+  });
+
+  /** Aggregates the closed minute with `heartbeats`; answers its bans and fleet view. */
+  async function aggregate(
+    center: TestStatusCenter,
+    heartbeats: HeartbeatStore,
+  ) {
+    const { runtime } = center;
+    const aggregator = createAggregator({
+      ...runtime,
+      heartbeats,
+      log: createLogger({ level: 'error', write: () => undefined }),
+      clock: () => now,
+    });
+    const summary = await aggregator.run(now);
+    const state = await runtime.state.getAggregatorState({ consistent: true });
+    return {
+      minutes: summary.minutes,
+      bans: summary.decisions
+        .filter((d) => d.type === 'ban')
+        .map((d) => d.ip)
+        .sort(),
+      reporting: state?.reporting,
+    };
+  }
+
+  it('decides alike whether the store hands pages over while reading or not', async () => {
+    const [streaming, silent] = centers as [TestStatusCenter, TestStatusCenter];
+    const handed: number[] = [];
+    const viaPages = await aggregate(streaming, {
+      ...streaming.runtime.heartbeats,
+      readMinute: (minute, onRows) =>
+        streaming.runtime.heartbeats.readMinute(minute, (rows) => {
+          handed.push(minute);
+          onRows?.(rows);
+        }),
+    });
+    // A store that never calls onRows: the aggregator must fold the rows it answers.
+    const afterRead = await aggregate(silent, {
+      ...silent.runtime.heartbeats,
+      readMinute: (minute) => silent.runtime.heartbeats.readMinute(minute),
+    });
+
+    expect(handed).toContain(first);
+    expect(viaPages.minutes).not.toHaveLength(0);
+    expect(afterRead.minutes).toEqual(viaPages.minutes);
+    expect(viaPages.bans).toEqual([...failing].sort());
+    expect(afterRead.bans).toEqual(viaPages.bans);
+    expect(viaPages.reporting).toHaveLength(10);
+    expect(afterRead.reporting).toEqual(viaPages.reporting);
+  });
+});
