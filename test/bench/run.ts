@@ -737,7 +737,7 @@ Options:
                      timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
-  --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,     
+  --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text
