@@ -19,8 +19,14 @@
  * a bare read of the same rows (every shard of the minute, in parallel,
  * paginated, unmarshalled, nothing else), bundled and run the same way
  * (floor-entry.ts); `bench floor` is that read in the bench process on a
- * connected client. The ratios say how far the aggregation is from reading
- * its input. `largest item` is the largest item the run put
+ * connected client. `write floor` is the bare cost of the minute's ban
+ * writes: as many transactions as the aggregation made (the metering proxy
+ * records them), of as many writes each, of made-up bans shaped like the
+ * aggregator's (a conditional put, an ADD update, two puts) into partitions
+ * nothing reads, sent one at a time by the floor's process after the
+ * aggregation (0 when it wrote none). The ratios say how far the aggregation
+ * is from reading its input (`ratio`) and from reading it and writing its
+ * bans (`floors ratio`). `largest item` is the largest item the run put
  * (Put, BatchWrite, Transact). `DynamoDB busy s` is, per operation, the time
  * during which at least one call of it was in flight (calls of different
  * operations may overlap).
@@ -55,6 +61,7 @@ import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { timelineOf } from '../helpers/metering-proxy.js';
+import { benchBanWrites, WRITES_PER_BAN } from './ban-writes.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /** What Lambda gives V8 at 1,024 MB (the runtime leaves room for the rest of the process). */
@@ -207,42 +214,17 @@ async function warmTransactions(target: FleetTarget, count: number) {
     region: 'us-east-1',
     endpoint: target.dynamodbEndpoint,
   });
-  const { partitionKey: pk, sortKey: sk } = TABLE;
   try {
-    for (let t = 0; t < count; t++) {
-      const writes = Array.from({ length: 25 }, (_, b) => {
-        const id = `${t}#${b}`;
-        return [
-          {
-            Put: {
-              TableName: target.tableName,
-              Item: { [pk]: 'BENCH#BAN', [sk]: id, until: 1 },
-              ConditionExpression:
-                'attribute_not_exists(#pk) OR #until <= :now',
-              ExpressionAttributeNames: { '#pk': pk, '#until': 'until' },
-              ExpressionAttributeValues: { ':now': 2 },
-            },
-          },
-          {
-            Update: {
-              TableName: target.tableName,
-              Key: { [pk]: `BENCH#OFFENSES#${id}`, [sk]: 'OFFENSES' },
-              UpdateExpression: 'ADD starts :start',
-              ExpressionAttributeValues: { ':start': new Set([1]) },
-            },
-          },
-          ...['BENCH#EVT', `BENCH#EVTIP#${id}`].map((partition) => ({
-            Put: {
-              TableName: target.tableName,
-              Item: { [pk]: partition, [sk]: id, event: { type: 'ban' } },
-            },
-          })),
-        ];
-      });
+    for (let t = 0; t < count; t++)
       await client.send(
-        new TransactWriteCommand({ TransactItems: writes.flat() }),
+        new TransactWriteCommand({
+          TransactItems: benchBanWrites(
+            target.tableName,
+            `warm#${t}`,
+            25 * WRITES_PER_BAN,
+          ),
+        }),
       );
-    }
   } finally {
     client.destroy();
   }
@@ -400,6 +382,29 @@ function coldBundled(
   };
 }
 
+/**
+ * The write floor of a minute: the aggregation's ban transactions (`writes`:
+ * how many writes each held, as the meter saw them) sent again with made-up
+ * bans by the floors' process, one at a time, as the ban store sends them to
+ * DynamoDB Local. 0 without a call when the aggregation wrote none.
+ */
+async function writeFloorOf(
+  floors: BundledProcess,
+  meter: MeteringProxy,
+  event: { writes: number[]; tag: string },
+): Promise<number> {
+  if (!event.writes.length) return 0;
+  meter.reset();
+  const run = await floors.call(event);
+  const replayed = meter.reset().transactionWrites;
+  if (!run.ok) return Number.NaN;
+  if (replayed.join() !== event.writes.join())
+    throw new Error(
+      `the write floor sent transactions of ${replayed.join(', ')} writes instead of ${event.writes.join(', ')}`,
+    );
+  return run.ms;
+}
+
 /** The policy alone on `machines` IPs' rows held in memory. */
 export function benchPolicy(machines: number): (string | number)[] {
   const minute = Math.floor(Date.parse('2026-11-24T14:03:00Z') / 60_000);
@@ -465,7 +470,7 @@ export async function benchFleet(options: {
   target: FleetTarget;
   meter: MeteringProxy;
   bundle: string;
-  /** The bare read bundled as a handler (floor-entry.ts). */
+  /** The floors (the bare read and the bare writes) bundled as a handler (floor-entry.ts). */
   floorBundle: string;
   node: string;
   dir: string;
@@ -476,7 +481,7 @@ export async function benchFleet(options: {
   /**
    * Warm processes and a warmed engine (see warmTransactions), as a function
    * invoked every minute against DynamoDB runs; false: every aggregation and
-   * floor read in a fresh process (a cold start) on a cold engine.
+   * floor in a fresh process (a cold start) on a cold engine.
    */
   warm: boolean;
 }): Promise<FleetRow[]> {
@@ -514,12 +519,12 @@ export async function benchFleet(options: {
     dir: options.dir,
     env,
   };
-  // Warm: one execution environment each for the aggregation and the floor,
+  // Warm: one execution environment each for the aggregation and the floors,
   // as a function invoked every minute keeps; each first runs the minute
   // before the fleet's (no rows yet), as the minute before would have.
   const processOf = options.warm ? startBundled : coldBundled;
   const aggregator = processOf(aggregatorOptions);
-  const floorReader = processOf(floorOptions);
+  const floors = processOf(floorOptions);
   try {
     if (options.warm) {
       progress(
@@ -527,7 +532,7 @@ export async function benchFleet(options: {
       );
       await warmTransactions(target, WARM_UP_TRANSACTIONS);
       progress(`fleet ${machines}: warming the handlers on the minute before`);
-      await floorReader.call({ minute: options.minute - 1 });
+      await floors.call({ minute: options.minute - 1 });
       await aggregator.call(eventAt(options.minute - 1));
     }
     const rows: FleetRow[] = [];
@@ -544,13 +549,20 @@ export async function benchFleet(options: {
       progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
       const inBench = await floorRead(target, minute);
       meter.reset();
-      const floor = await floorReader.call({ minute });
+      const floor = await floors.call({ minute });
       meter.reset();
       progress(
         `fleet ${machines}, ${label} minute: aggregating (bundled handler, ${LAMBDA_HEAP_MB} MB heap)`,
       );
       const run = await aggregator.call(eventAt(minute));
       const used = meter.reset();
+      progress(
+        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions again, made-up bans (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)`,
+      );
+      const writeFloor = await writeFloorOf(floors, meter, {
+        writes: used.transactionWrites,
+        tag: `floor#${minute}`,
+      });
       if (options.profileDir)
         writeFileSync(
           join(options.profileDir, `timeline-${machines}-${label}.txt`),
@@ -565,6 +577,8 @@ export async function benchFleet(options: {
         run.ms,
         floor.ok ? floor.ms : Number.NaN,
         run.ms / floor.ms,
+        writeFloor,
+        run.ms / (floor.ms + writeFloor),
         inBench.ms,
         run.ms / inBench.ms,
         run.maxRssMb,
@@ -578,15 +592,17 @@ export async function benchFleet(options: {
     return rows;
   } finally {
     await aggregator.stop();
-    await floorReader.stop();
+    await floors.stop();
   }
 }
 
 /**
  * `floor ms` is the bare read timed as the aggregation is (in a warm process
  * of its own, or with --cold a fresh one, first connection included);
- * `bench floor ms` the same read in the bench process on a client already
- * connected.
+ * `write floor ms` the aggregation's ban transactions replayed with made-up
+ * bans, timed the same way in the same process; `floors ratio` the
+ * aggregation over the two floors together; `bench floor ms` the read in the
+ * bench process on a client already connected.
  */
 export const FLEET_HEADERS = [
   'IPs',
@@ -597,6 +613,8 @@ export const FLEET_HEADERS = [
   'ms',
   'floor ms',
   'ratio',
+  'write floor ms',
+  'floors ratio',
   'bench floor ms',
   'bench ratio',
   'peak MB',

@@ -1,24 +1,44 @@
 /**
- * The bare read of one minute's rows as a handler: bundled and run in a
- * fresh process exactly as the aggregate handler is (fleet.ts), so the
- * floor and the aggregation are timed the same way: after the module is
- * loaded, the client created at load, the first connection inside the timing.
+ * The floors as a handler: bundled and run in a process of its own exactly as
+ * the aggregate handler is (fleet.ts), so the floors and the aggregation are
+ * timed the same way: after the module is loaded, the client created at load
+ * (in a fresh process, the first connection inside the timing). Two events:
+ * `{ minute }` is the bare read of that minute's rows, `{ writes, tag }` the
+ * bare writes of a minute's bans.
  */
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { bucketId } from '../../functions/core/minutes.js';
 import { createDocumentClient } from '../../functions/store/client.js';
 import { queryItems } from '../../functions/store/query.js';
 import { keys, TABLE } from '../../functions/store/table.js';
+import { benchBanWrites } from './ban-writes.js';
 
 const client = createDocumentClient({
   region: process.env.AWS_REGION ?? 'us-east-1',
   endpoint: process.env.DYNAMODB_ENDPOINT,
 });
 
-/** Every shard of the minute in parallel, paginated, unmarshalled, nothing else. */
-export async function handler(event: {
-  minute: number;
-}): Promise<{ rows: number }> {
+export type FloorEvent =
+  | { minute: number }
+  /** Transactions of `writes[i]` writes each; `tag` names their made-up bans. */
+  | { writes: number[]; tag: string };
+
+export async function handler(
+  event: FloorEvent,
+): Promise<{ rows: number } | { transactions: number }> {
   const tableName = process.env.TABLE_NAME as string;
+  if ('writes' in event) {
+    // One at a time, as the ban store sends them to DynamoDB Local, which runs
+    // transactions one after another anyway.
+    for (const [t, count] of event.writes.entries())
+      await client.send(
+        new TransactWriteCommand({
+          TransactItems: benchBanWrites(tableName, `${event.tag}#${t}`, count),
+        }),
+      );
+    return { transactions: event.writes.length };
+  }
+  // Every shard of the minute in parallel, paginated, unmarshalled, nothing else.
   const shards = Number(process.env.RELAYWATCH_SHARDS);
   const pages = await Promise.all(
     Array.from({ length: shards }, (_, shard) =>

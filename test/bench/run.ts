@@ -430,7 +430,15 @@ function coldImportMs(file: string): number {
   return ms;
 }
 
-const REPEAT_HEADERS = ['IPs', 'minute', 'runs', 'ms', 'floor ms', 'ratio'];
+/** The fleet table's columns the --repeat summary gives the median and range of. */
+const REPEATED = [
+  'ms',
+  'floor ms',
+  'ratio',
+  'write floor ms',
+  'floors ratio',
+] as const;
+const REPEAT_HEADERS = ['IPs', 'minute', 'runs', ...REPEATED];
 
 /** "1,316 (1,298–1,333)": the median of the figures, and their range. */
 function medianAndRange(figures: readonly number[]): string {
@@ -445,21 +453,20 @@ function medianAndRange(figures: readonly number[]): string {
   return `${show(median(figures))} (${show(least)}–${show(most)})`;
 }
 
-/** Per size and minute of the fleet rows: the aggregation's ms, the floor's and their ratio over the repetitions. */
+/** Per size and minute of the fleet rows: the aggregation's ms, the floors' and the ratios over the repetitions. */
 function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   const groups = new Map<string, (string | number)[][]>();
   for (const row of rows)
     getOrInsert(groups, `${row[0]} ${row[1]}`, () => []).push(row);
-  // The fleet row's columns (FLEET_HEADERS): 5 ms, 6 floor ms, 7 ratio.
-  const column = (group: (string | number)[][], at: number) =>
-    group.map((row) => Number(row[at])).filter(Number.isFinite);
+  const column = (group: (string | number)[][], header: string) => {
+    const at = FLEET_HEADERS.indexOf(header);
+    return group.map((row) => Number(row[at])).filter(Number.isFinite);
+  };
   return [...groups.values()].map((group) => [
     String(group[0]?.[0]),
     String(group[0]?.[1]),
     String(group.length),
-    medianAndRange(column(group, 5)),
-    medianAndRange(column(group, 6)),
-    medianAndRange(column(group, 7)),
+    ...REPEATED.map((header) => medianAndRange(column(group, header))),
   ]);
 }
 
@@ -730,7 +737,7 @@ Options:
                      timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
-  --cold             with --fleet: cold starts: every aggregation and floor read in a fresh process,
+  --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
   -h, --help         this text

@@ -13,6 +13,8 @@ export type Meter = {
   readUnits: number;
   writeUnits: number;
   putRequests: number;
+  /** Each TransactWriteItems call's number of writes, in the order the calls came. */
+  transactionWrites: number[];
   largestItemBytes: number;
   /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
   /** Each call: its operation, when, and for a Query, GetItem or UpdateItem the partition it named. */
@@ -30,6 +32,7 @@ const emptyMeter = (): Meter => ({
   readUnits: 0,
   writeUnits: 0,
   putRequests: 0,
+  transactionWrites: [],
   largestItemBytes: 0,
 });
 
@@ -187,6 +190,10 @@ export async function startMeteringProxy(upstreamPort: number) {
           meter.largestItemBytes = Math.max(
             meter.largestItemBytes,
             itemBytes(item),
+          );
+        if (op === 'TransactWriteItems')
+          meter.transactionWrites.push(
+            ((body.TransactItems ?? []) as unknown[]).length,
           );
         if (op === 'BatchWriteItem') {
           const requests = Object.values(

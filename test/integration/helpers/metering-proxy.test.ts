@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDocumentClient } from '../../../functions/store/client.js';
+import { TABLE } from '../../../functions/store/table.js';
+import { ensureTable } from '../../../infra/local/table.js';
+import { benchBanWrites } from '../../bench/ban-writes.js';
+import type { MeteringProxy } from '../../helpers/metering-proxy.js';
+import { startMeteringProxy } from '../../helpers/metering-proxy.js';
+import { localEndpoint } from '../../helpers/status-center.js';
+
+describe('the metering proxy', () => {
+  let proxy: MeteringProxy;
+  const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
+  beforeAll(async () => {
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
+    proxy = await startMeteringProxy(Number(new URL(localEndpoint()).port));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it('records how many writes each transaction held, in the order they came, per count', async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    const transact = (tag: string, writes: number) =>
+      client.send(
+        new TransactWriteCommand({
+          TransactItems: benchBanWrites(tableName, tag, writes),
+        }),
+      );
+    proxy.reset();
+
+    await transact('a', 6);
+    await client.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { [TABLE.partitionKey]: 'BENCH#OTHER', [TABLE.sortKey]: 'x' },
+      }),
+    );
+    await transact('b', 2);
+    const first = proxy.reset();
+    await transact('c', 4);
+    const second = proxy.reset();
+    client.destroy();
+
+    expect(first.transactionWrites).toEqual([6, 2]);
+    expect(first.calls.TransactWriteItems).toBe(2);
+    expect(second.transactionWrites).toEqual([4]);
+  });
+});
