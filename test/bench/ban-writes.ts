@@ -16,9 +16,15 @@ export function benchBanWrites(
   tableName: string,
   tag: string,
   count: number,
+  /** About this many bytes of items put in all (DynamoDB's item size): the event items are padded to reach it. */
+  putBytes = 0,
 ): Record<string, unknown>[] {
   const { partitionKey: pk, sortKey: sk } = TABLE;
   const bans = Math.ceil(count / WRITES_PER_BAN);
+  // Two event items per ban; a made-up ban or event item is ~50 bytes unpadded.
+  const pad = 'x'.repeat(
+    Math.max(0, Math.round((putBytes - bans * 50) / (2 * bans)) - 50),
+  );
   return Array.from({ length: bans }, (_, b) => {
     const id = `${tag}#${b}`;
     return [
@@ -42,7 +48,12 @@ export function benchBanWrites(
       ...['BENCH#EVT', `BENCH#EVTIP#${id}`].map((partition) => ({
         Put: {
           TableName: tableName,
-          Item: { [pk]: partition, [sk]: id, event: { type: 'ban' } },
+          Item: {
+            [pk]: partition,
+            [sk]: id,
+            event: { type: 'ban' },
+            ...(pad ? { pad } : {}),
+          },
         },
       })),
     ];

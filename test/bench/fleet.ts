@@ -391,16 +391,24 @@ function coldBundled(
 async function writeFloorOf(
   floors: BundledProcess,
   meter: MeteringProxy,
-  event: { writes: number[]; tag: string },
+  event: { writes: number[]; putBytes: number[]; tag: string },
 ): Promise<number> {
   if (!event.writes.length) return 0;
   meter.reset();
   const run = await floors.call(event);
-  const replayed = meter.reset().transactionWrites;
+  const replayed = meter.reset();
   if (!run.ok) return Number.NaN;
-  if (replayed.join() !== event.writes.join())
+  if (replayed.transactionWrites.join() !== event.writes.join())
     throw new Error(
-      `the write floor sent transactions of ${replayed.join(', ')} writes instead of ${event.writes.join(', ')}`,
+      `the write floor sent transactions of ${replayed.transactionWrites.join(', ')} writes instead of ${event.writes.join(', ')}`,
+    );
+  const total = (bytes: number[]) => bytes.reduce((sum, b) => sum + b, 0);
+  const sent = total(replayed.transactionPutBytes);
+  const meant = total(event.putBytes);
+  // Item size is what DynamoDB charges and stores by: the made-up bans must weigh about as much.
+  if (Math.abs(sent - meant) > meant * 0.2)
+    throw new Error(
+      `the write floor put ${sent} bytes of items instead of about ${meant}`,
     );
   return run.ms;
 }
@@ -561,6 +569,7 @@ export async function benchFleet(options: {
       );
       const writeFloor = await writeFloorOf(floors, meter, {
         writes: used.transactionWrites,
+        putBytes: used.transactionPutBytes,
         tag: `floor#${minute}`,
       });
       if (options.profileDir)

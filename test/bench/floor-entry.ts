@@ -20,8 +20,11 @@ const client = createDocumentClient({
 
 export type FloorEvent =
   | { minute: number }
-  /** Transactions of `writes[i]` writes each; `tag` names their made-up bans. */
-  | { writes: number[]; tag: string };
+  /**
+   * Transactions of `writes[i]` writes each, putting about `putBytes[i]`
+   * bytes of items; `tag` names their made-up bans.
+   */
+  | { writes: number[]; putBytes?: number[]; tag: string };
 
 export async function handler(
   event: FloorEvent,
@@ -33,7 +36,12 @@ export async function handler(
     for (const [t, count] of event.writes.entries())
       await client.send(
         new TransactWriteCommand({
-          TransactItems: benchBanWrites(tableName, `${event.tag}#${t}`, count),
+          TransactItems: benchBanWrites(
+            tableName,
+            `${event.tag}#${t}`,
+            count,
+            event.putBytes?.[t],
+          ),
         }),
       );
     return { transactions: event.writes.length };

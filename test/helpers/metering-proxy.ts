@@ -15,6 +15,8 @@ export type Meter = {
   putRequests: number;
   /** Each TransactWriteItems call's number of writes, in the order the calls came. */
   transactionWrites: number[];
+  /** Each TransactWriteItems call's bytes of the items it puts (DynamoDB's item size), in the same order. */
+  transactionPutBytes: number[];
   largestItemBytes: number;
   /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
   /** Each call: its operation, when, and for a Query, GetItem or UpdateItem the partition it named. */
@@ -33,6 +35,7 @@ const emptyMeter = (): Meter => ({
   writeUnits: 0,
   putRequests: 0,
   transactionWrites: [],
+  transactionPutBytes: [],
   largestItemBytes: 0,
 });
 
@@ -186,15 +189,18 @@ export async function startMeteringProxy(upstreamPort: number) {
         >;
         sent = body;
         body.ReturnConsumedCapacity = 'TOTAL';
-        for (const item of putItems(op, body))
-          meter.largestItemBytes = Math.max(
-            meter.largestItemBytes,
-            itemBytes(item),
-          );
-        if (op === 'TransactWriteItems')
+        let putBytes = 0;
+        for (const item of putItems(op, body)) {
+          const bytes = itemBytes(item);
+          putBytes += bytes;
+          meter.largestItemBytes = Math.max(meter.largestItemBytes, bytes);
+        }
+        if (op === 'TransactWriteItems') {
           meter.transactionWrites.push(
             ((body.TransactItems ?? []) as unknown[]).length,
           );
+          meter.transactionPutBytes.push(putBytes);
+        }
         if (op === 'BatchWriteItem') {
           const requests = Object.values(
             (body.RequestItems ?? {}) as Record<string, unknown[]>,

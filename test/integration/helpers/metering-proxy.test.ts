@@ -54,4 +54,33 @@ describe('the metering proxy', () => {
     expect(first.calls.TransactWriteItems).toBe(2);
     expect(second.transactionWrites).toEqual([4]);
   });
+
+  it("records the bytes of the items each transaction puts, which the bench's made-up bans are padded to", async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    proxy.reset();
+
+    for (const [tag, bytes] of [
+      ['small', 0],
+      ['padded', 40_000],
+    ] as const)
+      await client.send(
+        new TransactWriteCommand({
+          TransactItems: benchBanWrites(tableName, tag, 100, bytes),
+        }),
+      );
+    const [small, padded] = proxy.reset().transactionPutBytes as [
+      number,
+      number,
+    ];
+    client.destroy();
+
+    // 25 bans: 75 items put, none padded, then padded to about 40,000 bytes in all.
+    expect(small).toBeGreaterThan(75 * 20);
+    expect(small).toBeLessThan(75 * 100);
+    expect(padded).toBeGreaterThan(40_000 * 0.9);
+    expect(padded).toBeLessThan(40_000 * 1.1);
+  });
 });
