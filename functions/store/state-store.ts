@@ -522,25 +522,24 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         : emptyMemory(progress);
     // A warm process (the aggregator runs every minute) usually finds the
     // progress item it wrote last: the pages it names are the ones it holds.
+    const memoryOf = (values: {
+      [K in 'lastSeen' | 'leases' | 'outages' | 'capped']: PieceValues[K];
+    }): AggregatorMemory => ({ ...emptyMemory(progress), ...values });
     const held =
       options.consistent && !fleetView && heldPages(progress, before);
     if (held) {
       known = before;
-      return {
-        ...emptyMemory(progress),
-        lastSeen: held.lastSeen.value,
-        leases: held.leases.value,
-        outages: held.outages.value,
-        capped: held.capped.value,
-      } as AggregatorMemory;
+      return memoryOf({
+        lastSeen: held.lastSeen.value as PieceValues['lastSeen'],
+        leases: held.leases.value as PieceValues['leases'],
+        outages: held.outages.value as PieceValues['outages'],
+        capped: held.capped.value as PieceValues['capped'],
+      });
     }
-    const piecesOf = <K extends PieceKind>(kind: K) =>
-      readPieces(
-        progress.kept?.[kind] ?? at,
-        kind,
-        progress.pages[kind],
-        options.consistent,
-      );
+    const piecesOf = <K extends PieceKind>(kind: K) => {
+      const stored = storedPages(progress, kind);
+      return readPieces(stored.at, kind, stored.count, options.consistent);
+    };
     const [reporting, lastSeen, leases, outages, capped] = await Promise.all([
       fleetView ? piecesOf('reporting') : undefined,
       piecesOf('lastSeen'),
@@ -548,13 +547,12 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       piecesOf('outages'),
       piecesOf('capped'),
     ]);
-    const memory: AggregatorMemory = {
-      ...emptyMemory(progress),
+    const memory = memoryOf({
       lastSeen: lastSeen.values,
       leases: leases.values,
       outages: outages.values,
       capped: capped.values,
-    };
+    });
     // Only a consistent read is sure to be the state the next write follows.
     if (options.consistent)
       known = {
