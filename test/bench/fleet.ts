@@ -31,10 +31,12 @@
  * during which at least one call of it was in flight (calls of different
  * operations may overlap).
  *
- * Each size runs two minutes of the same fleet: the first, in which the
- * failing machines are banned (thousands of ban transactions and events at
- * 10,000 IPs), then a steady one in which their bans are in force, as every
- * later minute is.
+ * Each size runs minutes of the same fleet: the first, in which the failing
+ * machines are banned (thousands of ban transactions and events at 10,000
+ * IPs), then steady ones in which their bans are in force, as every later
+ * minute is: one, or with --steady N, N of them (`steady 1` … `steady N`),
+ * so the last is decided by code as hot as a function's that has run for a
+ * while (V8 optimises what runs often; the first minutes run colder code).
  *
  * The policy bench: decideMinute alone on 100,000 IPs' rows in memory.
  */
@@ -492,6 +494,8 @@ export async function benchFleet(options: {
    * floor in a fresh process (a cold start) on a cold engine.
    */
   warm: boolean;
+  /** Steady minutes after the first (1: one, labelled `steady`). */
+  steadyMinutes: number;
 }): Promise<FleetRow[]> {
   const { machines, target, meter } = options;
   await ensureTable({
@@ -544,10 +548,17 @@ export async function benchFleet(options: {
       await aggregator.call(eventAt(options.minute - 1));
     }
     const rows: FleetRow[] = [];
-    for (const [label, minute] of [
+    const minutes: Array<[string, number]> = [
       ['first', options.minute],
-      ['steady', options.minute + 1],
-    ] as const) {
+      ...Array.from(
+        { length: options.steadyMinutes },
+        (_, n): [string, number] => [
+          options.steadyMinutes === 1 ? 'steady' : `steady ${n + 1}`,
+          options.minute + 1 + n,
+        ],
+      ),
+    ];
+    for (const [label, minute] of minutes) {
       progress(`fleet ${machines}, ${label} minute: writing it`);
       const writeStarted = performance.now();
       const path = await writeFleet(target, machines, minute, {
@@ -574,7 +585,10 @@ export async function benchFleet(options: {
       });
       if (options.profileDir)
         writeFileSync(
-          join(options.profileDir, `timeline-${machines}-${label}.txt`),
+          join(
+            options.profileDir,
+            `timeline-${machines}-${label.replace(' ', '-')}.txt`,
+          ),
           `${timelineOf(used)}\n`,
         );
       rows.push([

@@ -479,6 +479,7 @@ async function mainFleet(
     profileDir?: string;
     repeat: number;
     warm: boolean;
+    steadyMinutes: number;
   },
 ) {
   const started = performance.now();
@@ -570,6 +571,7 @@ async function mainFleet(
           dir,
           viaStore: options.viaStore,
           warm: options.warm,
+          steadyMinutes: options.steadyMinutes,
           ...(options.profileDir ? { profileDir: options.profileDir } : {}),
         })),
       );
@@ -615,6 +617,7 @@ function fleetArgs(argv: readonly string[]):
       profileDir?: string;
       repeat: number;
       warm: boolean;
+      steadyMinutes: number;
     }
   | undefined {
   const at = argv.indexOf('--fleet');
@@ -640,10 +643,19 @@ function fleetArgs(argv: readonly string[]):
   const repeat = repeatAt === -1 ? 1 : Number(argv[repeatAt + 1]);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
     throw new Error('--repeat takes a number of repetitions from 1 to 20');
+  const steadyAt = argv.indexOf('--steady');
+  const steadyMinutes = steadyAt === -1 ? 1 : Number(argv[steadyAt + 1]);
+  if (
+    !Number.isInteger(steadyMinutes) ||
+    steadyMinutes < 1 ||
+    steadyMinutes > 30
+  )
+    throw new Error('--steady takes a number of steady minutes from 1 to 30');
   return {
     sizes,
     policySize,
     repeat,
+    steadyMinutes,
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -737,6 +749,9 @@ Options:
                      timeline of each aggregation
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
+  --steady N         with --fleet: N steady minutes after the first (1-30, default 1), shown as
+                     steady 1 … steady N: the later ones run code as hot as a function's that has
+                     run for a while
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -749,6 +764,7 @@ const KNOWN = new Map([
   ['--policy', true],
   ['--profile', true],
   ['--repeat', true],
+  ['--steady', true],
   ['--cold', false],
   ['--in-memory', true],
   ['--help', false],
@@ -794,6 +810,7 @@ if (inMemoryAt !== -1) {
     viaStore: fleet.viaStore,
     repeat: fleet.repeat,
     warm: fleet.warm,
+    steadyMinutes: fleet.steadyMinutes,
     ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
   });
 else await main();
