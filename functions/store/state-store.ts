@@ -520,11 +520,13 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       return fleetView
         ? { ...emptyMemory(progress), reporting: [] }
         : emptyMemory(progress);
+    const memoryOf = (
+      values: {
+        [K in 'lastSeen' | 'leases' | 'outages' | 'capped']: PieceValues[K];
+      },
+    ): AggregatorMemory => ({ ...emptyMemory(progress), ...values });
     // A warm process (the aggregator runs every minute) usually finds the
     // progress item it wrote last: the pages it names are the ones it holds.
-    const memoryOf = (values: {
-      [K in 'lastSeen' | 'leases' | 'outages' | 'capped']: PieceValues[K];
-    }): AggregatorMemory => ({ ...emptyMemory(progress), ...values });
     const held =
       options.consistent && !fleetView && heldPages(progress, before);
     if (held) {
