@@ -1,11 +1,14 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  DynamoDBDocumentClient,
+  QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
 import { putAll } from './batch.js';
 import type { HeartbeatStore } from './ports.js';
-import { queryItems } from './query.js';
+import { forEachQueryPage, queryItems } from './query.js';
 import {
   anyCount,
   decodeOrigins,
@@ -175,27 +178,27 @@ export function createHeartbeatStore(
   const { client, tableName, shards } = options;
   const book = new OriginNameBook();
 
-  const queryAll = async (
+  /** The rows under `pk`, those whose key begins with `skPrefix` when given. */
+  const rowsQuery = (
     pk: string,
     skPrefix?: string,
-    onPage?: (items: Record<string, unknown>[]) => void,
-  ) =>
-    (await queryItems(
-      client,
-      {
-        TableName: tableName,
-        KeyConditionExpression: skPrefix
-          ? '#pk = :pk AND begins_with(#sk, :prefix)'
-          : '#pk = :pk',
-        ExpressionAttributeNames: skPrefix
-          ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
-          : { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: skPrefix
-          ? { ':pk': pk, ':prefix': skPrefix }
-          : { ':pk': pk },
-      },
-      onPage ? { onPage } : {},
-    )) as Record<string, unknown>[];
+  ): Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'> => ({
+    TableName: tableName,
+    KeyConditionExpression: skPrefix
+      ? '#pk = :pk AND begins_with(#sk, :prefix)'
+      : '#pk = :pk',
+    ExpressionAttributeNames: skPrefix
+      ? { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey }
+      : { '#pk': TABLE.partitionKey },
+    ExpressionAttributeValues: skPrefix
+      ? { ':pk': pk, ':prefix': skPrefix }
+      : { ':pk': pk },
+  });
+  const queryAll = async (pk: string, skPrefix?: string) =>
+    (await queryItems(client, rowsQuery(pk, skPrefix))) as Record<
+      string,
+      unknown
+    >[];
 
   return {
     /**
@@ -241,9 +244,9 @@ export function createHeartbeatStore(
       const shardRows = await Promise.all(
         Array.from({ length: shards * 2 }, async (_, shard) => {
           const rows: MinuteTally[] = [];
-          await queryAll(
-            keys.heartbeatBucket(bucket, shard),
-            undefined,
+          await forEachQueryPage(
+            client,
+            rowsQuery(keys.heartbeatBucket(bucket, shard)),
             (items) => {
               const page = items.map((item) => fromItem(item, book));
               onRows?.(page);

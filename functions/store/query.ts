@@ -6,17 +6,13 @@ import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 
 /**
  * Runs a Query to the end (pages are at most 1 MB each), or until `limit`
- * items were read. Every store reads through this one call of the SDK's
- * paginator. `onPage` sees each page's items as it arrives, so a reader can
- * work on them while later pages are still on their way.
+ * items were read. Every store reads through this call of the SDK's
+ * paginator, or through forEachQueryPage.
  */
 export async function queryItems(
   client: DynamoDBDocumentClient,
   input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
-  options: {
-    limit?: number;
-    onPage?: (items: Record<string, unknown>[]) => void;
-  } = {},
+  options: { limit?: number } = {},
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -38,10 +34,23 @@ export async function queryItems(
     { ...input },
   );
   for await (const page of pages) {
-    const got = page.Items ?? [];
-    options.onPage?.(got);
-    items.push(...got);
+    items.push(...(page.Items ?? []));
     if (items.length >= limit) break;
   }
   return items;
+}
+
+/**
+ * Runs a Query to the end, handing each page's items to `onPage` as it
+ * arrives and keeping none: a reader works on a page while later ones are
+ * on their way, and holds only what it makes of them.
+ */
+export async function forEachQueryPage(
+  client: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
+  onPage: (items: Record<string, unknown>[]) => void,
+): Promise<void> {
+  // The paginator writes its page token into the input: give it a copy.
+  for await (const page of paginateQuery({ client }, { ...input }))
+    onPage(page.Items ?? []);
 }
