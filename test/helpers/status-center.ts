@@ -72,6 +72,24 @@ export async function postHeartbeats(
   ).status;
 }
 
+/**
+ * One IP's reports of a minute starting at `start`: 12 relays over 3
+ * origins, 3 s apart from its first second, every one with `status`.
+ */
+export function minuteOfRelays(
+  ip: string,
+  start: number,
+  status: 'ok' | 'connect_failed',
+) {
+  return Array.from({ length: 12 }, (_, i) => ({
+    ip,
+    process: `ffmpeg-${i}`,
+    status,
+    origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
+    ts: start + 1_000 + i * 3_000,
+  }));
+}
+
 /** A request with the role's bearer token (admin unless `role` says; null: none) and a JSON body. */
 export function apiClient(center: Pick<LocalStatusCenter, 'url' | 'tokens'>) {
   return async (

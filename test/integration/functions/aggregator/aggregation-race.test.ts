@@ -6,6 +6,7 @@ import { createLogger } from '../../../../functions/log.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  minuteOfRelays,
   postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
@@ -29,13 +30,11 @@ describe('two aggregation runs racing for one minute', () => {
     const api = apiClient(center);
     for (let n = 1; n <= 10; n++) {
       const ip = `203.0.113.${n}`;
-      const heartbeats = Array.from({ length: 12 }, (_, i) => ({
+      const heartbeats = minuteOfRelays(
         ip,
-        process: `ffmpeg-${i}`,
-        status: ip === bad ? 'connect_failed' : 'ok',
-        origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
-        ts: minuteStart(first) + 1_000 + i * 3_000,
-      }));
+        minuteStart(first),
+        ip === bad ? 'connect_failed' : 'ok',
+      );
       expect(await postHeartbeats(api, heartbeats)).toBe(202);
     }
     now = minuteStart(first + 1) + 15_000;

@@ -6,6 +6,7 @@ import type { HeartbeatStore } from '../../../../functions/store/ports.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  minuteOfRelays,
   postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
@@ -31,13 +32,11 @@ describe('closing fold made while the rows are read', () => {
       const api = apiClient(center);
       for (let n = 1; n <= 10; n++) {
         const ip = `203.0.113.${n}`;
-        const heartbeats = Array.from({ length: 12 }, (_, i) => ({
+        const heartbeats = minuteOfRelays(
           ip,
-          process: `ffmpeg-${i}`,
-          status: failing.has(ip) ? 'connect_failed' : 'ok',
-          origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
-          ts: start + 1_000 + i * 3_000,
-        }));
+          start,
+          failing.has(ip) ? 'connect_failed' : 'ok',
+        );
         expect(await postHeartbeats(api, heartbeats)).toBe(202);
       }
     }

@@ -6,6 +6,7 @@ import { createLogger } from '../../../../functions/log.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
+  minuteOfRelays,
   postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
@@ -59,13 +60,11 @@ describe('offense reads', () => {
     for (let n = 1; n <= 10; n++) {
       const ip = `203.0.113.${n}`;
       const failing = ip === stillBanned || ip === bannedBefore;
-      const heartbeats = Array.from({ length: 12 }, (_, i) => ({
+      const heartbeats = minuteOfRelays(
         ip,
-        process: `ffmpeg-${i}`,
-        status: failing ? 'connect_failed' : 'ok',
-        origin: `rtmp://origin-${i % 3}.example.net/live/s${i}`,
-        ts: start + 1_000 + i * 3_000,
-      }));
+        start,
+        failing ? 'connect_failed' : 'ok',
+      );
       expect(await postHeartbeats(api, heartbeats)).toBe(202);
     }
     now = minuteStart(first + 1) + 15_000;
