@@ -190,8 +190,11 @@ export function createAggregator(options: AggregatorOptions) {
       // for the page after it has gone out; the rest when the read ends.
       const pending: (readonly MinuteTally[])[] = [];
       let scheduled = false;
+      let namesAtFirstFold: number | undefined;
       const fold = () => {
         scheduled = false;
+        if (!pending.length) return;
+        namesAtFirstFold ??= heartbeats.originNamesVersion();
         for (const page of pending.splice(0))
           for (const row of page) tally.add(row);
       };
@@ -206,8 +209,15 @@ export function createAggregator(options: AggregatorOptions) {
           })
           .then((all) => {
             fold();
-            // Only a fold of every row answered stands in for folding them after the read.
-            if (tally.rows === all.length) closed.tally = tally;
+            // It stands in for folding the rows after the read only if it
+            // holds every row answered and no origin got its name while it
+            // was made (one origin must have one key in a fold).
+            if (
+              tally.rows === all.length &&
+              (namesAtFirstFold === undefined ||
+                namesAtFirstFold === heartbeats.originNamesVersion())
+            )
+              closed.tally = tally;
             return all;
           }),
       };

@@ -207,20 +207,25 @@ export function encodeOrigins(
  */
 export class OriginNameBook {
   private readonly names = new Map<number, string>();
+  /**
+   * Raised whenever a name is learned or forgotten: rows visited before and
+   * after a change may key the same origin differently (a placeholder, then
+   * its name).
+   */
+  changes = 0;
   constructor(private readonly maxNames = 1_000_000) {}
-  learn(name: string): void {
-    const id = Number.parseInt(originId(name), 16);
+  private set(id: number, name: string): void {
     if (this.names.has(id)) return;
     if (this.names.size >= this.maxNames) this.names.clear();
     this.names.set(id, name);
+    this.changes++;
+  }
+  learn(name: string): void {
+    this.set(Number.parseInt(originId(name), 16), name);
   }
   /** Learns the names packed in `data`, checking the whole blob on the way. */
   learnFrom(data: Uint8Array): void {
-    for (const [id, name] of namesIn(data)) {
-      if (this.names.has(id)) continue;
-      if (this.names.size >= this.maxNames) this.names.clear();
-      this.names.set(id, name);
-    }
+    for (const [id, name] of namesIn(data)) this.set(id, name);
   }
   nameOf(id: number): string | undefined {
     return this.names.get(id);
