@@ -45,7 +45,6 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../functions/core/config.js';
 import {
   bucketId,
@@ -63,7 +62,7 @@ import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { timelineOf } from '../helpers/metering-proxy.js';
-import { benchBanWrites, WRITES_PER_BAN } from './ban-writes.js';
+import { WRITES_PER_BAN } from './ban-writes.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /** What Lambda gives V8 at 1,024 MB (the runtime leaves room for the rest of the process). */
@@ -205,32 +204,12 @@ export type AggregateRun = {
  * DynamoDB Local is a JVM and keeps per-table state: its first transactions on
  * a table run slowly (100 writes: ~700 ms on the first, ~60 ms after 30 on the
  * same table, ~180 ms on a second table right after), which DynamoDB never
- * shows. Warm, the bench first writes this many transactions of 25 made-up
- * bans (a conditional put, an ADD update and two puts each, as the aggregator
- * writes a ban) into partitions of the measured table that nothing reads.
+ * shows. Warm, the floors' process first writes this many transactions of 25
+ * made-up bans (a conditional put, an ADD update and two puts each, as the
+ * aggregator writes a ban) into partitions of the measured table that nothing
+ * reads, as it writes the write floor.
  */
 const WARM_UP_TRANSACTIONS = 40;
-
-async function warmTransactions(target: FleetTarget, count: number) {
-  const client = createDocumentClient({
-    region: 'us-east-1',
-    endpoint: target.dynamodbEndpoint,
-  });
-  try {
-    for (let t = 0; t < count; t++)
-      await client.send(
-        new TransactWriteCommand({
-          TransactItems: benchBanWrites(
-            target.tableName,
-            `warm#${t}`,
-            25 * WRITES_PER_BAN,
-          ),
-        }),
-      );
-  } finally {
-    client.destroy();
-  }
-}
 
 /** A bundled handler in a process of its own, called as Lambda calls a function. */
 export type BundledProcess = {
@@ -489,7 +468,7 @@ export async function benchFleet(options: {
   /** Profile the aggregation: --cpu-prof into this directory. */
   profileDir?: string;
   /**
-   * Warm processes and a warmed engine (see warmTransactions), as a function
+   * Warm processes and a warmed engine (see WARM_UP_TRANSACTIONS), as a function
    * invoked every minute against DynamoDB runs; false: every aggregation and
    * floor in a fresh process (a cold start) on a cold engine.
    */
@@ -542,7 +521,10 @@ export async function benchFleet(options: {
       progress(
         `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of 100 writes)`,
       );
-      await warmTransactions(target, WARM_UP_TRANSACTIONS);
+      await floors.call({
+        writes: Array(WARM_UP_TRANSACTIONS).fill(25 * WRITES_PER_BAN),
+        tag: 'warm',
+      });
       progress(`fleet ${machines}: warming the handlers on the minute before`);
       await floors.call({ minute: options.minute - 1 });
       await aggregator.call(eventAt(options.minute - 1));
