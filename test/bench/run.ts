@@ -631,26 +631,41 @@ function fleetArgs(argv: readonly string[]):
       '--fleet takes comma-separated machine counts from 1 to 1,000,000, e.g. --fleet 1000,10000,100000',
     );
   }
-  const policyAt = argv.indexOf('--policy');
-  const policySize = policyAt === -1 ? 100_000 : Number(argv[policyAt + 1]);
-  if (!Number.isInteger(policySize) || policySize < 0 || policySize > 1_000_000)
-    throw new Error('--policy takes a machine count from 0 to 1,000,000');
+  /** The whole number given to `flag` (`fallback` without it); `what` says its range for the error. */
+  const wholeNumber = (
+    flag: string,
+    fallback: number,
+    [least, most]: [number, number],
+    what: string,
+  ) => {
+    const at = argv.indexOf(flag);
+    const value = at === -1 ? fallback : Number(argv[at + 1]);
+    if (!Number.isInteger(value) || value < least || value > most)
+      throw new Error(`${flag} takes ${what}`);
+    return value;
+  };
+  const policySize = wholeNumber(
+    '--policy',
+    100_000,
+    [0, 1_000_000],
+    'a machine count from 0 to 1,000,000',
+  );
   const profileAt = argv.indexOf('--profile');
   const profileDir = profileAt === -1 ? undefined : argv[profileAt + 1];
   if (profileAt !== -1 && !profileDir)
     throw new Error('--profile takes a directory');
-  const repeatAt = argv.indexOf('--repeat');
-  const repeat = repeatAt === -1 ? 1 : Number(argv[repeatAt + 1]);
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
-    throw new Error('--repeat takes a number of repetitions from 1 to 20');
-  const steadyAt = argv.indexOf('--steady');
-  const steadyMinutes = steadyAt === -1 ? 1 : Number(argv[steadyAt + 1]);
-  if (
-    !Number.isInteger(steadyMinutes) ||
-    steadyMinutes < 1 ||
-    steadyMinutes > 30
-  )
-    throw new Error('--steady takes a number of steady minutes from 1 to 30');
+  const repeat = wholeNumber(
+    '--repeat',
+    1,
+    [1, 20],
+    'a number of repetitions from 1 to 20',
+  );
+  const steadyMinutes = wholeNumber(
+    '--steady',
+    1,
+    [1, 30],
+    'a number of steady minutes from 1 to 30',
+  );
   return {
     sizes,
     policySize,
