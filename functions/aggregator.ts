@@ -190,11 +190,8 @@ export function createAggregator(options: AggregatorOptions) {
       // for the page after it has gone out; the rest when the read ends.
       const pending: (readonly MinuteTally[])[] = [];
       let scheduled = false;
-      let namesAtFirstFold: number | undefined;
       const fold = () => {
         scheduled = false;
-        if (!pending.length) return;
-        namesAtFirstFold ??= heartbeats.originNamesVersion();
         for (const page of pending.splice(0))
           for (const row of page) tally.add(row);
       };
@@ -210,14 +207,9 @@ export function createAggregator(options: AggregatorOptions) {
           .then((all) => {
             fold();
             // It stands in for folding the rows after the read only if it
-            // holds every row answered and no origin got its name while it
-            // was made (one origin must have one key in a fold).
-            if (
-              tally.rows === all.length &&
-              (namesAtFirstFold === undefined ||
-                namesAtFirstFold === heartbeats.originNamesVersion())
-            )
-              closed.tally = tally;
+            // holds every row answered. (An origin a later page named is
+            // merged with its key by id when the fold is read: WindowTally.)
+            if (tally.rows === all.length) closed.tally = tally;
             return all;
           }),
       };

@@ -220,11 +220,16 @@ export function originId(origin: string): string {
   );
 }
 
+const UNNAMED = '#H';
 /**
  * How an origin whose name no row of the read carried is keyed. originKey only
  * yields lower case, so the upper-case H keeps it apart from every real name.
  */
-export const unnamedOrigin = (id: string) => `#H${id}`;
+export const unnamedOrigin = (id: string) => `${UNNAMED}${id}`;
+
+/** The originId an unnamedOrigin key stands for; undefined for a name. */
+export const idOfUnnamed = (origin: string): string | undefined =>
+  origin.startsWith(UNNAMED) ? origin.slice(UNNAMED.length) : undefined;
 
 /** Index of the four counts of a pair: ok, connect_failed, origin_error, error. */
 export const PAIR_OK = 0;
@@ -276,6 +281,12 @@ export class WindowTally {
   private pairs = 0;
   /** Per origin: the pair of the IP being folded, or -1. */
   private slot = new Int32Array(256).fill(-1);
+  /** Origins keyed by id (unnamedOrigin) in the fold. */
+  private unnamed = 0;
+  /** Origins added since names were last settled (settleNames). */
+  private unsettled: number[] = [];
+  /** Per originId, the first name folded under it (filled once unnamed origins appear). */
+  private readonly nameOfId = new Map<string, string>();
   /** Rows with connect failures that are a backlog if their IP returned from a silence. */
   private readonly pendingRows: Array<{
     ip: number;
@@ -309,6 +320,8 @@ export class WindowTally {
       o = this.origins.length;
       this.origins.push(origin);
       this.originIndex.set(origin, o);
+      this.unsettled.push(o);
+      if (idOfUnnamed(origin) !== undefined) this.unnamed++;
       if (o >= this.slot.length) {
         const slot = new Int32Array(this.slot.length * 2).fill(-1);
         slot.set(this.slot);
@@ -430,6 +443,99 @@ export class WindowTally {
     }
   }
 
+  /**
+   * One origin, one key: rows folded before a later row named an origin keyed
+   * it by id (unnamedOrigin), as a reader that had not met the name yet
+   * decodes it; such a key and the name are merged into one origin, at the
+   * place the first of them holds, with one pair per IP, so the fold is the
+   * one of the same rows folded with every name known. Runs before anything
+   * reads the fold's origins; costs nothing until an origin keyed by id
+   * meets its name.
+   */
+  private settleNames(): void {
+    if (!this.unnamed || !this.unsettled.length) return;
+    const added = this.unsettled;
+    this.unsettled = [];
+    /** Per origin merged away, the origin it merges into (always an earlier one). */
+    const mergedInto = new Map<number, number>();
+    const merge = (unnamed: number, named: number) => {
+      const [into, away] =
+        unnamed < named ? [unnamed, named] : [named, unnamed];
+      this.origins[into] = this.origins[named] as string;
+      mergedInto.set(away, into);
+      this.unnamed--;
+    };
+    for (const o of added) {
+      if (mergedInto.has(o)) continue;
+      const origin = this.origins[o] as string;
+      const id = idOfUnnamed(origin);
+      if (id === undefined) {
+        const ofName = originId(origin);
+        if (this.nameOfId.has(ofName)) continue;
+        this.nameOfId.set(ofName, origin);
+        const unnamed = this.originIndex.get(unnamedOrigin(ofName));
+        if (unnamed !== undefined) merge(unnamed, o);
+      } else {
+        const name = this.nameOfId.get(id);
+        const named =
+          name === undefined ? undefined : this.originIndex.get(name);
+        if (named !== undefined) merge(o, named);
+      }
+    }
+    if (mergedInto.size) this.mergeOrigins(mergedInto);
+  }
+
+  /** Renumbers the origins without the ones merged away, and merges each IP's pairs of one origin. */
+  private mergeOrigins(mergedInto: ReadonlyMap<number, number>): void {
+    const renumbered = new Int32Array(this.origins.length);
+    const kept: string[] = [];
+    this.origins.forEach((origin, o) => {
+      if (mergedInto.has(o)) return;
+      renumbered[o] = kept.length;
+      kept.push(origin);
+    });
+    for (const [away, into] of mergedInto)
+      renumbered[away] = renumbered[into] as number;
+    this.origins.length = 0;
+    this.originIndex.clear();
+    for (const origin of kept) {
+      this.originIndex.set(origin, this.origins.length);
+      this.origins.push(origin);
+    }
+    for (let p = 0; p < this.pairs; p++)
+      this.pairOrigin[p] = renumbered[this.pairOrigin[p] as number] as number;
+    for (let i = 0; i < this.pendingOrigin.length; i++)
+      this.pendingOrigin[i] = renumbered[
+        this.pendingOrigin[i] as number
+      ] as number;
+    // An IP that reported the origin under both keys keeps its first pair, with both counts.
+    const counts = this.pairCounts;
+    for (let ip = 0; ip < this.ips.length; ip++) {
+      const start = this.start[ip] as number;
+      const end = start + (this.size[ip] as number);
+      let to = start;
+      for (let p = start; p < end; p++) {
+        const o = this.pairOrigin[p] as number;
+        const first = this.slot[o] as number;
+        if (first >= 0) {
+          for (let c = 0; c < 4; c++)
+            counts[first * 4 + c] =
+              (counts[first * 4 + c] as number) + (counts[p * 4 + c] as number);
+          continue;
+        }
+        this.slot[o] = to;
+        if (to !== p) {
+          this.pairOrigin[to] = o;
+          counts.copyWithin(to * 4, p * 4, p * 4 + 4);
+        }
+        to++;
+      }
+      for (let p = start; p < to; p++)
+        this.slot[this.pairOrigin[p] as number] = -1;
+      this.size[ip] = to - start;
+    }
+  }
+
   get ipCount(): number {
     return this.ips.length;
   }
@@ -444,6 +550,7 @@ export class WindowTally {
   }
 
   indexOfOrigin(origin: string): number | undefined {
+    this.settleNames();
     return this.originIndex.get(origin);
   }
 
@@ -491,6 +598,7 @@ export class WindowTally {
     returnedAt: (ip: string) => number | undefined,
     work: (view: WindowTallyView, late: (ip: number) => number) => T,
   ): T {
+    this.settleNames();
     const extraLate = new Map<number, number>();
     const applied: Array<[pair: number, failed: number]> = [];
     const counts = this.pairCounts;

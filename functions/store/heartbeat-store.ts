@@ -264,10 +264,6 @@ export function createHeartbeatStore(
       for (const name of names) book.learn(name);
     },
 
-    originNamesVersion(): number {
-      return book.changes;
-    },
-
     /**
      * One IP's rows of the given minutes: its shard under the configured
      * count, and under half and twice that count (the minutes around a change

@@ -123,12 +123,6 @@ export type HeartbeatStore = {
   ): Promise<MinuteTally[]>;
   /** Names to give origins that rows read later key by id only. */
   rememberOrigins(names: Iterable<string>): void;
-  /**
-   * Changes whenever the store learns or forgets an origin's name: rows
-   * visited before and after a change may key one origin two ways (by a
-   * placeholder, then by its name), so they must not be folded together.
-   */
-  originNamesVersion(): number;
   /** One IP's rows of the given minutes. */
   readIpMinutes(ip: string, minutes: readonly number[]): Promise<MinuteTally[]>;
 };

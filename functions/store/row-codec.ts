@@ -207,18 +207,11 @@ export function encodeOrigins(
  */
 export class OriginNameBook {
   private readonly names = new Map<number, string>();
-  /**
-   * Raised whenever a name is learned or forgotten: rows visited before and
-   * after a change may key the same origin differently (a placeholder, then
-   * its name).
-   */
-  changes = 0;
   constructor(private readonly maxNames = 1_000_000) {}
   private set(id: number, name: string): void {
     if (this.names.has(id)) return;
     if (this.names.size >= this.maxNames) this.names.clear();
     this.names.set(id, name);
-    this.changes++;
   }
   learn(name: string): void {
     this.set(Number.parseInt(originId(name), 16), name);

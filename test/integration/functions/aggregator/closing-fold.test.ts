@@ -15,8 +15,8 @@ import {
 
 /**
  * A closing minute's rows are folded page by page while they are read; a
- * heartbeat store that does not hand its pages over, or that learns an
- * origin's name while the fold is made, gets them folded after the read.
+ * heartbeat store that does not hand its pages over gets them folded after
+ * the read, and an origin that a later page names is one origin in the fold.
  * All decide the same minute alike.
  */
 describe('closing fold made while the rows are read', () => {
@@ -102,13 +102,13 @@ describe('closing fold made while the rows are read', () => {
     expect(afterRead.reporting).toEqual(viaPages.reporting);
   });
 
-  it('folds after the read when an origin got its name while the fold was made, so one origin keeps one key', async () => {
+  it('decides alike when a later page names the origins that earlier pages keyed by id', async () => {
     const late = centers[2] as TestStatusCenter;
     const real = late.runtime.heartbeats;
     // As a store that has not seen these origins yet: the healthy rows come
     // first and key their origins by id only, until a failing row names them.
     let named = false;
-    let version = 0;
+    let folded = 0;
     const asFirstSeen = (row: MinuteTally): MinuteTally => ({
       ...row,
       eachOrigin: (visit) =>
@@ -118,15 +118,22 @@ describe('closing fold made while the rows are read', () => {
     });
     const store: HeartbeatStore = {
       ...real,
-      originNamesVersion: () => version,
       readMinute: async (minute, onRows) => {
         const rows = (await real.readMinute(minute)).map(asFirstSeen);
         if (minute !== first || !onRows) return rows;
-        onRows(rows.filter((row) => !failing.has(row.ip)));
+        const healthy = rows.filter((row) => !failing.has(row.ip));
+        onRows(
+          healthy.map((row) => ({
+            ...row,
+            eachOrigin: (visit) => {
+              folded++;
+              row.eachOrigin?.(visit);
+            },
+          })),
+        );
         // The aggregator folds that page on this turn of the event loop.
         await new Promise((resolve) => setImmediate(resolve));
         named = true;
-        version++;
         onRows(rows.filter((row) => failing.has(row.ip)));
         return rows;
       },
@@ -134,6 +141,8 @@ describe('closing fold made while the rows are read', () => {
 
     const decided = await aggregate(late, store);
 
+    // The healthy page was folded as it came, before its origins had names.
+    expect(folded).toBe(8);
     expect(decided.bans).toEqual(afterRead.bans);
     expect(decided.reporting).toEqual(afterRead.reporting);
   });

@@ -137,27 +137,6 @@ describe('heartbeat rows on DynamoDB Local', () => {
     expect(new Set(handed)).toEqual(new Set(rows));
   });
 
-  it('changes its origin names version when it learns a name, not when it reads names it knows', async () => {
-    const minute = MINUTE + 9;
-    const reader = createHeartbeatStore({
-      client,
-      tableName,
-      shards: SHARDS,
-      bucketTtlHours: 48,
-    });
-    await store.addTallies(
-      [{ minute, ip: '198.51.100.77', origins: periodicReport(2) }],
-      { writeId: 'b:names' },
-    );
-    const before = reader.originNamesVersion();
-    await reader.readMinute(minute);
-    const learned = reader.originNamesVersion();
-    await reader.readMinute(minute);
-
-    expect(learned).not.toBe(before);
-    expect(reader.originNamesVersion()).toBe(learned);
-  });
-
   it('still reads rows written in the old format (v1) until their TTL removes them', async () => {
     const ip = '203.0.113.7';
     await client.send(

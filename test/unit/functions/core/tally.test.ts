@@ -5,13 +5,17 @@ import {
   minuteOf,
   minuteStart,
 } from '../../../../functions/core/minutes.js';
+import type { MinuteTally } from '../../../../functions/core/tally.js';
 import {
   addCounts,
   emptyCounts,
+  originId,
   originKey,
   tallyHeartbeats,
   totalOf,
   UNKNOWN_ORIGIN,
+  unnamedOrigin,
+  WindowTally,
 } from '../../../../functions/core/tally.js';
 
 const MINUTE = minuteOf(Date.parse('2026-11-24T14:03:00Z'));
@@ -343,5 +347,126 @@ describe('count helpers', () => {
       error: 44,
     });
     expect(totalOf(into)).toBe(110);
+  });
+});
+
+describe('WindowTally keeps one key per origin', () => {
+  const A = 'rtmp://origin-a.example.net';
+  const B = 'rtmp://origin-b.example.net';
+  const C = 'rtmp://origin-c.example.net';
+  /** As a reader that has not met the name yet keys the origin. */
+  const byId = (origin: string) => unnamedOrigin(originId(origin));
+  const counts = (ok: number, failed = 0) => ({
+    ok,
+    connect_failed: failed,
+    origin_error: 0,
+    error: 0,
+  });
+  const row = (
+    ip: string,
+    origins: Array<[origin: string, ok: number, failed?: number]>,
+  ): MinuteTally => ({
+    minute: MINUTE,
+    ip,
+    origins: origins.map(([origin, ok, failed]) => ({
+      origin,
+      kind: 'relay' as const,
+      counts: counts(ok, failed),
+    })),
+  });
+  /** What the fold says: its origins in order, and each IP's pairs as origin name and ok/failed counts. */
+  const seen = (tally: WindowTally) =>
+    tally.withReturns(
+      () => undefined,
+      ({ ips, origins, start, size, pairOrigin, pairCounts }) => ({
+        origins: [...origins],
+        ips: ips.map((ip, i) => {
+          const pairs: string[] = [];
+          const from = start[i] as number;
+          for (let p = from; p < from + (size[i] as number); p++)
+            pairs.push(
+              `${origins[pairOrigin[p] as number]} ${pairCounts[p * 4]}/${pairCounts[p * 4 + 1]}`,
+            );
+          return `${ip}: ${pairs.join(', ')}`;
+        }),
+      }),
+    );
+  const fold = (rows: MinuteTally[]) =>
+    WindowTally.of(rows, { graceMs: GRACE_MS });
+
+  it('merges an origin keyed by id with its name when a later row names it, as if the name had been known all along', () => {
+    const named = [
+      row('192.0.2.1', [
+        [A, 5],
+        [B, 4],
+      ]),
+      row('192.0.2.2', [
+        [C, 1],
+        [A, 2],
+      ]),
+      row('192.0.2.2', [[A, 0, 3]]),
+      row('192.0.2.3', [
+        [B, 0, 6],
+        [A, 1],
+      ]),
+    ];
+    // The first rows key A and B by id; later rows name them.
+    const early = [
+      row('192.0.2.1', [
+        [byId(A), 5],
+        [byId(B), 4],
+      ]),
+      row('192.0.2.2', [
+        [C, 1],
+        [byId(A), 2],
+      ]),
+      row('192.0.2.2', [[A, 0, 3]]),
+      row('192.0.2.3', [
+        [B, 0, 6],
+        [A, 1],
+      ]),
+    ];
+
+    const expected = seen(fold(named));
+    expect(expected.origins).toEqual([A, B, C]);
+    expect(expected.ips).toEqual([
+      `192.0.2.1: ${A} 5/0, ${B} 4/0`,
+      `192.0.2.2: ${C} 1/0, ${A} 2/3`,
+      `192.0.2.3: ${B} 0/6, ${A} 1/0`,
+    ]);
+    const merged = fold(early);
+    expect(seen(merged)).toEqual(expected);
+    expect(merged.indexOfOrigin(byId(A))).toBeUndefined();
+    expect(merged.indexOfOrigin(A)).toBe(0);
+  });
+
+  it('merges a key by id that comes after the name, and keeps merging as rows are added after a read', () => {
+    const tally = fold([row('192.0.2.1', [[A, 1, 1]])]);
+    expect(seen(tally).origins).toEqual([A]);
+    tally.add(row('192.0.2.1', [[byId(A), 2]]));
+    tally.add(row('192.0.2.2', [[byId(B), 7]]));
+    expect(seen(tally)).toEqual({
+      origins: [A, byId(B)],
+      ips: [`192.0.2.1: ${A} 3/1`, `192.0.2.2: ${byId(B)} 7/0`],
+    });
+    tally.add(row('192.0.2.3', [[B, 0, 2]]));
+    expect(seen(tally)).toEqual({
+      origins: [A, B],
+      ips: [
+        `192.0.2.1: ${A} 3/1`,
+        `192.0.2.2: ${B} 7/0`,
+        `192.0.2.3: ${B} 0/2`,
+      ],
+    });
+  });
+
+  it('keeps an origin keyed by id when no row names it', () => {
+    const tally = fold([
+      row('192.0.2.1', [
+        [byId(A), 1],
+        [B, 0, 1],
+      ]),
+    ]);
+    expect(seen(tally).origins).toEqual([byId(A), B]);
   });
 });
