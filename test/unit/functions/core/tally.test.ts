@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Heartbeat } from '../../../../functions/core/heartbeat.js';
 import {
@@ -458,6 +459,59 @@ describe('WindowTally keeps one key per origin', () => {
         `192.0.2.3: ${B} 0/2`,
       ],
     });
+  });
+
+  it('folds any rows alike whichever of their origins earlier rows keyed by id (generated)', () => {
+    const names = [A, B, C, 'tcp://probe.example.org:443', UNKNOWN_ORIGIN];
+    const rowArb = fc.record({
+      ip: fc.constantFrom('192.0.2.1', '192.0.2.2', '198.51.100.9'),
+      origins: fc.array(
+        fc.tuple(
+          fc.nat({ max: names.length - 1 }),
+          fc.nat({ max: 5 }),
+          fc.nat({ max: 3 }),
+        ),
+        { minLength: 1, maxLength: 4 },
+      ),
+      // Whether this row's reader knew the names already.
+      knew: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(rowArb, { minLength: 1, maxLength: 12 }),
+        (drawn) => {
+          const asRows = (byIdWhenUnknown: boolean) =>
+            drawn.map(({ ip, origins, knew }) =>
+              row(
+                ip,
+                origins.map(([o, ok, failed]) => {
+                  const name = names[o] as string;
+                  // A row names an origin where it failed (and the unknown one).
+                  const keyed =
+                    byIdWhenUnknown && !knew && failed === 0 && name !== ''
+                      ? byId(name)
+                      : name;
+                  return [keyed, ok, failed];
+                }),
+              ),
+            );
+          const named = seen(fold(asRows(false)));
+          const early = seen(fold(asRows(true)));
+          // Origins no row ever named stay keyed by id: name them to compare.
+          const rename = (text: string) =>
+            names.reduce(
+              (into, name) =>
+                name === '' ? into : into.replaceAll(byId(name), name),
+              text,
+            );
+          expect({
+            origins: early.origins.map(rename),
+            ips: early.ips.map(rename),
+          }).toEqual(named);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('keeps an origin keyed by id when no row names it', () => {
