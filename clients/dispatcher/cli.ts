@@ -17,7 +17,7 @@ import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
 import { dispatch as dispatchJob } from './dispatch.js';
 import type { FlagKey } from './flags.js';
-import { FLAGS, flagName, flagSections } from './flags.js';
+import { FLAGS, flagAndVariable, flagSections } from './flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import {
   BLOCKLIST_CLIENT_DEFAULTS,
@@ -172,7 +172,7 @@ function whole(flag: string, value: number, what: string, max: number) {
 async function parseSettings(read: Read): Promise<Settings> {
   /** The old flag when the value came under one, else the flag and its variable. */
   const nameOf = (key: FlagKey): string =>
-    read.nameOf(key, () => flagName(key));
+    read.nameOf(key, () => flagAndVariable(key));
   /**
    * A duration flag in milliseconds, one setTimeout can wait. An old flag's
    * plain number is checked where it is used, in milliseconds as before: below
