@@ -166,7 +166,7 @@ type AgentSetting = Setting & { schema: z.ZodMiniType<unknown, Text> };
 export const SETTINGS = {
   statusUrl: {
     ...STATUS_URL,
-    help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required. (Formerly RELAYWATCH_STATUS_URL / --status-url, still read with a warning.)',
+    help: 'Status center base URL; heartbeats go to <url>/v1/heartbeats. Required.',
     schema: statusUrl(),
   },
   reporterToken: {

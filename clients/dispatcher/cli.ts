@@ -17,11 +17,12 @@ import { createBlocklistClient } from './blocklist-client.js';
 import type { Attempt, DispatchResult } from './dispatch.js';
 import { dispatch as dispatchJob } from './dispatch.js';
 import type { FlagKey } from './flags.js';
-import { FLAGS, flagName, flagSections } from './flags.js';
+import { FLAGS, flagAndVariable, flagSections } from './flags.js';
 import type { DispatcherLogger, FetchLike } from './options.js';
 import {
   BLOCKLIST_CLIENT_DEFAULTS,
   BlocklistClientOptionsError,
+  MAX_TIMER_MS,
 } from './options.js';
 import type { BlocklistSnapshot } from './snapshot.js';
 import { parseSnapshot } from './snapshot.js';
@@ -44,9 +45,6 @@ export const EXIT = {
   /** An agent refused the job itself as invalid (400); no other agent was tried. */
   badJob: 7,
 } as const;
-
-/** setTimeout fires at once for delays above 2^31 − 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 export const VERSION: string = packageJson.version;
 
@@ -172,22 +170,30 @@ function whole(flag: string, value: number, what: string, max: number) {
 async function parseSettings(read: Read): Promise<Settings> {
   /** The old flag when the value came under one, else the flag and its variable. */
   const nameOf = (key: FlagKey): string =>
-    read.nameOf(key, () => flagName(key));
+    read.nameOf(key, () => flagAndVariable(key));
+  /** The value came under an old flag, as a plain number of milliseconds. */
+  const inOldMs = (key: FlagKey) => read.given(key)?.unit === 'ms';
   /**
-   * A duration flag in milliseconds, one setTimeout can wait. An old flag's
-   * plain number is checked where it is used, in milliseconds as before: below
-   * for the agent timeouts, by createBlocklistClient for the others.
+   * A duration flag in milliseconds, one setTimeout can wait: a duration above
+   * 0 and at most MAX_TIMER_MS. An old flag's plain number is not checked here
+   * but where it is used, in milliseconds as before: by agentTimerMs for the
+   * agent timeouts, by createBlocklistClient for the others.
    */
   const timerMs = (key: FlagKey): number => {
     const ms = read.durationMs(key) ?? Number.NaN;
-    if (read.given(key)?.unit === 'ms' || (ms > 0 && ms <= MAX_TIMER_MS))
-      return ms;
+    if (inOldMs(key) || (ms > 0 && ms <= MAX_TIMER_MS)) return ms;
     throw new UsageError(
       `${nameOf(key)} must be a duration above 0 and at most ${MAX_TIMER_MS}ms (about 24.8d) (got "${read.text(key)}")`,
     );
   };
+  /**
+   * An agent timeout: a duration checked by timerMs, or under its old flag a
+   * whole number of milliseconds in the same range. Each value is checked once.
+   */
   const agentTimerMs = (key: FlagKey): number =>
-    whole(nameOf(key), timerMs(key), 'milliseconds', MAX_TIMER_MS);
+    inOldMs(key)
+      ? whole(nameOf(key), timerMs(key), 'milliseconds', MAX_TIMER_MS)
+      : timerMs(key);
   const timeoutMs = timerMs('timeout');
   const maxStaleMs = timerMs('maxStale');
   const postTimeoutMs = agentTimerMs('postTimeout');

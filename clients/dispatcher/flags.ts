@@ -163,11 +163,12 @@ export const FLAGS = {
 export type FlagKey = keyof typeof FLAGS;
 
 /**
- * How messages name a flag whose value was not given under an old name: the
- * flag, and its variable.
- * @example flagName('url') // '--url (or RELAYWATCH_URL)'
+ * A flag and its variable, when it has one, as messages name a setting whose
+ * value was not given under an old name.
+ * @example flagAndVariable('url') // '--url (or RELAYWATCH_URL)'
+ * @example flagAndVariable('timeout') // '--timeout'
  */
-export function flagName(key: FlagKey): string {
+export function flagAndVariable(key: FlagKey): string {
   const flag: DispatchFlag = FLAGS[key];
   const name = `--${flag.flag}`;
   return flag.env === undefined ? name : `${name} (or ${flag.env})`;

@@ -64,7 +64,7 @@ export const BLOCKLIST_CLIENT_DEFAULTS = {
 } as const;
 
 /** setTimeout fires at once for delays above 2^31 − 1 ms, so no knob may exceed it. */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const KNOWN_OPTIONS = new Set<string>([
   'url',

@@ -4,18 +4,24 @@ import type {
 } from '@aws-sdk/lib-dynamodb';
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 
+/** A Query as the stores write it: the pages' token and size are this file's. */
+type QueryInput = Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>;
+
 /**
  * Runs a Query to the end (pages are at most 1 MB each), or until `limit`
- * items were read. Every store reads through this call of the SDK's
- * paginator, or through forEachQueryPage.
+ * items were read, handing each page's items to `onPage` as it arrives and
+ * keeping none: a reader works on a page while later ones are on their way,
+ * and holds only what it makes of them. This is the one call of the SDK's
+ * paginator: every store reads through it, directly or through queryItems.
  */
-export async function queryItems(
+export async function forEachQueryPage(
   client: DynamoDBDocumentClient,
-  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
+  input: QueryInput,
+  onPage: (items: Record<string, unknown>[]) => void,
   options: { limit?: number } = {},
-): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
+): Promise<void> {
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  let read = 0;
   const pages = paginateQuery(
     {
       client,
@@ -24,7 +30,7 @@ export async function queryItems(
       ...(Number.isFinite(limit)
         ? {
             withCommand: (command) => {
-              command.input.Limit = limit - items.length;
+              command.input.Limit = limit - read;
               return command;
             },
           }
@@ -34,23 +40,30 @@ export async function queryItems(
     { ...input },
   );
   for await (const page of pages) {
-    items.push(...(page.Items ?? []));
-    if (items.length >= limit) break;
+    const items = page.Items ?? [];
+    read += items.length;
+    onPage(items);
+    if (read >= limit) break;
   }
-  return items;
 }
 
 /**
- * Runs a Query to the end, handing each page's items to `onPage` as it
- * arrives and keeping none: a reader works on a page while later ones are
- * on their way, and holds only what it makes of them.
+ * Runs a Query to the end, or until `limit` items were read, and answers
+ * every item read (forEachQueryPage, keeping each page).
  */
-export async function forEachQueryPage(
+export async function queryItems(
   client: DynamoDBDocumentClient,
-  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
-  onPage: (items: Record<string, unknown>[]) => void,
-): Promise<void> {
-  // The paginator writes its page token into the input: give it a copy.
-  for await (const page of paginateQuery({ client }, { ...input }))
-    onPage(page.Items ?? []);
+  input: QueryInput,
+  options: { limit?: number } = {},
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  await forEachQueryPage(
+    client,
+    input,
+    (page) => {
+      items.push(...page);
+    },
+    options,
+  );
+  return items;
 }

@@ -9,7 +9,10 @@ import { createBatchStore } from '../../../../functions/store/batch-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
 import { StoredItemError } from '../../../../functions/store/errors.js';
 import { createEventStore } from '../../../../functions/store/event-store.js';
-import { queryItems } from '../../../../functions/store/query.js';
+import {
+  forEachQueryPage,
+  queryItems,
+} from '../../../../functions/store/query.js';
 import { createRevocationStore } from '../../../../functions/store/revocation-store.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
 import { ensureTable } from '../../../../infra/local/table.js';
@@ -430,6 +433,73 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       // Assess: items 0 to 9 evaluated, none past the one that filled the limit.
       expect(items.map((item) => item.n)).toEqual([1, 4, 9]);
       expect(scanned).toBe(10);
+    });
+
+    it('asks each page only for what is still missing and hands each page on as it comes', async () => {
+      // Prepare: the same filter as above, so most pages come back empty.
+      for (let n = 0; n < 15; n++) await put(pageItem('PAGES#each', n));
+      const query = queryOf('PAGES#each');
+      const asked = createDocumentClient({
+        region: 'us-east-1',
+        endpoint: localEndpoint(),
+      });
+      const limits: unknown[] = [];
+      asked.middlewareStack.add(
+        (next) => async (args) => {
+          limits.push((args.input as { Limit?: number }).Limit);
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const pages: unknown[][] = [];
+      // Act
+      await forEachQueryPage(
+        asked,
+        {
+          ...query,
+          FilterExpression: '#n IN (:a, :b, :c, :d)',
+          ExpressionAttributeNames: {
+            ...query.ExpressionAttributeNames,
+            '#n': 'n',
+          },
+          ExpressionAttributeValues: {
+            ...query.ExpressionAttributeValues,
+            ':a': 1,
+            ':b': 4,
+            ':c': 9,
+            ':d': 12,
+          },
+        },
+        (items) => pages.push(items.map((item) => item.n)),
+        { limit: 3 },
+      );
+      asked.destroy();
+      // Assess: 3, then 2 once one item is in hand, then 1 until the third.
+      expect(limits).toEqual([3, 2, 1, 1, 1, 1, 1]);
+      expect(pages).toEqual([[1], [4], [], [], [], [], [9]]);
+    });
+
+    it('asks for no Limit and reads to the end when there is no limit', async () => {
+      // Prepare
+      for (let n = 0; n < 5; n++) await put(pageItem('PAGES#open', n));
+      const asked = createDocumentClient({
+        region: 'us-east-1',
+        endpoint: localEndpoint(),
+      });
+      const limits: unknown[] = [];
+      asked.middlewareStack.add(
+        (next) => async (args) => {
+          limits.push((args.input as { Limit?: number }).Limit);
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      // Act
+      const items = await queryItems(asked, queryOf('PAGES#open'));
+      asked.destroy();
+      // Assess
+      expect(limits).toEqual([undefined]);
+      expect(items.map((item) => item.n)).toEqual([0, 1, 2, 3, 4]);
     });
   });
 });

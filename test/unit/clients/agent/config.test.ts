@@ -283,4 +283,14 @@ describe('agent configuration', () => {
     expect(formerly).toEqual(['--status-url', 'RELAYWATCH_STATUS_URL']);
     for (const name of formerly) expect(help).toContain(name);
   });
+
+  it('notes the old names of the status center URL once in --help, in the shared wording', () => {
+    const help = helpText();
+    const notes = help.match(/formerly/gi) ?? [];
+
+    expect(notes).toHaveLength(1);
+    expect(help).toContain(
+      'Required. (formerly --status-url, RELAYWATCH_STATUS_URL, still read with a warning)',
+    );
+  });
 });

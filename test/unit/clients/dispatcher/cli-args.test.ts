@@ -286,6 +286,34 @@ describe('duration flags, old millisecond flags and variables', () => {
     }
   });
 
+  it('refuses an out-of-range duration with one message, in the words the user wrote', async () => {
+    for (const [argv, message] of [
+      [
+        ['--total-timeout', '30d'],
+        '--total-timeout must be a duration above 0 and at most 2147483647ms (about 24.8d) (got "30d")',
+      ],
+      [
+        ['--post-timeout', '0s'],
+        '--post-timeout must be a duration above 0 and at most 2147483647ms (about 24.8d) (got "0s")',
+      ],
+      [
+        ['--post-timeout-ms', '2147483648'],
+        '--post-timeout-ms must be a whole number of milliseconds above 0 and at most 2147483647 (got 2147483648)',
+      ],
+    ] as const) {
+      const run = await runCli([...JOB_FLAGS, ...AGENT, ...argv], {
+        env: ENV,
+        fetch: noNetwork,
+      });
+
+      expect(run.code).toBe(EXIT.usage);
+      expect(run.stderr).toContain(
+        `relaywatch-dispatch: ${message}\nRun relaywatch-dispatch --help for usage.\n`,
+      );
+      expect(run.stderr.match(/must be/g)).toHaveLength(1);
+    }
+  });
+
   it('names --post-timeout-ms when the old flag is given a bad value', async () => {
     for (const [value, problem] of [
       ['0', 'must be a whole number of milliseconds above 0'],
