@@ -613,11 +613,18 @@ export function createAggregator(options: AggregatorOptions) {
             },
             config,
           );
-          const outcome = await take(result, { minute, now }, own, firstInRun);
+          const taking = take(result, { minute, now }, own, firstInRun);
+          // The state's pieces are written while the bans are; its progress once they are.
+          const next = stateAfterMinute(minute, result, previous, leases);
+          const advancing = state.advanceAggregatorState(next, {
+            after: taking,
+          });
+          // Awaited below, once the outcome is summarised; fails with `taking` too.
+          advancing.catch(() => undefined);
+          const outcome = await taking;
           // What this run wrote stands even if another run advances the state first: summarise before checking.
           summarise(summary, minute, now, outcome);
-          const next = stateAfterMinute(minute, result, previous, leases);
-          if (!(await state.advanceAggregatorState(next)).applied) {
+          if (!(await advancing).applied) {
             summary.supersededAt = { minute: bucketId(minute) };
             log.info(
               'another run already aggregated this minute; stopping here',

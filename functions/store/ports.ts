@@ -142,9 +142,14 @@ export type StateStore = {
   /**
    * Only moves forward; answers whether this write won. Values the store
    * answered or was given are recognised by identity: not changed in place.
+   * With `after` (other writes the state must follow, e.g. the minute's
+   * bans), the state's pieces are written meanwhile and the progress item
+   * only once `after` is done; if `after` fails, so does this, and progress
+   * stays where it was.
    */
   advanceAggregatorState(
     state: AggregatorStateUpdate,
+    options?: { after?: Promise<unknown> },
   ): Promise<{ applied: boolean }>;
   /** Moves progress past an undecidable minute, keeping the last state. */
   skipMinute(minute: number): Promise<{ applied: boolean }>;

@@ -573,11 +573,12 @@ export function createStateStore(options: StateStoreOptions): StateStore {
    * Records that `state.lastMinute` is done, or a live pass at
    * `state.lastPassAt`: its pieces first (the kinds that changed since the
    * state last read or written, and the kinds kept whose pages would expire
-   * too soon, copied forward), then the progress item, only moving forward.
-   * Answers whether this write won.
+   * too soon, copied forward), while `after` is under way, then the
+   * progress item, only moving forward. Answers whether this write won.
    */
   async function advanceAggregatorState(
     state: AggregatorStateUpdate,
+    options: { after?: Promise<unknown> } = {},
   ): Promise<{ applied: boolean }> {
     const passAt = state.lastPassAt ?? 0;
     const pieces = keys.statePieces(bucketId(state.lastMinute), passAt);
@@ -656,9 +657,10 @@ export function createStateStore(options: StateStoreOptions): StateStore {
         );
       });
     }
-    await putAll(client, tableName, items, {
-      concurrency: WRITE_CONCURRENCY,
-    });
+    await Promise.all([
+      putAll(client, tableName, items, { concurrency: WRITE_CONCURRENCY }),
+      options.after,
+    ]);
     const perKind = (of: (pages: KnownPages) => number) => {
       const figures = {} as Record<PieceKind, number>;
       for (const kind of Object.keys(PIECE_KINDS) as PieceKind[])

@@ -482,3 +482,78 @@ describe('aggregator state on DynamoDB Local', () => {
     );
   });
 });
+
+describe('aggregator state written while other writes are under way', () => {
+  const tableName = `relaywatch-state-${randomBytes(6).toString('hex')}`;
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: localEndpoint(),
+  });
+  /** Commands sent, by name; `answered` is called with each command's name once DynamoDB answered it. */
+  const sent: string[] = [];
+  let answered: (name: string) => void = () => undefined;
+  const watched = new Proxy(client, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      return async (command: object) => {
+        const name = command.constructor.name;
+        sent.push(name);
+        const output = await (target.send as (c: unknown) => Promise<unknown>)(
+          command,
+        );
+        answered(name);
+        return output;
+      };
+    },
+  });
+  const store = createStateStore({ client: watched, tableName });
+  const reader = createStateStore({ client, tableName });
+  const lastMinute = async () =>
+    (await reader.getAggregatorState({ consistent: true }))?.lastMinute;
+
+  beforeAll(async () => {
+    await ensureTable({
+      endpoint: localEndpoint(),
+      region: 'us-east-1',
+      tableName,
+    });
+    await store.advanceAggregatorState(stateOf(50, MINUTE));
+  });
+
+  it('writes its pieces while `after` is under way, and its progress only once `after` is done', async () => {
+    sent.length = 0;
+    const piecesWritten = new Promise<void>((resolve) => {
+      answered = (name) => {
+        if (name === 'BatchWriteCommand') resolve();
+      };
+    });
+    let finish: () => void = () => undefined;
+    const after = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+
+    const advancing = store.advanceAggregatorState(stateOf(60, MINUTE + 1), {
+      after,
+    });
+    await piecesWritten;
+    // A turn of the event loop: time enough to send the progress item, were it not waiting.
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(sent).toEqual(['BatchWriteCommand']);
+    expect(await lastMinute()).toBe(MINUTE);
+    finish();
+    expect(await advancing).toEqual({ applied: true });
+    expect(sent).toEqual(['BatchWriteCommand', 'PutCommand']);
+    expect(await lastMinute()).toBe(MINUTE + 1);
+  });
+
+  it('writes no progress when `after` fails, and fails with its error', async () => {
+    const failure = new Error('the minute’s ban writes failed');
+    const after = Promise.reject(failure);
+
+    await expect(
+      store.advanceAggregatorState(stateOf(70, MINUTE + 2), { after }),
+    ).rejects.toBe(failure);
+    expect(await lastMinute()).toBe(MINUTE + 1);
+  });
+});
