@@ -1,6 +1,7 @@
 import { getOrInsert } from '../maps.js';
 import { MINUTE_MS, minuteEnd } from '../minutes.js';
 import type { MinuteTally } from '../tally.js';
+import { visitOrigins } from '../tally.js';
 import type { ProbeMinute, Rule, Verdict } from './evidence.js';
 import { byIpOrder } from './evidence.js';
 
@@ -20,8 +21,12 @@ function probeMinutesByIp(
     if (!ips.has(row.ip)) continue;
     const at = observedAt(row);
     if (at <= from || at > to) continue;
-    for (const { kind, counts } of row.origins) {
-      if (kind !== 'probe') continue;
+    // Visited, not decoded into objects: a banned IP's row may name hundreds of origins.
+    visitOrigins(row, (_, c) => {
+      const ok = c[4] as number;
+      const connectFailed = c[5] as number;
+      if (ok + connectFailed + (c[6] as number) + (c[7] as number) === 0)
+        return;
       const minutes = getOrInsert(
         byIp,
         row.ip,
@@ -32,9 +37,9 @@ function probeMinutesByIp(
         row.minute,
         (): ProbeMinute => ({ minute: row.minute, ok: 0, connectFailed: 0 }),
       );
-      probe.ok += counts.ok;
-      probe.connectFailed += counts.connect_failed;
-    }
+      probe.ok += ok;
+      probe.connectFailed += connectFailed;
+    });
   }
   return byIp;
 }
