@@ -376,6 +376,25 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
       ExpressionAttributeValues: { ':pk': pk },
     });
+    /** The partition's items whose n is 1, 4, 9 or 12: most pages of a small Limit come back empty. */
+    const oneFourNineTwelveOf = (pk: string) => {
+      const query = queryOf(pk);
+      return {
+        ...query,
+        FilterExpression: '#n IN (:a, :b, :c, :d)',
+        ExpressionAttributeNames: {
+          ...query.ExpressionAttributeNames,
+          '#n': 'n',
+        },
+        ExpressionAttributeValues: {
+          ...query.ExpressionAttributeValues,
+          ':a': 1,
+          ':b': 4,
+          ':c': 9,
+          ':d': 12,
+        },
+      };
+    };
 
     it('reads every page of a partition larger than one 1 MB page', async () => {
       // Prepare: 15 items of 100 KB, so DynamoDB answers in at least two pages.
@@ -394,7 +413,6 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       // Prepare: with a filter, a page of Limit n evaluates n items but
       // returns only those that pass, so the limit takes several pages.
       for (let n = 0; n < 15; n++) await put(pageItem('PAGES#filtered', n));
-      const query = queryOf('PAGES#filtered');
       const counted = createDocumentClient({
         region: 'us-east-1',
         endpoint: localEndpoint(),
@@ -412,21 +430,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       // Act
       const items = await queryItems(
         counted,
-        {
-          ...query,
-          FilterExpression: '#n IN (:a, :b, :c, :d)',
-          ExpressionAttributeNames: {
-            ...query.ExpressionAttributeNames,
-            '#n': 'n',
-          },
-          ExpressionAttributeValues: {
-            ...query.ExpressionAttributeValues,
-            ':a': 1,
-            ':b': 4,
-            ':c': 9,
-            ':d': 12,
-          },
-        },
+        oneFourNineTwelveOf('PAGES#filtered'),
         { limit: 3 },
       );
       counted.destroy();
@@ -438,7 +442,6 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     it('asks each page only for what is still missing and hands each page on as it comes', async () => {
       // Prepare: the same filter as above, so most pages come back empty.
       for (let n = 0; n < 15; n++) await put(pageItem('PAGES#each', n));
-      const query = queryOf('PAGES#each');
       const asked = createDocumentClient({
         region: 'us-east-1',
         endpoint: localEndpoint(),
@@ -455,21 +458,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       // Act
       await forEachQueryPage(
         asked,
-        {
-          ...query,
-          FilterExpression: '#n IN (:a, :b, :c, :d)',
-          ExpressionAttributeNames: {
-            ...query.ExpressionAttributeNames,
-            '#n': 'n',
-          },
-          ExpressionAttributeValues: {
-            ...query.ExpressionAttributeValues,
-            ':a': 1,
-            ':b': 4,
-            ':c': 9,
-            ':d': 12,
-          },
-        },
+        oneFourNineTwelveOf('PAGES#each'),
         (items) => pages.push(items.map((item) => item.n)),
         { limit: 3 },
       );

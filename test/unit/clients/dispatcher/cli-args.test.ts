@@ -265,6 +265,16 @@ describe('duration flags, old millisecond flags and variables', () => {
     return Object.assign(fetch, { seen });
   };
 
+  /** What the dispatcher says on stderr when it refuses `argv` as a usage error. */
+  const refusal = async (argv: readonly string[]) => {
+    const run = await runCli([...JOB_FLAGS, ...AGENT, ...argv], {
+      env: ENV,
+      fetch: noNetwork,
+    });
+    expect(run.code).toBe(EXIT.usage);
+    return run.stderr;
+  };
+
   it('names --post-timeout, not the old millisecond flag, when a duration is out of range', async () => {
     for (const [argv, flag] of [
       [['--post-timeout', '0s'], '--post-timeout'],
@@ -273,16 +283,12 @@ describe('duration flags, old millisecond flags and variables', () => {
       [['--timeout', '0s'], '--timeout'],
       [['--max-stale', '0'], '--max-stale'],
     ] as const) {
-      const run = await runCli([...JOB_FLAGS, ...AGENT, ...argv], {
-        env: ENV,
-        fetch: noNetwork,
-      });
+      const stderr = await refusal(argv);
 
-      expect(run.code).toBe(EXIT.usage);
-      expect(run.stderr).toContain(
+      expect(stderr).toContain(
         `relaywatch-dispatch: ${flag} must be a duration above 0 and at most 2147483647ms`,
       );
-      expect(run.stderr).not.toContain(`${flag}-ms`);
+      expect(stderr).not.toContain(`${flag}-ms`);
     }
   });
 
@@ -301,16 +307,12 @@ describe('duration flags, old millisecond flags and variables', () => {
         '--post-timeout-ms must be a whole number of milliseconds above 0 and at most 2147483647 (got 2147483648)',
       ],
     ] as const) {
-      const run = await runCli([...JOB_FLAGS, ...AGENT, ...argv], {
-        env: ENV,
-        fetch: noNetwork,
-      });
+      const stderr = await refusal(argv);
 
-      expect(run.code).toBe(EXIT.usage);
-      expect(run.stderr).toContain(
+      expect(stderr).toContain(
         `relaywatch-dispatch: ${message}\nRun relaywatch-dispatch --help for usage.\n`,
       );
-      expect(run.stderr.match(/must be/g)).toHaveLength(1);
+      expect(stderr.match(/must be/g)).toHaveLength(1);
     }
   });
 
