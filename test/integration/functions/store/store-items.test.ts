@@ -396,6 +396,23 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
       };
     };
 
+    /** A client that notes the Limit each Query it sends asks for. */
+    const limitsAsked = () => {
+      const asked = createDocumentClient({
+        region: 'us-east-1',
+        endpoint: localEndpoint(),
+      });
+      const limits: unknown[] = [];
+      asked.middlewareStack.add(
+        (next) => async (args) => {
+          limits.push((args.input as { Limit?: number }).Limit);
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      return { asked, limits };
+    };
+
     it('reads every page of a partition larger than one 1 MB page', async () => {
       // Prepare: 15 items of 100 KB, so DynamoDB answers in at least two pages.
       const filler = 'x'.repeat(100_000);
@@ -442,18 +459,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     it('asks each page only for what is still missing and hands each page on as it comes', async () => {
       // Prepare: the same filter as above, so most pages come back empty.
       for (let n = 0; n < 15; n++) await put(pageItem('PAGES#each', n));
-      const asked = createDocumentClient({
-        region: 'us-east-1',
-        endpoint: localEndpoint(),
-      });
-      const limits: unknown[] = [];
-      asked.middlewareStack.add(
-        (next) => async (args) => {
-          limits.push((args.input as { Limit?: number }).Limit);
-          return next(args);
-        },
-        { step: 'initialize' },
-      );
+      const { asked, limits } = limitsAsked();
       const pages: unknown[][] = [];
       // Act
       await forEachQueryPage(
@@ -471,18 +477,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     it('asks for no Limit and reads to the end when there is no limit', async () => {
       // Prepare
       for (let n = 0; n < 5; n++) await put(pageItem('PAGES#open', n));
-      const asked = createDocumentClient({
-        region: 'us-east-1',
-        endpoint: localEndpoint(),
-      });
-      const limits: unknown[] = [];
-      asked.middlewareStack.add(
-        (next) => async (args) => {
-          limits.push((args.input as { Limit?: number }).Limit);
-          return next(args);
-        },
-        { step: 'initialize' },
-      );
+      const { asked, limits } = limitsAsked();
       // Act
       const items = await queryItems(asked, queryOf('PAGES#open'));
       asked.destroy();
