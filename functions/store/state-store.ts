@@ -141,6 +141,9 @@ function setEntry<V>(record: Record<string, V>, key: string, value: V): void {
 const isEntry = (e: Json): boolean =>
   Array.isArray(e) && e.length === 2 && typeof e[0] === 'string';
 
+/** The kinds of the aggregator's memory: every kind but the fleet view. */
+const MEMORY_KINDS = ['lastSeen', 'leases', 'outages', 'capped'] as const;
+
 /** What each kind's pages add up to, as the state holds it. */
 type PieceValues = {
   reporting: IpEvidence[];
@@ -149,6 +152,10 @@ type PieceValues = {
   outages: string[];
   capped: string[];
 };
+
+/** The values of the aggregator's memory, by kind. */
+type MemoryValues = { [K in (typeof MEMORY_KINDS)[number]]: PieceValues[K] };
+
 /**
  * Per kind, how each element of a page is checked and added, by hand in one
  * pass: the same rules as ipEvidenceSchema and leaseSchema (which read the
@@ -456,13 +463,15 @@ export function createStateStore(options: StateStoreOptions): StateStore {
   });
 
   /**
-   * The kinds the aggregator reads, in hand, when `progress` names exactly
-   * the pages this store last read or wrote (same partition, count and
-   * expiry): their values need no read. Undefined otherwise.
+   * The values of the kinds the aggregator reads, in hand, when `progress`
+   * names exactly the pages this store last read or wrote (same partition,
+   * count and expiry): they need no read. Undefined otherwise.
    */
-  function heldPages(progress: Progress, held: Known | undefined) {
+  function heldValues(
+    progress: Progress,
+    held: Known | undefined,
+  ): MemoryValues | undefined {
     if (held === undefined) return undefined;
-    const kinds = ['lastSeen', 'leases', 'outages', 'capped'] as const;
     const same = (kind: PieceKind) => {
       const pages = held[kind];
       const stored = storedPages(progress, kind);
@@ -475,9 +484,12 @@ export function createStateStore(options: StateStoreOptions): StateStore {
     };
     // The fleet view is not answered, but the next write keeps it as known: it must be where progress says too.
     if (!same('reporting')) return undefined;
-    for (const kind of kinds)
+    for (const kind of MEMORY_KINDS)
       if (!same(kind) || held[kind]?.value === undefined) return undefined;
-    return held as Required<Pick<Known, (typeof kinds)[number]>>;
+    // Each value is the one this store wrote or read for its kind.
+    return Object.fromEntries(
+      MEMORY_KINDS.map((kind) => [kind, held[kind]?.value]),
+    ) as MemoryValues;
   }
 
   /** Where the progress item says a kind's pages are, without reading them. */
@@ -520,23 +532,17 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       return fleetView
         ? { ...emptyMemory(progress), reporting: [] }
         : emptyMemory(progress);
-    const memoryOf = (
-      values: {
-        [K in 'lastSeen' | 'leases' | 'outages' | 'capped']: PieceValues[K];
-      },
-    ): AggregatorMemory => ({ ...emptyMemory(progress), ...values });
+    const memoryOf = (values: MemoryValues): AggregatorMemory => ({
+      ...emptyMemory(progress),
+      ...values,
+    });
     // A warm process (the aggregator runs every minute) usually finds the
     // progress item it wrote last: the pages it names are the ones it holds.
     const held =
-      options.consistent && !fleetView && heldPages(progress, before);
+      options.consistent && !fleetView && heldValues(progress, before);
     if (held) {
       known = before;
-      return memoryOf({
-        lastSeen: held.lastSeen.value as PieceValues['lastSeen'],
-        leases: held.leases.value as PieceValues['leases'],
-        outages: held.outages.value as PieceValues['outages'],
-        capped: held.capped.value as PieceValues['capped'],
-      });
+      return memoryOf(held);
     }
     const piecesOf = <K extends PieceKind>(kind: K) => {
       const stored = storedPages(progress, kind);
