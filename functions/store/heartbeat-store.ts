@@ -1,13 +1,11 @@
-import type {
-  DynamoDBDocumentClient,
-  QueryCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
 import { putAll } from './batch.js';
 import type { HeartbeatStore } from './ports.js';
+import type { QueryInput } from './query.js';
 import { forEachQueryPage, queryItems } from './query.js';
 import {
   anyCount,
@@ -179,10 +177,7 @@ export function createHeartbeatStore(
   const book = new OriginNameBook();
 
   /** The rows under `pk`, those whose key begins with `skPrefix` when given. */
-  const rowsQuery = (
-    pk: string,
-    skPrefix?: string,
-  ): Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'> => ({
+  const rowsQuery = (pk: string, skPrefix?: string): QueryInput => ({
     TableName: tableName,
     KeyConditionExpression: skPrefix
       ? '#pk = :pk AND begins_with(#sk, :prefix)'
@@ -194,11 +189,6 @@ export function createHeartbeatStore(
       ? { ':pk': pk, ':prefix': skPrefix }
       : { ':pk': pk },
   });
-  const queryAll = async (pk: string, skPrefix?: string) =>
-    (await queryItems(client, rowsQuery(pk, skPrefix))) as Record<
-      string,
-      unknown
-    >[];
 
   return {
     /**
@@ -282,9 +272,12 @@ export function createHeartbeatStore(
       const pages = await Promise.all(
         minutes.flatMap((minute) =>
           ipShards.map((shard) =>
-            queryAll(
-              keys.heartbeatBucket(bucketId(minute), shard),
-              keys.heartbeatRowPrefix(ip),
+            queryItems(
+              client,
+              rowsQuery(
+                keys.heartbeatBucket(bucketId(minute), shard),
+                keys.heartbeatRowPrefix(ip),
+              ),
             ),
           ),
         ),

@@ -5,7 +5,7 @@ import type {
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 
 /** A Query as the stores write it: the pages' token and size are this file's. */
-type QueryInput = Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>;
+export type QueryInput = Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>;
 
 /**
  * Runs a Query to the end (pages are at most 1 MB each), or until `limit`
