@@ -470,18 +470,20 @@ function repeatSummary(rows: readonly (string | number)[][]): string[][] {
   ]);
 }
 
+/** What --fleet and the options that go with it ask for (fleetArgs). */
+type FleetArgs = {
+  sizes: number[];
+  policySize: number;
+  viaStore: boolean;
+  profileDir?: string;
+  repeat: number;
+  warm: boolean;
+  steadyMinutes: number;
+};
+
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
-async function mainFleet(
-  sizes: number[],
-  policySize: number,
-  options: {
-    viaStore: boolean;
-    profileDir?: string;
-    repeat: number;
-    warm: boolean;
-    steadyMinutes: number;
-  },
-) {
+async function mainFleet(options: FleetArgs) {
+  const { sizes, policySize } = options;
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'relaywatch-fleet-'));
   let dynamodb: DynamoDbLocal | undefined;
@@ -609,17 +611,7 @@ async function mainFleet(
  * writes a CPU profile of each aggregation into DIR (bundled unminified, so
  * it names functions) and the timeline of its DynamoDB calls.
  */
-function fleetArgs(argv: readonly string[]):
-  | {
-      sizes: number[];
-      policySize: number;
-      viaStore: boolean;
-      profileDir?: string;
-      repeat: number;
-      warm: boolean;
-      steadyMinutes: number;
-    }
-  | undefined {
+function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
   const at = argv.indexOf('--fleet');
   if (at === -1) return undefined;
   const sizes = (argv[at + 1] ?? '').split(',').map(Number);
@@ -820,12 +812,5 @@ if (inMemoryAt !== -1) {
   if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000)
     throw new Error('--in-memory takes a machine count from 1 to 1,000,000');
   process.stdout.write(`${JSON.stringify(await benchInMemory(machines))}\n`);
-} else if (fleet)
-  await mainFleet(fleet.sizes, fleet.policySize, {
-    viaStore: fleet.viaStore,
-    repeat: fleet.repeat,
-    warm: fleet.warm,
-    steadyMinutes: fleet.steadyMinutes,
-    ...(fleet.profileDir ? { profileDir: fleet.profileDir } : {}),
-  });
+} else if (fleet) await mainFleet(fleet);
 else await main();
