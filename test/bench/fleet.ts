@@ -31,8 +31,8 @@
  * during which at least one call of it was in flight (calls of different
  * operations may overlap).
  *
- * Each size runs minutes of the same fleet: the first, in which the failing
- * machines are banned (thousands of ban transactions and events at 10,000
+ * Each size runs minutes of the same fleet: a healthy one (not measured),
+ * then the first in which some machines fail, in which they are banned (thousands of ban transactions and events at 10,000
  * IPs), then steady ones in which their bans are in force, as every later
  * minute is: one, or with --steady N, N of them (`steady 1` … `steady N`),
  * so the last is decided by code as hot as a function's that has run for a
@@ -100,8 +100,10 @@ export async function writeFleet(
   target: FleetTarget,
   machines: number,
   minute: number,
-  options: { viaStore?: boolean } = {},
+  options: { viaStore?: boolean; healthy?: boolean } = {},
 ): Promise<string> {
+  const report = (n: number) =>
+    machineReport(n, minute, { healthy: options.healthy ?? false });
   target.setClock(minuteStart(minute) + 55_000);
   const step = Math.max(1, Math.floor(machines / 10));
   if (machines <= GATEWAY_MAX_MACHINES && !options.viaStore) {
@@ -115,7 +117,7 @@ export async function writeFleet(
           'content-type': 'application/json',
         },
         body: JSON.stringify({
-          heartbeats: machineReport(n, minute),
+          heartbeats: report(n),
           batchId: `bench-${minute}-${n}`,
         }),
       });
@@ -145,8 +147,7 @@ export async function writeFleet(
     const tallies: MinuteTally[] = [];
     for (let n = g * 25; n < Math.min(machines, (g + 1) * 25); n++) {
       tallies.push(
-        ...tallyHeartbeats(machineReport(n, minute), { now, graceMs: 10_000 })
-          .tallies,
+        ...tallyHeartbeats(report(n), { now, graceMs: 10_000 }).tallies,
       );
     }
     await store.addTallies(tallies, { writeId: `b:bench-${minute}-${g}` });
@@ -448,10 +449,11 @@ function busyOf(busyMs: Record<string, number>): string {
 }
 
 /**
- * One fleet size end to end, two minutes of the same fleet: the first, in
- * which the failing machines are banned, and a steady one after it, in which
- * their bans are already in force (what every later minute looks like).
- * `meter` counts each aggregation's reads and writes. Two rows.
+ * One fleet size end to end, minutes of the same fleet: a healthy one, then
+ * the first in which some machines fail and are banned, and steady ones
+ * after it, in which their bans are already in force (what every later
+ * minute looks like). `meter` counts each aggregation's reads and writes.
+ * A row per measured minute.
  */
 export async function benchFleet(options: {
   machines: number;
@@ -511,8 +513,7 @@ export async function benchFleet(options: {
     env,
   };
   // Warm: one execution environment each for the aggregation and the floors,
-  // as a function invoked every minute keeps; each first runs the minute
-  // before the fleet's (no rows yet), as the minute before would have.
+  // as a function invoked every minute keeps.
   const processOf = options.warm ? startBundled : coldBundled;
   const aggregator = processOf(aggregatorOptions);
   const floors = processOf(floorOptions);
@@ -525,10 +526,18 @@ export async function benchFleet(options: {
         writes: Array(WARM_UP_TRANSACTIONS).fill(25 * WRITES_PER_BAN),
         tag: 'warm',
       });
-      progress(`fleet ${machines}: warming the handlers on the minute before`);
-      await floors.call({ minute: options.minute - 1 });
-      await aggregator.call(eventAt(options.minute - 1));
     }
+    // The minute before the failures begin: the same fleet, every machine
+    // healthy. A function invoked every minute has decided minutes like it
+    // before a failure starts, so the first minute finds the fleet's state
+    // and, warm, runs code V8 has already optimised for the fleet's rows.
+    progress(`fleet ${machines}: the minute before, every machine healthy`);
+    await writeFleet(target, machines, options.minute - 1, {
+      viaStore: options.viaStore ?? false,
+      healthy: true,
+    });
+    if (options.warm) await floors.call({ minute: options.minute - 1 });
+    await aggregator.call(eventAt(options.minute - 1));
     const rows: FleetRow[] = [];
     const minutes: Array<[string, number]> = [
       ['first', options.minute],

@@ -35,11 +35,18 @@ const originHost = (i: number) =>
 export const fleetIp = (n: number) =>
   `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
-/** One machine's periodic report in `minute`, as its agent sends it. */
-export function machineReport(n: number, minute: number): Heartbeat[] {
+/**
+ * One machine's periodic report in `minute`, as its agent sends it.
+ * `healthy`: a minute before the failures begin, in which no machine fails.
+ */
+export function machineReport(
+  n: number,
+  minute: number,
+  options: { healthy?: boolean } = {},
+): Heartbeat[] {
   const next = random(n * 7919 + 17);
   const ip = fleetIp(n);
-  const failing = next() < FAILING_SHARE;
+  const failing = next() < FAILING_SHARE && !options.healthy;
   // Every other minute a machine runs one relay more: a fleet's counts move
   // from minute to minute (its fleet view is never the same twice), while
   // which machines fail does not.
