@@ -97,6 +97,9 @@ const cidrList = () =>
     ),
   );
 
+/** The most write shards a minute may have (RELAYWATCH_SHARDS); readers trust no shard-count marker above it. */
+export const MAX_SHARDS = 64;
+
 export const KNOBS = {
   tableName: {
     env: 'TABLE_NAME',
@@ -133,8 +136,8 @@ export const KNOBS = {
   shards: {
     env: 'RELAYWATCH_SHARDS',
     fallback: '4',
-    doc: 'Write shards per minute bucket (HB#<minute>#<shard>): one per 30,000 machines reporting once a minute (each shard takes ~1,000 writes/s; half of that is headroom). Change it by doubling or halving: readers look at twice as many shards, so that is safe while minutes are open.',
-    schema: number({ min: 1, max: 64, int: true }),
+    doc: 'Write shards per minute bucket (HB#<minute>#<shard>): one per 30,000 machines reporting once a minute (each shard takes ~1,000 writes/s; half of that is headroom). Any change is safe while minutes are open: writers mark each minute with their count, and readers also read the shards of every count marked.',
+    schema: number({ min: 1, max: MAX_SHARDS, int: true }),
   },
   graceSeconds: {
     env: 'RELAYWATCH_GRACE_SECONDS',

@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
+import { MAX_SHARDS } from '../core/config.js';
 import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
@@ -118,6 +119,24 @@ function parseItem(raw: Record<string, unknown>) {
   return parsed.data;
 }
 
+/** Minutes a writer remembers having marked with its shard count: the open one and a few before it. */
+const MARKED_MINUTES_KEPT = 8;
+
+/**
+ * The shard count a marker item (keys.shardCount) names; undefined for a
+ * row; 0 for a marker naming no count a writer may have (ignored: a damaged
+ * marker must not stop reading).
+ */
+function markedShardCount(item: Record<string, unknown>): number | undefined {
+  const sortKey = String(item[TABLE.sortKey]);
+  const prefix = keys.shardCountPrefix();
+  if (!sortKey.startsWith(prefix)) return undefined;
+  const count = Number(sortKey.slice(prefix.length));
+  return Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS
+    ? count
+    : 0;
+}
+
 /**
  * A row as read. Packed rows (v2) keep their blob and decode it each time
  * `origins` is read: a minute of 100,000 machines is ~50 MB of blobs but
@@ -175,6 +194,10 @@ export function createHeartbeatStore(
 ): HeartbeatStore {
   const { client, tableName, shards } = options;
   const book = new OriginNameBook();
+  /** Minutes this writer has marked with its shard count, oldest first. */
+  const marked = new Set<number>();
+  const expiresAt = (minute: number) =>
+    Math.floor(minuteEnd(minute) / 1000) + options.bucketTtlHours * 3600;
 
   /** The rows under `pk`, those whose key begins with `skPrefix` when given. */
   const rowsQuery = (pk: string, skPrefix?: string): QueryInput => ({
@@ -209,44 +232,69 @@ export function createHeartbeatStore(
             ),
             [TABLE.sortKey]: keys.heartbeatRow(tally.ip, write.writeId, part),
             ...rowBody(tally, data),
-            [TABLE.ttlAttribute]:
-              Math.floor(minuteEnd(tally.minute) / 1000) +
-              options.bucketTtlHours * 3600,
+            [TABLE.ttlAttribute]: expiresAt(tally.minute),
           }),
         ),
       );
-      await putAll(client, tableName, items);
+      // The first write of each minute also marks it with this writer's
+      // shard count, in the same batch as the rows: readers configured with
+      // another count (RELAYWATCH_SHARDS changing) learn which shards to read.
+      const unmarked = [
+        ...new Set(tallies.map((tally) => tally.minute)),
+      ].filter((minute) => !marked.has(minute));
+      const markers = unmarked.map((minute) => ({
+        [TABLE.partitionKey]: keys.heartbeatBucket(bucketId(minute), 0),
+        [TABLE.sortKey]: keys.shardCount(shards),
+        v: 1,
+        [TABLE.ttlAttribute]: expiresAt(minute),
+      }));
+      await putAll(client, tableName, [...markers, ...items]);
+      for (const minute of unmarked) marked.add(minute);
+      for (const minute of marked) {
+        if (marked.size <= MARKED_MINUTES_KEPT) break;
+        marked.delete(minute);
+      }
     },
 
     /**
-     * Every row of one minute, all shards read in parallel. Twice the
-     * configured shards are read, so rows written by instances that already
-     * run with the count doubled (or still with it halved) are found while a
-     * deployment changes RELAYWATCH_SHARDS; an empty shard costs 0.5 RRU.
-     * `onRows` sees each page's rows as it arrives (the very rows answered,
-     * which come in shard order whatever order the pages arrived in).
+     * Every row of one minute: the configured shards, read in parallel, and
+     * the shards of any other count the minute's writers marked in shard 0
+     * (read as soon as its page names them), so rows are found while a
+     * deployment changes RELAYWATCH_SHARDS to any count. `onRows` sees each
+     * page's rows as it arrives (the very rows answered, which come in shard
+     * order whatever order the pages arrived in).
      */
     async readMinute(
       minute: number,
       onRows?: (rows: readonly MinuteTally[]) => void,
     ): Promise<MinuteTally[]> {
       const bucket = bucketId(minute);
-      const shardRows = await Promise.all(
-        Array.from({ length: shards * 2 }, async (_, shard) => {
-          const rows: MinuteTally[] = [];
-          await forEachQueryPage(
-            client,
-            rowsQuery(keys.heartbeatBucket(bucket, shard)),
-            (items) => {
-              const page = items.map((item) => fromItem(item, book));
-              onRows?.(page);
-              rows.push(...page);
-            },
-          );
-          return rows;
-        }),
+      /** Shards 0 … reading - 1 are being read. */
+      let reading = shards;
+      const marked: Promise<MinuteTally[]>[] = [];
+      const readShard = async (shard: number) => {
+        const rows: MinuteTally[] = [];
+        await forEachQueryPage(
+          client,
+          rowsQuery(keys.heartbeatBucket(bucket, shard)),
+          (items) => {
+            const page: MinuteTally[] = [];
+            for (const item of items) {
+              const count = markedShardCount(item);
+              if (count === undefined) page.push(fromItem(item, book));
+              else while (reading < count) marked.push(readShard(reading++));
+            }
+            onRows?.(page);
+            rows.push(...page);
+          },
+        );
+        return rows;
+      };
+      const configured = await Promise.all(
+        Array.from({ length: shards }, (_, shard) => readShard(shard)),
       );
-      return shardRows.flat();
+      // Markers are in shard 0, read by now: `marked` is complete.
+      return [...configured, ...(await Promise.all(marked))].flat();
     },
 
     /** Names to give origins that rows read later key by id only (e.g. outages of the last minute). */
@@ -255,32 +303,47 @@ export function createHeartbeatStore(
     },
 
     /**
-     * One IP's rows of the given minutes: its shard under the configured
-     * count, and under half and twice that count (the minutes around a change
-     * of RELAYWATCH_SHARDS by doubling or halving).
+     * One IP's rows of the given minutes: per minute, its shard under the
+     * configured count, read while the minute's shard-count markers are, then
+     * its shard under any other count marked (RELAYWATCH_SHARDS changing).
      */
     async readIpMinutes(
       ip: string,
       minutes: readonly number[],
     ): Promise<MinuteTally[]> {
-      const counts = [
-        shards,
-        shards * 2,
-        ...(shards % 2 === 0 ? [shards / 2] : []),
-      ];
-      const ipShards = [...new Set(counts.map((count) => shardOf(ip, count)))];
+      const rowsIn = (minute: number, shard: number) =>
+        queryItems(
+          client,
+          rowsQuery(
+            keys.heartbeatBucket(bucketId(minute), shard),
+            keys.heartbeatRowPrefix(ip),
+          ),
+        );
       const pages = await Promise.all(
-        minutes.flatMap((minute) =>
-          ipShards.map((shard) =>
+        minutes.map(async (minute) => {
+          const own = shardOf(ip, shards);
+          const [rows, markers] = await Promise.all([
+            rowsIn(minute, own),
             queryItems(
               client,
               rowsQuery(
-                keys.heartbeatBucket(bucketId(minute), shard),
-                keys.heartbeatRowPrefix(ip),
+                keys.heartbeatBucket(bucketId(minute), 0),
+                keys.shardCountPrefix(),
               ),
             ),
-          ),
-        ),
+          ]);
+          const others = new Set(
+            markers.flatMap((item) => {
+              const count = markedShardCount(item);
+              return count ? [shardOf(ip, count)] : [];
+            }),
+          );
+          others.delete(own);
+          const more = await Promise.all(
+            [...others].map((shard) => rowsIn(minute, shard)),
+          );
+          return [...rows, ...more.flat()];
+        }),
       );
       return pages.flat().map((item) => fromItem(item, book));
     },

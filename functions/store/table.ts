@@ -39,6 +39,13 @@ export const keys = {
   heartbeatRow: (ip: string, writeId: string, part = 0) =>
     part === 0 ? `${ip}#${writeId}` : `${ip}#p${part}:${writeId}`,
   heartbeatRowPrefix: (ip: string) => `${ip}#`,
+  /**
+   * In a minute's shard 0, beside its rows: rows of this minute were written
+   * with `shards` write shards. "!" sorts before every IP, so the markers
+   * come first.
+   */
+  shardCount: (shards: number) => `!SHARDS#${shards}`,
+  shardCountPrefix: () => '!SHARDS#',
   banPartition: () => 'BAN',
   /** The ban list's version item, apart from the bans so listing them never reads it. */
   banVersionPartition: () => 'BANVERSION',

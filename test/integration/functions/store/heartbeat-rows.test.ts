@@ -21,13 +21,33 @@ const counts = (ok: number, connect_failed = 0) => ({
 
 const WRITES = new Set(['BatchWriteItemCommand', 'PutItemCommand']);
 
-/** Write units DynamoDB reports for every write the client sends. */
+/**
+ * Write units DynamoDB reports for every write the client sends, and each
+ * command sent: the partition a Query names, the items a BatchWrite puts.
+ */
 function meteredClient(endpoint: string) {
   const client = createDocumentClient({ region: 'us-east-1', endpoint });
-  const meter = { writeUnits: 0 };
+  const meter = {
+    writeUnits: 0,
+    sent: [] as Array<{ command: string; pk?: string; puts?: number }>,
+  };
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      if (!WRITES.has(context.commandName ?? '')) return next(args);
+      const command = context.commandName ?? '';
+      const input = args.input as {
+        ExpressionAttributeValues?: { ':pk'?: string | { S?: string } };
+        RequestItems?: Record<string, unknown[]>;
+      };
+      // Marshalled or not, depending on where in the stack the client runs this.
+      const value = input.ExpressionAttributeValues?.[':pk'];
+      const pk = typeof value === 'string' ? value : value?.S;
+      const puts = Object.values(input.RequestItems ?? {}).flat().length;
+      meter.sent.push({
+        command,
+        ...(pk === undefined ? {} : { pk }),
+        ...(puts ? { puts } : {}),
+      });
+      if (!WRITES.has(command)) return next(args);
       (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
       const result = await next(args);
       const consumed = (result.output as { ConsumedCapacity?: unknown })
@@ -190,25 +210,17 @@ describe('heartbeat rows on DynamoDB Local', () => {
     ).toEqual({ ok: 3, connect_failed: 0, origin_error: 0, error: 0 });
   });
 
-  it('finds every row while RELAYWATCH_SHARDS is doubled, whichever count the writer and the reader run with', async () => {
-    const minute = MINUTE + 5;
-    const ips = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
-    const before = createHeartbeatStore({
-      client,
-      tableName,
-      shards: 4,
-      bucketTtlHours: 48,
-    });
-    const after = createHeartbeatStore({
-      client,
-      tableName,
-      shards: 8,
-      bucketTtlHours: 48,
-    });
-    // Half the fleet still written with 4 shards, half already with 8, in the same open minute.
-    for (const [i, ip] of ips.entries()) {
-      const writer = i % 2 === 0 ? before : after;
-      await writer.addTallies(
+  /** Writers of one minute with these shard counts, one row for each IP in turn. */
+  async function writeWithCounts(
+    minute: number,
+    ips: readonly string[],
+    shardCounts: readonly number[],
+  ) {
+    const writers = shardCounts.map((shards) =>
+      createHeartbeatStore({ client, tableName, shards, bucketTtlHours: 48 }),
+    );
+    for (const [i, ip] of ips.entries())
+      await writers[i % writers.length]?.addTallies(
         [
           {
             minute,
@@ -222,11 +234,23 @@ describe('heartbeat rows on DynamoDB Local', () => {
             ],
           },
         ],
-        { writeId: `b:shards-${i}` },
+        { writeId: `b:shards-${minute}-${i}` },
       );
-    }
-    expect(ips.some((ip) => shardOf(ip, 8) >= 4)).toBe(true);
-    for (const reader of [before, after]) {
+  }
+
+  it('finds every row while RELAYWATCH_SHARDS changes to any count, whichever count the writer and the reader run with', async () => {
+    const minute = MINUTE + 5;
+    const ips = Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1}`);
+    // A third of the fleet still written with 4 shards, the rest with 3 and 6, in the same open minute.
+    await writeWithCounts(minute, ips, [4, 3, 6]);
+    expect(ips.some((ip) => shardOf(ip, 6) >= 4)).toBe(true);
+    for (const shards of [1, 3, 4, 6, 7]) {
+      const reader = createHeartbeatStore({
+        client,
+        tableName,
+        shards,
+        bucketTtlHours: 48,
+      });
       expect(
         (await reader.readMinute(minute)).map((row) => row.ip).sort(),
       ).toEqual([...ips].sort());
@@ -235,5 +259,64 @@ describe('heartbeat rows on DynamoDB Local', () => {
           (await reader.readIpMinutes(ip, [minute])).map((row) => row.ip),
         ).toEqual([ip]);
     }
+  });
+
+  it('marks a minute once per writer, in the batch of its first rows', async () => {
+    const minute = MINUTE + 6;
+    const writer = createHeartbeatStore({
+      client,
+      tableName,
+      shards: SHARDS,
+      bucketTtlHours: 48,
+    });
+    const report = (ip: string) => [
+      {
+        minute,
+        ip,
+        origins: [
+          {
+            origin: 'rtmp://origin-a.example.net',
+            kind: 'relay' as const,
+            counts: counts(1),
+          },
+        ],
+      },
+    ];
+    meter.sent = [];
+    await writer.addTallies(report('192.0.2.1'), { writeId: 'b:first' });
+    await writer.addTallies(report('192.0.2.2'), { writeId: 'b:second' });
+
+    // One request each: the first puts its row and the marker, the second its row only.
+    expect(meter.sent).toEqual([
+      { command: 'BatchWriteItemCommand', puts: 2 },
+      { command: 'BatchWriteItemCommand', puts: 1 },
+    ]);
+  });
+
+  it("reads a minute's configured shards only, and the shards of another count once a marker names it", async () => {
+    const minute = MINUTE + 8;
+    const ips = Array.from({ length: 20 }, (_, i) => `192.0.2.${i + 101}`);
+    await writeWithCounts(minute, ips, [4]);
+    const queried = async (shards: number) => {
+      meter.sent = [];
+      const reader = createHeartbeatStore({
+        client,
+        tableName,
+        shards,
+        bucketTtlHours: 48,
+      });
+      expect((await reader.readMinute(minute)).length).toBe(ips.length);
+      return meter.sent
+        .filter(({ command }) => command === 'QueryCommand')
+        .map(({ pk }) => pk)
+        .sort();
+    };
+    const bucket = (shard: number) =>
+      keys.heartbeatBucket(bucketId(minute), shard);
+
+    expect(await queried(4)).toEqual([0, 1, 2, 3].map(bucket));
+    // A reader still with 2 shards learns of the 4 from shard 0 and reads 2 and 3 too.
+    expect(await queried(2)).toEqual([0, 1, 2, 3].map(bucket));
+    expect(await queried(6)).toEqual([0, 1, 2, 3, 4, 5].map(bucket));
   });
 });
