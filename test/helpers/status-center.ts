@@ -5,6 +5,7 @@ import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import { sendRequest } from './http.js';
+import { startMeteringProxy } from './metering-proxy.js';
 import { freePort } from './ports.js';
 
 /** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
@@ -17,6 +18,11 @@ export function localEndpoint(): string {
     );
   }
   return endpoint;
+}
+
+/** A metering proxy in front of the suite's DynamoDB Local (localEndpoint). */
+export function startMeteringProxyOnLocal() {
+  return startMeteringProxy(Number(new URL(localEndpoint()).port));
 }
 
 export type TestStatusCenter = LocalStatusCenter & {

@@ -6,8 +6,10 @@ import { TABLE } from '../../../functions/store/table.js';
 import { ensureTable } from '../../../infra/local/table.js';
 import { benchBanWrites } from '../../bench/ban-writes.js';
 import type { MeteringProxy } from '../../helpers/metering-proxy.js';
-import { startMeteringProxy } from '../../helpers/metering-proxy.js';
-import { localEndpoint } from '../../helpers/status-center.js';
+import {
+  localEndpoint,
+  startMeteringProxyOnLocal,
+} from '../../helpers/status-center.js';
 
 describe('the metering proxy', () => {
   let proxy: MeteringProxy;
@@ -18,7 +20,7 @@ describe('the metering proxy', () => {
       region: 'us-east-1',
       tableName,
     });
-    proxy = await startMeteringProxy(Number(new URL(localEndpoint()).port));
+    proxy = await startMeteringProxyOnLocal();
   });
   afterAll(async () => {
     await proxy?.close();

@@ -23,8 +23,10 @@ import {
   machineReport,
 } from '../../../helpers/fleet.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
-import { startMeteringProxy } from '../../../helpers/metering-proxy.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import {
+  localEndpoint,
+  startMeteringProxyOnLocal,
+} from '../../../helpers/status-center.js';
 
 /**
  * One minute of 10,000 machines decided in one pass: every failing machine
@@ -46,7 +48,7 @@ describe(`a fleet of ${MACHINES} machines`, () => {
       region: 'us-east-1',
       tableName,
     });
-    proxy = await startMeteringProxy(Number(new URL(localEndpoint()).port));
+    proxy = await startMeteringProxyOnLocal();
   });
   afterAll(async () => {
     await proxy?.close();

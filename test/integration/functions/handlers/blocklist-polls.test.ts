@@ -15,8 +15,11 @@ import type { LocalStatusCenter } from '../../../../infra/local/status-center.js
 import { startLocalStatusCenter } from '../../../../infra/local/status-center.js';
 import { diesBeforeClosingWindow } from '../../../helpers/faulty-client.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
-import { startMeteringProxy } from '../../../helpers/metering-proxy.js';
-import { apiClient, localEndpoint } from '../../../helpers/status-center.js';
+import {
+  apiClient,
+  localEndpoint,
+  startMeteringProxyOnLocal,
+} from '../../../helpers/status-center.js';
 
 /**
  * Dispatchers poll GET /v1/blocklist every few seconds: an unchanged list must
@@ -63,7 +66,7 @@ describe('blocklist polls', () => {
   const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
 
   beforeAll(async () => {
-    proxy = await startMeteringProxy(Number(new URL(localEndpoint()).port));
+    proxy = await startMeteringProxyOnLocal();
     center = await startLocalStatusCenter({
       port: 0,
       dynamodbEndpoint: proxy.endpoint,
