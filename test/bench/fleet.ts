@@ -156,7 +156,7 @@ export async function writeFleet(
   return 'store';
 }
 
-/** The bare read of one minute's rows: every shard in parallel, nothing but Query. */
+/** The bare read of one minute's rows: every shard in parallel, nothing but Query; answers how many rows it read. */
 export async function floorRead(
   target: FleetTarget,
   minute: number,
@@ -187,7 +187,14 @@ export async function floorRead(
   );
   const ms = performance.now() - started;
   client.destroy();
-  return { ms, rows: pages.reduce((sum, page) => sum + page.length, 0) };
+  // The minute's shard-count markers are read with its rows, but are not rows.
+  const rows = pages
+    .flat()
+    .filter(
+      (item) =>
+        !String(item[TABLE.sortKey]).startsWith(keys.shardCountPrefix()),
+    );
+  return { ms, rows: rows.length };
 }
 
 export type AggregateRun = {
@@ -448,6 +455,22 @@ function busyOf(busyMs: Record<string, number>): string {
     .join(', ');
 }
 
+/** How every size is run: what --store, --profile, --cold and --steady ask for. */
+export type FleetRunOptions = {
+  /** Write through the store whatever the size (the ingest path is not measured). */
+  viaStore: boolean;
+  /** Profile the aggregation: --cpu-prof into this directory. */
+  profileDir?: string;
+  /**
+   * Warm processes and a warmed engine (see WARM_UP_TRANSACTIONS), as a function
+   * invoked every minute against DynamoDB runs; false: every aggregation and
+   * floor in a fresh process (a cold start) on a cold engine.
+   */
+  warm: boolean;
+  /** Steady minutes after the first (1: one, labelled `steady`). */
+  steadyMinutes: number;
+};
+
 /**
  * One fleet size end to end, minutes of the same fleet: a healthy one, then
  * the first in which some machines fail and are banned, and steady ones
@@ -465,20 +488,9 @@ export async function benchFleet(options: {
   floorBundle: string;
   node: string;
   dir: string;
-  /** Write through the store whatever the size (the ingest path is not measured). */
-  viaStore?: boolean;
-  /** Profile the aggregation: --cpu-prof into this directory. */
-  profileDir?: string;
-  /**
-   * Warm processes and a warmed engine (see WARM_UP_TRANSACTIONS), as a function
-   * invoked every minute against DynamoDB runs; false: every aggregation and
-   * floor in a fresh process (a cold start) on a cold engine.
-   */
-  warm: boolean;
-  /** Steady minutes after the first (1: one, labelled `steady`). */
-  steadyMinutes: number;
+  run: FleetRunOptions;
 }): Promise<FleetRow[]> {
-  const { machines, target, meter } = options;
+  const { machines, target, meter, run: how } = options;
   await ensureTable({
     endpoint: target.dynamodbEndpoint,
     region: 'us-east-1',
@@ -501,8 +513,8 @@ export async function benchFleet(options: {
     bundle: options.bundle,
     node: options.node,
     dir: options.dir,
-    nodeFlags: options.profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
+    nodeFlags: how.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${how.profileDir}`]
       : [],
     env,
   };
@@ -514,11 +526,11 @@ export async function benchFleet(options: {
   };
   // Warm: one execution environment each for the aggregation and the floors,
   // as a function invoked every minute keeps.
-  const processOf = options.warm ? startBundled : coldBundled;
+  const processOf = how.warm ? startBundled : coldBundled;
   const aggregator = processOf(aggregatorOptions);
   const floors = processOf(floorOptions);
   try {
-    if (options.warm) {
+    if (how.warm) {
       progress(
         `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of 100 writes)`,
       );
@@ -533,27 +545,24 @@ export async function benchFleet(options: {
     // and, warm, runs code V8 has already optimised for the fleet's rows.
     progress(`fleet ${machines}: the minute before, every machine healthy`);
     await writeFleet(target, machines, options.minute - 1, {
-      viaStore: options.viaStore ?? false,
+      viaStore: how.viaStore,
       healthy: true,
     });
-    if (options.warm) await floors.call({ minute: options.minute - 1 });
+    if (how.warm) await floors.call({ minute: options.minute - 1 });
     await aggregator.call(eventAt(options.minute - 1));
     const rows: FleetRow[] = [];
     const minutes: Array<[string, number]> = [
       ['first', options.minute],
-      ...Array.from(
-        { length: options.steadyMinutes },
-        (_, n): [string, number] => [
-          options.steadyMinutes === 1 ? 'steady' : `steady ${n + 1}`,
-          options.minute + 1 + n,
-        ],
-      ),
+      ...Array.from({ length: how.steadyMinutes }, (_, n): [string, number] => [
+        how.steadyMinutes === 1 ? 'steady' : `steady ${n + 1}`,
+        options.minute + 1 + n,
+      ]),
     ];
     for (const [label, minute] of minutes) {
       progress(`fleet ${machines}, ${label} minute: writing it`);
       const writeStarted = performance.now();
       const path = await writeFleet(target, machines, minute, {
-        viaStore: options.viaStore ?? false,
+        viaStore: how.viaStore,
       });
       const writeSeconds = (performance.now() - writeStarted) / 1000;
       progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
@@ -574,10 +583,10 @@ export async function benchFleet(options: {
         putBytes: used.transactionPutBytes,
         tag: `floor#${minute}`,
       });
-      if (options.profileDir)
+      if (how.profileDir)
         writeFileSync(
           join(
-            options.profileDir,
+            how.profileDir,
             `timeline-${machines}-${label.replace(' ', '-')}.txt`,
           ),
           `${timelineOf(used)}\n`,

@@ -63,7 +63,7 @@ import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
 import { freePort } from '../helpers/ports.js';
-import type { FleetTarget } from './fleet.js';
+import type { FleetRunOptions, FleetTarget } from './fleet.js';
 import {
   benchFleet,
   benchPolicy,
@@ -471,14 +471,10 @@ function repeatSummary(rows: readonly (string | number)[][]): string[][] {
 }
 
 /** What --fleet and the options that go with it ask for (fleetArgs). */
-type FleetArgs = {
+type FleetArgs = FleetRunOptions & {
   sizes: number[];
   policySize: number;
-  viaStore: boolean;
-  profileDir?: string;
   repeat: number;
-  warm: boolean;
-  steadyMinutes: number;
 };
 
 /** npm run bench -- --fleet 1000,10000: the fleet bench (see fleet.ts), then the policy alone at 100,000 IPs. */
@@ -571,10 +567,7 @@ async function mainFleet(options: FleetArgs) {
           floorBundle,
           node: NODE22,
           dir,
-          viaStore: options.viaStore,
-          warm: options.warm,
-          steadyMinutes: options.steadyMinutes,
-          ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+          run: options,
         })),
       );
       await center.stop();
