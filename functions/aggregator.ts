@@ -181,11 +181,13 @@ export function createAggregator(options: AggregatorOptions) {
    */
   type ClosedMinute = { rows: Promise<MinuteTally[]>; tally?: WindowTally };
   let closedMinutes = new Map<number, ClosedMinute>();
+  /** Pairs the last closing fold held: the next one starts its arena that big (kept between invocations). */
+  let lastFoldPairs = 0;
   function readClosedMinute(minute: number): ClosedMinute {
     return getOrInsert(closedMinutes, minute, () => {
       if (config.windowMinutes !== 1)
         return { rows: heartbeats.readMinute(minute) };
-      const tally = new WindowTally({ graceMs });
+      const tally = new WindowTally({ graceMs, pairsHint: lastFoldPairs });
       // A page is folded on the next turn of the event loop, once the request
       // for the page after it has gone out; the rest when the read ends.
       const pending: (readonly MinuteTally[])[] = [];
@@ -210,6 +212,7 @@ export function createAggregator(options: AggregatorOptions) {
             // holds every row answered. (An origin a later page named is
             // merged with its key by id when the fold is read: WindowTally.)
             if (tally.rows === all.length) closed.tally = tally;
+            lastFoldPairs = tally.pairCount;
             return all;
           }),
       };

@@ -514,6 +514,42 @@ describe('WindowTally keeps one key per origin', () => {
     );
   });
 
+  it('folds alike whatever size its arena starts at (pairsHint), through the doublings and moves of IPs seen again (generated)', () => {
+    const pool = Array.from(
+      { length: 60 },
+      (_, i) => `rtmp://live-${i}.example.net`,
+    );
+    const rowArb = fc.record({
+      ip: fc.nat({ max: 30 }).map((n) => `192.0.2.${n}`),
+      origins: fc.uniqueArray(fc.nat({ max: pool.length - 1 }), {
+        minLength: 1,
+        maxLength: 40,
+      }),
+      ok: fc.nat({ max: 4 }),
+      failed: fc.nat({ max: 2 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(rowArb, { minLength: 1, maxLength: 80 }),
+        fc.constantFrom(0, 1, 700, 1500, 100_000),
+        (drawn, pairsHint) => {
+          const rows = drawn.map(({ ip, origins, ok, failed }) =>
+            row(
+              ip,
+              origins.map((o) => [pool[o] as string, ok, failed]),
+            ),
+          );
+          const hinted = new WindowTally({ graceMs: GRACE_MS, pairsHint });
+          for (const each of rows) hinted.add(each);
+          const plain = fold(rows);
+          expect(hinted.pairCount).toBe(plain.pairCount);
+          expect(seen(hinted)).toEqual(seen(plain));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('keeps an origin keyed by id when no row names it', () => {
     const tally = fold([
       row('192.0.2.1', [
