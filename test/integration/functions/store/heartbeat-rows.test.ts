@@ -293,7 +293,7 @@ describe('heartbeat rows on DynamoDB Local', () => {
     ]);
   });
 
-  it("reads a minute's configured shards only, and the shards of another count once a marker names it", async () => {
+  it("reads a minute's configured shards only, the shards of another count once a marker names it, and never a count no writer may have", async () => {
     const minute = MINUTE + 8;
     const ips = Array.from({ length: 20 }, (_, i) => `192.0.2.${i + 101}`);
     await writeWithCounts(minute, ips, [4]);
@@ -318,5 +318,30 @@ describe('heartbeat rows on DynamoDB Local', () => {
     // A reader still with 2 shards learns of the 4 from shard 0 and reads 2 and 3 too.
     expect(await queried(2)).toEqual([0, 1, 2, 3].map(bucket));
     expect(await queried(6)).toEqual([0, 1, 2, 3, 4, 5].map(bucket));
+
+    // A marker naming a count no writer may have (over 64, or none) is left out, not followed.
+    for (const damaged of ['!SHARDS#100000', '!SHARDS#many'])
+      await client.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            [TABLE.partitionKey]: bucket(0),
+            [TABLE.sortKey]: damaged,
+            v: 1,
+            [TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + 3600,
+          },
+        }),
+      );
+    expect(await queried(4)).toEqual([0, 1, 2, 3].map(bucket));
+    const reader = createHeartbeatStore({
+      client,
+      tableName,
+      shards: 4,
+      bucketTtlHours: 48,
+    });
+    const ip = ips[0] as string;
+    expect(
+      (await reader.readIpMinutes(ip, [minute])).map((row) => row.ip),
+    ).toEqual([ip]);
   });
 });
