@@ -4,7 +4,7 @@ import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Leases } from './core/leases.js';
 import { freshGrace, mergeLeases, quietIps } from './core/leases.js';
-import { getOrInsert, mapBounded } from './core/maps.js';
+import { getOrInsert } from './core/maps.js';
 import {
   bucketId,
   MINUTE_MS,
@@ -81,8 +81,6 @@ export type AggregationSummary = {
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
-/** Banned IPs whose recent rows are read at once. */
-const READ_CONCURRENCY = 16;
 
 const range = (from: number, to: number) =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
@@ -297,10 +295,8 @@ export function createAggregator(options: AggregatorOptions) {
           ban.since <= now - config.releaseMinutes * MINUTE_MS,
       )
       .map((ban) => ban.ip);
-    const banned = await mapBounded(releasable, READ_CONCURRENCY, (ip) =>
-      heartbeats.readIpMinutes(ip, missing),
-    );
-    return [...rows, ...banned.flat()];
+    if (!releasable.length) return rows;
+    return [...rows, ...(await heartbeats.readIpMinutes(releasable, missing))];
   }
 
   /**

@@ -23,7 +23,7 @@ export function createHandler(runtime: ApiRuntime) {
     );
     const [ban, rows] = await Promise.all([
       runtime.bans.getBan(ip),
-      runtime.heartbeats.readIpMinutes(ip, minutes),
+      runtime.heartbeats.readIpMinutes([ip], minutes),
     ]);
     const perMinute = minutes.map((minute) => {
       const relay = emptyCounts();

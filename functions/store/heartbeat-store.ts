@@ -2,6 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { MAX_SHARDS } from '../core/config.js';
 import { HEARTBEAT_KINDS } from '../core/heartbeat.js';
+import { mapBounded } from '../core/maps.js';
 import { bucketId, minuteEnd } from '../core/minutes.js';
 import type { MinuteTally, OriginTally } from '../core/tally.js';
 import { putAll } from './batch.js';
@@ -118,6 +119,9 @@ function parseItem(raw: Record<string, unknown>) {
     );
   return parsed.data;
 }
+
+/** Queries of IPs' own rows in flight at once (readIpMinutes: early release reads hundreds of banned IPs). */
+const IP_READ_CONCURRENCY = 16;
 
 /** Minutes a writer remembers having marked with its shard count: the open one and a few before it. */
 const MARKED_MINUTES_KEPT = 8;
@@ -303,15 +307,17 @@ export function createHeartbeatStore(
     },
 
     /**
-     * One IP's rows of the given minutes: per minute, its shard under the
-     * configured count, read while the minute's shard-count markers are, then
-     * its shard under any other count marked (RELAYWATCH_SHARDS changing).
+     * The rows of the given IPs in the given minutes: each IP's shard under
+     * the configured count, read while each minute's shard-count markers
+     * are (once per minute, whatever the number of IPs), then its shard under
+     * any other count marked (RELAYWATCH_SHARDS changing). At most
+     * IP_READ_CONCURRENCY queries of each kind are in flight.
      */
     async readIpMinutes(
-      ip: string,
+      ips: readonly string[],
       minutes: readonly number[],
     ): Promise<MinuteTally[]> {
-      const rowsIn = (minute: number, shard: number) =>
+      const rowsIn = ([ip, minute, shard]: [string, number, number]) =>
         queryItems(
           client,
           rowsQuery(
@@ -319,33 +325,50 @@ export function createHeartbeatStore(
             keys.heartbeatRowPrefix(ip),
           ),
         );
-      const pages = await Promise.all(
+      const markedCounts = Promise.all(
         minutes.map(async (minute) => {
-          const own = shardOf(ip, shards);
-          const [rows, markers] = await Promise.all([
-            rowsIn(minute, own),
-            queryItems(
-              client,
-              rowsQuery(
-                keys.heartbeatBucket(bucketId(minute), 0),
-                keys.shardCountPrefix(),
-              ),
+          const markers = await queryItems(
+            client,
+            rowsQuery(
+              keys.heartbeatBucket(bucketId(minute), 0),
+              keys.shardCountPrefix(),
             ),
-          ]);
-          const others = new Set(
-            markers.flatMap((item) => {
-              const count = markedShardCount(item);
-              return count ? [shardOf(ip, count)] : [];
-            }),
           );
-          others.delete(own);
-          const more = await Promise.all(
-            [...others].map((shard) => rowsIn(minute, shard)),
-          );
-          return [...rows, ...more.flat()];
+          return markers.flatMap((item) => {
+            const count = markedShardCount(item);
+            return count && count !== shards ? [count] : [];
+          });
         }),
       );
-      return pages.flat().map((item) => fromItem(item, book));
+      const own = minutes.flatMap((minute) =>
+        ips.map((ip): [string, number, number] => [
+          ip,
+          minute,
+          shardOf(ip, shards),
+        ]),
+      );
+      const [ownPages, counts] = await Promise.all([
+        mapBounded(own, IP_READ_CONCURRENCY, rowsIn),
+        markedCounts,
+      ]);
+      const others = minutes.flatMap((minute, m) =>
+        ips.flatMap((ip) => {
+          const shard = shardOf(ip, shards);
+          const more = new Set(
+            (counts[m] ?? []).map((count) => shardOf(ip, count)),
+          );
+          more.delete(shard);
+          return [...more].map((other): [string, number, number] => [
+            ip,
+            minute,
+            other,
+          ]);
+        }),
+      );
+      const otherPages = await mapBounded(others, IP_READ_CONCURRENCY, rowsIn);
+      return [...ownPages, ...otherPages]
+        .flat()
+        .map((item) => fromItem(item, book));
     },
   };
 }

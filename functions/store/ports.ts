@@ -123,8 +123,11 @@ export type HeartbeatStore = {
   ): Promise<MinuteTally[]>;
   /** Names to give origins that rows read later key by id only. */
   rememberOrigins(names: Iterable<string>): void;
-  /** One IP's rows of the given minutes. */
-  readIpMinutes(ip: string, minutes: readonly number[]): Promise<MinuteTally[]>;
+  /** The rows of the given IPs in the given minutes. */
+  readIpMinutes(
+    ips: readonly string[],
+    minutes: readonly number[],
+  ): Promise<MinuteTally[]>;
 };
 
 /** The aggregator's own items: its state and the IPs' ban history. */

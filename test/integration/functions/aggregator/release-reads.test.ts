@@ -42,9 +42,9 @@ describe('early release reads', () => {
     const asked: number[][] = [];
     const heartbeats: HeartbeatStore = {
       ...store,
-      readIpMinutes: (ip, minutes) => {
+      readIpMinutes: (ips, minutes) => {
         asked.push([...minutes]);
-        return store.readIpMinutes(ip, minutes);
+        return store.readIpMinutes(ips, minutes);
       },
     };
     const bans = createBanStore({ client, tableName });

@@ -196,7 +196,7 @@ describe('heartbeat rows on DynamoDB Local', () => {
         writeId: 'b:new-row',
       },
     );
-    const rows = await store.readIpMinutes(ip, [MINUTE]);
+    const rows = await store.readIpMinutes([ip], [MINUTE]);
     const relay = rows
       .flatMap((r) => r.origins)
       .filter((o) => o.kind === 'relay');
@@ -256,9 +256,37 @@ describe('heartbeat rows on DynamoDB Local', () => {
       ).toEqual([...ips].sort());
       for (const ip of ips)
         expect(
-          (await reader.readIpMinutes(ip, [minute])).map((row) => row.ip),
+          (await reader.readIpMinutes([ip], [minute])).map((row) => row.ip),
         ).toEqual([ip]);
     }
+  });
+
+  it("reads the rows of many IPs with each minute's markers read once, and their shards under every count marked", async () => {
+    const minutes = [MINUTE + 9, MINUTE + 10];
+    const ips = Array.from({ length: 12 }, (_, i) => `192.0.2.${i + 201}`);
+    for (const minute of minutes) await writeWithCounts(minute, ips, [4, 6]);
+    const reader = createHeartbeatStore({
+      client,
+      tableName,
+      shards: 4,
+      bucketTtlHours: 48,
+    });
+    meter.sent = [];
+
+    const rows = await reader.readIpMinutes(ips, minutes);
+
+    expect(rows.map((row) => `${row.minute} ${row.ip}`).sort()).toEqual(
+      minutes.flatMap((minute) => ips.map((ip) => `${minute} ${ip}`)).sort(),
+    );
+    const queries = meter.sent.filter(
+      ({ command }) => command === 'QueryCommand',
+    );
+    // Per minute: one query of the markers, each IP's shard under 4, and under 6 where that is another shard.
+    const moved = ips.filter((ip) => shardOf(ip, 6) !== shardOf(ip, 4));
+    expect(moved.length).toBeGreaterThan(0);
+    expect(queries).toHaveLength(
+      minutes.length * (1 + ips.length + moved.length),
+    );
   });
 
   it('marks a minute once per writer, in the batch of its first rows', async () => {
@@ -341,7 +369,7 @@ describe('heartbeat rows on DynamoDB Local', () => {
     });
     const ip = ips[0] as string;
     expect(
-      (await reader.readIpMinutes(ip, [minute])).map((row) => row.ip),
+      (await reader.readIpMinutes([ip], [minute])).map((row) => row.ip),
     ).toEqual([ip]);
   });
 });
