@@ -126,20 +126,13 @@ const IP_READ_CONCURRENCY = 16;
 /** Minutes a writer remembers having marked with its shard count: the open one and a few before it. */
 const MARKED_MINUTES_KEPT = 8;
 
-/**
- * The shard count a marker item (keys.shardCount) names; undefined for a
- * row; 0 for a marker naming no count a writer may have (ignored: a damaged
- * marker must not stop reading).
- */
-function markedShardCount(item: Record<string, unknown>): number | undefined {
-  const sortKey = String(item[TABLE.sortKey]);
-  const prefix = keys.shardCountPrefix();
-  if (!sortKey.startsWith(prefix)) return undefined;
-  const count = Number(sortKey.slice(prefix.length));
-  return Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS
-    ? count
-    : 0;
-}
+/** The shard count an item's key names when it is a marker (keys.shardCount); undefined for a row. */
+const markedCountOf = (item: Record<string, unknown>) =>
+  keys.shardCountOf(String(item[TABLE.sortKey]));
+
+/** Whether a writer may have marked this count: a damaged marker is ignored, it must not stop reading. */
+const isShardCount = (count: number) =>
+  Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS;
 
 /**
  * A row as read. Packed rows (v2) keep their blob and decode it each time
@@ -284,9 +277,10 @@ export function createHeartbeatStore(
           (items) => {
             const page: MinuteTally[] = [];
             for (const item of items) {
-              const count = markedShardCount(item);
+              const count = markedCountOf(item);
               if (count === undefined) page.push(fromItem(item, book));
-              else while (reading < count) marked.push(readShard(reading++));
+              else if (isShardCount(count))
+                while (reading < count) marked.push(readShard(reading++));
             }
             onRows?.(page);
             rows.push(...page);
@@ -335,8 +329,12 @@ export function createHeartbeatStore(
             ),
           );
           return markers.flatMap((item) => {
-            const count = markedShardCount(item);
-            return count && count !== shards ? [count] : [];
+            const count = markedCountOf(item);
+            return count !== undefined &&
+              isShardCount(count) &&
+              count !== shards
+              ? [count]
+              : [];
           });
         }),
       );

@@ -27,6 +27,9 @@ export function shardOf(ip: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
+/** Sort-key prefix of a minute's shard-count markers (keys.shardCount). */
+const SHARD_COUNT = '!SHARDS#';
+
 export const keys = {
   /** One minute's heartbeat rows, write-sharded: HB#202611241403#2 */
   heartbeatBucket: (bucketId: string, shard: number) =>
@@ -44,8 +47,13 @@ export const keys = {
    * with `shards` write shards. "!" sorts before every IP, so the markers
    * come first.
    */
-  shardCount: (shards: number) => `!SHARDS#${shards}`,
-  shardCountPrefix: () => '!SHARDS#',
+  shardCount: (shards: number) => `${SHARD_COUNT}${shards}`,
+  shardCountPrefix: () => SHARD_COUNT,
+  /** The count a shardCount key names (NaN if it names none); undefined for any other key (a row's). */
+  shardCountOf: (sortKey: string): number | undefined =>
+    sortKey.startsWith(SHARD_COUNT)
+      ? Number(sortKey.slice(SHARD_COUNT.length))
+      : undefined,
   banPartition: () => 'BAN',
   /** The ban list's version item, apart from the bans so listing them never reads it. */
   banVersionPartition: () => 'BANVERSION',

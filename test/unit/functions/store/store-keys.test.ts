@@ -129,6 +129,16 @@ describe('key builders', () => {
     expect(new Set(prefixes).size).toBe(partitions.length);
   });
 
+  it('reads back the count of a shard-count marker, which sorts before every row of its shard', () => {
+    expect(keys.shardCountOf(keys.shardCount(6))).toBe(6);
+    expect(keys.shardCountOf(`${keys.shardCountPrefix()}many`)).toBeNaN();
+    for (const ip of ['0.0.0.0', '192.0.2.1', '2001:db8::1', '::1']) {
+      const row = keys.heartbeatRow(ip, 'b:batch');
+      expect(keys.shardCountOf(row)).toBeUndefined();
+      expect(keys.shardCount(64) < row).toBe(true);
+    }
+  });
+
   it('names the key and TTL attributes the stores write', () => {
     expect(TABLE).toMatchObject({
       partitionKey: 'pk',
