@@ -123,6 +123,9 @@ function parseItem(raw: Record<string, unknown>) {
 /** Queries of IPs' own rows in flight at once (readIpMinutes: early release reads hundreds of banned IPs). */
 const IP_READ_CONCURRENCY = 16;
 
+/** One query of readIpMinutes: an IP's rows of a minute under one shard. */
+type IpShardRead = { ip: string; minute: number; shard: number };
+
 /** Minutes a writer remembers having marked with its shard count: the open one and a few before it. */
 const MARKED_MINUTES_KEPT = 8;
 
@@ -131,8 +134,11 @@ const markedCountOf = (item: Record<string, unknown>) =>
   keys.shardCountOf(String(item[TABLE.sortKey]));
 
 /** Whether a writer may have marked this count: a damaged marker is ignored, it must not stop reading. */
-const isShardCount = (count: number) =>
-  Number.isInteger(count) && count >= 1 && count <= MAX_SHARDS;
+const isShardCount = (count: number | undefined): count is number =>
+  count !== undefined &&
+  Number.isInteger(count) &&
+  count >= 1 &&
+  count <= MAX_SHARDS;
 
 /**
  * A row as read. Packed rows (v2) keep their blob and decode it each time
@@ -311,7 +317,7 @@ export function createHeartbeatStore(
       ips: readonly string[],
       minutes: readonly number[],
     ): Promise<MinuteTally[]> {
-      const rowsIn = ([ip, minute, shard]: [string, number, number]) =>
+      const rowsIn = ({ ip, minute, shard }: IpShardRead) =>
         queryItems(
           client,
           rowsQuery(
@@ -319,49 +325,40 @@ export function createHeartbeatStore(
             keys.heartbeatRowPrefix(ip),
           ),
         );
-      const markedCounts = Promise.all(
-        minutes.map(async (minute) => {
-          const markers = await queryItems(
-            client,
-            rowsQuery(
-              keys.heartbeatBucket(bucketId(minute), 0),
-              keys.shardCountPrefix(),
-            ),
-          );
-          return markers.flatMap((item) => {
-            const count = markedCountOf(item);
-            return count !== undefined &&
-              isShardCount(count) &&
-              count !== shards
-              ? [count]
-              : [];
-          });
-        }),
-      );
+      /** Per minute, the counts other than ours its writers marked. */
+      const otherCountsOf = async (minute: number) => {
+        const markers = await queryItems(
+          client,
+          rowsQuery(
+            keys.heartbeatBucket(bucketId(minute), 0),
+            keys.shardCountPrefix(),
+          ),
+        );
+        const counts = markers.map(markedCountOf).filter(isShardCount);
+        return [minute, counts.filter((count) => count !== shards)] as const;
+      };
       const own = minutes.flatMap((minute) =>
-        ips.map((ip): [string, number, number] => [
-          ip,
-          minute,
-          shardOf(ip, shards),
-        ]),
-      );
-      const [ownPages, counts] = await Promise.all([
-        mapBounded(own, IP_READ_CONCURRENCY, rowsIn),
-        markedCounts,
-      ]);
-      const others = minutes.flatMap((minute, m) =>
-        ips.flatMap((ip) => {
-          const shard = shardOf(ip, shards);
-          const more = new Set(
-            (counts[m] ?? []).map((count) => shardOf(ip, count)),
-          );
-          more.delete(shard);
-          return [...more].map((other): [string, number, number] => [
+        ips.map(
+          (ip): IpShardRead => ({
             ip,
             minute,
-            other,
-          ]);
-        }),
+            shard: shardOf(ip, shards),
+          }),
+        ),
+      );
+      const [ownPages, otherCounts] = await Promise.all([
+        mapBounded(own, IP_READ_CONCURRENCY, rowsIn),
+        Promise.all(minutes.map(otherCountsOf)).then((pairs) => new Map(pairs)),
+      ]);
+      // Each IP's shard under every other count marked, where that is not its own.
+      const others = own.flatMap(({ ip, minute, shard }) =>
+        [
+          ...new Set(
+            (otherCounts.get(minute) ?? []).map((count) => shardOf(ip, count)),
+          ),
+        ]
+          .filter((other) => other !== shard)
+          .map((other): IpShardRead => ({ ip, minute, shard: other })),
       );
       const otherPages = await mapBounded(others, IP_READ_CONCURRENCY, rowsIn);
       return [...ownPages, ...otherPages]
