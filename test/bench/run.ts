@@ -591,7 +591,7 @@ async function mainFleet(options: FleetArgs) {
       ? `\n\n(r) over ${options.repeat} repetitions: median (min–max)\n${table(REPEAT_HEADERS, repeatSummary(rows))}`
       : '';
   process.stdout.write(
-    `\n(f) fleet: a first minute of N machines (bans) and a steady one (bans in force), each aggregated by the bundled handler (heap capped as a 1,024 MB Lambda)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans) and a steady one (bans in force), each aggregated by the bundled handler (heap sized as a 1,024 MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
