@@ -81,6 +81,8 @@ export type AggregationSummary = {
 };
 
 const SILENT_MEMORY_MINUTES = 1440;
+/** Offense reads a closing fold keeps in flight ahead of its decision (readOffensesAhead). */
+const OFFENSE_READS_AHEAD = 4;
 
 const range = (from: number, to: number) =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
@@ -179,6 +181,8 @@ export function createAggregator(options: AggregatorOptions) {
    */
   type ClosedMinute = { rows: Promise<MinuteTally[]>; tally?: WindowTally };
   let closedMinutes = new Map<number, ClosedMinute>();
+  /** The run's first pass's read-ahead of offenses (readOffensesAhead), fed by the closing folds. */
+  let offensesAhead: OffensesAhead | undefined;
   /** Pairs the last closing fold held: the next one starts its arena that big (kept between invocations). */
   let lastFoldPairs = 0;
   function readClosedMinute(minute: number): ClosedMinute {
@@ -190,10 +194,15 @@ export function createAggregator(options: AggregatorOptions) {
       // for the page after it has gone out; the rest when the read ends.
       const pending: (readonly MinuteTally[])[] = [];
       let scheduled = false;
+      let failingSeen = 0;
       const fold = () => {
         scheduled = false;
         for (const page of pending.splice(0))
           for (const row of page) tally.add(row);
+        if (tally.failingCount > failingSeen) {
+          offensesAhead?.suspect(tally.failingIpsFrom(failingSeen), minute);
+          failingSeen = tally.failingCount;
+        }
       };
       const closed: ClosedMinute = {
         rows: heartbeats
@@ -216,6 +225,92 @@ export function createAggregator(options: AggregatorOptions) {
       };
       return closed;
     });
+  }
+
+  type OffensesAhead = {
+    /** IPs the fold of closing `minute` found failing. */
+    suspect(ips: readonly string[], minute: number): void;
+    /**
+     * The reads that hold those of `ips` read ahead (`taken`; each IP is
+     * taken once), and the `rest` to read now. Suspects not read yet are
+     * dropped: the caller reads them.
+     */
+    take(ips: readonly string[]): {
+      reads: Promise<Record<string, number[]>>[];
+      taken: Set<string>;
+      rest: string[];
+    };
+  };
+
+  /**
+   * Reads ahead the offenses a closing decision will ask for: those of the
+   * IPs its fold finds failing that are not banned at the minute's close
+   * (bansAndOffenses asks for exactly these). They are read while the rest of
+   * the minute's rows still arrive, instead of one more round trip after the
+   * fold, in the first minute of a failure. Up to OFFENSE_READS_AHEAD reads
+   * in flight: each turn of the fold sends the IPs it found, and while the
+   * reads lag behind the pages, IPs found meanwhile go together in the next
+   * one. A steady minute, whose failing IPs are banned already, reads none.
+   */
+  function readOffensesAhead(bansListed: Promise<Ban[]>): OffensesAhead {
+    const reads = new Map<string, Promise<Record<string, number[]>>>();
+    const sent = new Set<string>();
+    let queued: Array<{ ip: string; at: number }> = [];
+    let banned: Map<string, Ban> | undefined;
+    let reading = 0;
+    const send = () => {
+      if (reading >= OFFENSE_READS_AHEAD || !banned || !queued.length) return;
+      const ips: string[] = [];
+      for (const { ip, at } of queued) {
+        const ban = banned.get(ip);
+        if (sent.has(ip) || (ban && isBanActive(ban, at))) continue;
+        sent.add(ip);
+        ips.push(ip);
+      }
+      queued = [];
+      if (!ips.length) return;
+      reading++;
+      const read = state.getOffenses(ips);
+      for (const ip of ips) reads.set(ip, read);
+      // Its failure is the decision's, when it takes the read; a read nobody takes fails quietly.
+      read
+        .catch(() => undefined)
+        .finally(() => {
+          reading--;
+          send();
+        });
+    };
+    bansListed.then(
+      (list) => {
+        banned = new Map(list.map((ban) => [ban.ip, ban]));
+        send();
+      },
+      () => undefined,
+    );
+    return {
+      suspect(ips, minute) {
+        const at = minuteClosesAt(minute, { graceMs });
+        for (const ip of ips) queued.push({ ip, at });
+        send();
+      },
+      take(ips) {
+        const taken = new Set<string>();
+        const held = new Set<Promise<Record<string, number[]>>>();
+        const rest: string[] = [];
+        for (const ip of ips) {
+          const read = reads.get(ip);
+          if (read) {
+            reads.delete(ip);
+            taken.add(ip);
+            held.add(read);
+          } else {
+            sent.add(ip);
+            rest.push(ip);
+          }
+        }
+        return { reads: [...held], taken, rest };
+      },
+    };
   }
 
   /**
@@ -255,9 +350,16 @@ export function createAggregator(options: AggregatorOptions) {
     const unasked = [...new Set([...window.failingIps(), ...quiet])].filter(
       (ip) => !reads.asked.has(ip) && !banned.has(ip),
     );
-    const offensesRead = await state.getOffenses(unasked);
+    const ahead = offensesAhead?.take(unasked);
+    const [offensesRead, ...readAhead] = await Promise.all([
+      state.getOffenses(ahead?.rest ?? unasked),
+      ...(ahead?.reads ?? []),
+    ]);
     for (const ip of unasked) reads.asked.add(ip);
     Object.assign(reads.offenses, offensesRead);
+    for (const read of readAhead)
+      for (const [ip, starts] of Object.entries(read))
+        if (ahead?.taken.has(ip)) reads.offenses[ip] = starts;
     return {
       bans: bansNow,
       offenses: offensesWithOwnWrites(reads.offenses, own),
@@ -463,6 +565,7 @@ export function createAggregator(options: AggregatorOptions) {
         // The fold is a minute of the fleet: not kept between invocations.
         folded = undefined;
         closedMinutes = new Map();
+        offensesAhead = undefined;
       }
     },
   };
@@ -500,11 +603,12 @@ export function createAggregator(options: AggregatorOptions) {
     );
     let firstBans: Promise<Ban[]> | undefined;
     if (!(config.waitForGrace && eventTime > clock())) {
+      firstBans = bans.listBans(earliestClose);
+      firstBans.catch(() => undefined);
+      offensesAhead = readOffensesAhead(firstBans);
       // Awaited by the pass; a failure here must not go unhandled if the state read fails first.
       for (const minute of liveMinutesAt(eventTime))
         readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
-      firstBans = bans.listBans(earliestClose);
-      firstBans.catch(() => undefined);
     }
 
     // The state as last recorded; its fleet view is kept as stored (never read) until a closing minute makes a new one.

@@ -273,6 +273,8 @@ export class WindowTally {
   private readonly size: number[] = [];
   private readonly late: number[] = [];
   private readonly failing: boolean[] = [];
+  /** IP indices in the order their first connect failure was folded. */
+  private readonly failingOrder: number[] = [];
   private readonly newestAt: number[] = [];
   private readonly newestOk: number[] = [];
   private readonly newestFailed: number[] = [];
@@ -432,6 +434,7 @@ export class WindowTally {
       this.slot[this.pairOrigin[p] as number] = -1;
     this.size[ip] = this.pairs - start;
     if (this.rowFailed > 0) {
+      if (!this.failing[ip]) this.failingOrder.push(ip);
       this.failing[ip] = true;
       if (this.rowLate)
         this.late[ip] = (this.late[ip] as number) + this.rowFailed;
@@ -572,6 +575,20 @@ export class WindowTally {
   /** IPs with a connect failure in any of their rows (late ones too). */
   failingIps(): string[] {
     return this.ips.filter((_, i) => this.failing[i]);
+  }
+
+  /** How many IPs failingIps() holds. */
+  get failingCount(): number {
+    return this.failingOrder.length;
+  }
+
+  /**
+   * The failing IPs from the `from`th on, in the order their first failure
+   * was folded: a reader of a fold in progress passes the failingCount it
+   * saw last and gets the IPs that began failing since.
+   */
+  failingIpsFrom(from: number): string[] {
+    return this.failingOrder.slice(from).map((ip) => this.ips[ip] as string);
   }
 
   /** The IP's newest report (by heartbeat time): its time, ok and connect_failed; undefined without times. */

@@ -560,3 +560,42 @@ describe('WindowTally keeps one key per origin', () => {
     expect(seen(tally).origins).toEqual([byId(A), B]);
   });
 });
+
+describe('WindowTally tells a reader of a fold in progress which IPs began failing', () => {
+  const rowsOf = (ip: string, status: Heartbeat['status']): MinuteTally[] => [
+    {
+      minute: MINUTE,
+      ip,
+      origins: [
+        {
+          origin: originKey(ORIGIN),
+          kind: 'relay',
+          counts: { ...emptyCounts(), [status]: 1 },
+        },
+      ],
+    },
+  ];
+
+  it('answers the IPs from the nth to begin failing, once each, whatever rows of theirs come later', () => {
+    const fold = new WindowTally({ graceMs: GRACE_MS });
+    for (const row of [
+      ...rowsOf('192.0.2.1', 'ok'),
+      ...rowsOf('192.0.2.2', 'connect_failed'),
+    ])
+      fold.add(row);
+    expect(fold.failingCount).toBe(1);
+    expect(fold.failingIpsFrom(0)).toEqual(['192.0.2.2']);
+
+    for (const row of [
+      ...rowsOf('192.0.2.2', 'connect_failed'),
+      ...rowsOf('192.0.2.3', 'connect_failed'),
+      ...rowsOf('192.0.2.1', 'connect_failed'),
+      ...rowsOf('192.0.2.4', 'ok'),
+    ])
+      fold.add(row);
+    expect(fold.failingIpsFrom(1)).toEqual(['192.0.2.3', '192.0.2.1']);
+    expect(fold.failingCount).toBe(3);
+    expect(fold.failingIpsFrom(3)).toEqual([]);
+    expect(new Set(fold.failingIpsFrom(0))).toEqual(new Set(fold.failingIps()));
+  });
+});
