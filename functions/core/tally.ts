@@ -39,6 +39,16 @@ export type MinuteTally = {
  */
 export type EntryCounts = ArrayLike<number>;
 export type OriginVisitor = (origin: string, counts: EntryCounts) => void;
+/** Where EntryCounts holds each status: relay counts at these, probe counts ENTRY_PROBES after. */
+export const ENTRY_OK = 0;
+export const ENTRY_CONNECT_FAILED = 1;
+export const ENTRY_ORIGIN_ERROR = 2;
+export const ENTRY_ERROR = 3;
+export const ENTRY_PROBES = 4;
+const PROBE_OK = ENTRY_PROBES + ENTRY_OK;
+const PROBE_CONNECT_FAILED = ENTRY_PROBES + ENTRY_CONNECT_FAILED;
+const PROBE_ORIGIN_ERROR = ENTRY_PROBES + ENTRY_ORIGIN_ERROR;
+const PROBE_ERROR = ENTRY_PROBES + ENTRY_ERROR;
 
 const scratchCounts = [0, 0, 0, 0, 0, 0, 0, 0];
 
@@ -50,12 +60,12 @@ export function visitOrigins(row: MinuteTally, visit: OriginVisitor): void {
   }
   const c = scratchCounts;
   for (const { origin, kind, counts } of row.origins) {
-    const base = kind === 'probe' ? 4 : 0;
-    c[4 - base] = c[5 - base] = c[6 - base] = c[7 - base] = 0;
-    c[base] = counts.ok;
-    c[base + 1] = counts.connect_failed;
-    c[base + 2] = counts.origin_error;
-    c[base + 3] = counts.error;
+    const base = kind === 'probe' ? ENTRY_PROBES : 0;
+    c.fill(0);
+    c[base + ENTRY_OK] = counts.ok;
+    c[base + ENTRY_CONNECT_FAILED] = counts.connect_failed;
+    c[base + ENTRY_ORIGIN_ERROR] = counts.origin_error;
+    c[base + ENTRY_ERROR] = counts.error;
     visit(origin, c);
   }
 }
@@ -352,17 +362,20 @@ export class WindowTally {
       this.pairOrigin[p] = o;
       this.slot[o] = p;
     }
-    const ok = (c[0] as number) + (c[4] as number);
-    const failed = (c[1] as number) + (c[5] as number);
+    const ok = (c[ENTRY_OK] as number) + (c[PROBE_OK] as number);
+    const failed =
+      (c[ENTRY_CONNECT_FAILED] as number) + (c[PROBE_CONNECT_FAILED] as number);
     const counts = this.pairCounts;
     const at = p * 4;
     counts[at + PAIR_OK] = (counts[at + PAIR_OK] as number) + ok;
     counts[at + PAIR_ORIGIN_ERROR] =
       (counts[at + PAIR_ORIGIN_ERROR] as number) +
-      (c[2] as number) +
-      (c[6] as number);
+      (c[ENTRY_ORIGIN_ERROR] as number) +
+      (c[PROBE_ORIGIN_ERROR] as number);
     counts[at + PAIR_ERROR] =
-      (counts[at + PAIR_ERROR] as number) + (c[3] as number) + (c[7] as number);
+      (counts[at + PAIR_ERROR] as number) +
+      (c[ENTRY_ERROR] as number) +
+      (c[PROBE_ERROR] as number);
     this.rowOk += ok;
     if (failed > 0) {
       this.rowFailed += failed;
@@ -683,8 +696,9 @@ export class WindowTally {
 let sumOk = 0;
 let sumFailed = 0;
 const sumVisit: OriginVisitor = (_, c) => {
-  sumOk += (c[0] as number) + (c[4] as number);
-  sumFailed += (c[1] as number) + (c[5] as number);
+  sumOk += (c[ENTRY_OK] as number) + (c[PROBE_OK] as number);
+  sumFailed +=
+    (c[ENTRY_CONNECT_FAILED] as number) + (c[PROBE_CONNECT_FAILED] as number);
 };
 /** A row's ok and connect_failed over all its origins, relays and probes. */
 export function okAndFailedOf(row: MinuteTally): [number, number] {

@@ -1,7 +1,14 @@
 import { getOrInsert } from '../maps.js';
 import { MINUTE_MS, minuteEnd } from '../minutes.js';
 import type { MinuteTally } from '../tally.js';
-import { visitOrigins } from '../tally.js';
+import {
+  ENTRY_CONNECT_FAILED,
+  ENTRY_ERROR,
+  ENTRY_OK,
+  ENTRY_ORIGIN_ERROR,
+  ENTRY_PROBES,
+  visitOrigins,
+} from '../tally.js';
 import type { ProbeMinute, Rule, Verdict } from './evidence.js';
 import { byIpOrder } from './evidence.js';
 
@@ -23,9 +30,16 @@ function probeMinutesByIp(
     if (at <= from || at > to) continue;
     // Visited, not decoded into objects: a banned IP's row may name hundreds of origins.
     visitOrigins(row, (_, c) => {
-      const ok = c[4] as number;
-      const connectFailed = c[5] as number;
-      if (ok + connectFailed + (c[6] as number) + (c[7] as number) === 0)
+      const ok = c[ENTRY_PROBES + ENTRY_OK] as number;
+      const connectFailed = c[ENTRY_PROBES + ENTRY_CONNECT_FAILED] as number;
+      const originError = c[ENTRY_PROBES + ENTRY_ORIGIN_ERROR] as number;
+      if (
+        ok +
+          connectFailed +
+          originError +
+          (c[ENTRY_PROBES + ENTRY_ERROR] as number) ===
+        0
+      )
         return;
       const minutes = getOrInsert(
         byIp,
