@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  GetCommand,
   PutCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -10,7 +11,11 @@ import { createBanStore } from '../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../functions/store/client.js';
 import { keys, TABLE } from '../../../functions/store/table.js';
 import { ensureTable } from '../../../infra/local/table.js';
-import { benchBanWrites } from '../../bench/ban-writes.js';
+import {
+  BENCH_VERSION_PARTITION,
+  benchBanWrites,
+  writeFloorCalls,
+} from '../../bench/ban-writes.js';
 import type { MeteringProxy } from '../../helpers/metering-proxy.js';
 import {
   localEndpoint,
@@ -141,5 +146,49 @@ describe('the metering proxy', () => {
 
     expect(meter.updatesOf).toEqual({ [keys.banVersionPartition()]: 2 });
     expect(meter.calls.UpdateItem).toBe(3);
+  });
+
+  it("counts the bench write floor's window on its own version item, which it leaves as the store leaves the ban list's", async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    await banOnce(client);
+    proxy.reset();
+
+    for (const call of writeFloorCalls(
+      tableName,
+      { writes: [8], tag: 'floor', windows: 1 },
+      Date.now(),
+    ))
+      if ('update' in call) await client.send(new UpdateCommand(call.update));
+      else await client.send(new TransactWriteCommand(call.transact));
+    const meter = proxy.reset();
+    const versionItem = async (partition: string) =>
+      (
+        await client.send(
+          new GetCommand({
+            TableName: tableName,
+            Key: {
+              [TABLE.partitionKey]: partition,
+              [TABLE.sortKey]: keys.banVersion(),
+            },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+    const bench = await versionItem(BENCH_VERSION_PARTITION);
+    const store = await versionItem(keys.banVersionPartition());
+    client.destroy();
+
+    expect(meter.updatesOf).toEqual({ [BENCH_VERSION_PARTITION]: 2 });
+    expect(meter.transactionWrites).toEqual([8]);
+    // Opened and closed: the same attributes of the same kinds as the store's, no window left open.
+    const kinds = (item: Record<string, unknown> | undefined) =>
+      Object.entries(item ?? {})
+        .map(([name, value]) => `${name} ${typeof value}`)
+        .sort();
+    expect(kinds(bench)).toEqual(kinds(store));
+    expect(kinds(bench)).toEqual(['pk string', 'sk string', 'version number']);
   });
 });
