@@ -397,18 +397,19 @@ function coldBundled(
  * DynamoDB Local, inside as many change windows as the aggregation opened on
  * the ban list's version item (`windows`), each opened and closed by an
  * update of a version item of the bench's shaped as the store's
- * (writeFloorCalls). 0 without a call when the aggregation wrote none.
+ * (writeFloorCalls). 0 without a call when the aggregation wrote none; the
+ * replay's meter with the time, for its timeline.
  */
 async function writeFloorOf(
   floors: BundledProcess,
   meter: MeteringProxy,
   event: Required<WriteFloorEvent>,
-): Promise<number> {
-  if (!event.writes.length && !event.windows) return 0;
+): Promise<{ ms: number; replayed?: Meter }> {
+  if (!event.writes.length && !event.windows) return { ms: 0 };
   meter.reset();
   const run = await floors.call(event);
   const replayed = meter.reset();
-  if (!run.ok) return Number.NaN;
+  if (!run.ok) return { ms: Number.NaN, replayed };
   if (replayed.transactionWrites.join() !== event.writes.join())
     throw new Error(
       `the write floor sent transactions of ${replayed.transactionWrites.join(', ')} writes instead of ${event.writes.join(', ')}`,
@@ -429,7 +430,7 @@ async function writeFloorOf(
     throw new Error(
       `the write floor put ${sent} bytes of items instead of about ${meant}`,
     );
-  return run.ms;
+  return { ms: run.ms, replayed };
 }
 
 /**
@@ -623,14 +624,18 @@ export async function benchFleet(options: {
         tag: `floor#${minute}`,
         windows,
       });
-      if (how.profileDir)
+      if (how.profileDir) {
+        const name = `timeline-${machines}-${label.replace(' ', '-')}`;
         writeFileSync(
-          join(
-            how.profileDir,
-            `timeline-${machines}-${label.replace(' ', '-')}.txt`,
-          ),
+          join(how.profileDir, `${name}.txt`),
           `${timelineOf(used)}\n`,
         );
+        if (writeFloor.replayed)
+          writeFileSync(
+            join(how.profileDir, `${name}-write-floor.txt`),
+            `${timelineOf(writeFloor.replayed)}\n`,
+          );
+      }
       rows.push([
         machines,
         label,
@@ -640,8 +645,8 @@ export async function benchFleet(options: {
         run.ms,
         floor.ok ? floor.ms : Number.NaN,
         run.ms / floor.ms,
-        writeFloor,
-        run.ms / (floor.ms + writeFloor),
+        writeFloor.ms,
+        run.ms / (floor.ms + writeFloor.ms),
         inBench.ms,
         run.ms / inBench.ms,
         run.maxRssMb,
