@@ -115,6 +115,31 @@ const TRANSACTION_CONCURRENCY = 4;
  * that dies mid-batch cannot leave a cached list that misses its writes.
  */
 export const BAN_CHANGE_WINDOW_MS = 5 * 60_000;
+
+/**
+ * The version item's update that opens or closes a change window ending at
+ * `until` (table and key left out): a version bump that also sets the
+ * window's mark if no later window is open, or removes it if it is still
+ * this window's. Its condition failing is the caller's to handle.
+ */
+export function changeWindowUpdate(step: 'open' | 'close', until: number) {
+  return {
+    UpdateExpression:
+      step === 'open'
+        ? 'ADD #version :one SET #changing = :until'
+        : 'ADD #version :one REMOVE #changing',
+    ConditionExpression:
+      step === 'open'
+        ? 'attribute_not_exists(#changing) OR #changing < :until'
+        : '#changing = :until',
+    ExpressionAttributeNames: {
+      '#version': 'version',
+      '#changing': 'changingUntil',
+    },
+    ExpressionAttributeValues: { ':one': 1, ':until': until },
+  };
+}
+
 /** A transaction cancelled only by a concurrent one on the same item is sent again, this many times at most. */
 const MAX_CONFLICT_ATTEMPTS = 5;
 const CONFLICT_RETRY_MS = 50;
@@ -247,25 +272,13 @@ export function createBanStore(options: BanStoreOptions): BanStore {
     );
 
   /**
-   * Bumps the version and, if `condition` holds for this window's end,
-   * changes the window mark as well (`action`); else only the bump (a later
-   * window is open: its own close ends it).
+   * Bumps the version and marks or unmarks the window (changeWindowUpdate);
+   * if its condition fails, only the bump (a later window is open: its own
+   * close ends it).
    */
-  async function bumpWithWindow(
-    action: string,
-    condition: string,
-    until: number,
-  ): Promise<void> {
+  async function bumpWithWindow(step: 'open' | 'close', until: number) {
     try {
-      await updateVersion({
-        UpdateExpression: `ADD #version :one ${action}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: {
-          '#version': 'version',
-          '#changing': 'changingUntil',
-        },
-        ExpressionAttributeValues: { ':one': 1, ':until': until },
-      });
+      await updateVersion(changeWindowUpdate(step, until));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       await updateVersion(bumpOnly);
@@ -275,17 +288,12 @@ export function createBanStore(options: BanStoreOptions): BanStore {
   /** Opens a change window: a bump, and changes under way until its end (unless a later window is open). Answers its end. */
   async function openChangeWindow(): Promise<number> {
     const until = clock() + BAN_CHANGE_WINDOW_MS;
-    await bumpWithWindow(
-      'SET #changing = :until',
-      'attribute_not_exists(#changing) OR #changing < :until',
-      until,
-    );
+    await bumpWithWindow('open', until);
     return until;
   }
 
   /** Closes the window: a bump, and the mark removed if it is still this window's. */
-  const closeChangeWindow = (until: number) =>
-    bumpWithWindow('REMOVE #changing', '#changing = :until', until);
+  const closeChangeWindow = (until: number) => bumpWithWindow('close', until);
 
   /** The write a change makes to its ban item. */
   function banWrite(change: BanChange, now: number): Record<string, unknown> {

@@ -23,13 +23,15 @@
  * writes: as many transactions as the aggregation made (the metering proxy
  * records them), of as many writes each, of made-up bans shaped like the
  * aggregator's (a conditional put, an ADD update, two puts) into partitions
- * nothing reads, sent one at a time by the floor's process after the
- * aggregation (0 when it wrote none). The ratios say how far the aggregation
- * is from reading its input (`ratio`) and from reading it and writing its
- * bans (`floors ratio`). `largest item` is the largest item the run put
- * (Put, BatchWrite, Transact). `DynamoDB busy s` is, per operation, the time
- * during which at least one call of it was in flight (calls of different
- * operations may overlap).
+ * nothing reads, inside as many change windows as the aggregation opened
+ * (an update of a version item nothing reads before them, one after, shaped
+ * as the ban store's of the ban list's version), sent one at a time by the
+ * floor's process after the aggregation (0 when it wrote none). The ratios
+ * say how far the aggregation is from reading its input (`ratio`) and from
+ * reading it and writing its bans (`floors ratio`). `largest item` is the
+ * largest item the run put (Put, BatchWrite, Transact). `DynamoDB busy s` is,
+ * per operation, the time during which at least one call of it was in flight
+ * (calls of different operations may overlap).
  *
  * Each size runs minutes of the same fleet: a healthy one (not measured),
  * then the first in which some machines fail, in which they are banned
@@ -62,9 +64,10 @@ import { queryItems } from '../../functions/store/query.js';
 import { keys, TABLE } from '../../functions/store/table.js';
 import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
-import type { MeteringProxy } from '../helpers/metering-proxy.js';
+import type { Meter, MeteringProxy } from '../helpers/metering-proxy.js';
 import { timelineOf } from '../helpers/metering-proxy.js';
-import { WRITES_PER_BAN } from './ban-writes.js';
+import type { WriteFloorEvent } from './ban-writes.js';
+import { BENCH_VERSION_PARTITION, WRITES_PER_BAN } from './ban-writes.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /**
@@ -391,21 +394,33 @@ function coldBundled(
  * The write floor of a minute: the aggregation's ban transactions (`writes`:
  * how many writes each held, as the meter saw them) sent again with made-up
  * bans by the floors' process, one at a time, as the ban store sends them to
- * DynamoDB Local. 0 without a call when the aggregation wrote none.
+ * DynamoDB Local, inside as many change windows as the aggregation opened on
+ * the ban list's version item (`windows`), each opened and closed by an
+ * update of a version item of the bench's shaped as the store's
+ * (writeFloorCalls). 0 without a call when the aggregation wrote none; the
+ * replay's meter with the time, for its timeline.
  */
 async function writeFloorOf(
   floors: BundledProcess,
   meter: MeteringProxy,
-  event: { writes: number[]; putBytes: number[]; tag: string },
-): Promise<number> {
-  if (!event.writes.length) return 0;
+  event: Required<WriteFloorEvent>,
+): Promise<{ ms: number; replayed?: Meter }> {
+  if (!event.writes.length && !event.windows) return { ms: 0 };
   meter.reset();
   const run = await floors.call(event);
   const replayed = meter.reset();
-  if (!run.ok) return Number.NaN;
+  if (!run.ok) return { ms: Number.NaN, replayed };
   if (replayed.transactionWrites.join() !== event.writes.join())
     throw new Error(
       `the write floor sent transactions of ${replayed.transactionWrites.join(', ')} writes instead of ${event.writes.join(', ')}`,
+    );
+  const windowUpdates = replayed.updatesOf[BENCH_VERSION_PARTITION] ?? 0;
+  if (
+    windowUpdates !== 2 * event.windows ||
+    (replayed.calls.UpdateItem ?? 0) !== windowUpdates
+  )
+    throw new Error(
+      `the write floor made ${replayed.calls.UpdateItem ?? 0} updates, ${windowUpdates} of them to its version item, instead of opening and closing ${event.windows} change windows`,
     );
   const total = (bytes: number[]) => bytes.reduce((sum, b) => sum + b, 0);
   const sent = total(replayed.transactionPutBytes);
@@ -415,8 +430,16 @@ async function writeFloorOf(
     throw new Error(
       `the write floor put ${sent} bytes of items instead of about ${meant}`,
     );
-  return run.ms;
+  return { ms: run.ms, replayed };
 }
+
+/**
+ * The change windows an aggregation opened: the ban store opens one per batch
+ * of ban changes and closes it, each an update of the ban list's version item
+ * that succeeds (or, its condition failing, a bare bump in its place).
+ */
+const changeWindowsOf = (used: Meter) =>
+  Math.ceil((used.updatesOf[keys.banVersionPartition()] ?? 0) / 2);
 
 /** The policy alone on `machines` IPs' rows held in memory. */
 export function benchPolicy(machines: number): (string | number)[] {
@@ -591,22 +614,28 @@ export async function benchFleet(options: {
       );
       const run = await aggregator.call(eventAt(minute));
       const used = meter.reset();
+      const windows = changeWindowsOf(used);
       progress(
-        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions again, made-up bans (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)`,
+        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions again, made-up bans (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)${windows ? `, in its ${windows} change window${windows === 1 ? '' : 's'} (an update before, one after)` : ''}`,
       );
       const writeFloor = await writeFloorOf(floors, meter, {
         writes: used.transactionWrites,
         putBytes: used.transactionPutBytes,
         tag: `floor#${minute}`,
+        windows,
       });
-      if (how.profileDir)
+      if (how.profileDir) {
+        const name = `timeline-${machines}-${label.replace(' ', '-')}`;
         writeFileSync(
-          join(
-            how.profileDir,
-            `timeline-${machines}-${label.replace(' ', '-')}.txt`,
-          ),
+          join(how.profileDir, `${name}.txt`),
           `${timelineOf(used)}\n`,
         );
+        if (writeFloor.replayed)
+          writeFileSync(
+            join(how.profileDir, `${name}-write-floor.txt`),
+            `${timelineOf(writeFloor.replayed)}\n`,
+          );
+      }
       rows.push([
         machines,
         label,
@@ -616,8 +645,8 @@ export async function benchFleet(options: {
         run.ms,
         floor.ok ? floor.ms : Number.NaN,
         run.ms / floor.ms,
-        writeFloor,
-        run.ms / (floor.ms + writeFloor),
+        writeFloor.ms,
+        run.ms / (floor.ms + writeFloor.ms),
         inBench.ms,
         run.ms / inBench.ms,
         run.maxRssMb,
@@ -639,7 +668,8 @@ export async function benchFleet(options: {
  * `floor ms` is the bare read timed as the aggregation is (in a warm process
  * of its own, or with --cold a fresh one, first connection included);
  * `write floor ms` the aggregation's ban transactions replayed with made-up
- * bans, timed the same way in the same process; `floors ratio` the
+ * bans, and its change windows' updates on a version item of the bench's,
+ * timed the same way in the same process; `floors ratio` the
  * aggregation over the two floors together; `bench floor ms` the read in the
  * bench process on a client already connected.
  */

@@ -4,27 +4,23 @@
  * timed the same way: after the module is loaded, the client created at load
  * (in a fresh process, the first connection inside the timing). Two events:
  * `{ minute }` is the bare read of that minute's rows, `{ writes, tag }` the
- * bare writes of a minute's bans.
+ * bare writes of a minute's bans, inside its change windows if it has any
+ * (writeFloorCalls).
  */
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { bucketId } from '../../functions/core/minutes.js';
 import { createDocumentClient } from '../../functions/store/client.js';
 import { queryItems } from '../../functions/store/query.js';
 import { keys, TABLE } from '../../functions/store/table.js';
-import { benchBanWrites } from './ban-writes.js';
+import type { WriteFloorEvent } from './ban-writes.js';
+import { writeFloorCalls } from './ban-writes.js';
 
 const client = createDocumentClient({
   region: process.env.AWS_REGION ?? 'us-east-1',
   endpoint: process.env.DYNAMODB_ENDPOINT,
 });
 
-export type FloorEvent =
-  | { minute: number }
-  /**
-   * Transactions of `writes[i]` writes each, putting about `putBytes[i]`
-   * bytes of items; `tag` names their made-up bans.
-   */
-  | { writes: number[]; putBytes?: number[]; tag: string };
+export type FloorEvent = { minute: number } | WriteFloorEvent;
 
 export async function handler(
   event: FloorEvent,
@@ -32,18 +28,11 @@ export async function handler(
   const tableName = process.env.TABLE_NAME as string;
   if ('writes' in event) {
     // One at a time, as the ban store sends them to DynamoDB Local, which runs
-    // transactions one after another anyway.
-    for (const [t, count] of event.writes.entries())
-      await client.send(
-        new TransactWriteCommand({
-          TransactItems: benchBanWrites(
-            tableName,
-            `${event.tag}#${t}`,
-            count,
-            event.putBytes?.[t],
-          ),
-        }),
-      );
+    // transactions one after another anyway; a window's condition failing
+    // fails the floor rather than leave a write out.
+    for (const call of writeFloorCalls(tableName, event, Date.now()))
+      if ('update' in call) await client.send(new UpdateCommand(call.update));
+      else await client.send(new TransactWriteCommand(call.transact));
     return { transactions: event.writes.length };
   }
   // Every shard of the minute in parallel, paginated, unmarshalled, nothing else.

@@ -602,7 +602,8 @@ async function mainFleet(options: FleetArgs) {
  * else runs the fleet bench. --store writes every fleet through the store
  * (faster to set up; the ingest path is then not exercised), --profile
  * writes a CPU profile of each aggregation into DIR (bundled unminified, so
- * it names functions) and the timeline of its DynamoDB calls.
+ * it names functions) and the timelines of its DynamoDB calls and of its
+ * write floor's.
  */
 function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
   const at = argv.indexOf('--fleet');
@@ -746,7 +747,7 @@ Options:
   --store            with --fleet: write every fleet through the store (no gateway)
   --policy N         with --fleet: also time the policy alone on N IPs (default 100000; 0 skips)
   --profile DIR      with --fleet: a CPU profile of each aggregation process and a DynamoDB call
-                     timeline of each aggregation
+                     timeline of each aggregation and of its write floor
   --repeat N         with --fleet: run every size N times (1-20, default 1), going round the sizes, and
                      print the median and range of each figure (DynamoDB Local is noisy: compare medians)
   --steady N         with --fleet: N steady minutes after the first (1-30, default 1), shown as

@@ -18,6 +18,8 @@ export type Meter = {
   /** Each TransactWriteItems call's bytes of the items it puts (DynamoDB's item size), in the same order. */
   transactionPutBytes: number[];
   largestItemBytes: number;
+  /** Per partition key, the UpdateItem calls on it that succeeded (a failed condition changes nothing). */
+  updatesOf: Record<string, number>;
   /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
   /** Each call: its operation, when, and for a Query, GetItem or UpdateItem the partition it named. */
   spans: Array<{ op: string; start: number; end: number; partition?: string }>;
@@ -37,6 +39,7 @@ const emptyMeter = (): Meter => ({
   transactionWrites: [],
   transactionPutBytes: [],
   largestItemBytes: 0,
+  updatesOf: {},
 });
 
 type WireValue = Record<string, unknown>;
@@ -163,13 +166,16 @@ function capacityOf(body: Record<string, unknown>): number {
   );
 }
 
+/** The partition key a GetItem/UpdateItem names. */
+const keyPartitionOf = (body: Record<string, unknown>) =>
+  (body.Key as Record<string, { S?: string }> | undefined)?.pk?.S;
+
 /** The partition a Query (its `:pk`) or a GetItem/UpdateItem (its key) names, shortened. */
 function partitionOf(body: Record<string, unknown>): { partition?: string } {
   const values = body.ExpressionAttributeValues as
     | Record<string, { S?: string }>
     | undefined;
-  const key = body.Key as Record<string, { S?: string }> | undefined;
-  const partition = values?.[':pk']?.S ?? key?.pk?.S;
+  const partition = values?.[':pk']?.S ?? keyPartitionOf(body);
   return partition === undefined ? {} : { partition: partition.slice(0, 16) };
 }
 
@@ -249,6 +255,13 @@ export async function startMeteringProxy(upstreamPort: number) {
             if (WRITE_OPS.has(op)) meter.writeUnits += units;
             else meter.readUnits += units;
           }
+          const updated = keyPartitionOf(sent);
+          if (
+            op === 'UpdateItem' &&
+            response.statusCode === 200 &&
+            updated !== undefined
+          )
+            counted.updatesOf[updated] = (counted.updatesOf[updated] ?? 0) + 1;
           done();
           res.writeHead(response.statusCode ?? 502, response.headers);
           res.end(answer);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { TABLE } from '../../../functions/store/table.js';
-import { benchBanWrites } from '../../bench/ban-writes.js';
+import {
+  BAN_CHANGE_WINDOW_MS,
+  changeWindowUpdate,
+} from '../../../functions/store/ban-store.js';
+import { keys, TABLE } from '../../../functions/store/table.js';
+import type { WriteFloorCall } from '../../bench/ban-writes.js';
+import { benchBanWrites, writeFloorCalls } from '../../bench/ban-writes.js';
 
 const { partitionKey: pk } = TABLE;
 
@@ -41,5 +46,84 @@ describe('the made-up ban writes of the fleet bench', () => {
       'Update BENCH#OFFENSES#t#1',
     ]);
     expect(benchBanWrites('table', 't', 0)).toEqual([]);
+  });
+});
+
+/** "update open", "update close" or "transact 8": each call of a write floor by what it does. */
+const callsOf = (calls: WriteFloorCall[]) =>
+  calls.map((call) =>
+    'update' in call
+      ? `update ${String(call.update.UpdateExpression).includes('REMOVE') ? 'close' : 'open'}`
+      : `transact ${call.transact.TransactItems?.length}`,
+  );
+
+describe('the write floor of the fleet bench', () => {
+  const now = Date.parse('2026-11-24T14:03:00Z');
+
+  it('writes the transactions inside a change window shaped as the ban store opens and closes it', () => {
+    const calls = writeFloorCalls(
+      'table',
+      { writes: [8, 4], tag: 't', windows: 1 },
+      now,
+    );
+
+    expect(callsOf(calls)).toEqual([
+      'update open',
+      'transact 8',
+      'transact 4',
+      'update close',
+    ]);
+    const until = now + BAN_CHANGE_WINDOW_MS;
+    expect(calls[0]).toEqual({
+      update: expect.objectContaining({
+        TableName: 'table',
+        ...changeWindowUpdate('open', until),
+      }),
+    });
+    expect(calls.at(-1)).toEqual({
+      update: expect.objectContaining({
+        TableName: 'table',
+        ...changeWindowUpdate('close', until),
+      }),
+    });
+  });
+
+  it("opens its windows on a version item of its own, never the ban list's, which the aggregation reads", () => {
+    const calls = writeFloorCalls(
+      'table',
+      { writes: [4], tag: 't', windows: 1 },
+      now,
+    );
+
+    const keysUpdated = calls.flatMap((call) =>
+      'update' in call ? [call.update.Key] : [],
+    );
+    expect(keysUpdated).toHaveLength(2);
+    for (const key of keysUpdated) {
+      expect(key?.[TABLE.partitionKey]).toMatch(/^BENCH#/);
+      expect(key?.[TABLE.partitionKey]).not.toBe(keys.banVersionPartition());
+    }
+  });
+
+  it('opens as many windows as asked, the transactions shared out among them in order, and none by default', () => {
+    const calls = writeFloorCalls(
+      'table',
+      { writes: [1, 2, 3], tag: 't', windows: 2 },
+      now,
+    );
+
+    expect(callsOf(calls)).toEqual([
+      'update open',
+      'transact 1',
+      'update close',
+      'update open',
+      'transact 2',
+      'transact 3',
+      'update close',
+    ]);
+    expect(
+      callsOf(writeFloorCalls('table', { writes: [4], tag: 't' }, now)),
+    ).toEqual(['transact 4']);
+    expect(writeFloorCalls('table', { writes: [], tag: 't' }, now)).toEqual([]);
   });
 });
