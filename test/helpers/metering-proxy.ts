@@ -20,8 +20,7 @@ export type Meter = {
   largestItemBytes: number;
   /** Per partition key, the UpdateItem calls on it that succeeded (a failed condition changes nothing). */
   updatesOf: Record<string, number>;
-  /** Each call's operation and wall times (ms since the count started), the first MAX_SPANS. */
-  /** Each call: its operation, when, and for a Query, GetItem or UpdateItem the partition it named. */
+  /** Each call (the first MAX_SPANS): its operation, its wall times (ms since the count started), and for a Query, GetItem or UpdateItem the partition it named. */
   spans: Array<{ op: string; start: number; end: number; partition?: string }>;
   /** performance.now() when the count started. */
   startedAt: number;
