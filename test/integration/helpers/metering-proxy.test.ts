@@ -97,6 +97,65 @@ describe('the metering proxy', () => {
     expect(padded).toBeLessThan(40_000 * 1.1);
   });
 
+  it("records each transaction's items as sent on the wire, and the bytes of the items it puts", async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    proxy.reset();
+
+    await client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: tableName,
+              Item: { pk: 'BENCH#WIRE', sk: 'a', n: 12, m: { x: true } },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            Update: {
+              TableName: tableName,
+              Key: { pk: 'BENCH#WIRE', sk: 'b' },
+              UpdateExpression: 'ADD starts :start',
+              ExpressionAttributeValues: { ':start': new Set([1]) },
+            },
+          },
+        ],
+      }),
+    );
+    const meter = proxy.reset();
+    client.destroy();
+
+    expect(meter.transactions).toEqual([
+      [
+        {
+          Put: {
+            TableName: tableName,
+            Item: {
+              pk: { S: 'BENCH#WIRE' },
+              sk: { S: 'a' },
+              n: { N: '12' },
+              m: { M: { x: { BOOL: true } } },
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: tableName,
+            Key: { pk: { S: 'BENCH#WIRE' }, sk: { S: 'b' } },
+            UpdateExpression: 'ADD starts :start',
+            ExpressionAttributeValues: { ':start': { NS: ['1'] } },
+          },
+        },
+      ],
+    ]);
+    // pk 2 + 10, sk 2 + 1, n 1 + 2, m 1 + 3 + (x 1 + 1): only the put counts.
+    expect(meter.transactionPutBytes).toEqual([24]);
+  });
+
   /** One ban written by the ban store: one batch of ban changes, in a change window of its own. */
   const banOnce = (client: ReturnType<typeof createDocumentClient>) => {
     const now = Date.now();
