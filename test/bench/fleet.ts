@@ -20,12 +20,12 @@
  * paginated, unmarshalled, nothing else), bundled and run the same way
  * (floor-entry.ts); `bench floor` is that read in the bench process on a
  * connected client. `write floor` is the bare cost of the minute's ban
- * writes: as many transactions as the aggregation made (the metering proxy
- * records them), of as many writes each, of made-up bans shaped like the
- * aggregator's (a conditional put, an ADD update, two puts) into partitions
- * nothing reads, inside as many change windows as the aggregation opened
- * (an update of a version item nothing reads before them, one after, shaped
- * as the ban store's of the ban list's version), sent one at a time by the
+ * writes: the aggregation's very transactions (the metering proxy records
+ * them as sent), item for item, each item's partition key moved under a
+ * prefix of the replay's own so that nothing the aggregation reads is
+ * touched, inside as many change windows as the aggregation opened (an
+ * update of a version item nothing reads before them, one after, shaped as
+ * the ban store's of the ban list's version), sent one at a time by the
  * floor's process after the aggregation (0 when it wrote none). The ratios
  * say how far the aggregation is from reading its input (`ratio`) and from
  * reading it and writing its bans (`floors ratio`). `largest item` is the
@@ -48,6 +48,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { parseConfig } from '../../functions/core/config.js';
 import {
   bucketId,
@@ -66,8 +67,12 @@ import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { Meter, MeteringProxy } from '../helpers/metering-proxy.js';
 import { timelineOf } from '../helpers/metering-proxy.js';
-import type { WriteFloorEvent } from './ban-writes.js';
-import { BENCH_VERSION_PARTITION, WRITES_PER_BAN } from './ban-writes.js';
+import {
+  BENCH_VERSION_PARTITION,
+  replayItems,
+  replayPrefix,
+  WARM_UP_WRITES,
+} from './ban-writes.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /**
@@ -233,8 +238,9 @@ export type AggregateRun = {
  * same table, ~180 ms on a second table right after), which DynamoDB never
  * shows. Warm, the floors' process first writes this many transactions of 25
  * made-up bans (a conditional put, an ADD update and two puts each, as the
- * aggregator writes a ban) into partitions of the measured table that nothing
- * reads, as it writes the write floor.
+ * aggregator writes a ban: benchBanWrites) into partitions of the measured
+ * table that nothing reads: before the fleet is written there is no
+ * transaction of the aggregation's to replay.
  */
 const WARM_UP_TRANSACTIONS = 40;
 
@@ -391,44 +397,66 @@ function coldBundled(
 }
 
 /**
- * The write floor of a minute: the aggregation's ban transactions (`writes`:
- * how many writes each held, as the meter saw them) sent again with made-up
- * bans by the floors' process, one at a time, as the ban store sends them to
- * DynamoDB Local, inside as many change windows as the aggregation opened on
- * the ban list's version item (`windows`), each opened and closed by an
- * update of a version item of the bench's shaped as the store's
- * (writeFloorCalls). 0 without a call when the aggregation wrote none; the
- * replay's meter with the time, for its timeline.
+ * The write floor of a minute: the aggregation's ban transactions (`used`:
+ * the meter's count of the aggregation, which recorded them as sent) sent
+ * again by the floors' process, item for item, each item's partition key
+ * prefixed with the replay's own (replayItems, `tag` unique per replay),
+ * one at a time, as the ban store sends them to DynamoDB Local, inside as
+ * many change windows as the aggregation opened on the ban list's version
+ * item, each opened and closed by an update of a version item of the
+ * bench's shaped as the store's (writeFloorCalls). 0 without a call when the
+ * aggregation wrote none; the replay's meter with the time, for its
+ * timeline. A floor that fails, or that sent anything but the transactions
+ * it was given, fails the bench.
  */
 async function writeFloorOf(
   floors: BundledProcess,
   meter: MeteringProxy,
-  event: Required<WriteFloorEvent>,
+  used: Meter,
+  tag: string,
 ): Promise<{ ms: number; replayed?: Meter }> {
-  if (!event.writes.length && !event.windows) return { ms: 0 };
+  const windows = changeWindowsOf(used);
+  if (!used.transactions.length && !windows) return { ms: 0 };
   meter.reset();
-  const run = await floors.call(event);
+  const run = await floors.call({
+    transactions: used.transactions,
+    tag,
+    windows,
+  });
   const replayed = meter.reset();
-  if (!run.ok) return { ms: Number.NaN, replayed };
-  if (replayed.transactionWrites.join() !== event.writes.join())
+  if (!run.ok) throw new Error(`the write floor failed: ${run.error}`);
+  if (replayed.transactionWrites.join() !== used.transactionWrites.join())
     throw new Error(
-      `the write floor sent transactions of ${replayed.transactionWrites.join(', ')} writes instead of ${event.writes.join(', ')}`,
+      `the write floor sent transactions of ${replayed.transactionWrites.join(', ')} writes instead of ${used.transactionWrites.join(', ')}`,
+    );
+  // Item size is what DynamoDB charges and stores by: each put item weighs
+  // what the aggregation's did, plus its key's prefix.
+  const prefixBytes = Buffer.byteLength(replayPrefix(tag));
+  const meant = used.transactions.map(
+    (items, t) =>
+      (used.transactionPutBytes[t] ?? 0) +
+      prefixBytes * items.filter((item) => item.Put).length,
+  );
+  if (replayed.transactionPutBytes.join() !== meant.join())
+    throw new Error(
+      `the write floor's transactions put ${replayed.transactionPutBytes.join(', ')} bytes of items instead of ${meant.join(', ')}`,
+    );
+  if (
+    !isDeepStrictEqual(
+      replayed.transactions,
+      used.transactions.map((items) => replayItems(items, tag)),
+    )
+  )
+    throw new Error(
+      "the write floor's transactions differ from the aggregation's beyond their partition keys",
     );
   const windowUpdates = replayed.updatesOf[BENCH_VERSION_PARTITION] ?? 0;
   if (
-    windowUpdates !== 2 * event.windows ||
+    windowUpdates !== 2 * windows ||
     (replayed.calls.UpdateItem ?? 0) !== windowUpdates
   )
     throw new Error(
-      `the write floor made ${replayed.calls.UpdateItem ?? 0} updates, ${windowUpdates} of them to its version item, instead of opening and closing ${event.windows} change windows`,
-    );
-  const total = (bytes: number[]) => bytes.reduce((sum, b) => sum + b, 0);
-  const sent = total(replayed.transactionPutBytes);
-  const meant = total(event.putBytes);
-  // Item size is what DynamoDB charges and stores by: the made-up bans must weigh about as much.
-  if (Math.abs(sent - meant) > meant * 0.2)
-    throw new Error(
-      `the write floor put ${sent} bytes of items instead of about ${meant}`,
+      `the write floor made ${replayed.calls.UpdateItem ?? 0} updates, ${windowUpdates} of them to its version item, instead of opening and closing ${windows} change windows`,
     );
   return { ms: run.ms, replayed };
 }
@@ -571,12 +599,9 @@ export async function benchFleet(options: {
   try {
     if (how.warm) {
       progress(
-        `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of 100 writes)`,
+        `fleet ${machines}: warming DynamoDB Local's transactions up (${WARM_UP_TRANSACTIONS} of ${WARM_UP_WRITES} made-up writes)`,
       );
-      await floors.call({
-        writes: Array(WARM_UP_TRANSACTIONS).fill(25 * WRITES_PER_BAN),
-        tag: 'warm',
-      });
+      await floors.call({ warmUp: WARM_UP_TRANSACTIONS });
     }
     // The minute before the failures begin: the same fleet, every machine
     // healthy. A function invoked every minute has decided minutes like it
@@ -616,14 +641,15 @@ export async function benchFleet(options: {
       const used = meter.reset();
       const windows = changeWindowsOf(used);
       progress(
-        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions again, made-up bans (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)${windows ? `, in its ${windows} change window${windows === 1 ? '' : 's'} (an update before, one after)` : ''}`,
+        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions replayed item for item under keys of the replay's own (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)${windows ? `, in its ${windows} change window${windows === 1 ? '' : 's'} (an update before, one after)` : ''}`,
       );
-      const writeFloor = await writeFloorOf(floors, meter, {
-        writes: used.transactionWrites,
-        putBytes: used.transactionPutBytes,
-        tag: `floor#${minute}`,
-        windows,
-      });
+      // A fresh DynamoDB Local per run and a minute per replay: the tag is unique.
+      const writeFloor = await writeFloorOf(
+        floors,
+        meter,
+        used,
+        `floor#${minute}`,
+      );
       if (how.profileDir) {
         const name = `timeline-${machines}-${label.replace(' ', '-')}`;
         writeFileSync(
@@ -667,11 +693,11 @@ export async function benchFleet(options: {
 /**
  * `floor ms` is the bare read timed as the aggregation is (in a warm process
  * of its own, or with --cold a fresh one, first connection included);
- * `write floor ms` the aggregation's ban transactions replayed with made-up
- * bans, and its change windows' updates on a version item of the bench's,
- * timed the same way in the same process; `floors ratio` the
- * aggregation over the two floors together; `bench floor ms` the read in the
- * bench process on a client already connected.
+ * `write floor ms` the aggregation's ban transactions replayed item for item
+ * under partition keys of the replay's own, and its change windows' updates
+ * on a version item of the bench's, timed the same way in the same process;
+ * `floors ratio` the aggregation over the two floors together; `bench floor
+ * ms` the read in the bench process on a client already connected.
  */
 export const FLEET_HEADERS = [
   'IPs',

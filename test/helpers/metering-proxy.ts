@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request as httpRequest } from 'node:http';
+import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
 
 /**
  * A metering proxy in front of DynamoDB Local: DynamoDB Local does not check
@@ -17,6 +18,13 @@ export type Meter = {
   transactionWrites: number[];
   /** Each TransactWriteItems call's bytes of the items it puts (DynamoDB's item size), in the same order. */
   transactionPutBytes: number[];
+  /**
+   * Each TransactWriteItems call's TransactItems as sent on the wire (DynamoDB
+   * JSON), in the same order, so the bench can replay them item for item. The
+   * SDK's type, whose only difference from the wire is binary values (bytes,
+   * not base64), which no transaction here carries.
+   */
+  transactions: TransactWriteItem[][];
   largestItemBytes: number;
   /** Per partition key, the UpdateItem calls on it that succeeded (a failed condition changes nothing). */
   updatesOf: Record<string, number>;
@@ -37,6 +45,7 @@ const emptyMeter = (): Meter => ({
   putRequests: 0,
   transactionWrites: [],
   transactionPutBytes: [],
+  transactions: [],
   largestItemBytes: 0,
   updatesOf: {},
 });
@@ -201,10 +210,11 @@ export async function startMeteringProxy(upstreamPort: number) {
           meter.largestItemBytes = Math.max(meter.largestItemBytes, bytes);
         }
         if (op === 'TransactWriteItems') {
-          meter.transactionWrites.push(
-            ((body.TransactItems ?? []) as unknown[]).length,
-          );
+          const items = (body.TransactItems ?? []) as TransactWriteItem[];
+          meter.transactionWrites.push(items.length);
           meter.transactionPutBytes.push(putBytes);
+          // The parsed request itself: nothing changes it after this.
+          meter.transactions.push(items);
         }
         if (op === 'BatchWriteItem') {
           const requests = Object.values(

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   GetCommand,
   PutCommand,
@@ -9,11 +13,15 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBanStore } from '../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../functions/store/client.js';
+import { createEventStore } from '../../../functions/store/event-store.js';
+import { createStateStore } from '../../../functions/store/state-store.js';
 import { keys, TABLE } from '../../../functions/store/table.js';
 import { ensureTable } from '../../../infra/local/table.js';
 import {
   BENCH_VERSION_PARTITION,
   benchBanWrites,
+  replayItems,
+  sendWriteFloor,
   writeFloorCalls,
 } from '../../bench/ban-writes.js';
 import type { MeteringProxy } from '../../helpers/metering-proxy.js';
@@ -68,44 +76,77 @@ describe('the metering proxy', () => {
     expect(second.transactionWrites).toEqual([4]);
   });
 
-  it("records the bytes of the items each transaction puts, which the bench's made-up bans are padded to", async () => {
+  it("records each transaction's items as sent on the wire, and the bytes of the items it puts", async () => {
     const client = createDocumentClient({
       region: 'us-east-1',
       endpoint: proxy.endpoint,
     });
     proxy.reset();
 
-    for (const [tag, bytes] of [
-      ['small', 0],
-      ['padded', 40_000],
-    ] as const)
-      await client.send(
-        new TransactWriteCommand({
-          TransactItems: benchBanWrites(tableName, tag, 100, bytes),
-        }),
-      );
-    const [small, padded] = proxy.reset().transactionPutBytes as [
-      number,
-      number,
-    ];
+    await client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: tableName,
+              Item: { pk: 'BENCH#WIRE', sk: 'a', n: 12, m: { x: true } },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            Update: {
+              TableName: tableName,
+              Key: { pk: 'BENCH#WIRE', sk: 'b' },
+              UpdateExpression: 'ADD starts :start',
+              ExpressionAttributeValues: { ':start': new Set([1]) },
+            },
+          },
+        ],
+      }),
+    );
+    const meter = proxy.reset();
     client.destroy();
 
-    // 25 bans: 75 items put, none padded, then padded to about 40,000 bytes in all.
-    expect(small).toBeGreaterThan(75 * 20);
-    expect(small).toBeLessThan(75 * 100);
-    expect(padded).toBeGreaterThan(40_000 * 0.9);
-    expect(padded).toBeLessThan(40_000 * 1.1);
+    expect(meter.transactions).toEqual([
+      [
+        {
+          Put: {
+            TableName: tableName,
+            Item: {
+              pk: { S: 'BENCH#WIRE' },
+              sk: { S: 'a' },
+              n: { N: '12' },
+              m: { M: { x: { BOOL: true } } },
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: tableName,
+            Key: { pk: { S: 'BENCH#WIRE' }, sk: { S: 'b' } },
+            UpdateExpression: 'ADD starts :start',
+            ExpressionAttributeValues: { ':start': { NS: ['1'] } },
+          },
+        },
+      ],
+    ]);
+    // pk 2 + 10, sk 2 + 1, n 1 + 2, m 1 + 3 + (x 1 + 1): only the put counts.
+    expect(meter.transactionPutBytes).toEqual([24]);
   });
 
   /** One ban written by the ban store: one batch of ban changes, in a change window of its own. */
-  const banOnce = (client: ReturnType<typeof createDocumentClient>) => {
+  const banOnce = (
+    client: ReturnType<typeof createDocumentClient>,
+    ip = '198.51.100.7',
+  ) => {
     const now = Date.now();
     return createBanStore({ client, tableName }).changeBans(
       [
         {
           type: 'ban',
           ban: {
-            ip: '198.51.100.7',
+            ip,
             reason: 'test',
             since: now,
             until: now + 60_000,
@@ -153,16 +194,18 @@ describe('the metering proxy', () => {
       region: 'us-east-1',
       endpoint: proxy.endpoint,
     });
-    await banOnce(client);
     proxy.reset();
+    await banOnce(client, '198.51.100.8');
+    const { transactions } = proxy.reset();
 
-    for (const call of writeFloorCalls(
-      tableName,
-      { writes: [8], tag: 'floor', windows: 1 },
-      Date.now(),
-    ))
-      if ('update' in call) await client.send(new UpdateCommand(call.update));
-      else await client.send(new TransactWriteCommand(call.transact));
+    await sendWriteFloor(
+      client,
+      writeFloorCalls(
+        tableName,
+        { transactions, tag: 'window', windows: 1 },
+        Date.now(),
+      ),
+    );
     const meter = proxy.reset();
     const versionItem = async (partition: string) =>
       (
@@ -182,7 +225,7 @@ describe('the metering proxy', () => {
     client.destroy();
 
     expect(meter.updatesOf).toEqual({ [BENCH_VERSION_PARTITION]: 2 });
-    expect(meter.transactionWrites).toEqual([8]);
+    expect(meter.transactionWrites).toEqual([1]);
     // Opened and closed: the same attributes of the same kinds as the store's, no window left open.
     const kinds = (item: Record<string, unknown> | undefined) =>
       Object.entries(item ?? {})
@@ -190,5 +233,120 @@ describe('the metering proxy', () => {
         .sort();
     expect(kinds(bench)).toEqual(kinds(store));
     expect(kinds(bench)).toEqual(['pk string', 'sk string', 'version number']);
+  });
+
+  it("replays a ban store's transactions item for item under the replay's keys, leaving the originals as they were", async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    const state = createStateStore({ client, tableName });
+    const events = createEventStore({ client, tableName, eventTtlDays: 30 });
+    const now = Date.now();
+    // Two bans as the aggregator writes them: each with its offense and its two event items.
+    const changes = ['198.51.100.21', '198.51.100.22'].map((ip) => {
+      const ban = {
+        ip,
+        reason: 'test',
+        since: now,
+        until: now + 60_000,
+        manual: false,
+        failRatio: 0.9,
+        samples: 40,
+        offense: 1,
+        rule: 'fail-ratio',
+      };
+      return {
+        type: 'ban' as const,
+        ban,
+        also: [
+          state.offenseItem(ip, now),
+          ...events.eventItems({
+            type: 'ban',
+            at: new Date(now).toISOString(),
+            ip,
+            minute: '202611241403',
+            enforced: true,
+            rule: 'fail-ratio',
+            evidence: { failRatio: 0.9, samples: 40, relays: 12, origins: 3 },
+          }),
+        ],
+      };
+    });
+    proxy.reset();
+    await createBanStore({ client, tableName }).changeBans(changes, now);
+    const { transactions } = proxy.reset();
+    /** Every item a transaction wrote, read as stored (wire format). */
+    const stored = async (items: ReturnType<typeof replayItems>) =>
+      Promise.all(
+        items.map(async (item) => {
+          const written = item.Put?.Item ?? item.Update?.Key;
+          const Key = {
+            pk: written?.pk as AttributeValue,
+            sk: written?.sk as AttributeValue,
+          };
+          const answer = await client.send(
+            new GetItemCommand({
+              TableName: tableName,
+              Key,
+              ConsistentRead: true,
+            }),
+          );
+          return answer.Item;
+        }),
+      );
+    const recorded = transactions.flat();
+    const before = await stored(recorded);
+    const tag = `replay#${randomBytes(4).toString('hex')}`;
+
+    await sendWriteFloor(
+      client,
+      writeFloorCalls(tableName, { transactions, tag, windows: 1 }, now),
+    );
+    const replayed = await stored(replayItems(recorded, tag));
+    const after = await stored(recorded);
+    const sameButKey = (item: Record<string, AttributeValue> | undefined) => {
+      const { pk: _pk, ...rest } = item ?? {};
+      return rest;
+    };
+    client.destroy();
+
+    // A ban, an offense update and two event puts per ban, in one transaction.
+    expect(recorded.map((item) => Object.keys(item)[0])).toEqual(
+      Array(2).fill(['Put', 'Update', 'Put', 'Put']).flat(),
+    );
+    expect(before.every((item) => item !== undefined)).toBe(true);
+    expect(after).toEqual(before);
+    for (const [n, item] of replayed.entries()) {
+      expect(item?.pk?.S).toBe(`BENCH#${tag}#${before[n]?.pk?.S}`);
+      expect(sameButKey(item)).toEqual(sameButKey(before[n]));
+    }
+    // Nested maps arrive whole: the event's evidence is the original's.
+    expect(replayed[2]?.event?.M?.evidence).toEqual(
+      before[2]?.event?.M?.evidence,
+    );
+    expect(replayed[2]?.event?.M?.evidence?.M?.relays).toEqual({ N: '12' });
+  });
+
+  it('fails a replayed transaction that is cancelled rather than leave it out', async () => {
+    const client = createDocumentClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+    });
+    proxy.reset();
+    await banOnce(client, '198.51.100.9');
+    const { transactions } = proxy.reset();
+    const calls = writeFloorCalls(
+      tableName,
+      { transactions, tag: `twice#${randomBytes(4).toString('hex')}` },
+      Date.now(),
+    );
+
+    await sendWriteFloor(client, calls);
+    // The same keys again: the ban put's condition (no ban in force) now fails.
+    await expect(sendWriteFloor(client, calls)).rejects.toThrow(
+      /replayed transaction 1 of 1 was cancelled: item 0 ConditionalCheckFailed/,
+    );
+    client.destroy();
   });
 });
