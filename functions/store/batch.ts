@@ -1,11 +1,13 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay } from '#contract/backoff';
 import { mapBounded } from '../core/maps.js';
 import { StoreUnavailableError } from './errors.js';
 
 /** BatchWriteItem takes at most 25 requests per call. */
 const BATCH_WRITE_LIMIT = 25;
+/** BatchGetItem takes at most 100 keys per call. */
+const BATCH_GET_LIMIT = 100;
 const MAX_ATTEMPTS = 6;
 /** The first retry waits up to this; each further one up to twice as long. */
 const FIRST_RETRY_MS = 100;
@@ -35,6 +37,53 @@ export async function putAll(
   );
 }
 
+/** The wait before attempt `attempt` (2 and on): exponential, full jitter. */
+const retryDelay = (attempt: number) =>
+  backoffDelay({
+    attempt: attempt - 2,
+    minMs: FIRST_RETRY_MS,
+    maxMs: MAX_RETRY_MS,
+    random: Math.random,
+    jitter: 'full',
+  });
+
+/**
+ * Gets the items of `keys` in batches of 100, `concurrency` calls in flight,
+ * retrying UnprocessedKeys with exponential backoff and full jitter as putAll
+ * retries its writes. Keys without an item are absent from the answer. Throws
+ * StoreUnavailableError when keys are still unprocessed after MAX_ATTEMPTS:
+ * an answer missing items that exist would be taken for their absence.
+ */
+export async function getAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly Record<string, unknown>[],
+  options: { concurrency?: number } = {},
+): Promise<Record<string, unknown>[]> {
+  const batches: Record<string, unknown>[][] = [];
+  for (let start = 0; start < keys.length; start += BATCH_GET_LIMIT)
+    batches.push(keys.slice(start, start + BATCH_GET_LIMIT));
+  const items: Record<string, unknown>[] = [];
+  await mapBounded(batches, options.concurrency ?? 1, async (batch) => {
+    let pending = batch;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > MAX_ATTEMPTS)
+        throw new StoreUnavailableError(
+          `${pending.length} reads still unprocessed after ${MAX_ATTEMPTS} attempts`,
+        );
+      if (attempt > 1) await sleep(retryDelay(attempt));
+      const result = await client.send(
+        new BatchGetCommand({
+          RequestItems: { [tableName]: { Keys: pending } },
+        }),
+      );
+      items.push(...(result.Responses?.[tableName] ?? []));
+      pending = result.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  });
+  return items;
+}
+
 async function putBatch(
   client: DynamoDBDocumentClient,
   tableName: string,
@@ -47,16 +96,7 @@ async function putBatch(
         `${pending.length} writes still unprocessed after ${MAX_ATTEMPTS} attempts`,
       );
     }
-    if (attempt > 1)
-      await sleep(
-        backoffDelay({
-          attempt: attempt - 2,
-          minMs: FIRST_RETRY_MS,
-          maxMs: MAX_RETRY_MS,
-          random: Math.random,
-          jitter: 'full',
-        }),
-      );
+    if (attempt > 1) await sleep(retryDelay(attempt));
     const result = await client.send(
       new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
     );

@@ -1,14 +1,13 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { parseWith } from '#contract/validation';
 import type { Lease, Leases } from '../core/leases.js';
-import { mapBounded } from '../core/maps.js';
 import { bucketId } from '../core/minutes.js';
 import type { IpEvidence } from '../core/policy.js';
-import { putAll } from './batch.js';
+import { getAll, putAll } from './batch.js';
 import type { StateStore } from './ports.js';
 import { queryItems } from './query.js';
 import { keys, TABLE } from './table.js';
@@ -731,32 +730,13 @@ export function createStateStore(options: StateStoreOptions): StateStore {
       ips: readonly string[],
     ): Promise<Record<string, number[]>> {
       const offenses: Record<string, number[]> = {};
-      const chunks: number[] = [];
-      for (let start = 0; start < ips.length; start += 100) chunks.push(start);
-      const readChunk = async (start: number) => {
-        let request:
-          | Record<string, { Keys: Record<string, unknown>[] }>
-          | undefined = {
-          [tableName]: { Keys: ips.slice(start, start + 100).map(offensesKey) },
-        };
-        for (
-          let attempt = 0;
-          request && Object.keys(request).length && attempt < 6;
-          attempt++
-        ) {
-          const result = await client.send(
-            new BatchGetCommand({ RequestItems: request }),
-          );
-          for (const item of result.Responses?.[tableName] ?? []) {
-            offenses[item.ip as string] = [
-              ...((item.starts as Set<number> | undefined) ?? []),
-            ].sort((a, b) => a - b);
-          }
-          request = result.UnprocessedKeys as typeof request;
-        }
-      };
       // A few BatchGetItem calls in flight: a minute with thousands of suspects reads them at once.
-      await mapBounded(chunks, READ_CONCURRENCY, readChunk);
+      for (const item of await getAll(client, tableName, ips.map(offensesKey), {
+        concurrency: READ_CONCURRENCY,
+      }))
+        offenses[item.ip as string] = [
+          ...((item.starts as Set<number> | undefined) ?? []),
+        ].sort((a, b) => a - b);
       return offenses;
     },
 
