@@ -77,7 +77,9 @@ import {
 export const GATEWAY_MAX_MACHINES = 10_000;
 /**
  * The heap flags Lambda's Node.js runtime starts node with for a function of
- * `memoryMb` (its bootstrap script): a tenth of the memory for the young
+ * `memoryMb` (its bootstrap script, as published in AWS's nodejs14.x and
+ * nodejs18.x base images; later runtimes are assumed to keep it, which is
+ * unverified here): a tenth of the memory for the young
  * generation, half of that per semi-space, the rest for the old generation.
  * The young generation matters here: a pass allocates tens of MB of short-
  * lived objects per minute (pages, rows), and V8's default semi-space is far
