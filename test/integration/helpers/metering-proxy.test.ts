@@ -3,23 +3,16 @@ import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDocumentClient } from '../../../functions/store/client.js';
 import { TABLE } from '../../../functions/store/table.js';
-import { ensureTable } from '../../../infra/local/table.js';
 import { benchBanWrites } from '../../bench/ban-writes.js';
+import { localTable } from '../../helpers/local-tables.js';
 import type { MeteringProxy } from '../../helpers/metering-proxy.js';
-import {
-  localEndpoint,
-  startMeteringProxyOnLocal,
-} from '../../helpers/status-center.js';
+import { startMeteringProxyOnLocal } from '../../helpers/status-center.js';
 
 describe('the metering proxy', () => {
   let proxy: MeteringProxy;
   const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
     proxy = await startMeteringProxyOnLocal();
   });
   afterAll(async () => {
