@@ -5,8 +5,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Test layers follow what a test touches (see STYLE): unit (pure), integration
- * (DynamoDB Local, started once per run by the global setup), infra (CDK synth),
- * fuzz (fast-check, never a 5xx), faults (SDK mocks that inject throttling only).
+ * (DynamoDB Local, started once per run by the global setup; a file's tables
+ * go when it ends), infra (CDK synth), fuzz (fast-check, never a 5xx), faults
+ * (SDK mocks that inject throttling only).
  */
 export default defineConfig({
   root,
@@ -35,6 +36,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/helpers/dynamodb-global-setup.ts'],
+          // Deletes each file's tables on that Local when the file ends.
+          setupFiles: ['test/helpers/local-tables-cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -45,6 +48,8 @@ export default defineConfig({
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/helpers/dynamodb-global-setup.ts'],
+          // Deletes each file's tables on that Local when the file ends.
+          setupFiles: ['test/helpers/local-tables-cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -252,7 +252,7 @@ export async function startLocalStatusCenter(
           entry.reject(new Error('the local status center stopped'));
         }
         sleeping.clear();
-        for (const poller of pollers) poller.stop();
+        await Promise.all(pollers.map((poller) => poller.stop()));
         await gateway.close();
         await dynamodb?.stop();
       },

@@ -44,7 +44,7 @@ export function startStreamPoller(options: {
   handler: (event: DynamoDBStreamEvent) => Promise<unknown>;
   log: Logger;
   everyMs?: number;
-}): { stop(): void } {
+}): { stop(): Promise<void> } {
   const client = new DynamoDBStreamsClient({
     region: options.region,
     endpoint: options.endpoint,
@@ -87,16 +87,16 @@ export function startStreamPoller(options: {
     }
   }
 
+  let polling: Promise<void> = Promise.resolve();
   const loop = async () => {
     if (stopped) return;
-    try {
-      await poll();
-    } catch (error) {
+    polling = poll().catch((error) => {
       if (!stopped)
         options.log.warn('stream poll failed; will retry', {
           error: String(error),
         });
-    }
+    });
+    await polling;
     if (!stopped) {
       timer = setTimeout(loop, options.everyMs ?? 1000);
       timer.unref();
@@ -104,9 +104,12 @@ export function startStreamPoller(options: {
   };
   void loop();
   return {
-    stop() {
+    // Waits for a poll under way, so nothing reads the stream (or runs the
+    // handler on the table) once stop() is done: the table may go next.
+    async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await polling;
       client.destroy();
     },
   };

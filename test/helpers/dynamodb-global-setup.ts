@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
+import { listTables } from './list-tables.js';
 import { freePort } from './ports.js';
 
 declare module 'vitest' {
@@ -9,17 +9,28 @@ declare module 'vitest' {
   }
 }
 
-let dynamodb: DynamoDbLocal | undefined;
-
-/** One DynamoDB Local for the whole run; each test file creates its own table. */
-export async function setup(project: TestProject): Promise<void> {
-  dynamodb = await startDynamoDbLocal({
+/**
+ * One DynamoDB Local for the whole run; each test file creates its own tables
+ * and the setup file deletes them when it ends (local-tables.ts). A table
+ * still there at the end was made past that registry: the run fails, naming it.
+ */
+export async function setup(
+  project: TestProject,
+): Promise<() => Promise<void>> {
+  const dynamodb = await startDynamoDbLocal({
     port: await freePort(),
     startTimeoutMs: 60_000,
   });
   project.provide('dynamodbEndpoint', dynamodb.endpoint);
-}
-
-export async function teardown(): Promise<void> {
-  await dynamodb?.stop();
+  return async () => {
+    try {
+      const left = await listTables(dynamodb.endpoint);
+      if (left.length)
+        throw new Error(
+          `${left.length} table(s) left on the ${project.name} project's DynamoDB Local: ${left.join(', ')}. Make a test file's tables with localTable or recordLocalTable (test/helpers/local-tables.ts) or startStatusCenter, which delete them when the file ends.`,
+        );
+    } finally {
+      await dynamodb.stop();
+    }
+  };
 }

@@ -1,24 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
 import { createLogger } from '../../functions/log.js';
 import type { RuntimeOverrides } from '../../functions/runtime.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import { sendRequest } from './http.js';
+import { fileTables, localEndpoint } from './local-tables.js';
 import { startMeteringProxy } from './metering-proxy.js';
 import { freePort } from './ports.js';
 
-/** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
-export function localEndpoint(): string {
-  const endpoint = inject('dynamodbEndpoint');
-  const host = new URL(endpoint).hostname;
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) {
-    throw new Error(
-      `refusing to run tests against a non-local DynamoDB endpoint: ${endpoint}`,
-    );
-  }
-  return endpoint;
-}
+// Here too: most test files take it with the status center helpers.
+export { localEndpoint } from './local-tables.js';
 
 /** A metering proxy in front of the suite's DynamoDB Local (localEndpoint). */
 export function startMeteringProxyOnLocal() {
@@ -32,7 +23,8 @@ export type TestStatusCenter = LocalStatusCenter & {
 /**
  * A status center on the run's DynamoDB Local with a table of its own, served
  * on a free loopback port. `env` sets knobs (RELAYWATCH_*), `overrides` can
- * replace the clock. Call stop() in afterAll.
+ * replace the clock. Call stop() in afterAll; its table is deleted when the
+ * file ends (local-tables.ts), and stop() may come before or after that.
  */
 export async function startStatusCenter(
   options: {
@@ -43,26 +35,47 @@ export async function startStatusCenter(
      * table instead of every table of the run, so expiries come within seconds.
      */
     ownDynamoDb?: boolean;
+    /** Reach the run's DynamoDB Local through this endpoint (a metering proxy in front of it). */
+    dynamodbEndpoint?: string;
   } = {},
 ): Promise<TestStatusCenter> {
-  return startLocalStatusCenter({
+  const env = {
+    TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
+    LOG_LEVEL: 'warn',
+    RELAYWATCH_AGGREGATE_WAITS: 'false',
+    ...options.env,
+  };
+  const common = {
     port: 0,
-    ...(options.ownDynamoDb
-      ? { dynamodbPort: await freePort() }
-      : { dynamodbEndpoint: localEndpoint() }),
-    env: {
-      TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-      RELAYWATCH_AGGREGATE_WAITS: 'false',
-      ...options.env,
-    },
+    env,
     schedule: false,
     // Metric lines would flood the test output; tests that check them pass their own log.
     overrides: {
       log: createLogger({ level: 'warn', metrics: false }),
       ...options.overrides,
     },
+  };
+  // Its own Local stops with it, and its table with that.
+  if (options.ownDynamoDb)
+    return startLocalStatusCenter({
+      ...common,
+      dynamodbPort: await freePort(),
+    });
+  fileTables.record(env.TABLE_NAME);
+  const center = await startLocalStatusCenter({
+    ...common,
+    dynamodbEndpoint: options.dynamodbEndpoint ?? localEndpoint(),
   });
+  // The file's own afterAll and the one that deletes its tables both stop it,
+  // in either order: the second waits for the same stop, so the stream
+  // poller never reads a deleted table.
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= center.stop();
+    return stopping;
+  };
+  fileTables.stopFirst(stop);
+  return { ...center, stop };
 }
 
 /** Posts heartbeats with the fleet-wide reporter token; answers the HTTP status (202: accepted). */

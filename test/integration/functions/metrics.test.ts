@@ -3,12 +3,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { minuteOf, minuteStart } from '../../../functions/core/minutes.js';
 import { createLogger, METRICS_NAMESPACE } from '../../../functions/log.js';
 import { startLocalStatusCenter } from '../../../infra/local/status-center.js';
+import { localEndpoint, recordLocalTable } from '../../helpers/local-tables.js';
 import type { TestStatusCenter } from '../../helpers/status-center.js';
-import {
-  apiClient,
-  localEndpoint,
-  startStatusCenter,
-} from '../../helpers/status-center.js';
+import { apiClient, startStatusCenter } from '../../helpers/status-center.js';
 
 /** One EMF line as CloudWatch reads it: its dimension sets, and its values by name. */
 type MetricLine = {
@@ -182,12 +179,15 @@ describe('metric lines of an ingest and an aggregation run', () => {
 
 describe('the local status center', () => {
   it('writes no metric line unless asked (npm start: --metrics, --metrics-file)', async () => {
-    // Prepare: the runtime's own logger, as npm start builds it.
+    // Prepare: the runtime's own logger, as npm start builds it (so not
+    // startStatusCenter, which sets one); its table is deleted when the file ends.
+    const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
+    recordLocalTable(tableName);
     const center = await startLocalStatusCenter({
       port: 0,
       dynamodbEndpoint: localEndpoint(),
       env: {
-        TABLE_NAME: `relaywatch-test-${randomBytes(6).toString('hex')}`,
+        TABLE_NAME: tableName,
         LOG_LEVEL: 'error',
         RELAYWATCH_AGGREGATE_WAITS: 'false',
       },

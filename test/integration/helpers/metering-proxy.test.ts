@@ -16,7 +16,6 @@ import { createDocumentClient } from '../../../functions/store/client.js';
 import { createEventStore } from '../../../functions/store/event-store.js';
 import { createStateStore } from '../../../functions/store/state-store.js';
 import { keys, TABLE } from '../../../functions/store/table.js';
-import { ensureTable } from '../../../infra/local/table.js';
 import {
   BENCH_VERSION_PARTITION,
   benchBanWrites,
@@ -24,21 +23,15 @@ import {
   sendWriteFloor,
   writeFloorCalls,
 } from '../../bench/ban-writes.js';
+import { localTable } from '../../helpers/local-tables.js';
 import type { MeteringProxy } from '../../helpers/metering-proxy.js';
-import {
-  localEndpoint,
-  startMeteringProxyOnLocal,
-} from '../../helpers/status-center.js';
+import { startMeteringProxyOnLocal } from '../../helpers/status-center.js';
 
 describe('the metering proxy', () => {
   let proxy: MeteringProxy;
   const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
     proxy = await startMeteringProxyOnLocal();
   });
   afterAll(async () => {

@@ -10,12 +10,11 @@ import { createDocumentClient } from '../../../../functions/store/client.js';
 import { createEventStore } from '../../../../functions/store/event-store.js';
 import type { BanChange } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { ensureTable } from '../../../../infra/local/table.js';
 import {
   diesBeforeClosingWindow,
   withFault,
 } from '../../../helpers/faulty-client.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 const NOW = Date.now();
 const banOf = (n: number, since = NOW): Ban => ({
@@ -71,11 +70,7 @@ describe('ban changes applied in batches on DynamoDB Local', () => {
   const events = createEventStore({ client, tableName, eventTtlDays: 1 });
 
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
   });
   afterAll(() => client.destroy());
 

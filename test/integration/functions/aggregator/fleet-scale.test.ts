@@ -40,10 +40,9 @@ const MACHINES = 10_000;
 const MAX_ITEM_BYTES = 64 * 1024;
 
 describe(`a fleet of ${MACHINES} machines`, () => {
-  // A DynamoDB Local of its own: the suite's shared one holds every earlier
-  // file's tables by the time this runs (a fresh clone orders files without
-  // a cache), and this test took 65–90 s there against 21 s here; nor are
-  // the fleet's rows left there to slow the files after it.
+  // A DynamoDB Local of its own: the fleet's rows never share a Local with
+  // the files running beside it. On the suite's shared one, when that still
+  // kept every earlier file's tables, this test took 65–90 s against 21 s here.
   let dynamodb: DynamoDbLocal;
   let proxy: MeteringProxy;
   const tableName = `relaywatch-scale-${randomBytes(6).toString('hex')}`;

@@ -4,21 +4,20 @@ import { gunzipSync } from 'node:zlib';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
-import { createLogger } from '../../../../functions/log.js';
 import {
   BAN_CHANGE_WINDOW_MS,
   createBanStore,
 } from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
-import type { LocalStatusCenter } from '../../../../infra/local/status-center.js';
-import { startLocalStatusCenter } from '../../../../infra/local/status-center.js';
 import { diesBeforeClosingWindow } from '../../../helpers/faulty-client.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
+import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
   localEndpoint,
   startMeteringProxyOnLocal,
+  startStatusCenter,
 } from '../../../helpers/status-center.js';
 
 /**
@@ -61,25 +60,16 @@ function rawGet(
 
 describe('blocklist polls', () => {
   let proxy: MeteringProxy;
-  let center: LocalStatusCenter;
+  let center: TestStatusCenter;
   let now = minuteStart(minuteOf(Date.now())) + 5_000;
   const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
 
   beforeAll(async () => {
     proxy = await startMeteringProxyOnLocal();
-    center = await startLocalStatusCenter({
-      port: 0,
+    center = await startStatusCenter({
       dynamodbEndpoint: proxy.endpoint,
-      env: {
-        TABLE_NAME: tableName,
-        LOG_LEVEL: 'warn',
-        RELAYWATCH_AGGREGATE_WAITS: 'false',
-      },
-      schedule: false,
-      overrides: {
-        now: () => now,
-        log: createLogger({ level: 'warn', metrics: false }),
-      },
+      env: { TABLE_NAME: tableName },
+      overrides: { now: () => now },
     });
     // 1,000 manual bans through the ban store, 20 at a time.
     const bans = createBanStore({

@@ -6,8 +6,7 @@ import type { OriginTally } from '../../../../functions/core/tally.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import { keys, shardOf, TABLE } from '../../../../functions/store/table.js';
-import { ensureTable } from '../../../../infra/local/table.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 // Near now: rows of a minute long past would be TTL-deleted while the test reads them.
 const MINUTE = minuteOf(Date.now());
@@ -94,11 +93,7 @@ describe('heartbeat rows on DynamoDB Local', () => {
   });
 
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
   });
   afterAll(() => client.destroy());
 

@@ -20,9 +20,8 @@ import {
   StateFormatError,
 } from '../../../../functions/store/state-store.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
-import { ensureTable } from '../../../../infra/local/table.js';
 import { watchingPieceQueries } from '../../../helpers/faulty-client.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 // Near now: pieces of a minute long past would be TTL-deleted while the test reads them.
 const MINUTE = Math.floor(Date.now() / 60_000);
@@ -73,11 +72,7 @@ describe('aggregator state on DynamoDB Local', () => {
   };
 
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
   });
   afterAll(() => client.destroy());
 
@@ -512,11 +507,7 @@ describe('aggregator state written while other writes are under way', () => {
     (await reader.getAggregatorState({ consistent: true }))?.lastMinute;
 
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
     await store.advanceAggregatorState(stateOf(50, MINUTE));
   });
 

@@ -15,8 +15,7 @@ import {
 } from '../../../../functions/store/query.js';
 import { createRevocationStore } from '../../../../functions/store/revocation-store.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
-import { ensureTable } from '../../../../infra/local/table.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 // Bans end well after the test, so DynamoDB Local's TTL sweep never takes one away.
 const NOW = Date.now();
@@ -78,11 +77,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     client.send(new PutCommand({ TableName: tableName, Item: item }));
 
   beforeAll(async () => {
-    await ensureTable({
-      endpoint: localEndpoint(),
-      region: 'us-east-1',
-      tableName,
-    });
+    await localTable(tableName);
   });
   afterAll(() => client.destroy());
 
@@ -168,11 +163,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     it('refuses a ban list version that is not a number', async () => {
       // Prepare
       const versionTable = `${tableName}-version`;
-      await ensureTable({
-        endpoint: localEndpoint(),
-        region: 'us-east-1',
-        tableName: versionTable,
-      });
+      await localTable(versionTable);
       const bans = createBanStore({ client, tableName: versionTable });
       await client.send(
         new PutCommand({
@@ -277,11 +268,7 @@ describe('stored items are parsed on read (DynamoDB Local)', () => {
     it('reads a revocation written before items had a version, and fails the whole read on a damaged one', async () => {
       // Prepare: a table of its own, since the revocations are one partition read whole.
       const revocationTable = `${tableName}-revoked`;
-      await ensureTable({
-        endpoint: localEndpoint(),
-        region: 'us-east-1',
-        tableName: revocationTable,
-      });
+      await localTable(revocationTable);
       const revocations = createRevocationStore({
         client,
         tableName: revocationTable,
