@@ -1,10 +1,8 @@
-import {
-  DeleteTableCommand,
-  DynamoDBClient,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
 import { inject } from 'vitest';
-import { ensureTable } from '../../infra/local/table.js';
+
+// The SDK and the table code are loaded when a file first makes or deletes a
+// table: the setup file loads this module in every file of its projects, and
+// many of those never touch DynamoDB.
 
 /** Refuses anything but a loopback endpoint: tests never touch a real AWS table. */
 export function localEndpoint(): string {
@@ -50,6 +48,7 @@ export function createLocalTables(endpoint: () => string): LocalTables {
     },
     async ensure(tableName) {
       tables.add(tableName);
+      const { ensureTable } = await import('../../infra/local/table.js');
       await ensureTable({
         endpoint: endpoint(),
         region: 'us-east-1',
@@ -65,6 +64,8 @@ export function createLocalTables(endpoint: () => string): LocalTables {
       const names = [...tables];
       tables.clear();
       if (!names.length) return;
+      const { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } =
+        await import('@aws-sdk/client-dynamodb');
       const client = new DynamoDBClient({
         region: 'us-east-1',
         endpoint: endpoint(),
