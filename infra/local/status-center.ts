@@ -78,6 +78,7 @@ export type LocalStatusCenter = {
   runtime: ApiRuntime;
   /** Runs the aggregation as if EventBridge fired at `time` (default now). */
   aggregate(time?: string): Promise<unknown>;
+  /** Stops the API, the pollers and an embedded DynamoDB Local; a second call waits for the first. */
   stop(): Promise<void>;
 };
 
@@ -238,6 +239,9 @@ export async function startLocalStatusCenter(
         })
       : undefined;
 
+    // Stopping twice waits for the one stop (a test's afterAll and the one
+    // that deletes its table may both stop it).
+    let stopping: Promise<void> | undefined;
     return {
       url: gateway.url,
       dynamodbEndpoint: endpoint,
@@ -245,16 +249,19 @@ export async function startLocalStatusCenter(
       tokens,
       runtime,
       aggregate,
-      async stop() {
-        scheduler?.stop();
-        for (const entry of sleeping) {
-          clearTimeout(entry.timer);
-          entry.reject(new Error('the local status center stopped'));
-        }
-        sleeping.clear();
-        await Promise.all(pollers.map((poller) => poller.stop()));
-        await gateway.close();
-        await dynamodb?.stop();
+      stop() {
+        stopping ??= (async () => {
+          scheduler?.stop();
+          for (const entry of sleeping) {
+            clearTimeout(entry.timer);
+            entry.reject(new Error('the local status center stopped'));
+          }
+          sleeping.clear();
+          await Promise.all(pollers.map((poller) => poller.stop()));
+          await gateway.close();
+          await dynamodb?.stop();
+        })();
+        return stopping;
       },
     };
   } catch (error) {

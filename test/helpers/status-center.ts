@@ -67,15 +67,10 @@ export async function startStatusCenter(
     dynamodbEndpoint: options.dynamodbEndpoint ?? localEndpoint(),
   });
   // The file's own afterAll and the one that deletes its tables both stop it,
-  // in either order: the second waits for the same stop, so the stream
+  // in either order (a second stop() waits for the first), so the stream
   // poller never reads a deleted table.
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= center.stop();
-    return stopping;
-  };
-  fileTables.stopFirst(stop);
-  return { ...center, stop };
+  fileTables.stopFirst(center.stop);
+  return center;
 }
 
 /** Posts heartbeats with the fleet-wide reporter token; answers the HTTP status (202: accepted). */
