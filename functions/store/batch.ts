@@ -16,10 +16,48 @@ const MAX_RETRY_MS = FIRST_RETRY_MS * 2 ** (MAX_ATTEMPTS - 2);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `items` in consecutive chunks of at most `size`. */
+function chunksOf<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size)
+    chunks.push(items.slice(start, start + size));
+  return chunks;
+}
+
 /**
- * Puts items in batches of 25, retrying UnprocessedItems with exponential
- * backoff and full jitter (what DynamoDB hands back under throttling). Puts are
- * idempotent here (deterministic keys), so a retry never double-counts.
+ * Sends `pending` with `send` until DynamoDB hands nothing back (what it
+ * leaves unprocessed under throttling), waiting before each retry with
+ * exponential backoff and full jitter; throws StoreUnavailableError when
+ * something is still unprocessed after MAX_ATTEMPTS (`what`: "writes", "reads").
+ */
+async function untilProcessed<T>(
+  pending: T[],
+  send: (pending: T[]) => Promise<T[]>,
+  what: string,
+): Promise<void> {
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > MAX_ATTEMPTS)
+      throw new StoreUnavailableError(
+        `${pending.length} ${what} still unprocessed after ${MAX_ATTEMPTS} attempts`,
+      );
+    if (attempt > 1)
+      await sleep(
+        backoffDelay({
+          attempt: attempt - 2,
+          minMs: FIRST_RETRY_MS,
+          maxMs: MAX_RETRY_MS,
+          random: Math.random,
+          jitter: 'full',
+        }),
+      );
+    pending = await send(pending);
+  }
+}
+
+/**
+ * Puts items in batches of 25, retrying UnprocessedItems (untilProcessed).
+ * Puts are idempotent here (deterministic keys), so a retry never
+ * double-counts.
  */
 export async function putAll(
   client: DynamoDBDocumentClient,
@@ -27,32 +65,31 @@ export async function putAll(
   items: readonly Record<string, unknown>[],
   options: { concurrency?: number } = {},
 ): Promise<void> {
-  const batches: Record<string, unknown>[][] = [];
-  for (let start = 0; start < items.length; start += BATCH_WRITE_LIMIT)
-    batches.push(items.slice(start, start + BATCH_WRITE_LIMIT));
+  type PutRequest = { PutRequest: { Item: Record<string, unknown> } };
   // One batch at a time by default: a request's rows stop at the first batch that cannot be written.
   // Large writes of the aggregator (state pages, events) keep a few in flight.
-  await mapBounded(batches, options.concurrency ?? 1, (batch) =>
-    putBatch(client, tableName, batch),
+  await mapBounded(
+    chunksOf(items, BATCH_WRITE_LIMIT),
+    options.concurrency ?? 1,
+    (batch) =>
+      untilProcessed(
+        batch.map((Item): PutRequest => ({ PutRequest: { Item } })),
+        async (pending) => {
+          const result = await client.send(
+            new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
+          );
+          return (result.UnprocessedItems?.[tableName] ?? []) as PutRequest[];
+        },
+        'writes',
+      ),
   );
 }
 
-/** The wait before attempt `attempt` (2 and on): exponential, full jitter. */
-const retryDelay = (attempt: number) =>
-  backoffDelay({
-    attempt: attempt - 2,
-    minMs: FIRST_RETRY_MS,
-    maxMs: MAX_RETRY_MS,
-    random: Math.random,
-    jitter: 'full',
-  });
-
 /**
  * Gets the items of `keys` in batches of 100, `concurrency` calls in flight,
- * retrying UnprocessedKeys with exponential backoff and full jitter as putAll
- * retries its writes. Keys without an item are absent from the answer. Throws
- * StoreUnavailableError when keys are still unprocessed after MAX_ATTEMPTS:
- * an answer missing items that exist would be taken for their absence.
+ * retrying UnprocessedKeys (untilProcessed). Keys without an item are absent
+ * from the answer; keys still unprocessed fail the call, since an answer
+ * missing items that exist would be taken for their absence.
  */
 export async function getAll(
   client: DynamoDBDocumentClient,
@@ -60,46 +97,24 @@ export async function getAll(
   keys: readonly Record<string, unknown>[],
   options: { concurrency?: number } = {},
 ): Promise<Record<string, unknown>[]> {
-  const batches: Record<string, unknown>[][] = [];
-  for (let start = 0; start < keys.length; start += BATCH_GET_LIMIT)
-    batches.push(keys.slice(start, start + BATCH_GET_LIMIT));
   const items: Record<string, unknown>[] = [];
-  await mapBounded(batches, options.concurrency ?? 1, async (batch) => {
-    let pending = batch;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > MAX_ATTEMPTS)
-        throw new StoreUnavailableError(
-          `${pending.length} reads still unprocessed after ${MAX_ATTEMPTS} attempts`,
-        );
-      if (attempt > 1) await sleep(retryDelay(attempt));
-      const result = await client.send(
-        new BatchGetCommand({
-          RequestItems: { [tableName]: { Keys: pending } },
-        }),
-      );
-      items.push(...(result.Responses?.[tableName] ?? []));
-      pending = result.UnprocessedKeys?.[tableName]?.Keys ?? [];
-    }
-  });
+  await mapBounded(
+    chunksOf(keys, BATCH_GET_LIMIT),
+    options.concurrency ?? 1,
+    (batch) =>
+      untilProcessed(
+        batch,
+        async (pending) => {
+          const result = await client.send(
+            new BatchGetCommand({
+              RequestItems: { [tableName]: { Keys: pending } },
+            }),
+          );
+          items.push(...(result.Responses?.[tableName] ?? []));
+          return result.UnprocessedKeys?.[tableName]?.Keys ?? [];
+        },
+        'reads',
+      ),
+  );
   return items;
-}
-
-async function putBatch(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  batch: Record<string, unknown>[],
-): Promise<void> {
-  let pending = batch.map((Item) => ({ PutRequest: { Item } }));
-  for (let attempt = 1; pending.length > 0; attempt++) {
-    if (attempt > MAX_ATTEMPTS) {
-      throw new StoreUnavailableError(
-        `${pending.length} writes still unprocessed after ${MAX_ATTEMPTS} attempts`,
-      );
-    }
-    if (attempt > 1) await sleep(retryDelay(attempt));
-    const result = await client.send(
-      new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
-    );
-    pending = (result.UnprocessedItems?.[tableName] ?? []) as typeof pending;
-  }
 }
