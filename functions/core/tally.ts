@@ -585,9 +585,9 @@ export class WindowTally {
     return this.originIndex.get(origin);
   }
 
-  /** IPs with a connect failure in any of their rows (late ones too). */
+  /** IPs with a connect failure in any of their rows (late ones too), in the order they began failing. */
   failingIps(): string[] {
-    return this.ips.filter((_, i) => this.failing[i]);
+    return this.failingIpsFrom(0);
   }
 
   /** How many IPs failingIps() holds. */
