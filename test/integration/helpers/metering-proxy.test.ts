@@ -29,6 +29,9 @@ import { startMeteringProxyOnLocal } from '../../helpers/status-center.js';
 
 describe('the metering proxy', () => {
   let proxy: MeteringProxy;
+  /** A client whose calls go through the proxy to the suite's DynamoDB Local. */
+  const proxiedClient = () =>
+    createDocumentClient({ region: 'us-east-1', endpoint: proxy.endpoint });
   const tableName = `relaywatch-test-${randomBytes(6).toString('hex')}`;
   beforeAll(async () => {
     await localTable(tableName);
@@ -39,10 +42,7 @@ describe('the metering proxy', () => {
   });
 
   it('records how many writes each transaction held, in the order they came, per count', async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
+    const client = proxiedClient();
     const transact = (tag: string, writes: number) =>
       client.send(
         new TransactWriteCommand({
@@ -70,10 +70,7 @@ describe('the metering proxy', () => {
   });
 
   it("records each transaction's items as sent on the wire, and the bytes of the items it puts", async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
+    const client = proxiedClient();
     proxy.reset();
 
     await client.send(
@@ -155,11 +152,16 @@ describe('the metering proxy', () => {
     );
   };
 
+  /** A ban written through the proxy, and the transactions the meter recorded of it. */
+  const recordedBan = async (ip: string) => {
+    const client = proxiedClient();
+    proxy.reset();
+    await banOnce(client, ip);
+    return { client, transactions: proxy.reset().transactions };
+  };
+
   it("counts each partition's UpdateItems that succeeded: the ban store's change window is two on the version item", async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
+    const client = proxiedClient();
     proxy.reset();
 
     await banOnce(client);
@@ -183,13 +185,7 @@ describe('the metering proxy', () => {
   });
 
   it("counts the bench write floor's window on its own version item, which it leaves as the store leaves the ban list's", async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
-    proxy.reset();
-    await banOnce(client, '198.51.100.8');
-    const { transactions } = proxy.reset();
+    const { client, transactions } = await recordedBan('198.51.100.8');
 
     await sendWriteFloor(
       client,
@@ -229,10 +225,7 @@ describe('the metering proxy', () => {
   });
 
   it("replays a ban store's transactions item for item under the replay's keys, leaving the originals as they were", async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
+    const client = proxiedClient();
     const state = createStateStore({ client, tableName });
     const events = createEventStore({ client, tableName, eventTtlDays: 30 });
     const now = Date.now();
@@ -322,13 +315,7 @@ describe('the metering proxy', () => {
   });
 
   it('fails a replayed transaction that is cancelled rather than leave it out', async () => {
-    const client = createDocumentClient({
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-    });
-    proxy.reset();
-    await banOnce(client, '198.51.100.9');
-    const { transactions } = proxy.reset();
+    const { client, transactions } = await recordedBan('198.51.100.9');
     const calls = writeFloorCalls(
       tableName,
       { transactions, tag: `twice#${randomBytes(4).toString('hex')}` },
