@@ -8,6 +8,7 @@ import {
   DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { vi } from 'vitest';
 
 export const TABLE_NAME = 'relaywatch-faults';
 
@@ -89,4 +90,16 @@ export function serviceError(name: string, message = 'injected fault'): Error {
     $fault: 'client',
     $metadata: { httpStatusCode: 400 },
   });
+}
+
+/**
+ * Runs the fake timers out while `promise` settles (a store's backoff sleeps
+ * fast-forwarded): its value, or the error it failed with.
+ */
+export async function settledWithTimers<T>(
+  promise: Promise<T>,
+): Promise<T | unknown> {
+  const settled = promise.catch((error: unknown) => error);
+  await vi.runAllTimersAsync();
+  return settled;
 }

@@ -2,7 +2,11 @@ import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { putAll } from '../../../../functions/store/batch.js';
 import { StoreUnavailableError } from '../../../../functions/store/errors.js';
-import { fakeBatchTable, TABLE_NAME } from '../../fake-table.js';
+import {
+  fakeBatchTable,
+  settledWithTimers,
+  TABLE_NAME,
+} from '../../fake-table.js';
 
 const itemsOf = (count: number) =>
   Array.from({ length: count }, (_, i) => ({
@@ -12,17 +16,11 @@ const itemsOf = (count: number) =>
   }));
 
 /** Runs putAll with the backoff sleeps fast-forwarded; resolves to the error, if any. */
-async function runPutAll(
+const runPutAll = (
   table: ReturnType<typeof fakeBatchTable>,
   items: Record<string, unknown>[],
-): Promise<unknown> {
-  const settled = putAll(table.client, TABLE_NAME, items).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  await vi.runAllTimersAsync();
-  return settled;
-}
+): Promise<unknown> =>
+  settledWithTimers(putAll(table.client, TABLE_NAME, items));
 
 describe('putAll under partial batch failures', () => {
   beforeEach(() => {

@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StoreUnavailableError } from '../../../../functions/store/errors.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { TABLE_NAME } from '../../fake-table.js';
+import { settledWithTimers, TABLE_NAME } from '../../fake-table.js';
 
 type Key = { pk: string; sk: string };
 
@@ -50,14 +50,13 @@ function storeWithOffenses(
 }
 
 /** getOffenses with the backoff sleeps fast-forwarded; its answer or its error. */
-async function offensesOf(
+const offensesOf = (
   store: ReturnType<typeof createStateStore>,
   ips: string[],
-): Promise<Record<string, number[]> | Error> {
-  const settled = store.getOffenses(ips).catch((error: Error) => error);
-  await vi.runAllTimersAsync();
-  return settled;
-}
+) =>
+  settledWithTimers(store.getOffenses(ips)) as Promise<
+    Record<string, number[]> | Error
+  >;
 
 describe('offense reads under throttling (UnprocessedKeys)', () => {
   beforeEach(() => {
