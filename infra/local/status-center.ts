@@ -52,7 +52,7 @@ export type LocalStatusCenterOptions = {
   host?: string;
   /** Use this DynamoDB endpoint instead of starting DynamoDB Local. */
   dynamodbEndpoint?: string | undefined;
-  /** Port for the embedded DynamoDB Local. */
+  /** Port for the embedded DynamoDB Local (default 8000); 0 picks a free one. */
   dynamodbPort?: number;
   /** Keep DynamoDB Local's data in this directory (in memory when unset). */
   dataDir?: string | undefined;

@@ -62,7 +62,6 @@ import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
-import { freePort } from '../helpers/ports.js';
 import type { FleetRunOptions, FleetTarget } from './fleet.js';
 import {
   benchFleet,
@@ -524,7 +523,7 @@ async function mainFleet(options: FleetArgs) {
       // earlier runs slows to a crawl (request timeouts, minutes per write).
       progress('starting DynamoDB Local');
       dynamodb = await startDynamoDbLocal({
-        port: await freePort(),
+        port: 0,
         startTimeoutMs: 60_000,
       });
       proxy = await startMeteringProxy(dynamodb.port);
@@ -690,7 +689,7 @@ async function main() {
   try {
     progress('starting DynamoDB Local');
     dynamodb = await startDynamoDbLocal({
-      port: await freePort(),
+      port: 0,
       startTimeoutMs: 60_000,
     });
     proxy = await startMeteringProxy(dynamodb.port);

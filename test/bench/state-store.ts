@@ -29,7 +29,6 @@ import type { AggregatorState } from '../../functions/store/state-store.js';
 import { createStateStore } from '../../functions/store/state-store.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { ensureTable } from '../../infra/local/table.js';
-import { freePort } from '../helpers/ports.js';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(name);
@@ -94,7 +93,7 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 const dynamodb = await startDynamoDbLocal({
-  port: await freePort(),
+  port: 0,
   startTimeoutMs: 60_000,
 });
 const client = createDocumentClient({

@@ -27,7 +27,6 @@ import { startSink } from '../../clients/test-stream/media.js';
 import { createLogger } from '../../functions/log.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
-import { freePort } from '../helpers/ports.js';
 import type { Topology } from './figures.js';
 
 const run = promisify(execFile);
@@ -489,7 +488,7 @@ export async function buildWorld(options: WorldOptions): Promise<World> {
     const statusCenter = await startLocalStatusCenter({
       port: 0,
       host: statusAddress,
-      dynamodbPort: await freePort(),
+      dynamodbPort: 0,
       schedule: true,
       overrides: {
         log: createLogger({

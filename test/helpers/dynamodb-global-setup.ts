@@ -1,7 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { listTables } from './list-tables.js';
-import { freePort } from './ports.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,7 +17,7 @@ export async function setup(
   project: TestProject,
 ): Promise<() => Promise<void>> {
   const dynamodb = await startDynamoDbLocal({
-    port: await freePort(),
+    port: 0,
     startTimeoutMs: 60_000,
   });
   project.provide('dynamodbEndpoint', dynamodb.endpoint);

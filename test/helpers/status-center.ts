@@ -6,7 +6,6 @@ import { startLocalStatusCenter } from '../../infra/local/status-center.js';
 import { sendRequest } from './http.js';
 import { fileTables, localEndpoint } from './local-tables.js';
 import { startMeteringProxy } from './metering-proxy.js';
-import { freePort } from './ports.js';
 
 // Here too: most test files take it with the status center helpers.
 export { localEndpoint } from './local-tables.js';
@@ -59,7 +58,7 @@ export async function startStatusCenter(
   if (options.ownDynamoDb)
     return startLocalStatusCenter({
       ...common,
-      dynamodbPort: await freePort(),
+      dynamodbPort: 0,
     });
   fileTables.record(env.TABLE_NAME);
   const center = await startLocalStatusCenter({

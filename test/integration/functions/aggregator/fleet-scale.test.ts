@@ -26,7 +26,6 @@ import {
 } from '../../../helpers/fleet.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../../../helpers/metering-proxy.js';
-import { freePort } from '../../../helpers/ports.js';
 
 /**
  * One minute of 10,000 machines decided in one pass: every failing machine
@@ -48,7 +47,7 @@ describe(`a fleet of ${MACHINES} machines`, () => {
   const tableName = `relaywatch-scale-${randomBytes(6).toString('hex')}`;
   beforeAll(async () => {
     dynamodb = await startDynamoDbLocal({
-      port: await freePort(),
+      port: 0,
       startTimeoutMs: 60_000,
     });
     await ensureTable({
