@@ -58,28 +58,32 @@ export async function ensureTable(options: {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   try {
-    const existing = await client.send(
-      new DescribeTableCommand({ TableName: options.tableName }),
+    try {
+      const existing = await client.send(
+        new DescribeTableCommand({ TableName: options.tableName }),
+      );
+      return { created: false, streamArn: existing.Table?.LatestStreamArn };
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+    const created = await client.send(
+      new CreateTableCommand(createTableInput(options.tableName)),
     );
-    return { created: false, streamArn: existing.Table?.LatestStreamArn };
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: options.tableName,
+        TimeToLiveSpecification: {
+          Enabled: true,
+          AttributeName: TABLE.ttlAttribute,
+        },
+      }),
+    );
+    return {
+      created: true,
+      streamArn: created.TableDescription?.LatestStreamArn,
+    };
+  } finally {
+    // Its sockets would otherwise stay open (keep-alive) until the process ends.
+    client.destroy();
   }
-  const created = await client.send(
-    new CreateTableCommand(createTableInput(options.tableName)),
-  );
-  await client.send(
-    new UpdateTimeToLiveCommand({
-      TableName: options.tableName,
-      TimeToLiveSpecification: {
-        Enabled: true,
-        AttributeName: TABLE.ttlAttribute,
-      },
-    }),
-  );
-  client.destroy();
-  return {
-    created: true,
-    streamArn: created.TableDescription?.LatestStreamArn,
-  };
 }
