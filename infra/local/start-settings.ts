@@ -34,7 +34,7 @@ export const START_SETTINGS = {
     env: 'DYNAMODB_PORT',
     value: '<n>',
     fallback: '8000',
-    help: 'port of the embedded DynamoDB Local\n(default {default})',
+    help: 'port of the embedded DynamoDB Local\n(default {default}; 0: any free port)',
   },
   dataDir: {
     flag: 'data-dir',
