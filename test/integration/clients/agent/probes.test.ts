@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../../infra/local/ports.js';
 import type {
   Canary,
   HeartbeatRecorder,
@@ -11,7 +12,6 @@ import {
   startTestAgent,
   waitFor,
 } from '../../../helpers/agent-harness.js';
-import { freePort } from '../../../helpers/ports.js';
 
 const WAIT = { timeoutMs: 15_000 };
 

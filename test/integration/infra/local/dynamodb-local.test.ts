@@ -4,11 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   listensOn,
   PortTakenError,
-  portOpen,
   startDynamoDbLocal,
 } from '../../../../infra/local/dynamodb-local.js';
+import { freePort, portOpen } from '../../../../infra/local/ports.js';
 import { listTables } from '../../../helpers/list-tables.js';
-import { freePort } from '../../../helpers/ports.js';
 
 /** The pids of the java processes started with `-port <port>`. */
 async function javaOn(port: number): Promise<number[]> {

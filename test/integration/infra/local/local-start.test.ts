@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { portOpen } from '../../../../infra/local/dynamodb-local.js';
+import { freePort, portOpen } from '../../../../infra/local/ports.js';
 import packageJson from '../../../../package.json' with { type: 'json' };
-import { freePort } from '../../../helpers/ports.js';
 import { runBin } from '../../../helpers/run-bin.js';
 
 const ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
