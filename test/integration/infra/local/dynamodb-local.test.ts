@@ -2,11 +2,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  listensOn,
   PortTakenError,
   startDynamoDbLocal,
 } from '../../../../infra/local/dynamodb-local.js';
-import { freePort, portOpen } from '../../../../infra/local/ports.js';
+import {
+  freePort,
+  listensOn,
+  portOpen,
+} from '../../../../infra/local/ports.js';
 import { listTables } from '../../../helpers/list-tables.js';
 
 /** The pids of the java processes started with `-port <port>`. */
