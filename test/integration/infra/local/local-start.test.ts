@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { freePort, portOpen } from '../../../../infra/local/ports.js';
+import { portOpen } from '../../../../infra/local/ports.js';
 import packageJson from '../../../../package.json' with { type: 'json' };
 import { runBin } from '../../../helpers/run-bin.js';
 
@@ -48,29 +48,61 @@ function waitForOutput(child: ChildProcess, text: string): Promise<string> {
   });
 }
 
+/**
+ * `npm start` on ports of its own choosing (port 0 for both: a port picked
+ * here and passed would be free only until something else takes it); answers
+ * once its banner names them.
+ */
+async function npmStart(
+  extra: readonly string[] = [],
+  env: Record<string, string> = {},
+) {
+  const child = spawn(
+    'npm',
+    [
+      'start',
+      '--',
+      '--port',
+      '0',
+      '--dynamodb-port',
+      '0',
+      '--no-schedule',
+      ...extra,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  try {
+    const banner = await waitForOutput(child, 'Ctrl-C stops everything.');
+    const portOf = (name: string) =>
+      Number(
+        banner.match(
+          new RegExp(`^\\s+${name}\\s+http://127\\.0\\.0\\.1:(\\d+)`, 'm'),
+        )?.[1],
+      );
+    return {
+      child,
+      banner,
+      port: portOf('API'),
+      dynamodbPort: portOf('DynamoDB'),
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
 describe('npm start', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'stops the API and DynamoDB Local on %s to the npm process: no java left, both ports free',
     async (signal) => {
-      const [port, dynamodbPort] = [await freePort(), await freePort()];
-      const child = spawn(
-        'npm',
-        [
-          'start',
-          '--',
-          '--port',
-          String(port),
-          '--dynamodb-port',
-          String(dynamodbPort),
-          '--no-schedule',
-        ],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      const { child, port, dynamodbPort } = await npmStart();
       try {
-        await waitForOutput(child, 'relaywatch status center is running');
+        expect(port).toBeGreaterThan(0);
+        expect(dynamodbPort).toBeGreaterThan(0);
         expect(await portOpen(port)).toBe(true);
         expect(await portOpen(dynamodbPort)).toBe(true);
         const javaOfThisRun = (lines: string[]) =>
@@ -100,29 +132,16 @@ describe('npm start', () => {
 describe('npm start and metric lines', () => {
   // Off by default: test/integration/functions/metrics.test.ts (in process, no second npm start).
   it('appends the EMF lines of an aggregation to the file --metrics-file names, not to the terminal', async () => {
-    const [port, dynamodbPort] = [await freePort(), await freePort()];
     const dir = await mkdtemp(join(tmpdir(), 'relaywatch-metrics-'));
     const file = join(dir, 'metrics.jsonl');
-    const child = spawn(
-      'npm',
-      [
-        'start',
-        '--',
-        '--port',
-        String(port),
-        '--dynamodb-port',
-        String(dynamodbPort),
-        '--no-schedule',
-        '--metrics-file',
-        file,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    // One pass, not a minute of them: the run's metric lines are written when it ends.
+    const { child, banner, port } = await npmStart(['--metrics-file', file], {
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+    }).catch(async (error: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    });
     try {
-      const banner = await waitForOutput(
-        child,
-        'relaywatch status center is running',
-      );
       const admin = banner.match(/^\s+admin\s+(\S+)/m)?.[1];
       const response = await fetch(
         `http://127.0.0.1:${port}/_local/run/aggregate`,
