@@ -28,7 +28,9 @@
  * the ban store's of the ban list's version), sent one at a time by the
  * floor's process after the aggregation (0 when it wrote none). The ratios
  * say how far the aggregation is from reading its input (`ratio`) and from
- * reading it and writing its bans (`floors ratio`). `largest item` is the
+ * reading it and writing its bans (`floors ratio`). `read ms` and `writes
+ * ms` say where the aggregation's own time went (phasesOf): until its last
+ * page of rows arrived, and from its first write to its last. `largest item` is the
  * largest item the run put (Put, BatchWrite, Transact). `DynamoDB busy s` is,
  * per operation, the time during which at least one call of it was in flight
  * (calls of different operations may overlap).
@@ -501,6 +503,43 @@ export function benchPolicy(machines: number): (string | number)[] {
 export type FleetRow = (string | number)[];
 
 /** "Query 1.2, TransactWriteItems 3.1": seconds with a call of each kind in flight, the longest first. */
+/** Operations that write. */
+const WRITE_OPS = new Set([
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'TransactWriteItems',
+]);
+
+/**
+ * Where an aggregation's time went, from its calls as the metering proxy saw
+ * them: `readMs` from its first call to the end of the last read of
+ * heartbeat rows (to hold against the bare read), `writesMs` from the start
+ * of its first write to the end of its last (against the write floor); what
+ * is left of its time is computing (and the calls between). 0 for a phase
+ * with no call.
+ */
+export function phasesOf(spans: Meter['spans']): {
+  readMs: number;
+  writesMs: number;
+} {
+  const first = Math.min(...spans.map((span) => span.start));
+  const rowReads = spans.filter(
+    (span) => span.op === 'Query' && span.partition?.startsWith('HB#'),
+  );
+  const writes = spans.filter((span) => WRITE_OPS.has(span.op));
+  return {
+    readMs: rowReads.length
+      ? Math.max(...rowReads.map((span) => span.end)) - first
+      : 0,
+    writesMs: writes.length
+      ? Math.max(...writes.map((span) => span.end)) -
+        Math.min(...writes.map((span) => span.start))
+      : 0,
+  };
+}
+
 function busyOf(busyMs: Record<string, number>): string {
   return Object.entries(busyMs)
     .filter(([, ms]) => ms >= 50)
@@ -649,6 +688,7 @@ export async function benchFleet(options: {
             `${timelineOf(writeFloor.replayed)}\n`,
           );
       }
+      const phases = phasesOf(used.spans);
       rows.push([
         machines,
         label,
@@ -660,6 +700,8 @@ export async function benchFleet(options: {
         run.ms / floor.ms,
         writeFloor.ms,
         run.ms / (floor.ms + writeFloor.ms),
+        phases.readMs,
+        phases.writesMs,
         inBench.ms,
         run.ms / inBench.ms,
         run.maxRssMb,
@@ -697,6 +739,8 @@ export const FLEET_HEADERS = [
   'ratio',
   'write floor ms',
   'floors ratio',
+  'read ms',
+  'writes ms',
   'bench floor ms',
   'bench ratio',
   'peak MB',
