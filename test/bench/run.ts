@@ -436,6 +436,8 @@ const REPEATED = [
   'ratio',
   'write floor ms',
   'floors ratio',
+  'read ms',
+  'writes ms',
 ] as const;
 const REPEAT_HEADERS = ['IPs', 'minute', 'runs', ...REPEATED];
 
