@@ -26,6 +26,9 @@ export class PortTakenError extends Error {
   }
 }
 
+/** What java prints when its server cannot bind the port. */
+const BIND_FAILED = /Failed to bind to|BindException|Address already in use/;
+
 /** Tries with a port chosen anew when port 0 asks for any free one. */
 const FREE_PORT_TRIES = 5;
 
@@ -94,6 +97,9 @@ async function startOn(
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => resolve()),
   );
+  const closed = new Promise<void>((resolve) =>
+    child.once('close', () => resolve()),
+  );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   watchParent(child);
@@ -106,6 +112,12 @@ async function startOn(
     return error;
   };
   while (!(await portOpen(port))) {
+    if (child.exitCode !== null) {
+      await closed; // all it printed
+      // It could not bind the port (taken on an address portOpen does not try, such as IPv6 only).
+      if (BIND_FAILED.test(output))
+        throw await failed(new PortTakenError(port));
+    }
     if (child.exitCode !== null || Date.now() > deadline)
       throw await failed(
         new Error(

@@ -27,11 +27,14 @@ async function javaOn(port: number): Promise<number[]> {
   return pids;
 }
 
-function listen(port: number): Promise<Server> {
+function listen(
+  port: number,
+  where: { host: string; ipv6Only?: boolean } = { host: '127.0.0.1' },
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer((socket) => socket.destroy());
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
+    server.listen({ port, ...where }, () => resolve(server));
   });
 }
 
@@ -62,6 +65,23 @@ describe('DynamoDB Local started for the local status center and the tests', () 
     );
     expect(await javaOn(port)).toEqual([]);
     expect(await portOpen(port)).toBe(true); // the impostor's, untouched
+  });
+
+  it('fails with PortTakenError when java cannot bind a port taken where portOpen does not look (IPv6 only)', async () => {
+    const port = await freePort();
+    const taken = await listen(port, { host: '::', ipv6Only: true });
+    closing.push(() => new Promise((resolve) => taken.close(resolve)));
+    expect(await portOpen(port)).toBe(false); // free on 127.0.0.1
+
+    const error = await startDynamoDbLocal({ port }).then(
+      (dynamodb) => {
+        closing.push(() => dynamodb.stop());
+        return undefined;
+      },
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(PortTakenError);
+    expect(await javaOn(port)).toEqual([]);
   });
 
   it('starts on a free port of its choosing with port 0, answers there, and frees it on stop', async () => {
