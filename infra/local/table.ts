@@ -46,26 +46,34 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
   };
 }
 
+/** A client of a DynamoDB Local (which takes any credentials); destroy() it when done. */
+export function localDynamoDbClient(
+  endpoint: string,
+  region = 'us-east-1',
+): DynamoDBClient {
+  return new DynamoDBClient({
+    region,
+    endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
 /** Creates the table with TTL on, unless it exists (a persistent data directory). */
 export async function ensureTable(options: {
   endpoint: string;
   region: string;
   tableName: string;
 }): Promise<{ created: boolean; streamArn?: string }> {
-  const client = new DynamoDBClient({
-    region: options.region,
-    endpoint: options.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const client = localDynamoDbClient(options.endpoint, options.region);
   try {
-    try {
-      const existing = await client.send(
-        new DescribeTableCommand({ TableName: options.tableName }),
-      );
+    const existing = await client
+      .send(new DescribeTableCommand({ TableName: options.tableName }))
+      .catch((error: unknown) => {
+        if (error instanceof ResourceNotFoundException) return undefined;
+        throw error;
+      });
+    if (existing)
       return { created: false, streamArn: existing.Table?.LatestStreamArn };
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-    }
     const created = await client.send(
       new CreateTableCommand(createTableInput(options.tableName)),
     );

@@ -1,15 +1,12 @@
-import { DynamoDBClient, paginateListTables } from '@aws-sdk/client-dynamodb';
+import { paginateListTables } from '@aws-sdk/client-dynamodb';
+import { localDynamoDbClient } from '../../infra/local/table.js';
 
 /**
  * Every table on a DynamoDB Local. No vitest import: the global setup, which
  * runs outside the test files, reads it too.
  */
 export async function listTables(endpoint: string): Promise<string[]> {
-  const client = new DynamoDBClient({
-    region: 'us-east-1',
-    endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const client = localDynamoDbClient(endpoint);
   try {
     const names: string[] = [];
     for await (const page of paginateListTables({ client }, {}))

@@ -64,13 +64,13 @@ export function createLocalTables(endpoint: () => string): LocalTables {
       const names = [...tables];
       tables.clear();
       if (!names.length) return;
-      const { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } =
-        await import('@aws-sdk/client-dynamodb');
-      const client = new DynamoDBClient({
-        region: 'us-east-1',
-        endpoint: endpoint(),
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      });
+      const { DeleteTableCommand, ResourceNotFoundException } = await import(
+        '@aws-sdk/client-dynamodb'
+      );
+      const { localDynamoDbClient } = await import(
+        '../../infra/local/table.js'
+      );
+      const client = localDynamoDbClient(endpoint());
       try {
         await Promise.all(
           names.map((TableName) =>

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { startLocalStatusCenter } from '../../../infra/local/status-center.js';
+import { localDynamoDbClient } from '../../../infra/local/table.js';
 import { aggregatorTable } from '../../helpers/aggregator-table.js';
 import { listTables } from '../../helpers/list-tables.js';
 import {
@@ -57,11 +58,7 @@ describe("a test file's tables on the suite's DynamoDB Local", () => {
       polledAtStop = (await tablesNow()).includes(polled);
       await center.stop();
     });
-    const client = new DynamoDBClient({
-      region: 'us-east-1',
-      endpoint: localEndpoint(),
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client = localDynamoDbClient(localEndpoint());
     await client.send(new DeleteTableCommand({ TableName: gone }));
     client.destroy();
     // Act
