@@ -7,9 +7,6 @@ import { sendRequest } from './http.js';
 import { fileTables, localEndpoint } from './local-tables.js';
 import { startMeteringProxy } from './metering-proxy.js';
 
-// Here too: most test files take it with the status center helpers.
-export { localEndpoint } from './local-tables.js';
-
 /** A metering proxy in front of the suite's DynamoDB Local (localEndpoint). */
 export function startMeteringProxyOnLocal() {
   return startMeteringProxy(Number(new URL(localEndpoint()).port));

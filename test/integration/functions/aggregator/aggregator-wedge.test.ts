@@ -16,9 +16,9 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { aggregatorTable } from '../../../helpers/aggregator-table.js';
+import { localEndpoint } from '../../../helpers/local-tables.js';
 import {
   apiClient,
-  localEndpoint,
   postHeartbeats,
   startStatusCenter,
 } from '../../../helpers/status-center.js';

@@ -16,7 +16,7 @@ import { createHeartbeatStore } from '../../../../functions/store/heartbeat-stor
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { aggregatorTable } from '../../../helpers/aggregator-table.js';
 import { watchingPieceQueries } from '../../../helpers/faulty-client.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint } from '../../../helpers/local-tables.js';
 
 const evidence = (ip: string): IpEvidence => ({
   ...emptyEvidence(ip),

@@ -15,7 +15,7 @@ import { createHeartbeatStore } from '../../../../functions/store/heartbeat-stor
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
 import { aggregatorTable } from '../../../helpers/aggregator-table.js';
-import { localEndpoint } from '../../../helpers/status-center.js';
+import { localEndpoint } from '../../../helpers/local-tables.js';
 
 /**
  * Early release judges the probes observed in the last releaseMinutes of

@@ -11,11 +11,11 @@ import {
 import { createDocumentClient } from '../../../../functions/store/client.js';
 import { keys, TABLE } from '../../../../functions/store/table.js';
 import { diesBeforeClosingWindow } from '../../../helpers/faulty-client.js';
+import { localEndpoint } from '../../../helpers/local-tables.js';
 import type { MeteringProxy } from '../../../helpers/metering-proxy.js';
 import type { TestStatusCenter } from '../../../helpers/status-center.js';
 import {
   apiClient,
-  localEndpoint,
   startMeteringProxyOnLocal,
   startStatusCenter,
 } from '../../../helpers/status-center.js';
