@@ -29,11 +29,16 @@ export function shardOf(ip: string, shards: number): number {
 
 /** Sort-key prefix of a minute's shard-count markers (keys.shardCount). */
 const SHARD_COUNT = '!SHARDS#';
+/** Partition-key prefix of the minutes' heartbeat rows (keys.heartbeatBucket). */
+const HEARTBEAT_BUCKET = 'HB#';
 
 export const keys = {
   /** One minute's heartbeat rows, write-sharded: HB#202611241403#2 */
   heartbeatBucket: (bucketId: string, shard: number) =>
-    `HB#${bucketId}#${shard}`,
+    `${HEARTBEAT_BUCKET}${bucketId}#${shard}`,
+  /** Whether a partition key (or its start) is a heartbeatBucket's. */
+  isHeartbeatBucket: (partitionKey: string) =>
+    partitionKey.startsWith(HEARTBEAT_BUCKET),
   /**
    * One request's counts for one IP in that minute: <ip>#<writeId>. A tally too
    * big for one item continues in parts <ip>#p<n>:<writeId> (n ≥ 1); writeIds

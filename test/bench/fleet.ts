@@ -502,7 +502,6 @@ export function benchPolicy(machines: number): (string | number)[] {
 
 export type FleetRow = (string | number)[];
 
-/** "Query 1.2, TransactWriteItems 3.1": seconds with a call of each kind in flight, the longest first. */
 /** Operations that write. */
 const WRITE_OPS = new Set([
   'PutItem',
@@ -526,7 +525,10 @@ export function phasesOf(spans: Meter['spans']): {
 } {
   const first = Math.min(...spans.map((span) => span.start));
   const rowReads = spans.filter(
-    (span) => span.op === 'Query' && span.partition?.startsWith('HB#'),
+    (span) =>
+      span.op === 'Query' &&
+      span.partition !== undefined &&
+      keys.isHeartbeatBucket(span.partition),
   );
   const writes = spans.filter((span) => WRITE_OPS.has(span.op));
   return {
@@ -540,6 +542,7 @@ export function phasesOf(spans: Meter['spans']): {
   };
 }
 
+/** "Query 1.2, TransactWriteItems 3.1": seconds with a call of each kind in flight, the longest first. */
 function busyOf(busyMs: Record<string, number>): string {
   return Object.entries(busyMs)
     .filter(([, ms]) => ms >= 50)

@@ -23,6 +23,7 @@ import { createBanStore } from '../../functions/store/ban-store.js';
 import { createEventStore } from '../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
 import { createStateStore } from '../../functions/store/state-store.js';
+import { keys } from '../../functions/store/table.js';
 import { machineReport } from '../helpers/fleet.js';
 
 /** Rows a fake Query page holds (~1 MB of packed rows). */
@@ -56,7 +57,7 @@ function fakeClient() {
           const item = (
             request.PutRequest as { Item?: Record<string, unknown> }
           )?.Item;
-          if (!item || !String(item.pk).startsWith('HB#')) continue;
+          if (!item || !keys.isHeartbeatBucket(String(item.pk))) continue;
           const list = partitions.get(String(item.pk)) ?? [];
           list.push(item);
           partitions.set(String(item.pk), list);

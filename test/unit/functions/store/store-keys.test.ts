@@ -57,6 +57,15 @@ describe('key builders', () => {
     expect(keys.heartbeatBucket(bucketId(minute), 2)).toBe('HB#202611241403#2');
   });
 
+  it('tells a heartbeat bucket key, or its start, from the other partitions', () => {
+    expect(
+      keys.isHeartbeatBucket(keys.heartbeatBucket('202611241403', 3)),
+    ).toBe(true);
+    expect(keys.isHeartbeatBucket('HB#202611241403#')).toBe(true);
+    expect(keys.isHeartbeatBucket(keys.banPartition())).toBe(false);
+    expect(keys.isHeartbeatBucket(keys.banVersionPartition())).toBe(false);
+  });
+
   it('builds a heartbeat row key that starts with its ip prefix', () => {
     const row = keys.heartbeatRow('2001:db8::1', 'b:agent-7-seq-42');
     expect(row).toBe('2001:db8::1#b:agent-7-seq-42');
