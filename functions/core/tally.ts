@@ -267,9 +267,11 @@ export type WindowTallyView = {
  * ~5 million pairs, ~100 MB here instead of ~1 GB as objects. The rows are
  * not kept. Connect failures of rows delivered late (a backlog) are kept
  * apart per IP, as the policy counts them against no machine; the rows whose
- * lateness depends on the leases (an IP's return from a silence) are applied
- * when the evidence is gathered (withReturns), so one fold serves decisions
- * made with different leases. Counts are 32-bit.
+ * lateness depends on the leases (an IP's return from a silence) are counted
+ * as on time, and taken out when the evidence is gathered if the leases make
+ * them late (withReturns), so one fold serves decisions made with different
+ * leases, and the common case (no return) costs a lookup per row. Counts are
+ * 32-bit.
  */
 export class WindowTally {
   readonly graceMs: number;
@@ -299,7 +301,7 @@ export class WindowTally {
   private unsettled: number[] = [];
   /** Per originId, the first name folded under it (filled once unnamed origins appear). */
   private readonly nameOfId = new Map<string, string>();
-  /** Rows with connect failures that are a backlog if their IP returned from a silence. */
+  /** Rows with connect failures (counted as on time) that are a backlog if their IP returned from a silence. */
   private readonly pendingRows: Array<{
     ip: number;
     receivedAt: number;
@@ -379,12 +381,13 @@ export class WindowTally {
     this.rowOk += ok;
     if (failed > 0) {
       this.rowFailed += failed;
+      if (!this.rowLate)
+        counts[at + PAIR_FAILED] =
+          (counts[at + PAIR_FAILED] as number) + failed;
       if (this.rowMaybeLate) {
         this.pendingOrigin.push(o);
         this.pendingFailed.push(failed);
-      } else if (!this.rowLate)
-        counts[at + PAIR_FAILED] =
-          (counts[at + PAIR_FAILED] as number) + failed;
+      }
     }
   };
 
@@ -644,34 +647,35 @@ export class WindowTally {
   ): T {
     this.settleNames();
     const extraLate = new Map<number, number>();
-    const applied: Array<[pair: number, failed: number]> = [];
+    // Pairs and counts taken out for the work, put back after it.
+    const takenPair: number[] = [];
+    const takenFailed: number[] = [];
     const counts = this.pairCounts;
     for (const row of this.pendingRows) {
       const back = returnedAt(this.ips[row.ip] as string);
-      let failed = 0;
-      for (let i = row.from; i < row.to; i++)
-        failed += this.pendingFailed[i] as number;
       if (
-        back !== undefined &&
-        row.receivedAt >= back &&
-        row.observedAt < back
-      ) {
-        extraLate.set(row.ip, (extraLate.get(row.ip) ?? 0) + failed);
+        back === undefined ||
+        row.receivedAt < back ||
+        row.observedAt >= back
+      )
         continue;
-      }
       const start = this.start[row.ip] as number;
       const end = start + (this.size[row.ip] as number);
+      let failed = 0;
       for (let i = row.from; i < row.to; i++) {
         const origin = this.pendingOrigin[i] as number;
+        const value = this.pendingFailed[i] as number;
+        failed += value;
         for (let p = start; p < end; p++) {
           if (this.pairOrigin[p] !== origin) continue;
-          const value = this.pendingFailed[i] as number;
           counts[p * 4 + PAIR_FAILED] =
-            (counts[p * 4 + PAIR_FAILED] as number) + value;
-          applied.push([p, value]);
+            (counts[p * 4 + PAIR_FAILED] as number) - value;
+          takenPair.push(p);
+          takenFailed.push(value);
           break;
         }
       }
+      extraLate.set(row.ip, (extraLate.get(row.ip) ?? 0) + failed);
     }
     try {
       return work(
@@ -686,9 +690,10 @@ export class WindowTally {
         (ip) => (this.late[ip] as number) + (extraLate.get(ip) ?? 0),
       );
     } finally {
-      for (const [p, value] of applied)
-        counts[p * 4 + PAIR_FAILED] =
-          (counts[p * 4 + PAIR_FAILED] as number) - value;
+      for (let i = 0; i < takenPair.length; i++) {
+        const at = (takenPair[i] as number) * 4 + PAIR_FAILED;
+        counts[at] = (counts[at] as number) + (takenFailed[i] as number);
+      }
     }
   }
 }

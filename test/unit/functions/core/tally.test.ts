@@ -599,3 +599,81 @@ describe('WindowTally tells a reader of a fold in progress which IPs began faili
     expect(new Set(fold.failingIpsFrom(0))).toEqual(new Set(fold.failingIps()));
   });
 });
+
+describe('WindowTally.withReturns judges rows by the IPs’ returns from a silence', () => {
+  const A = 'rtmp://origin-a.example.net';
+  const B = 'rtmp://origin-b.example.net';
+  const RETURNED = NOW - 30_000;
+  /** A row of one IP, observed and received at the given times, with failures per origin. */
+  const row = (
+    ip: string,
+    observedAt: number,
+    receivedAt: number,
+    failed: Array<[origin: string, connectFailed: number]>,
+  ): MinuteTally => ({
+    minute: MINUTE,
+    ip,
+    observedAt,
+    receivedAt,
+    origins: failed.map(([origin, connectFailed]) => ({
+      origin,
+      kind: 'relay' as const,
+      counts: { ...emptyCounts(), ok: 1, connect_failed: connectFailed },
+    })),
+  });
+  /** Per IP: its failed count per origin as the work sees it, and its late failures. */
+  const seen = (fold: WindowTally, returns: Record<string, number>) =>
+    fold.withReturns(
+      (ip) => returns[ip],
+      ({ ips, origins, start, size, pairOrigin, pairCounts }, late) =>
+        Object.fromEntries(
+          ips.map((ip, i) => {
+            const failed: Record<string, number> = {};
+            const from = start[i] as number;
+            for (let p = from; p < from + (size[i] as number); p++)
+              failed[origins[pairOrigin[p] as number] as string] = pairCounts[
+                p * 4 + 1
+              ] as number;
+            return [ip, { failed, late: late(i) }];
+          }),
+        ),
+    );
+
+  const fold = () =>
+    WindowTally.of(
+      [
+        // Observed before the return, delivered after it: a backlog if 192.0.2.1 returned.
+        row('192.0.2.1', RETURNED - 5_000, RETURNED + 1_000, [
+          [A, 3],
+          [B, 2],
+        ]),
+        // Observed after the return: counts whatever the returns say.
+        row('192.0.2.1', RETURNED + 2_000, RETURNED + 3_000, [[A, 1]]),
+        row('192.0.2.2', RETURNED - 5_000, RETURNED + 1_000, [[A, 4]]),
+      ],
+      { graceMs: GRACE_MS },
+    );
+
+  it('counts every row as on time when no IP returned', () => {
+    expect(seen(fold(), {})).toEqual({
+      '192.0.2.1': { failed: { [A]: 4, [B]: 2 }, late: 0 },
+      '192.0.2.2': { failed: { [A]: 4 }, late: 0 },
+    });
+  });
+
+  it('counts the backlog of a returned IP as late, for that work only: the fold is left as it was', () => {
+    const tally = fold();
+    expect(seen(tally, { '192.0.2.1': RETURNED })).toEqual({
+      '192.0.2.1': { failed: { [A]: 1, [B]: 0 }, late: 5 },
+      '192.0.2.2': { failed: { [A]: 4 }, late: 0 },
+    });
+    expect(seen(tally, {})).toEqual({
+      '192.0.2.1': { failed: { [A]: 4, [B]: 2 }, late: 0 },
+      '192.0.2.2': { failed: { [A]: 4 }, late: 0 },
+    });
+    // A return after the row was delivered makes it no backlog.
+    expect(seen(tally, { '192.0.2.2': RETURNED + 1_500 })['192.0.2.2']).toEqual(
+      { failed: { [A]: 4 }, late: 0 },
+    );
+  });
+});
