@@ -33,6 +33,12 @@ export type Runtime = {
   /** The clock; tests and the local runtime may replace it. */
   now: () => number;
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Closes the DynamoDB client's connections once no handler runs any more,
+   * for a process that goes on after (the local status center's stop); a
+   * Lambda never calls it.
+   */
+  close: () => void;
 };
 
 export type RuntimeOverrides = Partial<
@@ -109,5 +115,6 @@ export function createRuntime(
     sleep:
       overrides.sleep ??
       ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    close: () => client.destroy(),
   };
 }

@@ -36,7 +36,12 @@ export function createDocumentClient(
         }
       : {}),
   });
-  return DynamoDBDocumentClient.from(client, {
+  const documentClient = DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });
+  // A document client's own destroy() leaves the client it wraps open (it
+  // does not own it); this one owns its client, so destroying it closes the
+  // connections.
+  documentClient.destroy = () => client.destroy();
+  return documentClient;
 }

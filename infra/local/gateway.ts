@@ -9,6 +9,7 @@ import type {
 } from 'aws-lambda';
 import { HttpError, httpErrorResponse } from '../../functions/http/errors.js';
 import type { HttpRoute } from '../../functions/routes.js';
+import { createInFlight, STOP_WAIT_MS } from './in-flight.js';
 import { lambdaContext } from './lambda-context.js';
 
 export type HttpLambda = (
@@ -179,6 +180,7 @@ export type Gateway = {
   url: string;
   port: number;
   server: Server;
+  /** Stops listening, lets the requests under way be answered (up to STOP_WAIT_MS), then closes every connection. */
   close(): Promise<void>;
 };
 
@@ -193,6 +195,7 @@ export async function startGateway(options: {
   routes: readonly GatewayRoute[];
 }): Promise<Gateway> {
   const compiled = options.routes.map(compile);
+  const handling = createInFlight();
   const server = createServer(async (request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     const candidates = compiled.filter((route) => route.pattern.test(path));
@@ -256,7 +259,12 @@ export async function startGateway(options: {
       pathParameters,
     });
     try {
-      send(response, await route.handler(event, lambdaContext(route.name)));
+      send(
+        response,
+        await handling.track(
+          Promise.resolve(route.handler(event, lambdaContext(route.name))),
+        ),
+      );
     } catch (error) {
       // A handler that throws is a 500 in API Gateway too, whatever it threw
       // (an HttpError included: Lambda does not read it); say so without details.
@@ -279,10 +287,20 @@ export async function startGateway(options: {
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`,
     port,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    async close() {
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => resolve()),
+      );
+      // Requests under way get their answers (up to STOP_WAIT_MS), so no
+      // handler goes on after close() against what stops next.
+      server.closeIdleConnections();
+      const left = await handling.settled();
+      if (left)
+        process.stderr.write(
+          `${JSON.stringify({ level: 'warn', message: 'gateway closed with requests still being handled', requests: left, waitedMs: STOP_WAIT_MS })}\n`,
+        );
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }

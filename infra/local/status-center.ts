@@ -21,6 +21,7 @@ import { startDynamoDbLocal } from './dynamodb-local.js';
 import { entryHandler } from './entries.js';
 import type { GatewayRoute, HttpLambda } from './gateway.js';
 import { startGateway } from './gateway.js';
+import { createInFlight, STOP_WAIT_MS } from './in-flight.js';
 import { lambdaContext } from './lambda-context.js';
 import { startScheduler } from './scheduler.js';
 import { startStreamPoller } from './stream-poller.js';
@@ -78,7 +79,12 @@ export type LocalStatusCenter = {
   runtime: ApiRuntime;
   /** Runs the aggregation as if EventBridge fired at `time` (default now). */
   aggregate(time?: string): Promise<unknown>;
-  /** Stops the API, the pollers and an embedded DynamoDB Local; a second call waits for the first. */
+  /**
+   * Stops the schedule, the pollers and the API, lets the requests and
+   * aggregation runs under way end (up to STOP_WAIT_MS; their waits between
+   * passes are cut short), closes the DynamoDB client, then stops an embedded
+   * DynamoDB Local; a second call waits for the first.
+   */
   stop(): Promise<void>;
 };
 
@@ -122,12 +128,15 @@ export async function startLocalStatusCenter(
     };
     // A scheduled run sleeps between its passes; stop() cuts those sleeps short
     // so no run goes on against a stopped table.
+    let stopped = false;
     const sleeping = new Set<{
       timer: NodeJS.Timeout;
       reject: (error: Error) => void;
     }>();
     const sleep = (ms: number) =>
       new Promise<void>((resolve, reject) => {
+        if (stopped)
+          return reject(new Error('the local status center stopped'));
         const entry = {
           timer: setTimeout(() => {
             sleeping.delete(entry);
@@ -180,10 +189,14 @@ export async function startLocalStatusCenter(
         context: Context,
       ) => Promise<unknown>
     >(schedules.aggregate.entry, runtime);
+    // Runs called here, by the schedule or the local route: stop() lets them end first.
+    const runs = createInFlight();
     const aggregate = (time?: string) =>
-      aggregateLambda(
-        { time: time ?? new Date(runtime.now()).toISOString() },
-        lambdaContext('aggregate', schedules.aggregate.timeoutSeconds * 1000),
+      runs.track(
+        aggregateLambda(
+          { time: time ?? new Date(runtime.now()).toISOString() },
+          lambdaContext('aggregate', schedules.aggregate.timeoutSeconds * 1000),
+        ),
       );
 
     gatewayRoutes.push({
@@ -251,6 +264,7 @@ export async function startLocalStatusCenter(
       aggregate,
       stop() {
         stopping ??= (async () => {
+          stopped = true;
           scheduler?.stop();
           for (const entry of sleeping) {
             clearTimeout(entry.timer);
@@ -259,6 +273,15 @@ export async function startLocalStatusCenter(
           sleeping.clear();
           await Promise.all(pollers.map((poller) => poller.stop()));
           await gateway.close();
+          // Nothing may call the table once its DynamoDB Local is gone: an
+          // SDK retrying there could reach whatever takes the port next.
+          const left = await runs.settled();
+          if (left)
+            runtime.log.warn('stopped with aggregation runs still going', {
+              runs: left,
+              waitedMs: STOP_WAIT_MS,
+            });
+          runtime.close();
           await dynamodb?.stop();
         })();
         return stopping;

@@ -76,6 +76,7 @@ function ingestWith(table: ReturnType<typeof fakeBatchTable>) {
     }),
     now: () => NOW,
     sleep: async () => undefined,
+    close: () => client.destroy(),
   };
   const ingest = apiHandlerOf(routes.postHeartbeats, runtime);
   const post = async (body: unknown) => {

@@ -107,3 +107,41 @@ describe('the local gateway’s error responses', () => {
     }
   });
 });
+
+describe('closing the local gateway', () => {
+  it('answers a request under way before it closes, and refuses new connections meanwhile', async () => {
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => (entered = resolve));
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      routes: [
+        {
+          name: 'slowThing',
+          route: { method: 'GET', path: '/slow' },
+          handler: async () => {
+            entered();
+            await finished;
+            return ok({ slow: true });
+          },
+        },
+      ],
+    });
+    const under = fetch(`${gateway.url}/slow`);
+    await inHandler;
+
+    let closed = false;
+    const closing = gateway.close().then(() => (closed = true));
+    await expect(fetch(`${gateway.url}/slow`)).rejects.toThrow();
+    expect(closed).toBe(false);
+
+    finish();
+    const response = await under;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ slow: true });
+    await closing;
+    expect(closed).toBe(true);
+  });
+});
