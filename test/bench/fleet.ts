@@ -49,7 +49,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { parseConfig } from '../../functions/core/config.js';
 import {
@@ -279,8 +278,10 @@ export function startBundled(options: {
   const driver = join(options.dir, `bench-driver-${++drivers}.mjs`);
   writeFileSync(
     driver,
-    `import { createInterface } from 'node:readline';
-const { handler } = await import(${JSON.stringify(pathToFileURL(options.bundle).href)});
+    `import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+// As Lambda loads a CommonJS handler.
+const { handler } = createRequire(import.meta.url)(${JSON.stringify(options.bundle)});
 for await (const line of createInterface({ input: process.stdin })) {
   const event = JSON.parse(line);
   const started = performance.now();

@@ -9,7 +9,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Stack } from 'aws-cdk-lib';
@@ -173,7 +172,7 @@ describe('the relaywatch stack', () => {
       ).toBe(true);
     });
 
-    it('are each one minified ESM file with a source map, whose handler loads with no node_modules in reach', async () => {
+    it('are each one minified CommonJS file with a source map, whose handler loads with no node_modules in reach', async () => {
       const sandbox = mkdtempSync(join(tmpdir(), 'relaywatch-bundles-'));
       try {
         await Promise.all(
@@ -183,7 +182,7 @@ describe('the relaywatch stack', () => {
               synth.outdir,
               `asset.${key.replace(/\.zip$/, '')}`,
             );
-            const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+            const code = readFileSync(join(assetDir, 'index.js'), 'utf8');
             // Minified: a few very long lines, on average over 2,000 characters (only template
             // literals keep their newlines, so the dashboard page's own lines are not counted;
             // its small handler is then a handful of lines).
@@ -194,20 +193,20 @@ describe('the relaywatch stack', () => {
               Math.max(20, lines.join('\n').length / 2000),
             );
             expect(
-              statSync(join(assetDir, 'index.mjs.map')).size,
+              statSync(join(assetDir, 'index.js.map')).size,
               name,
             ).toBeGreaterThan(0);
             // Outside the repo nothing can be resolved from node_modules: the AWS SDK
             // and every other dependency must be inside the one file.
             const dir = join(sandbox, name);
             mkdirSync(dir);
-            copyFileSync(join(assetDir, 'index.mjs'), join(dir, 'index.mjs'));
+            copyFileSync(join(assetDir, 'index.js'), join(dir, 'index.js'));
+            // Loaded as Lambda loads a CommonJS handler.
             const { stdout } = await execFileAsync(
               process.execPath,
               [
-                '--input-type=module',
                 '-e',
-                `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'index.mjs')).href)}); console.log(typeof m.handler);`,
+                `console.log(typeof require(${JSON.stringify(join(dir, 'index.js'))}).handler);`,
               ],
               {
                 cwd: dir,
