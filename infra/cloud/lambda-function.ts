@@ -102,8 +102,9 @@ export class RelaywatchFunction extends NodejsFunction {
         // CommonJS, though the sources and the SDK's builds it takes are ESM:
         // an ESM file's import of node:http makes Node build that module's
         // ESM view, which loads undici (its WebSocket and fetch classes).
-        // A cold start of the ingest bundle on Node 22 took ~100 ms as ESM,
-        // ~70 ms as CommonJS (npm run bench: bundles).
+        // Loading a handler's bundle in a fresh Node 22 process took 89-145 ms
+        // as ESM, 63-75 ms as CommonJS (npm run bench: bundles). Lambda's own
+        // bootstrap may pay part of that for any bundle: not measured there.
         format: OutputFormat.CJS,
         mainFields: ['module', 'main'],
         minify: true,
