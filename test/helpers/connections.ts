@@ -24,3 +24,11 @@ export async function settledConnections(
     await new Promise((resolve) => setTimeout(resolve, 20));
   return openConnections(port);
 }
+
+/**
+ * A loopback port nothing listens on, so a connect there is refused: 1
+ * (tcpmux), which no service of these machines binds, and which a free port
+ * picked for a test (from the ephemeral range) can never be. A port found
+ * free instead could be taken by another test while this one relies on it.
+ */
+export const REFUSING_PORT = 1;

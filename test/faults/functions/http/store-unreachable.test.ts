@@ -1,11 +1,11 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApiRuntime } from '../../../../functions/http/api-runtime.js';
 import { createLogger } from '../../../../functions/log.js';
 import type { HttpRoute } from '../../../../functions/routes.js';
 import { routes } from '../../../../functions/routes.js';
 import { isRetryableStoreError } from '../../../../functions/store/errors.js';
 import { lambdaContext } from '../../../../infra/local/lambda-context.js';
-import { freePort } from '../../../../infra/local/ports.js';
+import { REFUSING_PORT } from '../../../helpers/connections.js';
 import { apiEvent, apiHandlerOf } from '../../../helpers/lambda.js';
 
 /**
@@ -19,16 +19,12 @@ const TOKENS = {
   RELAYWATCH_ADMIN_TOKEN: 'admin-unreachable',
 };
 
-let env: Record<string, string>;
-
-beforeAll(async () => {
-  env = {
-    TABLE_NAME: 'relaywatch-unreachable',
-    DYNAMODB_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
-    LOG_LEVEL: 'error',
-    ...TOKENS,
-  };
-});
+const env: Record<string, string> = {
+  TABLE_NAME: 'relaywatch-unreachable',
+  DYNAMODB_ENDPOINT: `http://127.0.0.1:${REFUSING_PORT}`,
+  LOG_LEVEL: 'error',
+  ...TOKENS,
+};
 
 /** One request to `route`'s own handler, on a runtime wired to the dead endpoint. */
 async function call(

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../../infra/local/ports.js';
 import type {
   Canary,
   HeartbeatRecorder,
@@ -12,6 +11,7 @@ import {
   startTestAgent,
   waitFor,
 } from '../../../helpers/agent-harness.js';
+import { REFUSING_PORT } from '../../../helpers/connections.js';
 
 const WAIT = { timeoutMs: 15_000 };
 
@@ -25,8 +25,7 @@ describe('probing reachability every interval', () => {
   beforeAll(async () => {
     canary = await startCanary();
     canaryPort = canary.port;
-    // Nothing listens there: a connect is refused.
-    closedPort = await freePort();
+    closedPort = REFUSING_PORT;
     recorder = await startHeartbeatRecorder();
     agent = await startTestAgent({
       statusUrl: recorder.url,
