@@ -67,7 +67,7 @@ import { keys, TABLE } from '../../functions/store/table.js';
 import { ensureTable } from '../../infra/local/table.js';
 import { machineReport } from '../helpers/fleet.js';
 import type { Meter, MeteringProxy } from '../helpers/metering-proxy.js';
-import { timelineOf } from '../helpers/metering-proxy.js';
+import { timelineOf, WRITE_OPS } from '../helpers/metering-proxy.js';
 import {
   BENCH_VERSION_PARTITION,
   replayItems,
@@ -502,15 +502,6 @@ export function benchPolicy(machines: number): (string | number)[] {
 }
 
 export type FleetRow = (string | number)[];
-
-/** Operations that write. */
-const WRITE_OPS = new Set([
-  'PutItem',
-  'UpdateItem',
-  'DeleteItem',
-  'BatchWriteItem',
-  'TransactWriteItems',
-]);
 
 /**
  * Where an aggregation's time went, from its calls as the metering proxy saw

@@ -117,7 +117,8 @@ function putItems(
   }
   return [];
 }
-const WRITE_OPS = new Set([
+/** DynamoDB operations that write (their units are write units). */
+export const WRITE_OPS: ReadonlySet<string> = new Set([
   'BatchWriteItem',
   'PutItem',
   'UpdateItem',
