@@ -3,6 +3,7 @@ import { HttpError } from '../../../../functions/http/errors.js';
 import { ok } from '../../../../functions/http/responses.js';
 import type { Gateway } from '../../../../infra/local/gateway.js';
 import { startGateway } from '../../../../infra/local/gateway.js';
+import { deferred } from '../../../helpers/deferred.js';
 
 const SECRET = 'table arn:aws:dynamodb:eu-west-1:123456789012:table/x';
 
@@ -110,10 +111,8 @@ describe('the local gateway’s error responses', () => {
 
 describe('closing the local gateway', () => {
   it('answers a request under way before it closes, and refuses new connections meanwhile', async () => {
-    let entered!: () => void;
-    const inHandler = new Promise<void>((resolve) => (entered = resolve));
-    let finish!: () => void;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const inHandler = deferred();
+    const finished = deferred();
     const gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
@@ -122,22 +121,22 @@ describe('closing the local gateway', () => {
           name: 'slowThing',
           route: { method: 'GET', path: '/slow' },
           handler: async () => {
-            entered();
-            await finished;
+            inHandler.resolve();
+            await finished.promise;
             return ok({ slow: true });
           },
         },
       ],
     });
     const under = fetch(`${gateway.url}/slow`);
-    await inHandler;
+    await inHandler.promise;
 
     let closed = false;
     const closing = gateway.close().then(() => (closed = true));
     await expect(fetch(`${gateway.url}/slow`)).rejects.toThrow();
     expect(closed).toBe(false);
 
-    finish();
+    finished.resolve();
     const response = await under;
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ slow: true });

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInFlight } from '../../../../infra/local/in-flight.js';
-
-/** A promise and its resolve/reject, settled by the test. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../../../helpers/deferred.js';
 
 describe('work in flight (what a local server lets end before stopping)', () => {
   it('settles at once with nothing tracked', async () => {
