@@ -653,11 +653,7 @@ export class WindowTally {
     const counts = this.pairCounts;
     for (const row of this.pendingRows) {
       const back = returnedAt(this.ips[row.ip] as string);
-      if (
-        back === undefined ||
-        row.receivedAt < back ||
-        row.observedAt >= back
-      )
+      if (back === undefined || row.receivedAt < back || row.observedAt >= back)
         continue;
       const start = this.start[row.ip] as number;
       const end = start + (this.size[row.ip] as number);
