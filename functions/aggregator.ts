@@ -11,6 +11,7 @@ import {
   minuteClosesAt,
   minuteOf,
   minutesToAggregate,
+  observedAfter,
   trailingWindow,
 } from './core/minutes.js';
 import type {
@@ -121,6 +122,8 @@ export function createAggregator(options: AggregatorOptions) {
   const graceMs = config.graceSeconds * 1000;
   const passMs = config.passSeconds * 1000;
   const windowMs = config.windowMinutes * MINUTE_MS;
+  /** A pass at `at` judges no row observed before `at - keepMs`: its trailing window and its release window end there. */
+  const keepMs = Math.max(windowMs, config.releaseMinutes * MINUTE_MS);
 
   /**
    * What this run wrote itself. Ban and offense reads are eventually
@@ -168,6 +171,8 @@ export function createAggregator(options: AggregatorOptions) {
       folded.rows.every((row, i) => row === rows[i])
     )
       return folded.tally;
+    // The fold before is not kept while this one is made: at 100,000 IPs each is ~100 MB.
+    folded = undefined;
     const tally = foldedWhileRead ?? WindowTally.of(rows, { graceMs });
     folded = { rows, tally };
     return tally;
@@ -225,6 +230,45 @@ export function createAggregator(options: AggregatorOptions) {
       };
       return closed;
     });
+  }
+
+  /**
+   * Closed minutes already decided, as the run's passes after their closing
+   * use them: only the rows observed after `from`, for a pass at `from +
+   * keepMs` or later judges no older row. A pass late in a run thus holds
+   * about a minute of rows (the rest of the closed minute and the open one),
+   * not both minutes whole.
+   */
+  type DecidedMinute = { rows: Promise<MinuteTally[]>; from: number };
+  let decidedMinutes = new Map<number, DecidedMinute>();
+  /** The newest minute this instance saw decided (kept between invocations): a run's first read of it is for its windows only. */
+  let decidedUpTo = Number.NEGATIVE_INFINITY;
+  function readDecidedMinute(
+    minute: number,
+    at: number,
+  ): Promise<MinuteTally[]> {
+    // A closing window of several minutes judges the ones before its own whole.
+    if (minute > decidedUpTo + 1 - config.windowMinutes)
+      return readClosedMinute(minute).rows;
+    const from = at - keepMs;
+    const known = decidedMinutes.get(minute);
+    const whole = closedMinutes.get(minute);
+    closedMinutes.delete(minute);
+    if (known && known.from >= from) return known.rows;
+    const keep = (row: MinuteTally) => observedAfter(row, from);
+    const held = known?.rows ?? whole?.rows;
+    const rows = held
+      ? held.then((all) => all.filter(keep))
+      : heartbeats.readMinute(minute, undefined, keep);
+    decidedMinutes.set(minute, { rows, from });
+    return rows;
+  }
+
+  /** `minute` is decided (or passed over) by a pass at `at`: from now on it is held as later passes use it. */
+  function settled(minute: number, at: number) {
+    decidedUpTo = Math.max(decidedUpTo, minute);
+    // A read that failed has failed its decision already.
+    readDecidedMinute(minute, at).catch(() => undefined);
   }
 
   type OffensesAhead = {
@@ -565,6 +609,7 @@ export function createAggregator(options: AggregatorOptions) {
         // The fold is a minute of the fleet: not kept between invocations.
         folded = undefined;
         closedMinutes = new Map();
+        decidedMinutes = new Map();
         offensesAhead = undefined;
       }
     },
@@ -582,13 +627,28 @@ export function createAggregator(options: AggregatorOptions) {
       decisions: [],
       lostRaces: [],
     };
-    // Closed minutes never change (ingest refuses their heartbeats), so one read serves every pass.
+    // Closed minutes never change (ingest refuses their heartbeats), so one
+    // read serves every pass: whole while the minute is to be decided
+    // (`closing`, when the pass knows it; else unless this instance saw it
+    // decided), then only what later passes can judge.
     const readerAt =
-      (at: number, fresh: Map<number, Promise<MinuteTally[]>>) =>
-      (minute: number) =>
-        minuteClosesAt(minute, { graceMs }) <= at
+      (
+        at: number,
+        fresh: Map<number, Promise<MinuteTally[]>>,
+        closing?: readonly number[],
+      ) =>
+      (minute: number) => {
+        if (minuteClosesAt(minute, { graceMs }) > at)
+          return getOrInsert(fresh, minute, () =>
+            heartbeats.readMinute(minute),
+          );
+        const toDecide = closing
+          ? closing.includes(minute)
+          : minute > decidedUpTo;
+        return toDecide
           ? readClosedMinute(minute).rows
-          : getOrInsert(fresh, minute, () => heartbeats.readMinute(minute));
+          : readDecidedMinute(minute, at);
+      };
     const liveMinutesAt = (at: number) =>
       range(minuteOf(at - windowMs), minuteOf(at));
     // The first pass's rows are read while the state is (neither needs the
@@ -619,6 +679,7 @@ export function createAggregator(options: AggregatorOptions) {
         fleetView: false,
       });
       previous = read && { ...read, reporting: 'unchanged' };
+      if (read) decidedUpTo = Math.max(decidedUpTo, read.lastMinute);
     } catch (error) {
       if (isRetryableStoreError(error)) throw error;
       // Unreadable state must not stop detection either: decide the current minute without it.
@@ -652,15 +713,14 @@ export function createAggregator(options: AggregatorOptions) {
         await sleep(wait);
       }
       if (options.deadline !== undefined && clock() > options.deadline) break;
-      const read = readerAt(
-        at,
-        pass === 0 ? firstFresh : new Map<number, Promise<MinuteTally[]>>(),
-      );
       const toClose = minutesToAggregate({
         eventTime: at,
         lastDone: previous?.lastMinute,
         maxCatchUp: config.maxCatchUpMinutes,
       }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
+      const fresh =
+        pass === 0 ? firstFresh : new Map<number, Promise<MinuteTally[]>>();
+      const read = readerAt(at, fresh, toClose);
       // The ban list, read while the rows are, as of the pass's first decision.
       const bansAsOf =
         toClose[0] === undefined ? at : minuteClosesAt(toClose[0], { graceMs });
@@ -676,7 +736,7 @@ export function createAggregator(options: AggregatorOptions) {
       heartbeats.rememberOrigins(previous?.outages ?? []);
       // The live window's rows, read first: closing decisions use them for each IP's newest report.
       const liveMinutes = liveMinutesAt(at);
-      const liveRows = (await Promise.all(liveMinutes.map(read))).flat();
+      let liveRows = (await Promise.all(liveMinutes.map(read))).flat();
       let leases = mergeLeases(previous?.leases, liveRows, at, config);
 
       // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
@@ -740,6 +800,7 @@ export function createAggregator(options: AggregatorOptions) {
             return summary;
           }
           previous = next;
+          settled(minute, at);
           summary.minutes.push(bucketId(minute));
           if (result.capInForce) {
             log.warn(
@@ -793,10 +854,16 @@ export function createAggregator(options: AggregatorOptions) {
           ]);
           if (!(await state.skipMinute(minute)).applied) return summary;
           if (previous) previous = { ...previous, lastMinute: minute };
+          settled(minute, at);
           summary.minutes.push(bucketId(minute));
           summary.failedMinutes.push(bucketId(minute));
         }
       }
+      // The minutes just decided are kept, from here on, as later passes use them.
+      if (toClose.length)
+        liveRows = (
+          await Promise.all(liveMinutes.map(readerAt(at, fresh, [])))
+        ).flat();
 
       // 2. The live decision at `at`: the trailing window, silence, releases.
       const minute = minuteOf(at);

@@ -58,11 +58,17 @@ export function trailingWindow<
   { now, windowMs }: { now: number; windowMs: number },
 ): T[] {
   const from = now - windowMs;
-  return rows.filter((row) =>
-    row.observedAt === undefined
-      ? minuteEnd(row.minute) > from
-      : row.observedAt > from,
-  );
+  return rows.filter((row) => observedAfter(row, from));
+}
+
+/** Whether a row was observed after `from` (epoch ms): by its newest heartbeat time, else by its minute's end. */
+export function observedAfter(
+  row: { minute: number; observedAt?: number },
+  from: number,
+): boolean {
+  return row.observedAt === undefined
+    ? minuteEnd(row.minute) > from
+    : row.observedAt > from;
 }
 
 /**

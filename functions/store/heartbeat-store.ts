@@ -265,11 +265,13 @@ export function createHeartbeatStore(
      * (read as soon as its page names them), so rows are found while a
      * deployment changes RELAYWATCH_SHARDS to any count. `onRows` sees each
      * page's rows as it arrives (the very rows answered, which come in shard
-     * order whatever order the pages arrived in).
+     * order whatever order the pages arrived in). `keep` drops the rows the
+     * caller has no use for as each page arrives, so they are never held.
      */
     async readMinute(
       minute: number,
       onRows?: (rows: readonly MinuteTally[]) => void,
+      keep?: (row: MinuteTally) => boolean,
     ): Promise<MinuteTally[]> {
       const bucket = bucketId(minute);
       /** Shards 0 … reading - 1 are being read. */
@@ -284,8 +286,10 @@ export function createHeartbeatStore(
             const page: MinuteTally[] = [];
             for (const item of items) {
               const count = markedCountOf(item);
-              if (count === undefined) page.push(fromItem(item, book));
-              else if (isShardCount(count))
+              if (count === undefined) {
+                const row = fromItem(item, book);
+                if (!keep || keep(row)) page.push(row);
+              } else if (isShardCount(count))
                 while (reading < count) marked.push(readShard(reading++));
             }
             onRows?.(page);

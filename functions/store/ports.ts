@@ -115,11 +115,14 @@ export type HeartbeatStore = {
   ): Promise<void>;
   /**
    * Every row of one minute (epoch minute); `onRows` is given each page's
-   * rows as they arrive (the same row objects the answer holds).
+   * rows as they arrive (the same row objects the answer holds). With
+   * `keep`, only the rows it keeps are held and answered (a page's others
+   * are dropped as it arrives); a store may answer more.
    */
   readMinute(
     minute: number,
     onRows?: (rows: readonly MinuteTally[]) => void,
+    keep?: (row: MinuteTally) => boolean,
   ): Promise<MinuteTally[]>;
   /** Names to give origins that rows read later key by id only. */
   rememberOrigins(names: Iterable<string>): void;

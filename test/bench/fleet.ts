@@ -186,7 +186,7 @@ export async function writeFleet(
 /** The bare read of one minute's rows: every shard in parallel, nothing but Query; answers how many rows it read. */
 export async function floorRead(
   target: FleetTarget,
-  minute: number,
+  minutes: readonly number[],
 ): Promise<{ ms: number; rows: number }> {
   const client = createDocumentClient({
     region: 'us-east-1',
@@ -201,15 +201,17 @@ export async function floorRead(
   });
   const started = performance.now();
   const pages = await Promise.all(
-    Array.from({ length: target.shards }, (_, shard) =>
-      queryItems(client, {
-        TableName: target.tableName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: {
-          ':pk': keys.heartbeatBucket(bucketId(minute), shard),
-        },
-      }),
+    minutes.flatMap((minute) =>
+      Array.from({ length: target.shards }, (_, shard) =>
+        queryItems(client, {
+          TableName: target.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          ExpressionAttributeValues: {
+            ':pk': keys.heartbeatBucket(bucketId(minute), shard),
+          },
+        }),
+      ),
     ),
   );
   const ms = performance.now() - started;
@@ -543,6 +545,16 @@ function busyOf(busyMs: Record<string, number>): string {
     .join(', ');
 }
 
+/** One measured aggregation: its row's label, the minute written for it, its event, the minutes a bare read reads. */
+type BenchedPass = {
+  label: string;
+  minute: number;
+  event: { time: string };
+  reads: readonly number[];
+};
+/** The late pass's time in its minute: a run's last pass, with RELAYWATCH_PASS_SECONDS 10. */
+const LATE_PASS_MS = 50_000;
+
 /** How every size is run: what --store, --profile, --cold and --steady ask for. */
 export type FleetRunOptions = {
   /** Write through the store whatever the size (the ingest path is not measured). */
@@ -633,36 +645,60 @@ export async function benchFleet(options: {
       viaStore: how.viaStore,
       healthy: true,
     });
-    if (how.warm) await floors.call({ minute: options.minute - 1 });
+    if (how.warm) await floors.call({ minutes: [options.minute - 1] });
     await aggregator.call(eventAt(options.minute - 1));
     const rows: FleetRow[] = [];
-    const minutes: Array<[string, number]> = [
-      ['first', options.minute],
-      ...Array.from({ length: how.steadyMinutes }, (_, n): [string, number] => [
+    const closing = (label: string, minute: number): BenchedPass => ({
+      label,
+      minute,
+      event: eventAt(minute),
+      reads: [minute],
+    });
+    const steady = Array.from({ length: how.steadyMinutes }, (_, n) =>
+      closing(
         how.steadyMinutes === 1 ? 'steady' : `steady ${n + 1}`,
         options.minute + 1 + n,
-      ]),
+      ),
+    );
+    const open = options.minute + 1 + how.steadyMinutes;
+    const passes: BenchedPass[] = [
+      closing('first', options.minute),
+      ...steady,
+      // A run's later passes decide live over the trailing window: the minute
+      // closed at its start (kept for the run) and the open one, read afresh
+      // by each pass. Its last pass reads the most; here with the whole open
+      // minute written, the most a pass can find.
+      {
+        label: 'late pass',
+        minute: open,
+        event: {
+          time: new Date(minuteStart(open) + LATE_PASS_MS).toISOString(),
+        },
+        reads: [open - 1, open],
+      },
     ];
-    for (const [label, minute] of minutes) {
-      progress(`fleet ${machines}, ${label} minute: writing it`);
+    for (const { label, minute, event, reads } of passes) {
+      progress(`fleet ${machines}, ${label}: writing minute ${minute}`);
       const writeStarted = performance.now();
       const path = await writeFleet(target, machines, minute, {
         viaStore: how.viaStore,
       });
       const writeSeconds = (performance.now() - writeStarted) / 1000;
-      progress(`fleet ${machines}, ${label} minute: bare reads of the minute`);
-      const inBench = await floorRead(target, minute);
+      progress(
+        `fleet ${machines}, ${label}: bare reads of the ${reads.length === 1 ? 'minute' : `${reads.length} minutes it reads`}`,
+      );
+      const inBench = await floorRead(target, reads);
       meter.reset();
-      const floor = await floors.call({ minute });
+      const floor = await floors.call({ minutes: reads });
       meter.reset();
       progress(
-        `fleet ${machines}, ${label} minute: aggregating (bundled handler, heap as a ${AGGREGATE_MEMORY_MB} MB Lambda's)`,
+        `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${AGGREGATE_MEMORY_MB} MB Lambda's)`,
       );
-      const run = await aggregator.call(eventAt(minute));
+      const run = await aggregator.call(event);
       const used = meter.reset();
       const windows = changeWindowsOf(used);
       progress(
-        `fleet ${machines}, ${label} minute: write floor: its ${used.transactionWrites.length} transactions replayed item for item under keys of the replay's own (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)${windows ? `, in its ${windows} change window${windows === 1 ? '' : 's'} (an update before, one after)` : ''}`,
+        `fleet ${machines}, ${label}: write floor: its ${used.transactionWrites.length} transactions replayed item for item under keys of the replay's own (${used.transactionWrites.reduce((sum, n) => sum + n, 0)} writes)${windows ? `, in its ${windows} change window${windows === 1 ? '' : 's'} (an update before, one after)` : ''}`,
       );
       // A fresh DynamoDB Local per run and a minute per replay: the tag is unique.
       const writeFloor = await writeFloorOf(

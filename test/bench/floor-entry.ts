@@ -3,7 +3,8 @@
  * the aggregate handler is (fleet.ts), so the floors and the aggregation are
  * timed the same way: after the module is loaded, the client created at load
  * (in a fresh process, the first connection inside the timing). Three events:
- * `{ minute }` is the bare read of that minute's rows; `{ transactions, tag }`
+ * `{ minutes }` is the bare read of those minutes' rows (every shard of
+ * each, all in parallel); `{ transactions, tag }`
  * the bare writes of a minute's bans: the aggregation's own transactions,
  * item for item, moved to partitions of the replay's own, inside its change
  * windows if it has any (writeFloorCalls); `{ warmUp }` that many
@@ -29,7 +30,7 @@ const client = createDocumentClient({
 });
 
 export type FloorEvent =
-  | { minute: number }
+  | { minutes: readonly number[] }
   | WriteFloorEvent
   | { warmUp: number };
 
@@ -50,18 +51,20 @@ export async function handler(
       );
     return { transactions: event.warmUp };
   }
-  // Every shard of the minute in parallel, paginated, unmarshalled, nothing else.
+  // Every shard of the minutes in parallel, paginated, unmarshalled, nothing else.
   const shards = Number(process.env.RELAYWATCH_SHARDS);
   const pages = await Promise.all(
-    Array.from({ length: shards }, (_, shard) =>
-      queryItems(client, {
-        TableName: tableName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: {
-          ':pk': keys.heartbeatBucket(bucketId(event.minute), shard),
-        },
-      }),
+    event.minutes.flatMap((minute) =>
+      Array.from({ length: shards }, (_, shard) =>
+        queryItems(client, {
+          TableName: tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          ExpressionAttributeValues: {
+            ':pk': keys.heartbeatBucket(bucketId(minute), shard),
+          },
+        }),
+      ),
     ),
   );
   return { rows: pages.reduce((sum, page) => sum + page.length, 0) };

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createAggregator } from '../../../../functions/aggregator.js';
+import type { Config } from '../../../../functions/core/config.js';
+import { parseConfig } from '../../../../functions/core/config.js';
+import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
+import type { MinuteTally } from '../../../../functions/core/tally.js';
+import { tallyHeartbeats } from '../../../../functions/core/tally.js';
+import { createLogger } from '../../../../functions/log.js';
+import { createBanStore } from '../../../../functions/store/ban-store.js';
+import { createDocumentClient } from '../../../../functions/store/client.js';
+import { createEventStore } from '../../../../functions/store/event-store.js';
+import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
+import type { HeartbeatStore } from '../../../../functions/store/ports.js';
+import { createStateStore } from '../../../../functions/store/state-store.js';
+import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
+
+/**
+ * A scheduled run makes a pass every RELAYWATCH_PASS_SECONDS for its minute;
+ * the passes after a minute's closing judge only its rows inside their
+ * trailing and release windows, so the run holds of that minute only those
+ * (at 100,000 IPs, holding it whole beside the open minute took a pass past
+ * 1,024 MB). These runs use a manual clock that their sleeps move on.
+ */
+describe('passes after a minute is decided', () => {
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: localEndpoint(),
+  });
+  afterAll(() => client.destroy());
+
+  /** A table of its own, an aggregator on it whose passes run on a manual clock, and what its store answered. */
+  async function world(env: Record<string, string> = {}) {
+    const tableName = `relaywatch-passes-${randomBytes(6).toString('hex')}`;
+    await localTable(tableName);
+    const config: Config = parseConfig({ TABLE_NAME: tableName, ...env });
+    const store = createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: 48,
+    });
+    /** Per read of a whole minute: the minute and how many rows the store answered. */
+    const answered: Array<{ minute: number; rows: number }> = [];
+    const heartbeats: HeartbeatStore = {
+      ...store,
+      readMinute: async (minute, onRows, keep) => {
+        const rows = await store.readMinute(minute, onRows, keep);
+        answered.push({ minute, rows: rows.length });
+        return rows;
+      },
+    };
+    let now = 0;
+    const state = createStateStore({ client, tableName });
+    const bans = createBanStore({ client, tableName });
+    const aggregator = createAggregator({
+      config,
+      heartbeats,
+      bans,
+      events: createEventStore({ client, tableName, eventTtlDays: 30 }),
+      state,
+      log: createLogger({ level: 'error', write: () => undefined }),
+      clock: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    const write = async (rows: MinuteTally[], writeId: string) =>
+      store.addTallies(rows, { writeId });
+    const reports = (
+      ip: string,
+      at: number,
+      kind: 'relay' | 'probe',
+      status: 'ok' | 'connect_failed',
+    ) =>
+      tallyHeartbeats(
+        Array.from({ length: 30 }, (_, i) => ({
+          ip,
+          process: `${kind}:${i}`,
+          kind,
+          status,
+          origin: `rtmp://origin-${i}.example.net:1935`,
+          ts: at,
+        })),
+        { now: at, graceMs: config.graceSeconds * 1000 },
+      ).tallies;
+    return {
+      config,
+      aggregator,
+      state,
+      bans,
+      answered,
+      write,
+      reports,
+      /** A run triggered at `eventTime`, its passes on the manual clock. */
+      run: (eventTime: number) => {
+        now = eventTime;
+        return aggregator.run(eventTime);
+      },
+    };
+  }
+
+  it("holds, in a run that starts late in the next minute, only the decided minute's rows its windows can judge", async () => {
+    const w = await world();
+    const minute = minuteOf(Date.now()) - 3;
+    const next = minuteStart(minute + 1);
+    await w.state.advanceAggregatorState({
+      lastMinute: minute - 1,
+      reporting: [],
+      lastSeen: {},
+      outages: [],
+      fleetWide: false,
+      capInForce: false,
+      capped: [],
+    });
+    const fleet = ['192.0.2.11', '192.0.2.12', '192.0.2.13', '192.0.2.14'];
+    for (const ip of fleet)
+      await w.write(
+        w.reports(ip, minuteStart(minute) + 30_000, 'relay', 'ok'),
+        `b:${ip}`,
+      );
+
+    const first = await w.run(next);
+    // The same instance, run again late in the next minute (a late or repeated delivery).
+    const second = await w.run(next + 50_000);
+
+    // The first run decided the minute; its passes read it twice whole (open, then closed).
+    expect(first.minutes).toHaveLength(1);
+    expect(first.passes).toHaveLength(6);
+    expect(w.answered.filter((read) => read.minute === minute)).toEqual([
+      { minute, rows: fleet.length },
+      { minute, rows: fleet.length },
+      // The late run's windows begin 10 s before the next minute: none of its rows is held.
+      { minute, rows: 0 },
+    ]);
+    expect(second.minutes).toHaveLength(1);
+    expect(second.failedMinutes).toEqual([]);
+    expect(second.decisions).toEqual([]);
+  });
+
+  it('releases a banned IP in a later pass on probes observed before its trailing window but inside its release window', async () => {
+    // The release window (2 min) is longer than the trailing window (1 min).
+    const w = await world({ RELAYWATCH_RELEASE_MINUTES: '2' });
+    const minute = minuteOf(Date.now()) - 3;
+    const next = minuteStart(minute + 1);
+    const banned = '198.51.100.9';
+    // Releasable from the pass at next + 45 s on: its release window then begins after the ban.
+    const since = next - 75_000;
+    expect(
+      await w.bans.changeBans(
+        [
+          {
+            type: 'ban',
+            ban: {
+              ip: banned,
+              reason: 'connect failures',
+              since,
+              until: since + 3_600_000,
+              manual: false,
+              failRatio: 0.9,
+              samples: 100,
+              offense: 1,
+              rule: 'fail-ratio',
+            },
+          },
+        ],
+        since,
+      ),
+    ).toEqual([true]);
+    await w.state.advanceAggregatorState({
+      lastMinute: minute - 1,
+      reporting: [],
+      lastSeen: {},
+      outages: [],
+      fleetWide: false,
+      capInForce: false,
+      capped: [],
+    });
+    // Healthy probes early in the minute: outside the trailing window of every
+    // pass after the closing one, inside the release window of the last.
+    await w.write(w.reports(banned, next - 55_000, 'probe', 'ok'), 'b:probes');
+    await w.write(
+      w.reports('192.0.2.21', next - 30_000, 'relay', 'ok'),
+      'b:other',
+    );
+
+    const summary = await w.run(next);
+
+    expect(summary.minutes).toHaveLength(1);
+    expect(summary.decisions.filter((d) => d.type === 'release')).toMatchObject(
+      [{ ip: banned, at: new Date(next + 50_000).toISOString() }],
+    );
+  });
+});
