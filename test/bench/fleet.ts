@@ -41,7 +41,9 @@
  * ones in which their bans are in force, as every later minute is: one, or
  * with --steady N, N of them (`steady 1` … `steady N`), so the last is
  * decided by code as hot as a function's that has run for a while (V8
- * optimises what runs often; the first minutes run colder code).
+ * optimises what runs often; the first minutes run colder code); then a
+ * late pass: a live pass 55 s into the minute after, with that minute
+ * written whole (LATE_PASS_MS), the most rows a run's later passes hold.
  *
  * The policy bench: decideMinute alone on 100,000 IPs' rows in memory.
  */
@@ -552,8 +554,14 @@ type BenchedPass = {
   event: { time: string };
   reads: readonly number[];
 };
-/** The late pass's time in its minute: a run's last pass, with RELAYWATCH_PASS_SECONDS 10. */
-const LATE_PASS_MS = 50_000;
+/**
+ * The late pass's time in the open minute. The bench's machines report 50–54 s
+ * into each minute, so at 55 s the closed minute's reports have left the
+ * trailing window and the open minute's are all in it: a minute of rows,
+ * as a run's last pass holds in a fleet whose reports spread over the minute
+ * (the closed minute's last sixth, five sixths of the open one).
+ */
+const LATE_PASS_MS = 55_000;
 
 /** How every size is run: what --store, --profile, --cold and --steady ask for. */
 export type FleetRunOptions = {
@@ -664,10 +672,10 @@ export async function benchFleet(options: {
     const passes: BenchedPass[] = [
       closing('first', options.minute),
       ...steady,
-      // A run's later passes decide live over the trailing window: the minute
-      // closed at its start (kept for the run) and the open one, read afresh
-      // by each pass. Its last pass reads the most; here with the whole open
-      // minute written, the most a pass can find.
+      // A run's later passes decide live over the trailing window: what the
+      // window still holds of the minute closed at the run's start and the
+      // open minute, read afresh by each pass; here a run of one such pass
+      // (it reads the closed minute again), with the whole open minute written.
       {
         label: 'late pass',
         minute: open,
