@@ -1,5 +1,7 @@
+import type { Ban } from '../../functions/core/blocklist.js';
 import type { Config } from '../../functions/core/config.js';
 import { parseConfig } from '../../functions/core/config.js';
+import type { StateStore } from '../../functions/store/ports.js';
 import { localTable } from './local-tables.js';
 
 /**
@@ -13,4 +15,35 @@ export async function aggregatorTable(tableName: string): Promise<Config> {
     TABLE_NAME: tableName,
     RELAYWATCH_AGGREGATE_WAITS: 'false',
   });
+}
+
+/** The aggregator's progress as a run that decided every minute up to `lastMinute` leaves it, nothing else recorded. */
+export function decidedThrough(
+  state: Pick<StateStore, 'advanceAggregatorState'>,
+  lastMinute: number,
+): Promise<{ applied: boolean }> {
+  return state.advanceAggregatorState({
+    lastMinute,
+    reporting: [],
+    lastSeen: {},
+    outages: [],
+    fleetWide: false,
+    capInForce: false,
+    capped: [],
+  });
+}
+
+/** An automatic ban of `ip` from `since`, for an hour, as the fail-ratio rule makes a first offender's. */
+export function ruleBan(ip: string, since: number): Ban {
+  return {
+    ip,
+    reason: 'connect failures',
+    since,
+    until: since + 3_600_000,
+    manual: false,
+    failRatio: 0.9,
+    samples: 100,
+    offense: 1,
+    rule: 'fail-ratio',
+  };
 }

@@ -13,6 +13,7 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
+import { decidedThrough, ruleBan } from '../../../helpers/aggregator-table.js';
 import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 /**
@@ -104,15 +105,7 @@ describe('passes after a minute is decided', () => {
     const w = await world();
     const minute = minuteOf(Date.now()) - 3;
     const next = minuteStart(minute + 1);
-    await w.state.advanceAggregatorState({
-      lastMinute: minute - 1,
-      reporting: [],
-      lastSeen: {},
-      outages: [],
-      fleetWide: false,
-      capInForce: false,
-      capped: [],
-    });
+    await decidedThrough(w.state, minute - 1);
     const fleet = ['192.0.2.11', '192.0.2.12', '192.0.2.13', '192.0.2.14'];
     for (const ip of fleet)
       await w.write(
@@ -148,34 +141,11 @@ describe('passes after a minute is decided', () => {
     const since = next - 75_000;
     expect(
       await w.bans.changeBans(
-        [
-          {
-            type: 'ban',
-            ban: {
-              ip: banned,
-              reason: 'connect failures',
-              since,
-              until: since + 3_600_000,
-              manual: false,
-              failRatio: 0.9,
-              samples: 100,
-              offense: 1,
-              rule: 'fail-ratio',
-            },
-          },
-        ],
+        [{ type: 'ban', ban: ruleBan(banned, since) }],
         since,
       ),
     ).toEqual([true]);
-    await w.state.advanceAggregatorState({
-      lastMinute: minute - 1,
-      reporting: [],
-      lastSeen: {},
-      outages: [],
-      fleetWide: false,
-      capInForce: false,
-      capped: [],
-    });
+    await decidedThrough(w.state, minute - 1);
     // Healthy probes early in the minute: outside the trailing window of every
     // pass after the closing one, inside the release window of the last.
     await w.write(w.reports(banned, next - 55_000, 'probe', 'ok'), 'b:probes');

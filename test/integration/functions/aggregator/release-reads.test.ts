@@ -14,7 +14,11 @@ import { createEventStore } from '../../../../functions/store/event-store.js';
 import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
 import { createStateStore } from '../../../../functions/store/state-store.js';
-import { aggregatorTable } from '../../../helpers/aggregator-table.js';
+import {
+  aggregatorTable,
+  decidedThrough,
+  ruleBan,
+} from '../../../helpers/aggregator-table.js';
 import { localEndpoint } from '../../../helpers/local-tables.js';
 
 /**
@@ -57,34 +61,11 @@ describe('early release reads', () => {
     });
     expect(
       await bans.changeBans(
-        [
-          {
-            type: 'ban',
-            ban: {
-              ip: banned,
-              reason: 'connect failures',
-              since,
-              until: since + 3_600_000,
-              manual: false,
-              failRatio: 0.9,
-              samples: 100,
-              offense: 1,
-              rule: 'fail-ratio',
-            },
-          },
-        ],
+        [{ type: 'ban', ban: ruleBan(banned, since) }],
         since,
       ),
     ).toEqual([true]);
-    await state.advanceAggregatorState({
-      lastMinute: minute - 1,
-      reporting: [],
-      lastSeen: {},
-      outages: [],
-      fleetWide: false,
-      capInForce: false,
-      capped: [],
-    });
+    await decidedThrough(state, minute - 1);
     // The banned machine's probes are all healthy through the minute being closed.
     const at = minuteStart(minute) + 50_000;
     const probes = Array.from({ length: 30 }, (_, i) => ({
