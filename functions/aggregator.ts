@@ -264,11 +264,17 @@ export function createAggregator(options: AggregatorOptions) {
     return rows;
   }
 
-  /** `minute` is decided (or passed over) by a pass at `at`: from now on it is held as later passes use it. */
-  function settled(minute: number, at: number) {
+  /**
+   * `minute` is decided (or passed over) by a pass at `at`: from now on it
+   * is held as later passes use it. Only the last minute a pass closes may
+   * judge the same rows as its live decision: an earlier one's fold is let
+   * go (a run catching up on minutes would otherwise hold two at a time).
+   */
+  function settled(minute: number, at: number, lastToClose: boolean) {
     decidedUpTo = Math.max(decidedUpTo, minute);
     // A read that failed has failed its decision already.
     readDecidedMinute(minute, at).catch(() => undefined);
+    if (!lastToClose) folded = undefined;
   }
 
   type OffensesAhead = {
@@ -800,7 +806,7 @@ export function createAggregator(options: AggregatorOptions) {
             return summary;
           }
           previous = next;
-          settled(minute, at);
+          settled(minute, at, minute === toClose.at(-1));
           summary.minutes.push(bucketId(minute));
           if (result.capInForce) {
             log.warn(
@@ -854,7 +860,7 @@ export function createAggregator(options: AggregatorOptions) {
           ]);
           if (!(await state.skipMinute(minute)).applied) return summary;
           if (previous) previous = { ...previous, lastMinute: minute };
-          settled(minute, at);
+          settled(minute, at, minute === toClose.at(-1));
           summary.minutes.push(bucketId(minute));
           summary.failedMinutes.push(bucketId(minute));
         }
