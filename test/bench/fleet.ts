@@ -547,12 +547,17 @@ function busyOf(busyMs: Record<string, number>): string {
     .join(', ');
 }
 
-/** One measured aggregation: its row's label, the minute written for it, its event, the minutes a bare read reads. */
+/**
+ * One measured aggregation: its row's label, the minute written for it, its
+ * event, the minutes a bare read reads; `written` only: the minute is
+ * written and left for the next aggregation to decide (a catch-up).
+ */
 type BenchedPass = {
   label: string;
   minute: number;
   event: { time: string };
   reads: readonly number[];
+  writtenOnly?: boolean;
 };
 /**
  * The late pass's time in the open minute. The bench's machines report 50–54 s
@@ -577,6 +582,8 @@ export type FleetRunOptions = {
   warm: boolean;
   /** Steady minutes after the first (1: one, labelled `steady`). */
   steadyMinutes: number;
+  /** Minutes written after the steady ones and decided by one run (0: none). */
+  catchUpMinutes: number;
 };
 
 /**
@@ -668,10 +675,23 @@ export async function benchFleet(options: {
         options.minute + 1 + n,
       ),
     );
-    const open = options.minute + 1 + how.steadyMinutes;
+    // After an outage a run decides every minute missed: the last of them measures that run.
+    const missedFrom = options.minute + 1 + how.steadyMinutes;
+    const missed = Array.from(
+      { length: how.catchUpMinutes },
+      (_, n) => missedFrom + n,
+    );
+    const catchUp = missed.map((minute, n) => ({
+      ...closing(`catch-up ${how.catchUpMinutes}`, minute),
+      // Its floor reads every minute the run decides.
+      reads: missed,
+      writtenOnly: n < missed.length - 1,
+    }));
+    const open = options.minute + 1 + how.steadyMinutes + how.catchUpMinutes;
     const passes: BenchedPass[] = [
       closing('first', options.minute),
       ...steady,
+      ...catchUp,
       // A run's later passes decide live over the trailing window: what the
       // window still holds of the minute closed at the run's start and the
       // open minute, read afresh by each pass; here a run of one such pass
@@ -685,13 +705,14 @@ export async function benchFleet(options: {
         reads: [open - 1, open],
       },
     ];
-    for (const { label, minute, event, reads } of passes) {
+    for (const { label, minute, event, reads, writtenOnly } of passes) {
       progress(`fleet ${machines}, ${label}: writing minute ${minute}`);
       const writeStarted = performance.now();
       const path = await writeFleet(target, machines, minute, {
         viaStore: how.viaStore,
       });
       const writeSeconds = (performance.now() - writeStarted) / 1000;
+      if (writtenOnly) continue;
       progress(
         `fleet ${machines}, ${label}: bare reads of the ${reads.length === 1 ? 'minute' : `${reads.length} minutes it reads`}`,
       );

@@ -650,11 +650,18 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     [1, 30],
     'a number of steady minutes from 1 to 30',
   );
+  const catchUpMinutes = wholeNumber(
+    '--catch-up',
+    0,
+    [0, 10],
+    'a number of minutes from 0 to 10',
+  );
   return {
     sizes,
     policySize,
     repeat,
     steadyMinutes,
+    catchUpMinutes,
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -752,6 +759,8 @@ Options:
   --steady N         with --fleet: N steady minutes after the first (1-30, default 1), shown as
                      steady 1 … steady N: the later ones run code as hot as a function's that has
                      run for a while
+  --catch-up N       with --fleet: after the steady minutes, N minutes (1-10) written and then decided
+                     by one run, as after an outage (row catch-up N; default 0: none)
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -765,6 +774,7 @@ const KNOWN = new Map([
   ['--profile', true],
   ['--repeat', true],
   ['--steady', true],
+  ['--catch-up', true],
   ['--cold', false],
   ['--in-memory', true],
   ['--help', false],
