@@ -130,6 +130,13 @@ export type RelaywatchStackProps = StackProps & {
    * For migrating a fleet that still uses one shared token.
    */
   fleetReporterToken?: boolean;
+  /**
+   * Memory of the aggregate function, MB (over CDK context
+   * `relaywatch:aggregateMemoryMb`). Default 1,024, which decides 100,000
+   * machines minute after minute; a run catching up on missed minutes at
+   * that size needs 1,536 (README, Scale and cost).
+   */
+  aggregateMemoryMb?: number;
   /** Concurrency reserved for the aggregation, so API traffic cannot starve it. Default 2 (a run may overlap the next). */
   aggregateReservedConcurrency?: number;
   /**
@@ -289,7 +296,7 @@ export class RelaywatchStack extends Stack {
         entry: entryPath(schedule.entry),
         description: `relaywatch ${name} every ${schedule.rate}`,
         timeout: Duration.seconds(schedule.timeoutSeconds),
-        memorySize: schedule.memoryMb,
+        memorySize: aggregateMemoryMb(this, props) ?? schedule.memoryMb,
         // A failed run is redone by the next tick, which takes every minute not decided yet;
         // Lambda's own retry would only add a run overlapping it.
         retryAttempts: 0,
@@ -504,7 +511,10 @@ function knobEnvironmentOf(
   scope: Construct,
   overrides: KnobOverrides = {},
 ): Record<string, string> {
-  const known = new Set(TUNABLE_KNOBS.map(knobContextKey));
+  const known = new Set([
+    ...TUNABLE_KNOBS.map(knobContextKey),
+    AGGREGATE_MEMORY_CONTEXT,
+  ]);
   const unknown = Object.keys(scope.node.getAllContext()).filter(
     (key) => key.startsWith(CONTEXT_PREFIX) && !known.has(key),
   );
@@ -521,6 +531,24 @@ function knobEnvironmentOf(
   }
   parseConfig(environment);
   return environment;
+}
+
+const AGGREGATE_MEMORY_CONTEXT = `${CONTEXT_PREFIX}aggregateMemoryMb`;
+/** The aggregate function's memory asked for by the props or the context, if any: a whole number of MB that Lambda allows. */
+function aggregateMemoryMb(
+  scope: Construct,
+  props: RelaywatchStackProps,
+): number | undefined {
+  const asked =
+    props.aggregateMemoryMb ??
+    scope.node.tryGetContext(AGGREGATE_MEMORY_CONTEXT);
+  if (asked === undefined) return undefined;
+  const mb = Number(asked);
+  if (!Number.isInteger(mb) || mb < 128 || mb > 10_240)
+    throw new Error(
+      `${AGGREGATE_MEMORY_CONTEXT} must be a whole number of MB from 128 to 10240, got ${JSON.stringify(asked)}`,
+    );
+  return mb;
 }
 
 const repoRoot = () => fileURLToPath(new URL('../../', import.meta.url));

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CfnElement } from 'aws-cdk-lib';
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
@@ -25,6 +25,7 @@ import {
   streamConsumers,
 } from '../../functions/routes.js';
 import { keys, TABLE } from '../../functions/store/table.js';
+import { RelaywatchStack } from '../../infra/cloud/relaywatch-stack.js';
 import type { Synthesized } from './synth.js';
 import { actionsOf, nagFindings, resourcesOf, synthesize } from './synth.js';
 
@@ -609,6 +610,48 @@ describe('the relaywatch stack', () => {
         FunctionName: { Ref: logicalId('aggregate') },
         MaximumRetryAttempts: 0,
       });
+    });
+
+    it('give the aggregate function 1,024 MB, or the memory asked for by a prop or by context', () => {
+      expect(functionProps('aggregate').MemorySize).toBe(1024);
+      const memoryOf = (synthesized: ReturnType<typeof synthesize>) => {
+        try {
+          return synthesized.template.toJSON().Resources[
+            synthesized.stack.getLogicalId(
+              synthesized.stack.functions.aggregate!.node
+                .defaultChild as CfnFunction,
+            )
+          ].Properties.MemorySize;
+        } finally {
+          synthesized.cleanUp();
+        }
+      };
+      expect(
+        memoryOf(
+          synthesize({ props: { aggregateMemoryMb: 1536 }, bundle: false }),
+        ),
+      ).toBe(1536);
+      expect(
+        memoryOf(
+          synthesize({
+            context: { 'relaywatch:aggregateMemoryMb': '2048' },
+            bundle: false,
+          }),
+        ),
+      ).toBe(2048);
+      // Refused as the stack is built, before anything is synthesized.
+      expect(
+        () =>
+          new RelaywatchStack(
+            new App({
+              context: {
+                'aws:cdk:bundling-stacks': [],
+                'relaywatch:aggregateMemoryMb': '1.5GB',
+              },
+            }),
+            'Relaywatch',
+          ),
+      ).toThrow(/relaywatch:aggregateMemoryMb must be a whole number of MB/);
     });
 
     it('reserve concurrency for the aggregation, so API traffic cannot starve it', () => {
