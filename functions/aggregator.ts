@@ -621,6 +621,39 @@ export function createAggregator(options: AggregatorOptions) {
     },
   };
 
+  /**
+   * Minutes missed beyond RELAYWATCH_MAX_CATCHUP_MINUTES are never decided:
+   * said with an error log, the AggregationFailures metric and an
+   * aggregation_failed event (its key is the pass's time: a repeated pass
+   * writes it once).
+   */
+  async function recordSkipped(first: number, last: number, at: number) {
+    // A stack idle for days skips thousands of minutes: the range, not the list.
+    const skipped = {
+      count: last - first + 1,
+      from: bucketId(first),
+      to: bucketId(last),
+    };
+    log.error('minutes missed beyond the catch-up bound are left undecided', {
+      ...skipped,
+      maxCatchUpMinutes: config.maxCatchUpMinutes,
+    });
+    writeAggregationFailure(log, 'minutes_skipped');
+    await events.putEvents([
+      {
+        type: 'aggregation_failed',
+        at: new Date(at).toISOString(),
+        minute: skipped.from,
+        enforced: false,
+        rule: 'aggregator',
+        evidence: {
+          error: `minutes missed beyond RELAYWATCH_MAX_CATCHUP_MINUTES (${config.maxCatchUpMinutes}) left undecided`,
+          skipped,
+        },
+      },
+    ]);
+  }
+
   async function runPasses(
     eventTime: number,
     options: { deadline?: number },
@@ -724,6 +757,12 @@ export function createAggregator(options: AggregatorOptions) {
         lastDone: previous?.lastMinute,
         maxCatchUp: config.maxCatchUpMinutes,
       }).filter((minute) => minuteClosesAt(minute, { graceMs }) <= at);
+      if (
+        previous &&
+        toClose[0] !== undefined &&
+        toClose[0] > previous.lastMinute + 1
+      )
+        await recordSkipped(previous.lastMinute + 1, toClose[0] - 1, at);
       const fresh =
         pass === 0 ? firstFresh : new Map<number, Promise<MinuteTally[]>>();
       const read = readerAt(at, fresh, toClose);

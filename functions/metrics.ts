@@ -137,6 +137,7 @@ export type ErrorKind =
   | 'store_busy'
   | 'state_unreadable'
   | 'minute_failed'
+  | 'minutes_skipped'
   | 'state_unwritable';
 
 /** The `handler` dimension of a route or schedule entry: its file name, 'handlers/post-heartbeats.ts' → 'post-heartbeats'. */
@@ -166,7 +167,10 @@ export function writeAggregationFailure(
   log: Logger,
   kind: Extract<
     ErrorKind,
-    'state_unreadable' | 'minute_failed' | 'state_unwritable'
+    | 'state_unreadable'
+    | 'minute_failed'
+    | 'minutes_skipped'
+    | 'state_unwritable'
   >,
 ): void {
   log.metrics(

@@ -148,7 +148,7 @@ export const KNOBS = {
   maxCatchUpMinutes: {
     env: 'RELAYWATCH_MAX_CATCHUP_MINUTES',
     fallback: '10',
-    doc: 'How many missed minutes one aggregation run catches up on at most.',
+    doc: 'How many missed minutes one aggregation run catches up on at most; older missed minutes are left undecided, with an aggregation_failed event and the AggregationFailures metric.',
     schema: number({ min: 1, max: 120, int: true }),
   },
   windowMinutes: {

@@ -3,7 +3,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
 import type { Config } from '../../../../functions/core/config.js';
 import { parseConfig } from '../../../../functions/core/config.js';
-import { minuteOf, minuteStart } from '../../../../functions/core/minutes.js';
+import {
+  bucketId,
+  minuteOf,
+  minuteStart,
+} from '../../../../functions/core/minutes.js';
 import type { MinuteTally } from '../../../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../../../functions/core/tally.js';
 import { createLogger } from '../../../../functions/log.js';
@@ -159,6 +163,78 @@ describe('passes after a minute is decided', () => {
     expect(summary.minutes).toHaveLength(1);
     expect(summary.decisions.filter((d) => d.type === 'release')).toMatchObject(
       [{ ip: banned, at: new Date(next + 50_000).toISOString() }],
+    );
+  });
+});
+
+describe('minutes missed beyond the catch-up bound', () => {
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: localEndpoint(),
+  });
+  afterAll(() => client.destroy());
+
+  it('are left undecided loudly: an error log, the AggregationFailures metric and an aggregation_failed event naming them', async () => {
+    const tableName = `relaywatch-skipped-${randomBytes(6).toString('hex')}`;
+    await localTable(tableName);
+    const config = parseConfig({
+      TABLE_NAME: tableName,
+      RELAYWATCH_AGGREGATE_WAITS: 'false',
+      RELAYWATCH_MAX_CATCHUP_MINUTES: '2',
+    });
+    const state = createStateStore({ client, tableName });
+    const events = createEventStore({ client, tableName, eventTtlDays: 30 });
+    const minute = minuteOf(Date.now()) - 3;
+    // The last run decided minute - 5: three minutes are beyond a catch-up of 2.
+    await decidedThrough(state, minute - 5);
+    const logged: Array<Record<string, unknown>> = [];
+    const at = minuteStart(minute + 1) + 11_000;
+    const aggregator = createAggregator({
+      config,
+      heartbeats: createHeartbeatStore({
+        client,
+        tableName,
+        shards: config.shards,
+        bucketTtlHours: 48,
+      }),
+      bans: createBanStore({ client, tableName }),
+      events,
+      state,
+      log: createLogger({
+        level: 'error',
+        write: (line) => void logged.push(JSON.parse(line)),
+      }),
+      clock: () => at,
+    });
+
+    const summary = await aggregator.run(at);
+
+    expect(summary.minutes).toEqual([bucketId(minute - 1), bucketId(minute)]);
+    const skipped = {
+      count: 3,
+      from: bucketId(minute - 4),
+      to: bucketId(minute - 2),
+    };
+    expect(logged).toContainEqual(
+      expect.objectContaining({ level: 'error', ...skipped }),
+    );
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        AggregationFailures: 1,
+        kind: 'minutes_skipped',
+      }),
+    );
+    const trail = await events.listEvents({
+      since: minuteStart(minute - 5),
+      limit: 10,
+      now: at,
+    });
+    expect(trail).toContainEqual(
+      expect.objectContaining({
+        type: 'aggregation_failed',
+        minute: skipped.from,
+        evidence: expect.objectContaining({ skipped }),
+      }),
     );
   });
 });
