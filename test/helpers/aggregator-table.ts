@@ -1,7 +1,12 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Ban } from '../../functions/core/blocklist.js';
 import type { Config } from '../../functions/core/config.js';
 import { parseConfig } from '../../functions/core/config.js';
+import { createBanStore } from '../../functions/store/ban-store.js';
+import { createEventStore } from '../../functions/store/event-store.js';
+import { createHeartbeatStore } from '../../functions/store/heartbeat-store.js';
 import type { StateStore } from '../../functions/store/ports.js';
+import { createStateStore } from '../../functions/store/state-store.js';
 import { localTable } from './local-tables.js';
 
 /**
@@ -15,6 +20,25 @@ export async function aggregatorTable(tableName: string): Promise<Config> {
     TABLE_NAME: tableName,
     RELAYWATCH_AGGREGATE_WAITS: 'false',
   });
+}
+
+/** The stores an aggregator runs on, on one table (the adapter's own, as the handler builds them). */
+export function aggregatorStores(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  config: Pick<Config, 'shards'>,
+) {
+  return {
+    heartbeats: createHeartbeatStore({
+      client,
+      tableName,
+      shards: config.shards,
+      bucketTtlHours: 48,
+    }),
+    bans: createBanStore({ client, tableName }),
+    events: createEventStore({ client, tableName, eventTtlDays: 30 }),
+    state: createStateStore({ client, tableName }),
+  };
 }
 
 /** The aggregator's progress as a run that decided every minute up to `lastMinute` leaves it, nothing else recorded. */

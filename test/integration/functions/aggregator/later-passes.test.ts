@@ -11,13 +11,13 @@ import {
 import type { MinuteTally } from '../../../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../../../functions/core/tally.js';
 import { createLogger } from '../../../../functions/log.js';
-import { createBanStore } from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
-import { createEventStore } from '../../../../functions/store/event-store.js';
-import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
-import { createStateStore } from '../../../../functions/store/state-store.js';
-import { decidedThrough, ruleBan } from '../../../helpers/aggregator-table.js';
+import {
+  aggregatorStores,
+  decidedThrough,
+  ruleBan,
+} from '../../../helpers/aggregator-table.js';
 import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
 /**
@@ -39,12 +39,8 @@ describe('passes after a minute is decided', () => {
     const tableName = `relaywatch-passes-${randomBytes(6).toString('hex')}`;
     await localTable(tableName);
     const config: Config = parseConfig({ TABLE_NAME: tableName, ...env });
-    const store = createHeartbeatStore({
-      client,
-      tableName,
-      shards: config.shards,
-      bucketTtlHours: 48,
-    });
+    const stores = aggregatorStores(client, tableName, config);
+    const { heartbeats: store, state, bans } = stores;
     /** Per read of a whole minute: the minute and how many rows the store answered. */
     const answered: Array<{ minute: number; rows: number }> = [];
     const heartbeats: HeartbeatStore = {
@@ -56,14 +52,10 @@ describe('passes after a minute is decided', () => {
       },
     };
     let now = 0;
-    const state = createStateStore({ client, tableName });
-    const bans = createBanStore({ client, tableName });
     const aggregator = createAggregator({
       config,
+      ...stores,
       heartbeats,
-      bans,
-      events: createEventStore({ client, tableName, eventTtlDays: 30 }),
-      state,
       log: createLogger({ level: 'error', write: () => undefined }),
       clock: () => now,
       sleep: async (ms) => {
@@ -182,8 +174,8 @@ describe('minutes missed beyond the catch-up bound', () => {
       RELAYWATCH_AGGREGATE_WAITS: 'false',
       RELAYWATCH_MAX_CATCHUP_MINUTES: '2',
     });
-    const state = createStateStore({ client, tableName });
-    const events = createEventStore({ client, tableName, eventTtlDays: 30 });
+    const stores = aggregatorStores(client, tableName, config);
+    const { state, events } = stores;
     const minute = minuteOf(Date.now()) - 3;
     // The last run decided minute - 5: three minutes are beyond a catch-up of 2.
     await decidedThrough(state, minute - 5);
@@ -191,15 +183,7 @@ describe('minutes missed beyond the catch-up bound', () => {
     const at = minuteStart(minute + 1) + 11_000;
     const aggregator = createAggregator({
       config,
-      heartbeats: createHeartbeatStore({
-        client,
-        tableName,
-        shards: config.shards,
-        bucketTtlHours: 48,
-      }),
-      bans: createBanStore({ client, tableName }),
-      events,
-      state,
+      ...stores,
       log: createLogger({
         level: 'error',
         write: (line) => void logged.push(JSON.parse(line)),

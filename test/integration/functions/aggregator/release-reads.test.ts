@@ -8,13 +8,10 @@ import {
 } from '../../../../functions/core/minutes.js';
 import { tallyHeartbeats } from '../../../../functions/core/tally.js';
 import { createLogger } from '../../../../functions/log.js';
-import { createBanStore } from '../../../../functions/store/ban-store.js';
 import { createDocumentClient } from '../../../../functions/store/client.js';
-import { createEventStore } from '../../../../functions/store/event-store.js';
-import { createHeartbeatStore } from '../../../../functions/store/heartbeat-store.js';
 import type { HeartbeatStore } from '../../../../functions/store/ports.js';
-import { createStateStore } from '../../../../functions/store/state-store.js';
 import {
+  aggregatorStores,
   aggregatorTable,
   decidedThrough,
   ruleBan,
@@ -37,12 +34,8 @@ describe('early release reads', () => {
 
   it('reads no rows of a minute before the release window, and releases a repaired IP from the minute it closes', async () => {
     const config = await aggregatorTable(tableName);
-    const store = createHeartbeatStore({
-      client,
-      tableName,
-      shards: config.shards,
-      bucketTtlHours: 48,
-    });
+    const stores = aggregatorStores(client, tableName, config);
+    const { heartbeats: store, bans, state } = stores;
     const asked: number[][] = [];
     const heartbeats: HeartbeatStore = {
       ...store,
@@ -51,8 +44,6 @@ describe('early release reads', () => {
         return store.readIpMinutes(ips, minutes);
       },
     };
-    const bans = createBanStore({ client, tableName });
-    const state = createStateStore({ client, tableName });
     const minute = minuteOf(Date.now()) - 3;
     const banned = '198.51.100.7';
     // Banned at the close of the minute before, by the rule: releasable once a minute has passed.
@@ -84,10 +75,8 @@ describe('early release reads', () => {
 
     const aggregator = createAggregator({
       config,
+      ...stores,
       heartbeats,
-      bans,
-      events: createEventStore({ client, tableName, eventTtlDays: 30 }),
-      state,
       log: createLogger({ level: 'error', write: () => undefined }),
       clock: () =>
         minuteClosesAt(minute, { graceMs: config.graceSeconds * 1000 }) + 1_000,
