@@ -53,11 +53,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseConfig } from '../../functions/core/config.js';
-import {
-  bucketId,
-  minuteClosesAt,
-  minuteStart,
-} from '../../functions/core/minutes.js';
+import { minuteClosesAt, minuteStart } from '../../functions/core/minutes.js';
 import { decideMinute } from '../../functions/core/policy.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../functions/core/tally.js';
@@ -75,6 +71,7 @@ import {
   replayItems,
   WARM_UP_WRITES,
 } from './ban-writes.js';
+import { readMinutesBare } from './bare-read.js';
 
 export const GATEWAY_MAX_MACHINES = 10_000;
 /**
@@ -202,28 +199,13 @@ export async function floorRead(
     ExpressionAttributeValues: { ':pk': 'WARMUP' },
   });
   const started = performance.now();
-  const pages = await Promise.all(
-    minutes.flatMap((minute) =>
-      Array.from({ length: target.shards }, (_, shard) =>
-        queryItems(client, {
-          TableName: target.tableName,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-          ExpressionAttributeValues: {
-            ':pk': keys.heartbeatBucket(bucketId(minute), shard),
-          },
-        }),
-      ),
-    ),
-  );
+  const items = await readMinutesBare(client, target, minutes);
   const ms = performance.now() - started;
   client.destroy();
   // The minute's shard-count markers are read with its rows, but are not rows.
-  const rows = pages
-    .flat()
-    .filter(
-      (item) => keys.shardCountOf(String(item[TABLE.sortKey])) === undefined,
-    );
+  const rows = items.filter(
+    (item) => keys.shardCountOf(String(item[TABLE.sortKey])) === undefined,
+  );
   return { ms, rows: rows.length };
 }
 

@@ -12,10 +12,7 @@
  * warm DynamoDB Local's transactions up before any was recorded.
  */
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { bucketId } from '../../functions/core/minutes.js';
 import { createDocumentClient } from '../../functions/store/client.js';
-import { queryItems } from '../../functions/store/query.js';
-import { keys, TABLE } from '../../functions/store/table.js';
 import type { WriteFloorEvent } from './ban-writes.js';
 import {
   benchBanWrites,
@@ -23,6 +20,7 @@ import {
   WARM_UP_WRITES,
   writeFloorCalls,
 } from './ban-writes.js';
+import { readMinutesBare } from './bare-read.js';
 
 const client = createDocumentClient({
   region: process.env.AWS_REGION ?? 'us-east-1',
@@ -51,21 +49,10 @@ export async function handler(
       );
     return { transactions: event.warmUp };
   }
-  // Every shard of the minutes in parallel, paginated, unmarshalled, nothing else.
-  const shards = Number(process.env.RELAYWATCH_SHARDS);
-  const pages = await Promise.all(
-    event.minutes.flatMap((minute) =>
-      Array.from({ length: shards }, (_, shard) =>
-        queryItems(client, {
-          TableName: tableName,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-          ExpressionAttributeValues: {
-            ':pk': keys.heartbeatBucket(bucketId(minute), shard),
-          },
-        }),
-      ),
-    ),
+  const items = await readMinutesBare(
+    client,
+    { tableName, shards: Number(process.env.RELAYWATCH_SHARDS) },
+    event.minutes,
   );
-  return { rows: pages.reduce((sum, page) => sum + page.length, 0) };
+  return { rows: items.length };
 }
