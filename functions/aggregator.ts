@@ -3,7 +3,12 @@ import { isBanActive } from './core/blocklist.js';
 import type { Config } from './core/config.js';
 import type { AuditEvent } from './core/events.js';
 import type { Leases } from './core/leases.js';
-import { freshGrace, mergeLeases, quietIps } from './core/leases.js';
+import {
+  freshGrace,
+  LeaseMerge,
+  mergeLeases,
+  quietIps,
+} from './core/leases.js';
 import { getOrInsert } from './core/maps.js';
 import {
   bucketId,
@@ -22,7 +27,7 @@ import type {
 } from './core/policy.js';
 import { decideMinute } from './core/policy.js';
 import type { MinuteTally } from './core/tally.js';
-import { WindowTally } from './core/tally.js';
+import { NewestReports, WindowTally } from './core/tally.js';
 import type { Logger } from './log.js';
 import {
   minuteGauges,
@@ -275,6 +280,41 @@ export function createAggregator(options: AggregatorOptions) {
     // A read that failed has failed its decision already.
     readDecidedMinute(minute, at).catch(() => undefined);
     if (!lastToClose) folded = undefined;
+  }
+
+  /**
+   * Each IP's newest report and the leases over the rows of `minutes`, each
+   * row folded in as it is read and let go: what a run catching up needs of
+   * the live window while it decides the minutes before it.
+   */
+  async function laterReports(
+    minutes: readonly number[],
+    leasesBefore: Leases | undefined,
+    at: number,
+  ) {
+    const newest = new NewestReports();
+    const merge = new LeaseMerge(leasesBefore, at, config);
+    const fold = (row: MinuteTally) => {
+      newest.add(row);
+      merge.add(row);
+    };
+    await Promise.all(
+      minutes.map(async (minute) => {
+        let offered = 0;
+        const answered = await heartbeats.readMinute(
+          minute,
+          undefined,
+          (row) => {
+            offered++;
+            fold(row);
+            return false;
+          },
+        );
+        // A store that does not offer rows to `keep` answers them.
+        if (!offered) for (const row of answered) fold(row);
+      }),
+    );
+    return { newest, leases: merge.leases() };
   }
 
   type OffensesAhead = {
@@ -706,8 +746,11 @@ export function createAggregator(options: AggregatorOptions) {
       firstBans.catch(() => undefined);
       offensesAhead = readOffensesAhead(firstBans);
       // Awaited by the pass; a failure here must not go unhandled if the state read fails first.
-      for (const minute of liveMinutesAt(eventTime))
-        readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
+      // Not while this instance may be catching up (a cold one may): that pass reads them after the minutes before them.
+      const live = liveMinutesAt(eventTime);
+      if (decidedUpTo >= (live[0] as number) - 1)
+        for (const minute of live)
+          readerAt(eventTime, firstFresh)(minute).catch(() => undefined);
     }
 
     // The state as last recorded; its fleet view is kept as stored (never read) until a closing minute makes a new one.
@@ -779,14 +822,33 @@ export function createAggregator(options: AggregatorOptions) {
 
       // Rows name an origin only where it failed; an outage that recovers must still be known by its name.
       heartbeats.rememberOrigins(previous?.outages ?? []);
-      // The live window's rows, read first: closing decisions use them for each IP's newest report.
+      // The live window's rows, read first: closing decisions use them for
+      // each IP's newest report, and the leases. A run catching up decides
+      // the minutes before the window first, with only a summary of its rows
+      // (laterReports): holding them whole while each of those minutes is
+      // read and folded would hold two minutes of the fleet at once.
       const liveMinutes = liveMinutesAt(at);
-      let liveRows = (await Promise.all(liveMinutes.map(read))).flat();
-      let leases = mergeLeases(previous?.leases, liveRows, at, config);
+      const firstLive = liveMinutes[0] as number;
+      const later =
+        toClose[0] !== undefined && toClose[0] < firstLive
+          ? await laterReports(liveMinutes, previous?.leases, at)
+          : undefined;
+      const readLive = async (reader: typeof read) =>
+        (await Promise.all(liveMinutes.map(reader))).flat();
+      let leases: Leases = later?.leases ?? previous?.leases ?? {};
+      let liveRows: MinuteTally[] | undefined;
+      if (!later) {
+        liveRows = await readLive(read);
+        leases = mergeLeases(leases, liveRows, at, config);
+      }
 
       // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
       for (const minute of toClose) {
         try {
+          if (!liveRows && minute >= firstLive) {
+            liveRows = await readLive(read);
+            leases = mergeLeases(leases, liveRows, at, config);
+          }
           const now = minuteClosesAt(minute, { graceMs });
           const windowMinutes = range(
             minute - config.windowMinutes + 1,
@@ -809,7 +871,11 @@ export function createAggregator(options: AggregatorOptions) {
               window,
               windowTally,
               recent,
-              latest: liveRows.filter((row) => row.minute > minute),
+              latest: liveRows
+                ? NewestReports.of(
+                    liveRows.filter((row) => row.minute > minute),
+                  )
+                : later?.newest,
               bans: seen.bans,
               offenses: seen.offenses,
               previous: {
@@ -905,10 +971,11 @@ export function createAggregator(options: AggregatorOptions) {
         }
       }
       // The minutes just decided are kept, from here on, as later passes use them.
-      if (toClose.length)
-        liveRows = (
-          await Promise.all(liveMinutes.map(readerAt(at, fresh, [])))
-        ).flat();
+      if (!liveRows) {
+        liveRows = await readLive(readerAt(at, fresh, []));
+        leases = mergeLeases(leases, liveRows, at, config);
+      } else if (toClose.length)
+        liveRows = await readLive(readerAt(at, fresh, []));
 
       // 2. The live decision at `at`: the trailing window, silence, releases.
       const minute = minuteOf(at);

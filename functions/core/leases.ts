@@ -35,51 +35,83 @@ export function mergeLeases(
   now: number,
   knobs: { graceSeconds: number },
 ): Record<string, Lease> {
-  const leases: Record<string, Lease> = {};
-  for (const [ip, lease] of Object.entries(previous ?? {}))
-    if (now - lease[0] <= LEASE_MEMORY_MS) leases[ip] = lease;
-  const firstNew = new Map<string, number>();
-  const seenWithout = new Map<string, number>();
-  for (const row of rows) {
+  const merge = new LeaseMerge(previous, now, knobs);
+  for (const row of rows) merge.add(row);
+  return merge.leases();
+}
+
+/**
+ * mergeLeases row by row, so rows can be folded as they are read and let go
+ * (a run catching up on minutes). The order rows are added in does not
+ * matter: a row is new against the leases as they were before the merge.
+ */
+export class LeaseMerge {
+  /** The leases before the merge, less those forgotten. */
+  private readonly before: Record<string, Lease> = {};
+  private readonly merged: Record<string, Lease> = {};
+  /** Per IP, the earliest report received after its lease before the merge. */
+  private readonly firstNew = new Map<string, number>();
+  /** Per IP, the newest report received without a lease. */
+  private readonly seenWithout = new Map<string, number>();
+
+  constructor(
+    previous: Leases | undefined,
+    now: number,
+    private readonly knobs: { graceSeconds: number },
+  ) {
+    for (const [ip, lease] of Object.entries(previous ?? {}))
+      if (now - lease[0] <= LEASE_MEMORY_MS) {
+        this.before[ip] = lease;
+        this.merged[ip] = lease;
+      }
+  }
+
+  add(row: MinuteTally): void {
     const at = row.receivedAt;
-    if (at === undefined) continue;
-    const before = leases[row.ip];
+    if (at === undefined) return;
+    const before = this.before[row.ip];
     if (
       before &&
       at > before[0] &&
-      at < (firstNew.get(row.ip) ?? Number.POSITIVE_INFINITY)
+      at < (this.firstNew.get(row.ip) ?? Number.POSITIVE_INFINITY)
     )
-      firstNew.set(row.ip, at);
+      this.firstNew.set(row.ip, at);
     if (row.leaseSeconds === undefined) {
-      if (at > (seenWithout.get(row.ip) ?? 0)) seenWithout.set(row.ip, at);
-      continue;
+      if (at > (this.seenWithout.get(row.ip) ?? 0))
+        this.seenWithout.set(row.ip, at);
+      return;
     }
     const active: 0 | 1 = hasCounts(row) ? 1 : 0;
-    const current = leases[row.ip];
+    const current = this.merged[row.ip];
     if (!current || at > current[0])
-      leases[row.ip] = [at, row.leaseSeconds, active, current?.[3]];
+      this.merged[row.ip] = [at, row.leaseSeconds, active, current?.[3]];
     else if (at === current[0] && active)
-      leases[row.ip] = [current[0], current[1], 1, current[3]];
+      this.merged[row.ip] = [current[0], current[1], 1, current[3]];
   }
-  for (const [ip, first] of firstNew) {
-    const before = previous?.[ip];
-    const lease = leases[ip];
-    if (
-      before &&
-      lease &&
-      first - before[0] > (before[1] + knobs.graceSeconds) * 1000
-    )
-      leases[ip] = [lease[0], lease[1], lease[2], first];
+
+  /** The leases with every row added so far. */
+  leases(): Record<string, Lease> {
+    const leases = { ...this.merged };
+    for (const [ip, first] of this.firstNew) {
+      const before = this.before[ip];
+      const lease = leases[ip];
+      if (
+        before &&
+        lease &&
+        first - before[0] > (before[1] + this.knobs.graceSeconds) * 1000
+      )
+        leases[ip] = [lease[0], lease[1], lease[2], first];
+    }
+    for (const [ip, at] of this.seenWithout) {
+      const current = leases[ip];
+      if (current && at > current[0]) delete leases[ip];
+    }
+    // No trailing undefined: the state item stays as small as before for IPs that never came back.
+    for (const [ip, lease] of Object.entries(leases))
+      if (lease.length > 3 && lease[3] === undefined)
+        leases[ip] = [lease[0], lease[1], lease[2]];
+    return leases;
   }
-  for (const [ip, at] of seenWithout) {
-    const current = leases[ip];
-    if (current && at > current[0]) delete leases[ip];
-  }
-  // No trailing undefined: the state item stays as small as before for IPs that never came back.
-  for (const [ip, lease] of Object.entries(leases))
-    if (lease.length > 3 && lease[3] === undefined)
-      leases[ip] = [lease[0], lease[1], lease[2]];
-  return leases;
 }
 
 /**

@@ -708,3 +708,42 @@ export function okAndFailedOf(row: MinuteTally): [number, number] {
   visitOrigins(row, sumVisit);
   return [sumOk, sumFailed];
 }
+
+/** An IP's newest report: when it was observed, and its ok and connect_failed then (over every row observed at that time). */
+export type ReportCounts = {
+  observedAt: number;
+  ok: number;
+  connectFailed: number;
+};
+
+/**
+ * Each IP's newest report among rows added one by one (rows without a
+ * heartbeat time left out): what a closing decision made late needs of the
+ * rows newer than its window (a newer healthy report vetoes a ban), held
+ * without the rows. The order rows are added in does not matter.
+ */
+export class NewestReports {
+  private readonly byIp = new Map<string, ReportCounts>();
+
+  static of(rows: Iterable<MinuteTally>): NewestReports {
+    const newest = new NewestReports();
+    for (const row of rows) newest.add(row);
+    return newest;
+  }
+
+  add(row: MinuteTally): void {
+    if (row.observedAt === undefined) return;
+    const current = this.byIp.get(row.ip);
+    if (current && current.observedAt > row.observedAt) return;
+    const [ok, connectFailed] = okAndFailedOf(row);
+    if (current && current.observedAt === row.observedAt) {
+      current.ok += ok;
+      current.connectFailed += connectFailed;
+    } else
+      this.byIp.set(row.ip, { observedAt: row.observedAt, ok, connectFailed });
+  }
+
+  get(ip: string): ReportCounts | undefined {
+    return this.byIp.get(ip);
+  }
+}

@@ -116,8 +116,9 @@ export type HeartbeatStore = {
   /**
    * Every row of one minute (epoch minute); `onRows` is given each page's
    * rows as they arrive (the same row objects the answer holds). With
-   * `keep`, only the rows it keeps are held and answered (a page's others
-   * are dropped as it arrives); a store may answer more.
+   * `keep`, each row is offered to it once, as its page arrives, and only the
+   * rows it keeps are held, handed over and answered (the others are dropped
+   * there, so `keep` may also fold what it drops); a store may answer more.
    */
   readMinute(
     minute: number,

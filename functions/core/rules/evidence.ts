@@ -6,9 +6,8 @@ import { isBanActive } from '../blocklist.js';
 import type { Config } from '../config.js';
 import type { EventType } from '../events.js';
 import type { Leases } from '../leases.js';
-import type { MinuteTally } from '../tally.js';
+import type { MinuteTally, NewestReports } from '../tally.js';
 import {
-  okAndFailedOf,
   PAIR_ERROR,
   PAIR_FAILED,
   PAIR_OK,
@@ -59,8 +58,8 @@ export type PolicyInput = {
   windowTally?: WindowTally;
   /** Probe rows of the last releaseMinutes + 1 minutes (may overlap `window`): the release window's rows. */
   recent: readonly MinuteTally[];
-  /** Rows newer than the window (a closing decision made later): read only for each IP's newest report. */
-  latest?: readonly MinuteTally[];
+  /** Each IP's newest report among rows newer than the window (a closing decision made later): the veto only. */
+  latest?: NewestReports;
   /** Bans as stored (the policy itself ignores those not in force at `now`). */
   bans: readonly Ban[];
   /** Start times of each IP's automatic bans in the 24 h before `now`. */
@@ -263,32 +262,6 @@ function isHealthy(ok: number, failed: number, knobs: PolicyKnobs): boolean {
   );
 }
 
-/** Per IP, the newest report of `rows` (rows without heartbeat time left out). */
-function newestOfRows(
-  rows: readonly MinuteTally[],
-): Map<string, { observedAt: number; ok: number; connectFailed: number }> {
-  const newest = new Map<
-    string,
-    { observedAt: number; ok: number; connectFailed: number }
-  >();
-  for (const row of rows) {
-    if (row.observedAt === undefined) continue;
-    const current = newest.get(row.ip);
-    if (current && current.observedAt > row.observedAt) continue;
-    const [ok, failed] = okAndFailedOf(row);
-    if (current && current.observedAt === row.observedAt) {
-      current.ok += ok;
-      current.connectFailed += failed;
-    } else
-      newest.set(row.ip, {
-        observedAt: row.observedAt,
-        ok,
-        connectFailed: failed,
-      });
-  }
-  return newest;
-}
-
 /**
  * An origin is in outage when it fails from at least originOutageMinIps IPs
  * and at least originOutageRatio of the IPs that relay it: then its failures
@@ -340,13 +313,12 @@ export function gatherEvidence(
     (input.offenses[ip] ?? []).filter(
       (start) => start > now - DAY_MS && start <= now,
     );
-  const latest = newestOfRows(input.latest ?? []);
   const newestCache = new Map<string, NewestReport | undefined>();
   const newest = (ip: string): NewestReport | undefined => {
     if (newestCache.has(ip)) return newestCache.get(ip);
     const index = tally.indexOfIp(ip);
     const inWindow = index === undefined ? undefined : tally.newestOf(index);
-    const later = latest.get(ip);
+    const later = input.latest?.get(ip);
     let report: NewestReport | undefined;
     const pick = inWindow && later && later.observedAt > inWindow.observedAt;
     const base = pick ? later : (inWindow ?? later);

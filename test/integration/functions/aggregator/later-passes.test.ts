@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
 import type { Config } from '../../../../functions/core/config.js';
@@ -20,6 +21,85 @@ import {
 } from '../../../helpers/aggregator-table.js';
 import { localEndpoint, localTable } from '../../../helpers/local-tables.js';
 
+/** A table of its own, an aggregator on it whose passes run on a manual clock, and what its store answered. */
+async function world(
+  client: DynamoDBDocumentClient,
+  env: Record<string, string> = {},
+) {
+  const tableName = `relaywatch-passes-${randomBytes(6).toString('hex')}`;
+  await localTable(tableName);
+  const config: Config = parseConfig({ TABLE_NAME: tableName, ...env });
+  const stores = aggregatorStores(client, tableName, config);
+  const { heartbeats: store, state, bans } = stores;
+  /** Per read of a whole minute, as it ended: the minute and how many rows the store answered. */
+  const answered: Array<{ minute: number; rows: number }> = [];
+  /** The same reads, with how many rows were offered to `keep` (0 without one). */
+  const offered: Array<{ minute: number; rows: number; offered: number }> = [];
+  const heartbeats: HeartbeatStore = {
+    ...store,
+    readMinute: async (minute, onRows, keep) => {
+      let seen = 0;
+      const rows = await store.readMinute(
+        minute,
+        onRows,
+        keep &&
+          ((row) => {
+            seen++;
+            return keep(row);
+          }),
+      );
+      answered.push({ minute, rows: rows.length });
+      offered.push({ minute, rows: rows.length, offered: seen });
+      return rows;
+    },
+  };
+  let now = 0;
+  const aggregator = createAggregator({
+    config,
+    ...stores,
+    heartbeats,
+    log: createLogger({ level: 'error', write: () => undefined }),
+    clock: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  const write = async (rows: MinuteTally[], writeId: string) =>
+    store.addTallies(rows, { writeId });
+  const reports = (
+    ip: string,
+    at: number,
+    kind: 'relay' | 'probe',
+    status: 'ok' | 'connect_failed',
+  ) =>
+    tallyHeartbeats(
+      Array.from({ length: 30 }, (_, i) => ({
+        ip,
+        process: `${kind}:${i}`,
+        kind,
+        status,
+        origin: `rtmp://origin-${i}.example.net:1935`,
+        ts: at,
+      })),
+      { now: at, graceMs: config.graceSeconds * 1000 },
+    ).tallies;
+  return {
+    config,
+    aggregator,
+    state,
+    bans,
+    answered,
+    offered,
+    write,
+    reports,
+    /** A run triggered at `eventTime`, its passes on the manual clock. */
+    run: (eventTime: number) => {
+      now = eventTime;
+      return aggregator.run(eventTime);
+    },
+  };
+}
+
 /**
  * A scheduled run makes a pass every RELAYWATCH_PASS_SECONDS for its minute;
  * the passes after a minute's closing judge only its rows inside their
@@ -34,71 +114,8 @@ describe('passes after a minute is decided', () => {
   });
   afterAll(() => client.destroy());
 
-  /** A table of its own, an aggregator on it whose passes run on a manual clock, and what its store answered. */
-  async function world(env: Record<string, string> = {}) {
-    const tableName = `relaywatch-passes-${randomBytes(6).toString('hex')}`;
-    await localTable(tableName);
-    const config: Config = parseConfig({ TABLE_NAME: tableName, ...env });
-    const stores = aggregatorStores(client, tableName, config);
-    const { heartbeats: store, state, bans } = stores;
-    /** Per read of a whole minute: the minute and how many rows the store answered. */
-    const answered: Array<{ minute: number; rows: number }> = [];
-    const heartbeats: HeartbeatStore = {
-      ...store,
-      readMinute: async (minute, onRows, keep) => {
-        const rows = await store.readMinute(minute, onRows, keep);
-        answered.push({ minute, rows: rows.length });
-        return rows;
-      },
-    };
-    let now = 0;
-    const aggregator = createAggregator({
-      config,
-      ...stores,
-      heartbeats,
-      log: createLogger({ level: 'error', write: () => undefined }),
-      clock: () => now,
-      sleep: async (ms) => {
-        now += ms;
-      },
-    });
-    const write = async (rows: MinuteTally[], writeId: string) =>
-      store.addTallies(rows, { writeId });
-    const reports = (
-      ip: string,
-      at: number,
-      kind: 'relay' | 'probe',
-      status: 'ok' | 'connect_failed',
-    ) =>
-      tallyHeartbeats(
-        Array.from({ length: 30 }, (_, i) => ({
-          ip,
-          process: `${kind}:${i}`,
-          kind,
-          status,
-          origin: `rtmp://origin-${i}.example.net:1935`,
-          ts: at,
-        })),
-        { now: at, graceMs: config.graceSeconds * 1000 },
-      ).tallies;
-    return {
-      config,
-      aggregator,
-      state,
-      bans,
-      answered,
-      write,
-      reports,
-      /** A run triggered at `eventTime`, its passes on the manual clock. */
-      run: (eventTime: number) => {
-        now = eventTime;
-        return aggregator.run(eventTime);
-      },
-    };
-  }
-
   it("holds, in a run that starts late in the next minute, only the decided minute's rows its windows can judge", async () => {
-    const w = await world();
+    const w = await world(client);
     const minute = minuteOf(Date.now()) - 3;
     const next = minuteStart(minute + 1);
     await decidedThrough(w.state, minute - 1);
@@ -129,7 +146,7 @@ describe('passes after a minute is decided', () => {
 
   it('releases a banned IP in a later pass on probes observed before its trailing window but inside its release window', async () => {
     // The release window (2 min) is longer than the trailing window (1 min).
-    const w = await world({ RELAYWATCH_RELEASE_MINUTES: '2' });
+    const w = await world(client, { RELAYWATCH_RELEASE_MINUTES: '2' });
     const minute = minuteOf(Date.now()) - 3;
     const next = minuteStart(minute + 1);
     const banned = '198.51.100.9';
@@ -156,6 +173,64 @@ describe('passes after a minute is decided', () => {
     expect(summary.decisions.filter((d) => d.type === 'release')).toMatchObject(
       [{ ip: banned, at: new Date(next + 50_000).toISOString() }],
     );
+  });
+});
+
+describe('a run catching up on missed minutes', () => {
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: localEndpoint(),
+  });
+  afterAll(() => client.destroy());
+
+  it('decides the minutes before the live window without holding its rows, and still lets a newer healthy report there veto a ban', async () => {
+    const w = await world(client, { RELAYWATCH_AGGREGATE_WAITS: 'false' });
+    const open = minuteOf(Date.now());
+    // Decided through open - 4: open - 3 and open - 2 come before the live window (open - 1, open).
+    await decidedThrough(w.state, open - 4);
+    const healthy = ['192.0.2.31', '192.0.2.32', '192.0.2.33', '192.0.2.34'];
+    const recovered = '198.51.100.31';
+    const broken = '198.51.100.32';
+    const missed = minuteStart(open - 3) + 30_000;
+    for (const ip of healthy)
+      await w.write(w.reports(ip, missed, 'relay', 'ok'), `m:${ip}`);
+    for (const ip of [recovered, broken])
+      await w.write(
+        w.reports(ip, missed, 'relay', 'connect_failed'),
+        `m:${ip}`,
+      );
+    // In the live window, one of the two reports healthy again.
+    const live = minuteStart(open - 1) + 30_000;
+    for (const ip of [...healthy, recovered])
+      await w.write(w.reports(ip, live, 'relay', 'ok'), `l:${ip}`);
+
+    const summary = await w.run(minuteStart(open) + 11_000);
+
+    expect(summary.minutes).toEqual(
+      [open - 3, open - 2, open - 1].map(bucketId),
+    );
+    expect(
+      summary.decisions.filter((d) => d.type === 'ban').map((d) => d.ip),
+    ).toEqual([broken]);
+    expect(summary.decisions).toContainEqual(
+      expect.objectContaining({ type: 'ban', minute: bucketId(open - 3) }),
+    );
+    // The live window was first read for its summary only: every row offered, none held.
+    const liveRead = w.offered.findIndex(
+      (read) => read.minute === open - 1 && read.rows > 0,
+    );
+    expect(w.offered.slice(0, 2)).toEqual(
+      expect.arrayContaining([
+        { minute: open - 1, rows: 0, offered: healthy.length + 1 },
+        { minute: open, rows: 0, offered: 0 },
+      ]),
+    );
+    // Its rows were held only once the minutes before it were read and decided.
+    const missedReads = w.offered.flatMap((read, i) =>
+      read.minute < open - 1 ? [i] : [],
+    );
+    expect(missedReads).toHaveLength(2);
+    expect(Math.max(...missedReads)).toBeLessThan(liveRead);
   });
 });
 

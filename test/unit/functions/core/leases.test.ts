@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   freshGrace,
   LEASE_MEMORY_MS,
+  LeaseMerge,
   mergeLeases,
   quietIps,
   silentAfterMs,
@@ -83,6 +84,18 @@ describe('mergeLeases', () => {
         KNOBS,
       ),
     ).toEqual({ [IP]: [NOW, 60, 1] });
+  });
+
+  it('marks the return at the first new report whatever order the rows come in (a minute read shard by shard, or folded as it is read)', () => {
+    const before = { [IP]: [NOW - 200_000, 60, 1] as const };
+    const rows = [rowAt(NOW - 3_000, 60), rowAt(NOW - 1_000, 60)];
+    const expected = { [IP]: [NOW - 1_000, 60, 1, NOW - 3_000] };
+    expect(mergeLeases(before, [...rows].reverse(), NOW, KNOBS)).toEqual(
+      expected,
+    );
+    const merge = new LeaseMerge(before, NOW, KNOBS);
+    for (const row of [...rows].reverse()) merge.add(row);
+    expect(merge.leases()).toEqual(expected);
   });
 
   it('ignores rows written before receive times were kept, and forgets leases after a day', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideMinute } from '../../../../../functions/core/policy.js';
 import type { MinuteTally } from '../../../../../functions/core/tally.js';
+import { NewestReports } from '../../../../../functions/core/tally.js';
 import {
   banned,
   input,
@@ -119,7 +120,7 @@ describe('fail-ratio: late reports and newer healthy samples', () => {
     const result = decideMinute(
       input({
         window: [...others, report(ipOf(7), 'connect_failed', 40 * S)],
-        latest: [report(ipOf(7), 'ok', -20 * S)],
+        latest: NewestReports.of([report(ipOf(7), 'ok', -20 * S)]),
       }),
       KNOBS,
     );
