@@ -259,7 +259,10 @@ export function startBundled(options: {
   env: Record<string, string>;
   /** Extra Node flags for the process (e.g. --cpu-prof). */
   nodeFlags?: readonly string[];
+  /** The Lambda memory whose heap the process gets (default the stack's). */
+  memoryMb?: number;
 }): BundledProcess {
+  const memoryMb = options.memoryMb ?? AGGREGATE_MEMORY_MB;
   // One driver per process: two processes may be starting at once.
   const driver = join(options.dir, `bench-driver-${++drivers}.mjs`);
   writeFileSync(
@@ -293,11 +296,7 @@ process.exit(0);
   // Asynchronous: the metering proxy the child talks to runs in this process's event loop.
   const child = spawn(
     options.node,
-    [
-      ...lambdaHeapFlags(AGGREGATE_MEMORY_MB),
-      ...(options.nodeFlags ?? []),
-      driver,
-    ],
+    [...lambdaHeapFlags(memoryMb), ...(options.nodeFlags ?? []), driver],
     {
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -325,7 +324,7 @@ process.exit(0);
   const failed = (): AggregateRun => {
     const [code, signal] = exit ?? [null, 'SIGKILL'];
     const why = /heap out of memory|Allocation failed/i.test(stderr)
-      ? `out of memory (heap capped as a ${AGGREGATE_MEMORY_MB} MB Lambda's)`
+      ? `out of memory (heap capped as a ${memoryMb} MB Lambda's)`
       : `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`;
     return {
       ok: false,
@@ -566,6 +565,11 @@ export type FleetRunOptions = {
   steadyMinutes: number;
   /** Minutes written after the steady ones and decided by one run (0: none). */
   catchUpMinutes: number;
+  /**
+   * The Lambda memory whose heap the aggregation process gets (default the
+   * stack's): whether a smaller function still decides the fleet.
+   */
+  memoryMb?: number;
 };
 
 /**
@@ -614,6 +618,7 @@ export async function benchFleet(options: {
       ? ['--cpu-prof', `--cpu-prof-dir=${how.profileDir}`]
       : [],
     env,
+    ...(how.memoryMb ? { memoryMb: how.memoryMb } : {}),
   };
   const floorOptions = {
     bundle: options.floorBundle,
@@ -703,7 +708,7 @@ export async function benchFleet(options: {
       const floor = await floors.call({ minutes: reads });
       meter.reset();
       progress(
-        `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${AGGREGATE_MEMORY_MB} MB Lambda's)`,
+        `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${how.memoryMb ?? AGGREGATE_MEMORY_MB} MB Lambda's)`,
       );
       const run = await aggregator.call(event);
       const used = meter.reset();

@@ -56,6 +56,7 @@ import {
   minuteStart,
 } from '../../functions/core/minutes.js';
 import { createLogger } from '../../functions/log.js';
+import { schedules } from '../../functions/routes.js';
 import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
@@ -589,7 +590,7 @@ async function mainFleet(options: FleetArgs) {
       ? `\n\n(r) over ${options.repeat} repetitions: median (min–max)\n${table(REPEAT_HEADERS, repeatSummary(rows))}`
       : '';
   process.stdout.write(
-    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a 1,024 MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a ${(options.memoryMb ?? schedules.aggregate.memoryMb).toLocaleString('en-US')} MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
@@ -656,12 +657,19 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     [0, 10],
     'a number of minutes from 0 to 10',
   );
+  const memoryMb = wholeNumber(
+    '--memory',
+    schedules.aggregate.memoryMb,
+    [128, 10_240],
+    'a Lambda memory in MB from 128 to 10240',
+  );
   return {
     sizes,
     policySize,
     repeat,
     steadyMinutes,
     catchUpMinutes,
+    memoryMb,
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -761,6 +769,8 @@ Options:
                      run for a while
   --catch-up N       with --fleet: after the steady minutes, N minutes (1-10) written and then decided
                      by one run, as after an outage (row catch-up N; default 0: none)
+  --memory MB        with --fleet: give the aggregation the heap a Lambda of MB memory gets
+                     (128-10240, default the stack's): whether a smaller function still fits
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -775,6 +785,7 @@ const KNOWN = new Map([
   ['--repeat', true],
   ['--steady', true],
   ['--catch-up', true],
+  ['--memory', true],
   ['--cold', false],
   ['--in-memory', true],
   ['--help', false],
