@@ -133,10 +133,8 @@ export type RelaywatchStackProps = StackProps & {
   /**
    * Memory of the aggregate function, MB (over CDK context
    * `relaywatch:aggregateMemoryMb`). Default 1,024, which decides 100,000
-   * machines minute after minute; a run catching up on missed minutes holds
-   * more the more minutes it decides (100,000 machines: 926 MB for 2, 1,236
-   * for 3), so a large stack caps RELAYWATCH_MAX_CATCHUP_MINUTES and may
-   * take 1,536 for margin (docs/deploy.md).
+   * machines minute after minute, and catches them up on missed minutes one
+   * minute at a time (docs/deploy.md).
    */
   aggregateMemoryMb?: number;
   /** Concurrency reserved for the aggregation, so API traffic cannot starve it. Default 2 (a run may overlap the next). */
