@@ -770,7 +770,8 @@ Options:
   --catch-up N       with --fleet: after the steady minutes, N minutes (1-10) written and then decided
                      by one run, as after an outage (row catch-up N; default 0: none)
   --memory MB        with --fleet: give the aggregation the heap a Lambda of MB memory gets
-                     (128-10240, default the stack's): whether a smaller function still fits
+                     (128-10240, default the stack's); Lambda counts the whole process, so compare
+                     the peak MB column with MB: a smaller function fits only where the peak stays under MB
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
