@@ -92,7 +92,8 @@ export function lambdaHeapFlags(memoryMb: number): string[] {
     `--max-old-space-size=${memoryMb - youngMb}`,
   ];
 }
-const AGGREGATE_MEMORY_MB = schedules.aggregate.memoryMb;
+/** The aggregate function's memory in the stack, MB: the heap the bench gives it unless asked otherwise. */
+export const AGGREGATE_MEMORY_MB = schedules.aggregate.memoryMb;
 const AGGREGATE_TIMEOUT_MS = 15 * 60_000;
 const WRITE_CONCURRENCY = 8;
 
@@ -565,11 +566,8 @@ export type FleetRunOptions = {
   steadyMinutes: number;
   /** Minutes written after the steady ones and decided by one run (0: none). */
   catchUpMinutes: number;
-  /**
-   * The Lambda memory whose heap the aggregation process gets (default the
-   * stack's): whether a smaller function still decides the fleet.
-   */
-  memoryMb?: number;
+  /** The Lambda memory whose heap the aggregation process gets (the stack's unless asked). */
+  memoryMb: number;
 };
 
 /**
@@ -618,7 +616,7 @@ export async function benchFleet(options: {
       ? ['--cpu-prof', `--cpu-prof-dir=${how.profileDir}`]
       : [],
     env,
-    ...(how.memoryMb ? { memoryMb: how.memoryMb } : {}),
+    memoryMb: how.memoryMb,
   };
   const floorOptions = {
     bundle: options.floorBundle,
@@ -708,7 +706,7 @@ export async function benchFleet(options: {
       const floor = await floors.call({ minutes: reads });
       meter.reset();
       progress(
-        `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${how.memoryMb ?? AGGREGATE_MEMORY_MB} MB Lambda's)`,
+        `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${how.memoryMb} MB Lambda's)`,
       );
       const run = await aggregator.call(event);
       const used = meter.reset();

@@ -56,7 +56,6 @@ import {
   minuteStart,
 } from '../../functions/core/minutes.js';
 import { createLogger } from '../../functions/log.js';
-import { schedules } from '../../functions/routes.js';
 import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
@@ -65,6 +64,7 @@ import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
 import type { FleetRunOptions, FleetTarget } from './fleet.js';
 import {
+  AGGREGATE_MEMORY_MB,
   benchFleet,
   benchPolicy,
   FLEET_HEADERS,
@@ -590,7 +590,7 @@ async function mainFleet(options: FleetArgs) {
       ? `\n\n(r) over ${options.repeat} repetitions: median (min–max)\n${table(REPEAT_HEADERS, repeatSummary(rows))}`
       : '';
   process.stdout.write(
-    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a ${(options.memoryMb ?? schedules.aggregate.memoryMb).toLocaleString('en-US')} MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a ${options.memoryMb.toLocaleString('en-US')} MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
@@ -659,7 +659,7 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
   );
   const memoryMb = wholeNumber(
     '--memory',
-    schedules.aggregate.memoryMb,
+    AGGREGATE_MEMORY_MB,
     [128, 10_240],
     'a Lambda memory in MB from 128 to 10240',
   );
