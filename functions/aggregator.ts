@@ -845,10 +845,8 @@ export function createAggregator(options: AggregatorOptions) {
       // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
       for (const minute of toClose) {
         try {
-          if (!liveRows && minute >= firstLive) {
-            liveRows = await readLive(read);
-            leases = mergeLeases(leases, liveRows, at, config);
-          }
+          // A run catching up has the window's leases from its summary already.
+          if (!liveRows && minute >= firstLive) liveRows = await readLive(read);
           const now = minuteClosesAt(minute, { graceMs });
           const windowMinutes = range(
             minute - config.windowMinutes + 1,
@@ -970,11 +968,9 @@ export function createAggregator(options: AggregatorOptions) {
           summary.failedMinutes.push(bucketId(minute));
         }
       }
-      // The minutes just decided are kept, from here on, as later passes use them.
-      if (!liveRows) {
-        liveRows = await readLive(readerAt(at, fresh, []));
-        leases = mergeLeases(leases, liveRows, at, config);
-      } else if (toClose.length)
+      // The minutes just decided are kept, from here on, as later passes use
+      // them; a run that caught up before the window read only its summary.
+      if (toClose.length || !liveRows)
         liveRows = await readLive(readerAt(at, fresh, []));
 
       // 2. The live decision at `at`: the trailing window, silence, releases.
