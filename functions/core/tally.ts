@@ -608,9 +608,7 @@ export class WindowTally {
   }
 
   /** The IP's newest report (by heartbeat time): its time, ok and connect_failed; undefined without times. */
-  newestOf(
-    ip: number,
-  ): { observedAt: number; ok: number; connectFailed: number } | undefined {
+  newestOf(ip: number): ReportCounts | undefined {
     const at = this.newestAt[ip];
     if (at === undefined || Number.isNaN(at)) return undefined;
     return {

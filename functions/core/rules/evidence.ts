@@ -6,7 +6,7 @@ import { isBanActive } from '../blocklist.js';
 import type { Config } from '../config.js';
 import type { EventType } from '../events.js';
 import type { Leases } from '../leases.js';
-import type { MinuteTally, NewestReports } from '../tally.js';
+import type { MinuteTally, NewestReports, ReportCounts } from '../tally.js';
 import {
   PAIR_ERROR,
   PAIR_FAILED,
@@ -104,12 +104,7 @@ export type SilenceEvidence = {
   share: number;
 };
 /** An IP's newest report in the window (by heartbeat ts): what it says now. */
-export type NewestReport = {
-  observedAt: number;
-  ok: number;
-  connectFailed: number;
-  healthy: boolean;
-};
+export type NewestReport = ReportCounts & { healthy: boolean };
 
 /** The audit event a decision is recorded as (the aggregator adds time, minute and enforced). */
 export type DecisionEvent = {
