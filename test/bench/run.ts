@@ -56,12 +56,19 @@ import {
   minuteStart,
 } from '../../functions/core/minutes.js';
 import { createLogger } from '../../functions/log.js';
+import { createDocumentClient } from '../../functions/store/client.js';
 import type { DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import type { LocalStatusCenter } from '../../infra/local/status-center.js';
 import { startLocalStatusCenter } from '../../infra/local/status-center.js';
+import { ensureTable } from '../../infra/local/table.js';
 import type { MeteringProxy } from '../helpers/metering-proxy.js';
 import { startMeteringProxy } from '../helpers/metering-proxy.js';
+import {
+  BAN_WRITE_HEADERS,
+  BAN_WRITE_PATHS,
+  benchBanWritePaths,
+} from './ban-write-paths.js';
 import type { FleetRunOptions, FleetTarget } from './fleet.js';
 import {
   AGGREGATE_MEMORY_MB,
@@ -748,6 +755,61 @@ async function main() {
   process.removeListener('SIGTERM', onSignal);
 }
 
+/**
+ * npm run bench -- --ban-writes N [--repeat R]: a minute's N bans written by
+ * each path of ban-write-paths.ts on a DynamoDB Local of their own, R rounds
+ * after one left out (DynamoDB Local's first transactions on a table run
+ * slowly); prints every round and each path's median and range.
+ */
+async function mainBanWrites(bans: number, repeat: number) {
+  const started = performance.now();
+  progress('starting DynamoDB Local');
+  const dynamodb = await startDynamoDbLocal({
+    port: 0,
+    startTimeoutMs: 60_000,
+  });
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: dynamodb.endpoint,
+  });
+  try {
+    const tableName = 'relaywatch-ban-writes';
+    await ensureTable({
+      endpoint: dynamodb.endpoint,
+      region: 'us-east-1',
+      tableName,
+    });
+    const rows = await benchBanWritePaths(
+      client,
+      tableName,
+      bans,
+      repeat + 1,
+      progress,
+    );
+    const counted = rows.filter(({ round }) => round > 0).map(({ row }) => row);
+    const msAt = BAN_WRITE_HEADERS.indexOf('ms');
+    const summary = BAN_WRITE_PATHS.map(({ label }) => {
+      const ms = counted
+        .filter((row) => row[1] === label)
+        .map((row) => Number(row[msAt]));
+      return [label, medianAndRange(ms)];
+    });
+    process.stdout.write(
+      `\n(w) a minute's ${bans.toLocaleString('en-US')} bans written (the ban, its offense, two event items each) on DynamoDB Local, by each path; round 1 left out\n${table(
+        ['round', ...BAN_WRITE_HEADERS],
+        counted.map((row, n) => [
+          Math.floor(n / BAN_WRITE_PATHS.length) + 2,
+          ...row,
+        ]),
+      )}\n\nover ${repeat} round${repeat === 1 ? '' : 's'}: ms, median (min–max)\n${table(['path', 'ms'], summary)}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+  } finally {
+    client.destroy();
+    progress('stopping DynamoDB Local');
+    await dynamodb.stop();
+  }
+}
+
 const USAGE = `npm run bench -- [options]
 
 relaywatch's cost and speed figures on this machine (DynamoDB Local behind a
@@ -775,6 +837,8 @@ Options:
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
+  --ban-writes N     a minute's N bans (1-20000) written on DynamoDB Local by the aggregation's
+                     transactions and by a path without them; with --repeat R, R rounds (default 3)
   -h, --help         this text
   --version          the version
 `;
@@ -789,6 +853,7 @@ const KNOWN = new Map([
   ['--memory', true],
   ['--cold', false],
   ['--in-memory', true],
+  ['--ban-writes', true],
   ['--help', false],
   ['-h', false],
   ['--version', false],
@@ -821,8 +886,26 @@ const fleet = (() => {
     return process.exit(2);
   }
 })();
+const banWritesAt = argv.indexOf('--ban-writes');
 const inMemoryAt = process.argv.indexOf('--in-memory');
-if (inMemoryAt !== -1) {
+if (banWritesAt !== -1) {
+  const bans = Number(argv[banWritesAt + 1]);
+  const repeatAt = argv.indexOf('--repeat');
+  const repeat = repeatAt === -1 ? 3 : Number(argv[repeatAt + 1]);
+  if (!Number.isInteger(bans) || bans < 1 || bans > 20_000) {
+    process.stderr.write(
+      `--ban-writes takes a number of bans from 1 to 20,000\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) {
+    process.stderr.write(
+      `--repeat takes a number of repetitions from 1 to 20\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+  await mainBanWrites(bans, repeat);
+} else if (inMemoryAt !== -1) {
   const machines = Number(process.argv[inMemoryAt + 1]);
   if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000)
     throw new Error('--in-memory takes a machine count from 1 to 1,000,000');
