@@ -274,10 +274,17 @@ export function createAggregator(options: AggregatorOptions) {
    * is held as later passes use it. Only the last minute a pass closes may
    * judge the same rows as its live decision: an earlier one's fold is let
    * go (a run catching up on minutes would otherwise hold two at a time).
+   * So is every minute held whole that no later closing window takes in: a
+   * window of several minutes keeps its minutes whole for the next one, and
+   * a run catching up would otherwise hold every minute it decided.
    */
   function settled(minute: number, at: number, lastToClose: boolean) {
     decidedUpTo = Math.max(decidedUpTo, minute);
+    const leftWindows = decidedUpTo + 1 - config.windowMinutes;
     // A read that failed has failed its decision already.
+    for (const held of closedMinutes.keys())
+      if (held < minute && held <= leftWindows)
+        readDecidedMinute(held, at).catch(() => undefined);
     readDecidedMinute(minute, at).catch(() => undefined);
     if (!lastToClose) folded = undefined;
   }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAggregator } from '../../../../functions/aggregator.js';
@@ -35,9 +37,15 @@ async function world(
   const answered: Array<{ minute: number; rows: number }> = [];
   /** The same reads, with how many rows were offered to `keep` (0 without one). */
   const offered: Array<{ minute: number; rows: number; offered: number }> = [];
+  /** Called before each read goes to the store, and with what a read of the whole minute answered. */
+  const hooks: {
+    beforeRead?: (minute: number, whole: boolean) => Promise<void>;
+    answeredWhole?: (minute: number, rows: readonly MinuteTally[]) => void;
+  } = {};
   const heartbeats: HeartbeatStore = {
     ...store,
     readMinute: async (minute, onRows, keep) => {
+      await hooks.beforeRead?.(minute, !keep);
       let seen = 0;
       const rows = await store.readMinute(
         minute,
@@ -48,6 +56,7 @@ async function world(
             return keep(row);
           }),
       );
+      if (!keep) hooks.answeredWhole?.(minute, rows);
       answered.push({ minute, rows: rows.length });
       offered.push({ minute, rows: rows.length, offered: seen });
       return rows;
@@ -90,6 +99,7 @@ async function world(
     bans,
     answered,
     offered,
+    hooks,
     write,
     reports,
     /** A run triggered at `eventTime`, its passes on the manual clock. */
@@ -231,6 +241,70 @@ describe('a run catching up on missed minutes', () => {
     );
     expect(missedReads).toHaveLength(2);
     expect(Math.max(...missedReads)).toBeLessThan(liveRead);
+  });
+});
+
+/** A full garbage collection, to see which objects a run still holds. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+describe('a run catching up with a window of several minutes', () => {
+  const client = createDocumentClient({
+    region: 'us-east-1',
+    endpoint: localEndpoint(),
+  });
+  afterAll(() => client.destroy());
+
+  it('lets go of each minute it decided once no later window takes it in whole (at 100,000 IPs each is ~350 MB)', async () => {
+    const w = await world(client, { RELAYWATCH_WINDOW_MINUTES: '2' });
+    const open = minuteOf(Date.now());
+    // Four minutes to decide, open - 4 to open - 1, each with a window of itself and the minute before.
+    await decidedThrough(w.state, open - 5);
+    const fleet = ['192.0.2.41', '192.0.2.42', '192.0.2.43', '192.0.2.44'];
+    for (const minute of [open - 4, open - 3, open - 2, open - 1])
+      for (const ip of fleet)
+        await w.write(
+          w.reports(ip, minuteStart(minute) + 5_000, 'relay', 'ok'),
+          `${minute}:${ip}`,
+        );
+    // A row of each minute read whole, watched without holding it.
+    const watched = new Map<number, WeakRef<MinuteTally>>();
+    w.hooks.answeredWhole = (minute, rows) => {
+      const [row] = rows;
+      if (row && !watched.has(minute)) watched.set(minute, new WeakRef(row));
+    };
+    // Which of them the run still held when its second pass, every minute
+    // decided by the first, read the open minute.
+    let openReads = 0;
+    let heldThen: number[] | undefined;
+    w.hooks.beforeRead = async (minute, whole) => {
+      if (minute !== open || !whole || ++openReads !== 2) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      collectGarbage();
+      heldThen = [...watched]
+        .filter(([, row]) => row.deref() !== undefined)
+        .map(([held]) => held);
+    };
+
+    const summary = await w.run(minuteStart(open) + 11_000);
+
+    expect(summary.minutes).toEqual(
+      [open - 4, open - 3, open - 2, open - 1].map(bucketId),
+    );
+    expect([...watched.keys()].sort()).toEqual([
+      open - 4,
+      open - 3,
+      open - 2,
+      open - 1,
+    ]);
+    // open - 1 is held whole: the next closing window takes it in. The rows
+    // of open - 4 and open - 3 came before the trailing windows of the
+    // passes left: neither is held (each was until the run ended).
+    expect(heldThen).toContain(open - 1);
+    expect(heldThen).not.toContain(open - 4);
+    expect(heldThen).not.toContain(open - 3);
   });
 });
 
