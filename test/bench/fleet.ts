@@ -568,6 +568,10 @@ export type FleetRunOptions = {
   catchUpMinutes: number;
   /** The Lambda memory whose heap the aggregation process gets (the stack's unless asked). */
   memoryMb: number;
+  /** RELAYWATCH_WINDOW_MINUTES for the aggregation; the floors read as many minutes as it does. */
+  windowMinutes: number;
+  /** RELAYWATCH_RELEASE_MINUTES for the aggregation; a late pass's floor reads as far back as it keeps rows. */
+  releaseMinutes: number;
 };
 
 /**
@@ -602,6 +606,8 @@ export async function benchFleet(options: {
     RELAYWATCH_SHARDS: String(target.shards),
     RELAYWATCH_AGGREGATE_WAITS: 'false',
     LOG_LEVEL: 'error',
+    RELAYWATCH_WINDOW_MINUTES: String(how.windowMinutes),
+    RELAYWATCH_RELEASE_MINUTES: String(how.releaseMinutes),
   };
   const eventAt = (minute: number) => ({
     time: new Date(
@@ -648,11 +654,17 @@ export async function benchFleet(options: {
     if (how.warm) await floors.call({ minutes: [options.minute - 1] });
     await aggregator.call(eventAt(options.minute - 1));
     const rows: FleetRow[] = [];
+    /** The minutes from `first` to `last`. */
+    const minutes = (first: number, last: number) =>
+      Array.from({ length: last - first + 1 }, (_, n) => first + n);
+    // A closing decision reads its window's minutes; so does its floor.
+    const windowOf = (minute: number) =>
+      minutes(minute - how.windowMinutes + 1, minute);
     const closing = (label: string, minute: number): BenchedPass => ({
       label,
       minute,
       event: eventAt(minute),
-      reads: [minute],
+      reads: windowOf(minute),
     });
     const steady = Array.from({ length: how.steadyMinutes }, (_, n) =>
       closing(
@@ -668,8 +680,8 @@ export async function benchFleet(options: {
     );
     const catchUp = missed.map((minute, n) => ({
       ...closing(`catch-up ${how.catchUpMinutes}`, minute),
-      // Its floor reads every minute the run decides.
-      reads: missed,
+      // Its floor reads every minute the run decides, with their windows.
+      reads: minutes(missedFrom - how.windowMinutes + 1, missed.at(-1) ?? 0),
       writtenOnly: n < missed.length - 1,
     }));
     const open = options.minute + 1 + how.steadyMinutes + how.catchUpMinutes;
@@ -687,7 +699,11 @@ export async function benchFleet(options: {
         event: {
           time: new Date(minuteStart(open) + LATE_PASS_MS).toISOString(),
         },
-        reads: [open - 1, open],
+        // Its trailing and release windows reach back into the minute before their first.
+        reads: minutes(
+          open - Math.max(how.windowMinutes, how.releaseMinutes),
+          open,
+        ),
       },
     ];
     for (const { label, minute, event, reads, writtenOnly } of passes) {

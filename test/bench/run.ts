@@ -597,7 +597,7 @@ async function mainFleet(options: FleetArgs) {
       ? `\n\n(r) over ${options.repeat} repetitions: median (min–max)\n${table(REPEAT_HEADERS, repeatSummary(rows))}`
       : '';
   process.stdout.write(
-    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a ${options.memoryMb.toLocaleString('en-US')} MB Lambda's)\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n(f) fleet: a first minute of N machines (bans), a steady one (bans in force) and a late pass (55 s into the next minute, written whole), each aggregated by the bundled handler (heap sized as a ${options.memoryMb.toLocaleString('en-US')} MB Lambda's${options.windowMinutes === 1 ? '' : `, a window of ${options.windowMinutes} minutes`}${options.releaseMinutes === 1 ? '' : `, a release window of ${options.releaseMinutes} minutes`})\n${table(FLEET_HEADERS, rows)}${summary}\n\n(p) policy alone (decideMinute) in memory\n${policy}\n\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
@@ -670,6 +670,18 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     [128, 10_240],
     'a Lambda memory in MB from 128 to 10240',
   );
+  const windowMinutes = wholeNumber(
+    '--window',
+    1,
+    [1, 15],
+    'a number of minutes from 1 to 15 (RELAYWATCH_WINDOW_MINUTES)',
+  );
+  const releaseMinutes = wholeNumber(
+    '--release',
+    1,
+    [1, 60],
+    'a number of minutes from 1 to 60 (RELAYWATCH_RELEASE_MINUTES)',
+  );
   return {
     sizes,
     policySize,
@@ -677,6 +689,8 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     steadyMinutes,
     catchUpMinutes,
     memoryMb,
+    windowMinutes,
+    releaseMinutes,
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -834,6 +848,10 @@ Options:
   --memory MB        with --fleet: give the aggregation the heap a Lambda of MB memory gets
                      (128-10240, default the stack's); Lambda counts the whole process, so compare
                      the peak MB column with MB: a smaller function fits only where the peak stays under MB
+  --window N         with --fleet: the aggregation's RELAYWATCH_WINDOW_MINUTES (1-15, default 1); a
+                     closing decision then reads N minutes, and so does its floor
+  --release N        with --fleet: the aggregation's RELAYWATCH_RELEASE_MINUTES (1-60, default 1); the
+                     late pass keeps rows that far back, and its floor reads as far
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -851,6 +869,8 @@ const KNOWN = new Map([
   ['--steady', true],
   ['--catch-up', true],
   ['--memory', true],
+  ['--window', true],
+  ['--release', true],
   ['--cold', false],
   ['--in-memory', true],
   ['--ban-writes', true],
