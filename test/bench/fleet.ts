@@ -570,7 +570,7 @@ export type FleetRunOptions = {
   memoryMb: number;
   /** RELAYWATCH_WINDOW_MINUTES for the aggregation; the floors read as many minutes as it does. */
   windowMinutes: number;
-  /** RELAYWATCH_RELEASE_MINUTES for the aggregation; a late pass's floor reads as far back as it keeps rows. */
+  /** RELAYWATCH_RELEASE_MINUTES for the aggregation: a late pass keeps rows that far back (it reads no more minutes). */
   releaseMinutes: number;
 };
 
@@ -699,11 +699,8 @@ export async function benchFleet(options: {
         event: {
           time: new Date(minuteStart(open) + LATE_PASS_MS).toISOString(),
         },
-        // Its trailing and release windows reach back into the minute before their first.
-        reads: minutes(
-          open - Math.max(how.windowMinutes, how.releaseMinutes),
-          open,
-        ),
+        // Its trailing window reaches back into the minute before its first.
+        reads: minutes(open - how.windowMinutes, open),
       },
     ];
     for (const { label, minute, event, reads, writtenOnly } of passes) {

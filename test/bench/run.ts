@@ -850,8 +850,8 @@ Options:
                      the peak MB column with MB: a smaller function fits only where the peak stays under MB
   --window N         with --fleet: the aggregation's RELAYWATCH_WINDOW_MINUTES (1-15, default 1); a
                      closing decision then reads N minutes, and so does its floor
-  --release N        with --fleet: the aggregation's RELAYWATCH_RELEASE_MINUTES (1-60, default 1); the
-                     late pass keeps rows that far back, and its floor reads as far
+  --release N        with --fleet: the aggregation's RELAYWATCH_RELEASE_MINUTES (1-60, default 1): the
+                     late pass keeps the rows it read that far back
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
