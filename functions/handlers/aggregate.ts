@@ -47,6 +47,11 @@ export function createHandler(runtime: Runtime) {
     log.metrics({
       AggregationRuns: 1,
       AggregationSuperseded: summary.supersededAt ? 1 : 0,
+      // The process's peak so far (it serves invocation after invocation):
+      // the memory alarm fires before a run is killed for memory.
+      AggregationPeakMemoryMb: Math.round(
+        process.resourceUsage().maxRSS / 1024,
+      ),
     });
     return summary;
   };

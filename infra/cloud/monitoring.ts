@@ -33,6 +33,8 @@ export type MonitoringProps = {
   api: HttpApi;
   /** The scheduled aggregation function. */
   aggregate: LambdaFunction;
+  /** Its memory, MB: the memory alarm fires near it. */
+  aggregateMemoryMb: number;
   /** The stream consumers' on-failure queue. */
   streamFailures: Queue;
   /** An e-mail address subscribed to the alarm topic (confirmed by a link AWS sends). */
@@ -40,6 +42,13 @@ export type MonitoringProps = {
 };
 
 const FIVE_MINUTES = Duration.minutes(5);
+
+/**
+ * The share of the aggregate function's memory its process may peak at
+ * before the memory alarm fires: a run past the whole is killed, decides
+ * nothing, and every later run tries the same minutes again.
+ */
+export const AGGREGATE_MEMORY_ALARM_SHARE = 0.9;
 
 /**
  * A metric the functions write through EMF (functions/log.ts), in the series
@@ -179,6 +188,16 @@ export class Monitoring extends Construct {
       },
     );
     alarm(
+      'AggregationMemory',
+      relaywatchMetric('AggregationPeakMemoryMb', 'Maximum'),
+      {
+        threshold: Math.floor(
+          props.aggregateMemoryMb * AGGREGATE_MEMORY_ALARM_SHARE,
+        ),
+        description: `The aggregation's process peaked at ${AGGREGATE_MEMORY_ALARM_SHARE * 100} % or more of its ${props.aggregateMemoryMb} MB: a run killed for memory decides nothing and every later run tries the same minutes again. Raise aggregateMemoryMb (docs/deploy.md) before the fleet, its window or a catch-up grows.`,
+      },
+    );
+    alarm(
       'Api5xx',
       props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' }),
       {
@@ -287,6 +306,9 @@ export class Monitoring extends Construct {
           graph('Aggregation lag (s) and runs', [
             relaywatchMetric('AggregationLagSeconds', 'Maximum', minute),
             relaywatchMetric('AggregationRuns', 'Sum', minute),
+          ]),
+          graph('Aggregation peak memory (MB)', [
+            relaywatchMetric('AggregationPeakMemoryMb', 'Maximum', minute),
           ]),
           graph('Aggregation errors and throttles', [
             props.aggregate.metricErrors({ period: minute }),

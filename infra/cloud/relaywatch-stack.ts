@@ -290,13 +290,15 @@ export class RelaywatchStack extends Stack {
       this.functions[name] = fn;
     }
 
+    const aggregateMemory =
+      aggregateMemoryMb(this, props) ?? schedules.aggregate.memoryMb;
     for (const [name, schedule] of Object.entries(schedules)) {
       const fn = new RelaywatchFunction(this, name, {
         ...functionProps,
         entry: entryPath(schedule.entry),
         description: `relaywatch ${name} every ${schedule.rate}`,
         timeout: Duration.seconds(schedule.timeoutSeconds),
-        memorySize: aggregateMemoryMb(this, props) ?? schedule.memoryMb,
+        memorySize: name === 'aggregate' ? aggregateMemory : schedule.memoryMb,
         // A failed run is redone by the next tick, which takes every minute not decided yet;
         // Lambda's own retry would only add a run overlapping it.
         retryAttempts: 0,
@@ -428,6 +430,7 @@ export class RelaywatchStack extends Stack {
       table: this.table,
       api: this.api,
       aggregate,
+      aggregateMemoryMb: aggregateMemory,
       streamFailures: this.streamFailures,
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });

@@ -107,6 +107,7 @@ describe("the stack's monitoring", () => {
       'HandlerErrors',
       'AggregationStopped',
       'AggregationLag',
+      'AggregationMemory',
       'CapInForce',
       'FleetWideFailure',
       'FleetSilent',
@@ -196,6 +197,27 @@ describe("the stack's monitoring", () => {
       MetricName: 'Errors',
       Statistic: 'Sum',
     });
+  });
+
+  it("alarms when the aggregation's process peaks at 90 % of its function's memory, whatever memory the stack gives it", () => {
+    expect(alarmNamed('AggregationMemory')).toMatchObject({
+      MetricName: 'AggregationPeakMemoryMb',
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 921,
+    });
+    const larger = synthesize({
+      bundle: false,
+      props: { aggregateMemoryMb: 2048 },
+    });
+    try {
+      larger.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'AggregationPeakMemoryMb',
+        Threshold: 1843,
+      });
+    } finally {
+      larger.cleanUp();
+    }
   });
 
   it('charts decisions by rule and kind, errors by handler, each in the service series the functions write', () => {

@@ -174,6 +174,9 @@ describe('metric lines of an ingest and an aggregation run', () => {
     const [run] = withMetric('AggregationRuns');
     expect(run?.dimensionSets).toEqual([['service']]);
     expect(run?.fields.AggregationRuns).toBe(1);
+    // The process's peak memory, MB (the memory alarm's metric): this test process holds tens of MB at least.
+    expect(run?.names).toContain('AggregationPeakMemoryMb');
+    expect(run?.fields.AggregationPeakMemoryMb).toBeGreaterThan(10);
   });
 });
 
