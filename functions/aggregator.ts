@@ -290,23 +290,28 @@ export function createAggregator(options: AggregatorOptions) {
   }
 
   /**
-   * Each IP's newest report and the leases over the rows of `minutes`, each
-   * row folded in as it is read and let go: what a run catching up needs of
-   * the live window while it decides the minutes before it.
+   * Each IP's newest report after each minute, and the leases, over the rows
+   * of `minutes`, each row folded in as it is read and let go: what a run
+   * catching up needs of the live window while it decides the minutes
+   * before it and in it (reading the window whole while it still decides
+   * them would hold its minutes beside the ones each decision reads).
    */
   async function laterReports(
     minutes: readonly number[],
     leasesBefore: Leases | undefined,
     at: number,
   ) {
-    const newest = new NewestReports();
+    const byMinute = new Map(
+      minutes.map((minute) => [minute, new NewestReports()]),
+    );
     const merge = new LeaseMerge(leasesBefore, at, config);
-    const fold = (row: MinuteTally) => {
-      newest.add(row);
-      merge.add(row);
-    };
     await Promise.all(
       minutes.map(async (minute) => {
+        const newest = byMinute.get(minute) as NewestReports;
+        const fold = (row: MinuteTally) => {
+          newest.add(row);
+          merge.add(row);
+        };
         let offered = 0;
         const answered = await heartbeats.readMinute(
           minute,
@@ -321,7 +326,21 @@ export function createAggregator(options: AggregatorOptions) {
         if (!offered) for (const row of answered) fold(row);
       }),
     );
-    return { newest, leases: merge.leases() };
+    const after = new Map<number, NewestReports>();
+    return {
+      /** Each IP's newest report among the rows of the minutes after `minute`. */
+      newestAfter: (minute: number) => {
+        const first = minutes.find((m) => m > minute) ?? Infinity;
+        return getOrInsert(after, first, () =>
+          NewestReports.merged(
+            minutes.flatMap((m) =>
+              m >= first ? [byMinute.get(m) as NewestReports] : [],
+            ),
+          ),
+        );
+      },
+      leases: merge.leases(),
+    };
   }
 
   type OffensesAhead = {
@@ -802,6 +821,9 @@ export function createAggregator(options: AggregatorOptions) {
         await sleep(wait);
       }
       if (options.deadline !== undefined && clock() > options.deadline) break;
+      // The last pass's fold judged rows this pass reads afresh: let it go
+      // before they are read, not after.
+      folded = undefined;
       const toClose = minutesToAggregate({
         eventTime: at,
         lastDone: previous?.lastMinute,
@@ -831,9 +853,10 @@ export function createAggregator(options: AggregatorOptions) {
       heartbeats.rememberOrigins(previous?.outages ?? []);
       // The live window's rows, read first: closing decisions use them for
       // each IP's newest report, and the leases. A run catching up decides
-      // the minutes before the window first, with only a summary of its rows
-      // (laterReports): holding them whole while each of those minutes is
-      // read and folded would hold two minutes of the fleet at once.
+      // its minutes with only a summary of them (laterReports) and reads the
+      // window after: holding it whole while each of those minutes is read
+      // and folded would hold two minutes of the fleet at once (more with a
+      // window of several minutes).
       const liveMinutes = liveMinutesAt(at);
       const firstLive = liveMinutes[0] as number;
       const later =
@@ -852,46 +875,56 @@ export function createAggregator(options: AggregatorOptions) {
       // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
       for (const minute of toClose) {
         try {
-          // A run catching up has the window's leases from its summary already.
-          if (!liveRows && minute >= firstLive) liveRows = await readLive(read);
           const now = minuteClosesAt(minute, { graceMs });
-          const windowMinutes = range(
-            minute - config.windowMinutes + 1,
-            minute,
-          );
-          const window = (await Promise.all(windowMinutes.map(read))).flat();
-          leases = mergeLeases(leases, window, at, config);
-          const windowTally = tallyOf(window, readClosedMinute(minute).tally);
-          const seen = await bansAndOffenses(now, windowTally, [], own, reads);
-          const recent = await recentRows(
-            minute,
-            now,
-            { minutes: windowMinutes, rows: window },
-            seen.bans,
-          );
-          const result = decideMinute(
-            {
+          // The window's rows and their fold are let go with this call: bound
+          // in the pass's frame they would outlive it, a minute of the fleet
+          // held through every later pass of the run.
+          const { result, seen } = await (async () => {
+            const windowMinutes = range(
+              minute - config.windowMinutes + 1,
+              minute,
+            );
+            const window = (await Promise.all(windowMinutes.map(read))).flat();
+            leases = mergeLeases(leases, window, at, config);
+            const windowTally = tallyOf(window, readClosedMinute(minute).tally);
+            const seen = await bansAndOffenses(
+              now,
+              windowTally,
+              [],
+              own,
+              reads,
+            );
+            const recent = await recentRows(
               minute,
               now,
-              window,
-              windowTally,
-              recent,
-              latest: liveRows
-                ? NewestReports.of(
-                    liveRows.filter((row) => row.minute > minute),
-                  )
-                : later?.newest,
-              bans: seen.bans,
-              offenses: seen.offenses,
-              previous: {
-                outages: previous?.outages ?? [],
-                fleetWide: previous?.fleetWide ?? false,
+              { minutes: windowMinutes, rows: window },
+              seen.bans,
+            );
+            const result = decideMinute(
+              {
+                minute,
+                now,
+                window,
+                windowTally,
+                recent,
+                latest: liveRows
+                  ? NewestReports.of(
+                      liveRows.filter((row) => row.minute > minute),
+                    )
+                  : later?.newestAfter(minute),
+                bans: seen.bans,
+                offenses: seen.offenses,
+                previous: {
+                  outages: previous?.outages ?? [],
+                  fleetWide: previous?.fleetWide ?? false,
+                },
+                leases,
+                closing: true,
               },
-              leases,
-              closing: true,
-            },
-            config,
-          );
+              config,
+            );
+            return { result, seen };
+          })();
           const taking = take(result, { minute, now }, own, firstInRun);
           // The state's pieces are written while the bans are; its progress once they are.
           const next = stateAfterMinute(minute, result, previous, leases);
@@ -981,41 +1014,44 @@ export function createAggregator(options: AggregatorOptions) {
         liveRows = await readLive(readerAt(at, fresh, []));
 
       // 2. The live decision at `at`: the trailing window, silence, releases.
+      // Its window and fold are let go with the call, as the closing one's.
       const minute = minuteOf(at);
-      const window = trailingWindow(liveRows, { now: at, windowMs });
-      const windowTally = tallyOf(window);
-      const seen = await bansAndOffenses(
-        at,
-        windowTally,
-        quietIps(leases, at, config),
-        own,
-        reads,
-      );
-      const recent = await recentRows(
-        minute,
-        at,
-        { minutes: liveMinutes, rows: liveRows },
-        seen.bans,
-      );
-      const input: PolicyInput = {
-        minute,
-        now: at,
-        window,
-        windowTally,
-        recent,
-        bans: seen.bans,
-        offenses: seen.offenses,
-        previous: {
-          outages: previous?.outages ?? [],
-          fleetWide: previous?.fleetWide ?? false,
-          fleetSilent: previous?.fleetSilent ?? false,
-          ...(previous?.lastPassAt === undefined
-            ? {}
-            : { at: previous.lastPassAt }),
-        },
-        leases,
-      };
-      const result = decideMinute(input, config);
+      const result = await (async () => {
+        const window = trailingWindow(liveRows, { now: at, windowMs });
+        const windowTally = tallyOf(window);
+        const seen = await bansAndOffenses(
+          at,
+          windowTally,
+          quietIps(leases, at, config),
+          own,
+          reads,
+        );
+        const recent = await recentRows(
+          minute,
+          at,
+          { minutes: liveMinutes, rows: liveRows },
+          seen.bans,
+        );
+        const input: PolicyInput = {
+          minute,
+          now: at,
+          window,
+          windowTally,
+          recent,
+          bans: seen.bans,
+          offenses: seen.offenses,
+          previous: {
+            outages: previous?.outages ?? [],
+            fleetWide: previous?.fleetWide ?? false,
+            fleetSilent: previous?.fleetSilent ?? false,
+            ...(previous?.lastPassAt === undefined
+              ? {}
+              : { at: previous.lastPassAt }),
+          },
+          leases,
+        };
+        return decideMinute(input, config);
+      })();
       // Conditions that last (outages, capped, allowlisted) are recorded by the closing decision of each minute.
       const outcome = await take(
         result,

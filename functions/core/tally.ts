@@ -744,4 +744,19 @@ export class NewestReports {
   get(ip: string): ReportCounts | undefined {
     return this.byIp.get(ip);
   }
+
+  /** The newest reports of all of `parts` together, as if their rows were added to one. */
+  static merged(parts: Iterable<NewestReports>): NewestReports {
+    const newest = new NewestReports();
+    for (const part of parts)
+      for (const [ip, counts] of part.byIp) {
+        const current = newest.byIp.get(ip);
+        if (current && current.observedAt > counts.observedAt) continue;
+        if (current && current.observedAt === counts.observedAt) {
+          current.ok += counts.ok;
+          current.connectFailed += counts.connectFailed;
+        } else newest.byIp.set(ip, { ...counts });
+      }
+    return newest;
+  }
 }

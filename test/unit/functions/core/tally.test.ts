@@ -10,6 +10,7 @@ import type { MinuteTally } from '../../../../functions/core/tally.js';
 import {
   addCounts,
   emptyCounts,
+  NewestReports,
   originId,
   originKey,
   tallyHeartbeats,
@@ -675,5 +676,68 @@ describe('WindowTally.withReturns judges rows by the IPs’ returns from a silen
     expect(seen(tally, { '192.0.2.2': RETURNED + 1_500 })['192.0.2.2']).toEqual(
       { failed: { [A]: 4 }, late: 0 },
     );
+  });
+});
+
+describe('NewestReports.merged', () => {
+  /** A row of one IP observed at `observedAt` with `ok` and `failed` relay counts. */
+  const report = (
+    ip: string,
+    observedAt: number,
+    ok: number,
+    failed: number,
+  ): MinuteTally => ({
+    minute: minuteOf(observedAt),
+    ip,
+    observedAt,
+    receivedAt: observedAt,
+    origins: [
+      {
+        origin: ORIGIN,
+        kind: 'relay',
+        counts: { ...emptyCounts(), ok, connect_failed: failed },
+      },
+    ],
+  });
+  const rows = [
+    report('192.0.2.1', NOW - 70_000, 5, 0),
+    report('192.0.2.1', NOW - 10_000, 0, 5),
+    report('192.0.2.2', NOW - 65_000, 3, 1),
+    report('192.0.2.2', NOW - 65_000, 2, 0),
+    report('192.0.2.3', NOW - 5_000, 1, 0),
+  ];
+
+  it("answers what one fold of every part's rows answers, in any order of the parts", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3 }), {
+          minLength: rows.length,
+          maxLength: rows.length,
+        }),
+        fc.boolean(),
+        (partOf, reversed) => {
+          const parts = [0, 1, 2, 3].map((part) =>
+            NewestReports.of(rows.filter((_, i) => partOf[i] === part)),
+          );
+          const merged = NewestReports.merged(
+            reversed ? parts.reverse() : parts,
+          );
+          const whole = NewestReports.of(rows);
+          for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'])
+            expect(merged.get(ip)).toEqual(whole.get(ip));
+        },
+      ),
+    );
+  });
+
+  it('leaves its parts as they were', () => {
+    const part = NewestReports.of([report('192.0.2.2', NOW - 65_000, 3, 1)]);
+    const other = NewestReports.of([report('192.0.2.2', NOW - 65_000, 2, 0)]);
+
+    expect(NewestReports.merged([part, other]).get('192.0.2.2')).toMatchObject({
+      ok: 5,
+      connectFailed: 1,
+    });
+    expect(part.get('192.0.2.2')).toMatchObject({ ok: 3, connectFailed: 1 });
   });
 });
