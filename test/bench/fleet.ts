@@ -540,6 +540,8 @@ type BenchedPass = {
   event: { time: string };
   reads: readonly number[];
   writtenOnly?: boolean;
+  /** A run of every pass of its minute (RELAYWATCH_AGGREGATE_WAITS=true), in a process of its own. */
+  wholeRun?: boolean;
 };
 /**
  * The late pass's time in the open minute. The bench's machines report 50–54 s
@@ -572,6 +574,15 @@ export type FleetRunOptions = {
   windowMinutes: number;
   /** RELAYWATCH_RELEASE_MINUTES for the aggregation: a late pass keeps rows that far back (it reads no more minutes). */
   releaseMinutes: number;
+  /**
+   * Also a row `whole run`: after the late pass, the minute after its own
+   * written whole, then one run at the close of the late pass's minute
+   * making every pass of its minute (closing, then live every
+   * RELAYWATCH_PASS_SECONDS on the open minute), as a function does, in a
+   * process of its own: its peak is what a run holds over its passes (the
+   * other rows are runs of one pass).
+   */
+  wholeRun: boolean;
 };
 
 /**
@@ -685,6 +696,19 @@ export async function benchFleet(options: {
       writtenOnly: n < missed.length - 1,
     }));
     const open = options.minute + 1 + how.steadyMinutes + how.catchUpMinutes;
+    // The late pass's minute, closed, and the next one written whole: the
+    // run closes the one and makes its live passes on the other.
+    const wholeRun: BenchedPass[] = how.wholeRun
+      ? [
+          {
+            label: 'whole run',
+            minute: open + 1,
+            event: eventAt(open),
+            reads: [open, open + 1],
+            wholeRun: true,
+          },
+        ]
+      : [];
     const passes: BenchedPass[] = [
       closing('first', options.minute),
       ...steady,
@@ -702,8 +726,16 @@ export async function benchFleet(options: {
         // Its trailing window reaches back into the minute before its first.
         reads: minutes(open - how.windowMinutes, open),
       },
+      ...wholeRun,
     ];
-    for (const { label, minute, event, reads, writtenOnly } of passes) {
+    for (const {
+      label,
+      minute,
+      event,
+      reads,
+      writtenOnly,
+      wholeRun,
+    } of passes) {
       progress(`fleet ${machines}, ${label}: writing minute ${minute}`);
       const writeStarted = performance.now();
       const path = await writeFleet(target, machines, minute, {
@@ -721,7 +753,12 @@ export async function benchFleet(options: {
       progress(
         `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${how.memoryMb} MB Lambda's)`,
       );
-      const run = await aggregator.call(event);
+      const run = wholeRun
+        ? await coldBundled({
+            ...aggregatorOptions,
+            env: { ...env, RELAYWATCH_AGGREGATE_WAITS: 'true' },
+          }).call(event)
+        : await aggregator.call(event);
       const used = meter.reset();
       const windows = changeWindowsOf(used);
       progress(

@@ -691,6 +691,7 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     memoryMb,
     windowMinutes,
     releaseMinutes,
+    wholeRun: argv.includes('--whole-run'),
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -852,6 +853,10 @@ Options:
                      closing decision then reads N minutes, and so does its floor
   --release N        with --fleet: the aggregation's RELAYWATCH_RELEASE_MINUTES (1-60, default 1): the
                      late pass keeps the rows it read that far back
+  --whole-run        with --fleet: also a row 'whole run': the minute after the late pass's written
+                     whole, then one run at the close of the late pass's minute making every pass of
+                     its minute (closing, then live on the open one), in a process of its own: its
+                     peak MB is a run's over its passes
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -871,6 +876,7 @@ const KNOWN = new Map([
   ['--memory', true],
   ['--window', true],
   ['--release', true],
+  ['--whole-run', false],
   ['--cold', false],
   ['--in-memory', true],
   ['--ban-writes', true],
