@@ -872,6 +872,22 @@ export function createAggregator(options: AggregatorOptions) {
         leases = mergeLeases(leases, liveRows, at, config);
       }
 
+      /**
+       * What a decision at `now` needs beside its window's rows: the bans and
+       * offenses (of `quiet` IPs too), and the banned IPs' recent probe rows.
+       */
+      const aroundRows = async (
+        now: number,
+        minute: number,
+        windowTally: WindowTally,
+        quiet: readonly string[],
+        rows: { minutes: readonly number[]; rows: readonly MinuteTally[] },
+      ) => {
+        const seen = await bansAndOffenses(now, windowTally, quiet, own, reads);
+        const recent = await recentRows(minute, now, rows, seen.bans);
+        return { seen, recent };
+      };
+
       // 1. Every minute closed by now and not decided yet, each as a whole minute at its close.
       for (const minute of toClose) {
         try {
@@ -887,18 +903,15 @@ export function createAggregator(options: AggregatorOptions) {
             const window = (await Promise.all(windowMinutes.map(read))).flat();
             leases = mergeLeases(leases, window, at, config);
             const windowTally = tallyOf(window, readClosedMinute(minute).tally);
-            const seen = await bansAndOffenses(
+            const { seen, recent } = await aroundRows(
               now,
+              minute,
               windowTally,
               [],
-              own,
-              reads,
-            );
-            const recent = await recentRows(
-              minute,
-              now,
-              { minutes: windowMinutes, rows: window },
-              seen.bans,
+              {
+                minutes: windowMinutes,
+                rows: window,
+              },
             );
             const result = decideMinute(
               {
@@ -1019,18 +1032,12 @@ export function createAggregator(options: AggregatorOptions) {
       const result = await (async () => {
         const window = trailingWindow(liveRows, { now: at, windowMs });
         const windowTally = tallyOf(window);
-        const seen = await bansAndOffenses(
+        const { seen, recent } = await aroundRows(
           at,
+          minute,
           windowTally,
           quietIps(leases, at, config),
-          own,
-          reads,
-        );
-        const recent = await recentRows(
-          minute,
-          at,
           { minutes: liveMinutes, rows: liveRows },
-          seen.bans,
         );
         const input: PolicyInput = {
           minute,
