@@ -540,8 +540,8 @@ type BenchedPass = {
   event: { time: string };
   reads: readonly number[];
   writtenOnly?: boolean;
-  /** A run of every pass of its minute (RELAYWATCH_AGGREGATE_WAITS=true), in a process of its own. */
-  wholeRun?: boolean;
+  /** Aggregated in a process of its own, so its peak is its own (a warm process's peak is its highest so far). */
+  ownProcess?: boolean;
 };
 /**
  * The late pass's time in the open minute. The bench's machines report 50–54 s
@@ -575,14 +575,14 @@ export type FleetRunOptions = {
   /** RELAYWATCH_RELEASE_MINUTES for the aggregation: a late pass keeps rows that far back (it reads no more minutes). */
   releaseMinutes: number;
   /**
-   * Also a row `whole run`: after the late pass, the minute after its own
-   * written whole, then one run at the close of the late pass's minute
-   * making every pass of its minute (closing, then live every
-   * RELAYWATCH_PASS_SECONDS on the open minute), as a function does, in a
-   * process of its own: its peak is what a run holds over its passes (the
-   * other rows are runs of one pass).
+   * Also a row `late run`: after the late pass, the minute after its own
+   * written whole, then a run at the close of the late pass's minute, as
+   * EventBridge may deliver it late, at the end of the minute it belongs to:
+   * its pass (a run that late makes one) closes a minute and reads the open
+   * one whole, two minutes of the fleet where an on-time first pass reads a
+   * few seconds of the open one. In a process of its own.
    */
-  wholeRun: boolean;
+  lateRun: boolean;
 };
 
 /**
@@ -696,16 +696,15 @@ export async function benchFleet(options: {
       writtenOnly: n < missed.length - 1,
     }));
     const open = options.minute + 1 + how.steadyMinutes + how.catchUpMinutes;
-    // The late pass's minute, closed, and the next one written whole: the
-    // run closes the one and makes its live passes on the other.
-    const wholeRun: BenchedPass[] = how.wholeRun
+    // The late pass's minute, closed, and the next one written whole.
+    const lateRun: BenchedPass[] = how.lateRun
       ? [
           {
-            label: 'whole run',
+            label: 'late run',
             minute: open + 1,
             event: eventAt(open),
             reads: [open, open + 1],
-            wholeRun: true,
+            ownProcess: true,
           },
         ]
       : [];
@@ -726,7 +725,7 @@ export async function benchFleet(options: {
         // Its trailing window reaches back into the minute before its first.
         reads: minutes(open - how.windowMinutes, open),
       },
-      ...wholeRun,
+      ...lateRun,
     ];
     for (const {
       label,
@@ -734,7 +733,7 @@ export async function benchFleet(options: {
       event,
       reads,
       writtenOnly,
-      wholeRun,
+      ownProcess,
     } of passes) {
       progress(`fleet ${machines}, ${label}: writing minute ${minute}`);
       const writeStarted = performance.now();
@@ -753,11 +752,8 @@ export async function benchFleet(options: {
       progress(
         `fleet ${machines}, ${label}: aggregating (bundled handler, heap as a ${how.memoryMb} MB Lambda's)`,
       );
-      const run = wholeRun
-        ? await coldBundled({
-            ...aggregatorOptions,
-            env: { ...env, RELAYWATCH_AGGREGATE_WAITS: 'true' },
-          }).call(event)
+      const run = ownProcess
+        ? await coldBundled(aggregatorOptions).call(event)
         : await aggregator.call(event);
       const used = meter.reset();
       const windows = changeWindowsOf(used);

@@ -691,7 +691,7 @@ function fleetArgs(argv: readonly string[]): FleetArgs | undefined {
     memoryMb,
     windowMinutes,
     releaseMinutes,
-    wholeRun: argv.includes('--whole-run'),
+    lateRun: argv.includes('--late-run'),
     viaStore: argv.includes('--store'),
     warm: !argv.includes('--cold'),
     ...(profileDir ? { profileDir } : {}),
@@ -853,10 +853,10 @@ Options:
                      closing decision then reads N minutes, and so does its floor
   --release N        with --fleet: the aggregation's RELAYWATCH_RELEASE_MINUTES (1-60, default 1): the
                      late pass keeps the rows it read that far back
-  --whole-run        with --fleet: also a row 'whole run': the minute after the late pass's written
-                     whole, then one run at the close of the late pass's minute making every pass of
-                     its minute (closing, then live on the open one), in a process of its own: its
-                     peak MB is a run's over its passes
+  --late-run         with --fleet: also a row 'late run': the minute after the late pass's written
+                     whole, then a run at the close of the late pass's minute delivered at the end
+                     of its own (late, as EventBridge may): it closes a minute and reads the open
+                     one whole, in a process of its own
   --cold             with --fleet: cold starts: every aggregation and floor in a fresh process,
                      and no warm-up of DynamoDB Local's transactions (README rows marked cold)
   --in-memory N      one aggregation of N machines over an in-memory table (no DynamoDB Local)
@@ -876,7 +876,7 @@ const KNOWN = new Map([
   ['--memory', true],
   ['--window', true],
   ['--release', true],
-  ['--whole-run', false],
+  ['--late-run', false],
   ['--cold', false],
   ['--in-memory', true],
   ['--ban-writes', true],
