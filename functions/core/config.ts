@@ -154,7 +154,7 @@ export const KNOBS = {
   windowMinutes: {
     env: 'RELAYWATCH_WINDOW_MINUTES',
     fallback: '1',
-    doc: 'Complete minutes the failure ratio is computed over (ending with the minute being aggregated).',
+    doc: "Complete minutes the failure ratio is computed over (ending with the minute being aggregated). A closing decision holds this many minutes of the fleet's rows: at 100,000 machines each is ~350 MB, so above 1 raise the aggregate function's memory (README, Longer windows, late runs).",
     schema: number({ min: 1, max: 15, int: true }),
   },
   failRatio: {
