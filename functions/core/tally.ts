@@ -734,11 +734,17 @@ export class NewestReports {
     const current = this.byIp.get(row.ip);
     if (current && current.observedAt > row.observedAt) return;
     const [ok, connectFailed] = okAndFailedOf(row);
-    if (current && current.observedAt === row.observedAt) {
-      current.ok += ok;
-      current.connectFailed += connectFailed;
-    } else
-      this.byIp.set(row.ip, { observedAt: row.observedAt, ok, connectFailed });
+    this.keep(row.ip, { observedAt: row.observedAt, ok, connectFailed });
+  }
+
+  /** Keeps `report` as the IP's newest unless an older one; one of the same time adds to it. */
+  private keep(ip: string, report: ReportCounts): void {
+    const current = this.byIp.get(ip);
+    if (current && current.observedAt > report.observedAt) return;
+    if (current && current.observedAt === report.observedAt) {
+      current.ok += report.ok;
+      current.connectFailed += report.connectFailed;
+    } else this.byIp.set(ip, { ...report });
   }
 
   get(ip: string): ReportCounts | undefined {
@@ -749,14 +755,7 @@ export class NewestReports {
   static merged(parts: Iterable<NewestReports>): NewestReports {
     const newest = new NewestReports();
     for (const part of parts)
-      for (const [ip, counts] of part.byIp) {
-        const current = newest.byIp.get(ip);
-        if (current && current.observedAt > counts.observedAt) continue;
-        if (current && current.observedAt === counts.observedAt) {
-          current.ok += counts.ok;
-          current.connectFailed += counts.connectFailed;
-        } else newest.byIp.set(ip, { ...counts });
-      }
+      for (const [ip, report] of part.byIp) newest.keep(ip, report);
     return newest;
   }
 }
