@@ -105,7 +105,7 @@ function banConditionFailed(error: unknown): boolean {
 }
 
 /** A transaction holds at most this many writes (DynamoDB's limit). */
-const TRANSACTION_MAX_ITEMS = 100;
+export const TRANSACTION_MAX_ITEMS = 100;
 /** Transactions of one batch of ban changes in flight at once, against DynamoDB. */
 const TRANSACTION_CONCURRENCY = 4;
 /**

@@ -5,7 +5,7 @@ import { mapBounded } from '../core/maps.js';
 import { StoreUnavailableError } from './errors.js';
 
 /** BatchWriteItem takes at most 25 requests per call. */
-const BATCH_WRITE_LIMIT = 25;
+export const BATCH_WRITE_LIMIT = 25;
 /** BatchGetItem takes at most 100 keys per call. */
 const BATCH_GET_LIMIT = 100;
 const MAX_ATTEMPTS = 6;
@@ -17,7 +17,7 @@ const MAX_RETRY_MS = FIRST_RETRY_MS * 2 ** (MAX_ATTEMPTS - 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `items` in consecutive chunks of at most `size`. */
-function chunksOf<T>(items: readonly T[], size: number): T[][] {
+export function chunksOf<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let start = 0; start < items.length; start += size)
     chunks.push(items.slice(start, start + size));

@@ -7,17 +7,16 @@
  * it under 2× the read? Prints figures, asserts nothing.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  BatchWriteCommand,
-  PutCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mapBounded } from '../../functions/core/maps.js';
+import { TRANSACTION_MAX_ITEMS } from '../../functions/store/ban-store.js';
+import {
+  BATCH_WRITE_LIMIT,
+  chunksOf,
+  putAll,
+} from '../../functions/store/batch.js';
 import { benchBanWrites, WRITES_PER_BAN } from './ban-writes.js';
 
-/** DynamoDB's limits: writes a transaction, puts a BatchWriteItem. */
-const TRANSACTION_MAX_ITEMS = 100;
-const BATCH_MAX_ITEMS = 25;
 /** Requests in flight at once where a path sends several (the ban store's figure against DynamoDB). */
 const IN_FLIGHT = 4;
 
@@ -33,18 +32,13 @@ type BanWritePath = {
   ): Promise<number>;
 };
 
-const chunks = <T>(items: readonly T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, n) =>
-    items.slice(n * size, (n + 1) * size),
-  );
-
 /** The aggregation's writes as transactions of TRANSACTION_MAX_ITEMS, `inFlight` at a time; answers the requests sent. */
 async function transactions(
   client: DynamoDBDocumentClient,
   writes: readonly Write[],
   inFlight: number,
 ): Promise<number> {
-  const batches = chunks(writes, TRANSACTION_MAX_ITEMS);
+  const batches = chunksOf(writes, TRANSACTION_MAX_ITEMS);
   await mapBounded(batches, inFlight, (TransactItems) =>
     client.send(
       new TransactWriteCommand({
@@ -86,20 +80,11 @@ async function batchesThenBans(
     else if (write.Put) puts.push(write.Put.Item as Item);
   }
   const tableName = writes[0]?.Put?.TableName as string;
-  const batches = chunks(puts, BATCH_MAX_ITEMS);
-  await mapBounded(batches, IN_FLIGHT, async (batch) => {
-    let pending = batch.map((Item) => ({ PutRequest: { Item } }));
-    while (pending.length) {
-      const result = await client.send(
-        new BatchWriteCommand({ RequestItems: { [tableName]: pending } }),
-      );
-      pending = (result.UnprocessedItems?.[tableName] ?? []) as never;
-    }
-  });
+  await putAll(client, tableName, puts, { concurrency: IN_FLIGHT });
   await mapBounded(bans, IN_FLIGHT, (ban) =>
     client.send(new PutCommand(ban as never)),
   );
-  return batches.length + bans.length;
+  return Math.ceil(puts.length / BATCH_WRITE_LIMIT) + bans.length;
 }
 
 export const BAN_WRITE_PATHS: readonly BanWritePath[] = [
