@@ -15,6 +15,7 @@ import {
   MINUTE_MS,
   minuteClosesAt,
   minuteOf,
+  minuteRange,
   minutesToAggregate,
   observedAfter,
   trailingWindow,
@@ -89,9 +90,6 @@ export type AggregationSummary = {
 const SILENT_MEMORY_MINUTES = 1440;
 /** Offense reads a closing fold keeps in flight ahead of its decision (readOffensesAhead). */
 const OFFENSE_READS_AHEAD = 4;
-
-const range = (from: number, to: number) =>
-  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
 function toEvent(
   verdict: Verdict,
@@ -501,7 +499,7 @@ export function createAggregator(options: AggregatorOptions) {
     const rows = inHand.rows.filter(
       (row) => row.minute >= first && row.minute <= minute,
     );
-    const missing = range(first, minute).filter(
+    const missing = minuteRange(first, minute).filter(
       (m) => !inHand.minutes.includes(m),
     );
     if (!missing.length) return rows;
@@ -755,7 +753,7 @@ export function createAggregator(options: AggregatorOptions) {
           : readDecidedMinute(minute, at);
       };
     const liveMinutesAt = (at: number) =>
-      range(minuteOf(at - windowMs), minuteOf(at));
+      minuteRange(minuteOf(at - windowMs), minuteOf(at));
     // The first pass's rows are read while the state is (neither needs the
     // other), unless that pass must first wait for its time.
     const firstFresh = new Map<number, Promise<MinuteTally[]>>();
@@ -896,7 +894,7 @@ export function createAggregator(options: AggregatorOptions) {
           // in the pass's frame they would outlive it, a minute of the fleet
           // held through every later pass of the run.
           const { result, seen } = await (async () => {
-            const windowMinutes = range(
+            const windowMinutes = minuteRange(
               minute - config.windowMinutes + 1,
               minute,
             );

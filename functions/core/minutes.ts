@@ -92,3 +92,7 @@ export function minutesToAggregate(options: {
   for (let minute = first; minute <= target; minute++) minutes.push(minute);
   return minutes;
 }
+
+/** The minutes from `from` to `to`, both included (none when `to` is before `from`). */
+export const minuteRange = (from: number, to: number): number[] =>
+  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);

@@ -53,7 +53,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseConfig } from '../../functions/core/config.js';
-import { minuteClosesAt, minuteStart } from '../../functions/core/minutes.js';
+import {
+  minuteClosesAt,
+  minuteRange,
+  minuteStart,
+} from '../../functions/core/minutes.js';
 import { decideMinute } from '../../functions/core/policy.js';
 import type { MinuteTally } from '../../functions/core/tally.js';
 import { tallyHeartbeats } from '../../functions/core/tally.js';
@@ -665,12 +669,9 @@ export async function benchFleet(options: {
     if (how.warm) await floors.call({ minutes: [options.minute - 1] });
     await aggregator.call(eventAt(options.minute - 1));
     const rows: FleetRow[] = [];
-    /** The minutes from `first` to `last`. */
-    const minutes = (first: number, last: number) =>
-      Array.from({ length: last - first + 1 }, (_, n) => first + n);
     // A closing decision reads its window's minutes; so does its floor.
     const windowOf = (minute: number) =>
-      minutes(minute - how.windowMinutes + 1, minute);
+      minuteRange(minute - how.windowMinutes + 1, minute);
     const closing = (label: string, minute: number): BenchedPass => ({
       label,
       minute,
@@ -692,7 +693,10 @@ export async function benchFleet(options: {
     const catchUp = missed.map((minute, n) => ({
       ...closing(`catch-up ${how.catchUpMinutes}`, minute),
       // Its floor reads every minute the run decides, with their windows.
-      reads: minutes(missedFrom - how.windowMinutes + 1, missed.at(-1) ?? 0),
+      reads: minuteRange(
+        missedFrom - how.windowMinutes + 1,
+        missed.at(-1) ?? 0,
+      ),
       writtenOnly: n < missed.length - 1,
     }));
     const open = options.minute + 1 + how.steadyMinutes + how.catchUpMinutes;
@@ -723,7 +727,7 @@ export async function benchFleet(options: {
           time: new Date(minuteStart(open) + LATE_PASS_MS).toISOString(),
         },
         // Its trailing window reaches back into the minute before its first.
-        reads: minutes(open - how.windowMinutes, open),
+        reads: minuteRange(open - how.windowMinutes, open),
       },
       ...lateRun,
     ];
